@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+// Candela: explains image classifiers in batch. See docs/architecture.md for the module map.
+import PackageDescription
+
+let package = Package(
+    name: "Candela",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "candela", targets: ["candela"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+    ],
+    targets: [
+        // C libraries, each behind a module map; only one Swift file per library calls into it.
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG"),
+        .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+
+        .target(name: "Tensors", dependencies: ["CBLAS"]),
+        .target(name: "Engine", dependencies: [
+            "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+        ]),
+        .target(name: "Imaging", dependencies: ["Tensors", "CPNG", "CJPEG"]),
+        .target(name: "Explainers", dependencies: ["Engine", "Tensors", "Imaging"]),
+        .target(name: "Store", dependencies: ["CSQLite"]),
+        .target(name: "Report", dependencies: [
+            "Store", "Imaging", .product(name: "Mustache", package: "swift-mustache"),
+        ]),
+        .target(name: "Pipeline", dependencies: [
+            "Engine", "Explainers", "Imaging", "Store", "Report", "Tensors", "Yams",
+        ]),
+        .executableTarget(name: "candela", dependencies: [
+            "Pipeline", "Engine", "Explainers", "Imaging", "Tensors", "Store", "Report",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .target(name: "TestSupport", dependencies: ["Tensors"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Tensors", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors", "TestSupport"]),
+        .testTarget(name: "ExplainersTests", dependencies: ["Explainers", "Engine", "Imaging", "Tensors", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "TestSupport"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Store", "Imaging", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,140 @@
+import CJPEG
+import CPNG
+import Foundation
+
+/// PNG and JPEG decoding and encoding. The only file that calls libpng and libjpeg.
+///
+/// PNG goes through libpng's simplified API (png_image), which handles 8/16-bit, gray, RGB,
+/// RGBA and palette files and returns errors instead of longjmp-ing. JPEG goes through a small
+/// C shim (Sources/CJPEG) that traps libjpeg's longjmp errors.
+public enum Codecs {
+    public enum Layout: Sendable { case gray, rgb }
+
+    /// Decodes a PNG or JPEG file (chosen by its signature, not its extension).
+    public static func decode(path: String, as layout: Layout = .rgb) throws -> Image {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ImagingError("\(path): cannot read file")
+        }
+        do {
+            return try decode(data, as: layout)
+        } catch let e as ImagingError {
+            throw ImagingError("\(path): \(e.description)")
+        }
+    }
+
+    /// Decodes PNG or JPEG bytes.
+    public static func decode(_ data: Data, as layout: Layout = .rgb) throws -> Image {
+        let bytes = [UInt8](data)
+        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(bytes, layout) }
+        if bytes.starts(with: [0xFF, 0xD8]) {
+            let rgb = try decodeJPEG(bytes)
+            return layout == .rgb ? rgb : grayscale(rgb)
+        }
+        if bytes.isEmpty { throw ImagingError("empty file") }
+        throw ImagingError("not a PNG or JPEG file")
+    }
+
+    // PNG_FORMAT_* values from png.h (flag macros Swift does not import).
+    private static let formatGray: UInt32 = 0
+    private static let formatRGB: UInt32 = 2
+    private static let flag16BitSRGB: UInt32 = 4
+
+    static func decodePNG(_ bytes: [UInt8], _ layout: Layout) throws -> Image {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        defer { png_image_free(&image) }
+        let ok = bytes.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
+        guard ok != 0 else { throw ImagingError("invalid PNG: \(message(image))") }
+        // 16-bit files without gamma information are scaled like 8-bit ones (v/257), as PIL
+        // and OpenCV do, instead of being taken as linear light.
+        image.flags |= flag16BitSRGB
+        let channels = layout == .rgb ? 3 : 1
+        image.format = layout == .rgb ? formatRGB : formatGray
+        let (w, h) = (Int(image.width), Int(image.height))
+        guard w > 0, h > 0, w * h < 1 << 28 else { throw ImagingError("PNG has unusable size \(w)x\(h)") }
+        var pixels = [UInt8](repeating: 0, count: w * h * channels)
+        // Transparent pixels are composited onto white, the colour of an empty slide.
+        var white = png_color(red: 255, green: 255, blue: 255)
+        let done = pixels.withUnsafeMutableBytes { png_image_finish_read(&image, &white, $0.baseAddress, 0, nil) }
+        guard done != 0 else { throw ImagingError("corrupt or truncated PNG: \(message(image))") }
+        return Image(width: w, height: h, channels: channels, pixels: pixels)
+    }
+
+    private static func message(_ image: png_image) -> String {
+        withUnsafeBytes(of: image.message) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    static func decodeJPEG(_ bytes: [UInt8]) throws -> Image {
+        var w: Int32 = 0, h: Int32 = 0
+        var out: UnsafeMutablePointer<UInt8>?
+        var err = [CChar](repeating: 0, count: 256)
+        let rc = bytes.withUnsafeBufferPointer { p in
+            candela_jpeg_decode_rgb(p.baseAddress, p.count, &w, &h, &out, &err, err.count)
+        }
+        guard rc == 0, let out else {
+            let text = String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw ImagingError("corrupt or truncated JPEG: \(text)")
+        }
+        defer { candela_jpeg_free(out) }
+        let n = Int(w) * Int(h) * 3
+        return Image(width: Int(w), height: Int(h), channels: 3, pixels: Array(UnsafeBufferPointer(start: out, count: n)))
+    }
+
+    /// ITU-R BT.601 luma, as libjpeg and PIL convert RGB to gray.
+    static func grayscale(_ rgb: Image) -> Image {
+        var p = [UInt8](repeating: 0, count: rgb.width * rgb.height)
+        for i in 0..<p.count {
+            let r = Float(rgb.pixels[3 * i]), g = Float(rgb.pixels[3 * i + 1]), b = Float(rgb.pixels[3 * i + 2])
+            p[i] = UInt8(min(255, max(0, (0.299 * r + 0.587 * g + 0.114 * b).rounded())))
+        }
+        return Image(width: rgb.width, height: rgb.height, channels: 1, pixels: p)
+    }
+
+    /// Encodes an 8-bit gray or RGB image as PNG.
+    public static func encodePNG(_ img: Image) throws -> Data {
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        image.width = UInt32(img.width)
+        image.height = UInt32(img.height)
+        image.format = img.channels == 3 ? formatRGB : formatGray
+        var size: Int = 0
+        let sized = img.pixels.withUnsafeBytes {
+            png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, 0, nil)
+        }
+        guard sized != 0 else { throw ImagingError("cannot encode PNG: \(message(image))") }
+        var out = [UInt8](repeating: 0, count: size)
+        let written = out.withUnsafeMutableBytes { dst in
+            img.pixels.withUnsafeBytes { png_image_write_to_memory(&image, dst.baseAddress, &size, 0, $0.baseAddress, 0, nil) }
+        }
+        guard written != 0 else { throw ImagingError("cannot encode PNG: \(message(image))") }
+        return Data(out.prefix(size))
+    }
+
+    /// Encodes an RGB image as JPEG (tests and thumbnails).
+    public static func encodeJPEG(_ img: Image, quality: Int = 90, progressive: Bool = false) throws -> Data {
+        let rgb = img.rgb()
+        var out: UnsafeMutablePointer<UInt8>?
+        var length = 0
+        var err = [CChar](repeating: 0, count: 256)
+        let rc = rgb.pixels.withUnsafeBufferPointer { p in
+            candela_jpeg_encode_rgb(p.baseAddress, Int32(rgb.width), Int32(rgb.height), Int32(quality),
+                                    progressive ? 1 : 0, &out, &length, &err, err.count)
+        }
+        guard rc == 0, let out else { throw ImagingError("cannot encode JPEG") }
+        defer { candela_jpeg_free(out) }
+        return Data(UnsafeBufferPointer(start: out, count: length))
+    }
+
+    /// Writes a PNG file.
+    public static func writePNG(_ img: Image, to path: String) throws {
+        do {
+            try encodePNG(img).write(to: URL(fileURLWithPath: path))
+        } catch let e as ImagingError {
+            throw ImagingError("\(path): \(e.description)")
+        } catch {
+            throw ImagingError("\(path): cannot write (\(error.localizedDescription))")
+        }
+    }
+}

@@ -1,0 +1,183 @@
+/// Elementwise kernels with ONNX (NumPy) broadcasting, and their vector-Jacobian products.
+public enum Elementwise {
+    /// y = max(x, 0)
+    public static func reluForward(_ x: Tensor) -> Tensor {
+        Tensor(shape: x.shape, data: x.data.map { $0 > 0 ? $0 : 0 })
+    }
+
+    /// dx = dy · 1[x > 0]  (the derivative at 0 is taken as 0, as PyTorch)
+    public static func reluBackward(dy: Tensor, x: Tensor) -> Tensor {
+        var dx = dy
+        for i in 0..<dx.count where !(x.data[i] > 0) { dx.data[i] = 0 }
+        return dx
+    }
+
+    /// The broadcast shape of two shapes (NumPy rules, aligned on the right).
+    public static func broadcastShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
+        let r = Swift.max(a.count, b.count)
+        let pa = Array(repeating: 1, count: r - a.count) + a
+        let pb = Array(repeating: 1, count: r - b.count) + b
+        return try (0..<r).map { i in
+            if pa[i] == pb[i] || pb[i] == 1 { return pa[i] }
+            if pa[i] == 1 { return pb[i] }
+            throw TensorError("shapes \(a) and \(b) do not broadcast")
+        }
+    }
+
+    /// Applies `op` elementwise after broadcasting `a` and `b` to a common shape.
+    public static func binary(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) throws -> Tensor {
+        if a.shape == b.shape {
+            var out = a
+            for i in 0..<out.count { out.data[i] = op(a.data[i], b.data[i]) }
+            return out
+        }
+        let shape = try broadcastShape(a.shape, b.shape)
+        let sa = broadcastStrides(a.shape, to: shape)
+        let sb = broadcastStrides(b.shape, to: shape)
+        var out = Tensor(shape: shape)
+        var index = [Int](repeating: 0, count: shape.count)
+        var ia = 0, ib = 0
+        for o in 0..<out.count {
+            out.data[o] = op(a.data[ia], b.data[ib])
+            // Odometer increment of the multi-index, updating both source offsets.
+            var axis = shape.count - 1
+            while axis >= 0 {
+                index[axis] += 1
+                ia += sa[axis]; ib += sb[axis]
+                if index[axis] < shape[axis] { break }
+                ia -= sa[axis] * shape[axis]; ib -= sb[axis] * shape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+        return out
+    }
+
+    /// Sums `grad` (of the broadcast shape) down to `shape`: the VJP of broadcasting.
+    public static func sumToShape(_ grad: Tensor, _ shape: [Int]) -> Tensor {
+        if grad.shape == shape { return grad }
+        let s = broadcastStrides(shape, to: grad.shape)
+        var out = Tensor(shape: shape)
+        var index = [Int](repeating: 0, count: grad.rank)
+        var io = 0
+        for g in 0..<grad.count {
+            out.data[io] += grad.data[g]
+            var axis = grad.rank - 1
+            while axis >= 0 {
+                index[axis] += 1
+                io += s[axis]
+                if index[axis] < grad.shape[axis] { break }
+                io -= s[axis] * grad.shape[axis]
+                index[axis] = 0
+                axis -= 1
+            }
+        }
+        return out
+    }
+
+    /// Strides of `shape` read as if broadcast to `target` (0 on broadcast axes).
+    static func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
+        let padded = Array(repeating: 1, count: target.count - shape.count) + shape
+        let st = padded.rowMajorStrides
+        return (0..<target.count).map { padded[$0] == 1 && target[$0] != 1 ? 0 : st[$0] }
+    }
+}
+
+/// Inference-mode batch normalization over axis 1: y = γ (x − μ) / √(σ² + ε) + β.
+public enum BatchNorm {
+    /// Per-channel affine factors (a, b) with y = a·x + b.
+    public static func affine(scale: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float) -> (a: [Float], b: [Float]) {
+        var a = [Float](repeating: 0, count: scale.count), b = a
+        for c in 0..<scale.count {
+            a[c] = scale.data[c] / (variance.data[c] + epsilon).squareRoot()
+            b[c] = bias.data[c] - a[c] * mean.data[c]
+        }
+        return (a, b)
+    }
+
+    /// x: (N,C,...) -> y: (N,C,...)
+    public static func forward(x: Tensor, a: [Float], b: [Float]) -> Tensor {
+        var y = x
+        let (n, c) = (x.shape[0], x.shape[1])
+        let plane = x.shape.dropFirst(2).elementCount
+        for i in 0..<n {
+            for j in 0..<c {
+                let base = (i * c + j) * plane
+                for k in 0..<plane { y.data[base + k] = a[j] * x.data[base + k] + b[j] }
+            }
+        }
+        return y
+    }
+
+    /// dx = a · dy, per channel.
+    public static func backward(dy: Tensor, a: [Float]) -> Tensor {
+        var dx = dy
+        let (n, c) = (dy.shape[0], dy.shape[1])
+        let plane = dy.shape.dropFirst(2).elementCount
+        for i in 0..<n {
+            for j in 0..<c {
+                let base = (i * c + j) * plane
+                for k in 0..<plane { dx.data[base + k] *= a[j] }
+            }
+        }
+        return dx
+    }
+}
+
+/// ONNX `Gemm`: Y = α·op(A)·op(B) + β·C, with C broadcast to (M,N).
+public enum Gemm {
+    /// A: (M,K) or (K,M) when transA; B: (K,N) or (N,K) when transB; C: broadcastable to (M,N).
+    public static func forward(a: Tensor, b: Tensor, c: Tensor?, transA: Bool, transB: Bool,
+                               alpha: Float, beta: Float) throws -> Tensor {
+        guard a.rank == 2, b.rank == 2 else { throw TensorError("Gemm: inputs must be 2-D, got \(a.shape) and \(b.shape)") }
+        let m = transA ? a.shape[1] : a.shape[0]
+        let k = transA ? a.shape[0] : a.shape[1]
+        let kb = transB ? b.shape[1] : b.shape[0]
+        let n = transB ? b.shape[0] : b.shape[1]
+        guard k == kb else { throw TensorError("Gemm: inner dimensions differ: \(a.shape) and \(b.shape)") }
+        var y: Tensor
+        var betaEff: Float = 0
+        if let c, beta != 0 {
+            // Broadcast C into Y first, then let SGEMM accumulate on top of β·C.
+            y = try Elementwise.binary(Tensor(shape: [m, n]), c) { _, cv in cv }
+            betaEff = beta
+        } else {
+            y = Tensor(shape: [m, n])
+        }
+        a.data.withUnsafeBufferPointer { ap in
+            b.data.withUnsafeBufferPointer { bp in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                               a: ap.baseAddress!, lda: a.shape[1], b: bp.baseAddress!, ldb: b.shape[1],
+                               beta: betaEff, c: yp.baseAddress!, ldc: n)
+                }
+            }
+        }
+        return y
+    }
+
+    /// dA = α · dY · op(B)ᵀ, laid out like A.  dy: (M,N)
+    public static func backwardA(dy: Tensor, a: Tensor, b: Tensor, transA: Bool, transB: Bool, alpha: Float) -> Tensor {
+        let m = dy.shape[0], n = dy.shape[1]
+        let k = transB ? b.shape[1] : b.shape[0]
+        var da = Tensor(shape: a.shape)
+        dy.data.withUnsafeBufferPointer { dyp in
+            b.data.withUnsafeBufferPointer { bp in
+                da.data.withUnsafeMutableBufferPointer { dap in
+                    if transA {
+                        // A stored (K,M): dA = α · op(B) · dYᵀ  -> (K,M)
+                        BLAS.sgemm(transA: transB, transB: true, m: k, n: m, k: n, alpha: alpha,
+                                   a: bp.baseAddress!, lda: b.shape[1], b: dyp.baseAddress!, ldb: n,
+                                   c: dap.baseAddress!, ldc: m)
+                    } else {
+                        // A stored (M,K): dA = α · dY · op(B)ᵀ -> (M,K)
+                        BLAS.sgemm(transA: false, transB: !transB, m: m, n: k, k: n, alpha: alpha,
+                                   a: dyp.baseAddress!, lda: n, b: bp.baseAddress!, ldb: b.shape[1],
+                                   c: dap.baseAddress!, ldc: k)
+                    }
+                }
+            }
+        }
+        return da
+    }
+}
