@@ -20,6 +20,7 @@ let package = Package(
         .target(name: "CJPEG", path: "Sources/CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
 
         .target(name: "Tensors", dependencies: ["CBLAS"]),
         .target(name: "Engine", dependencies: [
@@ -32,7 +33,7 @@ let package = Package(
             "Store", "Imaging", .product(name: "Mustache", package: "swift-mustache"),
         ]),
         .target(name: "Pipeline", dependencies: [
-            "Engine", "Explainers", "Imaging", "Store", "Report", "Tensors", "Yams",
+            "Engine", "Explainers", "Imaging", "Store", "Report", "Tensors", "Yams", "CCrypto",
         ]),
         .executableTarget(name: "candela", dependencies: [
             "Pipeline", "Engine", "Explainers", "Imaging", "Tensors", "Store", "Report",

@@ -1,0 +1,70 @@
+import Imaging
+import Tensors
+
+/// A raw attribution and how to turn it into a heatmap.
+public struct Attribution: Sendable {
+    public enum Space: String, Sendable {
+        /// Same layout as the model input: (C,H,W).
+        case input
+        /// A map at a layer's resolution: (h,w); resized to the input for display.
+        case layer
+    }
+
+    public let raw: Tensor
+    public let space: Space
+
+    public init(raw: Tensor, space: Space) {
+        self.raw = raw
+        self.space = space
+    }
+
+    /// The [H,W] heatmap at the input's resolution (DESIGN.md §3): channels reduced by the sum
+    /// of absolute values, layer maps resized bilinearly with half-pixel centres, then
+    /// min-max normalized to [0,1]. A constant map becomes all zeros.
+    public func heatmap(height: Int, width: Int) -> Heatmap {
+        var values: [Float]
+        switch space {
+        case .input:
+            let (c, h, w) = (raw.shape[0], raw.shape[1], raw.shape[2])
+            values = [Float](repeating: 0, count: h * w)
+            for ch in 0..<c {
+                for i in 0..<(h * w) { values[i] += abs(raw.data[ch * h * w + i]) }
+            }
+            values = Resize.bilinear(values, channels: 1, height: h, width: w, toHeight: height, toWidth: width)
+        case .layer:
+            values = Resize.bilinear(raw.data, channels: 1, height: raw.shape[0], width: raw.shape[1],
+                                     toHeight: height, toWidth: width)
+        }
+        return Heatmap(width: width, height: height, values: Heatmap.normalized(values))
+    }
+}
+
+/// A [0,1] map at the input's resolution, row-major (H,W).
+public struct Heatmap: Sendable, Equatable {
+    public let width: Int
+    public let height: Int
+    public let values: [Float]
+
+    public init(width: Int, height: Int, values: [Float]) {
+        precondition(values.count == width * height)
+        self.width = width
+        self.height = height
+        self.values = values
+    }
+
+    /// Min-max normalization to [0,1]; NaNs and constant maps become 0.
+    public static func normalized(_ v: [Float]) -> [Float] {
+        let finite = v.filter { $0.isFinite }
+        guard let lo = finite.min(), let hi = finite.max(), hi > lo else {
+            return [Float](repeating: 0, count: v.count)
+        }
+        return v.map { $0.isFinite ? ($0 - lo) / (hi - lo) : 0 }
+    }
+
+    /// Row and column of the maximum (first one in row-major order on ties).
+    public var peak: (y: Int, x: Int) {
+        var best = 0
+        for i in 1..<values.count where values[i] > values[best] { best = i }
+        return (best / width, best % width)
+    }
+}

@@ -1,0 +1,65 @@
+import Imaging
+
+/// A validated pipeline manifest (docs/manifest.md). Paths are absolute, resolved against the
+/// manifest's folder.
+public struct Manifest: Sendable {
+    public var file: String
+    public var pipeline: String
+    public var datasets: [String: DatasetSpec]
+    public var models: [String: ModelSpec]
+    public var explainers: [String: ExplainerSpec]
+    /// Stages in the order they were written; `Plan` orders them by their dependencies.
+    public var stages: [StageSpec]
+}
+
+/// Where a dataset's items come from.
+public struct DatasetSpec: Sendable, Equatable {
+    public var name: String
+    /// CSV with header `path,label[,mask]`; paths relative to the CSV's folder.
+    public var csv: String
+    /// Use only the first `limit` rows (quick runs).
+    public var limit: Int?
+}
+
+/// An ONNX classifier and how to feed it.
+public struct ModelSpec: Sendable, Equatable {
+    public var name: String
+    public var onnx: String
+    public var classes: [String]
+    public var preprocessing: Preprocessing
+    /// Default layer for CAM methods; the engine's default when nil.
+    public var camLayer: String?
+}
+
+/// A named explainer: a method and its parameters.
+public struct ExplainerSpec: Sendable, Equatable {
+    public var name: String
+    public var method: String
+    public var parameters: [String: String]
+}
+
+/// What to explain: the predicted class, the item's label, or a class index.
+public enum TargetSpec: Sendable, Equatable {
+    case predicted
+    case label
+    case index(Int)
+}
+
+/// One stage of the DAG.
+public struct StageSpec: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable { case predict, explain, evaluate, report }
+    public var name: String
+    public var kind: Kind
+    public var needs: [String]
+    /// explain: the explainers to run (names from `explainers:`); all of them when empty.
+    public var explainers: [String]
+    public var target: TargetSpec
+    /// evaluate: metric names.
+    public var metrics: [String]
+    /// report: the output folder.
+    public var out: String?
+    public var dataset: String?
+    public var model: String?
+    public var line: Int
+    public var column: Int
+}

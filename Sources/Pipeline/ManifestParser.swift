@@ -1,0 +1,235 @@
+import Explainers
+import Foundation
+import Imaging
+import Yams
+
+/// Reads a manifest file into a `Manifest`, checking keys, types and references, and reporting
+/// every mistake as file:line:column with a "did you mean" hint for misspelt keys.
+public enum ManifestParser {
+    public static func load(path: String) throws -> Manifest {
+        let url = URL(fileURLWithPath: path)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw PipelineError("\(path): cannot read manifest")
+        }
+        return try parse(String(decoding: data, as: UTF8.self), file: path, baseDirectory: url.deletingLastPathComponent().path)
+    }
+
+    public static func parse(_ text: String, file: String, baseDirectory: String) throws -> Manifest {
+        let root: Node
+        do {
+            guard let n = try Yams.compose(yaml: text) else {
+                throw ManifestError(file: file, line: 1, column: 1, message: "the manifest is empty")
+            }
+            root = n
+        } catch let e as YamlError {
+            throw yamlError(e, file: file)
+        }
+        let r = Reader(file: file, base: baseDirectory)
+        let top = try r.mapping(root, allowed: ["pipeline", "datasets", "models", "explainers", "stages"], what: "manifest")
+        let pipeline = try top["pipeline"].map { try r.string($0) } ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+
+        var datasets: [String: DatasetSpec] = [:]
+        for (name, node) in try r.namedMappings(try r.require(top, "datasets", in: root)) {
+            let m = try r.mapping(node, allowed: ["csv", "limit"], what: "dataset '\(name)'")
+            datasets[name] = DatasetSpec(name: name, csv: r.path(try r.string(try r.require(m, "csv", in: node))),
+                                         limit: try m["limit"].map { try r.int($0, min: 1) })
+        }
+
+        var models: [String: ModelSpec] = [:]
+        for (name, node) in try r.namedMappings(try r.require(top, "models", in: root)) {
+            let m = try r.mapping(node, allowed: ["onnx", "classes", "preprocessing", "cam_layer"], what: "model '\(name)'")
+            let pNode = try r.require(m, "preprocessing", in: node)
+            let p = try r.mapping(pNode, allowed: ["size", "scale", "mean", "std", "channel_order"], what: "preprocessing")
+            let sizeNode = try r.require(p, "size", in: pNode)
+            let size = try r.ints(sizeNode, min: 1)
+            guard size.count == 2 else { throw r.error(sizeNode, "size must be [width, height]") }
+            func triple(_ key: String, _ d: [Float]) throws -> [Float] {
+                guard let n = p[key] else { return d }
+                let v = try r.floats(n)
+                guard v.count == 3 else { throw r.error(n, "\(key) must have 3 values (one per channel)") }
+                return v
+            }
+            let std = try triple("std", [1, 1, 1])
+            if let n = p["std"], std.contains(where: { $0 <= 0 }) { throw r.error(n, "std values must be > 0") }
+            var order = Preprocessing.ChannelOrder.rgb
+            if let n = p["channel_order"] {
+                guard let o = Preprocessing.ChannelOrder(rawValue: try r.string(n)) else {
+                    throw r.error(n, "channel_order must be rgb or bgr")
+                }
+                order = o
+            }
+            let classesNode = try r.require(m, "classes", in: node)
+            let classes = try r.strings(classesNode)
+            if classes.isEmpty { throw r.error(classesNode, "classes must not be empty") }
+            models[name] = ModelSpec(
+                name: name, onnx: r.path(try r.string(try r.require(m, "onnx", in: node))), classes: classes,
+                preprocessing: Preprocessing(width: size[0], height: size[1],
+                                             scale: try p["scale"].map { try r.float($0) } ?? 1.0 / 255.0,
+                                             mean: try triple("mean", [0, 0, 0]), std: std, channelOrder: order),
+                camLayer: try m["cam_layer"].map { try r.string($0) })
+        }
+
+        var explainers: [String: ExplainerSpec] = [:]
+        if let en = top["explainers"] {
+            for (name, node) in try r.namedMappings(en) {
+                let m = try r.mapping(node, allowed: ["method", "params"], what: "explainer '\(name)'")
+                let methodNode = try r.require(m, "method", in: node)
+                let method = try r.string(methodNode)
+                var params: [String: String] = [:]
+                if let pn = m["params"] {
+                    for (k, v) in try r.namedMappings(pn) { params[k] = try r.scalarText(v) }
+                }
+                do {
+                    _ = try ExplainerRegistry.make(method: method, parameters: params)
+                } catch let e as ExplainerError {
+                    throw r.error(m["params"] != nil && ExplainerRegistry.methods.contains(method) ? m["params"]! : methodNode, e.description)
+                }
+                explainers[name] = ExplainerSpec(name: name, method: method, parameters: params)
+            }
+        }
+
+        var stages: [StageSpec] = []
+        for (name, node) in try r.namedMappings(try r.require(top, "stages", in: root)) {
+            let m = try r.mapping(node, allowed: ["kind", "needs", "explainers", "target", "metrics", "out", "dataset", "model"],
+                                  what: "stage '\(name)'")
+            let kindNode = try r.require(m, "kind", in: node)
+            let kindText = try r.string(kindNode)
+            guard let kind = StageSpec.Kind(rawValue: kindText) else {
+                let all = StageSpec.Kind.allCases.map(\.rawValue)
+                let hint = suggestion(for: kindText, among: all).map { " (did you mean '\($0)'?)" } ?? ""
+                throw r.error(kindNode, "unknown stage kind '\(kindText)'\(hint); kinds: \(all.joined(separator: ", "))")
+            }
+            var target = TargetSpec.predicted
+            if let t = m["target"] {
+                let text = try r.scalarText(t)
+                switch text {
+                case "predicted": target = .predicted
+                case "label": target = .label
+                default:
+                    guard let i = Int(text), i >= 0 else { throw r.error(t, "target must be predicted, label or a class index, got '\(text)'") }
+                    target = .index(i)
+                }
+            }
+            let chosen = try m["explainers"].map { try r.strings($0) } ?? []
+            if let en = m["explainers"] {
+                for e in chosen where explainers[e] == nil {
+                    let hint = suggestion(for: e, among: Array(explainers.keys)).map { " (did you mean '\($0)'?)" } ?? ""
+                    throw r.error(en, "stage '\(name)' uses explainer '\(e)', which is not defined under explainers:\(hint)")
+                }
+            }
+            let metrics = try m["metrics"].map { try r.strings($0) } ?? []
+            if let mn = m["metrics"] {
+                for x in metrics where !Evaluation.metrics.contains(x) {
+                    throw r.error(mn, "unknown metric '\(x)'; metrics: \(Evaluation.metrics.joined(separator: ", "))")
+                }
+            }
+            func reference(_ key: String, _ known: [String]) throws -> String? {
+                guard let n = m[key] else { return nil }
+                let v = try r.string(n)
+                guard known.contains(v) else { throw r.error(n, "no \(key) named '\(v)'; defined: \(known.sorted().joined(separator: ", "))") }
+                return v
+            }
+            let (line, column) = (node.mark?.line ?? 1, node.mark?.column ?? 1)
+            stages.append(StageSpec(
+                name: name, kind: kind, needs: try m["needs"].map { try r.strings($0) } ?? [],
+                explainers: chosen, target: target, metrics: metrics,
+                out: try m["out"].map { r.path(try r.string($0)) },
+                dataset: try reference("dataset", Array(datasets.keys)), model: try reference("model", Array(models.keys)),
+                line: line, column: column))
+        }
+        let manifest = Manifest(file: file, pipeline: pipeline, datasets: datasets, models: models,
+                                explainers: explainers, stages: stages)
+        _ = try Plan(manifest) // checks needs and cycles
+        return manifest
+    }
+
+    static func yamlError(_ e: YamlError, file: String) -> ManifestError {
+        switch e {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return ManifestError(file: file, line: mark.line, column: mark.column, message: "YAML syntax: \(problem)")
+        default:
+            return ManifestError(file: file, line: 1, column: 1, message: "YAML: \(e)")
+        }
+    }
+}
+
+/// Typed access to YAML nodes; every failure is located at the node.
+struct Reader {
+    let file: String
+    let base: String
+
+    func error(_ node: Node, _ message: String) -> ManifestError {
+        ManifestError(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1, message: message)
+    }
+
+    /// A mapping whose keys must be among `allowed`; returns value nodes by key.
+    func mapping(_ node: Node, allowed: [String], what: String) throws -> [String: Node] {
+        guard case .mapping(let map) = node else { throw error(node, "\(what) must be a mapping of key: value") }
+        var out: [String: Node] = [:]
+        for (k, v) in map {
+            let key = try string(k)
+            guard allowed.contains(key) else {
+                let hint = suggestion(for: key, among: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+                throw error(k, "unknown key '\(key)' in \(what)\(hint); allowed: \(allowed.joined(separator: ", "))")
+            }
+            if out[key] != nil { throw error(k, "duplicate key '\(key)' in \(what)") }
+            out[key] = v
+        }
+        return out
+    }
+
+    /// A mapping from user-chosen names to nodes, in file order.
+    func namedMappings(_ node: Node) throws -> [(String, Node)] {
+        guard case .mapping(let map) = node else { throw error(node, "expected a mapping of name: ...") }
+        var seen = Set<String>()
+        return try map.map { k, v in
+            let name = try string(k)
+            if !seen.insert(name).inserted { throw error(k, "duplicate name '\(name)'") }
+            return (name, v)
+        }
+    }
+
+    func require(_ m: [String: Node], _ key: String, in parent: Node) throws -> Node {
+        guard let n = m[key] else { throw error(parent, "missing required key '\(key)'") }
+        return n
+    }
+
+    func scalarText(_ node: Node) throws -> String {
+        guard case .scalar(let s) = node else { throw error(node, "expected a single value") }
+        return s.string
+    }
+
+    func string(_ node: Node) throws -> String {
+        let s = try scalarText(node)
+        if s.isEmpty { throw error(node, "expected a non-empty string") }
+        return s
+    }
+
+    func int(_ node: Node, min lo: Int = Int.min) throws -> Int {
+        let s = try scalarText(node)
+        guard let v = Int(s) else { throw error(node, "expected an integer, got '\(s)'") }
+        guard v >= lo else { throw error(node, "must be ≥ \(lo), got \(v)") }
+        return v
+    }
+
+    func float(_ node: Node) throws -> Float {
+        let s = try scalarText(node)
+        guard let v = Float(s), v.isFinite else { throw error(node, "expected a number, got '\(s)'") }
+        return v
+    }
+
+    func sequence(_ node: Node) throws -> [Node] {
+        guard case .sequence(let seq) = node else { throw error(node, "expected a list [a, b, ...]") }
+        return Array(seq)
+    }
+
+    func strings(_ node: Node) throws -> [String] { try sequence(node).map { try string($0) } }
+    func ints(_ node: Node, min lo: Int = Int.min) throws -> [Int] { try sequence(node).map { try int($0, min: lo) } }
+    func floats(_ node: Node) throws -> [Float] { try sequence(node).map { try float($0) } }
+
+    /// A path relative to the manifest's folder, made absolute.
+    func path(_ p: String) -> String {
+        if p.hasPrefix("/") { return URL(fileURLWithPath: p).standardized.path }
+        return URL(fileURLWithPath: base).appendingPathComponent(p).standardized.path
+    }
+}

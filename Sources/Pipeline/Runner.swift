@@ -1,0 +1,290 @@
+import Dispatch
+import Engine
+import Explainers
+import Foundation
+import Imaging
+import Report
+import Store
+import Tensors
+
+/// How `candela run` was asked to run.
+public struct RunOptions: Sendable {
+    public var jobs: Int
+    public var database: String
+    /// Overrides the report stage's `out`.
+    public var reportDirectory: String?
+
+    public init(jobs: Int = 1, database: String = "candela.sqlite", reportDirectory: String? = nil) {
+        self.jobs = jobs
+        self.database = database
+        self.reportDirectory = reportDirectory
+    }
+}
+
+/// What a run did.
+public struct RunSummary: Sendable {
+    public var runID: Int64
+    public var items: Int
+    public var failures: Int
+    /// "complete" or "partial".
+    public var status: String
+    public var reportIndex: String?
+    /// Per explainer: (hits, counted items) of the pointing game.
+    public var pointingGame: [String: (hits: Int, total: Int)]
+    public var seconds: Double
+}
+
+/// Runs a plan: every item through the per-item stages in DAG order, items in parallel on
+/// Dispatch (`jobs` workers pulling from a shared cursor), then the report stage.
+///
+/// One forward pass per item is shared by the prediction and every explainer. Each item's
+/// rows are written in one transaction, so a killed run never leaves half an item.
+public final class Runner: @unchecked Sendable {
+    let plan: Plan
+    let options: RunOptions
+    let log: @Sendable (String) -> Void
+
+    public init(plan: Plan, options: RunOptions, log: @escaping @Sendable (String) -> Void) {
+        self.plan = plan
+        self.options = options
+        self.log = log
+    }
+
+    /// A model ready to run: loaded, hashed, checked against its class list.
+    struct LoadedModel: @unchecked Sendable {
+        let spec: ModelSpec
+        let model: Model
+        let hash: String
+    }
+
+    static func loadModel(_ spec: ModelSpec) throws -> LoadedModel {
+        let model = try Model(path: spec.onnx)
+        let p = spec.preprocessing
+        let probe = try model.forward(Tensor(shape: [1, 3, p.height, p.width]))
+        guard probe.rank == 2, probe.shape[1] == spec.classes.count else {
+            throw PipelineError("\(spec.onnx): model '\(spec.name)' outputs shape \(probe.shape) but the manifest lists \(spec.classes.count) classes")
+        }
+        return LoadedModel(spec: spec, model: model, hash: try Hashing.sha256(file: spec.onnx))
+    }
+
+    public func run() throws -> RunSummary {
+        let start = Date()
+        let manifest = plan.manifest
+        guard let datasetName = plan.order.compactMap(\.dataset).first ?? manifest.datasets.keys.sorted().first,
+              let dataset = manifest.datasets[datasetName] else { throw PipelineError("\(manifest.file): no dataset") }
+        guard let modelName = plan.order.compactMap(\.model).first ?? manifest.models.keys.sorted().first,
+              let modelSpec = manifest.models[modelName] else { throw PipelineError("\(manifest.file): no model") }
+        let loaded = try Runner.loadModel(modelSpec)
+        let items = try DatasetLoader.load(dataset)
+        let explainStages = plan.order.filter { $0.kind == .explain }
+        let wantsPointing = plan.order.contains { $0.kind == .evaluate && $0.metrics.contains("pointing_game") }
+        var jobsList: [(stage: StageSpec, spec: ExplainerSpec, explainer: any Explainer)] = []
+        for stage in explainStages {
+            let names = stage.explainers.isEmpty ? manifest.explainers.keys.sorted() : stage.explainers
+            for n in names {
+                let spec = manifest.explainers[n]!
+                var params = spec.parameters
+                if spec.method.hasPrefix("gradcam"), params["layer"] == nil, let l = modelSpec.camLayer { params["layer"] = l }
+                jobsList.append((stage, spec, try ExplainerRegistry.make(method: spec.method, parameters: params)))
+            }
+        }
+        let explainers = jobsList
+
+        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: options.database).deletingLastPathComponent().path,
+                                                withIntermediateDirectories: true)
+        let store = try Store(path: options.database)
+        let manifestHash = try Hashing.sha256(file: manifest.file)
+        let runID = try store.insert(RunRecord(pipeline: manifest.pipeline, manifestPath: manifest.file, manifestHash: manifestHash,
+                                               candelaVersion: CandelaVersion.release, startedAt: Runner.timestamp(start),
+                                               status: "running", jobs: options.jobs))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try store.upsert(ModelRecord(hash: loaded.hash, name: modelSpec.name, path: modelSpec.onnx, classes: modelSpec.classes,
+                                     preprocessing: String(decoding: try encoder.encode(modelSpec.preprocessing), as: UTF8.self)))
+        log("run \(runID): \(items.count) items from '\(datasetName)', model '\(modelName)', \(explainers.count) explainers, \(options.jobs) jobs")
+
+        let jobs = max(1, options.jobs)
+        if jobs > 1 { BLAS.setThreads(1) } // parallelism comes from items, not from inside GEMM
+        let state = RunState()
+        DispatchQueue.concurrentPerform(iterations: jobs) { _ in
+            while let index = state.next(limit: items.count) {
+                let item = items[index]
+                do {
+                    let outcome = try process(item, dataset: datasetName, runID: runID, model: loaded,
+                                              explainers: explainers.map { ($0.spec, $0.explainer, $0.stage.target) },
+                                              pointing: wantsPointing, store: store)
+                    state.record(outcome)
+                } catch {
+                    state.fail()
+                    try? store.insert(FailureRecord(runID: runID, itemPath: item.path, stage: "item", message: "\(error)"))
+                    log("failed: \(error)")
+                }
+                let done = state.finished()
+                if done % 16 == 0 || done == items.count { log("\(done)/\(items.count) items") }
+            }
+        }
+        let failures = try store.failures(run: runID).count
+        let status = failures > 0 ? "partial" : "complete"
+        var reportIndex: String?
+        if let reportStage = plan.order.first(where: { $0.kind == .report }) {
+            let dir = options.reportDirectory ?? reportStage.out
+                ?? URL(fileURLWithPath: manifest.file).deletingLastPathComponent().appendingPathComponent("reports/\(manifest.pipeline)").path
+            do {
+                reportIndex = try ReportWriter(store: store, runID: runID, directory: dir,
+                                               cards: Runner.cards(for: explainers.map(\.spec))).write()
+            } catch {
+                try store.insert(FailureRecord(runID: runID, itemPath: dir, stage: reportStage.name, message: "\(error)"))
+                log("report failed: \(error)")
+            }
+        }
+        let finalFailures = try store.failures(run: runID).count
+        try store.finishRun(runID, status: finalFailures > 0 ? "partial" : status, at: Runner.timestamp(Date()))
+        return RunSummary(runID: runID, items: items.count, failures: finalFailures, status: finalFailures > 0 ? "partial" : status,
+                          reportIndex: reportIndex, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start))
+    }
+
+    static func cards(for specs: [ExplainerSpec]) -> [String: ReportCard] {
+        var out: [String: ReportCard] = [:]
+        for s in specs {
+            if let c = ExplainerRegistry.card(s.method) {
+                out[s.name] = ReportCard(title: c.title, meaning: c.meaning, cost: c.cost, limits: c.limits)
+            }
+        }
+        return out
+    }
+
+    /// The outcome of one item, for the run summary.
+    struct ItemOutcome {
+        var pointing: [String: Bool] = [:]
+    }
+
+    /// Loads, predicts, explains and evaluates one item; writes its rows in one transaction.
+    func process(_ item: DatasetItem, dataset: String, runID: Int64, model: LoadedModel,
+                 explainers: [(ExplainerSpec, any Explainer, TargetSpec)], pointing: Bool, store: Store) throws -> ItemOutcome {
+        guard let bytes = FileManager.default.contents(atPath: item.path) else {
+            throw PipelineError("\(item.path): cannot read image")
+        }
+        let image: Image
+        do {
+            image = try Codecs.decode(bytes)
+        } catch let e as ImagingError {
+            throw ImagingError("\(item.path): \(e.description)")
+        }
+        let contentHash = Hashing.sha256(bytes)
+        let p = model.spec.preprocessing
+        let x = p.apply(image)
+        let pass = try model.model.run([model.model.inputName: x])
+        let scores = Array(pass.outputs[0].data)
+        let probabilities = softmax(scores)
+        let top = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+
+        var mask: [Float]?
+        if pointing, let maskPath = item.mask {
+            let m = try Codecs.decode(path: maskPath, as: .gray)
+            let planes = m.planarFloats()
+            mask = Resize.bilinear(planes, channels: 1, height: m.height, width: m.width, toHeight: p.height, toWidth: p.width)
+                .map { $0 >= 127.5 ? 1 : 0 }
+        }
+        var outcome = ItemOutcome()
+        var attributions: [AttributionRecord] = []
+        var metrics: [(String, String, Double?)] = []
+        for (spec, explainer, targetSpec) in explainers {
+            let target: Int
+            switch targetSpec {
+            case .predicted: target = top
+            case .index(let i): target = i
+            case .label:
+                guard let label = item.label, let i = model.spec.classes.firstIndex(of: label) else {
+                    throw PipelineError("\(item.path): label '\(item.label ?? "")' is not one of the model's classes \(model.spec.classes)")
+                }
+                target = i
+            }
+            let t0 = Date()
+            let attribution = try explainer.explain(ExplanationRequest(model: model.model, input: x, target: target, pass: pass))
+            let heatmap = attribution.heatmap(height: p.height, width: p.width)
+            let params = Runner.canonicalJSON(explainer.parameters)
+            let key = Hashing.sha256([model.hash, contentHash, Runner.canonicalJSON(["w": "\(p.width)", "h": "\(p.height)",
+                "scale": "\(p.scale)", "mean": "\(p.mean)", "std": "\(p.std)", "order": p.channelOrder.rawValue]),
+                spec.method, params, "\(target)", CandelaVersion.engine].joined(separator: "\n"))
+            attributions.append(AttributionRecord(itemID: 0, modelHash: model.hash, explainer: spec.name, method: spec.method,
+                                                  parameters: params, target: target, cacheKey: key,
+                                                  rawShape: attribution.raw.shape, height: p.height, width: p.width,
+                                                  heatmap: heatmap.values, seconds: Date().timeIntervalSince(t0)))
+            if let mask {
+                let hit = PointingGame.hit(heatmap: heatmap, mask: mask)
+                metrics.append((spec.name, "pointing_game", hit.map { $0 ? 1 : 0 }))
+                if let hit { outcome.pointing[spec.name] = hit }
+            }
+        }
+        try store.transaction {
+            let itemID = try store.insert(ItemRecord(runID: runID, dataset: dataset, path: item.path, label: item.label,
+                                                     maskPath: item.mask, contentHash: contentHash,
+                                                     width: image.width, height: image.height))
+            try store.insert(PredictionRecord(itemID: itemID, modelHash: model.hash, classIndex: top,
+                                              className: model.spec.classes[top], probability: Double(probabilities[top]),
+                                              probabilities: probabilities.map(Double.init)))
+            for var a in attributions {
+                a.itemID = itemID
+                try store.insert(a)
+            }
+            for (explainer, name, value) in metrics {
+                try store.insert(MetricRecord(itemID: itemID, explainer: explainer, name: name, value: value))
+            }
+        }
+        return outcome
+    }
+
+    static func canonicalJSON(_ d: [String: String]) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return String(decoding: (try? e.encode(d)) ?? Data(), as: UTF8.self)
+    }
+
+    static func timestamp(_ d: Date) -> String {
+        ISO8601DateFormatter().string(from: d)
+    }
+}
+
+/// Shared counters of the worker threads.
+final class RunState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cursor = 0
+    private var done = 0
+    private(set) var failed = 0
+    private(set) var pointing: [String: (hits: Int, total: Int)] = [:]
+
+    func next(limit: Int) -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard cursor < limit else { return nil }
+        cursor += 1
+        return cursor - 1
+    }
+
+    func finished() -> Int {
+        lock.lock(); defer { lock.unlock() }
+        done += 1
+        return done
+    }
+
+    func fail() {
+        lock.lock(); defer { lock.unlock() }
+        failed += 1
+    }
+
+    func record(_ o: Runner.ItemOutcome) {
+        lock.lock(); defer { lock.unlock() }
+        for (name, hit) in o.pointing {
+            var p = pointing[name] ?? (0, 0)
+            p.total += 1
+            if hit { p.hits += 1 }
+            pointing[name] = p
+        }
+    }
+}
+
+extension Runner {
+    /// Loads a model and checks it against its manifest entry, as `candela validate` does.
+    public static func loadModelForValidation(_ spec: ModelSpec) throws -> String {
+        try loadModel(spec).hash
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+
+/// The SQLite store of runs, items, predictions, heatmaps, metrics and failures.
+///
+/// One connection guarded by a lock: callers on many threads may write; each call is atomic,
+/// and `transaction` groups several writes into one commit. The database runs in WAL mode so
+/// that a report can read while a run writes, and a killed process loses only uncommitted work.
+public final class Store: @unchecked Sendable {
+    private let connection: SQLiteConnection
+    private let lock = NSRecursiveLock()
+    public var path: String { connection.path }
+
+    /// Opens (creating if needed) the database at `path` and migrates it; ":memory:" for tests.
+    public init(path: String) throws {
+        connection = try SQLiteConnection(path: path)
+        try connection.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        try migrate()
+    }
+
+    /// The schema version this database is at.
+    public var schemaVersion: Int {
+        (try? locked { Int(try connection.query("PRAGMA user_version")[0][0].int ?? 0) }) ?? 0
+    }
+
+    private func migrate() throws {
+        let current = Int(try connection.query("PRAGMA user_version")[0][0].int ?? 0)
+        guard current <= Schema.migrations.count else {
+            throw StoreError("\(path): schema version \(current) is newer than this Candela (\(Schema.migrations.count)); upgrade Candela")
+        }
+        for (i, sql) in Schema.migrations.enumerated() where i >= current {
+            try connection.execute("BEGIN; \(sql) PRAGMA user_version = \(i + 1); COMMIT;")
+        }
+    }
+
+    private func locked<T>(_ body: () throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Runs `body` inside one transaction; rolls back when it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try locked {
+            try connection.execute("BEGIN IMMEDIATE")
+            do {
+                let result = try body()
+                try connection.execute("COMMIT")
+                return result
+            } catch {
+                try? connection.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    private func json<T: Encodable>(_ value: T) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return String(decoding: (try? e.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ text: String?) -> T? {
+        guard let text else { return nil }
+        return try? JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+
+    // MARK: - Writes (each is one statement; wrap several in `transaction` to commit once)
+
+    @discardableResult
+    public func insert(_ r: RunRecord) throws -> Int64 {
+        try locked {
+            try connection.query("""
+                INSERT INTO runs(pipeline, manifest_path, manifest_hash, candela_version, started_at, finished_at, status, jobs)
+                VALUES (?,?,?,?,?,?,?,?)
+                """, [.text(r.pipeline), .text(r.manifestPath), .text(r.manifestHash), .text(r.candelaVersion),
+                      .text(r.startedAt), r.finishedAt.map { .text($0) } ?? .null, .text(r.status), .int(Int64(r.jobs))])
+            return connection.lastInsertRowID
+        }
+    }
+
+    public func finishRun(_ id: Int64, status: String, at time: String) throws {
+        try locked {
+            try connection.query("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?", [.text(status), .text(time), .int(id)])
+        }
+    }
+
+    public func upsert(_ m: ModelRecord) throws {
+        try locked {
+            try connection.query("""
+                INSERT INTO models(hash, name, path, classes, preprocessing) VALUES (?,?,?,?,?)
+                ON CONFLICT(hash) DO UPDATE SET name = excluded.name, path = excluded.path,
+                  classes = excluded.classes, preprocessing = excluded.preprocessing
+                """, [.text(m.hash), .text(m.name), .text(m.path), .text(json(m.classes)), .text(m.preprocessing)])
+        }
+    }
+
+    @discardableResult
+    public func insert(_ i: ItemRecord) throws -> Int64 {
+        try locked {
+            try connection.query("""
+                INSERT INTO items(run_id, dataset, path, label, mask_path, content_hash, width, height) VALUES (?,?,?,?,?,?,?,?)
+                """, [.int(i.runID), .text(i.dataset), .text(i.path), i.label.map { .text($0) } ?? .null,
+                      i.maskPath.map { .text($0) } ?? .null, .text(i.contentHash), .int(Int64(i.width)), .int(Int64(i.height))])
+            return connection.lastInsertRowID
+        }
+    }
+
+    public func insert(_ p: PredictionRecord) throws {
+        try locked {
+            try connection.query("""
+                INSERT OR REPLACE INTO predictions(item_id, model_hash, class_index, class_name, probability, probabilities)
+                VALUES (?,?,?,?,?,?)
+                """, [.int(p.itemID), .text(p.modelHash), .int(Int64(p.classIndex)), .text(p.className),
+                      .double(p.probability), .text(json(p.probabilities))])
+        }
+    }
+
+    @discardableResult
+    public func insert(_ a: AttributionRecord) throws -> Int64 {
+        try locked {
+            try connection.query("""
+                INSERT OR REPLACE INTO attributions(item_id, model_hash, explainer, method, parameters, target, cache_key,
+                  raw_shape, height, width, heatmap, seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                """, [.int(a.itemID), .text(a.modelHash), .text(a.explainer), .text(a.method), .text(a.parameters),
+                      .int(Int64(a.target)), .text(a.cacheKey), .text(json(a.rawShape)), .int(Int64(a.height)),
+                      .int(Int64(a.width)), .blob(AttributionRecord.quantize(a.heatmap)), .double(a.seconds)])
+            return connection.lastInsertRowID
+        }
+    }
+
+    public func insert(_ m: MetricRecord) throws {
+        try locked {
+            try connection.query("INSERT OR REPLACE INTO metrics(item_id, explainer, name, value) VALUES (?,?,?,?)",
+                                 [.int(m.itemID), .text(m.explainer), .text(m.name), m.value.map { .double($0) } ?? .null])
+        }
+    }
+
+    public func insert(_ f: FailureRecord) throws {
+        try locked {
+            try connection.query("INSERT INTO failures(run_id, item_path, stage, message) VALUES (?,?,?,?)",
+                                 [.int(f.runID), .text(f.itemPath), .text(f.stage), .text(f.message)])
+        }
+    }
+
+    // MARK: - Queries
+
+    public func runs() throws -> [RunRecord] {
+        try locked {
+            try connection.query("""
+                SELECT id, pipeline, manifest_path, manifest_hash, candela_version, started_at, finished_at, status, jobs
+                FROM runs ORDER BY id
+                """).map { r in
+                RunRecord(id: r[0].int, pipeline: r[1].text ?? "", manifestPath: r[2].text ?? "", manifestHash: r[3].text ?? "",
+                          candelaVersion: r[4].text ?? "", startedAt: r[5].text ?? "", finishedAt: r[6].text,
+                          status: r[7].text ?? "", jobs: Int(r[8].int ?? 0))
+            }
+        }
+    }
+
+    public func models() throws -> [ModelRecord] {
+        try locked {
+            try connection.query("SELECT hash, name, path, classes, preprocessing FROM models ORDER BY name").map { r in
+                ModelRecord(hash: r[0].text ?? "", name: r[1].text ?? "", path: r[2].text ?? "",
+                            classes: decode([String].self, r[3].text) ?? [], preprocessing: r[4].text ?? "{}")
+            }
+        }
+    }
+
+    public func items(run: Int64) throws -> [ItemRecord] {
+        try locked {
+            try connection.query("""
+                SELECT id, run_id, dataset, path, label, mask_path, content_hash, width, height FROM items
+                WHERE run_id = ? ORDER BY path
+                """, [.int(run)]).map { r in
+                ItemRecord(id: r[0].int, runID: r[1].int ?? 0, dataset: r[2].text ?? "", path: r[3].text ?? "",
+                           label: r[4].text, maskPath: r[5].text, contentHash: r[6].text ?? "",
+                           width: Int(r[7].int ?? 0), height: Int(r[8].int ?? 0))
+            }
+        }
+    }
+
+    public func predictions(run: Int64) throws -> [PredictionRecord] {
+        try locked {
+            try connection.query("""
+                SELECT p.item_id, p.model_hash, p.class_index, p.class_name, p.probability, p.probabilities
+                FROM predictions p JOIN items i ON i.id = p.item_id WHERE i.run_id = ? ORDER BY i.path
+                """, [.int(run)]).map { r in
+                PredictionRecord(itemID: r[0].int ?? 0, modelHash: r[1].text ?? "", classIndex: Int(r[2].int ?? 0),
+                                 className: r[3].text ?? "", probability: r[4].double ?? 0,
+                                 probabilities: decode([Double].self, r[5].text) ?? [])
+            }
+        }
+    }
+
+    public func attributions(run: Int64) throws -> [AttributionRecord] {
+        try locked {
+            try connection.query("""
+                SELECT a.id, a.item_id, a.model_hash, a.explainer, a.method, a.parameters, a.target, a.cache_key,
+                       a.raw_shape, a.height, a.width, a.heatmap, a.seconds
+                FROM attributions a JOIN items i ON i.id = a.item_id WHERE i.run_id = ? ORDER BY i.path, a.explainer
+                """, [.int(run)]).map { r in
+                AttributionRecord(id: r[0].int, itemID: r[1].int ?? 0, modelHash: r[2].text ?? "", explainer: r[3].text ?? "",
+                                  method: r[4].text ?? "", parameters: r[5].text ?? "{}", target: Int(r[6].int ?? 0),
+                                  cacheKey: r[7].text ?? "", rawShape: decode([Int].self, r[8].text) ?? [],
+                                  height: Int(r[9].int ?? 0), width: Int(r[10].int ?? 0),
+                                  heatmap: AttributionRecord.dequantize(r[11].blob ?? Data()), seconds: r[12].double ?? 0)
+            }
+        }
+    }
+
+    public func metrics(run: Int64) throws -> [MetricRecord] {
+        try locked {
+            try connection.query("""
+                SELECT m.item_id, m.explainer, m.name, m.value FROM metrics m JOIN items i ON i.id = m.item_id
+                WHERE i.run_id = ? ORDER BY i.path, m.explainer, m.name
+                """, [.int(run)]).map { r in
+                MetricRecord(itemID: r[0].int ?? 0, explainer: r[1].text ?? "", name: r[2].text ?? "", value: r[3].double)
+            }
+        }
+    }
+
+    public func failures(run: Int64) throws -> [FailureRecord] {
+        try locked {
+            try connection.query("SELECT id, run_id, item_path, stage, message FROM failures WHERE run_id = ? ORDER BY id",
+                                 [.int(run)]).map { r in
+                FailureRecord(id: r[0].int, runID: r[1].int ?? 0, itemPath: r[2].text ?? "", stage: r[3].text ?? "",
+                              message: r[4].text ?? "")
+            }
+        }
+    }
+}

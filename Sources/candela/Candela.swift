@@ -1,0 +1,53 @@
+import ArgumentParser
+import Engine
+import Explainers
+import Foundation
+import Imaging
+import Pipeline
+import Store
+import Tensors
+
+@main
+struct Candela: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "candela",
+        abstract: "Explains image classifiers in batch: manifests, ONNX models, heatmaps, SQLite, HTML reports.",
+        version: CandelaVersion.release,
+        subcommands: [Run.self, Validate.self, Explain.self, Infer.self, Inspect.self, Bench.self, ReportCommand.self])
+}
+
+/// Runs a command body, turning every known error into one line on stderr and exit status 1.
+func guarded(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as CustomStringConvertible where !(e is CleanExit) {
+        FileHandle.standardError.write(Data("candela: error: \(e.description)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+/// Prints a line on stderr (logs and progress; stdout is for results).
+func note(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+/// `key=value` pairs from repeated `--set` options; list values stay comma-separated text.
+func parseSettings(_ settings: [String]) throws -> [String: String] {
+    var out: [String: String] = [:]
+    for s in settings {
+        guard let eq = s.firstIndex(of: "="), eq != s.startIndex else {
+            throw ValidationError("--set expects key=value, got '\(s)'")
+        }
+        out[String(s[..<eq])] = String(s[s.index(after: eq)...])
+    }
+    return out
+}
+
+/// Parses "a,b,c" into floats, naming the option on failure.
+func parseFloats(_ text: String, count: Int, option: String) throws -> [Float] {
+    let v = text.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+    guard v.count == count else { throw ValidationError("\(option) expects \(count) comma-separated numbers, got '\(text)'") }
+    return v
+}

@@ -1,0 +1,227 @@
+import ArgumentParser
+import Engine
+import Explainers
+import Foundation
+import Imaging
+import Tensors
+
+/// Options that say how to preprocess an image input for a bare ONNX file.
+struct PreprocessingOptions: ParsableArguments {
+    @Option(help: "Model input size WIDTH,HEIGHT for image inputs (default: the ONNX input's declared size).") var size: String?
+    @Option(help: "Per-channel mean after scaling, e.g. 0.485,0.456,0.406.") var mean: String = "0,0,0"
+    @Option(help: "Per-channel std after scaling, e.g. 0.229,0.224,0.225.") var std: String = "1,1,1"
+    @Option(help: "Pixel scale applied before mean/std.") var scale: Float = 1.0 / 255.0
+    @Flag(help: "Feed channels in BGR order.") var bgr = false
+
+    func preprocessing(for model: Model) throws -> Preprocessing {
+        var w = 0, h = 0
+        if let size {
+            let v = size.split(separator: ",").compactMap { Int($0) }
+            guard v.count == 2, v[0] > 0, v[1] > 0 else { throw ValidationError("--size expects WIDTH,HEIGHT, got '\(size)'") }
+            (w, h) = (v[0], v[1])
+        } else if let shape = model.graph.inputs.first?.shape, shape.count == 4, let sh = shape[2], let sw = shape[3] {
+            (w, h) = (sw, sh)
+        } else {
+            throw ValidationError("\(model.path): the input has no fixed spatial size; pass --size WIDTH,HEIGHT")
+        }
+        return Preprocessing(width: w, height: h, scale: scale, mean: try parseFloats(mean, count: 3, option: "--mean"),
+                             std: try parseFloats(std, count: 3, option: "--std"), channelOrder: bgr ? .bgr : .rgb)
+    }
+}
+
+/// Reads `--input`: a float32 NCHW `.npy` used as is, or an image through the preprocessing.
+func loadInput(_ path: String, model: Model, options: PreprocessingOptions) throws -> (x: Tensor, image: Image?) {
+    if path.lowercased().hasSuffix(".npy") {
+        let x = try NPY.read(path)
+        guard x.rank == 4, x.shape[0] == 1 else {
+            throw TensorError("\(path): expected a (1,C,H,W) float32 array, got shape \(x.shape)")
+        }
+        if let declared = model.graph.inputs.first?.shape, declared.count == 4 {
+            for axis in 1..<4 {
+                if let d = declared[axis], d != x.shape[axis] {
+                    throw TensorError("\(path): shape \(x.shape) does not fit the model input [\(declared.map { $0.map(String.init) ?? "N" }.joined(separator: ","))]")
+                }
+            }
+        }
+        return (x, nil)
+    }
+    let image = try Codecs.decode(path: path)
+    return (try options.preprocessing(for: model).apply(image), image)
+}
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Explains one input with one method and writes the raw attribution, heatmap and overlay.")
+
+    @Option(help: "ONNX model.") var model: String
+    @Option(help: "Image (PNG/JPEG) or float32 NCHW .npy.") var input: String
+    @Option(help: "Method: \(ExplainerRegistry.methods.joined(separator: ", ")).") var method: String
+    @Option(help: "Class index to explain (default: the top-1 class).") var target: Int?
+    @Option(help: "Layer tensor for CAM methods (default: last rank-4 tensor before global pooling).") var layer: String?
+    @Option(name: .customLong("set"), help: "Method parameter key=value (repeatable).") var settings: [String] = []
+    @Option(help: "Write the raw attribution (.npy).") var out: String?
+    @Option(help: "Write the [0,1] heatmap at input resolution (.npy).") var heatmap: String?
+    @Option(help: "Write a PNG of the heatmap over the input.") var overlay: String?
+    @Option(help: "Colormap for --overlay: \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")).") var colormap: String = "viridis"
+    @OptionGroup var preprocessing: PreprocessingOptions
+
+    func run() throws {
+        try guarded {
+            guard let cmap = Colormap(rawValue: colormap) else {
+                throw ValidationError("unknown colormap '\(colormap)'; choose \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            var params = try parseSettings(settings)
+            if let layer { params["layer"] = layer }
+            let explainer = try ExplainerRegistry.make(method: method, parameters: params)
+            let m = try Model(path: model)
+            let (x, image) = try loadInput(input, model: m, options: preprocessing)
+            let pass = try m.run([m.inputName: x])
+            let scores = pass.outputs[0]
+            guard scores.rank == 2 else { throw ExplainerError("\(model): first output has shape \(scores.shape), expected class scores (N,K)") }
+            let probs = softmax(scores.data)
+            let top = probs.indices.max { probs[$0] < probs[$1] }!
+            let t = target ?? top
+            guard t >= 0 && t < scores.shape[1] else {
+                throw ExplainerError("--target \(t) is out of range: the model has \(scores.shape[1]) classes (0...\(scores.shape[1] - 1))")
+            }
+            let attribution = try explainer.explain(ExplanationRequest(model: m, input: x, target: t, pass: pass))
+            let (h, w) = (x.shape[2], x.shape[3])
+            let map = attribution.heatmap(height: h, width: w)
+            if let out { try NPY.write(attribution.raw, to: out) }
+            if let heatmap { try NPY.write(Tensor(shape: [h, w], data: map.values), to: heatmap) }
+            if let overlay {
+                let base = image ?? grayPreview(x)
+                try Codecs.writePNG(Overlay.blend(image: base, heatmap: map.values, width: w, height: h, colormap: cmap), to: overlay)
+            }
+            print("method \(method), target \(t) (p = \(String(format: "%.4f", probs[t]))), top-1 \(top), raw shape \(attribution.raw.shape)")
+        }
+    }
+
+    /// A displayable gray image of a (1,C,H,W) input, min-max scaled.
+    func grayPreview(_ x: Tensor) -> Image {
+        let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
+        var mean = [Float](repeating: 0, count: h * w)
+        for ch in 0..<c { for i in 0..<(h * w) { mean[i] += x.data[ch * h * w + i] / Float(c) } }
+        let n = Heatmap.normalized(mean)
+        return Image(width: w, height: h, channels: 1, pixels: n.map { UInt8(($0 * 255).rounded()) })
+    }
+}
+
+struct Infer: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Runs a model on .npy inputs and writes its outputs as .npy.")
+
+    @Option(help: "ONNX model.") var model: String
+    @Option(help: "X.npy for the first graph input, or NAME=X.npy (repeatable).") var input: [String]
+    @Option(help: "Write the first output here.") var out: String?
+    @Option(help: "Write every output as DIR/<output name>.npy.") var outDir: String?
+
+    func run() throws {
+        try guarded {
+            let m = try Model(path: model)
+            var feeds: [String: Tensor] = [:]
+            for spec in input {
+                if let eq = spec.firstIndex(of: "="), !spec.hasPrefix("/") || spec[..<eq].contains("/") == false {
+                    let name = String(spec[..<eq])
+                    guard m.graph.inputs.contains(where: { $0.name == name }) else {
+                        throw EngineError("\(model): the model has no input named '\(name)'; inputs: \(m.graph.inputs.map(\.name).joined(separator: ", "))")
+                    }
+                    feeds[name] = try NPY.read(String(spec[spec.index(after: eq)...]))
+                } else {
+                    feeds[m.inputName] = try NPY.read(spec)
+                }
+            }
+            let pass = try m.run(feeds)
+            if let out { try NPY.write(pass.outputs[0], to: out) }
+            if let outDir {
+                try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
+                for (name, value) in zip(m.graph.outputs, pass.outputs) {
+                    try NPY.write(value, to: "\(outDir)/\(name.replacingOccurrences(of: "/", with: "_")).npy")
+                }
+            }
+            for (name, value) in zip(m.graph.outputs, pass.outputs) { print("\(name): \(value.shape)") }
+        }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Lists a model's inputs, outputs, operators and default CAM layer.")
+
+    @Argument(help: "ONNX model.") var model: String
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() throws {
+        try guarded {
+            let m = try Model(path: model)
+            var ops: [String: Int] = [:]
+            for n in m.graph.nodes { ops[n.opType, default: 0] += 1 }
+            let inputs = m.graph.inputs.map { "\($0.name) [\($0.shape.map { $0.map(String.init) ?? "N" }.joined(separator: ","))]" }
+            if json {
+                let object: [String: Any] = ["inputs": inputs, "outputs": m.graph.outputs, "operators": ops,
+                                             "nodes": m.graph.nodes.count, "default_cam_layer": m.graph.defaultCAMLayer ?? NSNull()]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            print("inputs: \(inputs.joined(separator: ", "))")
+            print("outputs: \(m.graph.outputs.joined(separator: ", "))")
+            print("nodes: \(m.graph.nodes.count) (\(ops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
+            print("default CAM layer: \(m.graph.defaultCAMLayer ?? "none")")
+        }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measures forward passes (or whole explanations) per second, in process, after a warm-up.")
+
+    @Option(help: "ONNX model.") var model: String
+    @Option(help: "Batch size.") var batch: Int = 1
+    @Option(help: "OpenBLAS threads.") var threads: Int = 2
+    @Option(help: "Time whole explanations with this method instead of forward passes.") var method: String?
+    @Option(name: .customLong("set"), help: "Method parameter key=value (repeatable).") var settings: [String] = []
+    @Option(help: "Input size WIDTH,HEIGHT when the model does not declare one.") var size: String?
+    @Option(help: "Minimum measuring time in seconds.") var seconds: Double = 2
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        try guarded {
+            BLAS.setThreads(threads)
+            let m = try Model(path: model)
+            var hw = (64, 64)
+            if let size {
+                let v = size.split(separator: ",").compactMap { Int($0) }
+                guard v.count == 2 else { throw ValidationError("--size expects WIDTH,HEIGHT") }
+                hw = (v[1], v[0])
+            } else if let s = m.graph.inputs.first?.shape, s.count == 4, let h = s[2], let w = s[3] {
+                hw = (h, w)
+            }
+            let channels = m.graph.inputs.first?.shape.dropFirst().first.flatMap { $0 } ?? 3
+            var rng = SystemRandomNumberGenerator()
+            let n = method == nil ? batch : 1
+            let x = Tensor(shape: [n, channels, hw.0, hw.1],
+                           data: (0..<(n * channels * hw.0 * hw.1)).map { _ in Float.random(in: -1...1, using: &rng) })
+            let explainer = try method.map { try ExplainerRegistry.make(method: $0, parameters: try parseSettings(settings)) }
+            let step: () throws -> Void = {
+                if let explainer {
+                    _ = try explainer.explain(ExplanationRequest(model: m, input: x, target: 0))
+                } else {
+                    _ = try m.forward(x)
+                }
+            }
+            for _ in 0..<3 { try step() }
+            var iterations = 0
+            let start = Date()
+            while Date().timeIntervalSince(start) < seconds || iterations < 5 {
+                try step()
+                iterations += 1
+            }
+            let elapsed = Date().timeIntervalSince(start)
+            let images = Double(iterations * n)
+            let ips = images / elapsed, ms = 1000 * elapsed / images
+            if json {
+                print("{\"images_per_second\": \(ips), \"ms_per_image\": \(ms), \"batch\": \(n), \"threads\": \(threads), \"method\": \"\(method ?? "forward")\"}")
+            } else {
+                print(String(format: "%@: %.1f images/s, %.3f ms/image (batch %d, %d threads, %d iterations)",
+                             method ?? "forward", ips, ms, n, threads, iterations))
+            }
+        }
+    }
+}

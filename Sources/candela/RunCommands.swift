@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Pipeline
+import Report
+import Store
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Runs a pipeline manifest: predictions, heatmaps and metrics into SQLite, then the HTML report.",
+        discussion: "Exit status: 0 when every item succeeded, 2 when some items failed (recorded in the store), 1 on a fatal error.")
+
+    @Argument(help: "The pipeline manifest (YAML).") var pipeline: String
+    @Option(help: "Items processed in parallel.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "SQLite database file.") var db: String = "candela.sqlite"
+    @Option(help: "Report folder (overrides the report stage's 'out').") var report: String?
+
+    func validate() throws {
+        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() throws {
+        var summary: RunSummary?
+        try guarded {
+            let plan = try Plan(try ManifestParser.load(path: pipeline))
+            summary = try Runner(plan: plan, options: RunOptions(jobs: jobs, database: db, reportDirectory: report),
+                                 log: { note($0) }).run()
+        }
+        guard let s = summary else { return }
+        print("run \(s.runID): \(s.items) items, \(s.failures) failures, \(s.status), \(String(format: "%.1f", s.seconds)) s")
+        for (name, p) in s.pointingGame.sorted(by: { $0.key < $1.key }) {
+            print("pointing game \(name): \(p.hits)/\(p.total) = \(String(format: "%.1f", 100 * Double(p.hits) / Double(max(p.total, 1))))%")
+        }
+        print("database: \(db)")
+        if let r = s.reportIndex { print("report: \(r)") }
+        if s.failures > 0 { throw ExitCode(2) }
+    }
+}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Checks a manifest and prints the plan (stages, DAG, item counts).")
+
+    @Argument(help: "The pipeline manifest (YAML).") var pipeline: String
+    @Option(help: "Also write the stage DAG as Graphviz dot to this file.") var dot: String?
+
+    func run() throws {
+        try guarded {
+            let plan = try Plan(try ManifestParser.load(path: pipeline))
+            var counts: [String: Int] = [:]
+            for (name, spec) in plan.manifest.datasets { counts[name] = try DatasetLoader.load(spec).count }
+            for spec in plan.manifest.models.values { _ = try Runner.loadModelForValidation(spec) }
+            print(plan.describe(itemCounts: counts))
+            if let dot { try Data(plan.dot.utf8).write(to: URL(fileURLWithPath: dot)) }
+            print("ok")
+        }
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "report", abstract: "Writes the HTML report of a run from the store.")
+
+    @Option(help: "SQLite database file.") var db: String
+    @Option(help: "Output folder.") var out: String
+    @Option(name: .customLong("run"), help: "Run id (default: the latest run).") var runID: Int64?
+
+    func run() throws {
+        try guarded {
+            guard FileManager.default.fileExists(atPath: db) else { throw StoreError("\(db): no such database") }
+            let store = try Store(path: db)
+            guard let id = try runID ?? store.runs().last?.id else { throw StoreError("\(db): the store has no runs") }
+            print("report: \(try ReportWriter(store: store, runID: id, directory: out).write())")
+        }
+    }
+}
