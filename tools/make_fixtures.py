@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 sys.dont_write_bytecode = True
@@ -201,11 +202,13 @@ def make_ops(out_dir: str):
         if worst > TOL:
             raise SystemExit(f"{name}: ONNX runtime disagrees with torch reference by {worst}")
         listing.append(entry)
+    text = json.dumps(dict(opset=OPSET, ir_version=IR_VERSION, dtype="float32", tolerance=TOL,
+                           reference="torch functional ops in float64 on the float32 inputs, stored as float32",
+                           cases=listing), indent=1)
+    # keep short number lists (shapes, pads, ...) on one line
+    text = re.sub(r"\[\s*([-0-9.e+,\s]*?)\s*\]", lambda m: "[" + ", ".join(m.group(1).split()).replace(",,", ",") + "]", text)
     with open(os.path.join(out_dir, "cases.json"), "w") as f:
-        json.dump(dict(opset=OPSET, ir_version=IR_VERSION, dtype="float32", tolerance=TOL,
-                       reference="torch functional ops in float64 on the float32 inputs, stored as float32",
-                       cases=listing), f, indent=1)
-        f.write("\n")
+        f.write(text + "\n")
     print(f"{'case':<20} {'op':<20} {'out shape':<16} {'ref-evaluator':>13} {'onnxruntime':>12}")
     for name, op, shp, dr, do, st in report:
         print(f"{name:<20} {op:<20} {str(shp):<16} {dr:13.2e} {(do if do is not None else float('nan')):12.2e} {st}")
@@ -239,10 +242,14 @@ def load_demo_model(onnx_path: str, pt_path: str | None):
     pt_note = "no .pt found; weights taken from the ONNX file only"
     if pt_path and os.path.exists(pt_path):
         pt = torch.load(pt_path, map_location="cpu", weights_only=True)
-        diff = max(float((pt[k].float() - new_sd[k].float()).abs().max()) for k in new_sd)
-        pt_note = f"{os.path.relpath(pt_path, ROOT)} matches the ONNX initializers (max abs diff {diff:.1e})"
-        if diff != 0.0:
-            print(f"WARNING: {pt_path} differs from {onnx_path} by {diff}; using the ONNX weights")
+        keys = [k for k in new_sd if not k.endswith("num_batches_tracked")]  # not exported to ONNX
+        diff = max(float((pt[k].float() - new_sd[k].float()).abs().max()) for k in keys)
+        rel = os.path.relpath(pt_path, ROOT)
+        if diff == 0.0:
+            pt_note = f"{rel} (the trained state dict) is identical to the ONNX initializers"
+        else:
+            pt_note = f"{rel} differs from the ONNX initializers (max abs diff {diff:.1e}); the ONNX weights were used"
+            print(f"WARNING: {pt_note}")
     return model, m, pt_note
 
 

@@ -38,7 +38,7 @@ public enum NPY {
         }
         guard b.count >= headerStart + headerLength else { throw TensorError("truncated .npy header") }
         let header = String(decoding: b[headerStart..<(headerStart + headerLength)], as: UTF8.self)
-        let descr = try field("descr", in: header)
+        let descr = try quoted(try field("descr", in: header))
         let fortran = try field("fortran_order", in: header)
         let shapeText = try field("shape", in: header)
         if fortran.hasPrefix("True") {
@@ -49,11 +49,11 @@ public enum NPY {
         let body = headerStart + headerLength
         let width: Int
         switch descr {
-        case "'<f4'", "'|f4'": width = 4
-        case "'<f8'": width = 8
-        case "'<i8'": width = 8
-        case "'<i4'": width = 4
-        default: throw TensorError("unsupported dtype \(descr); expected float32 ('<f4')")
+        case "<f4", "|f4": width = 4
+        case "<f8": width = 8
+        case "<i8": width = 8
+        case "<i4": width = 4
+        default: throw TensorError("unsupported dtype '\(descr)'; expected float32 ('<f4')")
         }
         guard b.count - body >= n * width else {
             throw TensorError("truncated data: shape \(shape) needs \(n * width) bytes, file has \(b.count - body)")
@@ -63,9 +63,9 @@ public enum NPY {
             let p = raw.baseAddress!.advanced(by: body)
             for i in 0..<n {
                 switch descr {
-                case "'<f8'": out[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Double.self))
-                case "'<i8'": out[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
-                case "'<i4'": out[i] = Float(p.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
+                case "<f8": out[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Double.self))
+                case "<i8": out[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
+                case "<i4": out[i] = Float(p.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
                 default: out[i] = p.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
                 }
             }
@@ -107,6 +107,13 @@ public enum NPY {
             throw TensorError("malformed .npy header: no '\(key)'")
         }
         return header[r.upperBound...].trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The text between the first pair of single quotes.
+    private static func quoted(_ text: String) throws -> String {
+        let parts = text.split(separator: "'", omittingEmptySubsequences: false)
+        guard parts.count >= 3 else { throw TensorError("malformed .npy header: bad descr") }
+        return String(parts[1])
     }
 
     private static func parseShape(_ text: String) throws -> [Int] {

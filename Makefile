@@ -1,0 +1,50 @@
+# Candela — build, test, demo, bench. `make demo` and `make test` work on a fresh Debian machine:
+# `deps` installs the system libraries when a header is missing (idempotent, quiet otherwise).
+SWIFT      ?= swift
+CANDELA    := .build/debug/candela
+CANDELA_RELEASE := .build/release/candela
+# Debian packages and, for each, a header that proves it is installed.
+DEPS := libpng-dev:/usr/include/png.h \
+        libjpeg62-turbo-dev:/usr/include/jpeglib.h \
+        libopenblas-dev:/usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h \
+        liblapacke-dev:/usr/include/lapacke.h \
+        libsqlite3-dev:/usr/include/sqlite3.h \
+        libssl-dev:/usr/include/openssl/sha.h
+
+.PHONY: deps build release test unit cli demo bench clean
+
+deps:
+	@missing=""; for d in $(DEPS); do pkg=$${d%%:*}; hdr=$${d#*:}; \
+	  [ -f "$$hdr" ] || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+build: deps
+	$(SWIFT) build --product candela
+
+release: deps
+	$(SWIFT) build -c release --product candela
+
+# Unit tests (XCTest), then the command-line checks (exit codes and one-line errors).
+test: unit cli
+
+unit: deps
+	$(SWIFT) test
+
+cli: build
+	bash Tests/cli/run.sh $(CANDELA)
+
+demo: build
+	$(CANDELA) run pipelines/demo.yaml --db reports/demo.sqlite --report reports/demo
+
+bench: release
+	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 1 --threads 2
+	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2
+	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method gradcam
+	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method saliency
+
+clean:
+	rm -rf .build reports
