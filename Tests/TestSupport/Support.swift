@@ -1,1 +1,76 @@
-public enum Support {}
+import Foundation
+import Tensors
+
+/// Helpers shared by every test target: fixture paths, seeded random tensors, numerical checks.
+public enum Support {
+    /// The repository root (found from this file's path).
+    public static let root: String = {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    }()
+
+    /// `Tests/Fixtures/<relative>`.
+    public static func fixture(_ relative: String) -> String { "\(root)/Tests/Fixtures/\(relative)" }
+
+    /// A path inside the repository.
+    public static func repo(_ relative: String) -> String { "\(root)/\(relative)" }
+
+    /// A fresh temporary directory.
+    public static func temporaryDirectory() -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("candela-test-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.path
+    }
+}
+
+/// SplitMix64: a small, seedable generator so that every random test is reproducible.
+public struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A tensor of uniform values in [lo, hi).
+    public mutating func tensor(_ shape: [Int], _ lo: Float = -1, _ hi: Float = 1) -> Tensor {
+        Tensor(shape: shape, data: (0..<shape.elementCount).map { _ in Float.random(in: lo..<hi, using: &self) })
+    }
+
+    public mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
+}
+
+/// Numerical gradient checks in double-checked single precision.
+public enum FiniteDifference {
+    /// Central-difference gradient of a scalar function, evaluated at every coordinate of x.
+    public static func gradient(at x: Tensor, epsilon: Float = 1e-2, _ f: (Tensor) throws -> Double) rethrows -> Tensor {
+        var g = Tensor(shape: x.shape)
+        var probe = x
+        for i in 0..<x.count {
+            let v = x.data[i]
+            probe.data[i] = v + epsilon
+            let up = try f(probe)
+            probe.data[i] = v - epsilon
+            let down = try f(probe)
+            probe.data[i] = v
+            g.data[i] = Float((up - down) / Double(2 * epsilon))
+        }
+        return g
+    }
+
+    /// ⟨a, b⟩ accumulated in Double: turns an output tensor into the scalar objective ⟨y, w⟩.
+    public static func dot(_ a: Tensor, _ b: Tensor) -> Double {
+        precondition(a.count == b.count)
+        var s = 0.0
+        for i in 0..<a.count { s += Double(a.data[i]) * Double(b.data[i]) }
+        return s
+    }
+
+    /// Largest |a − b| relative to max(1, max|b|).
+    public static func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
+        let scale = max(1, b.data.map(abs).max() ?? 0)
+        return a.maxAbsDifference(b) / scale
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import SwiftProtobuf
+import TestSupport
+import XCTest
+@testable import Engine
+import Tensors
+
+/// Loading errors and the IR's topological order, on small graphs built here with the generated
+/// ONNX protobuf types.
+final class GraphTests: XCTestCase {
+    func node(_ op: String, _ inputs: [String], _ outputs: [String], name: String = "") -> Onnx_NodeProto {
+        var n = Onnx_NodeProto()
+        n.opType = op
+        n.input = inputs
+        n.output = outputs
+        n.name = name
+        return n
+    }
+
+    func write(_ nodes: [Onnx_NodeProto], outputs: [String] = ["y"]) throws -> String {
+        var g = Onnx_GraphProto()
+        var input = Onnx_ValueInfoProto()
+        input.name = "x"
+        g.input = [input]
+        g.node = nodes
+        g.output = outputs.map { var o = Onnx_ValueInfoProto(); o.name = $0; return o }
+        var m = Onnx_ModelProto()
+        m.irVersion = 8
+        m.graph = g
+        let path = Support.temporaryDirectory() + "/g.onnx"
+        try m.serializedData().write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testNodesAreSortedTopologically() throws {
+        // Written out of order: y = relu(identity(x)) + x
+        let path = try write([node("Add", ["b", "x"], ["y"], name: "add"), node("Relu", ["a"], ["b"], name: "relu"),
+                              node("Identity", ["x"], ["a"], name: "id")])
+        let model = try Model(path: path)
+        XCTAssertEqual(model.graph.nodes.map(\.name), ["id", "relu", "add"])
+        let x = Tensor(shape: [3], data: [-1, 2, 0.5])
+        XCTAssertEqual(try model.forward(x).data, [-1, 4, 1])
+        let g = try model.backward(try model.run(["x": x]), seeds: ["y": Tensor(shape: [3], repeating: 1)], wrt: ["x"])["x"]!
+        XCTAssertEqual(g.data, [1, 2, 2]) // the skip path adds 1 where relu passes
+    }
+
+    func testCycleIsNamed() throws {
+        let path = try write([node("Relu", ["y"], ["a"], name: "r1"), node("Relu", ["a"], ["y"], name: "r2")])
+        XCTAssertThrowsError(try Model(path: path)) { XCTAssertTrue("\($0)".contains("cycle"), "\($0)") }
+    }
+
+    func testUnsupportedOperatorNamesNodeAndOperator() throws {
+        let path = try write([node("Einsum", ["x"], ["y"], name: "mix")])
+        XCTAssertThrowsError(try Model(path: path)) {
+            XCTAssertTrue("\($0)".contains("node 'mix' uses operator 'Einsum'"), "\($0)")
+            XCTAssertTrue("\($0)".contains(path))
+        }
+    }
+
+    func testDanglingInputIsAnError() throws {
+        let path = try write([node("Relu", ["nowhere"], ["y"], name: "r")])
+        XCTAssertThrowsError(try Model(path: path)) { XCTAssertTrue("\($0)".contains("'nowhere'"), "\($0)") }
+    }
+
+    func testMissingAndCorruptFiles() throws {
+        XCTAssertThrowsError(try Model(path: "/no/such/model.onnx")) { XCTAssertTrue("\($0)".contains("/no/such/model.onnx")) }
+        let junk = Support.temporaryDirectory() + "/junk.onnx"
+        try Data([0xFF, 0x12, 0x00, 0x99, 0x41]).write(to: URL(fileURLWithPath: junk))
+        XCTAssertThrowsError(try Model(path: junk)) { XCTAssertTrue("\($0)".contains("not a valid ONNX model"), "\($0)") }
+    }
+
+    func testShapeErrorNamesTheNode() throws {
+        let model = try Model(path: Support.repo("models/demo.onnx"))
+        XCTAssertThrowsError(try model.forward(Tensor(shape: [1, 4, 64, 64]))) {
+            XCTAssertTrue("\($0)".contains("expects shape"), "\($0)")
+        }
+        XCTAssertThrowsError(try model.backward(try model.run(["input": Tensor(shape: [1, 3, 64, 64])]),
+                                                seeds: [:], wrt: ["no_such_tensor"])) {
+            XCTAssertTrue("\($0)".contains("no tensor named 'no_such_tensor'"))
+        }
+    }
+
+    func testFloat16AndDoubleInitializersAreConverted() throws {
+        var t = Onnx_TensorProto()
+        t.dims = [3]
+        t.dataType = 10 // FLOAT16
+        let halves: [Float16] = [1.5, -2, 0.099975586]
+        t.rawData = Data(halves.flatMap { h -> [UInt8] in withUnsafeBytes(of: h.bitPattern.littleEndian) { Array($0) } })
+        XCTAssertEqual(try ONNXImport.tensor(from: t).data, halves.map(Float.init))
+        var d = Onnx_TensorProto()
+        d.dims = [2]
+        d.dataType = 11
+        d.doubleData = [0.25, -4]
+        XCTAssertEqual(try ONNXImport.tensor(from: d).data, [0.25, -4])
+    }
+}

@@ -1,0 +1,108 @@
+import TestSupport
+import XCTest
+@testable import Tensors
+
+/// Pooling, elementwise, batch norm and Gemm kernels: hand-computed forwards, finite-difference backwards.
+final class KernelTests: XCTestCase {
+    func testMaxPoolHandComputed() throws {
+        // 1×1×4×4, k2 s2: the max of each 2×2 block.
+        let x = Tensor(shape: [1, 1, 4, 4], data: [1, 2, 5, 3,
+                                                  4, 0, 1, 1,
+                                                  9, 8, 2, 7,
+                                                  6, 7, 3, 1])
+        let (y, argmax) = try MaxPool2D.forward(x: x, geometry: Pool2DGeometry(kernel: (2, 2), strides: (2, 2)))
+        XCTAssertEqual(y.data, [4, 5, 9, 7])
+        XCTAssertEqual(argmax, [4, 2, 8, 11])
+        let dx = MaxPool2D.backward(dy: Tensor(shape: [1, 1, 2, 2], data: [1, 2, 3, 4]), argmax: argmax, inputShape: x.shape)
+        XCTAssertEqual(dx.data, [0, 0, 2, 0, 1, 0, 0, 0, 3, 0, 0, 4, 0, 0, 0, 0])
+    }
+
+    func testMaxPoolPaddingAndCeilMode() throws {
+        // k3 s2 p1 on 5×5 -> 3×3; ceil mode on 6×6 with k3 s2 -> 3×3 (floor gives 2×2).
+        XCTAssertTrue(Pool2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)).outputSize(h: 5, w: 5) == (3, 3))
+        XCTAssertTrue(Pool2DGeometry(kernel: (3, 3), strides: (2, 2)).outputSize(h: 6, w: 6) == (2, 2))
+        XCTAssertTrue(Pool2DGeometry(kernel: (3, 3), strides: (2, 2), ceilMode: true).outputSize(h: 6, w: 6) == (3, 3))
+        // PyTorch's rule: the last window must start inside the input: 5×5, k2 s2 p1 ceil -> 3, not 4.
+        XCTAssertTrue(Pool2DGeometry(kernel: (2, 2), strides: (2, 2), pads: (1, 1, 1, 1), ceilMode: true).outputSize(h: 5, w: 5) == (3, 3))
+        let x = Tensor(shape: [1, 1, 2, 2], data: [-5, -6, -7, -8])
+        // Padding never wins, even against negative values.
+        let y = try MaxPool2D.forward(x: x, geometry: Pool2DGeometry(kernel: (3, 3), strides: (1, 1), pads: (1, 1, 1, 1))).y
+        XCTAssertEqual(y.data, [-5, -5, -5, -5])
+    }
+
+    func testMaxPoolBackwardFiniteDifferences() throws {
+        var rng = SeededRandom(seed: 3)
+        for g in [Pool2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)),
+                  Pool2DGeometry(kernel: (2, 3), strides: (1, 2), dilations: (2, 1), ceilMode: true)] {
+            let x = rng.tensor([2, 2, 7, 8])
+            let (y, argmax) = try MaxPool2D.forward(x: x, geometry: g)
+            let dy = rng.tensor(y.shape)
+            let dx = MaxPool2D.backward(dy: dy, argmax: argmax, inputShape: x.shape)
+            let numeric = try FiniteDifference.gradient(at: x, epsilon: 1e-4) {
+                FiniteDifference.dot(try MaxPool2D.forward(x: $0, geometry: g).y, dy)
+            }
+            XCTAssertLessThan(FiniteDifference.relativeError(dx, numeric), 2e-2)
+        }
+    }
+
+    func testGlobalAveragePool() {
+        var rng = SeededRandom(seed: 4)
+        let x = rng.tensor([2, 3, 4, 5])
+        let y = GlobalAveragePool.forward(x: x)
+        XCTAssertEqual(y.shape, [2, 3, 1, 1])
+        XCTAssertEqual(y.data[4], x.data[80..<100].reduce(0, +) / 20, accuracy: 1e-6)
+        let dy = rng.tensor(y.shape)
+        let numeric = FiniteDifference.gradient(at: x) { FiniteDifference.dot(GlobalAveragePool.forward(x: $0), dy) }
+        XCTAssertLessThan(FiniteDifference.relativeError(GlobalAveragePool.backward(dy: dy, inputShape: x.shape), numeric), 1e-3)
+    }
+
+    func testReluForwardBackward() {
+        let x = Tensor(shape: [4], data: [-1, 0, 2, -3])
+        XCTAssertEqual(Elementwise.reluForward(x).data, [0, 0, 2, 0])
+        XCTAssertEqual(Elementwise.reluBackward(dy: Tensor(shape: [4], data: [1, 1, 1, 1]), x: x).data, [0, 0, 1, 0])
+    }
+
+    func testBroadcastingAndItsAdjoint() throws {
+        var rng = SeededRandom(seed: 5)
+        XCTAssertEqual(try Elementwise.broadcastShape([2, 3, 4, 5], [3, 1, 1]), [2, 3, 4, 5])
+        XCTAssertEqual(try Elementwise.broadcastShape([5], [2, 1]), [2, 5])
+        XCTAssertThrowsError(try Elementwise.broadcastShape([2, 3], [4]))
+        let a = rng.tensor([2, 3, 4, 5]), b = rng.tensor([3, 1, 1])
+        let y = try Elementwise.binary(a, b, +)
+        XCTAssertEqual(y.data[(1 * 3 + 2) * 20 + 7], a.data[(1 * 3 + 2) * 20 + 7] + b.data[2], accuracy: 1e-6)
+        // d⟨a + b, w⟩/db = Σ over broadcast axes of w.
+        let w = rng.tensor(y.shape)
+        let numeric = try FiniteDifference.gradient(at: b) { FiniteDifference.dot(try Elementwise.binary(a, $0, +), w) }
+        XCTAssertLessThan(FiniteDifference.relativeError(Elementwise.sumToShape(w, b.shape), numeric), 1e-3)
+    }
+
+    func testBatchNormAffine() {
+        let x = Tensor(shape: [1, 2, 1, 2], data: [1, 2, 3, 4])
+        let (a, b) = BatchNorm.affine(scale: Tensor(shape: [2], data: [2, 1]), bias: Tensor(shape: [2], data: [0, 1]),
+                                      mean: Tensor(shape: [2], data: [1, 3]), variance: Tensor(shape: [2], data: [4, 1]),
+                                      epsilon: 0)
+        // channel 0: 2·(x−1)/2 = x−1; channel 1: (x−3)/1 + 1 = x−2
+        XCTAssertEqual(BatchNorm.forward(x: x, a: a, b: b).data, [0, 1, 1, 2])
+        XCTAssertEqual(BatchNorm.backward(dy: Tensor(shape: [1, 2, 1, 2], repeating: 1), a: a).data, [1, 1, 1, 1])
+    }
+
+    func testGemmAllTranspositions() throws {
+        var rng = SeededRandom(seed: 6)
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let (m, k, n) = (3, 4, 5)
+            let a = rng.tensor(ta ? [k, m] : [m, k]), b = rng.tensor(tb ? [n, k] : [k, n]), c = rng.tensor([n])
+            let y = try Gemm.forward(a: a, b: b, c: c, transA: ta, transB: tb, alpha: 0.5, beta: 2)
+            for i in 0..<m { for j in 0..<n {
+                var s: Float = 0
+                for q in 0..<k { s += (ta ? a.data[q * m + i] : a.data[i * k + q]) * (tb ? b.data[j * k + q] : b.data[q * n + j]) }
+                XCTAssertEqual(y.data[i * n + j], 0.5 * s + 2 * c.data[j], accuracy: 1e-5)
+            } }
+            let dy = rng.tensor(y.shape)
+            let da = Gemm.backwardA(dy: dy, a: a, b: b, transA: ta, transB: tb, alpha: 0.5)
+            let numeric = try FiniteDifference.gradient(at: a) {
+                FiniteDifference.dot(try Gemm.forward(a: $0, b: b, c: c, transA: ta, transB: tb, alpha: 0.5, beta: 2), dy)
+            }
+            XCTAssertLessThan(FiniteDifference.relativeError(da, numeric), 1e-3, "transA \(ta) transB \(tb)")
+        }
+    }
+}
