@@ -120,6 +120,7 @@ public struct ReportWriter {
             "accuracy": labelled > 0 ? String(format: "%d / %d correct (%.1f%%)", correct, labelled, 100 * Double(correct) / Double(labelled)) : "no labels",
             "explainers": explainerNames.joined(separator: ", "),
             "pointing": pointingRows,
+            "hasPointing": !pointingRows.isEmpty,
             "cards": cardViews,
             "items": itemViews,
             "failures": failures.map { ["path": $0.itemPath, "stage": $0.stage, "message": $0.message] },

@@ -40,13 +40,13 @@ enum Templates {
     <section id="summary">
       <h2>Summary</h2>
       <p>Predictions: {{accuracy}}.</p>
-      {{#pointing.0}}
+      {{#hasPointing}}
       <table id="pointing-game">
         <caption class="muted">Pointing game: does the heatmap's peak fall on the annotated lesion? (abnormal items with a mask)</caption>
         <tr><th>explainer</th><th>hits</th><th>items</th><th>fraction</th></tr>
         {{#pointing}}<tr><td>{{explainer}}</td><td>{{hits}}</td><td>{{total}}</td><td>{{fraction}}</td></tr>{{/pointing}}
       </table>
-      {{/pointing.0}}
+      {{/hasPointing}}
     </section>
     {{#hasFailures}}
     <section id="failures">

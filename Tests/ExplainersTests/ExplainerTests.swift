@@ -1,0 +1,104 @@
+import Engine
+import TestSupport
+import XCTest
+@testable import Explainers
+import Tensors
+
+/// Gradient, saliency and Grad-CAM on the demo CNN against PyTorch references (Tests/Fixtures/demo).
+final class ExplainerTests: XCTestCase {
+    var model: Model!
+    var x: Tensor!
+
+    override func setUpWithError() throws {
+        model = try Model(path: Support.repo("models/demo.onnx"))
+        x = try NPY.read(Support.fixture("demo/x.npy"))
+    }
+
+    func request(_ item: Int, target: Int = 1) -> ExplanationRequest {
+        ExplanationRequest(model: model, input: x.item(item), target: target)
+    }
+
+    func pearson(_ a: [Float], _ b: [Float]) -> Double {
+        let n = Double(a.count)
+        let ma = a.reduce(0) { $0 + Double($1) } / n, mb = b.reduce(0) { $0 + Double($1) } / n
+        var sab = 0.0, saa = 0.0, sbb = 0.0
+        for i in 0..<a.count {
+            let da = Double(a[i]) - ma, db = Double(b[i]) - mb
+            sab += da * db; saa += da * da; sbb += db * db
+        }
+        return sab / (saa * sbb).squareRoot()
+    }
+
+    func testGradientAndSaliencyMatchAutograd() throws {
+        let expected = try NPY.read(Support.fixture("demo/grad_input_t1.npy"))
+        for item in 0..<2 {
+            let g = try GradientExplainer().explain(request(item)).raw
+            let ref = expected.item(item).reshaped([3, 64, 64])
+            XCTAssertEqual(g.shape, [3, 64, 64])
+            XCTAssertLessThan(FiniteDifference.relativeError(g, ref), 1e-3)
+            let s = try SaliencyExplainer().explain(request(item)).raw
+            XCTAssertEqual(s.data, g.data.map(abs))
+        }
+    }
+
+    func testGradCAMMatchesCaptumLayerGradCam() throws {
+        let expected = try NPY.read(Support.fixture("demo/gradcam_t1.npy")) // (2,h,w)
+        for item in 0..<2 {
+            let a = try GradCAMExplainer().explain(request(item))
+            XCTAssertEqual(a.space, .layer)
+            let ref = expected.item(item).reshaped(a.raw.shape)
+            XCTAssertLessThan(FiniteDifference.relativeError(a.raw, ref), 1e-3)
+            if ref.data.contains(where: { $0 > 0 }) { XCTAssertGreaterThan(pearson(a.raw.data, ref.data), 0.999) }
+        }
+    }
+
+    func testReusedForwardPassGivesTheSameResult() throws {
+        let pass = try model.run([model.inputName: x.item(1)])
+        let withPass = try GradCAMExplainer().explain(ExplanationRequest(model: model, input: x.item(1), target: 1, pass: pass))
+        XCTAssertEqual(withPass.raw, try GradCAMExplainer().explain(request(1)).raw)
+    }
+
+    func testHeatmapDerivation() {
+        // Input-space: channels reduced by Σ|·|, then min-max normalized.
+        let raw = Tensor(shape: [2, 1, 2], data: [1, -3, -1, 1])
+        let h = Attribution(raw: raw, space: .input).heatmap(height: 1, width: 2)
+        XCTAssertEqual(h.values, [0, 1]) // sums 2 and 4
+        // Layer maps are resized with half-pixel centres before normalizing.
+        let cam = Attribution(raw: Tensor(shape: [1, 2], data: [0, 4]), space: .layer).heatmap(height: 1, width: 4)
+        XCTAssertEqual(cam.values, [0, 0.25, 0.75, 1])
+        XCTAssertEqual(Attribution(raw: Tensor(shape: [1, 2], repeating: 3), space: .layer).heatmap(height: 1, width: 2).values, [0, 0])
+    }
+
+    func testPointingGame() {
+        let h = Heatmap(width: 3, height: 2, values: [0, 0.2, 0.1, 0.4, 1, 0.3])
+        XCTAssertEqual(PointingGame.hit(heatmap: h, mask: [0, 0, 0, 0, 1, 0]), true)
+        XCTAssertEqual(PointingGame.hit(heatmap: h, mask: [1, 0, 0, 0, 0, 0]), false)
+        XCTAssertEqual(PointingGame.hit(heatmap: h, mask: [1, 0, 0, 0, 0, 0], tolerance: 2), true)
+        XCTAssertNil(PointingGame.hit(heatmap: h, mask: [0, 0, 0, 0, 0, 0]))
+    }
+
+    func testBadRequestsAreClearErrors() throws {
+        XCTAssertThrowsError(try GradCAMExplainer(layer: "nope").explain(request(0))) {
+            XCTAssertTrue("\($0)".contains("unknown layer 'nope'"), "\($0)")
+        }
+        XCTAssertThrowsError(try GradCAMExplainer(layer: "logits").explain(request(0))) {
+            XCTAssertTrue("\($0)".contains("needs a (N,C,h,w)"), "\($0)")
+        }
+        XCTAssertThrowsError(try GradientExplainer().explain(request(0, target: 2))) {
+            XCTAssertTrue("\($0)".contains("target 2 is out of range"), "\($0)")
+        }
+        XCTAssertThrowsError(try ExplainerRegistry.make(method: "saliancy")) {
+            XCTAssertTrue("\($0)".contains("did you mean 'saliency'"), "\($0)")
+        }
+        XCTAssertThrowsError(try ExplainerRegistry.make(method: "gradcam", parameters: ["layr": "x"])) {
+            XCTAssertTrue("\($0)".contains("no parameter 'layr'"), "\($0)")
+        }
+        XCTAssertEqual(try ExplainerRegistry.make(method: "gradcam", parameters: ["layer": "a"]).parameters, ["layer": "a"])
+    }
+
+    func testSoftmax() {
+        let p = softmax([1000, 1000, -1000])
+        XCTAssertEqual(p[0], 0.5, accuracy: 1e-6)
+        XCTAssertEqual(p[2], 0, accuracy: 1e-6)
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import Pipeline
+
+/// Manifest parsing: the demo parses; mistakes are reported as file:line:column.
+final class ManifestTests: XCTestCase {
+    let base = Support.repo("pipelines")
+
+    func parse(_ text: String) throws -> Manifest {
+        try ManifestParser.parse(text, file: "test.yaml", baseDirectory: base)
+    }
+
+    func assertError(_ text: String, _ expected: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try parse(text), file: file, line: line) {
+            XCTAssertEqual("\($0)", expected, file: file, line: line)
+        }
+    }
+
+    let valid = """
+    pipeline: t
+    datasets:
+      d:
+        csv: ../datasets/demo/labels.csv
+    models:
+      m:
+        onnx: ../models/demo.onnx
+        classes: [normal, abnormal]
+        preprocessing:
+          size: [64, 64]
+    explainers:
+      cam:
+        method: gradcam
+    stages:
+      predict:
+        kind: predict
+      explain:
+        kind: explain
+        explainers: [cam]
+      report:
+        kind: report
+        out: ../reports/t
+    """
+
+    func testDemoManifestParsesAndPlans() throws {
+        let m = try ManifestParser.load(path: Support.repo("pipelines/demo.yaml"))
+        XCTAssertEqual(m.pipeline, "demo")
+        XCTAssertEqual(m.models["demo-cnn"]?.preprocessing.mean, [0.5, 0.5, 0.5])
+        XCTAssertEqual(m.datasets["slides"]?.csv, Support.repo("datasets/demo/labels.csv"))
+        let plan = try Plan(m)
+        XCTAssertEqual(plan.order.map(\.name), ["predict", "explain", "evaluate", "report"])
+        XCTAssertEqual(Set(plan.edges["report"] ?? []), ["predict", "explain", "evaluate"])
+        XCTAssertTrue(plan.dot.contains("\"explain\" -> \"evaluate\""))
+        XCTAssertEqual(try DatasetLoader.load(m.datasets["slides"]!).count, 64)
+    }
+
+    func testValidManifestResolvesPathsAgainstItsFolder() throws {
+        let m = try parse(valid)
+        XCTAssertEqual(m.models["m"]?.onnx, Support.repo("models/demo.onnx"))
+        XCTAssertEqual(m.stages.first { $0.kind == .report }?.out, Support.repo("reports/t"))
+    }
+
+    func testTypoInKeyGivesLocationAndSuggestion() {
+        assertError(valid.replacingOccurrences(of: "    classes:", with: "    clases:"),
+                    "test.yaml:8:5: unknown key 'clases' in model 'm' (did you mean 'classes'?); allowed: onnx, classes, preprocessing, cam_layer")
+    }
+
+    func testTypeAndRangeErrors() {
+        assertError(valid.replacingOccurrences(of: "size: [64, 64]", with: "size: [64, big]"),
+                    "test.yaml:10:18: expected an integer, got 'big'")
+        assertError(valid.replacingOccurrences(of: "size: [64, 64]", with: "size: [64]"),
+                    "test.yaml:10:13: size must be [width, height]")
+        assertError(valid.replacingOccurrences(of: "kind: explain", with: "kind: explian"),
+                    "test.yaml:18:11: unknown stage kind 'explian' (did you mean 'explain'?); kinds: predict, explain, evaluate, report")
+        assertError(valid.replacingOccurrences(of: "method: gradcam", with: "method: gradcan"),
+                    "test.yaml:13:13: unknown method 'gradcan' (did you mean 'gradcam'?); known methods: gradient, saliency, gradcam")
+        assertError(valid.replacingOccurrences(of: "explainers: [cam]", with: "explainers: [camm]"),
+                    "test.yaml:19:17: stage 'explain' uses explainer 'camm', which is not defined under explainers: (did you mean 'cam'?)")
+    }
+
+    func testMissingKeyAndYAMLSyntax() {
+        assertError(valid.replacingOccurrences(of: "    onnx: ../models/demo.onnx\n", with: ""),
+                    "test.yaml:7:5: missing required key 'onnx'")
+        XCTAssertThrowsError(try parse("pipeline: [unclosed\n")) { XCTAssertTrue("\($0)".hasPrefix("test.yaml:"), "\($0)") }
+    }
+
+    func testCycleIsNamed() {
+        let cyclic = valid.replacingOccurrences(of: "    kind: predict", with: "    kind: predict\n    needs: [explain]")
+        XCTAssertThrowsError(try parse(cyclic)) {
+            XCTAssertTrue("\($0)".contains("the stages form a cycle: "), "\($0)")
+            XCTAssertTrue("\($0)".contains("predict") && "\($0)".contains("explain"), "\($0)")
+        }
+    }
+
+    func testDatasetCSVErrorsNameLine() throws {
+        let dir = Support.temporaryDirectory()
+        try "path,label\na.png,x\nb.png,y,extra\n".write(toFile: "\(dir)/d.csv", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try DatasetLoader.load(DatasetSpec(name: "d", csv: "\(dir)/d.csv", limit: nil))) {
+            XCTAssertEqual("\($0)", "\(dir)/d.csv:3: expected 2 fields, found 3")
+        }
+        try "path,label\na.png,x\nb.png,y\n".write(toFile: "\(dir)/ok.csv", atomically: true, encoding: .utf8)
+        let items = try DatasetLoader.load(DatasetSpec(name: "d", csv: "\(dir)/ok.csv", limit: 1))
+        XCTAssertEqual(items, [DatasetItem(path: "\(dir)/a.png", label: "x", mask: nil)])
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import Pipeline
+import Store
+
+/// End to end on a few demo slides plus a broken file: failures are rows, the run completes.
+final class RunnerTests: XCTestCase {
+    func testRunRecordsEverythingAndSurvivesABadItem() throws {
+        let dir = Support.temporaryDirectory()
+        let demo = Support.repo("datasets/demo")
+        var csv = "path,label,mask\n"
+        for i in 0..<4 {
+            let name = String(format: "slide_%03d.png", i)
+            csv += "\(demo)/images/\(name),\(i % 2 == 0 ? "normal" : "abnormal"),\(demo)/masks/\(name)\n"
+        }
+        // A truncated image and a name that must reach the report as text.
+        try FileManager.default.copyItem(atPath: Support.fixture("images/truncated.png"), toPath: "\(dir)/broken.png")
+        let evil = "<img src=x onerror=alert(1)>.png"
+        try FileManager.default.copyItem(atPath: "\(demo)/images/slide_001.png", toPath: "\(dir)/\(evil)")
+        csv += "\(dir)/broken.png,normal,\n\(dir)/\(evil),abnormal,\n"
+        try csv.write(toFile: "\(dir)/labels.csv", atomically: true, encoding: .utf8)
+        let manifest = """
+        pipeline: mini
+        datasets:
+          d:
+            csv: labels.csv
+        models:
+          m:
+            onnx: \(Support.repo("models/demo.onnx"))
+            classes: [normal, abnormal]
+            preprocessing: {size: [64, 64], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}
+        explainers:
+          gradcam: {method: gradcam}
+          saliency: {method: saliency}
+        stages:
+          predict: {kind: predict}
+          explain: {kind: explain}
+          evaluate: {kind: evaluate, metrics: [pointing_game]}
+          report: {kind: report, out: report}
+        """
+        try manifest.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
+        let plan = try Plan(try ManifestParser.load(path: "\(dir)/p.yaml"))
+        let summary = try Runner(plan: plan, options: RunOptions(jobs: 2, database: "\(dir)/c.sqlite"), log: { _ in }).run()
+        XCTAssertEqual(summary.items, 6)
+        XCTAssertEqual(summary.failures, 1)
+        XCTAssertEqual(summary.status, "partial")
+
+        let store = try Store(path: "\(dir)/c.sqlite")
+        let run = summary.runID
+        XCTAssertEqual(try store.items(run: run).count, 5)
+        XCTAssertEqual(try store.predictions(run: run).count, 5)
+        XCTAssertEqual(try store.attributions(run: run).count, 10)
+        let failure = try XCTUnwrap(try store.failures(run: run).first)
+        XCTAssertTrue(failure.message.contains("broken.png"), failure.message)
+        XCTAssertEqual(try store.runs().last?.status, "partial")
+        // Demo labels: predictions on these slides are right.
+        let byPath = Dictionary(uniqueKeysWithValues: try store.items(run: run).map { ($0.id!, $0) })
+        for p in try store.predictions(run: run) { XCTAssertEqual(p.className, byPath[p.itemID]?.label) }
+        // Pointing game only where a lesion mask exists (the abnormal slides 1 and 3).
+        XCTAssertEqual(try store.metrics(run: run).filter { $0.value != nil }.count, 4)
+        // Cache keys are content-addressed: they differ across explainers and images, and the
+        // renamed copy of slide_001 shares slide_001's keys.
+        let keys = try store.attributions(run: run).map(\.cacheKey)
+        XCTAssertEqual(keys.count, 10)
+        XCTAssertEqual(Set(keys).count, 8)
+
+        let html = try String(contentsOfFile: "\(dir)/report/index.html", encoding: .utf8)
+        XCTAssertFalse(html.contains("<img src=x"), "the malicious file name reached the HTML unescaped")
+        XCTAssertTrue(html.contains("&lt;img src=x onerror=alert(1)&gt;.png"))
+        XCTAssertTrue(html.contains("broken.png"))
+        let images = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/report/images")
+        XCTAssertEqual(images.count, 5 * 3) // original + two overlays per readable item
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import Report
+import Store
+
+/// The report reads only the store (plus original images) and escapes everything it shows.
+final class ReportWriterTests: XCTestCase {
+    func testReportShowsItemsOverlaysAndSummary() throws {
+        let store = try Store(path: ":memory:")
+        let run = try store.insert(RunRecord(pipeline: "nightly <audit>", manifestPath: "/m.yaml", manifestHash: "h",
+                                             candelaVersion: "0.1.0", startedAt: "2026-11-26T00:00:00Z", status: "complete", jobs: 1))
+        try store.upsert(ModelRecord(hash: "abcdef0123456789", name: "cnn", path: "/m.onnx", classes: ["normal", "abnormal"],
+                                     preprocessing: "{}"))
+        let image = Support.repo("datasets/demo/images/slide_001.png")
+        for (i, label) in ["abnormal", "normal"].enumerated() {
+            let item = try store.insert(ItemRecord(runID: run, dataset: "d", path: i == 0 ? image : "/missing/\"quoted\".png",
+                                                   label: label, maskPath: nil, contentHash: "c\(i)", width: 128, height: 128))
+            try store.insert(PredictionRecord(itemID: item, modelHash: "abcdef0123456789", classIndex: 1, className: "abnormal",
+                                              probability: 0.9, probabilities: [0.1, 0.9]))
+            try store.insert(AttributionRecord(itemID: item, modelHash: "abcdef0123456789", explainer: "gradcam", method: "gradcam",
+                                               parameters: "{}", target: 1, cacheKey: "k\(i)", rawShape: [2, 2], height: 2, width: 2,
+                                               heatmap: [0, 0.5, 0.5, 1], seconds: 0))
+            try store.insert(MetricRecord(itemID: item, explainer: "gradcam", name: "pointing_game", value: i == 0 ? 1 : nil))
+        }
+        let dir = Support.temporaryDirectory()
+        let index = try ReportWriter(store: store, runID: run, directory: dir,
+                                     cards: ["gradcam": ReportCard(title: "Grad-CAM", meaning: "m", cost: "c", limits: "l")]).write()
+        let html = try String(contentsOfFile: index, encoding: .utf8)
+        XCTAssertTrue(html.contains("nightly &lt;audit&gt;"))
+        XCTAssertTrue(html.contains("1 / 2 correct (50.0%)"))
+        XCTAssertTrue(html.contains("<td>gradcam</td><td>1</td><td>1</td><td>100%</td>"))
+        XCTAssertTrue(html.contains("misclassified"))
+        XCTAssertTrue(html.contains("image unreadable"))
+        XCTAssertTrue(html.contains("&quot;quoted&quot;.png"))
+        XCTAssertTrue(html.contains("Grad-CAM"))
+        XCTAssertFalse(html.contains("http://") || html.contains("https://"), "the report must not reach the network")
+        // One original and one overlay for the readable item, at the original's size.
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/images").sorted()
+        XCTAssertEqual(files, ["item-1-gradcam.png", "item-1.png"])
+    }
+}
