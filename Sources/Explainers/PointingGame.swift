@@ -1,7 +1,13 @@
 /// Pointing game (Zhang et al., "Top-down neural attention by excitation backprop", ECCV 2016,
 /// Sec. 5.1): a hit when the heatmap's maximum falls inside the ground-truth region, within
-/// `tolerance` pixels (the paper uses 15 px at 224×224; Candela's default is 0: the peak pixel itself).
+/// `tolerance` pixels. The paper uses 15 px on 224-pixel images; `standardTolerance` scales
+/// that to the map's size. Candela records both the strict game (tolerance 0) and the standard one.
 public enum PointingGame {
+    /// 15 px at 224 px, scaled to a map whose longer side is `size` (at least 1 px).
+    public static func standardTolerance(size: Int) -> Int {
+        max(1, Int((15.0 * Double(size) / 224.0).rounded()))
+    }
+
     /// - Parameters:
     ///   - heatmap: (H,W) map.
     ///   - mask: (H,W) ground truth, nonzero inside the region; same size as the heatmap.

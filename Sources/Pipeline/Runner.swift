@@ -123,8 +123,9 @@ public final class Runner: @unchecked Sendable {
                 if done % 16 == 0 || done == items.count { log("\(done)/\(items.count) items") }
             }
         }
-        let failures = try store.failures(run: runID).count
-        let status = failures > 0 ? "partial" : "complete"
+        // The run's verdict is recorded before the report is written, so the report shows it.
+        var failures = try store.failures(run: runID).count
+        try store.finishRun(runID, status: failures > 0 ? "partial" : "complete", at: Runner.timestamp(Date()))
         var reportIndex: String?
         if let reportStage = plan.order.first(where: { $0.kind == .report }) {
             let dir = options.reportDirectory ?? reportStage.out
@@ -134,12 +135,12 @@ public final class Runner: @unchecked Sendable {
                                                cards: Runner.cards(for: explainers.map(\.spec))).write()
             } catch {
                 try store.insert(FailureRecord(runID: runID, itemPath: dir, stage: reportStage.name, message: "\(error)"))
+                failures += 1
+                try store.finishRun(runID, status: "partial", at: Runner.timestamp(Date()))
                 log("report failed: \(error)")
             }
         }
-        let finalFailures = try store.failures(run: runID).count
-        try store.finishRun(runID, status: finalFailures > 0 ? "partial" : status, at: Runner.timestamp(Date()))
-        return RunSummary(runID: runID, items: items.count, failures: finalFailures, status: finalFailures > 0 ? "partial" : status,
+        return RunSummary(runID: runID, items: items.count, failures: failures, status: failures > 0 ? "partial" : "complete",
                           reportIndex: reportIndex, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start))
     }
 
@@ -211,9 +212,10 @@ public final class Runner: @unchecked Sendable {
                                                   rawShape: attribution.raw.shape, height: p.height, width: p.width,
                                                   heatmap: heatmap.values, seconds: Date().timeIntervalSince(t0)))
             if let mask {
-                let hit = PointingGame.hit(heatmap: heatmap, mask: mask)
-                metrics.append((spec.name, "pointing_game", hit.map { $0 ? 1 : 0 }))
-                if let hit { outcome.pointing[spec.name] = hit }
+                for (name, value) in Evaluation.pointingGame(heatmap, mask: mask) {
+                    metrics.append((spec.name, name, value))
+                    if let value { outcome.pointing[name == "pointing_game" ? spec.name : "\(spec.name) (strict)"] = value >= 0.5 }
+                }
             }
         }
         try store.transaction {

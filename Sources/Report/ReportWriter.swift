@@ -88,7 +88,7 @@ public struct ReportWriter {
                 }
                 if let m = metrics.first(where: { $0.itemID == id && $0.explainer == a.explainer && $0.name == "pointing_game" }),
                    let v = m.value {
-                    o["pointing"] = v >= 0.5 ? "peak on lesion" : "peak off lesion"
+                    o["lesion"] = v >= 0.5 ? "peak on lesion" : "peak off lesion"
                 }
                 overlays.append(o)
             }
@@ -98,11 +98,15 @@ public struct ReportWriter {
 
         var pointingRows: [[String: Any]] = []
         for e in explainerNames {
-            let values = metrics.filter { $0.explainer == e && $0.name == "pointing_game" }.compactMap(\.value)
+            func scores(_ name: String) -> [Double] {
+                metrics.filter { $0.explainer == e && $0.name == name }.compactMap(\.value)
+            }
+            let values = scores("pointing_game"), strict = scores("pointing_game_strict")
             guard !values.isEmpty else { continue }
-            let hits = values.filter { $0 >= 0.5 }.count
-            pointingRows.append(["explainer": e, "hits": hits, "total": values.count,
-                                 "fraction": String(format: "%.0f%%", 100 * Double(hits) / Double(values.count))])
+            let hits = values.filter { $0 >= 0.5 }.count, strictHits = strict.filter { $0 >= 0.5 }.count
+            pointingRows.append(["explainer": e, "hits": hits, "total": values.count, "strictHits": strictHits,
+                                 "fraction": String(format: "%.0f%%", 100 * Double(hits) / Double(values.count)),
+                                 "strictFraction": String(format: "%.0f%%", 100 * Double(strictHits) / Double(max(strict.count, 1)))])
         }
         let cardViews: [[String: Any]] = explainerNames.compactMap { e in
             guard let c = cards[e] else { return nil }

@@ -16,10 +16,11 @@ enum Templates {
       section { margin-bottom: 24px; }
       h2 { font-size: 18px; margin: 12px 0; }
       table { border-collapse: collapse; background: #fff; }
+      caption { text-align: left; padding: 4px 0; }
       th, td { border: 1px solid #d6d6dc; padding: 4px 10px; text-align: left; font-size: 14px; }
       .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 12px; }
       .card { background: #fff; border: 1px solid #d6d6dc; border-radius: 6px; padding: 10px 12px; font-size: 13px; }
-      .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 12px; }
+      .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 12px; }
       figure.item { background: #fff; border: 1px solid #d6d6dc; border-radius: 6px; margin: 0; padding: 8px; }
       figure.item.wrong { border: 2px solid #b3261e; }
       .row { display: flex; gap: 6px; flex-wrap: wrap; }
@@ -42,9 +43,10 @@ enum Templates {
       <p>Predictions: {{accuracy}}.</p>
       {{#hasPointing}}
       <table id="pointing-game">
-        <caption class="muted">Pointing game: does the heatmap's peak fall on the annotated lesion? (abnormal items with a mask)</caption>
-        <tr><th>explainer</th><th>hits</th><th>items</th><th>fraction</th></tr>
-        {{#pointing}}<tr><td>{{explainer}}</td><td>{{hits}}</td><td>{{total}}</td><td>{{fraction}}</td></tr>{{/pointing}}
+        <caption class="muted">Pointing game: does the heatmap's peak fall on the annotated lesion? Items with a lesion mask only.
+          Standard: within 15 px per 224 px of the lesion (Zhang et al. 2016); strict: the peak pixel itself.</caption>
+        <tr><th>explainer</th><th>items</th><th>standard hits</th><th>standard</th><th>strict hits</th><th>strict</th></tr>
+        {{#pointing}}<tr><td>{{explainer}}</td><td>{{total}}</td><td>{{hits}}</td><td>{{fraction}}</td><td>{{strictHits}}</td><td>{{strictFraction}}</td></tr>{{/pointing}}
       </table>
       {{/hasPointing}}
     </section>
@@ -75,7 +77,7 @@ enum Templates {
           <div class="row">
             <figure>{{#original}}<img src="{{original}}" alt="original image {{name}}">{{/original}}{{^original}}<span class="bad">image unreadable</span>{{/original}}<figcaption>original</figcaption></figure>
             {{#overlays}}
-            <figure>{{#file}}<img src="{{file}}" alt="{{explainer}} heatmap over {{name}}">{{/file}}<figcaption>{{explainer}} (class {{target}}){{#pointing}}<br>{{pointing}}{{/pointing}}</figcaption></figure>
+            <figure>{{#file}}<img src="{{file}}" alt="{{explainer}} heatmap over {{name}}">{{/file}}<figcaption>{{explainer}} (class {{target}}){{#lesion}}<br>{{lesion}}{{/lesion}}</figcaption></figure>
             {{/overlays}}
           </div>
           <figcaption class="meta"><strong>{{name}}</strong> — predicted <strong>{{prediction}}</strong> (p = {{probability}}) · label {{label}}{{#wrong}} <span class="bad">misclassified</span>{{/wrong}}</figcaption>

@@ -58,7 +58,8 @@ final class RunnerTests: XCTestCase {
         let byPath = Dictionary(uniqueKeysWithValues: try store.items(run: run).map { ($0.id!, $0) })
         for p in try store.predictions(run: run) { XCTAssertEqual(p.className, byPath[p.itemID]?.label) }
         // Pointing game only where a lesion mask exists (the abnormal slides 1 and 3).
-        XCTAssertEqual(try store.metrics(run: run).filter { $0.value != nil }.count, 4)
+        // Two pointing-game rows (standard and strict) per explainer.
+        XCTAssertEqual(try store.metrics(run: run).filter { $0.value != nil }.count, 8)
         // Cache keys are content-addressed: they differ across explainers and images, and the
         // renamed copy of slide_001 shares slide_001's keys.
         let keys = try store.attributions(run: run).map(\.cacheKey)

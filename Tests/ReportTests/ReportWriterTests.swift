@@ -22,6 +22,7 @@ final class ReportWriterTests: XCTestCase {
                                                parameters: "{}", target: 1, cacheKey: "k\(i)", rawShape: [2, 2], height: 2, width: 2,
                                                heatmap: [0, 0.5, 0.5, 1], seconds: 0))
             try store.insert(MetricRecord(itemID: item, explainer: "gradcam", name: "pointing_game", value: i == 0 ? 1 : nil))
+            try store.insert(MetricRecord(itemID: item, explainer: "gradcam", name: "pointing_game_strict", value: i == 0 ? 0 : nil))
         }
         let dir = Support.temporaryDirectory()
         let index = try ReportWriter(store: store, runID: run, directory: dir,
@@ -29,7 +30,7 @@ final class ReportWriterTests: XCTestCase {
         let html = try String(contentsOfFile: index, encoding: .utf8)
         XCTAssertTrue(html.contains("nightly &lt;audit&gt;"))
         XCTAssertTrue(html.contains("1 / 2 correct (50.0%)"))
-        XCTAssertTrue(html.contains("<td>gradcam</td><td>1</td><td>1</td><td>100%</td>"))
+        XCTAssertTrue(html.contains("<td>gradcam</td><td>1</td><td>1</td><td>100%</td><td>0</td><td>0%</td>"), html)
         XCTAssertTrue(html.contains("misclassified"))
         XCTAssertTrue(html.contains("image unreadable"))
         XCTAssertTrue(html.contains("&quot;quoted&quot;.png"))
