@@ -11,7 +11,7 @@ DEPS := libpng-dev:/usr/include/png.h \
         libsqlite3-dev:/usr/include/sqlite3.h \
         libssl-dev:/usr/include/openssl/sha.h
 
-.PHONY: deps build release test unit cli demo bench clean
+.PHONY: deps build release test demo bench clean
 
 deps:
 	@missing=""; for d in $(DEPS); do pkg=$${d%%:*}; hdr=$${d#*:}; \
@@ -29,12 +29,10 @@ release: deps
 	$(SWIFT) build -c release --product candela
 
 # Unit tests (XCTest), then the command-line checks (exit codes and one-line errors).
-test: unit cli
-
-unit: deps
-	$(SWIFT) test
-
-cli: build
+# One build with tests serves both: it also links the candela binary the CLI checks run.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-swift-testing
 	bash Tests/cli/run.sh $(CANDELA)
 
 demo: build
