@@ -119,7 +119,8 @@ struct Infer: ParsableCommand {
             let m = try Model(path: model)
             var feeds: [String: Tensor] = [:]
             for spec in input {
-                if let eq = spec.firstIndex(of: "="), !spec.hasPrefix("/") || spec[..<eq].contains("/") == false {
+                // NAME=FILE when there is an '=' before any path separator; otherwise a bare FILE.
+                if let eq = spec.firstIndex(of: "="), !spec[..<eq].contains("/") {
                     let name = String(spec[..<eq])
                     guard m.graph.inputs.contains(where: { $0.name == name }) else {
                         throw EngineError("\(model): the model has no input named '\(name)'; inputs: \(m.graph.inputs.map(\.name).joined(separator: ", "))")
