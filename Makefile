@@ -11,7 +11,7 @@ DEPS := libpng-dev:/usr/include/png.h \
         libsqlite3-dev:/usr/include/sqlite3.h \
         libssl-dev:/usr/include/openssl/sha.h
 
-.PHONY: deps build release test demo bench clean
+.PHONY: deps build release test conformance demo bench clean
 
 deps:
 	@missing=""; for d in $(DEPS); do pkg=$${d%%:*}; hdr=$${d#*:}; \
@@ -28,12 +28,27 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product candela
 
-# Unit tests (XCTest), then the command-line checks (exit codes and one-line errors).
-# One build with tests serves both: it also links the candela binary the CLI checks run.
+# Unit tests (XCTest), the command-line checks (exit codes and one-line errors), then the ONNX
+# operator conformance suite. One build with tests serves all: it also links the candela binary.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 	bash Tests/cli/run.sh $(CANDELA)
+	$(MAKE) --no-print-directory conformance CONFORMANCE_BUILD=
+
+# ONNX's own node tests and light zoo CNNs (onnx's test-case code, written by a Python script in
+# an ignored venv: test tooling only), run through the engine with pass counts per operator.
+CONFORMANCE_DIR := .cache/conformance
+CONFORMANCE_VENV := .cache/venv-conformance
+CONFORMANCE_BUILD := build
+ONNX_VERSION := 1.23.2
+conformance: $(CONFORMANCE_BUILD)
+	@[ -x $(CONFORMANCE_VENV)/bin/python ] || python3 -m venv $(CONFORMANCE_VENV)
+	@$(CONFORMANCE_VENV)/bin/python -c "import onnx" 2>/dev/null || $(CONFORMANCE_VENV)/bin/pip install -q onnx==$(ONNX_VERSION)
+	@[ -f $(CONFORMANCE_DIR)/.done-$(ONNX_VERSION) ] || { rm -rf $(CONFORMANCE_DIR) && \
+	  $(CONFORMANCE_VENV)/bin/python tools/conformance/write_node_tests.py $(CONFORMANCE_DIR) && \
+	  touch $(CONFORMANCE_DIR)/.done-$(ONNX_VERSION); }
+	$(CANDELA) conformance $(CONFORMANCE_DIR)
 
 demo: build
 	$(CANDELA) run pipelines/demo.yaml --db reports/demo.sqlite --report reports/demo

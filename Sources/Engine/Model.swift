@@ -48,7 +48,7 @@ public final class Model: Sendable {
             do {
                 results = try node.op.forward(args)
             } catch let e as EngineError {
-                throw EngineError("\(path): \(EngineError.node(node, e.description))")
+                throw e.prefixed("\(path): node '\(node.name)' (\(node.opType)): ")
             } catch let e as TensorError {
                 throw EngineError("\(path): \(EngineError.node(node, e.description))")
             }

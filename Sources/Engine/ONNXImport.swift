@@ -16,13 +16,14 @@ enum ONNXImport {
             throw EngineError("\(path): not a valid ONNX model (\(error))")
         }
         do {
-            return try graph(from: proto.graph)
+            let opset = proto.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }.map { Int($0.version) } ?? 21
+            return try graph(from: proto.graph, opset: opset)
         } catch let e as EngineError {
-            throw EngineError("\(path): \(e.description)")
+            throw e.prefixed("\(path): ")
         }
     }
 
-    static func graph(from g: Onnx_GraphProto) throws -> Graph {
+    static func graph(from g: Onnx_GraphProto, opset: Int) throws -> Graph {
         var initializers: [String: Tensor] = [:]
         for t in g.initializer { initializers[t.name] = try tensor(from: t) }
         let inputs = g.input.filter { initializers[$0.name] == nil }.map { vi in
@@ -30,31 +31,67 @@ enum ONNXImport {
                 if case .dimValue(let v)? = d.value { return Int(v) } else { return nil }
             })
         }
+        // ONNX element types, tracked through the graph in file order: values are computed in
+        // float32, but integer division must truncate like the integer type it stands for.
+        var types: [String: Int] = [:]
+        for vi in g.input { types[vi.name] = Int(vi.type.tensorType.elemType) }
+        for t in g.initializer { types[t.name] = Int(t.dataType) }
         var nodes: [Node] = []
         for (i, n) in g.node.enumerated() {
             let name = n.name.isEmpty ? "\(n.opType)_\(i)" : n.name
-            var attrs = Attributes()
+            var attrs = Attributes(opset: opset, inputCount: n.input.count, outputCount: n.output.count)
             for a in n.attribute { attrs.values[a.name] = try attribute(a) }
+            attrs.inputTypes = n.input.map { types[$0] ?? 0 }
+            let outputType = elementType(of: n.opType, attributes: attrs)
+            for o in n.output { types[o] = outputType }
             // Constant nodes become initializers: they carry no computation.
             if n.opType == "Constant" {
-                guard case .tensor(let t)? = attrs.values["value"], let out = n.output.first else {
-                    throw EngineError("node '\(name)' (Constant): only the 'value' tensor form is supported")
-                }
-                initializers[out] = t
+                guard let out = n.output.first else { throw EngineError("node '\(name)' (Constant) has no output") }
+                initializers[out] = try constantValue(attrs, node: name)
                 continue
             }
             guard let make = OperatorRegistry.table[n.opType] else {
-                throw EngineError("node '\(name)' uses operator '\(n.opType)', which Candela does not support yet")
+                throw EngineError("node '\(name)' uses operator '\(n.opType)' (opset \(opset)), which Candela does not support yet; supported operators are listed in docs/engine.md").unsupported()
             }
             let op: any Operator
             do {
                 op = try make(attrs)
             } catch let e as EngineError {
-                throw EngineError("node '\(name)' (\(n.opType)): \(e.description)")
+                throw e.prefixed("node '\(name)' (\(n.opType)): ")
             }
             nodes.append(Node(name: name, opType: n.opType, inputs: n.input, outputs: n.output, op: op))
         }
         return try Graph(inputs: inputs, outputs: g.output.map(\.name), initializers: initializers, nodes: nodes)
+    }
+
+    /// The ONNX element type of a node's outputs (1 float, 7 int64, ...; 0 when unknown).
+    static func elementType(of opType: String, attributes a: Attributes) -> Int {
+        switch opType {
+        case "Shape", "Size": return 7
+        case "Cast": return (try? a.int("to", default: 1)) ?? 1
+        case "ConstantOfShape":
+            if case .tensor(_, let type)? = a.values["value"] { return type }
+            return 1
+        case "Constant":
+            switch (a.values["value"], a.values["value_int"], a.values["value_ints"]) {
+            case (.tensor(_, let type)?, _, _): return type
+            case (_, .some, _), (_, _, .some): return 7
+            default: return 1
+            }
+        default: return a.inputTypes.first ?? 0
+        }
+    }
+
+    /// The value of a `Constant` node: `value` (a tensor) or one of the scalar/list forms of opset 12+.
+    static func constantValue(_ a: Attributes, node: String) throws -> Tensor {
+        switch (a.values["value"], a.values["value_float"], a.values["value_floats"], a.values["value_int"], a.values["value_ints"]) {
+        case (.tensor(let t, _)?, _, _, _, _): return t
+        case (_, .float(let f)?, _, _, _): return Tensor(scalar: f)
+        case (_, _, .floats(let f)?, _, _): return Tensor(shape: [f.count], data: f)
+        case (_, _, _, .int(let i)?, _): return Tensor(scalar: Float(i))
+        case (_, _, _, _, .ints(let i)?): return Tensor(shape: [i.count], data: i.map(Float.init))
+        default: throw EngineError("node '\(node)' (Constant): unsupported value form (sparse or string)").unsupported()
+        }
     }
 
     static func attribute(_ a: Onnx_AttributeProto) throws -> Attributes.Value {
@@ -64,7 +101,7 @@ enum ONNXImport {
         case .string: return .string(String(decoding: a.s, as: UTF8.self))
         case .ints: return .ints(a.ints.map { Int($0) })
         case .floats: return .floats(a.floats)
-        case .tensor: return .tensor(try tensor(from: a.t))
+        case .tensor: return .tensor(try tensor(from: a.t), Int(a.t.dataType))
         default: return .string("<unsupported attribute type \(a.type)>")
         }
     }

@@ -11,6 +11,11 @@ protocol Operator: Sendable {
 }
 
 extension Operator {
+    /// Operators whose vector-Jacobian product is not written yet (the backward issue) say so.
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+        throw EngineError("backward is not implemented for this operator yet").unsupported()
+    }
+
     /// The i-th input, which the operator requires.
     func required(_ inputs: [Tensor?], _ i: Int, _ what: String) throws -> Tensor {
         guard i < inputs.count, let t = inputs[i] else { throw EngineError("missing input \(i) (\(what))") }
@@ -20,18 +25,48 @@ extension Operator {
 
 /// The operators Candela runs, by ONNX op type; each entry builds the operator from attributes.
 enum OperatorRegistry {
-    static let table: [String: @Sendable (Attributes) throws -> any Operator] = [
-        "Conv": { try ConvOp($0) },
-        "Relu": { _ in ReluOp() },
-        "MaxPool": { try MaxPoolOp($0) },
-        "GlobalAveragePool": { _ in GlobalAveragePoolOp() },
-        "Flatten": { try FlattenOp($0) },
-        "Gemm": { try GemmOp($0) },
-        "Add": { _ in AddOp() },
-        "BatchNormalization": { try BatchNormalizationOp($0) },
-        "Identity": { _ in IdentityOp() },
-        "Dropout": { _ in IdentityOp() },
-    ]
+    static let table: [String: @Sendable (Attributes) throws -> any Operator] = {
+        var t: [String: @Sendable (Attributes) throws -> any Operator] = [
+            "Conv": { try ConvOp($0) },
+            "MaxPool": { try MaxPoolOp($0) },
+            "AveragePool": { try AveragePoolOp($0) },
+            "GlobalAveragePool": { _ in GlobalAveragePoolOp() },
+            "GlobalMaxPool": { _ in GlobalMaxPoolOp() },
+            "LRN": { try LRNOp($0) },
+            "Flatten": { try FlattenOp($0) },
+            "Gemm": { try GemmOp($0) },
+            "MatMul": { _ in MatMulOp() },
+            "BatchNormalization": { try BatchNormalizationOp($0) },
+            "LayerNormalization": { try LayerNormalizationOp($0) },
+            "Softmax": { try SoftmaxOp($0, log: false) },
+            "LogSoftmax": { try SoftmaxOp($0, log: true) },
+            "ReduceMean": { try ReduceOp($0, mean: true) },
+            "ReduceSum": { try ReduceOp($0, mean: false) },
+            "Sum": { _ in VariadicOp(kind: .sum) },
+            "Max": { _ in VariadicOp(kind: .max) },
+            "Min": { _ in VariadicOp(kind: .min) },
+            "PRelu": { _ in PReluOp() },
+            "Reshape": { try ReshapeOp($0) },
+            "Transpose": { try TransposeOp($0) },
+            "Squeeze": { try SqueezeOp($0, unsqueeze: false) },
+            "Unsqueeze": { try SqueezeOp($0, unsqueeze: true) },
+            "Concat": { try ConcatOp($0) },
+            "Split": { try SplitOp($0) },
+            "Slice": { try SliceOp($0) },
+            "Gather": { try GatherOp($0) },
+            "Shape": { try ShapeOp($0) },
+            "ConstantOfShape": { try ConstantOfShapeOp($0) },
+            "Cast": { try CastOp($0) },
+            "Expand": { _ in ExpandOp() },
+            "Pad": { try PadOp($0) },
+            "Identity": { _ in IdentityOp() },
+            "Dropout": { try DropoutOp($0) },
+        ]
+        t.merge(Activations.table) { a, _ in a }
+        t.merge(BinaryOp.table) { a, _ in a }
+        return t
+    }()
 
-    static var supported: [String] { table.keys.sorted() }
+    /// Every supported op type, sorted (`Constant` is folded into initializers at load).
+    public static var supported: [String] { (Array(table.keys) + ["Constant"]).sorted() }
 }

@@ -47,12 +47,12 @@ public enum NPY {
         let shape = try parseShape(shapeText)
         let n = shape.elementCount
         let body = headerStart + headerLength
+        // Little-endian (or byte-sized) element types, all converted to Float32.
         let width: Int
         switch descr {
-        case "<f4", "|f4": width = 4
-        case "<f8": width = 8
-        case "<i8": width = 8
-        case "<i4": width = 4
+        case "<f4", "|f4", "<f8", "<i8", "<u8", "<i4", "<u4": width = descr.hasSuffix("8") ? 8 : 4
+        case "<f2", "<i2", "<u2": width = 2
+        case "|b1", "|u1", "|i1": width = 1
         default: throw TensorError("unsupported dtype '\(descr)'; expected float32 ('<f4')")
         }
         guard b.count - body >= n * width else {
@@ -61,13 +61,21 @@ public enum NPY {
         var out = [Float](repeating: 0, count: n)
         b.withUnsafeBytes { raw in
             let p = raw.baseAddress!.advanced(by: body)
-            for i in 0..<n {
-                switch descr {
-                case "<f8": out[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Double.self))
-                case "<i8": out[i] = Float(p.loadUnaligned(fromByteOffset: i * 8, as: Int64.self))
-                case "<i4": out[i] = Float(p.loadUnaligned(fromByteOffset: i * 4, as: Int32.self))
-                default: out[i] = p.loadUnaligned(fromByteOffset: i * 4, as: Float.self)
-                }
+            func load<T>(_ type: T.Type, _ convert: (T) -> Float) {
+                for i in 0..<n { out[i] = convert(p.loadUnaligned(fromByteOffset: i * width, as: T.self)) }
+            }
+            switch descr {
+            case "<f8": load(Double.self) { Float($0) }
+            case "<i8": load(Int64.self) { Float($0) }
+            case "<u8": load(UInt64.self) { Float($0) }
+            case "<i4": load(Int32.self) { Float($0) }
+            case "<u4": load(UInt32.self) { Float($0) }
+            case "<f2": load(UInt16.self) { Float(Float16(bitPattern: $0)) }
+            case "<i2": load(Int16.self) { Float($0) }
+            case "<u2": load(UInt16.self) { Float($0) }
+            case "|b1", "|u1": load(UInt8.self) { Float($0) }
+            case "|i1": load(Int8.self) { Float($0) }
+            default: load(Float.self) { $0 }
             }
         }
         return Tensor(shape: shape, data: out)

@@ -10,38 +10,49 @@ final class KernelTests: XCTestCase {
                                                   4, 0, 1, 1,
                                                   9, 8, 2, 7,
                                                   6, 7, 3, 1])
-        let (y, argmax) = try MaxPool2D.forward(x: x, geometry: Pool2DGeometry(kernel: (2, 2), strides: (2, 2)))
+        let g = PoolGeometry(kernel: [2, 2], strides: [2, 2])
+        let (y, argmax) = try Pool.forward(x: x, geometry: g, kind: .max)
         XCTAssertEqual(y.data, [4, 5, 9, 7])
         XCTAssertEqual(argmax, [4, 2, 8, 11])
-        let dx = MaxPool2D.backward(dy: Tensor(shape: [1, 1, 2, 2], data: [1, 2, 3, 4]), argmax: argmax, inputShape: x.shape)
+        let dx = Pool.backward(dy: Tensor(shape: [1, 1, 2, 2], data: [1, 2, 3, 4]), x: x, geometry: g, kind: .max, argmax: argmax)
         XCTAssertEqual(dx.data, [0, 0, 2, 0, 1, 0, 0, 0, 3, 0, 0, 4, 0, 0, 0, 0])
     }
 
-    func testMaxPoolPaddingAndCeilMode() throws {
+    func testPoolOutputSizesPaddingAndCeilMode() throws {
         // k3 s2 p1 on 5×5 -> 3×3; ceil mode on 6×6 with k3 s2 -> 3×3 (floor gives 2×2).
-        XCTAssertTrue(Pool2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)).outputSize(h: 5, w: 5) == (3, 3))
-        XCTAssertTrue(Pool2DGeometry(kernel: (3, 3), strides: (2, 2)).outputSize(h: 6, w: 6) == (2, 2))
-        XCTAssertTrue(Pool2DGeometry(kernel: (3, 3), strides: (2, 2), ceilMode: true).outputSize(h: 6, w: 6) == (3, 3))
+        XCTAssertEqual(PoolGeometry(kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1]).outputSize([5, 5]), [3, 3])
+        XCTAssertEqual(PoolGeometry(kernel: [3, 3], strides: [2, 2]).outputSize([6, 6]), [2, 2])
+        XCTAssertEqual(PoolGeometry(kernel: [3, 3], strides: [2, 2], ceilMode: true).outputSize([6, 6]), [3, 3])
         // PyTorch's rule: the last window must start inside the input: 5×5, k2 s2 p1 ceil -> 3, not 4.
-        XCTAssertTrue(Pool2DGeometry(kernel: (2, 2), strides: (2, 2), pads: (1, 1, 1, 1), ceilMode: true).outputSize(h: 5, w: 5) == (3, 3))
+        XCTAssertEqual(PoolGeometry(kernel: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1], ceilMode: true).outputSize([5, 5]), [3, 3])
         let x = Tensor(shape: [1, 1, 2, 2], data: [-5, -6, -7, -8])
-        // Padding never wins, even against negative values.
-        let y = try MaxPool2D.forward(x: x, geometry: Pool2DGeometry(kernel: (3, 3), strides: (1, 1), pads: (1, 1, 1, 1))).y
-        XCTAssertEqual(y.data, [-5, -5, -5, -5])
+        // Padding never wins a max, even against negative values.
+        let g = PoolGeometry(kernel: [3, 3], pads: [1, 1, 1, 1])
+        XCTAssertEqual(try Pool.forward(x: x, geometry: g, kind: .max).y.data, [-5, -5, -5, -5])
+        // Average with and without the padded taps: corner window holds 4 real of 9 taps.
+        XCTAssertEqual(try Pool.forward(x: x, geometry: g, kind: .average(countIncludePad: false)).y.data[0], -6.5)
+        XCTAssertEqual(try Pool.forward(x: x, geometry: g, kind: .average(countIncludePad: true)).y.data[0], -26.0 / 9, accuracy: 1e-6)
     }
 
-    func testMaxPoolBackwardFiniteDifferences() throws {
+    func testPoolBackwardFiniteDifferences() throws {
         var rng = SeededRandom(seed: 3)
-        for g in [Pool2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)),
-                  Pool2DGeometry(kernel: (2, 3), strides: (1, 2), dilations: (2, 1), ceilMode: true)] {
-            let x = rng.tensor([2, 2, 7, 8])
-            let (y, argmax) = try MaxPool2D.forward(x: x, geometry: g)
-            let dy = rng.tensor(y.shape)
-            let dx = MaxPool2D.backward(dy: dy, argmax: argmax, inputShape: x.shape)
-            let numeric = try FiniteDifference.gradient(at: x, epsilon: 1e-4) {
-                FiniteDifference.dot(try MaxPool2D.forward(x: $0, geometry: g).y, dy)
+        let cases: [(PoolGeometry, [Int])] = [
+            (PoolGeometry(kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1]), [2, 2, 7, 8]),
+            (PoolGeometry(kernel: [2, 3], strides: [1, 2], dilations: [2, 1], ceilMode: true), [2, 2, 7, 8]),
+            (PoolGeometry(kernel: [3], strides: [2], pads: [1, 0]), [2, 3, 9]),
+            (PoolGeometry(kernel: [2, 2, 2], strides: [1, 2, 1]), [1, 2, 3, 4, 3]),
+        ]
+        for (g, shape) in cases {
+            for kind in [Pool.Kind.max, .average(countIncludePad: false), .average(countIncludePad: true)] {
+                let x = rng.tensor(shape)
+                let (y, argmax) = try Pool.forward(x: x, geometry: g, kind: kind)
+                let dy = rng.tensor(y.shape)
+                let dx = Pool.backward(dy: dy, x: x, geometry: g, kind: kind, argmax: argmax)
+                let numeric = try FiniteDifference.gradient(at: x, epsilon: 1e-4) {
+                    FiniteDifference.dot(try Pool.forward(x: $0, geometry: g, kind: kind).y, dy)
+                }
+                XCTAssertLessThan(FiniteDifference.relativeError(dx, numeric), 2e-2, "\(g) \(kind)")
             }
-            XCTAssertLessThan(FiniteDifference.relativeError(dx, numeric), 2e-2)
         }
     }
 

@@ -1,46 +1,64 @@
 import Tensors
 
-/// ONNX `Conv` (2-D): groups, dilations, strides, pads and auto_pad.
+/// ONNX `Conv`, 1-D and 2-D: groups, dilations, strides, pads and auto_pad. A 1-D convolution
+/// runs as a 2-D one over a height of 1.
 struct ConvOp: Operator {
     let kernelShape: [Int]?
-    let strides: (Int, Int)
-    let dilations: (Int, Int)
+    let strides: [Int]?
+    let dilations: [Int]?
     let pads: [Int]?
     let autoPad: String
     let group: Int
 
     init(_ a: Attributes) throws {
         kernelShape = try a.ints("kernel_shape")
-        strides = try pair(a.ints("strides"), default: 1, "strides")
-        dilations = try pair(a.ints("dilations"), default: 1, "dilations")
+        strides = try a.ints("strides")
+        dilations = try a.ints("dilations")
         pads = try a.ints("pads")
         autoPad = try a.string("auto_pad", default: "NOTSET")
         group = try a.int("group", default: 1)
     }
 
-    func geometry(x: Tensor, w: Tensor) throws -> Conv2DGeometry {
-        guard x.rank == 4, w.rank == 4 else {
-            throw EngineError("only 2-D convolution is supported; input \(x.shape), weight \(w.shape)")
+    /// The 2-D view of the operands and the geometry: (N,C,L) becomes (N,C,1,L).
+    func plan(x: Tensor, w: Tensor) throws -> (x: Tensor, w: Tensor, geometry: Conv2DGeometry) {
+        guard x.rank == w.rank, x.rank == 3 || x.rank == 4 else {
+            throw EngineError("only 1-D and 2-D convolution are supported; input \(x.shape), weight \(w.shape)").unsupported()
         }
-        let k = (w.shape[2], w.shape[3])
-        if let ks = kernelShape, ks != [k.0, k.1] {
+        let spatial = x.rank - 2
+        let kernel = Array(w.shape.dropFirst(2))
+        if let ks = kernelShape, ks != kernel {
             throw EngineError("kernel_shape \(ks) disagrees with weight shape \(w.shape)")
         }
-        let p = try resolvePads(autoPad: autoPad, pads: pads, input: (x.shape[2], x.shape[3]),
-                                kernel: k, strides: strides, dilations: dilations)
-        return Conv2DGeometry(kernel: k, strides: strides, pads: p, dilations: dilations, group: group)
+        let s = strides ?? Array(repeating: 1, count: spatial)
+        let d = dilations ?? Array(repeating: 1, count: spatial)
+        var p = try resolvePadsND(autoPad: autoPad, pads: pads, input: Array(x.shape.dropFirst(2)), kernel: kernel,
+                                  strides: s, dilations: d)
+        guard s.count == spatial, d.count == spatial else { throw EngineError("strides/dilations must have \(spatial) entries") }
+        if spatial == 1 {
+            p = [0, p[0], 0, p[1]]
+            let g = Conv2DGeometry(kernel: (1, kernel[0]), strides: (1, s[0]), pads: (p[0], p[1], p[2], p[3]),
+                                   dilations: (1, d[0]), group: group)
+            return (x.reshaped([x.shape[0], x.shape[1], 1, x.shape[2]]), w.reshaped([w.shape[0], w.shape[1], 1, w.shape[2]]), g)
+        }
+        let g = Conv2DGeometry(kernel: (kernel[0], kernel[1]), strides: (s[0], s[1]), pads: (p[0], p[1], p[2], p[3]),
+                               dilations: (d[0], d[1]), group: group)
+        return (x, w, g)
     }
 
-    // x: (N,C,H,W), w: (M,C/group,kh,kw), b: (M) -> y: (N,M,OH,OW)
+    // x: (N,C,H,W), w: (M,C/group,kh,kw), b: (M) -> y: (N,M,OH,OW)   (1-D: drop H)
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
-        return [try Conv2D.forward(x: x, w: w, b: b, geometry: geometry(x: x, w: w))]
+        let p = try plan(x: x, w: w)
+        let y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry)
+        return [x.rank == 3 ? y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) : y]
     }
 
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
-        return [Conv2D.backwardInput(dy: dy, w: w, inputShape: x.shape, geometry: try geometry(x: x, w: w))]
+        let p = try plan(x: x, w: w)
+        let dy2 = x.rank == 3 ? dy.reshaped([dy.shape[0], dy.shape[1], 1, dy.shape[2]]) : dy
+        return [Conv2D.backwardInput(dy: dy2, w: p.w, inputShape: p.x.shape, geometry: p.geometry).reshaped(x.shape)]
     }
 }

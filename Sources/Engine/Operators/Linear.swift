@@ -45,3 +45,16 @@ struct GemmOp: Operator {
         return [da, nil, nil]
     }
 }
+
+/// ONNX `MatMul` with NumPy semantics: batched over leading axes (broadcast), 1-D operands
+/// promoted and the promoted axis removed afterwards.
+struct MatMulOp: Operator {
+    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+        [try MatMul.forward(try required(inputs, 0, "A"), try required(inputs, 1, "B"))]
+    }
+
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+        guard let dy = gradOutputs[0] else { return [nil, nil] }
+        return [try MatMul.backwardA(dy: dy, a: try required(inputs, 0, "A"), b: try required(inputs, 1, "B")), nil]
+    }
+}

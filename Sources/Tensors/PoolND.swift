@@ -1,0 +1,144 @@
+/// Max and average pooling over the spatial axes of (N,C,D1,...,Dk), k = 1...3, each backward
+/// beside its forward. ONNX semantics: explicit begin/end pads, strides, dilations, ceil_mode;
+/// padded taps never win a max and count in an average only with `countIncludePad`.
+public struct PoolGeometry: Sendable {
+    public var kernel: [Int]
+    public var strides: [Int]
+    /// Begin pads for each spatial axis, then end pads (ONNX order).
+    public var pads: [Int]
+    public var dilations: [Int]
+    public var ceilMode: Bool
+
+    public init(kernel: [Int], strides: [Int]? = nil, pads: [Int]? = nil, dilations: [Int]? = nil, ceilMode: Bool = false) {
+        self.kernel = kernel
+        self.strides = strides ?? Array(repeating: 1, count: kernel.count)
+        self.pads = pads ?? Array(repeating: 0, count: 2 * kernel.count)
+        self.dilations = dilations ?? Array(repeating: 1, count: kernel.count)
+        self.ceilMode = ceilMode
+    }
+
+    /// Output extents for spatial input extents; in ceil mode the last window must start inside
+    /// the input or its leading padding (PyTorch's rule, which ONNX follows).
+    public func outputSize(_ input: [Int]) -> [Int] {
+        let k = kernel.count
+        return (0..<k).map { i in
+            let span = input[i] + pads[i] + pads[i + k] - (dilations[i] * (kernel[i] - 1) + 1)
+            var o = (ceilMode ? (span + strides[i] - 1) / strides[i] : span / strides[i]) + 1
+            if ceilMode && (o - 1) * strides[i] >= input[i] + pads[i] { o -= 1 }
+            return o
+        }
+    }
+}
+
+public enum Pool {
+    public enum Kind: Sendable { case max, average(countIncludePad: Bool) }
+
+    /// y: (N,C,O1,...,Ok); for max pooling also the flat index into x of each window's first
+    /// maximum (ONNX's `Indices`, row-major over the whole input), -1 for an all-padding window.
+    ///
+    /// - Parameter x: (N,C,D1,...,Dk)
+    public static func forward(x: Tensor, geometry g: PoolGeometry, kind: Kind) throws -> (y: Tensor, argmax: [Int]) {
+        let k = g.kernel.count
+        guard x.rank == k + 2 else { throw TensorError("pooling: input \(x.shape) does not have \(k) spatial axes") }
+        let spatial = Array(x.shape.dropFirst(2))
+        let out = g.outputSize(spatial)
+        guard out.allSatisfy({ $0 > 0 }) else { throw TensorError("pooling: output would be empty for input \(x.shape)") }
+        let planes = x.shape[0] * x.shape[1]
+        let inPlane = spatial.elementCount, outPlane = out.elementCount
+        let inStrides = spatial.rowMajorStrides
+        var y = Tensor(shape: Array(x.shape.prefix(2)) + out)
+        var argmax = [Int](repeating: -1, count: isMax(kind) ? y.count : 0)
+        // Window offsets, as per-axis kernel indices.
+        let taps = g.kernel.elementCount
+        let tapIndex: [[Int]] = (0..<taps).map { t in
+            var r = t
+            return g.kernel.indices.reversed().map { a -> (Int, Int) in let v = r % g.kernel[a]; r /= g.kernel[a]; return (a, v) }
+                .sorted { $0.0 < $1.0 }.map(\.1)
+        }
+        var position = [Int](repeating: 0, count: k)
+        for o in 0..<outPlane {
+            var r = o
+            for a in stride(from: k - 1, through: 0, by: -1) { position[a] = r % out[a]; r /= out[a] }
+            // Window start and, for count_include_pad=0, the number of real taps.
+            var offsets: [Int] = []
+            offsets.reserveCapacity(taps)
+            var padded = 0
+            for t in tapIndex {
+                var flat = 0
+                var inside = true
+                var withinPads = true
+                for a in 0..<k {
+                    let i = position[a] * g.strides[a] - g.pads[a] + t[a] * g.dilations[a]
+                    if i < 0 || i >= spatial[a] { inside = false }
+                    if i < -g.pads[a] || i >= spatial[a] + g.pads[a + k] { withinPads = false }
+                    flat += i * inStrides[a]
+                }
+                if inside { offsets.append(flat) } else if withinPads { padded += 1 }
+            }
+            for p in 0..<planes {
+                let base = p * inPlane
+                switch kind {
+                case .max:
+                    var best = -Float.infinity, bestIndex = -1
+                    for f in offsets where bestIndex < 0 || x.data[base + f] > best {
+                        best = x.data[base + f]; bestIndex = base + f
+                    }
+                    y.data[p * outPlane + o] = best
+                    argmax[p * outPlane + o] = bestIndex
+                case .average(let includePad):
+                    var s: Float = 0
+                    for f in offsets { s += x.data[base + f] }
+                    let count = offsets.count + (includePad ? padded : 0)
+                    y.data[p * outPlane + o] = count > 0 ? s / Float(count) : 0
+                }
+            }
+        }
+        return (y, argmax)
+    }
+
+    /// Vector-Jacobian product: max pooling routes dy to each window's winner; average pooling
+    /// spreads it evenly over the window's counted taps.
+    public static func backward(dy: Tensor, x: Tensor, geometry g: PoolGeometry, kind: Kind, argmax: [Int]) -> Tensor {
+        var dx = Tensor(shape: x.shape)
+        switch kind {
+        case .max:
+            for o in 0..<dy.count where argmax[o] >= 0 { dx.data[argmax[o]] += dy.data[o] }
+        case .average:
+            // The average is linear: its adjoint applied to dy is the forward applied to unit impulses,
+            // accumulated window by window.
+            let k = g.kernel.count
+            let spatial = Array(x.shape.dropFirst(2))
+            let out = Array(dy.shape.dropFirst(2))
+            let ones = Tensor(shape: [1, 1] + spatial, repeating: 1)
+            let counts = (try? forward(x: ones, geometry: g, kind: kind).y) ?? Tensor(shape: [1, 1] + out)
+            let inStrides = spatial.rowMajorStrides
+            let planes = x.shape[0] * x.shape[1]
+            let inPlane = spatial.elementCount, outPlane = out.elementCount
+            var position = [Int](repeating: 0, count: k)
+            for o in 0..<outPlane {
+                var r = o
+                for a in stride(from: k - 1, through: 0, by: -1) { position[a] = r % out[a]; r /= out[a] }
+                var offsets: [Int] = []
+                for t in 0..<g.kernel.elementCount {
+                    var rr = t, flat = 0, inside = true
+                    for a in stride(from: k - 1, through: 0, by: -1) {
+                        let ki = rr % g.kernel[a]; rr /= g.kernel[a]
+                        let i = position[a] * g.strides[a] - g.pads[a] + ki * g.dilations[a]
+                        if i < 0 || i >= spatial[a] { inside = false }
+                        flat += i * inStrides[a]
+                    }
+                    if inside { offsets.append(flat) }
+                }
+                // counts holds (number of real taps)/divisor for a window of ones.
+                let scale = offsets.isEmpty ? 0 : counts.data[o] / Float(offsets.count)
+                for p in 0..<planes {
+                    let g = dy.data[p * outPlane + o] * scale
+                    for f in offsets { dx.data[p * inPlane + f] += g }
+                }
+            }
+        }
+        return dx
+    }
+
+    static func isMax(_ k: Kind) -> Bool { if case .max = k { return true } else { return false } }
+}

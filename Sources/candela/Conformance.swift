@@ -1,0 +1,139 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Tensors
+
+/// `candela conformance DIR`: runs ONNX's own operator node tests and the light model-zoo CNNs
+/// written by tools/conformance/write_node_tests.py, and prints pass counts per operator.
+struct Conformance: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Runs the ONNX backend node tests and light zoo models written by tools/conformance/write_node_tests.py.",
+        discussion: "Exit status 1 when a test of a supported operator fails. Tests that need an operator or a variant Candela does not support are counted as unsupported, never hidden.")
+
+    /// The operators the engine issue names; every node test of these must pass.
+    static let targetOperators = """
+        Conv BatchNormalization Relu LeakyRelu PRelu Elu Selu Sigmoid Tanh Clip HardSigmoid HardSwish Softmax LogSoftmax \
+        Add Sub Mul Div Sum Max Min Pow Sqrt Exp Log Neg Abs Reciprocal Erf MaxPool AveragePool GlobalAveragePool \
+        GlobalMaxPool LRN Flatten Reshape Transpose Squeeze Unsqueeze Concat Split Slice Gather Shape ConstantOfShape \
+        Constant Cast Expand Pad Identity Dropout Gemm MatMul ReduceMean ReduceSum LayerNormalization
+        """.split(separator: " ").map(String.init)
+
+    @Argument(help: "Folder with node/ and light/ (from write_node_tests.py).") var directory: String
+    @Option(help: "Only tests of these operators (comma-separated).") var ops: String?
+    @Flag(help: "Print every failing and unsupported test with its reason.") var verbose = false
+
+    struct Tally { var passed = 0, failed = 0, unsupported = 0, otherOps = 0 }
+
+    func run() throws {
+        let targets = ops.map { $0.split(separator: ",").map(String.init) } ?? Conformance.targetOperators
+        let fm = FileManager.default
+        let nodeDir = "\(directory)/node"
+        let tests = (try? fm.contentsOfDirectory(atPath: nodeDir).sorted()) ?? []
+        guard !tests.isEmpty else { throw ValidationError("\(nodeDir): no node tests; run tools/conformance/write_node_tests.py first") }
+        var tally: [String: Tally] = [:]
+        var failures: [String] = []
+        var unsupported: [String] = []
+        for test in tests {
+            let dir = "\(nodeDir)/\(test)"
+            guard let data = fm.contents(atPath: "\(dir)/meta.json"),
+                  let meta = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let testOps = meta["ops"] as? [String] else { continue }
+            let mine = testOps.filter(targets.contains)
+            guard !mine.isEmpty else { continue }
+            let others = testOps.filter { !Conformance.targetOperators.contains($0) }
+            if !others.isEmpty {
+                for op in mine { tally[op, default: Tally()].otherOps += 1 }
+                continue
+            }
+            let outcome = runNodeTest(dir: dir, meta: meta)
+            for op in mine {
+                switch outcome {
+                case .pass: tally[op, default: Tally()].passed += 1
+                case .fail: tally[op, default: Tally()].failed += 1
+                case .unsupported: tally[op, default: Tally()].unsupported += 1
+                }
+            }
+            switch outcome {
+            case .fail(let why): failures.append("\(test): \(why)")
+            case .unsupported(let why): unsupported.append("\(test): \(why)")
+            case .pass: break
+            }
+        }
+        func row(_ cells: [String]) -> String {
+            cells[0].padding(toLength: 20, withPad: " ", startingAt: 0)
+                + cells.dropFirst().map { String(repeating: " ", count: max(0, 12 - $0.count)) + $0 }.joined()
+        }
+        print(row(["operator", "pass", "fail", "unsupported", "other-ops"]))
+        var total = Tally()
+        for op in targets {
+            let t = tally[op] ?? Tally()
+            total.passed += t.passed; total.failed += t.failed; total.unsupported += t.unsupported
+            print(row([op, "\(t.passed)", "\(t.failed)", "\(t.unsupported)", "\(t.otherOps)"]))
+        }
+        if verbose || failures.count <= 40 { for f in failures { print("FAIL \(f)") } }
+        if verbose { for u in unsupported { print("UNSUPPORTED \(u)") } }
+
+        var zooPassed = 0, zooFailed = 0
+        let lightDir = "\(directory)/light"
+        for file in ((try? fm.contentsOfDirectory(atPath: lightDir)) ?? []).sorted() where file.hasSuffix(".onnx") {
+            let stem = String(file.dropLast(5))
+            do {
+                let model = try Model(path: "\(lightDir)/\(file)")
+                let x = try NPY.read("\(lightDir)/\(stem).input.npy")
+                let expected = try NPY.read("\(lightDir)/\(stem).output.npy")
+                let start = Date()
+                let y = try model.forward(x)
+                let ok = Conformance.close(y, expected, rtol: 1e-3, atol: 1e-5)
+                if ok { zooPassed += 1 } else { zooFailed += 1 }
+                let diff = y.shape == expected.shape ? y.maxAbsDifference(expected) : Float.nan
+                print("zoo \(stem.padding(toLength: 24, withPad: " ", startingAt: 0)) \(ok ? "pass" : "FAIL")  max |diff| "
+                      + String(format: "%.2e  (%.2f s)", diff, Date().timeIntervalSince(start)))
+            } catch {
+                zooFailed += 1
+                print("zoo \(stem) FAIL \(error)")
+            }
+        }
+        print("unsupported variants: \(total.unsupported) (listed with --verbose)")
+        print("conformance: \(total.passed + zooPassed) passed, \(total.failed + zooFailed) failed")
+        if total.failed + zooFailed > 0 { throw ExitCode.failure }
+    }
+
+    enum Outcome { case pass, fail(String), unsupported(String) }
+
+    func runNodeTest(dir: String, meta: [String: Any]) -> Outcome {
+        let inputNames = meta["inputs"] as? [String] ?? []
+        let outputNames = meta["outputs"] as? [String] ?? []
+        let rtol = Float(meta["rtol"] as? Double ?? 1e-3), atol = Float(meta["atol"] as? Double ?? 1e-7)
+        do {
+            let model = try Model(path: "\(dir)/model.onnx")
+            var feeds: [String: Tensor] = [:]
+            for (i, name) in inputNames.enumerated() { feeds[name] = try NPY.read("\(dir)/input_\(i).npy") }
+            let pass = try model.run(feeds)
+            for (i, name) in outputNames.enumerated() {
+                let expected = try NPY.read("\(dir)/output_\(i).npy")
+                guard let got = pass.values[name] else { return .fail("output '\(name)' not computed") }
+                guard got.shape == expected.shape else { return .fail("output '\(name)' shape \(got.shape), expected \(expected.shape)") }
+                if !Conformance.close(got, expected, rtol: rtol, atol: atol) {
+                    return .fail("output '\(name)' max |diff| \(got.maxAbsDifference(expected))")
+                }
+            }
+            return .pass
+        } catch let e as EngineError where e.isUnsupported {
+            return .unsupported(e.description)
+        } catch {
+            return .fail("\(error)")
+        }
+    }
+
+    /// numpy.testing.assert_allclose: |a − b| ≤ atol + rtol·|b|, NaN equal to NaN.
+    static func close(_ a: Tensor, _ b: Tensor, rtol: Float, atol: Float) -> Bool {
+        guard a.shape == b.shape else { return false }
+        for i in 0..<a.count {
+            let x = a.data[i], y = b.data[i]
+            if x.isNaN && y.isNaN { continue }
+            if x == y { continue }
+            if !(abs(x - y) <= atol + rtol * abs(y)) { return false }
+        }
+        return true
+    }
+}
