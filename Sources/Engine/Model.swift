@@ -1,12 +1,17 @@
 import Foundation
 import Tensors
 
-/// The values computed by one forward pass, by tensor name. Kept whole so that taps
-/// (activations at any named tensor) and the backward pass can read them.
+/// The values computed by one forward pass, by tensor name. A pass run for a backward pass
+/// keeps every tensor (taps and the backward read them); an inference pass keeps only the
+/// outputs and the requested taps.
 public struct ForwardPass: Sendable {
     public let values: [String: Tensor]
     /// The graph outputs, in declaration order.
     public let outputs: [Tensor]
+    /// Which of the model's graphs computed it (the optimized one unless a tap needed the original).
+    let graph: Graph
+    /// The tensors of `graph` that depend on a graph input: the only ones a gradient can reach.
+    let reachable: Set<String>
 
     /// The activation at a named tensor; an error names the tensor when it does not exist.
     public func value(_ name: String) throws -> Tensor {
@@ -17,32 +22,60 @@ public struct ForwardPass: Sendable {
 
 /// A loaded ONNX model and its executor: forward with taps, backward (vector-Jacobian products).
 ///
+/// The model keeps the graph as the file has it and a load-time optimized copy (see `Optimizer`).
+/// Passes run on the optimized copy unless a requested tap exists only in the original.
 /// Immutable after loading, so one `Model` may serve many threads at once.
 public final class Model: Sendable {
     public let path: String
+    /// The graph as the ONNX file describes it.
     public let graph: Graph
-    /// Tensors whose value depends on a graph input: the only ones a gradient can reach.
+    /// The same computation after BatchNormalization folding and activation fusion.
+    public let optimizedGraph: Graph
+    let optimizedNames: Set<String>
+    /// For each graph: the tensors whose value depends on a graph input (the only ones a gradient can reach).
     let dependsOnInput: Set<String>
+    let optimizedDependsOnInput: Set<String>
+    /// For each node of each graph: the tensors that node reads last (freed after it in inference passes).
+    let lastUse: [[String]]
+    let optimizedLastUse: [[String]]
 
     /// Loads and checks an ONNX file; every operator must be supported.
-    public init(path: String) throws {
+    public init(path: String, optimize: Bool = true) throws {
         self.path = path
         self.graph = try ONNXImport.load(path: path)
+        do {
+            self.optimizedGraph = optimize ? try Optimizer.optimize(graph) : graph
+        } catch let e as EngineError {
+            throw e.prefixed("\(path): while optimizing: ")
+        }
+        self.optimizedNames = Set(optimizedGraph.tensorNames)
         self.dependsOnInput = Model.forwardClosure(of: Set(graph.inputs.map(\.name)), in: graph)
+        self.optimizedDependsOnInput = Model.forwardClosure(of: Set(optimizedGraph.inputs.map(\.name)), in: optimizedGraph)
+        self.lastUse = Model.lastUses(graph)
+        self.optimizedLastUse = Model.lastUses(optimizedGraph)
     }
 
     /// The first graph input's name (image classifiers have one).
     public var inputName: String { graph.inputs.first?.name ?? "" }
 
     /// Runs the graph. `feeds` maps graph input names to tensors.
-    public func run(_ feeds: [String: Tensor]) throws -> ForwardPass {
-        var values = graph.initializers
-        for input in graph.inputs {
+    ///
+    /// - Parameters:
+    ///   - taps: tensors the caller will read; the original graph runs when one was optimized away.
+    ///   - keepAll: keep every tensor (needed by `backward`); when false, each tensor is freed after
+    ///     its last reader, so peak memory follows the live set, not the whole network.
+    public func run(_ feeds: [String: Tensor], taps: [String] = [], keepAll: Bool = true) throws -> ForwardPass {
+        let optimized = taps.allSatisfy(optimizedNames.contains)
+        let g = optimized ? optimizedGraph : graph
+        let frees = optimized ? optimizedLastUse : lastUse
+        let keep = Set(g.outputs).union(taps)
+        var values = g.initializers
+        for input in g.inputs {
             guard let t = feeds[input.name] else { throw EngineError("\(path): missing value for graph input '\(input.name)'") }
             try checkShape(t, against: input)
             values[input.name] = t
         }
-        for node in graph.nodes {
+        for (index, node) in g.nodes.enumerated() {
             let args = node.inputs.map { $0.isEmpty ? nil : values[$0] }
             let results: [Tensor]
             do {
@@ -53,16 +86,19 @@ public final class Model: Sendable {
                 throw EngineError("\(path): \(EngineError.node(node, e.description))")
             }
             for (name, value) in zip(node.outputs, results) where !name.isEmpty { values[name] = value }
+            if !keepAll {
+                for name in frees[index] where !keep.contains(name) { values[name] = nil }
+            }
         }
-        return ForwardPass(values: values, outputs: try graph.outputs.map { name in
+        return ForwardPass(values: values, outputs: try g.outputs.map { name in
             guard let v = values[name] else { throw EngineError("\(path): output '\(name)' was not computed") }
             return v
-        })
+        }, graph: g, reachable: optimized ? optimizedDependsOnInput : dependsOnInput)
     }
 
     /// Runs a single-input model and returns its first output: x (N,C,H,W) -> logits (N,K).
     public func forward(_ x: Tensor) throws -> Tensor {
-        try run([inputName: x]).outputs[0]
+        try run([inputName: x], keepAll: false).outputs[0]
     }
 
     /// Back-propagates `seeds` (gradients of a scalar objective with respect to named tensors,
@@ -74,7 +110,8 @@ public final class Model: Sendable {
         for name in wrt where pass.values[name] == nil {
             throw EngineError("\(path): no tensor named '\(name)' in the model")
         }
-        let relevant = Model.forwardClosure(of: Set(wrt), in: graph).intersection(dependsOnInput.union(wrt))
+        let graph = pass.graph
+        let relevant = Model.forwardClosure(of: Set(wrt), in: graph).intersection(pass.reachable.union(wrt))
         var grads = seeds
         for node in graph.nodes.reversed() {
             guard node.inputs.contains(where: relevant.contains) else { continue }
@@ -103,6 +140,15 @@ public final class Model: Sendable {
             result[name] = grads[name] ?? Tensor(shape: pass.values[name]!.shape)
         }
         return result
+    }
+
+    /// For each node, the non-initializer tensors it is the last node to read.
+    static func lastUses(_ graph: Graph) -> [[String]] {
+        var last: [String: Int] = [:]
+        for (i, n) in graph.nodes.enumerated() { for t in n.inputs where !t.isEmpty { last[t] = i } }
+        var out = [[String]](repeating: [], count: graph.nodes.count)
+        for (t, i) in last where graph.initializers[t] == nil { out[i].append(t) }
+        return out
     }
 
     /// Every tensor computed from `start` (including `start` itself).

@@ -18,10 +18,10 @@ public struct ExplanationRequest: Sendable {
         self.pass = pass
     }
 
-    /// The clean forward pass, computing it only when the caller did not supply one.
-    func forwardPass() throws -> ForwardPass {
-        if let pass { return pass }
-        return try model.run([model.inputName: input])
+    /// The clean forward pass holding `taps`: the caller's when it has them, else a new one.
+    func forwardPass(taps: [String] = []) throws -> ForwardPass {
+        if let pass, taps.allSatisfy({ pass.values[$0] != nil }) { return pass }
+        return try model.run([model.inputName: input], taps: taps)
     }
 }
 
@@ -36,10 +36,13 @@ public protocol Explainer: Sendable {
     static var card: MethodCard { get }
     /// Computes the raw attribution (DESIGN.md §3) for one request.
     func explain(_ request: ExplanationRequest) throws -> Attribution
+    /// Tensors the method reads from the forward pass (a CAM layer), so that a shared pass keeps them.
+    func taps(for model: Model) throws -> [String]
 }
 
 extension Explainer {
     public var method: String { Self.method }
+    public func taps(for model: Model) throws -> [String] { [] }
 }
 
 /// The text a report shows beside a method's overlays.

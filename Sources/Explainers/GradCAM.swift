@@ -28,10 +28,16 @@ public struct GradCAMExplainer: Explainer {
         return l
     }
 
+    public func taps(for model: Model) throws -> [String] { [try resolvedLayer(for: model)] }
+
     public func explain(_ request: ExplanationRequest) throws -> Attribution {
         let model = request.model
         let name = try resolvedLayer(for: model)
-        let pass = try request.forwardPass()
+        guard model.graph.tensorNames.contains(name) else {
+            let known = model.graph.nodes.suffix(12).flatMap(\.outputs).joined(separator: ", ")
+            throw ExplainerError("\(model.path): unknown layer '\(name)'; tensors near the end include: \(known)")
+        }
+        let pass = try request.forwardPass(taps: [name])
         guard let activation = pass.values[name] else {
             let known = model.graph.tensorNames.filter { pass.values[$0]?.rank == 4 }.suffix(8).joined(separator: ", ")
             throw ExplainerError("\(model.path): unknown layer '\(name)'; rank-4 tensors near the end include: \(known)")

@@ -174,7 +174,8 @@ public final class Runner: @unchecked Sendable {
         let contentHash = Hashing.sha256(bytes)
         let p = model.spec.preprocessing
         let x = p.apply(image)
-        let pass = try model.model.run([model.model.inputName: x])
+        let taps = try Array(Set(explainers.flatMap { try $0.1.taps(for: model.model) }))
+        let pass = try model.model.run([model.model.inputName: x], taps: taps)
         let scores = Array(pass.outputs[0].data)
         let probabilities = softmax(scores)
         let top = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!

@@ -74,7 +74,7 @@ struct Explain: ParsableCommand {
             let explainer = try ExplainerRegistry.make(method: method, parameters: params)
             let m = try Model(path: model)
             let (x, image) = try loadInput(input, model: m, options: preprocessing)
-            let pass = try m.run([m.inputName: x])
+            let pass = try m.run([m.inputName: x], taps: try explainer.taps(for: m))
             let scores = pass.outputs[0]
             guard scores.rank == 2 else { throw ExplainerError("\(model): first output has shape \(scores.shape), expected class scores (N,K)") }
             let probs = softmax(scores.data)

@@ -3,6 +3,13 @@ import Tensors
 /// ONNX `Conv`, 1-D and 2-D: groups, dilations, strides, pads and auto_pad. A 1-D convolution
 /// runs as a 2-D one over a height of 1.
 struct ConvOp: Operator {
+    /// An activation fused in at load time (see Optimizer): applied to the output in place.
+    enum Activation: Sendable, Equatable {
+        case relu
+        case clip(Float, Float)
+    }
+
+    var activation: Activation?
     let kernelShape: [Int]?
     let strides: [Int]?
     let dilations: [Int]?
@@ -50,13 +57,25 @@ struct ConvOp: Operator {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         let p = try plan(x: x, w: w)
-        let y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry)
+        var y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry)
+        switch activation {
+        case .relu?: for i in 0..<y.count where !(y.data[i] > 0) { y.data[i] = 0 }
+        case .clip(let lo, let hi)?: for i in 0..<y.count { y.data[i] = min(hi, max(lo, y.data[i])) }
+        case nil: break
+        }
         return [x.rank == 3 ? y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) : y]
     }
 
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
-        guard let dy = gradOutputs[0] else { return [nil] }
+        guard var dy = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        // A fused activation passes the gradient where its output is not clamped (y is monotone in
+        // the pre-activation, so the mask read from y equals the one read from the pre-activation).
+        switch activation {
+        case .relu?: for i in 0..<dy.count where !(outputs[0].data[i] > 0) { dy.data[i] = 0 }
+        case .clip(let lo, let hi)?: for i in 0..<dy.count where !(outputs[0].data[i] > lo && outputs[0].data[i] < hi) { dy.data[i] = 0 }
+        case nil: break
+        }
         let p = try plan(x: x, w: w)
         let dy2 = x.rank == 3 ? dy.reshaped([dy.shape[0], dy.shape[1], 1, dy.shape[2]]) : dy
         return [Conv2D.backwardInput(dy: dy2, w: p.w, inputShape: p.x.shape, geometry: p.geometry).reshaped(x.shape)]

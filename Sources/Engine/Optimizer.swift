@@ -1,0 +1,99 @@
+import Tensors
+
+/// Load-time rewrites that make inference faster without changing any result:
+///
+/// 1. `Identity` and inference `Dropout` nodes are dropped (consumers read their input);
+/// 2. `BatchNormalization` after a `Conv` is folded into the convolution's weights and bias:
+///    W′ = a·W, b′ = a·b + (β − a·μ) with a = γ/√(σ²+ε) (exact in inference);
+/// 3. a `Relu`, or a `Clip` with constant bounds (ReLU6), after a `Conv` runs inside it.
+///
+/// A rewrite happens only when the intermediate tensor it removes has no other consumer and is
+/// not a graph output. The original graph is kept beside the optimized one: `Model` runs the
+/// original whenever a caller asks for a tensor the rewrite removed (a tap, a CAM layer), so
+/// every tensor of the file stays observable and differentiable.
+enum Optimizer {
+    static func optimize(_ graph: Graph) throws -> Graph {
+        var nodes = graph.nodes
+        var initializers = graph.initializers
+        let outputs = Set(graph.outputs)
+
+        func consumers(_ name: String) -> [Int] {
+            nodes.indices.filter { nodes[$0].inputs.contains(name) }
+        }
+        func removable(_ name: String) -> Bool { !outputs.contains(name) && consumers(name).count == 1 }
+
+        // 1. Identity / Dropout: rewire consumers to the input.
+        var renamed: [String: String] = [:]
+        nodes = nodes.filter { n in
+            guard n.opType == "Identity" || n.opType == "Dropout", let out = n.outputs.first, !outputs.contains(out) else {
+                return true
+            }
+            // Keep a Dropout whose mask is used or whose training_mode is an input (its op decides at run time).
+            let extras = n.outputs.dropFirst().filter { !$0.isEmpty }
+            if extras.contains(where: { name in outputs.contains(name) || graph.nodes.contains { $0.inputs.contains(name) } }) {
+                return true
+            }
+            if n.opType == "Dropout" && n.inputs.count > 2 && !n.inputs[2].isEmpty { return true }
+            renamed[out] = renamed[n.inputs[0]] ?? n.inputs[0]
+            return false
+        }
+        if !renamed.isEmpty {
+            nodes = nodes.map { n in
+                Node(name: n.name, opType: n.opType, inputs: n.inputs.map { renamed[$0] ?? $0 }, outputs: n.outputs, op: n.op)
+            }
+        }
+
+        // 2 and 3: Conv followed by BatchNormalization, then by Relu / Clip.
+        var i = 0
+        while i < nodes.count {
+            guard nodes[i].opType == "Conv", var conv = nodes[i].op as? ConvOp, conv.activation == nil,
+                  nodes[i].inputs.count >= 2, let w = initializers[nodes[i].inputs[1]] else { i += 1; continue }
+            let out = nodes[i].outputs[0]
+            guard removable(out), let j = consumers(out).first else { i += 1; continue }
+            let next = nodes[j]
+            if next.opType == "BatchNormalization", let bn = next.op as? BatchNormalizationOp, !bn.training,
+               next.inputs.count == 5, next.inputs[0] == out, next.outputs.count == 1,
+               let scale = initializers[next.inputs[1]], let beta = initializers[next.inputs[2]],
+               let mean = initializers[next.inputs[3]], let variance = initializers[next.inputs[4]],
+               scale.count == w.shape[0] {
+                let (a, b) = BatchNorm.affine(scale: scale, bias: beta, mean: mean, variance: variance, epsilon: bn.epsilon)
+                let bias = nodes[i].inputs.count > 2 && !nodes[i].inputs[2].isEmpty ? initializers[nodes[i].inputs[2]] : nil
+                if nodes[i].inputs.count > 2 && !nodes[i].inputs[2].isEmpty && bias == nil { i += 1; continue }
+                var folded = w
+                let per = w.count / w.shape[0]
+                for m in 0..<w.shape[0] { for k in 0..<per { folded.data[m * per + k] *= a[m] } }
+                let newBias = Tensor(shape: [w.shape[0]], data: (0..<w.shape[0]).map { m in a[m] * (bias?.data[m] ?? 0) + b[m] })
+                let wName = "\(nodes[i].name)::folded_weight", bName = "\(nodes[i].name)::folded_bias"
+                initializers[wName] = folded
+                initializers[bName] = newBias
+                nodes[i] = Node(name: nodes[i].name, opType: "Conv", inputs: [nodes[i].inputs[0], wName, bName],
+                                outputs: next.outputs, op: conv)
+                nodes.remove(at: j)
+                if j < i { i -= 1 }
+                continue // the folded conv may now take an activation
+            }
+            if next.outputs.count == 1, next.inputs.first == out {
+                var activation: ConvOp.Activation?
+                if next.opType == "Relu" {
+                    activation = .relu
+                } else if next.opType == "Clip", let clip = next.op as? ClipOp {
+                    let lo = next.inputs.count > 1 && !next.inputs[1].isEmpty ? initializers[next.inputs[1]]?.data.first : -Float.infinity
+                    let hi = next.inputs.count > 2 && !next.inputs[2].isEmpty ? initializers[next.inputs[2]]?.data.first : Float.infinity
+                    if let b = clip.attributeBounds { activation = .clip(b.0, b.1) }
+                    else if let lo, let hi { activation = .clip(lo, hi) }
+                }
+                if let activation {
+                    conv.activation = activation
+                    nodes[i] = Node(name: nodes[i].name, opType: "Conv", inputs: nodes[i].inputs, outputs: next.outputs, op: conv)
+                    nodes.remove(at: j)
+                    if j < i { i -= 1 }
+                }
+            }
+            i += 1
+        }
+        // Drop initializers nothing reads any more.
+        let used = Set(nodes.flatMap(\.inputs))
+        initializers = initializers.filter { used.contains($0.key) || outputs.contains($0.key) }
+        return try Graph(inputs: graph.inputs, outputs: graph.outputs, initializers: initializers, nodes: nodes)
+    }
+}
