@@ -42,13 +42,14 @@ CONFORMANCE_DIR := .cache/conformance
 CONFORMANCE_VENV := .cache/venv-conformance
 CONFORMANCE_BUILD := build
 ONNX_VERSION := 1.23.2
+CONFORMANCE_FORMAT := 2
 conformance: $(CONFORMANCE_BUILD)
 	@[ -x $(CONFORMANCE_VENV)/bin/python ] || python3 -m venv $(CONFORMANCE_VENV)
 	@$(CONFORMANCE_VENV)/bin/python -c "import onnx" 2>/dev/null || $(CONFORMANCE_VENV)/bin/pip install -q onnx==$(ONNX_VERSION)
-	@[ -f $(CONFORMANCE_DIR)/.done-$(ONNX_VERSION) ] || { rm -rf $(CONFORMANCE_DIR) && \
+	@[ -f $(CONFORMANCE_DIR)/.done-$(ONNX_VERSION)-$(CONFORMANCE_FORMAT) ] || { rm -rf $(CONFORMANCE_DIR) && \
 	  $(CONFORMANCE_VENV)/bin/python tools/conformance/write_node_tests.py $(CONFORMANCE_DIR) && \
-	  touch $(CONFORMANCE_DIR)/.done-$(ONNX_VERSION); }
-	$(CANDELA) conformance $(CONFORMANCE_DIR)
+	  touch $(CONFORMANCE_DIR)/.done-$(ONNX_VERSION)-$(CONFORMANCE_FORMAT); }
+	$(CANDELA) conformance $(CONFORMANCE_DIR) --gradients
 
 demo: build
 	$(CANDELA) run pipelines/demo.yaml --db reports/demo.sqlite --report reports/demo

@@ -123,7 +123,7 @@ public final class Model: Sendable {
             do {
                 gradInputs = try node.op.backward(inputs: args, outputs: outs, gradOutputs: gradOutputs)
             } catch let e as EngineError {
-                throw EngineError("\(path): backward of \(EngineError.node(node, e.description))")
+                throw e.prefixed("\(path): backward of node '\(node.name)' (\(node.opType)): ")
             }
             for (name, g) in zip(node.inputs, gradInputs) {
                 guard let g, relevant.contains(name) else { continue }

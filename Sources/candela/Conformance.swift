@@ -21,6 +21,8 @@ struct Conformance: ParsableCommand {
     @Argument(help: "Folder with node/ and light/ (from write_node_tests.py).") var directory: String
     @Option(help: "Only tests of these operators (comma-separated).") var ops: String?
     @Flag(help: "Print every failing and unsupported test with its reason.") var verbose = false
+    @Flag(help: "Also check each operator's backward against central finite differences on the node tests' inputs.")
+    var gradients = false
 
     struct Tally { var passed = 0, failed = 0, unsupported = 0, otherOps = 0 }
 
@@ -71,6 +73,10 @@ struct Conformance: ParsableCommand {
             print(row([op, "\(t.passed)", "\(t.failed)", "\(t.unsupported)", "\(t.otherOps)"]))
         }
         if verbose || failures.count <= 40 { for f in failures { print("FAIL \(f)") } }
+        var gradientFailures = 0
+        if gradients {
+            gradientFailures = checkGradients(tests: tests, nodeDir: nodeDir, targets: targets)
+        }
         if verbose { for u in unsupported { print("UNSUPPORTED \(u)") } }
 
         var zooPassed = 0, zooFailed = 0
@@ -94,11 +100,115 @@ struct Conformance: ParsableCommand {
             }
         }
         print("unsupported variants: \(total.unsupported) (listed with --verbose)")
-        print("conformance: \(total.passed + zooPassed) passed, \(total.failed + zooFailed) failed")
-        if total.failed + zooFailed > 0 { throw ExitCode.failure }
+        print("conformance: \(total.passed + zooPassed) passed, \(total.failed + zooFailed + gradientFailures) failed")
+        if total.failed + zooFailed + gradientFailures > 0 { throw ExitCode.failure }
     }
 
     enum Outcome { case pass, fail(String), unsupported(String) }
+
+    /// Inputs whose gradient the engine computes (data inputs), by operator; others: input 0.
+    static let differentiatedInputs: [String: [Int]] = [
+        "Add": [0, 1], "Sub": [0, 1], "Mul": [0, 1], "Div": [0, 1], "Pow": [0, 1],
+        "Sum": [0, 1, 2, 3], "Max": [0, 1, 2, 3], "Min": [0, 1, 2, 3], "Concat": [0, 1, 2, 3, 4],
+    ]
+    /// Operators without a gradient to check (integer outputs, shapes, constants).
+    static let notDifferentiable: Set<String> = ["Shape", "ConstantOfShape", "Constant", "Cast"]
+
+    /// For every single-node float32 test of a target operator: the backward pass (vector-Jacobian
+    /// product with a random output weighting) against central differences of ⟨y, w⟩.
+    /// Returns the number of failures; prints a table per operator.
+    func checkGradients(tests: [String], nodeDir: String, targets: [String]) -> Int {
+        var passed: [String: Int] = [:], failed: [String: Int] = [:], skipped: [String: Int] = [:]
+        var messages: [String] = []
+        var rng = SplitMix(state: 2026)
+        for test in tests {
+            let dir = "\(nodeDir)/\(test)"
+            guard let data = FileManager.default.contents(atPath: "\(dir)/meta.json"),
+                  let meta = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let ops = meta["ops"] as? [String], ops.count == 1, let op = ops.first, targets.contains(op),
+                  !Conformance.notDifferentiable.contains(op), test.hasSuffix("_expanded") == false,
+                  let names = meta["inputs"] as? [String], let dtypes = meta["input_dtypes"] as? [String],
+                  let outputs = meta["outputs"] as? [String], let out = outputs.first else { continue }
+            guard case .pass = runNodeTest(dir: dir, meta: meta) else { continue }
+            let indices = (Conformance.differentiatedInputs[op] ?? [0]).filter { $0 < names.count && dtypes[$0] == "float32" }
+            guard !indices.isEmpty else { skipped[op, default: 0] += 1; continue }
+            do {
+                let model = try Model(path: "\(dir)/model.onnx", optimize: false)
+                var feeds: [String: Tensor] = [:]
+                for (i, name) in names.enumerated() { feeds[name] = try NPY.read("\(dir)/input_\(i).npy") }
+                let pass = try model.run(feeds)
+                let y = try pass.value(out)
+                let w = Tensor(shape: y.shape, data: (0..<y.count).map { _ in Float.random(in: -1...1, using: &rng) })
+                let wrt = indices.map { names[$0] }
+                let analytic = try model.backward(pass, seeds: [out: w], wrt: wrt)
+                var worst = 0.0
+                for name in wrt {
+                    let x = feeds[name]!
+                    var probe = feeds
+                    var num = 0.0, den = 0.0
+                    let base = dot(try model.run(feeds, keepAll: false).values[out]!, w)
+                    // Up to 64 coordinates per input, chosen by a seeded generator: enough to catch a wrong
+                    // backward, and it keeps the whole check to about a minute in a debug build.
+                    let coordinates = x.count <= 64 ? Array(0..<x.count) : (0..<64).map { _ in Int.random(in: 0..<x.count, using: &rng) }
+                    for i in coordinates {
+                        // A step well above float32 resolution at this magnitude.
+                        let h = max(Float(1e-3), 16 * x.data[i].ulp)
+                        var up = x, down = x
+                        up.data[i] += h; down.data[i] -= h
+                        probe[name] = up
+                        let fu = dot(try model.run(probe, keepAll: false).values[out]!, w)
+                        probe[name] = down
+                        let fd = dot(try model.run(probe, keepAll: false).values[out]!, w)
+                        let central = (fu - fd) / Double(up.data[i] - down.data[i])
+                        let right = (fu - base) / Double(up.data[i] - x.data[i])
+                        let left = (base - fd) / Double(x.data[i] - down.data[i])
+                        // At a kink (ReLU at 0, a max-pool tie) any one-sided derivative is a valid gradient.
+                        let a = Double(analytic[name]!.data[i])
+                        let e = min(abs(a - central), abs(a - right), abs(a - left))
+                        num += e * e
+                        den += central * central
+                    }
+                    worst = max(worst, (num / max(den, 1e-12)).squareRoot())
+                }
+                if worst <= 1e-2 {
+                    passed[op, default: 0] += 1
+                } else {
+                    failed[op, default: 0] += 1
+                    messages.append("\(test): relative L2 error \(worst)")
+                }
+            } catch let e as EngineError where e.isUnsupported {
+                skipped[op, default: 0] += 1
+                if verbose { messages.append("\(test): no backward (\(e.description))") }
+            } catch {
+                failed[op, default: 0] += 1
+                messages.append("\(test): \(error)")
+            }
+        }
+        print("gradient checks (backward vs central differences):")
+        for op in targets where passed[op] != nil || failed[op] != nil || skipped[op] != nil {
+            print("  \(op.padding(toLength: 20, withPad: " ", startingAt: 0)) \(passed[op] ?? 0) passed, \(failed[op] ?? 0) failed, \(skipped[op] ?? 0) not checked")
+        }
+        for m in messages { print("GRADIENT \(m)") }
+        return failed.values.reduce(0, +)
+    }
+
+    /// A seeded generator so that the sampled coordinates are the same on every run.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    func dot(_ a: Tensor, _ b: Tensor) -> Double {
+        var s = 0.0
+        for i in 0..<a.count { s += Double(a.data[i]) * Double(b.data[i]) }
+        return s
+    }
 
     func runNodeTest(dir: String, meta: [String: Any]) -> Outcome {
         let inputNames = meta["inputs"] as? [String] ?? []

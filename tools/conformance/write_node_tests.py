@@ -57,6 +57,7 @@ def main(out):
             "opset": opset,
             "inputs": [i.name for i in graph.input][: len(inputs)],
             "outputs": [o.name for o in graph.output][: len(outputs)],
+            "input_dtypes": [str(a.dtype) for a in inputs],
             "rtol": case.rtol,
             "atol": case.atol,
         }

@@ -134,27 +134,53 @@ struct LRNOp: Operator {
         bias = try a.float("bias", default: 1)
     }
 
+    /// The channel window of channel `ch`: [ch − ⌊(size−1)/2⌋, ch + ⌈(size−1)/2⌉] ∩ [0, C).
+    func window(_ ch: Int, channels c: Int) -> ClosedRange<Int> {
+        let lo = (size - 1) / 2, hi = size - 1 - lo
+        return max(0, ch - lo)...min(c - 1, ch + hi)
+    }
+
+    /// S = bias + α/size · Σ_window x², per element.  x: (N,C,D...)
+    func denominators(_ x: Tensor) -> [Float] {
+        let (n, c) = (x.shape[0], x.shape[1])
+        let plane = x.shape.dropFirst(2).elementCount
+        var s = [Float](repeating: 0, count: x.count)
+        for i in 0..<n { for ch in 0..<c { for k in 0..<plane {
+            var sum: Float = 0
+            for j in window(ch, channels: c) { let v = x.data[(i * c + j) * plane + k]; sum += v * v }
+            s[(i * c + ch) * plane + k] = bias + alpha / Float(size) * sum
+        } } }
+        return s
+    }
+
     // x: (N,C,D...) -> y: (N,C,D...)
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
+        let s = denominators(x)
+        var y = x
+        for i in 0..<x.count { y.data[i] = x.data[i] / Float(pow(Double(s[i]), Double(beta))) }
+        return [y]
+    }
+
+    /// dx_k = dy_k·S_k^(−β) − (2αβ/size)·x_k·Σ_{i: k ∈ window(i)} dy_i·x_i·S_i^(−β−1)
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+        guard let dy = gradOutputs[0] else { return [nil] }
+        let x = try required(inputs, 0, "X")
         let (n, c) = (x.shape[0], x.shape[1])
         let plane = x.shape.dropFirst(2).elementCount
-        var y = x
-        let lo = (size - 1) / 2, hi = size - 1 - lo // window [c - floor((size-1)/2), c + ceil((size-1)/2)]
-        for i in 0..<n {
-            for ch in 0..<c {
-                for k in 0..<plane {
-                    var s: Float = 0
-                    for j in max(0, ch - lo)...min(c - 1, ch + hi) {
-                        let v = x.data[(i * c + j) * plane + k]
-                        s += v * v
-                    }
-                    let idx = (i * c + ch) * plane + k
-                    y.data[idx] = x.data[idx] / Float(pow(Double(bias + alpha / Float(size) * s), Double(beta)))
-                }
-            }
-        }
-        return [y]
+        let s = denominators(x)
+        var t = [Float](repeating: 0, count: x.count) // dy_i · x_i · S_i^(−β−1)
+        for i in 0..<x.count { t[i] = dy.data[i] * x.data[i] * Float(pow(Double(s[i]), Double(-beta - 1))) }
+        var dx = Tensor(shape: x.shape)
+        let factor = 2 * alpha * beta / Float(size)
+        for b in 0..<n { for k in 0..<c { for p in 0..<plane {
+            let idx = (b * c + k) * plane + p
+            var acc: Float = 0
+            // Channels i whose window contains k.
+            for i in 0..<c where window(i, channels: c).contains(k) { acc += t[(b * c + i) * plane + p] }
+            dx.data[idx] = dy.data[idx] * Float(pow(Double(s[idx]), Double(-beta))) - factor * x.data[idx] * acc
+        } } }
+        return [dx]
     }
 }
 

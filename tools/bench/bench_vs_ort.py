@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""Forward-pass throughput and peak memory: Candela's engine against ONNX Runtime.
+
+For each model (default resnet18, mobilenet_v2 from .cache/models/) and batch size (1, 16):
+
+  ORT      a child Python process loads an InferenceSession (CPUExecutionProvider;
+           intra_op_num_threads=T, inter_op_num_threads=1, sequential execution, graph
+           optimisations ALL, ORT's default), warms up, runs a random float32 batch in a loop
+           for >= --seconds and reports images/s, ms/image and its own peak RSS
+           (getrusage(RUSAGE_SELF).ru_maxrss; also its RSS right after the imports, i.e. what
+           Python + numpy + onnxruntime cost before the model is loaded).
+  Candela  `candela bench --model M --batch B --threads T --seconds S --json` in its own
+           process; peak RSS from os.wait4() on that one child (its rusage alone).
+
+Prints a table (img/s, ms/img, Candela/ORT throughput ratio, peak RSS in MB) and writes
+.cache/bench/bench_vs_ort.json. The environment is passed on unchanged (no OPENBLAS_* / OMP_*
+variables are set). Numbers are only meaningful on an otherwise idle machine: the share of CPU
+time other processes use (sampled over 1 s from /proc/stat) is printed before and after, with a
+warning above 15 %.
+
+Python is tooling only. Usage:
+  .venv/bin/python tools/bench/bench_vs_ort.py [--candela PATH] [--models a,b] [--batches 1,16]
+                                               [--threads 2] [--seconds 3] [--no-candela]
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / ".cache" / "models"
+OUT = ROOT / ".cache" / "bench"
+RELEASE = ROOT / ".build" / "release" / "candela"
+DEBUG = ROOT / ".build" / "debug" / "candela"
+
+
+# ---------------------------------------------------------------- child: ONNX Runtime loop
+
+
+def ort_child(model, batch, threads, seconds, seed=0):
+    import numpy as np
+    import onnxruntime as ort
+
+    base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    t0 = time.perf_counter()
+    sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    load_s = time.perf_counter() - t0
+    inp = sess.get_inputs()[0]
+    chw = [d if isinstance(d, int) and d > 0 else dflt for d, dflt in zip(inp.shape[1:], (3, 224, 224))]
+    x = np.random.default_rng(seed).standard_normal((batch, *chw)).astype(np.float32)
+    feed = {inp.name: x}
+    # Warm-up: at least 2 runs and 0.5 s.
+    t0, n = time.perf_counter(), 0
+    while n < 2 or time.perf_counter() - t0 < 0.5:
+        sess.run(None, feed)
+        n += 1
+    iters, t0 = 0, time.perf_counter()
+    while True:
+        sess.run(None, feed)
+        iters += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds:
+            break
+    images = iters * batch
+    print(json.dumps({
+        "images_per_second": images / elapsed,
+        "ms_per_image": 1000.0 * elapsed / images,
+        "batch": batch,
+        "threads": threads,
+        "iterations": iters,
+        "seconds": elapsed,
+        "load_seconds": load_s,
+        "rss_after_imports_mb": base_kb / 1024.0,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "onnxruntime": ort.__version__,
+    }))
+
+
+# ---------------------------------------------------------------- parent
+
+
+def resolve_candela(path):
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            sys.exit(f"error: no Candela binary at {p}")
+        if p.resolve() == DEBUG.resolve():
+            print("warning: this is the debug build: its numbers are not representative", file=sys.stderr)
+        return p
+    if RELEASE.is_file():
+        return RELEASE
+    if DEBUG.is_file():
+        print(f"warning: {RELEASE.relative_to(ROOT)} not found, falling back to the debug build "
+              f"{DEBUG.relative_to(ROOT)}: its numbers are not representative (run `make release`)",
+              file=sys.stderr)
+        return DEBUG
+    sys.exit("error: no Candela binary (.build/release/candela or .build/debug/candela); build one, "
+             "pass --candela, or use --no-candela")
+
+
+def cpu_busy(interval=1.0):
+    """Fraction of all CPUs busy over `interval` seconds (from /proc/stat), or None."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v), idle
+    try:
+        t0, i0 = sample()
+        time.sleep(interval)
+        t1, i1 = sample()
+    except OSError:
+        return None
+    return 1.0 - (i1 - i0) / max(t1 - t0, 1)
+
+
+def run_measured(cmd, timeout):
+    """Runs cmd in its own process; returns (exit code, stdout, stderr, that child's peak RSS MB)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        timer = threading.Timer(timeout, p.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(p.pid, 0)  # this child's own rusage
+        finally:
+            timer.cancel()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return p.returncode, out.read(), err.read(), usage.ru_maxrss / 1024.0
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ValueError("no JSON line in output")
+
+
+def measure_ort(model, batch, threads, seconds, timeout):
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--ort-child", str(model),
+           "--batch-child", str(batch), "--threads", str(threads), "--seconds", str(seconds)]
+    code, out, err, rss = run_measured(cmd, timeout)
+    if code != 0:
+        raise RuntimeError(f"ORT child exit {code}: {err.strip() or out.strip()}")
+    r = last_json(out)
+    r["wait4_peak_rss_mb"] = rss
+    return r
+
+
+def measure_candela(candela, model, batch, threads, seconds, timeout):
+    cmd = [str(candela), "bench", "--model", str(model), "--batch", str(batch),
+           "--threads", str(threads), "--seconds", str(seconds), "--json"]
+    code, out, err, rss = run_measured(cmd, timeout)
+    if code != 0:
+        raise RuntimeError(f"exit {code}: {err.strip() or out.strip()}")
+    r = last_json(out)
+    r["peak_rss_mb"] = rss
+    return r
+
+
+def fmt(v, spec):
+    return format(v, spec) if isinstance(v, (int, float)) else str(v)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--candela", help="Candela binary (default .build/release/candela, falling back to .build/debug/candela)")
+    ap.add_argument("--models", default="resnet18,mobilenet_v2", help="comma-separated names in --model-dir")
+    ap.add_argument("--model-dir", type=Path, default=MODELS, help=f"default {MODELS}")
+    ap.add_argument("--batches", default="1,16", help="batch sizes (default 1,16)")
+    ap.add_argument("--threads", type=int, default=2, help="threads for both engines (default 2)")
+    ap.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per measurement (default 3)")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds allowed per measurement process")
+    ap.add_argument("--no-candela", action="store_true", help="measure ONNX Runtime only")
+    ap.add_argument("--json-out", type=Path, default=OUT / "bench_vs_ort.json")
+    ap.add_argument("--ort-child", help=argparse.SUPPRESS)
+    ap.add_argument("--batch-child", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.ort_child:
+        ort_child(args.ort_child, args.batch_child, args.threads, args.seconds)
+        return 0
+
+    candela = None if args.no_candela else resolve_candela(args.candela)
+    models = [m.strip().removesuffix(".onnx") for m in args.models.split(",") if m.strip()]
+    paths = {m: args.model_dir / f"{m}.onnx" for m in models}
+    missing = [str(p) for p in paths.values() if not p.is_file()]
+    if missing:
+        sys.exit(f"error: missing model(s): {', '.join(missing)} (run tools/bench/export_models.py)")
+    batches = [int(b) for b in args.batches.split(",")]
+
+    load0, busy0 = os.getloadavg()[0], cpu_busy()
+    busy_txt = f"{busy0:.0%}" if busy0 is not None else "?"
+    print(f"candela: {candela or '(skipped)'}   threads {args.threads}   >= {args.seconds:g} s per measurement   "
+          f"cpus {os.cpu_count()}   CPU busy before start {busy_txt}   load average (1 min) {load0:.2f}")
+    if busy0 is not None and busy0 > 0.15:
+        print(f"warning: other processes keep {busy_txt} of the CPUs busy; the numbers below are noisy",
+              file=sys.stderr)
+    print()
+
+    rows = []
+    for m in models:
+        for b in batches:
+            row = {"model": m, "batch": b}
+            try:
+                row["ort"] = measure_ort(paths[m], b, args.threads, args.seconds, args.timeout)
+            except Exception as e:  # keep going: report the rest
+                row["ort_error"] = str(e)
+                print(f"{m} batch {b}: ORT failed: {e}", file=sys.stderr)
+            if candela is not None:
+                try:
+                    row["candela"] = measure_candela(candela, paths[m], b, args.threads, args.seconds, args.timeout)
+                except Exception as e:
+                    row["candela_error"] = str(e)
+                    print(f"{m} batch {b}: Candela failed: {e}", file=sys.stderr)
+            rows.append(row)
+            o, c = row.get("ort", {}), row.get("candela", {})
+            print(f"  measured {m} batch {b}: ORT {fmt(o.get('images_per_second', '-'), '.1f')} img/s, "
+                  f"Candela {fmt(c.get('images_per_second', '-'), '.1f')} img/s", flush=True)
+
+    cols = ["model", "batch", "ORT img/s", "ORT ms/img", "Candela img/s", "Candela ms/img", "ratio C/ORT",
+            "ORT RSS MB", "Candela RSS MB"]
+    widths = [14, 5, 10, 10, 13, 14, 11, 10, 14]
+    line = "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cols, widths)))
+    print()
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        o, c = r.get("ort", {}), r.get("candela", {})
+        ratio = (c["images_per_second"] / o["images_per_second"]) if o and c else "-"
+        vals = [r["model"], r["batch"], fmt(o.get("images_per_second", "-"), ".1f"),
+                fmt(o.get("ms_per_image", "-"), ".2f"), fmt(c.get("images_per_second", "-"), ".1f"),
+                fmt(c.get("ms_per_image", "-"), ".2f"), fmt(ratio, ".3f"),
+                fmt(o.get("peak_rss_mb", "-"), ".0f"), fmt(c.get("peak_rss_mb", "-"), ".0f")]
+        print("  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(vals, widths))))
+    base = [r["ort"]["rss_after_imports_mb"] for r in rows if "ort" in r]
+    if base:
+        print(f"\nORT RSS is a Python process's: {min(base):.0f} MB of it is Python + numpy + onnxruntime "
+              f"before any model is loaded.")
+    load1, busy1 = os.getloadavg()[0], cpu_busy()
+    print(f"CPU busy (other processes) before {busy_txt}, after "
+          f"{f'{busy1:.0%}' if busy1 is not None else '?'}; load average (1 min) {load0:.2f} before, {load1:.2f} after")
+    if candela is not None and candela.resolve() == DEBUG.resolve():
+        print("note: Candela numbers come from the DEBUG build and are not representative")
+
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(json.dumps({
+        "candela": str(candela) if candela else None, "threads": args.threads, "seconds": args.seconds,
+        "cpu_busy_before": busy0, "cpu_busy_after": busy1,
+        "load_average_before": load0, "load_average_after": load1, "rows": rows}, indent=2) + "\n")
+    print(f"wrote {args.json_out}")
+    return 1 if any("ort_error" in r or "candela_error" in r for r in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
