@@ -54,6 +54,13 @@ public enum Conv2D {
         let kdim = cg * g.kernel.h * g.kernel.w
         let plane = oh * ow
         var y = Tensor(shape: [n, m, oh, ow])
+        if let b {
+            y.data.withUnsafeMutableBufferPointer { yp in
+                for i in 0..<n {
+                    for j in 0..<m { (yp.baseAddress! + (i * m + j) * plane).update(repeating: b.data[j], count: plane) }
+                }
+            }
+        }
         let direct = isPointwise(g)
         var col = [Float](repeating: 0, count: direct ? 0 : kdim * plane)
         x.data.withUnsafeBufferPointer { xp in
@@ -70,23 +77,13 @@ public enum Conv2D {
                                     im2col(xg, channels: cg, h: h, w: wd, geometry: g, oh: oh, ow: ow, col: colp.baseAddress!)
                                     src = UnsafePointer(colp.baseAddress!)
                                 }
+                                // With a bias, Y already holds it (below) and SGEMM accumulates onto it.
                                 BLAS.sgemm(m: mg, n: plane, k: kdim,
                                            a: wp.baseAddress! + gi * mg * kdim, lda: kdim,
-                                           b: src, ldb: plane,
+                                           b: src, ldb: plane, beta: b == nil ? 0 : 1,
                                            c: yp.baseAddress! + (i * m + gi * mg) * plane, ldc: plane)
                             }
                         }
-                    }
-                }
-            }
-        }
-        if let b {
-            y.data.withUnsafeMutableBufferPointer { yp in
-                for i in 0..<n {
-                    for j in 0..<m {
-                        let bias = b.data[j]
-                        let base = (i * m + j) * plane
-                        for k in 0..<plane { yp[base + k] += bias }
                     }
                 }
             }
@@ -142,25 +139,36 @@ public enum Conv2D {
     }
 
     /// Unfolds x (C,H,W) into col (C*kh*kw, OH*OW); padded taps read as zero.
+    ///
+    /// For each kernel tap the valid output columns form one range [lo, hi), computed once per
+    /// row of taps, so the inner loop has no bounds tests (and is a plain copy at stride 1).
     static func im2col(_ x: UnsafePointer<Float>, channels: Int, h: Int, w: Int,
                        geometry g: Conv2DGeometry, oh: Int, ow: Int, col: UnsafeMutablePointer<Float>) {
+        let sw = g.strides.w
         var row = 0
         for ch in 0..<channels {
             let xc = x + ch * h * w
             for ki in 0..<g.kernel.h {
                 for kj in 0..<g.kernel.w {
                     let dst = col + row * oh * ow
+                    let offset = kj * g.dilations.w - g.pads.left // ix = ox*sw + offset
+                    // Valid ox: 0 ≤ ox*sw + offset < w.
+                    let lo = min(ow, max(0, (-offset + sw - 1) / sw))
+                    let hi = max(lo, min(ow, (w - offset + sw - 1) / sw))
                     for oy in 0..<oh {
                         let iy = oy * g.strides.h - g.pads.top + ki * g.dilations.h
                         let drow = dst + oy * ow
                         if iy < 0 || iy >= h {
-                            for ox in 0..<ow { drow[ox] = 0 }
+                            drow.update(repeating: 0, count: ow)
                             continue
                         }
-                        let xrow = xc + iy * w
-                        for ox in 0..<ow {
-                            let ix = ox * g.strides.w - g.pads.left + kj * g.dilations.w
-                            drow[ox] = (ix >= 0 && ix < w) ? xrow[ix] : 0
+                        if lo > 0 { drow.update(repeating: 0, count: lo) }
+                        if hi < ow { (drow + hi).update(repeating: 0, count: ow - hi) }
+                        let xrow = xc + iy * w + offset
+                        if sw == 1 {
+                            (drow + lo).update(from: xrow + lo, count: hi - lo)
+                        } else {
+                            for ox in lo..<hi { drow[ox] = xrow[ox * sw] }
                         }
                     }
                     row += 1

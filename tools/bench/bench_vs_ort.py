@@ -16,7 +16,7 @@ Prints a table (img/s, ms/img, Candela/ORT throughput ratio, peak RSS in MB) and
 .cache/bench/bench_vs_ort.json. The environment is passed on unchanged (no OPENBLAS_* / OMP_*
 variables are set). Numbers are only meaningful on an otherwise idle machine: the share of CPU
 time other processes use (sampled over 1 s from /proc/stat) is printed before and after, with a
-warning above 15 %.
+warning above 15 %, and each measurement's row shows the share other processes used meanwhile.
 
 Python is tooling only. Usage:
   .venv/bin/python tools/bench/bench_vs_ort.py [--candela PATH] [--models a,b] [--batches 1,16]
@@ -109,13 +109,16 @@ def resolve_candela(path):
              "pass --candela, or use --no-candela")
 
 
+def _cpu_sample():
+    """(total, idle) jiffies of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v[:8]), v[3] + v[4]  # user..steal; idle + iowait
+
+
 def cpu_busy(interval=1.0):
     """Fraction of all CPUs busy over `interval` seconds (from /proc/stat), or None."""
-    def sample():
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        idle = v[3] + (v[4] if len(v) > 4 else 0)
-        return sum(v), idle
+    sample = _cpu_sample
     try:
         t0, i0 = sample()
         time.sleep(interval)
@@ -126,8 +129,17 @@ def cpu_busy(interval=1.0):
 
 
 def run_measured(cmd, timeout):
-    """Runs cmd in its own process; returns (exit code, stdout, stderr, that child's peak RSS MB)."""
+    """Runs cmd in its own process.
+
+    Returns (exit code, stdout, stderr, that child's peak RSS MB, other load): other load is the
+    share of all CPUs that processes other than this child kept busy meanwhile (None if unknown).
+    """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        try:
+            s0 = _cpu_sample()
+        except OSError:
+            s0 = None
+        t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         timer = threading.Timer(timeout, p.kill)
         timer.start()
@@ -136,9 +148,16 @@ def run_measured(cmd, timeout):
         finally:
             timer.cancel()
         p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        other = None
+        if s0 is not None:
+            s1 = _cpu_sample()
+            busy_s = ((s1[0] - s1[1]) - (s0[0] - s0[1])) / os.sysconf("SC_CLK_TCK")
+            own_s = usage.ru_utime + usage.ru_stime
+            other = max(0.0, (busy_s - own_s) / (wall * (os.cpu_count() or 1)))
         out.seek(0)
         err.seek(0)
-        return p.returncode, out.read(), err.read(), usage.ru_maxrss / 1024.0
+        return p.returncode, out.read(), err.read(), usage.ru_maxrss / 1024.0, other
 
 
 def last_json(text):
@@ -152,22 +171,24 @@ def last_json(text):
 def measure_ort(model, batch, threads, seconds, timeout):
     cmd = [sys.executable, str(Path(__file__).resolve()), "--ort-child", str(model),
            "--batch-child", str(batch), "--threads", str(threads), "--seconds", str(seconds)]
-    code, out, err, rss = run_measured(cmd, timeout)
+    code, out, err, rss, other = run_measured(cmd, timeout)
     if code != 0:
         raise RuntimeError(f"ORT child exit {code}: {err.strip() or out.strip()}")
     r = last_json(out)
     r["wait4_peak_rss_mb"] = rss
+    r["other_cpu"] = other
     return r
 
 
 def measure_candela(candela, model, batch, threads, seconds, timeout):
     cmd = [str(candela), "bench", "--model", str(model), "--batch", str(batch),
            "--threads", str(threads), "--seconds", str(seconds), "--json"]
-    code, out, err, rss = run_measured(cmd, timeout)
+    code, out, err, rss, other = run_measured(cmd, timeout)
     if code != 0:
         raise RuntimeError(f"exit {code}: {err.strip() or out.strip()}")
     r = last_json(out)
     r["peak_rss_mb"] = rss
+    r["other_cpu"] = other
     return r
 
 
@@ -232,20 +253,26 @@ def main():
                   f"Candela {fmt(c.get('images_per_second', '-'), '.1f')} img/s", flush=True)
 
     cols = ["model", "batch", "ORT img/s", "ORT ms/img", "Candela img/s", "Candela ms/img", "ratio C/ORT",
-            "ORT RSS MB", "Candela RSS MB"]
-    widths = [14, 5, 10, 10, 13, 14, 11, 10, 14]
+            "ORT RSS MB", "Candela RSS MB", "other CPU"]
+    widths = [14, 5, 10, 10, 13, 14, 11, 10, 14, 11]
     line = "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cols, widths)))
     print()
     print(line)
     print("-" * len(line))
+    noisy = False
     for r in rows:
         o, c = r.get("ort", {}), r.get("candela", {})
         ratio = (c["images_per_second"] / o["images_per_second"]) if o and c else "-"
         vals = [r["model"], r["batch"], fmt(o.get("images_per_second", "-"), ".1f"),
                 fmt(o.get("ms_per_image", "-"), ".2f"), fmt(c.get("images_per_second", "-"), ".1f"),
                 fmt(c.get("ms_per_image", "-"), ".2f"), fmt(ratio, ".3f"),
-                fmt(o.get("peak_rss_mb", "-"), ".0f"), fmt(c.get("peak_rss_mb", "-"), ".0f")]
+                fmt(o.get("peak_rss_mb", "-"), ".0f"), fmt(c.get("peak_rss_mb", "-"), ".0f"),
+                "/".join(fmt(d.get("other_cpu", "-") if d else "-", ".0%") for d in (o, c))]
+        noisy |= any(d and (d.get("other_cpu") or 0) > 0.1 for d in (o, c))
         print("  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(vals, widths))))
+    print("\nother CPU = share of the CPUs that other processes used during the ORT/Candela measurement")
+    if noisy:
+        print("warning: other processes used > 10 % of the CPUs during some measurements: rerun on an idle machine")
     base = [r["ort"]["rss_after_imports_mb"] for r in rows if "ort" in r]
     if base:
         print(f"\nORT RSS is a Python process's: {min(base):.0f} MB of it is Python + numpy + onnxruntime "

@@ -58,10 +58,13 @@ struct ConvOp: Operator {
         let b = inputs.count > 2 ? inputs[2] : nil
         let p = try plan(x: x, w: w)
         var y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry)
-        switch activation {
-        case .relu?: for i in 0..<y.count where !(y.data[i] > 0) { y.data[i] = 0 }
-        case .clip(let lo, let hi)?: for i in 0..<y.count { y.data[i] = min(hi, max(lo, y.data[i])) }
-        case nil: break
+        if let activation {
+            y.data.withUnsafeMutableBufferPointer { p in
+                switch activation {
+                case .relu: for i in p.indices where !(p[i] > 0) { p[i] = 0 }
+                case .clip(let lo, let hi): for i in p.indices { p[i] = min(hi, max(lo, p[i])) }
+                }
+            }
         }
         return [x.rank == 3 ? y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) : y]
     }
