@@ -106,7 +106,8 @@ public final class Model: Sendable {
     ///
     /// Only nodes between the seeds and the requested tensors are visited: a Grad-CAM tap at the
     /// last convolution does not pay for the backward pass through the stem.
-    public func backward(_ pass: ForwardPass, seeds: [String: Tensor], wrt: [String]) throws -> [String: Tensor] {
+    public func backward(_ pass: ForwardPass, seeds: [String: Tensor], wrt: [String],
+                         relu: ReluBackward = .gradient) throws -> [String: Tensor] {
         for name in wrt where pass.values[name] == nil {
             throw EngineError("\(path): no tensor named '\(name)' in the model")
         }
@@ -121,7 +122,7 @@ public final class Model: Sendable {
             let outs = node.outputs.map { pass.values[$0] ?? Tensor(shape: [0]) }
             let gradInputs: [Tensor?]
             do {
-                gradInputs = try node.op.backward(inputs: args, outputs: outs, gradOutputs: gradOutputs)
+                gradInputs = try node.op.backward(inputs: args, outputs: outs, gradOutputs: gradOutputs, relu: relu)
             } catch let e as EngineError {
                 throw e.prefixed("\(path): backward of node '\(node.name)' (\(node.opType)): ")
             }

@@ -8,9 +8,33 @@ import Tensors
 protocol Operator: Sendable {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor]
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?]
+    /// The backward under a modified ReLU rule; only ReLUs (separate or fused) change.
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?]
+}
+
+/// How ReLUs pass gradients back: the true gradient, or the modified rules of guided
+/// backpropagation (Springenberg et al. 2015, arXiv:1412.6806, Fig. 1) and the deconvnet
+/// (Zeiler & Fergus 2014), with Captum's semantics: guided = relu(dy · 1[x > 0]),
+/// deconvnet = relu(dy). Clip (ReLU6) and every other operator keep their ordinary gradient.
+public enum ReluBackward: Sendable {
+    case gradient, guided, deconvnet
+
+    /// The rule applied to one gradient element whose ReLU input had sign `positive`.
+    @inline(__always)
+    func apply(_ dy: Float, positive: Bool) -> Float {
+        switch self {
+        case .gradient: return positive ? dy : 0
+        case .guided: return positive && dy > 0 ? dy : 0
+        case .deconvnet: return dy > 0 ? dy : 0
+        }
+    }
 }
 
 extension Operator {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?] {
+        try backward(inputs: inputs, outputs: outputs, gradOutputs: gradOutputs)
+    }
+
     /// Operators whose vector-Jacobian product is not written yet (the backward issue) say so.
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
         throw EngineError("backward is not implemented for this operator yet").unsupported()

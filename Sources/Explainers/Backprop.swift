@@ -18,22 +18,53 @@ enum Backprop {
         }
     }
 
-    /// Gradients of score[target] with respect to the named tensors (the input when `wrt` is nil).
-    static func gradients(_ request: ExplanationRequest, pass: ForwardPass, wrt: [String]) throws -> [String: Tensor] {
+    /// Gradients of score[target] with respect to the named tensors, for every item of the pass's batch.
+    static func gradients(_ request: ExplanationRequest, pass: ForwardPass, wrt: [String],
+                          relu: ReluBackward = .gradient) throws -> [String: Tensor] {
         let model = request.model
         let scores = try scores(pass, model: model)
         try checkTarget(request.target, classes: scores.shape[1])
         // One-hot seed on the target score for every item of the batch.
         var seed = Tensor(shape: scores.shape)
         for n in 0..<scores.shape[0] { seed.data[n * scores.shape[1] + request.target] = 1 }
-        return try model.backward(pass, seeds: [model.graph.outputs[0]: seed], wrt: wrt)
+        return try model.backward(pass, seeds: [model.graph.outputs[0]: seed], wrt: wrt, relu: relu)
     }
 
     /// d score_target / d input, shape of the input.
-    static func inputGradient(_ request: ExplanationRequest) throws -> Tensor {
+    static func inputGradient(_ request: ExplanationRequest, relu: ReluBackward = .gradient) throws -> Tensor {
         let pass = try request.forwardPass()
         let name = request.model.inputName
-        return try gradients(request, pass: pass, wrt: [name])[name]!
+        return try gradients(request, pass: pass, wrt: [name], relu: relu)[name]!
+    }
+
+    /// Input gradients for a batch of inputs (N,C,H,W) in chunks of `chunk`: one row per input.
+    static func batchGradients(_ request: ExplanationRequest, inputs: Tensor, chunk: Int) throws -> Tensor {
+        let model = request.model
+        let n = inputs.shape[0]
+        var parts: [Tensor] = []
+        var start = 0
+        while start < n {
+            let end = min(n, start + chunk)
+            let slice = Tensor.stack((start..<end).map { inputs.item($0) })
+            let pass = try model.run([model.inputName: slice])
+            parts.append(try gradients(request, pass: pass, wrt: [model.inputName])[model.inputName]!)
+            start = end
+        }
+        return Tensor.stack(parts)
+    }
+
+    /// Class scores for a batch of inputs (N,C,H,W) in chunks, as (N,K); inference passes only.
+    static func batchScores(_ model: Model, inputs: [Tensor], chunk: Int) throws -> [[Float]] {
+        var out: [[Float]] = []
+        var start = 0
+        while start < inputs.count {
+            let end = min(inputs.count, start + chunk)
+            let y = try model.forward(Tensor.stack(Array(inputs[start..<end])))
+            let k = y.shape[1]
+            for i in 0..<(end - start) { out.append(Array(y.data[(i * k)..<((i + 1) * k)])) }
+            start = end
+        }
+        return out
     }
 
     /// Drops the batch axis of a (1,...) tensor.

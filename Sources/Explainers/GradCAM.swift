@@ -19,44 +19,12 @@ public struct GradCAMExplainer: Explainer {
 
     public init(layer: String? = nil) { self.layer = layer }
 
-    /// The layer actually used for `model`.
-    public func resolvedLayer(for model: Model) throws -> String {
-        if let layer { return layer }
-        guard let l = model.graph.defaultCAMLayer else {
-            throw ExplainerError("\(model.path): no default CAM layer (no global pooling or flatten); pass layer=TENSOR")
-        }
-        return l
-    }
-
-    public func taps(for model: Model) throws -> [String] { [try resolvedLayer(for: model)] }
+    public func taps(for model: Model) throws -> [String] { [try CAM.layer(layer, model: model)] }
 
     public func explain(_ request: ExplanationRequest) throws -> Attribution {
-        let model = request.model
-        let name = try resolvedLayer(for: model)
-        guard model.graph.tensorNames.contains(name) else {
-            let known = model.graph.nodes.suffix(12).flatMap(\.outputs).joined(separator: ", ")
-            throw ExplainerError("\(model.path): unknown layer '\(name)'; tensors near the end include: \(known)")
-        }
-        let pass = try request.forwardPass(taps: [name])
-        guard let activation = pass.values[name] else {
-            let known = model.graph.tensorNames.filter { pass.values[$0]?.rank == 4 }.suffix(8).joined(separator: ", ")
-            throw ExplainerError("\(model.path): unknown layer '\(name)'; rank-4 tensors near the end include: \(known)")
-        }
-        guard activation.rank == 4 else {
-            throw ExplainerError("\(model.path): layer '\(name)' has shape \(activation.shape); Grad-CAM needs a (N,C,h,w) tensor")
-        }
-        let grad = try Backprop.gradients(request, pass: pass, wrt: [name])[name]!
-        // A: (1,C,h,w), dA: (1,C,h,w) -> cam: (h,w)
-        let (c, h, w) = (activation.shape[1], activation.shape[2], activation.shape[3])
-        let plane = h * w
-        var cam = Tensor(shape: [h, w])
-        for k in 0..<c {
-            var alpha: Float = 0
-            for i in 0..<plane { alpha += grad.data[k * plane + i] }
-            alpha /= Float(plane)
-            for i in 0..<plane { cam.data[i] += alpha * activation.data[k * plane + i] }
-        }
-        for i in 0..<plane { cam.data[i] = max(0, cam.data[i]) }
-        return Attribution(raw: cam, space: .layer)
+        let (a, g) = try CAM.activationAndGradient(request, layer: try CAM.layer(layer, model: request.model))
+        let (c, plane) = (a.shape[1], a.shape[2] * a.shape[3])
+        let weights = (0..<c).map { k in g.data[(k * plane)..<((k + 1) * plane)].reduce(0, +) / Float(plane) }
+        return Attribution(raw: CAM.weightedMap(a, weights: weights), space: .layer)
     }
 }

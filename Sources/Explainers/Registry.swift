@@ -2,41 +2,62 @@
 /// line's `--set` and in a manifest).
 public enum ExplainerRegistry {
     /// Registered method names.
-    public static let methods = ["gradient", "saliency", "gradcam"]
+    public static let methods = ["gradient", "saliency", "inputxgradient", "integratedgradients", "smoothgrad",
+                                 "guidedbackprop", "deconvnet", "gradcam", "gradcam++", "scorecam", "occlusion", "rise"]
 
     /// The method card of a registered method.
     public static func card(_ method: String) -> MethodCard? {
-        switch method {
-        case GradientExplainer.method: return GradientExplainer.card
-        case SaliencyExplainer.method: return SaliencyExplainer.card
-        case GradCAMExplainer.method: return GradCAMExplainer.card
-        default: return nil
-        }
+        let cards: [String: MethodCard] = [
+            GradientExplainer.method: GradientExplainer.card, SaliencyExplainer.method: SaliencyExplainer.card,
+            InputXGradientExplainer.method: InputXGradientExplainer.card,
+            IntegratedGradientsExplainer.method: IntegratedGradientsExplainer.card,
+            SmoothGradExplainer.method: SmoothGradExplainer.card, GuidedBackpropExplainer.method: GuidedBackpropExplainer.card,
+            DeconvnetExplainer.method: DeconvnetExplainer.card, GradCAMExplainer.method: GradCAMExplainer.card,
+            GradCAMPlusPlusExplainer.method: GradCAMPlusPlusExplainer.card, ScoreCAMExplainer.method: ScoreCAMExplainer.card,
+            OcclusionExplainer.method: OcclusionExplainer.card, RISEExplainer.method: RISEExplainer.card,
+        ]
+        return cards[method]
     }
+
+    /// The parameters each method accepts.
+    static let allowed: [String: Set<String>] = [
+        "gradient": [], "saliency": [], "inputxgradient": [], "guidedbackprop": [], "deconvnet": [],
+        "integratedgradients": ["steps", "rule", "baseline", "batch"],
+        "smoothgrad": ["samples", "sigma", "seed", "batch"],
+        "gradcam": ["layer"], "gradcam++": ["layer"], "scorecam": ["layer", "batch"],
+        "occlusion": ["window", "stride", "batch"],
+        "rise": ["masks", "cells", "p", "seed", "batch"],
+    ]
 
     /// Builds an explainer; unknown methods and parameters are errors that list what is allowed.
     public static func make(method: String, parameters: [String: String] = [:]) throws -> any Explainer {
-        func allow(_ keys: Set<String>) throws {
-            for k in parameters.keys.sorted() where !keys.contains(k) {
-                let allowed = keys.isEmpty ? "it takes no parameters" : "allowed: \(keys.sorted().joined(separator: ", "))"
-                throw ExplainerError("method '\(method)' has no parameter '\(k)' (\(allowed))")
-            }
-        }
-        switch method {
-        case GradientExplainer.method:
-            try allow([])
-            return GradientExplainer()
-        case SaliencyExplainer.method:
-            try allow([])
-            return SaliencyExplainer()
-        case GradCAMExplainer.method:
-            try allow(["layer"])
-            return GradCAMExplainer(layer: parameters["layer"])
-        default:
+        guard let keys = allowed[method] else {
             let hint = suggestion(for: method, among: methods).map { " (did you mean '\($0)'?)" } ?? ""
             throw ExplainerError("unknown method '\(method)'\(hint); known methods: \(methods.joined(separator: ", "))")
         }
+        for k in parameters.keys.sorted() where !keys.contains(k) {
+            let list = keys.isEmpty ? "it takes no parameters" : "allowed: \(keys.sorted().joined(separator: ", "))"
+            throw ExplainerError("method '\(method)' has no parameter '\(k)' (\(list))")
+        }
+        let p = Parameters(method: method, values: parameters)
+        switch method {
+        case "gradient": return GradientExplainer()
+        case "saliency": return SaliencyExplainer()
+        case "inputxgradient": return InputXGradientExplainer()
+        case "guidedbackprop": return GuidedBackpropExplainer()
+        case "deconvnet": return DeconvnetExplainer()
+        case "integratedgradients": return try IntegratedGradientsExplainer(p)
+        case "smoothgrad": return try SmoothGradExplainer(p)
+        case "gradcam": return GradCAMExplainer(layer: p.string("layer"))
+        case "gradcam++": return GradCAMPlusPlusExplainer(layer: p.string("layer"))
+        case "scorecam": return ScoreCAMExplainer(layer: p.string("layer"), batch: try p.int("batch", default: 16))
+        case "occlusion": return try OcclusionExplainer(p)
+        default: return try RISEExplainer(p)
+        }
     }
+
+    /// Methods whose maps live at a CAM layer and take its `layer` parameter.
+    public static func usesLayer(_ method: String) -> Bool { allowed[method]?.contains("layer") ?? false }
 }
 
 /// The closest candidate by edit distance, when it is close enough to be a likely typo.

@@ -8,8 +8,14 @@ public enum Resize {
     public static func bilinear(_ src: [Float], channels: Int, height: Int, width: Int,
                                 toHeight oh: Int, toWidth ow: Int) -> [Float] {
         if oh == height && ow == width { return src }
-        let ys = taps(out: oh, in: height)
-        let xs = taps(out: ow, in: width)
+        return sample(src, channels: channels, height: height, width: width,
+                      rows: taps(out: oh, in: height), columns: taps(out: ow, in: width))
+    }
+
+    /// Interpolates planar data at precomputed (index, next index, weight of next) taps.
+    static func sample(_ src: [Float], channels: Int, height: Int, width: Int,
+                       rows ys: [(Int, Int, Float)], columns xs: [(Int, Int, Float)]) -> [Float] {
+        let (oh, ow) = (ys.count, xs.count)
         var out = [Float](repeating: 0, count: channels * oh * ow)
         for c in 0..<channels {
             let sp = c * height * width, dp = c * oh * ow
@@ -35,5 +41,20 @@ public enum Resize {
             let i1 = min(i0 + 1, size - 1)
             return (i0, i1, s - Float(i0))
         }
+    }
+
+    /// Bilinear resampling with aligned corners (PyTorch `align_corners=True`,
+    /// `UpsamplingBilinear2d`): corner pixels map to corner pixels, source = dst·(in−1)/(out−1).
+    public static func bilinearAlignCorners(_ src: [Float], channels: Int, height: Int, width: Int,
+                                            toHeight oh: Int, toWidth ow: Int) -> [Float] {
+        func taps(out: Int, in size: Int) -> [(Int, Int, Float)] {
+            (0..<out).map { i in
+                let s = out > 1 ? Float(i) * Float(size - 1) / Float(out - 1) : 0
+                let i0 = min(Int(s), size - 1)
+                return (i0, min(i0 + 1, size - 1), s - Float(i0))
+            }
+        }
+        return sample(src, channels: channels, height: height, width: width,
+                      rows: taps(out: oh, in: height), columns: taps(out: ow, in: width))
     }
 }

@@ -84,7 +84,7 @@ public final class Runner: @unchecked Sendable {
             for n in names {
                 let spec = manifest.explainers[n]!
                 var params = spec.parameters
-                if spec.method.hasPrefix("gradcam"), params["layer"] == nil, let l = modelSpec.camLayer { params["layer"] = l }
+                if ExplainerRegistry.usesLayer(spec.method), params["layer"] == nil, let l = modelSpec.camLayer { params["layer"] = l }
                 jobsList.append((stage, spec, try ExplainerRegistry.make(method: spec.method, parameters: params)))
             }
         }

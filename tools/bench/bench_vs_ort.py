@@ -17,10 +17,12 @@ Prints a table (img/s, ms/img, Candela/ORT throughput ratio, peak RSS in MB) and
 variables are set). Numbers are only meaningful on an otherwise idle machine: the share of CPU
 time other processes use (sampled over 1 s from /proc/stat) is printed before and after, with a
 warning above 15 %, and each measurement's row shows the share other processes used meanwhile.
+A measurement that others disturbed (> 10 % of the CPUs) is repeated up to --retries times and
+the least disturbed run is kept.
 
 Python is tooling only. Usage:
   .venv/bin/python tools/bench/bench_vs_ort.py [--candela PATH] [--models a,b] [--batches 1,16]
-                                               [--threads 2] [--seconds 3] [--no-candela]
+                                               [--threads 2] [--seconds 3] [--retries 2] [--no-candela]
 """
 import argparse
 import json
@@ -192,6 +194,21 @@ def measure_candela(candela, model, batch, threads, seconds, timeout):
     return r
 
 
+def least_disturbed(measure, retries, limit=0.1):
+    """Runs measure() until other processes used <= limit of the CPUs, at most 1 + retries
+    times; returns the run they disturbed least."""
+    best = None
+    for attempt in range(1 + retries):
+        r = measure()
+        r["attempts"] = attempt + 1
+        if best is None or (r.get("other_cpu") or 0) < (best.get("other_cpu") or 0):
+            best = r
+        if (r.get("other_cpu") or 0) <= limit:
+            break
+        time.sleep(5)
+    return best
+
+
 def fmt(v, spec):
     return format(v, spec) if isinstance(v, (int, float)) else str(v)
 
@@ -205,6 +222,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="threads for both engines (default 2)")
     ap.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per measurement (default 3)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds allowed per measurement process")
+    ap.add_argument("--retries", type=int, default=2,
+                    help="repeat a measurement up to N more times while other processes use > 10%% of the "
+                         "CPUs during it; the least disturbed run is kept (default 2)")
     ap.add_argument("--no-candela", action="store_true", help="measure ONNX Runtime only")
     ap.add_argument("--json-out", type=Path, default=OUT / "bench_vs_ort.json")
     ap.add_argument("--ort-child", help=argparse.SUPPRESS)
@@ -237,13 +257,16 @@ def main():
         for b in batches:
             row = {"model": m, "batch": b}
             try:
-                row["ort"] = measure_ort(paths[m], b, args.threads, args.seconds, args.timeout)
+                row["ort"] = least_disturbed(
+                    lambda: measure_ort(paths[m], b, args.threads, args.seconds, args.timeout), args.retries)
             except Exception as e:  # keep going: report the rest
                 row["ort_error"] = str(e)
                 print(f"{m} batch {b}: ORT failed: {e}", file=sys.stderr)
             if candela is not None:
                 try:
-                    row["candela"] = measure_candela(candela, paths[m], b, args.threads, args.seconds, args.timeout)
+                    row["candela"] = least_disturbed(
+                        lambda: measure_candela(candela, paths[m], b, args.threads, args.seconds, args.timeout),
+                        args.retries)
                 except Exception as e:
                     row["candela_error"] = str(e)
                     print(f"{m} batch {b}: Candela failed: {e}", file=sys.stderr)

@@ -70,12 +70,17 @@ struct ConvOp: Operator {
     }
 
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+        try backward(inputs: inputs, outputs: outputs, gradOutputs: gradOutputs, relu: .gradient)
+    }
+
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?] {
         guard var dy = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         // A fused activation passes the gradient where its output is not clamped (y is monotone in
         // the pre-activation, so the mask read from y equals the one read from the pre-activation).
+        // A fused ReLU follows the requested ReLU rule, as a separate Relu node would.
         switch activation {
-        case .relu?: for i in 0..<dy.count where !(outputs[0].data[i] > 0) { dy.data[i] = 0 }
+        case .relu?: for i in 0..<dy.count { dy.data[i] = relu.apply(dy.data[i], positive: outputs[0].data[i] > 0) }
         case .clip(let lo, let hi)?: for i in 0..<dy.count where !(outputs[0].data[i] > lo && outputs[0].data[i] < hi) { dy.data[i] = 0 }
         case nil: break
         }

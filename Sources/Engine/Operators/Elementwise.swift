@@ -7,8 +7,14 @@ struct ReluOp: Operator {
     }
 
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
-        guard let dy = gradOutputs[0] else { return [nil] }
-        return [Elementwise.reluBackward(dy: dy, x: try required(inputs, 0, "X"))]
+        try backward(inputs: inputs, outputs: outputs, gradOutputs: gradOutputs, relu: .gradient)
+    }
+
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?] {
+        guard var dx = gradOutputs[0] else { return [nil] }
+        let x = try required(inputs, 0, "X")
+        for i in 0..<dx.count { dx.data[i] = relu.apply(dx.data[i], positive: x.data[i] > 0) }
+        return [dx]
     }
 }
 

@@ -1,0 +1,21 @@
+import Engine
+import Tensors
+
+/// Guided backpropagation (Springenberg et al. 2015, arXiv:1412.6806, Fig. 1): the input gradient
+/// with every ReLU passing back only positive gradients where its input was positive, as Captum
+/// `GuidedBackprop(model).attribute(x, target=t)`. Raw output (C,H,W).
+public struct GuidedBackpropExplainer: Explainer {
+    public static let method = "guidedbackprop"
+    public var parameters: [String: String] { [:] }
+    public static let card = MethodCard(
+        title: "Guided backpropagation",
+        meaning: "Fine-grained image structure that positively drives the score through the network's ReLUs.",
+        cost: "One forward and one backward pass.",
+        limits: "Largely class-insensitive and nearly unchanged when the model's weights are randomized (Adebayo et al. 2018): it shows edges more than evidence.")
+
+    public init() {}
+
+    public func explain(_ request: ExplanationRequest) throws -> Attribution {
+        Attribution(raw: Backprop.single(try Backprop.inputGradient(request, relu: .guided)), space: .input)
+    }
+}
