@@ -402,7 +402,7 @@ def semantics() -> dict:
         ],
         "InputXGradient": {
             "formula": "x * d logit_t / d x (elementwise)",
-            "source": [c("attr/_core/input_x_gradient.py", "attributions = tuple(")],
+            "source": [c("attr/_core/input_x_gradient.py", "input * gradient for input, gradient in zip(inputs_tuple, gradients)")],
         },
         "Saliency": {
             "formula": "|d logit_t / d x| (abs=True; no max over channels, shape stays (3,64,64))",
@@ -552,8 +552,9 @@ Made by `tools/make_method_fixtures.py` (run from the repository root:
 target 0 for a cheaper subset. File names end in `_x<item>_t<target>`. Libraries:
 captum {versions['captum']}, pytorch-grad-cam (PyPI `grad-cam`) {versions['grad-cam']}, torch {versions['torch']},
 numpy {versions['numpy']}, opencv-python-headless {versions['opencv-python-headless']}, Python {versions['python']}
-(grad-cam installed with `--no-deps` plus ttach, opencv-python-headless, scipy, scikit-learn,
-joblib, threadpoolctl).
+(`pip install --no-deps grad-cam ttach opencv-python-headless scipy scikit-learn joblib
+threadpoolctl cloudpickle narwhals`, so that pip leaves the CPU torch alone; the CUDA
+torchvision wheel from PyPI cannot load its C++ ops, which the script works around).
 
 `methods/cases.json` has, for every file, the method, library and version, the exact call,
 input item, target, shape, value range and the max difference to an independent

@@ -17,8 +17,10 @@ enum Quadrature: String, CaseIterable, Sendable {
         case .riemannRight: return (0..<n).map { (n == 1 ? 1 : 1 / d + Double($0) * (1 - 1 / d) / (d - 1), 1 / d) }
         case .riemannMiddle: return (0..<n).map { (n == 1 ? 0.5 : 1 / (2 * d) + Double($0) * (1 - 1 / d) / (d - 1), 1 / d) }
         case .riemannTrapezoid:
+            // Captum's weights: 1/n with the two ends halved (they sum to (n−1)/n, not 1), at
+            // points linspace(0, 1, n). Kept as Captum has them, so that results agree.
             precondition(n > 1)
-            return (0..<n).map { k in (Double(k) / (d - 1), (k == 0 || k == n - 1 ? 0.5 : 1) / (d - 1)) }
+            return (0..<n).map { k in (Double(k) / (d - 1), (k == 0 || k == n - 1 ? 0.5 : 1) / d) }
         case .gausslegendre:
             return Quadrature.gaussLegendre(n).map { (0.5 * ($0.x + 1), 0.5 * $0.w) }
         }

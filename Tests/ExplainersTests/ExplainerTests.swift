@@ -82,7 +82,7 @@ final class ExplainerTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("unknown layer 'nope'"), "\($0)")
         }
         XCTAssertThrowsError(try GradCAMExplainer(layer: "logits").explain(request(0))) {
-            XCTAssertTrue("\($0)".contains("needs a (N,C,h,w)"), "\($0)")
+            XCTAssertTrue("\($0)".contains("need a (N,C,h,w)"), "\($0)")
         }
         XCTAssertThrowsError(try GradientExplainer().explain(request(0, target: 2))) {
             XCTAssertTrue("\($0)".contains("target 2 is out of range"), "\($0)")
