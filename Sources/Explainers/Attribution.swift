@@ -10,16 +10,27 @@ public struct Attribution: Sendable {
         case layer
     }
 
-    public let raw: Tensor
-    public let space: Space
-
-    public init(raw: Tensor, space: Space) {
-        self.raw = raw
-        self.space = space
+    /// How input-space channels are reduced to one map.
+    public enum Reduction: String, Sendable {
+        /// Σ_c |a_c|: magnitude regardless of sign (the default, as Captum's "absolute_value").
+        case absolute
+        /// max(0, Σ_c a_c): only evidence for the class (Captum's "positive"), for signed
+        /// perturbation scores where a negative value means hiding the region *raised* the score.
+        case positive
     }
 
-    /// The [H,W] heatmap at the input's resolution (DESIGN.md §3): channels reduced by the sum
-    /// of absolute values, layer maps resized bilinearly with half-pixel centres, then
+    public let raw: Tensor
+    public let space: Space
+    public let reduction: Reduction
+
+    public init(raw: Tensor, space: Space, reduction: Reduction = .absolute) {
+        self.raw = raw
+        self.space = space
+        self.reduction = reduction
+    }
+
+    /// The [H,W] heatmap at the input's resolution (DESIGN.md §3): channels reduced (sum of
+    /// absolute values by default), layer maps resized bilinearly with half-pixel centres, then
     /// min-max normalized to [0,1]. A constant map becomes all zeros.
     public func heatmap(height: Int, width: Int) -> Heatmap {
         var values: [Float]
@@ -28,8 +39,12 @@ public struct Attribution: Sendable {
             let (c, h, w) = (raw.shape[0], raw.shape[1], raw.shape[2])
             values = [Float](repeating: 0, count: h * w)
             for ch in 0..<c {
-                for i in 0..<(h * w) { values[i] += abs(raw.data[ch * h * w + i]) }
+                for i in 0..<(h * w) {
+                    let v = raw.data[ch * h * w + i]
+                    values[i] += reduction == .absolute ? abs(v) : v
+                }
             }
+            if reduction == .positive { values = values.map { max(0, $0) } }
             values = Resize.bilinear(values, channels: 1, height: h, width: w, toHeight: height, toWidth: width)
         case .layer:
             values = Resize.bilinear(raw.data, channels: 1, height: raw.shape[0], width: raw.shape[1],

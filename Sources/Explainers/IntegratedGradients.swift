@@ -19,7 +19,7 @@ public struct IntegratedGradientsExplainer: Explainer {
     public static let card = MethodCard(
         title: "Integrated gradients",
         meaning: "Each pixel's share of the score difference between a black (zero) baseline and the image; shares add up to that difference.",
-        cost: "`steps` forward and backward passes (batched).",
+        cost: "One forward and backward pass per step (batched).",
         limits: "Depends on the baseline: features equal to the baseline get no credit; too few steps do not converge.")
 
     init(_ p: Parameters) throws {

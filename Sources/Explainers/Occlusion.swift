@@ -5,7 +5,8 @@ import Tensors
 /// y_t(x) − y_t(x with the window occluded). As Captum `Occlusion(model).attribute(x,
 /// sliding_window_shapes=window, strides=stride, baselines=0, target=t)`: ⌈(D − k)/s⌉ + 1 window
 /// positions per axis, the last one clipped at the border. Occluded inputs run in batches of
-/// `batch`, reusing the clean forward pass. Raw output (C,H,W).
+/// `batch`, reusing the clean forward pass. Raw output (C,H,W), signed; its heatmap shows the
+/// positive part only (score drops), as Captum's occlusion tutorial displays it.
 public struct OcclusionExplainer: Explainer {
     public static let method = "occlusion"
     let window: [Int]
@@ -18,7 +19,7 @@ public struct OcclusionExplainer: Explainer {
         title: "Occlusion",
         meaning: "How much the score drops when each region is hidden: direct, model-agnostic evidence.",
         cost: "One forward pass per window position (thousands for small strides).",
-        limits: "Blocky at the window size; hiding with black creates an unnatural image the model may react to.")
+        limits: "Blocky at the window size; the hidden region (zero in model-input space) is itself an unnatural patch the model may react to.")
 
     init(_ p: Parameters) throws {
         window = try p.ints("window", count: 3, default: [3, 16, 16])
@@ -70,6 +71,8 @@ public struct OcclusionExplainer: Explainer {
             }
             start += chunk.count
         }
-        return Attribution(raw: Tensor(shape: dims, data: zip(total, covered).map { $1 > 0 ? $0 / $1 : 0 }), space: .input)
+        // The heatmap keeps the positive part: regions whose hiding lowered the score.
+        return Attribution(raw: Tensor(shape: dims, data: zip(total, covered).map { $1 > 0 ? $0 / $1 : 0 }),
+                           space: .input, reduction: .positive)
     }
 }

@@ -14,7 +14,7 @@ public struct SmoothGradExplainer: Explainer {
     public static let card = MethodCard(
         title: "SmoothGrad",
         meaning: "Saliency averaged over noisy copies of the image: the sensitivity that survives small perturbations.",
-        cost: "`samples` forward and backward passes (batched).",
+        cost: "One forward and backward pass per noisy sample (batched).",
         limits: "Still sensitivity, not evidence; the noise level changes the picture.")
 
     init(_ p: Parameters) throws {
