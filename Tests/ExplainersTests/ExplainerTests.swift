@@ -67,6 +67,9 @@ final class ExplainerTests: XCTestCase {
         let cam = Attribution(raw: Tensor(shape: [1, 2], data: [0, 4]), space: .layer).heatmap(height: 1, width: 4)
         XCTAssertEqual(cam.values, [0, 0.25, 0.75, 1])
         XCTAssertEqual(Attribution(raw: Tensor(shape: [1, 2], repeating: 3), space: .layer).heatmap(height: 1, width: 2).values, [0, 0])
+        // Positive reduction (occlusion): the plain channel sum, negatives clamped to 0.
+        let signed = Tensor(shape: [2, 1, 3], data: [2, -3, 1, 2, 1, 1]) // sums 4, -2, 2
+        XCTAssertEqual(Attribution(raw: signed, space: .input, reduction: .positive).heatmap(height: 1, width: 3).values, [1, 0, 0.5])
     }
 
     func testPointingGame() {
