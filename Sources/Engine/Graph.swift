@@ -64,7 +64,7 @@ public struct Graph: Sendable {
     /// The default layer for CAM methods: the last rank-4 tensor before the first global pooling
     /// or flatten, i.e. the input of the first such node (for a torchvision ResNet, `layer4`'s output).
     public var defaultCAMLayer: String? {
-        let pooling: Set<String> = ["GlobalAveragePool", "GlobalMaxPool", "Flatten", "ReduceMean", "Reshape"]
+        let pooling: Set<String> = ["GlobalAveragePool", "GlobalMaxPool", "Flatten", "ReduceMean"]
         return nodes.first { pooling.contains($0.opType) }?.inputs.first
     }
 }

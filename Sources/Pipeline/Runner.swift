@@ -106,16 +106,16 @@ public final class Runner: @unchecked Sendable {
         let jobs = max(1, options.jobs)
         if jobs > 1 { BLAS.setThreads(1) } // parallelism comes from items, not from inside GEMM
         let state = RunState()
+        let perItem = explainers.map { ($0.spec, $0.explainer, $0.stage.target) }
         DispatchQueue.concurrentPerform(iterations: jobs) { _ in
             while let index = state.next(limit: items.count) {
                 let item = items[index]
                 do {
                     let outcome = try process(item, dataset: datasetName, runID: runID, model: loaded,
-                                              explainers: explainers.map { ($0.spec, $0.explainer, $0.stage.target) },
+                                              explainers: perItem,
                                               pointing: wantsPointing, store: store)
                     state.record(outcome)
                 } catch {
-                    state.fail()
                     try? store.insert(FailureRecord(runID: runID, itemPath: item.path, stage: "item", message: "\(error)"))
                     log("failed: \(error)")
                 }
@@ -253,7 +253,6 @@ final class RunState: @unchecked Sendable {
     private let lock = NSLock()
     private var cursor = 0
     private var done = 0
-    private(set) var failed = 0
     private(set) var pointing: [String: (hits: Int, total: Int)] = [:]
 
     func next(limit: Int) -> Int? {
@@ -267,11 +266,6 @@ final class RunState: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         done += 1
         return done
-    }
-
-    func fail() {
-        lock.lock(); defer { lock.unlock() }
-        failed += 1
     }
 
     func record(_ o: Runner.ItemOutcome) {

@@ -120,7 +120,7 @@ struct Conformance: ParsableCommand {
     func checkGradients(tests: [String], nodeDir: String, targets: [String]) -> Int {
         var passed: [String: Int] = [:], failed: [String: Int] = [:], skipped: [String: Int] = [:]
         var messages: [String] = []
-        var rng = SplitMix(state: 2026)
+        var rng = SeededGenerator(seed: 2026) // the same sampled coordinates on every run
         for test in tests {
             let dir = "\(nodeDir)/\(test)"
             guard let data = FileManager.default.contents(atPath: "\(dir)/meta.json"),
@@ -190,18 +190,6 @@ struct Conformance: ParsableCommand {
         }
         for m in messages { print("GRADIENT \(m)") }
         return failed.values.reduce(0, +)
-    }
-
-    /// A seeded generator so that the sampled coordinates are the same on every run.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 
     func dot(_ a: Tensor, _ b: Tensor) -> Double {

@@ -22,18 +22,10 @@ public enum Support {
     }
 }
 
-/// SplitMix64: a small, seedable generator so that every random test is reproducible.
-public struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The seeded generator of `Tensors` (SplitMix64), with helpers for tests: every random test is reproducible.
+public typealias SeededRandom = SeededGenerator
 
+extension SeededGenerator {
     /// A tensor of uniform values in [lo, hi).
     public mutating func tensor(_ shape: [Int], _ lo: Float = -1, _ hi: Float = 1) -> Tensor {
         Tensor(shape: shape, data: (0..<shape.elementCount).map { _ in Float.random(in: lo..<hi, using: &self) })
