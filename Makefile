@@ -9,7 +9,8 @@ DEPS := libpng-dev:/usr/include/png.h \
         libopenblas-dev:/usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h \
         liblapacke-dev:/usr/include/lapacke.h \
         libsqlite3-dev:/usr/include/sqlite3.h \
-        libssl-dev:/usr/include/openssl/sha.h
+        libssl-dev:/usr/include/openssl/sha.h \
+        sqlite3:/usr/bin/sqlite3
 
 .PHONY: deps build release test conformance demo bench clean
 

@@ -13,11 +13,14 @@ public struct RunOptions: Sendable {
     public var database: String
     /// Overrides the report stage's `out`.
     public var reportDirectory: String?
+    /// Catch SIGINT: finish the items in flight, commit them, mark the run interrupted.
+    public var handleInterrupts: Bool
 
-    public init(jobs: Int = 1, database: String = "candela.sqlite", reportDirectory: String? = nil) {
+    public init(jobs: Int = 1, database: String = "candela.sqlite", reportDirectory: String? = nil, handleInterrupts: Bool = false) {
         self.jobs = jobs
         self.database = database
         self.reportDirectory = reportDirectory
+        self.handleInterrupts = handleInterrupts
     }
 }
 
@@ -26,12 +29,15 @@ public struct RunSummary: Sendable {
     public var runID: Int64
     public var items: Int
     public var failures: Int
-    /// "complete" or "partial".
+    /// "complete", "partial" (some items failed) or "interrupted" (SIGINT; rerun to finish: done items are reused).
     public var status: String
     public var reportIndex: String?
     /// Per explainer: (hits, counted items) of the pointing game.
     public var pointingGame: [String: (hits: Int, total: Int)]
     public var seconds: Double
+    /// Heatmaps computed in this run, and heatmaps reused from the store by cache key.
+    public var computed: Int
+    public var reused: Int
 }
 
 /// Runs a plan: every item through the per-item stages in DAG order, items in parallel on
@@ -107,6 +113,21 @@ public final class Runner: @unchecked Sendable {
         if jobs > 1 { BLAS.setThreads(1) } // parallelism comes from items, not from inside GEMM
         let state = RunState()
         let perItem = explainers.map { ($0.spec, $0.explainer, $0.stage.target) }
+        var interrupt: DispatchSourceSignal?
+        if options.handleInterrupts {
+            signal(SIGINT, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+            source.setEventHandler { [log] in
+                state.cancel()
+                log("interrupted: finishing the items in flight, then stopping (rerun to continue)")
+            }
+            source.resume()
+            interrupt = source
+        }
+        defer {
+            interrupt?.cancel()
+            if options.handleInterrupts { signal(SIGINT, SIG_DFL) }
+        }
         DispatchQueue.concurrentPerform(iterations: jobs) { _ in
             while let index = state.next(limit: items.count) {
                 let item = items[index]
@@ -122,6 +143,12 @@ public final class Runner: @unchecked Sendable {
                 let done = state.finished()
                 if done % 16 == 0 || done == items.count { log("\(done)/\(items.count) items") }
             }
+        }
+        if state.isCancelled {
+            try store.finishRun(runID, status: "interrupted", at: Runner.timestamp(Date()))
+            return RunSummary(runID: runID, items: items.count, failures: try store.failures(run: runID).count, status: "interrupted",
+                              reportIndex: nil, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start),
+                              computed: state.computed, reused: state.reused)
         }
         // The run's verdict is recorded before the report is written, so the report shows it.
         var failures = try store.failures(run: runID).count
@@ -141,7 +168,8 @@ public final class Runner: @unchecked Sendable {
             }
         }
         return RunSummary(runID: runID, items: items.count, failures: failures, status: failures > 0 ? "partial" : "complete",
-                          reportIndex: reportIndex, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start))
+                          reportIndex: reportIndex, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start),
+                          computed: state.computed, reused: state.reused)
     }
 
     static func cards(for specs: [ExplainerSpec]) -> [String: ReportCard] {
@@ -157,34 +185,72 @@ public final class Runner: @unchecked Sendable {
     /// The outcome of one item, for the run summary.
     struct ItemOutcome {
         var pointing: [String: Bool] = [:]
+        /// Heatmaps computed, and heatmaps reused from the store by cache key.
+        var computed = 0
+        var reused = 0
+    }
+
+    /// The cache key of one heatmap (DESIGN.md §2): model, image bytes, preprocessing, method,
+    /// parameters, target and engine version.
+    static func cacheKey(model: LoadedModel, contentHash: String, method: String, parameters: String, target: Int) -> String {
+        let p = model.spec.preprocessing
+        let preprocessing = canonicalJSON(["w": "\(p.width)", "h": "\(p.height)", "scale": "\(p.scale)", "mean": "\(p.mean)",
+                                           "std": "\(p.std)", "order": p.channelOrder.rawValue])
+        return Hashing.sha256([model.hash, contentHash, preprocessing, method, parameters, "\(target)", CandelaVersion.engine]
+            .joined(separator: "\n"))
     }
 
     /// Loads, predicts, explains and evaluates one item; writes its rows in one transaction.
+    ///
+    /// Work whose result is already in the store is not done again: a prediction is reused when
+    /// the same model saw the same image bytes, a heatmap when its cache key is stored. When
+    /// everything is cached the image is not even decoded.
     func process(_ item: DatasetItem, dataset: String, runID: Int64, model: LoadedModel,
                  explainers: [(ExplainerSpec, any Explainer, TargetSpec)], pointing: Bool, store: Store) throws -> ItemOutcome {
         guard let bytes = FileManager.default.contents(atPath: item.path) else {
             throw PipelineError("\(item.path): cannot read image")
         }
-        let image: Image
-        do {
-            image = try Codecs.decode(bytes)
-        } catch let e as ImagingError {
-            throw ImagingError("\(item.path): \(e.description)")
-        }
         let contentHash = Hashing.sha256(bytes)
         let p = model.spec.preprocessing
-        let x = p.apply(image)
-        let taps = try Array(Set(explainers.flatMap { try $0.1.taps(for: model.model) }))
-        let pass = try model.model.run([model.model.inputName: x], taps: taps)
-        let scores = Array(pass.outputs[0].data)
-        let probabilities = softmax(scores)
-        let top = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+
+        // The forward pass, computed at most once and only when something needs it.
+        var decoded: (image: Image, x: Tensor)?
+        var pass: ForwardPass?
+        func input() throws -> (image: Image, x: Tensor) {
+            if let decoded { return decoded }
+            let image: Image
+            do {
+                image = try Codecs.decode(bytes)
+            } catch let e as ImagingError {
+                throw ImagingError("\(item.path): \(e.description)")
+            }
+            decoded = (image, p.apply(image))
+            return decoded!
+        }
+        func forward() throws -> ForwardPass {
+            if let pass { return pass }
+            let taps = try Array(Set(explainers.flatMap { try $0.1.taps(for: model.model) }))
+            pass = try model.model.run([model.model.inputName: try input().x], taps: taps)
+            return pass!
+        }
+
+        let prediction: PredictionRecord
+        let size: (width: Int, height: Int)
+        if let cached = try store.cachedPrediction(contentHash: contentHash, modelHash: model.hash) {
+            prediction = cached.prediction
+            size = (cached.width, cached.height)
+        } else {
+            let probabilities = softmax(Array(try forward().outputs[0].data))
+            let top = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+            prediction = PredictionRecord(itemID: 0, modelHash: model.hash, classIndex: top, className: model.spec.classes[top],
+                                          probability: Double(probabilities[top]), probabilities: probabilities.map(Double.init))
+            size = (try input().image.width, try input().image.height)
+        }
 
         var mask: [Float]?
         if pointing, let maskPath = item.mask {
             let m = try Codecs.decode(path: maskPath, as: .gray)
-            let planes = m.planarFloats()
-            mask = Resize.bilinear(planes, channels: 1, height: m.height, width: m.width, toHeight: p.height, toWidth: p.width)
+            mask = Resize.bilinear(m.planarFloats(), channels: 1, height: m.height, width: m.width, toHeight: p.height, toWidth: p.width)
                 .map { $0 >= 127.5 ? 1 : 0 }
         }
         var outcome = ItemOutcome()
@@ -193,7 +259,7 @@ public final class Runner: @unchecked Sendable {
         for (spec, explainer, targetSpec) in explainers {
             let target: Int
             switch targetSpec {
-            case .predicted: target = top
+            case .predicted: target = prediction.classIndex
             case .index(let i): target = i
             case .label:
                 guard let label = item.label, let i = model.spec.classes.firstIndex(of: label) else {
@@ -201,18 +267,27 @@ public final class Runner: @unchecked Sendable {
                 }
                 target = i
             }
-            let t0 = Date()
-            let attribution = try explainer.explain(ExplanationRequest(model: model.model, input: x, target: target, pass: pass))
-            let heatmap = attribution.heatmap(height: p.height, width: p.width)
             let params = Runner.canonicalJSON(explainer.parameters)
-            let key = Hashing.sha256([model.hash, contentHash, Runner.canonicalJSON(["w": "\(p.width)", "h": "\(p.height)",
-                "scale": "\(p.scale)", "mean": "\(p.mean)", "std": "\(p.std)", "order": p.channelOrder.rawValue]),
-                spec.method, params, "\(target)", CandelaVersion.engine].joined(separator: "\n"))
-            attributions.append(AttributionRecord(itemID: 0, modelHash: model.hash, explainer: spec.name, method: spec.method,
-                                                  parameters: params, target: target, cacheKey: key,
-                                                  rawShape: attribution.raw.shape, height: p.height, width: p.width,
-                                                  heatmap: heatmap.values, seconds: Date().timeIntervalSince(t0)))
+            let key = Runner.cacheKey(model: model, contentHash: contentHash, method: spec.method, parameters: params, target: target)
+            var record: AttributionRecord
+            if var cached = try store.attribution(cacheKey: key) {
+                cached.explainer = spec.name
+                record = cached
+                outcome.reused += 1
+            } else {
+                let t0 = Date()
+                let attribution = try explainer.explain(ExplanationRequest(model: model.model, input: try input().x,
+                                                                          target: target, pass: try forward()))
+                record = AttributionRecord(itemID: 0, modelHash: model.hash, explainer: spec.name, method: spec.method,
+                                           parameters: params, target: target, cacheKey: key, rawShape: attribution.raw.shape,
+                                           height: p.height, width: p.width,
+                                           heatmap: attribution.heatmap(height: p.height, width: p.width).values,
+                                           seconds: Date().timeIntervalSince(t0))
+                outcome.computed += 1
+            }
+            attributions.append(record)
             if let mask {
+                let heatmap = Heatmap(width: record.width, height: record.height, values: record.heatmap)
                 for (name, value) in Evaluation.pointingGame(heatmap, mask: mask) {
                     metrics.append((spec.name, name, value))
                     if let value { outcome.pointing[name == "pointing_game" ? spec.name : "\(spec.name) (strict)"] = value >= 0.5 }
@@ -222,10 +297,10 @@ public final class Runner: @unchecked Sendable {
         try store.transaction {
             let itemID = try store.insert(ItemRecord(runID: runID, dataset: dataset, path: item.path, label: item.label,
                                                      maskPath: item.mask, contentHash: contentHash,
-                                                     width: image.width, height: image.height))
-            try store.insert(PredictionRecord(itemID: itemID, modelHash: model.hash, classIndex: top,
-                                              className: model.spec.classes[top], probability: Double(probabilities[top]),
-                                              probabilities: probabilities.map(Double.init)))
+                                                     width: size.width, height: size.height))
+            var pred = prediction
+            pred.itemID = itemID
+            try store.insert(pred)
             for var a in attributions {
                 a.itemID = itemID
                 try store.insert(a)
@@ -255,9 +330,17 @@ final class RunState: @unchecked Sendable {
     private var done = 0
     private(set) var pointing: [String: (hits: Int, total: Int)] = [:]
 
+    private(set) var isCancelled = false
+
+    /// Stops handing out items; the ones in flight finish and are committed.
+    func cancel() {
+        lock.lock(); defer { lock.unlock() }
+        isCancelled = true
+    }
+
     func next(limit: Int) -> Int? {
         lock.lock(); defer { lock.unlock() }
-        guard cursor < limit else { return nil }
+        guard cursor < limit, !isCancelled else { return nil }
         cursor += 1
         return cursor - 1
     }
@@ -268,8 +351,13 @@ final class RunState: @unchecked Sendable {
         return done
     }
 
+    private(set) var computed = 0
+    private(set) var reused = 0
+
     func record(_ o: Runner.ItemOutcome) {
         lock.lock(); defer { lock.unlock() }
+        computed += o.computed
+        reused += o.reused
         for (name, hit) in o.pointing {
             var p = pointing[name] ?? (0, 0)
             p.total += 1

@@ -45,6 +45,8 @@ public struct ReportWriter {
     public func write() throws -> String {
         let fm = FileManager.default
         let imagesDir = URL(fileURLWithPath: directory).appendingPathComponent("images")
+        // The report shows one run: images of an earlier report in the same folder go.
+        try? fm.removeItem(at: imagesDir)
         try fm.createDirectory(at: imagesDir, withIntermediateDirectories: true)
         guard let run = try store.runs().first(where: { $0.id == runID }) else {
             throw StoreError("\(store.path): no run \(runID)")

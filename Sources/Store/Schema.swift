@@ -76,5 +76,9 @@ enum Schema {
             message TEXT NOT NULL
         );
         """,
+        // 2: lookups by content for cache reuse (same image bytes, same model).
+        """
+        CREATE INDEX items_content_hash ON items(content_hash);
+        """,
     ]
 }

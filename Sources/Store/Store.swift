@@ -219,6 +219,37 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// The most recent heatmap stored under `cacheKey`, from any run.
+    public func attribution(cacheKey: String) throws -> AttributionRecord? {
+        try locked {
+            try connection.query("""
+                SELECT id, item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height, width,
+                       heatmap, seconds FROM attributions WHERE cache_key = ? ORDER BY id DESC LIMIT 1
+                """, [.text(cacheKey)]).first.map { r in
+                AttributionRecord(id: nil, itemID: r[1].int ?? 0, modelHash: r[2].text ?? "", explainer: r[3].text ?? "",
+                                  method: r[4].text ?? "", parameters: r[5].text ?? "{}", target: Int(r[6].int ?? 0),
+                                  cacheKey: r[7].text ?? "", rawShape: decode([Int].self, r[8].text) ?? [],
+                                  height: Int(r[9].int ?? 0), width: Int(r[10].int ?? 0),
+                                  heatmap: AttributionRecord.dequantize(r[11].blob ?? Data()), seconds: r[12].double ?? 0)
+            }
+        }
+    }
+
+    /// A stored prediction of `modelHash` for an image with these bytes, with the image's size.
+    public func cachedPrediction(contentHash: String, modelHash: String) throws -> (prediction: PredictionRecord, width: Int, height: Int)? {
+        try locked {
+            try connection.query("""
+                SELECT p.class_index, p.class_name, p.probability, p.probabilities, i.width, i.height
+                FROM predictions p JOIN items i ON i.id = p.item_id
+                WHERE i.content_hash = ? AND p.model_hash = ? ORDER BY p.item_id DESC LIMIT 1
+                """, [.text(contentHash), .text(modelHash)]).first.map { r in
+                (PredictionRecord(itemID: 0, modelHash: modelHash, classIndex: Int(r[0].int ?? 0), className: r[1].text ?? "",
+                                  probability: r[2].double ?? 0, probabilities: decode([Double].self, r[3].text) ?? []),
+                 Int(r[4].int ?? 0), Int(r[5].int ?? 0))
+            }
+        }
+    }
+
     public func failures(run: Int64) throws -> [FailureRecord] {
         try locked {
             try connection.query("SELECT id, run_id, item_path, stage, message FROM failures WHERE run_id = ? ORDER BY id",

@@ -7,7 +7,10 @@ import Store
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Runs a pipeline manifest: predictions, heatmaps and metrics into SQLite, then the HTML report.",
-        discussion: "Exit status: 0 when every item succeeded, 2 when some items failed (recorded in the store), 1 on a fatal error.")
+        discussion: """
+            Exit status: 0 when every item succeeded, 2 when some items failed (recorded in the store), 130 when \
+            interrupted (Ctrl-C finishes the items in flight and commits them; rerunning reuses their results), 1 on a fatal error.
+            """)
 
     @Argument(help: "The pipeline manifest (YAML).") var pipeline: String
     @Option(help: "Items processed in parallel.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -22,16 +25,19 @@ struct Run: ParsableCommand {
         var summary: RunSummary?
         try guarded {
             let plan = try Plan(try ManifestParser.load(path: pipeline))
-            summary = try Runner(plan: plan, options: RunOptions(jobs: jobs, database: db, reportDirectory: report),
+            summary = try Runner(plan: plan, options: RunOptions(jobs: jobs, database: db, reportDirectory: report,
+                                                                 handleInterrupts: true),
                                  log: { note($0) }).run()
         }
         guard let s = summary else { return }
-        print("run \(s.runID): \(s.items) items, \(s.failures) failures, \(s.status), \(String(format: "%.1f", s.seconds)) s")
+        print("run \(s.runID): \(s.items) items, \(s.failures) failures, \(s.status), \(String(format: "%.1f", s.seconds)) s; "
+              + "\(s.computed) heatmaps computed, \(s.reused) reused from the store")
         for (name, p) in s.pointingGame.sorted(by: { $0.key < $1.key }) {
             print("pointing game \(name): \(p.hits)/\(p.total) = \(String(format: "%.1f", 100 * Double(p.hits) / Double(max(p.total, 1))))%")
         }
         print("database: \(db)")
         if let r = s.reportIndex { print("report: \(r)") }
+        if s.status == "interrupted" { throw ExitCode(130) }
         if s.failures > 0 { throw ExitCode(2) }
     }
 }

@@ -66,6 +66,18 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(keys.count, 10)
         XCTAssertEqual(Set(keys).count, 8)
 
+        XCTAssertEqual(summary.computed, 8) // the renamed copy of slide_001 reuses its heatmaps
+        XCTAssertEqual(summary.reused, 2)
+
+        // Rerunning the unchanged manifest does no work: every heatmap comes from the store.
+        let again = try Runner(plan: plan, options: RunOptions(jobs: 1, database: "\(dir)/c.sqlite"), log: { _ in }).run()
+        XCTAssertEqual(again.computed, 0)
+        XCTAssertEqual(again.reused, 10)
+        XCTAssertEqual(again.failures, 1) // the broken file is still broken
+        let first = try store.attributions(run: run).map(\.heatmap)
+        XCTAssertEqual(try store.attributions(run: again.runID).map(\.heatmap), first)
+        XCTAssertEqual(try store.metrics(run: again.runID).map(\.value), try store.metrics(run: run).map(\.value))
+
         let html = try String(contentsOfFile: "\(dir)/report/index.html", encoding: .utf8)
         XCTAssertFalse(html.contains("<img src=x"), "the malicious file name reached the HTML unescaped")
         XCTAssertTrue(html.contains("&lt;img src=x onerror=alert(1)&gt;.png"))

@@ -90,5 +90,34 @@ check infer-output-written test -s "$TMP/y.npy"
 expect_ok validate-demo -- "$BIN" validate pipelines/demo.yaml --dot "$TMP/plan.dot"
 check validate-dot bash -c "grep -q 'digraph' '$TMP/plan.dot' && grep -q '64 items' '$TMP/out'"
 
+# Ctrl-C: the run finishes the items in flight, commits, exits 130; a rerun reuses them.
+cat > "$TMP/slow.yaml" <<YAML
+pipeline: slow
+datasets:
+  d: {csv: $ROOT/datasets/demo/labels.csv, limit: 12}
+models:
+  m:
+    onnx: $ROOT/models/demo.onnx
+    classes: [normal, abnormal]
+    preprocessing: {size: [64, 64], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}
+explainers:
+  ig: {method: integratedgradients, params: {steps: 64}}
+stages:
+  predict: {kind: predict}
+  explain: {kind: explain}
+YAML
+"$BIN" run "$TMP/slow.yaml" --jobs 1 --db "$TMP/slow.sqlite" --report "$TMP/slow-report" >"$TMP/out" 2>"$TMP/err" &
+runpid=$!
+sleep 3
+kill -INT $runpid
+wait $runpid; rc=$?
+check sigint-exit-130 test "$rc" -eq 130
+check sigint-status-interrupted bash -c "sqlite3 '$TMP/slow.sqlite' 'select status from runs' | grep -qx interrupted"
+done_items=$(sqlite3 "$TMP/slow.sqlite" "select count(*) from items")
+check sigint-kept-some-items test "$done_items" -ge 1 -a "$done_items" -lt 12
+"$BIN" run "$TMP/slow.yaml" --jobs 2 --db "$TMP/slow.sqlite" --report "$TMP/slow-report" >"$TMP/out" 2>"$TMP/err"; rc=$?
+check rerun-completes test "$rc" -eq 0
+check rerun-reuses bash -c "grep -q ', $done_items reused from the store' '$TMP/out'"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
