@@ -77,3 +77,71 @@ struct ReportCommand: ParsableCommand {
         }
     }
 }
+
+struct Runs: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Lists the runs in a store.")
+
+    @Option(help: "SQLite database file.") var db: String = "candela.sqlite"
+
+    func run() throws {
+        try guarded {
+            guard FileManager.default.fileExists(atPath: db) else { throw StoreError("\(db): no such database") }
+            let store = try Store(path: db)
+            print("id  pipeline              started               finished              status       items  failures")
+            for r in try store.runs() {
+                guard let id = r.id else { continue }
+                let items = try store.items(run: id).count, failures = try store.failures(run: id).count
+                print([String(id).padding(toLength: 3, withPad: " ", startingAt: 0), r.pipeline.padding(toLength: 21, withPad: " ", startingAt: 0),
+                       r.startedAt.padding(toLength: 21, withPad: " ", startingAt: 0),
+                       (r.finishedAt ?? "-").padding(toLength: 21, withPad: " ", startingAt: 0),
+                       r.status.padding(toLength: 12, withPad: " ", startingAt: 0),
+                       String(items).padding(toLength: 6, withPad: " ", startingAt: 0), String(failures)].joined(separator: " "))
+            }
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Exports a run's predictions and metrics as CSV (one row per item and explainer).")
+
+    @Option(help: "SQLite database file.") var db: String = "candela.sqlite"
+    @Option(name: .customLong("run"), help: "Run id (default: the latest run).") var runID: Int64?
+    @Option(help: "Output format: csv.") var format: String = "csv"
+    @Option(help: "Output file (default: standard output).") var out: String?
+
+    /// RFC 4180 quoting: fields with commas, quotes or line breaks are quoted, quotes doubled.
+    static func field(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+            ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
+    func run() throws {
+        try guarded {
+            guard format == "csv" else { throw ValidationError("--format: only csv is supported, got '\(format)'") }
+            guard FileManager.default.fileExists(atPath: db) else { throw StoreError("\(db): no such database") }
+            let store = try Store(path: db)
+            guard let id = try runID ?? store.runs().last?.id else { throw StoreError("\(db): the store has no runs") }
+            let predictions = Dictionary(try store.predictions(run: id).map { ($0.itemID, $0) }, uniquingKeysWith: { a, _ in a })
+            let metrics = try store.metrics(run: id)
+            let attributions = try store.attributions(run: id)
+            let metricNames = Array(Set(metrics.map(\.name))).sorted()
+            var lines = [(["run", "path", "label", "predicted", "probability", "explainer", "method", "target", "seconds"] + metricNames)
+                .joined(separator: ",")]
+            for item in try store.items(run: id) {
+                guard let itemID = item.id else { continue }
+                let p = predictions[itemID]
+                for a in attributions where a.itemID == itemID {
+                    let values = metricNames.map { name in
+                        metrics.first { $0.itemID == itemID && $0.explainer == a.explainer && $0.name == name }?.value.map { "\($0)" } ?? ""
+                    }
+                    lines.append(([String(id), item.path, item.label ?? "", p?.className ?? "", p.map { String(format: "%.6f", $0.probability) } ?? "",
+                                   a.explainer, a.method, String(a.target), String(format: "%.4f", a.seconds)] + values)
+                        .map(Export.field).joined(separator: ","))
+                }
+            }
+            let text = lines.joined(separator: "\n") + "\n"
+            if let out { try Data(text.utf8).write(to: URL(fileURLWithPath: out)) } else { print(text, terminator: "") }
+        }
+    }
+}

@@ -119,5 +119,13 @@ check sigint-kept-some-items test "$done_items" -ge 1 -a "$done_items" -lt 12
 check rerun-completes test "$rc" -eq 0
 check rerun-reuses bash -c "grep -q ', $done_items reused from the store' '$TMP/out'"
 
+# Listing runs and exporting CSV.
+expect_ok runs-list -- "$BIN" runs --db "$TMP/slow.sqlite"
+check runs-shows-both bash -c "grep -c 'slow' '$TMP/out' | grep -qx 2 && grep -q interrupted '$TMP/out' && grep -q complete '$TMP/out'"
+expect_ok export-csv -- "$BIN" export --db "$TMP/slow.sqlite" --out "$TMP/run.csv"
+check export-rows bash -c "head -1 '$TMP/run.csv' | grep -q '^run,path,label,predicted' && test \$(wc -l < '$TMP/run.csv') -eq 13"
+expect_error export-bad-format "only csv is supported" -- "$BIN" export --db "$TMP/slow.sqlite" --format xml
+expect_error runs-missing-db "/no/such.sqlite" -- "$BIN" runs --db /no/such.sqlite
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
