@@ -10,12 +10,17 @@ public struct ExplanationRequest: Sendable {
     public let target: Int
     /// The clean forward pass of `input`, when the caller already has one: reused, not recomputed.
     public let pass: ForwardPass?
+    /// The image as the model sees it, in RGB: planar (3,H,W) in [0,1] at the input's resolution,
+    /// before mean/std normalization. Methods that work in colour (LIME's superpixels) use it;
+    /// when absent (a `.npy` input) they use the input min-max scaled per channel.
+    public let image: [Float]?
 
-    public init(model: Model, input: Tensor, target: Int, pass: ForwardPass? = nil) {
+    public init(model: Model, input: Tensor, target: Int, pass: ForwardPass? = nil, image: [Float]? = nil) {
         self.model = model
         self.input = input
         self.target = target
         self.pass = pass
+        self.image = image
     }
 
     /// The clean forward pass holding `taps`: the caller's when it has them, else a new one.

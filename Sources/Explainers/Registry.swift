@@ -3,7 +3,7 @@
 public enum ExplainerRegistry {
     /// Registered method names.
     public static let methods = ["gradient", "saliency", "inputxgradient", "integratedgradients", "smoothgrad",
-                                 "guidedbackprop", "deconvnet", "gradcam", "gradcam++", "scorecam", "occlusion", "rise"]
+                                 "guidedbackprop", "deconvnet", "gradcam", "gradcam++", "scorecam", "occlusion", "rise", "lime"]
 
     /// The method card of a registered method.
     public static func card(_ method: String) -> MethodCard? {
@@ -15,6 +15,7 @@ public enum ExplainerRegistry {
             DeconvnetExplainer.method: DeconvnetExplainer.card, GradCAMExplainer.method: GradCAMExplainer.card,
             GradCAMPlusPlusExplainer.method: GradCAMPlusPlusExplainer.card, ScoreCAMExplainer.method: ScoreCAMExplainer.card,
             OcclusionExplainer.method: OcclusionExplainer.card, RISEExplainer.method: RISEExplainer.card,
+            LIMEExplainer.method: LIMEExplainer.card,
         ]
         return cards[method]
     }
@@ -27,6 +28,7 @@ public enum ExplainerRegistry {
         "gradcam": ["layer"], "gradcam++": ["layer"], "scorecam": ["layer", "batch"],
         "occlusion": ["window", "stride", "batch"],
         "rise": ["masks", "cells", "p", "seed", "batch"],
+        "lime": ["samples", "segments", "compactness", "seed", "batch"],
     ]
 
     /// Builds an explainer; unknown methods and parameters are errors that list what is allowed.
@@ -52,7 +54,8 @@ public enum ExplainerRegistry {
         case "gradcam++": return GradCAMPlusPlusExplainer(layer: p.string("layer"))
         case "scorecam": return ScoreCAMExplainer(layer: p.string("layer"), batch: try p.int("batch", default: 16))
         case "occlusion": return try OcclusionExplainer(p)
-        default: return try RISEExplainer(p)
+        case "rise": return try RISEExplainer(p)
+        default: return try LIMEExplainer(p)
         }
     }
 

@@ -24,6 +24,14 @@ public struct Preprocessing: Sendable, Equatable, Codable {
         self.channelOrder = channelOrder
     }
 
+    /// The image resized to the model's input, RGB planar (3,H,W) in [0,1] (scale applied, no
+    /// mean/std, no channel swap): what an explainer shows or segments.
+    public func resizedRGB(_ image: Image) -> [Float] {
+        let rgb = image.rgb()
+        let planes = rgb.planarFloats().map { $0 / 255 }
+        return Resize.bilinear(planes, channels: 3, height: rgb.height, width: rgb.width, toHeight: height, toWidth: width)
+    }
+
     /// Turns a decoded image into the model's input tensor (1,3,H,W).
     public func apply(_ image: Image) -> Tensor {
         let rgb = image.rgb()

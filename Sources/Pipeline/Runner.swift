@@ -276,8 +276,9 @@ public final class Runner: @unchecked Sendable {
                 outcome.reused += 1
             } else {
                 let t0 = Date()
-                let attribution = try explainer.explain(ExplanationRequest(model: model.model, input: try input().x,
-                                                                          target: target, pass: try forward()))
+                let attribution = try explainer.explain(ExplanationRequest(
+                    model: model.model, input: try input().x, target: target, pass: try forward(),
+                    image: p.resizedRGB(try input().image)))
                 record = AttributionRecord(itemID: 0, modelHash: model.hash, explainer: spec.name, method: spec.method,
                                            parameters: params, target: target, cacheKey: key, rawShape: attribution.raw.shape,
                                            height: p.height, width: p.width,

@@ -37,3 +37,15 @@ public enum BLAS {
     /// Number of threads OpenBLAS currently uses.
     public static var threads: Int { Int(openblas_get_num_threads()) }
 }
+
+/// Dense linear algebra through LAPACK (the only other door to OpenBLAS).
+public enum LinearAlgebra {
+    /// Solves A·x = b for a symmetric positive definite A (n×n, row-major) by Cholesky
+    /// (LAPACKE_dposv). Returns nil when A is not positive definite.
+    public static func solveSPD(_ a: [Double], _ b: [Double], n: Int) -> [Double]? {
+        precondition(a.count == n * n && b.count == n)
+        var a = a, x = b
+        let info = LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), 1, &a, Int32(n), &x, 1)
+        return info == 0 ? x : nil
+    }
+}

@@ -30,7 +30,7 @@ struct PreprocessingOptions: ParsableArguments {
 }
 
 /// Reads `--input`: a float32 NCHW `.npy` used as is, or an image through the preprocessing.
-func loadInput(_ path: String, model: Model, options: PreprocessingOptions) throws -> (x: Tensor, image: Image?) {
+func loadInput(_ path: String, model: Model, options: PreprocessingOptions) throws -> (x: Tensor, image: Image?, rgb: [Float]?) {
     if path.lowercased().hasSuffix(".npy") {
         let x = try NPY.read(path)
         guard x.rank == 4, x.shape[0] == 1 else {
@@ -43,10 +43,11 @@ func loadInput(_ path: String, model: Model, options: PreprocessingOptions) thro
                 }
             }
         }
-        return (x, nil)
+        return (x, nil, nil)
     }
     let image = try Codecs.decode(path: path)
-    return (try options.preprocessing(for: model).apply(image), image)
+    let p = try options.preprocessing(for: model)
+    return (p.apply(image), image, p.resizedRGB(image))
 }
 
 struct Explain: ParsableCommand {
@@ -73,7 +74,7 @@ struct Explain: ParsableCommand {
             if let layer { params["layer"] = layer }
             let explainer = try ExplainerRegistry.make(method: method, parameters: params)
             let m = try Model(path: model)
-            let (x, image) = try loadInput(input, model: m, options: preprocessing)
+            let (x, image, rgb) = try loadInput(input, model: m, options: preprocessing)
             let pass = try m.run([m.inputName: x], taps: try explainer.taps(for: m))
             let scores = pass.outputs[0]
             guard scores.rank == 2 else { throw ExplainerError("\(model): first output has shape \(scores.shape), expected class scores (N,K)") }
@@ -83,7 +84,7 @@ struct Explain: ParsableCommand {
             guard t >= 0 && t < scores.shape[1] else {
                 throw ExplainerError("--target \(t) is out of range: the model has \(scores.shape[1]) classes (0...\(scores.shape[1] - 1))")
             }
-            let attribution = try explainer.explain(ExplanationRequest(model: m, input: x, target: t, pass: pass))
+            let attribution = try explainer.explain(ExplanationRequest(model: m, input: x, target: t, pass: pass, image: rgb))
             let (h, w) = (x.shape[2], x.shape[3])
             let map = attribution.heatmap(height: h, width: w)
             if let out { try NPY.write(attribution.raw, to: out) }
