@@ -3,7 +3,7 @@
 public enum ExplainerRegistry {
     /// Registered method names.
     public static let methods = ["gradient", "saliency", "inputxgradient", "integratedgradients", "smoothgrad",
-                                 "guidedbackprop", "deconvnet", "gradcam", "gradcam++", "scorecam", "occlusion", "rise", "lime"]
+                                 "guidedbackprop", "deconvnet", "gradcam", "gradcam++", "scorecam", "occlusion", "rise", "lime", "lrp"]
 
     /// The method card of a registered method.
     public static func card(_ method: String) -> MethodCard? {
@@ -15,7 +15,7 @@ public enum ExplainerRegistry {
             DeconvnetExplainer.method: DeconvnetExplainer.card, GradCAMExplainer.method: GradCAMExplainer.card,
             GradCAMPlusPlusExplainer.method: GradCAMPlusPlusExplainer.card, ScoreCAMExplainer.method: ScoreCAMExplainer.card,
             OcclusionExplainer.method: OcclusionExplainer.card, RISEExplainer.method: RISEExplainer.card,
-            LIMEExplainer.method: LIMEExplainer.card,
+            LIMEExplainer.method: LIMEExplainer.card, LRPExplainer.method: LRPExplainer.card,
         ]
         return cards[method]
     }
@@ -29,6 +29,7 @@ public enum ExplainerRegistry {
         "occlusion": ["window", "stride", "batch"],
         "rise": ["masks", "cells", "p", "seed", "batch"],
         "lime": ["samples", "segments", "compactness", "seed", "batch"],
+        "lrp": ["composite", "epsilon", "low", "high", "output"],
     ]
 
     /// Builds an explainer; unknown methods and parameters are errors that list what is allowed.
@@ -55,7 +56,8 @@ public enum ExplainerRegistry {
         case "scorecam": return ScoreCAMExplainer(layer: p.string("layer"), batch: try p.int("batch", default: 16))
         case "occlusion": return try OcclusionExplainer(p)
         case "rise": return try RISEExplainer(p)
-        default: return try LIMEExplainer(p)
+        case "lime": return try LIMEExplainer(p)
+        default: return try LRPExplainer(p)
         }
     }
 

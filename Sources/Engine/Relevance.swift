@@ -1,0 +1,211 @@
+import Tensors
+
+/// A layer-wise relevance propagation rule for a linear layer (Conv, Gemm), in Zennit's terms:
+/// each rule is a sum of terms (an input modifier, a weight modifier, a sign) whose stabilized
+/// outputs z divide the incoming relevance: R_in = Σ_terms sign · x′ ⊙ W′ᵀ (R / stab(z)).
+///
+/// - epsilon(ε): x, W, bias kept; stab(z) = z + ε·sign(z) (sign(0) = 1). (Bach et al. 2015)
+/// - zPlus: (x⁺, W⁺) + (x⁻, W⁻), no bias. (Montavon et al. 2017, "deep Taylor")
+/// - alphaBeta(α, β): α·[(x⁺,W⁺)+(x⁻,W⁻)] − β·[(x⁺,W⁻)+(x⁻,W⁺)], each part normalized by its own z, no bias.
+/// - flat: x = 1, W = 1, no bias: relevance spread evenly over the receptive field.
+/// - wSquare: x = 1, W = W², no bias. (Montavon et al. 2017)
+/// - gamma(γ): W + γ·W⁺ and bias + γ·bias⁺. (Montavon et al. 2019)
+/// - zBox(low, high): (x, W) − (low, W⁺) − (high, W⁻), for the input layer with bounded pixels.
+public enum LRPRule: Sendable, Equatable {
+    case epsilon(Float)
+    case zPlus
+    case alphaBeta(Float, Float)
+    case flat
+    case wSquare
+    case gamma(Float)
+    case zBox(low: Float, high: Float)
+}
+
+/// Composites by name: which rule each linear layer gets (Zennit's definitions). The "first"
+/// layer is the linear layer that reads the graph input.
+public struct LRPComposite: Sendable {
+    public let name: String
+    let first: LRPRule
+    let convolution: LRPRule
+    let dense: LRPRule
+
+    public static let names = ["epsilon", "epsilon-plus-flat", "epsilon-gamma-box", "epsilon-alpha2-beta1-flat"]
+
+    /// - Parameters: `low`/`high` bound the model-input values for the z-box rule.
+    public static func named(_ name: String, epsilon: Float = 1e-6, low: Float = 0, high: Float = 1) -> LRPComposite? {
+        switch name {
+        case "epsilon": return LRPComposite(name: name, first: .epsilon(epsilon), convolution: .epsilon(epsilon), dense: .epsilon(epsilon))
+        case "epsilon-plus-flat": return LRPComposite(name: name, first: .flat, convolution: .zPlus, dense: .epsilon(epsilon))
+        case "epsilon-gamma-box": return LRPComposite(name: name, first: .zBox(low: low, high: high), convolution: .gamma(0.25), dense: .epsilon(epsilon))
+        case "epsilon-alpha2-beta1-flat": return LRPComposite(name: name, first: .flat, convolution: .alphaBeta(2, 1), dense: .epsilon(epsilon))
+        default: return nil
+        }
+    }
+
+    func rule(for node: Node, first isFirst: Bool) -> LRPRule {
+        if isFirst { return first }
+        return node.opType == "Conv" ? convolution : dense
+    }
+}
+
+extension Model {
+    /// Propagates relevance from the first output back to the input.
+    ///
+    /// `seed` is the relevance at the output (one-hot on the target by default in the explainer).
+    /// Conv and Gemm use the composite's rules; Add, AveragePool and GlobalAveragePool split
+    /// relevance in proportion to their inputs' contributions (Zennit's Norm rule; for a residual
+    /// Add this is its ResNet canonizer, applied here to every Add whatever the architecture);
+    /// activations and BatchNormalization left unfused pass relevance unchanged; everything else
+    /// (max pooling, reshapes, concatenation, slicing) routes it like its gradient. BatchNormalization
+    /// after a convolution is already merged into it by the optimizer (Zennit's canonizer).
+    /// - Returns: the relevance at the input, the input's shape.
+    public func relevance(_ pass: ForwardPass, seed: Tensor, composite: LRPComposite) throws -> Tensor {
+        let graph = pass.graph
+        let inputName = inputName
+        var r: [String: Tensor] = [graph.outputs[0]: seed]
+        // The first linear layer: the Conv/Gemm reached first from the input.
+        let firstLinear = graph.nodes.first { ($0.opType == "Conv" || $0.opType == "Gemm") && Model.forwardClosure(of: [inputName], in: graph).contains($0.inputs[0]) }?.name
+        for node in graph.nodes.reversed() {
+            let gradOutputs = node.outputs.map { r[$0] }
+            guard gradOutputs.contains(where: { $0 != nil }) else { continue }
+            let args = node.inputs.map { $0.isEmpty ? nil : pass.values[$0] }
+            let outs = node.outputs.map { pass.values[$0] ?? Tensor(shape: [0]) }
+            let relevanceIn: [Tensor?]
+            do {
+                relevanceIn = try propagate(node, args: args, outputs: outs, relevance: gradOutputs,
+                                            rule: composite.rule(for: node, first: node.name == firstLinear))
+            } catch let e as EngineError {
+                throw e.prefixed("\(path): relevance through node '\(node.name)' (\(node.opType)): ")
+            } catch let e as TensorError {
+                throw EngineError("\(path): relevance through node '\(node.name)' (\(node.opType)): \(e.description)")
+            }
+            for (name, value) in zip(node.inputs, relevanceIn) {
+                guard let value, pass.reachable.contains(name) else { continue }
+                r[name] = try r[name].map { try Elementwise.binary($0, value, +) } ?? value
+            }
+        }
+        return r[inputName] ?? Tensor(shape: pass.values[inputName]!.shape)
+    }
+
+    func propagate(_ node: Node, args: [Tensor?], outputs: [Tensor], relevance: [Tensor?], rule: LRPRule) throws -> [Tensor?] {
+        let rOut = relevance[0] ?? Tensor(shape: outputs[0].shape)
+        switch node.opType {
+        case "Conv":
+            guard let conv = node.op as? ConvOp, let x = args[0], let w = args[1] else { break }
+            let plan = try conv.plan(x: x, w: w)
+            let layer = LinearLayer(
+                apply: { xi, wi in try Conv2D.forward(x: xi, w: wi, b: nil, geometry: plan.geometry) },
+                transpose: { s, wi in Conv2D.backwardInput(dy: s, w: wi, inputShape: plan.x.shape, geometry: plan.geometry) })
+            let bias = args.count > 2 ? args[2] : nil
+            let rIn = try LRP.linear(x: plan.x, w: plan.w, bias: bias, biasAxis: 1, relevance: rOut.reshaped(outputShape(plan, rOut)), rule: rule, layer: layer)
+            return [rIn.reshaped(x.shape)] + Array(repeating: nil, count: args.count - 1)
+        case "Gemm":
+            guard let gemm = node.op as? GemmOp, !gemm.transA, let a = args[0], let b = args[1] else { break }
+            let layer = LinearLayer(
+                apply: { xi, wi in try Gemm.forward(a: xi, b: wi, c: nil, transA: false, transB: gemm.transB, alpha: gemm.alpha, beta: 0) },
+                transpose: { s, wi in Gemm.backwardA(dy: s, a: a, b: wi, transA: false, transB: gemm.transB, alpha: gemm.alpha) })
+            var bias = args.count > 2 ? args[2] : nil
+            if let c = bias { bias = try Elementwise.binary(Tensor(shape: rOut.shape), c) { _, v in v * gemm.beta } }
+            return [try LRP.linear(x: a, w: b, bias: bias, biasAxis: nil, relevance: rOut, rule: rule, layer: layer), nil, nil]
+        case "Add", "Sum":
+            // Norm: each input receives relevance in proportion to its contribution.
+            let z = outputs[0]
+            let s = Tensor(shape: z.shape, data: zip(rOut.data, z.data).map { r, zv in r / LRP.stabilize(zv, 1e-6) })
+            return try args.map { input in
+                guard let input else { return nil }
+                return Elementwise.sumToShape(try Elementwise.binary(input, s, *), input.shape)
+            }
+        case "GlobalAveragePool", "AveragePool":
+            // Norm: R_in = x ⊙ poolᵀ(R / stab(pool(x))).
+            guard let x = args[0] else { break }
+            let z = outputs[0]
+            let s = Tensor(shape: z.shape, data: zip(rOut.data, z.data).map { r, zv in r / LRP.stabilize(zv, 1e-6) })
+            let back = try node.op.backward(inputs: args, outputs: outputs, gradOutputs: [s])
+            guard let g = back[0] else { break }
+            return [Tensor(shape: x.shape, data: zip(x.data, g.data).map(*))]
+        case "Relu", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "PRelu",
+             "BatchNormalization", "Identity", "Dropout":
+            return [rOut] + Array(repeating: nil, count: args.count - 1)
+        default:
+            break
+        }
+        // Everything else routes relevance like its gradient (max pooling: winner takes all).
+        return try node.op.backward(inputs: args, outputs: outputs, gradOutputs: relevance)
+    }
+
+    /// The 2-D output shape a convolution plan produces (1-D convs run as 2-D).
+    private func outputShape(_ plan: (x: Tensor, w: Tensor, geometry: Conv2DGeometry), _ r: Tensor) -> [Int] {
+        let (oh, ow) = plan.geometry.outputSize(h: plan.x.shape[2], w: plan.x.shape[3])
+        return [r.shape[0], plan.w.shape[0], oh, ow]
+    }
+}
+
+/// A linear map and its transpose, for the rules to evaluate with modified inputs and weights.
+struct LinearLayer {
+    let apply: (Tensor, Tensor) throws -> Tensor
+    let transpose: (Tensor, Tensor) throws -> Tensor
+}
+
+enum LRP {
+    /// z + ε·sign(z), with sign(0) = 1 (Zennit's stabilizer).
+    static func stabilize(_ z: Float, _ epsilon: Float) -> Float { z + (z >= 0 ? epsilon : -epsilon) }
+
+    static func map(_ t: Tensor, _ f: (Float) -> Float) -> Tensor { Tensor(shape: t.shape, data: t.data.map(f)) }
+
+    /// One group of terms sharing a normalizer: Σ sign·x′ ⊙ W′ᵀ(R / stab(Σ sign·W′x′ + bias)).
+    static func terms(_ terms: [(x: Tensor, w: Tensor, sign: Float)], bias: Tensor?, biasAxis: Int?, relevance r: Tensor,
+                      epsilon: Float, layer: LinearLayer) throws -> Tensor {
+        var z = Tensor(shape: r.shape)
+        for t in terms {
+            let zt = try layer.apply(t.x, t.w)
+            for i in 0..<z.count { z.data[i] += t.sign * zt.data[i] }
+        }
+        if let bias {
+            if let axis = biasAxis {
+                // Conv bias (M) over (N,M,...): broadcast along axis 1.
+                let plane = z.shape.dropFirst(axis + 1).elementCount, m = z.shape[axis]
+                for i in 0..<z.count { z.data[i] += bias.data[(i / plane) % m] }
+            } else {
+                z = try Elementwise.binary(z, bias, +)
+            }
+        }
+        let s = Tensor(shape: r.shape, data: zip(r.data, z.data).map { rv, zv in rv / stabilize(zv, epsilon) })
+        var out = Tensor(shape: terms[0].x.shape)
+        for t in terms {
+            let g = try layer.transpose(s, t.w)
+            for i in 0..<out.count { out.data[i] += t.sign * t.x.data[i] * g.data[i] }
+        }
+        return out
+    }
+
+    /// The input relevance of a linear layer under `rule`.
+    static func linear(x: Tensor, w: Tensor, bias: Tensor?, biasAxis: Int?, relevance r: Tensor, rule: LRPRule,
+                       layer: LinearLayer) throws -> Tensor {
+        let pos = { (v: Float) in max(v, 0) }, neg = { (v: Float) in min(v, 0) }
+        let ones = Tensor(shape: x.shape, repeating: 1)
+        switch rule {
+        case .epsilon(let e):
+            return try terms([(x, w, 1)], bias: bias, biasAxis: biasAxis, relevance: r, epsilon: e, layer: layer)
+        case .zPlus:
+            return try terms([(map(x, pos), map(w, pos), 1), (map(x, neg), map(w, neg), 1)], bias: nil, biasAxis: nil,
+                             relevance: r, epsilon: 1e-6, layer: layer)
+        case .alphaBeta(let alpha, let beta):
+            let activating = try terms([(map(x, pos), map(w, pos), 1), (map(x, neg), map(w, neg), 1)], bias: nil, biasAxis: nil,
+                                       relevance: r, epsilon: 1e-6, layer: layer)
+            let inhibiting = try terms([(map(x, pos), map(w, neg), 1), (map(x, neg), map(w, pos), 1)], bias: nil, biasAxis: nil,
+                                       relevance: r, epsilon: 1e-6, layer: layer)
+            return Tensor(shape: x.shape, data: zip(activating.data, inhibiting.data).map { alpha * $0 - beta * $1 })
+        case .flat:
+            return try terms([(ones, map(w) { _ in 1 }, 1)], bias: nil, biasAxis: nil, relevance: r, epsilon: 1e-6, layer: layer)
+        case .wSquare:
+            return try terms([(ones, map(w) { $0 * $0 }, 1)], bias: nil, biasAxis: nil, relevance: r, epsilon: 1e-6, layer: layer)
+        case .gamma(let g):
+            let b = bias.map { map($0) { $0 + g * max($0, 0) } }
+            return try terms([(x, map(w) { $0 + g * max($0, 0) }, 1)], bias: b, biasAxis: biasAxis, relevance: r, epsilon: 1e-6, layer: layer)
+        case .zBox(let low, let high):
+            return try terms([(x, w, 1), (Tensor(shape: x.shape, repeating: low), map(w, pos), -1),
+                              (Tensor(shape: x.shape, repeating: high), map(w, neg), -1)],
+                             bias: bias, biasAxis: biasAxis, relevance: r, epsilon: 1e-6, layer: layer)
+        }
+    }
+}

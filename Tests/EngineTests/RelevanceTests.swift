@@ -1,0 +1,126 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import Engine
+import Tensors
+
+/// Each LRP rule against an independent matrix-form re-implementation (explicit sums over
+/// z_ij = x_i·w_ij, as in Zennit's tests/unit/test_rules.py), on a dense layer and on a
+/// convolution (compared through its im2col matrix form).
+final class RelevanceTests: XCTestCase {
+    /// Matrix form for y = W x + b, W (out,in): returns R_in for R_out.
+    func reference(_ rule: LRPRule, x: [Float], w: [[Float]], b: [Float], r: [Float]) -> [Float] {
+        let (o, n) = (w.count, x.count)
+        func stab(_ z: Double, _ e: Double) -> Double { z + (z >= 0 ? e : -e) }
+        /// Σ_j contrib_ij / stab(Σ_i contrib_ij + bias_j) · r_j for one term family.
+        func share(_ contrib: (Int, Int) -> Double, bias: (Int) -> Double, eps: Double) -> [Double] {
+            var out = [Double](repeating: 0, count: n)
+            for j in 0..<o {
+                var z = bias(j)
+                for i in 0..<n { z += contrib(i, j) }
+                let s = Double(r[j]) / stab(z, eps)
+                for i in 0..<n { out[i] += contrib(i, j) * s }
+            }
+            return out
+        }
+        let X = x.map(Double.init), W = w.map { $0.map(Double.init) }, B = b.map(Double.init)
+        let p = { (v: Double) in max(v, 0) }, q = { (v: Double) in min(v, 0) }
+        let result: [Double]
+        switch rule {
+        case .epsilon(let e): result = share({ X[$0] * W[$1][$0] }, bias: { B[$0] }, eps: Double(e))
+        case .zPlus: result = share({ p(X[$0]) * p(W[$1][$0]) + q(X[$0]) * q(W[$1][$0]) }, bias: { _ in 0 }, eps: 1e-6)
+        case .alphaBeta(let a, let bt):
+            let act = share({ p(X[$0]) * p(W[$1][$0]) + q(X[$0]) * q(W[$1][$0]) }, bias: { _ in 0 }, eps: 1e-6)
+            let inh = share({ p(X[$0]) * q(W[$1][$0]) + q(X[$0]) * p(W[$1][$0]) }, bias: { _ in 0 }, eps: 1e-6)
+            result = zip(act, inh).map { Double(a) * $0 - Double(bt) * $1 }
+        case .flat: result = share({ _, _ in 1 }, bias: { _ in 0 }, eps: 1e-6)
+        case .wSquare: result = share({ W[$1][$0] * W[$1][$0] }, bias: { _ in 0 }, eps: 1e-6)
+        case .gamma(let g): result = share({ X[$0] * (W[$1][$0] + Double(g) * p(W[$1][$0])) }, bias: { B[$0] + Double(g) * p(B[$0]) }, eps: 1e-6)
+        case .zBox(let l, let h):
+            result = share({ X[$0] * W[$1][$0] - Double(l) * p(W[$1][$0]) - Double(h) * q(W[$1][$0]) }, bias: { B[$0] }, eps: 1e-6)
+        }
+        return result.map(Float.init)
+    }
+
+    static let rules: [LRPRule] = [.epsilon(1e-6), .epsilon(0.25), .zPlus, .alphaBeta(2, 1), .flat, .wSquare, .gamma(0.25), .zBox(low: -2, high: 2)]
+
+    func testDenseRulesMatchMatrixForm() throws {
+        var rng = SeededRandom(seed: 31)
+        let x = rng.tensor([1, 7]), w = rng.tensor([5, 7]), b = rng.tensor([5]), r = rng.tensor([1, 5])
+        let layer = LinearLayer(
+            apply: { xi, wi in try Gemm.forward(a: xi, b: wi, c: nil, transA: false, transB: true, alpha: 1, beta: 0) },
+            transpose: { s, wi in Gemm.backwardA(dy: s, a: x, b: wi, transA: false, transB: true, alpha: 1) })
+        let rows = (0..<5).map { Array(w.data[($0 * 7)..<(($0 + 1) * 7)]) }
+        for rule in RelevanceTests.rules {
+            let got = try LRP.linear(x: x, w: w, bias: b, biasAxis: nil, relevance: r, rule: rule, layer: layer)
+            let want = reference(rule, x: x.data, w: rows, b: b.data, r: r.data)
+            XCTAssertLessThan(FiniteDifference.relativeError(got, Tensor(shape: [1, 7], data: want)), 1e-4, "\(rule)")
+        }
+    }
+
+    func testConvolutionRulesMatchMatrixForm() throws {
+        var rng = SeededRandom(seed: 32)
+        let g = Conv2DGeometry(kernel: (3, 3), strides: (2, 1), pads: (1, 0, 1, 1))
+        let x = rng.tensor([1, 2, 5, 4]), w = rng.tensor([3, 2, 3, 3]), b = rng.tensor([3])
+        let y = try Conv2D.forward(x: x, w: w, b: nil, geometry: g)
+        let r = rng.tensor(y.shape)
+        let layer = LinearLayer(apply: { xi, wi in try Conv2D.forward(x: xi, w: wi, b: nil, geometry: g) },
+                                transpose: { s, wi in Conv2D.backwardInput(dy: s, w: wi, inputShape: x.shape, geometry: g) })
+        // The convolution as a dense matrix: column i of W is the response to the unit input e_i.
+        let n = x.count, o = y.count
+        var dense = [[Float]](repeating: [Float](repeating: 0, count: n), count: o)
+        for i in 0..<n {
+            var e = Tensor(shape: x.shape); e.data[i] = 1
+            let col = try Conv2D.forward(x: e, w: w, b: nil, geometry: g)
+            for j in 0..<o { dense[j][i] = col.data[j] }
+        }
+        let plane = y.shape[2] * y.shape[3]
+        let denseBias = (0..<o).map { b.data[$0 / plane] }
+        for rule in RelevanceTests.rules where rule != .flat && rule != .wSquare {
+            let got = try LRP.linear(x: x, w: w, bias: b, biasAxis: 1, relevance: r, rule: rule, layer: layer)
+            let want = reference(rule, x: x.data, w: dense, b: denseBias, r: r.data)
+            XCTAssertLessThan(FiniteDifference.relativeError(got, Tensor(shape: x.shape, data: want)), 1e-4, "\(rule)")
+        }
+    }
+
+    /// Bias-free linear chain with ReLU, max pooling and a residual Add: with ε → 0, the input
+    /// relevance sums to the output relevance (conservation), for every composite.
+    func testConservationOnABiasFreeResidualNet() throws {
+        var rng = SeededRandom(seed: 33)
+        func initializer(_ name: String, _ t: Tensor) -> Onnx_TensorProto {
+            var p = Onnx_TensorProto()
+            p.name = name; p.dims = t.shape.map(Int64.init); p.dataType = 1; p.floatData = t.data
+            return p
+        }
+        func node(_ op: String, _ i: [String], _ o: [String], _ attrs: [(String, [Int])] = []) -> Onnx_NodeProto {
+            var n = Onnx_NodeProto(); n.opType = op; n.input = i; n.output = o; n.name = o[0]
+            for (k, v) in attrs { var a = Onnx_AttributeProto(); a.name = k; a.type = .ints; a.ints = v.map(Int64.init); n.attribute.append(a) }
+            return n
+        }
+        var g = Onnx_GraphProto()
+        var input = Onnx_ValueInfoProto(); input.name = "x"; g.input = [input]
+        g.initializer = [initializer("w1", rng.tensor([4, 3, 3, 3])), initializer("w2", rng.tensor([4, 4, 3, 3])),
+                         initializer("w3", rng.tensor([4, 4, 3, 3])), initializer("fc", rng.tensor([2, 4]))]
+        g.node = [node("Conv", ["x", "w1"], ["c1"], [("pads", [1, 1, 1, 1])]), node("Relu", ["c1"], ["r1"]),
+                  node("MaxPool", ["r1"], ["p1"], [("kernel_shape", [2, 2]), ("strides", [2, 2])]),
+                  node("Conv", ["p1", "w2"], ["c2"], [("pads", [1, 1, 1, 1])]), node("Relu", ["c2"], ["r2"]),
+                  node("Conv", ["r2", "w3"], ["c3"], [("pads", [1, 1, 1, 1])]), node("Add", ["c3", "p1"], ["s"]),
+                  node("Relu", ["s"], ["r3"]), node("GlobalAveragePool", ["r3"], ["gap"]), node("Flatten", ["gap"], ["f"]),
+                  node("Gemm", ["f", "fc"], ["y"])]
+        var gemmAttr = Onnx_AttributeProto(); gemmAttr.name = "transB"; gemmAttr.type = .int; gemmAttr.i = 1
+        g.node[10].attribute = [gemmAttr]
+        var out = Onnx_ValueInfoProto(); out.name = "y"; g.output = [out]
+        var m = Onnx_ModelProto(); m.irVersion = 8; m.graph = g
+        var opset = Onnx_OperatorSetIdProto(); opset.version = 17; m.opsetImport = [opset]
+        let path = Support.temporaryDirectory() + "/residual.onnx"
+        try m.serializedData().write(to: URL(fileURLWithPath: path))
+        let model = try Model(path: path)
+        let x = rng.tensor([1, 3, 8, 8], 0, 1)
+        let pass = try model.run(["x": x])
+        for name in ["epsilon", "epsilon-plus-flat", "epsilon-alpha2-beta1-flat"] {
+            let r = try model.relevance(pass, seed: Tensor(shape: [1, 2], data: [0, 1]), composite: LRPComposite.named(name)!)
+            let total = r.data.reduce(0, +)
+            XCTAssertEqual(total, 1, accuracy: 1e-3, "\(name): relevance sums to \(total)")
+        }
+    }
+}
