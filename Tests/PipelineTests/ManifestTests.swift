@@ -1,3 +1,4 @@
+import Explainers
 import Foundation
 import TestSupport
 import XCTest
@@ -73,7 +74,7 @@ final class ManifestTests: XCTestCase {
         assertError(valid.replacingOccurrences(of: "kind: explain", with: "kind: explian"),
                     "test.yaml:18:11: unknown stage kind 'explian' (did you mean 'explain'?); kinds: predict, explain, evaluate, report")
         assertError(valid.replacingOccurrences(of: "method: gradcam", with: "method: gradcan"),
-                    "test.yaml:13:13: unknown method 'gradcan' (did you mean 'gradcam'?); known methods: gradient, saliency, inputxgradient, integratedgradients, smoothgrad, guidedbackprop, deconvnet, gradcam, gradcam++, scorecam, occlusion, rise, lime")
+                    "test.yaml:13:13: unknown method 'gradcan' (did you mean 'gradcam'?); known methods: " + ExplainerRegistry.methods.joined(separator: ", "))
         assertError(valid.replacingOccurrences(of: "explainers: [cam]", with: "explainers: [camm]"),
                     "test.yaml:19:17: stage 'explain' uses explainer 'camm', which is not defined under explainers: (did you mean 'cam'?)")
     }
