@@ -546,12 +546,17 @@ def semantics() -> dict:
                 q("rules.py", "alpha * (inputs[0] * gradients[0] + inputs[1] * gradients[1])"),
                 q("rules.py", "- beta * (inputs[2] * gradients[2] + inputs[3] * gradients[3])"),
                 q("rules.py", "return param + gamma * param.clamp(min=min, max=max)"),
+                q("rules.py", "output * out_grad / stabilizer_fn(denom)", after="class Gamma"),
                 q("rules.py", "[(outputs[4] > 0., sum(outputs[:2]))] * 2"),
                 q("rules.py", "+ [(outputs[4] < 0., sum(outputs[2:4]))] * 2"),
                 q("rules.py", "gradient_mapper=(lambda out_grad, outputs: (out_grad / stabilizer_fn(sub(*outputs)),) * 3),"),
                 q("rules.py", "reducer=(lambda inputs, gradients: sub(*(input * gradient for input, gradient in zip(inputs, gradients)))),"),
+                q("rules.py", "input_modifiers=[torch.ones_like],", after="class Flat"),
                 q("rules.py", "ParamMod((lambda param, name: torch.ones_like(param)), **mod_kwargs),"),
-                q("rules.py", "mod_kwargs = {'zero_params': zero_bias(zero_params), 'require_params': False}"),
+                q("rules.py", "reducer=(lambda inputs, gradients: gradients[0]),", after="class Flat"),
+                q("rules.py", "param_modifiers=[NoMod(param_keys=[])],", after="class Norm"),
+                q("rules.py", "mod_kwargs = {'zero_params': zero_bias(zero_params), 'require_params': False}",
+                  after="class Flat"),
                 q("rules.py", "return grad_output", after="class Pass"),
                 q("core.py", "return sign * input.abs().clip(min=epsilon)"),
             ],
@@ -743,6 +748,15 @@ def main() -> None:
                 max_abs_diff_to_fixture=maxdiff(r_nores["rel"].numpy(), rel)),
         )
         if name == "epsilon":
+            xx = x.clone().requires_grad_(True)
+            (grad,) = torch.autograd.grad(model(xx)[0, TARGET], xx)
+            ixg = (x * grad)[0].numpy()
+            entry["vs_input_x_gradient"] = dict(
+                max_abs_diff=maxdiff(rel, ixg), input_x_gradient_sum=float(ixg.astype(np.float64).sum()),
+                note=("with ReLU Pass, winner-takes-all max pool, Norm on the pool / Sum and the bias kept in every "
+                      "Epsilon denominator, LRP-epsilon is input x gradient up to the 1e-6 stabilizers (here "
+                      "computed with plain autograd on the original model; cf. "
+                      "methods/inputxgradient_x1_t1.npy)"))
             b3 = r1["block3"].numpy()[0]
             assert b3.shape == (64, 16, 16)
             assert torch.equal(r1["block3"], r2["block3"])

@@ -5,12 +5,14 @@ import Tensors
 /// outputs z divide the incoming relevance: R_in = Σ_terms sign · x′ ⊙ W′ᵀ (R / stab(z)).
 ///
 /// - epsilon(ε): x, W, bias kept; stab(z) = z + ε·sign(z) (sign(0) = 1). (Bach et al. 2015)
-/// - zPlus: (x⁺, W⁺) + (x⁻, W⁻), no bias. (Montavon et al. 2017, "deep Taylor")
-/// - alphaBeta(α, β): α·[(x⁺,W⁺)+(x⁻,W⁻)] − β·[(x⁺,W⁻)+(x⁻,W⁺)], each part normalized by its own z, no bias.
+/// - zPlus: (x⁺, W⁺, b⁺) + (x⁻, W⁻). (Montavon et al. 2017, "deep Taylor")
+/// - alphaBeta(α, β): α·[(x⁺,W⁺,b⁺)+(x⁻,W⁻)] − β·[(x⁺,W⁻,b⁻)+(x⁻,W⁺)], each part normalized by its own z.
 /// - flat: x = 1, W = 1, no bias: relevance spread evenly over the receptive field.
 /// - wSquare: x = 1, W = W², no bias. (Montavon et al. 2017)
-/// - gamma(γ): W + γ·W⁺ and bias + γ·bias⁺. (Montavon et al. 2019)
-/// - zBox(low, high): (x, W) − (low, W⁺) − (high, W⁻), for the input layer with bounded pixels.
+/// - gamma(γ): outputs with z > 0 explained by (x⁺, W+γW⁺, b+γb⁺) + (x⁻, W+γW⁻), outputs with
+///   z < 0 by (x⁺, W+γW⁻, b+γb⁻) + (x⁻, W+γW⁺). (Montavon et al. 2019; Zennit 0.5's form)
+/// - zBox(low, high): (x, W) − (low, W⁺) − (high, W⁻), bias cancelling, for the input layer
+///   with bounded pixels.
 public enum LRPRule: Sendable, Equatable {
     case epsilon(Float)
     case zPlus
@@ -152,24 +154,35 @@ enum LRP {
 
     static func map(_ t: Tensor, _ f: (Float) -> Float) -> Tensor { Tensor(shape: t.shape, data: t.data.map(f)) }
 
-    /// One group of terms sharing a normalizer: Σ sign·x′ ⊙ W′ᵀ(R / stab(Σ sign·W′x′ + bias)).
-    static func terms(_ terms: [(x: Tensor, w: Tensor, sign: Float)], bias: Tensor?, biasAxis: Int?, relevance r: Tensor,
-                      epsilon: Float, layer: LinearLayer) throws -> Tensor {
+    /// One term of a rule: a modified input, modified weights, an optional (modified) bias, a sign.
+    struct Term {
+        let x: Tensor
+        let w: Tensor
+        var bias: Tensor? = nil
+        var sign: Float = 1
+    }
+
+    /// Adds a per-output bias to z: along axis 1 for a convolution, broadcast for a dense layer.
+    static func addBias(_ z: inout Tensor, _ bias: Tensor, axis: Int?, sign: Float) throws {
+        if let axis {
+            let plane = z.shape.dropFirst(axis + 1).elementCount, m = z.shape[axis]
+            for i in 0..<z.count { z.data[i] += sign * bias.data[(i / plane) % m] }
+        } else {
+            z = try Elementwise.binary(z, bias) { $0 + sign * $1 }
+        }
+    }
+
+    /// Terms sharing one normalizer: Σ sign·x′ ⊙ W′ᵀ(s), s = gate ⊙ R / stab(Σ sign·(W′x′ + b′)).
+    static func group(_ terms: [Term], relevance r: Tensor, gate: ((Int) -> Bool)? = nil, epsilon: Float,
+                      biasAxis: Int?, layer: LinearLayer) throws -> Tensor {
         var z = Tensor(shape: r.shape)
         for t in terms {
             let zt = try layer.apply(t.x, t.w)
             for i in 0..<z.count { z.data[i] += t.sign * zt.data[i] }
+            if let b = t.bias { try addBias(&z, b, axis: biasAxis, sign: t.sign) }
         }
-        if let bias {
-            if let axis = biasAxis {
-                // Conv bias (M) over (N,M,...): broadcast along axis 1.
-                let plane = z.shape.dropFirst(axis + 1).elementCount, m = z.shape[axis]
-                for i in 0..<z.count { z.data[i] += bias.data[(i / plane) % m] }
-            } else {
-                z = try Elementwise.binary(z, bias, +)
-            }
-        }
-        let s = Tensor(shape: r.shape, data: zip(r.data, z.data).map { rv, zv in rv / stabilize(zv, epsilon) })
+        var s = Tensor(shape: r.shape)
+        for i in 0..<s.count where gate?(i) ?? true { s.data[i] = r.data[i] / stabilize(z.data[i], epsilon) }
         var out = Tensor(shape: terms[0].x.shape)
         for t in terms {
             let g = try layer.transpose(s, t.w)
@@ -178,34 +191,50 @@ enum LRP {
         return out
     }
 
-    /// The input relevance of a linear layer under `rule`.
+    /// The input relevance of a linear layer under `rule`, with Zennit 0.5's definitions of each
+    /// rule (including which bias parts enter the denominators).
     static func linear(x: Tensor, w: Tensor, bias: Tensor?, biasAxis: Int?, relevance r: Tensor, rule: LRPRule,
                        layer: LinearLayer) throws -> Tensor {
         let pos = { (v: Float) in max(v, 0) }, neg = { (v: Float) in min(v, 0) }
-        let ones = Tensor(shape: x.shape, repeating: 1)
+        let (xp, xn) = (map(x, pos), map(x, neg))
+        let eps: Float = 1e-6
         switch rule {
         case .epsilon(let e):
-            return try terms([(x, w, 1)], bias: bias, biasAxis: biasAxis, relevance: r, epsilon: e, layer: layer)
+            return try group([Term(x: x, w: w, bias: bias)], relevance: r, epsilon: e, biasAxis: biasAxis, layer: layer)
         case .zPlus:
-            return try terms([(map(x, pos), map(w, pos), 1), (map(x, neg), map(w, neg), 1)], bias: nil, biasAxis: nil,
-                             relevance: r, epsilon: 1e-6, layer: layer)
+            // z = W⁺x⁺ + b⁺ + W⁻x⁻: the positive bias part stays in the denominator.
+            return try group([Term(x: xp, w: map(w, pos), bias: bias.map { map($0, pos) }), Term(x: xn, w: map(w, neg))],
+                             relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
         case .alphaBeta(let alpha, let beta):
-            let activating = try terms([(map(x, pos), map(w, pos), 1), (map(x, neg), map(w, neg), 1)], bias: nil, biasAxis: nil,
-                                       relevance: r, epsilon: 1e-6, layer: layer)
-            let inhibiting = try terms([(map(x, pos), map(w, neg), 1), (map(x, neg), map(w, pos), 1)], bias: nil, biasAxis: nil,
-                                       relevance: r, epsilon: 1e-6, layer: layer)
+            let activating = try group([Term(x: xp, w: map(w, pos), bias: bias.map { map($0, pos) }), Term(x: xn, w: map(w, neg))],
+                                       relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
+            let inhibiting = try group([Term(x: xp, w: map(w, neg), bias: bias.map { map($0, neg) }), Term(x: xn, w: map(w, pos))],
+                                       relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
             return Tensor(shape: x.shape, data: zip(activating.data, inhibiting.data).map { alpha * $0 - beta * $1 })
         case .flat:
-            return try terms([(ones, map(w) { _ in 1 }, 1)], bias: nil, biasAxis: nil, relevance: r, epsilon: 1e-6, layer: layer)
+            return try group([Term(x: Tensor(shape: x.shape, repeating: 1), w: map(w) { _ in 1 })],
+                             relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
         case .wSquare:
-            return try terms([(ones, map(w) { $0 * $0 }, 1)], bias: nil, biasAxis: nil, relevance: r, epsilon: 1e-6, layer: layer)
+            return try group([Term(x: Tensor(shape: x.shape, repeating: 1), w: map(w) { $0 * $0 })],
+                             relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
         case .gamma(let g):
-            let b = bias.map { map($0) { $0 + g * max($0, 0) } }
-            return try terms([(x, map(w) { $0 + g * max($0, 0) }, 1)], bias: b, biasAxis: biasAxis, relevance: r, epsilon: 1e-6, layer: layer)
+            // Outputs with z > 0 are explained by the positive-emphasized weights W + γW⁺, outputs
+            // with z < 0 by W + γW⁻; z == 0 passes nothing.
+            var z = try layer.apply(x, w)
+            if let bias { try addBias(&z, bias, axis: biasAxis, sign: 1) }
+            let wp = map(w) { $0 + g * max($0, 0) }, wn = map(w) { $0 + g * min($0, 0) }
+            let bp = bias.map { map($0) { $0 + g * max($0, 0) } }, bn = bias.map { map($0) { $0 + g * min($0, 0) } }
+            let zs = z.data
+            let up = try group([Term(x: xp, w: wp, bias: bp), Term(x: xn, w: wn)], relevance: r, gate: { zs[$0] > 0 },
+                               epsilon: eps, biasAxis: biasAxis, layer: layer)
+            let down = try group([Term(x: xp, w: wn, bias: bn), Term(x: xn, w: wp)], relevance: r, gate: { zs[$0] < 0 },
+                                 epsilon: eps, biasAxis: biasAxis, layer: layer)
+            return Tensor(shape: x.shape, data: zip(up.data, down.data).map(+))
         case .zBox(let low, let high):
-            return try terms([(x, w, 1), (Tensor(shape: x.shape, repeating: low), map(w, pos), -1),
-                              (Tensor(shape: x.shape, repeating: high), map(w, neg), -1)],
-                             bias: bias, biasAxis: biasAxis, relevance: r, epsilon: 1e-6, layer: layer)
+            // (x, W) − (low, W⁺) − (high, W⁻); the bias parts cancel in the denominator.
+            return try group([Term(x: x, w: w), Term(x: Tensor(shape: x.shape, repeating: low), w: map(w, pos), sign: -1),
+                              Term(x: Tensor(shape: x.shape, repeating: high), w: map(w, neg), sign: -1)],
+                             relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
         }
     }
 }

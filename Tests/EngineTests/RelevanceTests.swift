@@ -28,16 +28,33 @@ final class RelevanceTests: XCTestCase {
         let result: [Double]
         switch rule {
         case .epsilon(let e): result = share({ X[$0] * W[$1][$0] }, bias: { B[$0] }, eps: Double(e))
-        case .zPlus: result = share({ p(X[$0]) * p(W[$1][$0]) + q(X[$0]) * q(W[$1][$0]) }, bias: { _ in 0 }, eps: 1e-6)
+        case .zPlus: result = share({ p(X[$0]) * p(W[$1][$0]) + q(X[$0]) * q(W[$1][$0]) }, bias: { p(B[$0]) }, eps: 1e-6)
         case .alphaBeta(let a, let bt):
-            let act = share({ p(X[$0]) * p(W[$1][$0]) + q(X[$0]) * q(W[$1][$0]) }, bias: { _ in 0 }, eps: 1e-6)
-            let inh = share({ p(X[$0]) * q(W[$1][$0]) + q(X[$0]) * p(W[$1][$0]) }, bias: { _ in 0 }, eps: 1e-6)
+            let act = share({ p(X[$0]) * p(W[$1][$0]) + q(X[$0]) * q(W[$1][$0]) }, bias: { p(B[$0]) }, eps: 1e-6)
+            let inh = share({ p(X[$0]) * q(W[$1][$0]) + q(X[$0]) * p(W[$1][$0]) }, bias: { q(B[$0]) }, eps: 1e-6)
             result = zip(act, inh).map { Double(a) * $0 - Double(bt) * $1 }
         case .flat: result = share({ _, _ in 1 }, bias: { _ in 0 }, eps: 1e-6)
         case .wSquare: result = share({ W[$1][$0] * W[$1][$0] }, bias: { _ in 0 }, eps: 1e-6)
-        case .gamma(let g): result = share({ X[$0] * (W[$1][$0] + Double(g) * p(W[$1][$0])) }, bias: { B[$0] + Double(g) * p(B[$0]) }, eps: 1e-6)
+        case .gamma(let g):
+            let gg = Double(g)
+            let wp = { (i: Int, j: Int) in W[j][i] + gg * p(W[j][i]) }, wn = { (i: Int, j: Int) in W[j][i] + gg * q(W[j][i]) }
+            // Per output j: z_j decides which weights explain it.
+            var out = [Double](repeating: 0, count: n)
+            for j in 0..<o {
+                var z = B[j]
+                for i in 0..<n { z += X[i] * W[j][i] }
+                guard z != 0 else { continue }
+                let contrib = { (i: Int) -> Double in
+                    z > 0 ? p(X[i]) * wp(i, j) + q(X[i]) * wn(i, j) : p(X[i]) * wn(i, j) + q(X[i]) * wp(i, j)
+                }
+                var denominator = z > 0 ? B[j] + gg * p(B[j]) : B[j] + gg * q(B[j])
+                for i in 0..<n { denominator += contrib(i) }
+                let s = Double(r[j]) / stab(denominator, 1e-6)
+                for i in 0..<n { out[i] += contrib(i) * s }
+            }
+            result = out
         case .zBox(let l, let h):
-            result = share({ X[$0] * W[$1][$0] - Double(l) * p(W[$1][$0]) - Double(h) * q(W[$1][$0]) }, bias: { B[$0] }, eps: 1e-6)
+            result = share({ X[$0] * W[$1][$0] - Double(l) * p(W[$1][$0]) - Double(h) * q(W[$1][$0]) }, bias: { _ in 0 }, eps: 1e-6)
         }
         return result.map(Float.init)
     }

@@ -89,6 +89,18 @@ final class MethodParityTests: XCTestCase {
         try assertMatches(try explain("occlusion", ["window": "3,16,16", "stride": "3,8,8"]), "occlusion_3x16x16_s8_x1_t1")
     }
 
+    /// LRP against Zennit 0.5.1 (Tests/Fixtures/lrp, tools/make_lrp_fixtures.py): batch norm merged,
+    /// the residual Add as Zennit's Sum with the Norm rule, output relevance = the target logit.
+    func testLRPCompositesMatchZennit() throws {
+        for name in ["epsilon", "epsilon-plus-flat", "epsilon-gamma-box", "epsilon-alpha2-beta1-flat"] {
+            let got = try explain("lrp", ["composite": name, "low": "-2", "high": "2", "output": "logit"])
+            let ref = try NPY.read(Support.fixture("lrp/\(name).npy"))
+            XCTAssertEqual(got.data.reduce(0, +), ref.data.reduce(0, +), accuracy: 1e-3 * max(1, abs(ref.data.reduce(0, +))), name)
+            XCTAssertGreaterThanOrEqual(pearson(got, ref.reshaped(got.shape)), 0.99, name)
+            XCTAssertLessThan(FiniteDifference.relativeError(got, ref.reshaped(got.shape)), 1e-3, name)
+        }
+    }
+
     /// With σ → 0, SmoothGrad is saliency; with noise it is seeded and repeatable.
     func testSmoothGradLimitsAndSeed() throws {
         try assertMatches(try explain("smoothgrad", ["samples": "3", "sigma": "0"]), "saliency_x1_t1")
