@@ -66,6 +66,8 @@ extension Model {
         let inputName = inputName
         var r: [String: Tensor] = [graph.outputs[0]: seed]
         // The first linear layer: the Conv/Gemm reached first from the input.
+        // Outputs of sigmoid-like nodes: gates when they multiply a signal.
+        let gateProducers = Set(graph.nodes.filter { ["Sigmoid", "HardSigmoid"].contains($0.opType) }.flatMap(\.outputs))
         let firstLinear = graph.nodes.first { ($0.opType == "Conv" || $0.opType == "Gemm") && Model.forwardClosure(of: [inputName], in: graph).contains($0.inputs[0]) }?.name
         for node in graph.nodes.reversed() {
             let gradOutputs = node.outputs.map { r[$0] }
@@ -75,7 +77,8 @@ extension Model {
             let relevanceIn: [Tensor?]
             do {
                 relevanceIn = try propagate(node, args: args, outputs: outs, relevance: gradOutputs,
-                                            rule: composite.rule(for: node, first: node.name == firstLinear))
+                                            rule: composite.rule(for: node, first: node.name == firstLinear),
+                                            gateProducers: gateProducers)
             } catch let e as EngineError {
                 throw e.prefixed("\(path): relevance through node '\(node.name)' (\(node.opType)): ")
             } catch let e as TensorError {
@@ -89,7 +92,8 @@ extension Model {
         return r[inputName] ?? Tensor(shape: pass.values[inputName]!.shape)
     }
 
-    func propagate(_ node: Node, args: [Tensor?], outputs: [Tensor], relevance: [Tensor?], rule: LRPRule) throws -> [Tensor?] {
+    func propagate(_ node: Node, args: [Tensor?], outputs: [Tensor], relevance: [Tensor?], rule: LRPRule,
+                   gateProducers: Set<String>) throws -> [Tensor?] {
         let rOut = relevance[0] ?? Tensor(shape: outputs[0].shape)
         switch node.opType {
         case "Conv":
@@ -125,6 +129,12 @@ extension Model {
             let back = try node.op.backward(inputs: args, outputs: outputs, gradOutputs: [s])
             guard let g = back[0] else { break }
             return [Tensor(shape: x.shape, data: zip(x.data, g.data).map(*))]
+        case "Mul" where args.count == 2:
+            // Gating (SiLU's x·σ(x), squeeze-and-excitation's x·σ(s)): the gate is a weight, the
+            // signal takes all the relevance (as LRP treats gated units); relevance is conserved.
+            let gates = node.inputs.map { gateProducers.contains($0) }
+            if gates[1] && !gates[0] { return [Elementwise.sumToShape(rOut, args[0]!.shape), nil] }
+            if gates[0] && !gates[1] { return [nil, Elementwise.sumToShape(rOut, args[1]!.shape)] }
         case "Relu", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "Clip", "HardSigmoid", "HardSwish", "PRelu",
              "BatchNormalization", "Identity", "Dropout":
             return [rOut] + Array(repeating: nil, count: args.count - 1)
