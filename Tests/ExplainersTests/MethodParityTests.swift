@@ -23,24 +23,13 @@ final class MethodParityTests: XCTestCase {
 
     func reference(_ name: String) throws -> Tensor { try NPY.read(Support.fixture("methods/\(name).npy")) }
 
-    func pearson(_ a: Tensor, _ b: Tensor) -> Double {
-        let n = Double(a.count)
-        let ma = a.data.reduce(0) { $0 + Double($1) } / n, mb = b.data.reduce(0) { $0 + Double($1) } / n
-        var sab = 0.0, saa = 0.0, sbb = 0.0
-        for i in 0..<a.count {
-            let da = Double(a.data[i]) - ma, db = Double(b.data[i]) - mb
-            sab += da * db; saa += da * da; sbb += db * db
-        }
-        return sab / (saa * sbb).squareRoot()
-    }
-
     /// Same shape, Pearson ≥ 0.99 (the bar) and close in value.
     func assertMatches(_ got: Tensor, _ name: String, tolerance: Float = 1e-3, file: StaticString = #filePath, line: UInt = #line) throws {
         let ref = try reference(name)
         XCTAssertEqual(got.count, ref.count, name, file: file, line: line)
         guard got.count == ref.count else { return }
         let r = ref.reshaped(got.shape)
-        XCTAssertGreaterThanOrEqual(pearson(got, r), 0.99, name, file: file, line: line)
+        XCTAssertGreaterThanOrEqual(FiniteDifference.pearson(got, r), 0.99, name, file: file, line: line)
         XCTAssertLessThan(FiniteDifference.relativeError(got, r), tolerance, name, file: file, line: line)
     }
 
@@ -96,7 +85,7 @@ final class MethodParityTests: XCTestCase {
             let got = try explain("lrp", ["composite": name, "low": "-2", "high": "2", "output": "logit"])
             let ref = try NPY.read(Support.fixture("lrp/\(name).npy"))
             XCTAssertEqual(got.data.reduce(0, +), ref.data.reduce(0, +), accuracy: 1e-3 * max(1, abs(ref.data.reduce(0, +))), name)
-            XCTAssertGreaterThanOrEqual(pearson(got, ref.reshaped(got.shape)), 0.99, name)
+            XCTAssertGreaterThanOrEqual(FiniteDifference.pearson(got, ref.reshaped(got.shape)), 0.99, name)
             XCTAssertLessThan(FiniteDifference.relativeError(got, ref.reshaped(got.shape)), 1e-3, name)
         }
     }

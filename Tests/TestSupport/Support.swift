@@ -60,6 +60,19 @@ public enum FiniteDifference {
         return s
     }
 
+    /// Pearson correlation of the elements of two tensors of equal size (the parity bar of ≥ 0.99).
+    public static func pearson(_ a: Tensor, _ b: Tensor) -> Double {
+        precondition(a.count == b.count)
+        let n = Double(a.count)
+        let ma = a.data.reduce(0) { $0 + Double($1) } / n, mb = b.data.reduce(0) { $0 + Double($1) } / n
+        var sab = 0.0, saa = 0.0, sbb = 0.0
+        for i in 0..<a.count {
+            let da = Double(a.data[i]) - ma, db = Double(b.data[i]) - mb
+            sab += da * db; saa += da * da; sbb += db * db
+        }
+        return sab / (saa * sbb).squareRoot()
+    }
+
     /// Largest |a − b| relative to max(1, max|b|).
     public static func relativeError(_ a: Tensor, _ b: Tensor) -> Float {
         let scale = max(1, b.data.map(abs).max() ?? 0)
