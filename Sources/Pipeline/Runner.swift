@@ -49,11 +49,15 @@ public final class Runner: @unchecked Sendable {
     let plan: Plan
     let options: RunOptions
     let log: @Sendable (String) -> Void
+    /// Called after each item with (done, total); when nil, a log line every 16 items instead.
+    let progress: (@Sendable (Int, Int) -> Void)?
 
-    public init(plan: Plan, options: RunOptions, log: @escaping @Sendable (String) -> Void) {
+    public init(plan: Plan, options: RunOptions, log: @escaping @Sendable (String) -> Void,
+                progress: (@Sendable (Int, Int) -> Void)? = nil) {
         self.plan = plan
         self.options = options
         self.log = log
+        self.progress = progress
     }
 
     /// A model ready to run: loaded, hashed, checked against its class list.
@@ -141,7 +145,11 @@ public final class Runner: @unchecked Sendable {
                     log("failed: \(error)")
                 }
                 let done = state.finished()
-                if done % 16 == 0 || done == items.count { log("\(done)/\(items.count) items") }
+                if let progress {
+                    progress(done, items.count)
+                } else if done % 16 == 0 || done == items.count {
+                    log("\(done)/\(items.count) items")
+                }
             }
         }
         if state.isCancelled {

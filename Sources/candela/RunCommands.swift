@@ -25,9 +25,14 @@ struct Run: ParsableCommand {
         var summary: RunSummary?
         try guarded {
             let plan = try Plan(try ManifestParser.load(path: pipeline))
-            summary = try Runner(plan: plan, options: RunOptions(jobs: jobs, database: db, reportDirectory: report,
-                                                                 handleInterrupts: true),
-                                 log: { note($0) }).run()
+            let bar = ProgressBar()
+            let options = RunOptions(jobs: jobs, database: db, reportDirectory: report, handleInterrupts: true)
+            var progress: (@Sendable (Int, Int) -> Void)?
+            if bar.isTerminal { progress = bar.updater }
+            let log: @Sendable (String) -> Void = bar.logger
+            let runner = Runner(plan: plan, options: options, log: log, progress: progress)
+            summary = try runner.run()
+            bar.clear()
         }
         guard let s = summary else { return }
         print("run \(s.runID): \(s.items) items, \(s.failures) failures, \(s.status), \(String(format: "%.1f", s.seconds)) s; "
@@ -143,5 +148,37 @@ struct Export: ParsableCommand {
             let text = lines.joined(separator: "\n") + "\n"
             if let out { try Data(text.utf8).write(to: URL(fileURLWithPath: out)) } else { print(text, terminator: "") }
         }
+    }
+}
+
+/// A one-line progress bar on a terminal (done/total, rate, ETA); plain log lines otherwise.
+final class ProgressBar: @unchecked Sendable {
+    let isTerminal = isatty(STDERR_FILENO) != 0
+    private let start = Date()
+    private let lock = NSLock()
+    private var shown = false
+
+    func update(done: Int, total: Int) {
+        lock.lock(); defer { lock.unlock() }
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let width = 30, filled = total > 0 ? width * done / total : width
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        let line = String(format: "\r[%@] %d/%d  %.1f items/s  ETA %.0f s ", bar, done, total, rate, eta)
+        FileHandle.standardError.write(Data(line.utf8))
+        shown = true
+    }
+
+    /// `update` as a closure for the runner.
+    var updater: @Sendable (Int, Int) -> Void { { [self] done, total in update(done: done, total: total) } }
+
+    /// A log function that first ends the bar's line.
+    var logger: @Sendable (String) -> Void { { [self] line in clear(); note(line) } }
+
+    /// Ends the bar's line so that a log line starts clean.
+    func clear() {
+        lock.lock(); defer { lock.unlock() }
+        if shown { FileHandle.standardError.write(Data("\n".utf8)); shown = false }
     }
 }
