@@ -36,7 +36,6 @@ import importlib.metadata as md
 import json
 import os
 import sys
-import types
 
 sys.dont_write_bytecode = True
 TOOLS = os.path.dirname(os.path.abspath(__file__))
@@ -47,6 +46,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import make_fixtures as mf  # noqa: E402  (load_demo_model, f32, save)
+from fixture_common import import_torchvision, replace_readme_section  # noqa: E402
 import train_demo_model as tdm  # noqa: E402
 
 ROOT = os.path.dirname(TOOLS)
@@ -61,20 +61,8 @@ README_END = "<!-- /lrp -->"
 
 
 def import_zennit():
-    """zennit/__init__ imports zennit.torchvision, which imports torchvision.models.resnet. PyPI's Linux
-    torchvision wheel is a CUDA build whose C++ ops do not load next to the CPU torch, and `import
-    torchvision` then fails in _meta_registrations; only torchvision's pure-Python model classes are needed,
-    so on that failure the fake-op registrations are skipped (same workaround as make_method_fixtures.py)."""
-    try:
-        import torchvision  # noqa: F401
-    except RuntimeError as e:
-        if "torchvision::" not in str(e):
-            raise
-        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-            del sys.modules[name]
-        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
-        print("note: torchvision's C++ ops did not load (CUDA wheel next to CPU torch); "
-              "skipped its fake-op registrations", file=sys.stderr)
+    """Imports zennit; torchvision first, importable next to a CPU-only torch (see fixture_common)."""
+    import_torchvision()
     import zennit
 
     return zennit
@@ -645,16 +633,7 @@ independent float64 re-derivation in this script.
 {rows}
 {README_END}
 """
-    text = open(path).read() if os.path.exists(path) else ""
-    if README_BEGIN in text:
-        pre, rest = text.split(README_BEGIN, 1)
-        post = rest.split(README_END, 1)[1].lstrip("\n") if README_END in rest else ""
-        text = pre.rstrip("\n") + "\n\n" + section + ("\n" + post if post else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
-    print(f"updated {path}")
+    replace_readme_section(path, README_BEGIN, README_END, section)
 
 
 # ----------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ import importlib.metadata as md
 import json
 import os
 import sys
-import types
 import warnings
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # ScoreCAM wraps its batches in tqdm
@@ -33,6 +32,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import make_fixtures as mf  # noqa: E402  (load_demo_model, f32, save)
+from fixture_common import import_torchvision, replace_readme_section  # noqa: E402
 import train_demo_model as tdm  # noqa: E402
 
 ROOT = os.path.dirname(TOOLS)
@@ -51,20 +51,8 @@ README_END = "<!-- /methods -->"
 
 
 def import_grad_cam():
-    """Imports pytorch_grad_cam. PyPI's Linux torchvision wheel is a CUDA build whose C++ ops do
-    not load next to the CPU torch, and `import torchvision` then fails in _meta_registrations.
-    pytorch_grad_cam only needs torchvision's pure-Python parts, so on that failure the fake-op
-    registrations are skipped (the same workaround as tools/bench/export_models.py)."""
-    try:
-        import torchvision  # noqa: F401
-    except RuntimeError as e:
-        if "torchvision::" not in str(e):
-            raise
-        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-            del sys.modules[name]
-        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
-        print("note: torchvision's C++ ops did not load (CUDA wheel next to CPU torch); "
-              "skipped its fake-op registrations", file=sys.stderr)
+    """Imports pytorch_grad_cam; torchvision first, importable next to a CPU-only torch (see fixture_common)."""
+    import_torchvision()
     import pytorch_grad_cam
 
     return pytorch_grad_cam
@@ -571,16 +559,7 @@ with `align_corners=True`.
 {rows}
 {README_END}
 """
-    text = open(path).read() if os.path.exists(path) else ""
-    if README_BEGIN in text:
-        pre, rest = text.split(README_BEGIN, 1)
-        post = rest.split(README_END, 1)[1].lstrip("\n") if README_END in rest else ""
-        text = pre.rstrip("\n") + "\n\n" + section + ("\n" + post if post else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
-    print(f"updated {path}")
+    replace_readme_section(path, README_BEGIN, README_END, section)
 
 
 # ----------------------------------------------------------------------------------

@@ -39,7 +39,6 @@ import os
 import sys
 import tempfile
 import time
-import types
 import warnings
 from pathlib import Path
 
@@ -50,6 +49,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from onnx import helper, numpy_helper
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from fixture_common import import_torchvision  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / ".cache" / "models"
 OPSET = 17
@@ -58,27 +60,10 @@ ALL_MODELS = ["resnet18", "mobilenet_v2", "vgg11_bn", "densenet121", "efficientn
 
 
 def import_torchvision_models():
-    """Imports torchvision.models, working around a torchvision whose C++ ops cannot load.
-
-    PyPI's Linux torchvision wheels are CUDA builds; next to a CPU-only torch their _C extension
-    does not load, and `import torchvision` then fails in _meta_registrations (it registers fake
-    kernels for torchvision::nms and friends, which do not exist). The model definitions are
-    pure Python and need none of those ops, so on that failure the registrations are skipped.
-    """
-    try:
-        import torchvision.models as models
-
-        return models
-    except RuntimeError as e:
-        if "torchvision::" not in str(e):
-            raise
-    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-        del sys.modules[name]
-    sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
+    """torchvision.models, importable next to a CPU-only torch (see fixture_common)."""
+    import_torchvision()
     import torchvision.models as models
 
-    print("note: torchvision's C++ ops did not load (CUDA wheel next to CPU torch); "
-          "using its pure-Python model definitions only", file=sys.stderr)
     return models
 
 
