@@ -185,6 +185,10 @@ enum LRP {
     /// Terms sharing one normalizer: Σ sign·x′ ⊙ W′ᵀ(s), s = gate ⊙ R / stab(Σ sign·(W′x′ + b′)).
     static func group(_ terms: [Term], relevance r: Tensor, gate: ((Int) -> Bool)? = nil, epsilon: Float,
                       biasAxis: Int?, layer: LinearLayer) throws -> Tensor {
+        let inputShape = terms[0].x.shape
+        // A term whose input is all zero and that has no bias adds nothing to z or to the result:
+        // skip its two passes (x⁻ after a ReLU, the common case, halves z-plus and alpha-beta).
+        let terms = terms.filter { t in t.bias != nil || t.x.data.contains { $0 != 0 } }
         var z = Tensor(shape: r.shape)
         for t in terms {
             let zt = try layer.apply(t.x, t.w)
@@ -193,7 +197,7 @@ enum LRP {
         }
         var s = Tensor(shape: r.shape)
         for i in 0..<s.count where gate?(i) ?? true { s.data[i] = r.data[i] / stabilize(z.data[i], epsilon) }
-        var out = Tensor(shape: terms[0].x.shape)
+        var out = Tensor(shape: inputShape)
         for t in terms {
             let g = try layer.transpose(s, t.w)
             for i in 0..<out.count { out.data[i] += t.sign * t.x.data[i] * g.data[i] }

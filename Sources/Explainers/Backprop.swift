@@ -18,27 +18,28 @@ enum Backprop {
         }
     }
 
-    /// Gradients of score[target] with respect to the named tensors, for every item of the pass's batch.
+    /// Gradients of the objective (by default score[target]) with respect to the named tensors,
+    /// for every item of the pass's batch.
     static func gradients(_ request: ExplanationRequest, pass: ForwardPass, wrt: [String],
-                          relu: ReluBackward = .gradient) throws -> [String: Tensor] {
+                          relu: ReluBackward = .gradient, objective: Objective = .logit) throws -> [String: Tensor] {
         let model = request.model
         let scores = try scores(pass, model: model)
         try checkTarget(request.target, classes: scores.shape[1])
-        // One-hot seed on the target score for every item of the batch.
-        var seed = Tensor(shape: scores.shape)
-        for n in 0..<scores.shape[0] { seed.data[n * scores.shape[1] + request.target] = 1 }
+        let seed = try objective.seed(scores: scores, target: request.target)
         return try model.backward(pass, seeds: [model.graph.outputs[0]: seed], wrt: wrt, relu: relu)
     }
 
     /// d score_target / d input, shape of the input.
-    static func inputGradient(_ request: ExplanationRequest, relu: ReluBackward = .gradient) throws -> Tensor {
+    static func inputGradient(_ request: ExplanationRequest, relu: ReluBackward = .gradient,
+                              objective: Objective = .logit) throws -> Tensor {
         let pass = try request.forwardPass()
         let name = request.model.inputName
-        return try gradients(request, pass: pass, wrt: [name], relu: relu)[name]!
+        return try gradients(request, pass: pass, wrt: [name], relu: relu, objective: objective)[name]!
     }
 
     /// Input gradients for a batch of inputs (N,C,H,W) in chunks of `chunk`: one row per input.
-    static func batchGradients(_ request: ExplanationRequest, inputs: Tensor, chunk: Int) throws -> Tensor {
+    static func batchGradients(_ request: ExplanationRequest, inputs: Tensor, chunk: Int,
+                               objective: Objective = .logit) throws -> Tensor {
         let model = request.model
         let n = inputs.shape[0]
         var parts: [Tensor] = []
@@ -47,7 +48,7 @@ enum Backprop {
             let end = min(n, start + chunk)
             let slice = Tensor.stack((start..<end).map { inputs.item($0) })
             let pass = try model.run([model.inputName: slice])
-            parts.append(try gradients(request, pass: pass, wrt: [model.inputName])[model.inputName]!)
+            parts.append(try gradients(request, pass: pass, wrt: [model.inputName], objective: objective)[model.inputName]!)
             start = end
         }
         return Tensor.stack(parts)

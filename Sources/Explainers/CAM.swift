@@ -30,10 +30,11 @@ enum CAM {
     }
 
     /// A (1,C,h,w) and ∂y_t/∂A (1,C,h,w).
-    static func activationAndGradient(_ request: ExplanationRequest, layer: String) throws -> (Tensor, Tensor) {
+    static func activationAndGradient(_ request: ExplanationRequest, layer: String,
+                                      objective: Objective = .logit) throws -> (Tensor, Tensor) {
         let pass = try request.forwardPass(taps: [layer])
         let a = try activation(pass, layer: layer, model: request.model)
-        let g = try Backprop.gradients(request, pass: pass, wrt: [layer])[layer]!
+        let g = try Backprop.gradients(request, pass: pass, wrt: [layer], objective: objective)[layer]!
         return (a, g)
     }
 

@@ -10,19 +10,25 @@ import Tensors
 public struct GradCAMExplainer: Explainer {
     public static let method = "gradcam"
     public let layer: String?
-    public var parameters: [String: String] { layer.map { ["layer": $0] } ?? [:] }
+    public let objective: Objective
+    public var parameters: [String: String] {
+        (layer.map { ["layer": $0] } ?? [:]).merging(objective.parameters) { a, _ in a }
+    }
     public static let card = MethodCard(
         title: "Grad-CAM",
         meaning: "Regions whose features at a deep layer raised the class score; coarse, at that layer's resolution.",
         cost: "One forward pass and a backward pass down to the layer.",
         limits: "Blurry (one value per feature-map cell); only positive evidence is shown; a wrong layer gives misleading maps.")
 
-    public init(layer: String? = nil) { self.layer = layer }
+    public init(layer: String? = nil, objective: Objective = .logit) {
+        self.layer = layer
+        self.objective = objective
+    }
 
     public func taps(for model: Model) throws -> [String] { [try CAM.layer(layer, model: model)] }
 
     public func explain(_ request: ExplanationRequest) throws -> Attribution {
-        let (a, g) = try CAM.activationAndGradient(request, layer: try CAM.layer(layer, model: request.model))
+        let (a, g) = try CAM.activationAndGradient(request, layer: try CAM.layer(layer, model: request.model), objective: objective)
         let (c, plane) = (a.shape[1], a.shape[2] * a.shape[3])
         let weights = (0..<c).map { k in g.data[(k * plane)..<((k + 1) * plane)].reduce(0, +) / Float(plane) }
         return Attribution(raw: CAM.weightedMap(a, weights: weights), space: .layer)

@@ -4,16 +4,17 @@ import Tensors
 /// Eq. 2 before the absolute value). Raw output (C,H,W).
 public struct GradientExplainer: Explainer {
     public static let method = "gradient"
-    public var parameters: [String: String] { [:] }
+    public let objective: Objective
+    public var parameters: [String: String] { objective.parameters }
     public static let card = MethodCard(
         title: "Gradient",
         meaning: "How much a tiny change of each pixel would change the class score; sign kept.",
         cost: "One forward and one backward pass.",
         limits: "Local and noisy: it shows sensitivity, not what the model relied on; saturated units give zero gradient.")
 
-    public init() {}
+    public init(objective: Objective = .logit) { self.objective = objective }
 
     public func explain(_ request: ExplanationRequest) throws -> Attribution {
-        Attribution(raw: Backprop.single(try Backprop.inputGradient(request)), space: .input)
+        Attribution(raw: Backprop.single(try Backprop.inputGradient(request, objective: objective)), space: .input)
     }
 }

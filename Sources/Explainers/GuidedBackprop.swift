@@ -6,16 +6,17 @@ import Tensors
 /// `GuidedBackprop(model).attribute(x, target=t)`. Raw output (C,H,W).
 public struct GuidedBackpropExplainer: Explainer {
     public static let method = "guidedbackprop"
-    public var parameters: [String: String] { [:] }
+    public let objective: Objective
+    public var parameters: [String: String] { objective.parameters }
     public static let card = MethodCard(
         title: "Guided backpropagation",
         meaning: "Fine-grained image structure that positively drives the score through the network's ReLUs.",
         cost: "One forward and one backward pass.",
         limits: "Largely class-insensitive and nearly unchanged when the model's weights are randomized (Adebayo et al. 2018): it shows edges more than evidence.")
 
-    public init() {}
+    public init(objective: Objective = .logit) { self.objective = objective }
 
     public func explain(_ request: ExplanationRequest) throws -> Attribution {
-        Attribution(raw: Backprop.single(try Backprop.inputGradient(request, relu: .guided)), space: .input)
+        Attribution(raw: Backprop.single(try Backprop.inputGradient(request, relu: .guided, objective: objective)), space: .input)
     }
 }

@@ -11,10 +11,11 @@ public struct IntegratedGradientsExplainer: Explainer {
     let rule: Quadrature
     let baselinePath: String?
     let batch: Int
+    let objective: Objective
     public var parameters: [String: String] {
         var p = ["steps": "\(steps)", "rule": rule.rawValue]
         if let baselinePath { p["baseline"] = baselinePath }
-        return p
+        return p.merging(objective.parameters) { a, _ in a }
     }
     public static let card = MethodCard(
         title: "Integrated gradients",
@@ -27,6 +28,7 @@ public struct IntegratedGradientsExplainer: Explainer {
         rule = Quadrature(rawValue: try p.choice("rule", default: "gausslegendre", among: Quadrature.allCases.map(\.rawValue)))!
         baselinePath = p.string("baseline")
         batch = try p.int("batch", default: 16)
+        objective = try Objective(p)
     }
 
     public func explain(_ request: ExplanationRequest) throws -> Attribution {
@@ -40,7 +42,7 @@ public struct IntegratedGradientsExplainer: Explainer {
         let scaled = Tensor.stack(points.map { p in
             Tensor(shape: x.shape, data: zip(x.data, baseline.data).map { xv, bv in bv + Float(p.alpha) * (xv - bv) })
         })
-        let grads = try Backprop.batchGradients(request, inputs: scaled, chunk: batch)
+        let grads = try Backprop.batchGradients(request, inputs: scaled, chunk: batch, objective: objective)
         let plane = x.count
         var total = [Double](repeating: 0, count: plane)
         for (k, p) in points.enumerated() {

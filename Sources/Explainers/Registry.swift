@@ -22,10 +22,11 @@ public enum ExplainerRegistry {
 
     /// The parameters each method accepts.
     static let allowed: [String: Set<String>] = [
-        "gradient": [], "saliency": [], "inputxgradient": [], "guidedbackprop": [], "deconvnet": [],
-        "integratedgradients": ["steps", "rule", "baseline", "batch"],
-        "smoothgrad": ["samples", "sigma", "seed", "batch"],
-        "gradcam": ["layer"], "gradcam++": ["layer"], "scorecam": ["layer", "batch"],
+        "gradient": Objective.keys, "saliency": Objective.keys, "inputxgradient": Objective.keys,
+        "guidedbackprop": Objective.keys, "deconvnet": Objective.keys,
+        "integratedgradients": Objective.keys.union(["steps", "rule", "baseline", "batch"]),
+        "smoothgrad": Objective.keys.union(["samples", "sigma", "seed", "batch"]),
+        "gradcam": Objective.keys.union(["layer"]), "gradcam++": ["layer"], "scorecam": ["layer", "batch"],
         "occlusion": ["window", "stride", "batch"],
         "rise": ["masks", "cells", "p", "seed", "batch"],
         "lime": ["samples", "segments", "compactness", "seed", "batch"],
@@ -44,14 +45,14 @@ public enum ExplainerRegistry {
         }
         let p = Parameters(method: method, values: parameters)
         switch method {
-        case "gradient": return GradientExplainer()
-        case "saliency": return SaliencyExplainer()
-        case "inputxgradient": return InputXGradientExplainer()
-        case "guidedbackprop": return GuidedBackpropExplainer()
-        case "deconvnet": return DeconvnetExplainer()
+        case "gradient": return GradientExplainer(objective: try Objective(p))
+        case "saliency": return SaliencyExplainer(objective: try Objective(p))
+        case "inputxgradient": return InputXGradientExplainer(objective: try Objective(p))
+        case "guidedbackprop": return GuidedBackpropExplainer(objective: try Objective(p))
+        case "deconvnet": return DeconvnetExplainer(objective: try Objective(p))
         case "integratedgradients": return try IntegratedGradientsExplainer(p)
         case "smoothgrad": return try SmoothGradExplainer(p)
-        case "gradcam": return GradCAMExplainer(layer: p.string("layer"))
+        case "gradcam": return GradCAMExplainer(layer: p.string("layer"), objective: try Objective(p))
         case "gradcam++": return GradCAMPlusPlusExplainer(layer: p.string("layer"))
         case "scorecam": return ScoreCAMExplainer(layer: p.string("layer"), batch: try p.int("batch", default: 16))
         case "occlusion": return try OcclusionExplainer(p)

@@ -10,7 +10,8 @@ public struct SmoothGradExplainer: Explainer {
     let sigma: Float
     let seed: Int
     let batch: Int
-    public var parameters: [String: String] { ["samples": "\(samples)", "sigma": "\(sigma)", "seed": "\(seed)"] }
+    let objective: Objective
+    public var parameters: [String: String] { ["samples": "\(samples)", "sigma": "\(sigma)", "seed": "\(seed)"].merging(objective.parameters) { a, _ in a } }
     public static let card = MethodCard(
         title: "SmoothGrad",
         meaning: "Saliency averaged over noisy copies of the image: the sensitivity that survives small perturbations.",
@@ -22,13 +23,14 @@ public struct SmoothGradExplainer: Explainer {
         sigma = try p.float("sigma", default: 0.15, range: 0...1000)
         seed = try p.int("seed", default: 0, min: 0)
         batch = try p.int("batch", default: 16)
+        objective = try Objective(p)
     }
 
     public func explain(_ request: ExplanationRequest) throws -> Attribution {
         let x = request.input
         var rng = SeededGenerator(seed: UInt64(seed))
         let noisy = Tensor.stack((0..<samples).map { _ in Tensor(shape: x.shape, data: x.data.map { $0 + sigma * rng.gaussian() }) })
-        let grads = try Backprop.batchGradients(request, inputs: noisy, chunk: batch)
+        let grads = try Backprop.batchGradients(request, inputs: noisy, chunk: batch, objective: objective)
         var mean = Tensor(shape: Array(x.shape.dropFirst()))
         for k in 0..<samples { for i in 0..<x.count { mean.data[i] += abs(grads.data[k * x.count + i]) / Float(samples) } }
         return Attribution(raw: mean, space: .input)

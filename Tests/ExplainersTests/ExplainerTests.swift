@@ -1,4 +1,5 @@
 import Engine
+import Foundation
 import TestSupport
 import XCTest
 @testable import Explainers
@@ -16,6 +17,43 @@ final class ExplainerTests: XCTestCase {
 
     func request(_ item: Int, target: Int = 1) -> ExplanationRequest {
         ExplanationRequest(model: model, input: x.item(item), target: target)
+    }
+
+    /// score=probability differentiates softmax(y)_t. The chain rule splits it into ∂p_t/∂y_k
+    /// (checked by central differences of a float64 softmax at the model's logits: smooth, unlike
+    /// differences through the ReLU network) times the per-class logit gradients (checked against
+    /// autograd elsewhere). weights=w differentiates Σ_k w_k y_k: the same combination with w.
+    func testProbabilityAndWeightedObjectives() throws {
+        let item = x.item(1)
+        let probabilityGradient = try ExplainerRegistry.make(method: "gradient", parameters: ["score": "probability"])
+            .explain(ExplanationRequest(model: model, input: item, target: 1)).raw
+        let logits = try model.forward(item).data.map(Double.init)
+        func p1(_ y: [Double]) -> Double { let e = y.map { Foundation.exp($0) }; return e[1] / e.reduce(0, +) }
+        let h = 1e-5
+        let dp = (0..<2).map { k -> Double in
+            var up = logits, down = logits
+            up[k] += h
+            down[k] -= h
+            return (p1(up) - p1(down)) / (2 * h)
+        }
+        let g0 = try GradientExplainer().explain(request(1, target: 0)).raw
+        let g1 = try GradientExplainer().explain(request(1, target: 1)).raw
+        let chain = Tensor(shape: g0.shape, data: (0..<g0.count).map { Float(dp[0] * Double(g0.data[$0]) + dp[1] * Double(g1.data[$0])) })
+        XCTAssertLessThan(FiniteDifference.relativeError(probabilityGradient, chain), 1e-4)
+        XCTAssertGreaterThan(abs(dp[1]), 1e-3, "the check must not pass trivially")
+
+        let weights: [Float] = [0.5, -2]
+        let combined = try ExplainerRegistry.make(method: "gradient", parameters: ["weights": "0.5,-2"])
+            .explain(ExplanationRequest(model: model, input: item, target: 0)).raw
+        let expected = Tensor(shape: g0.shape, data: (0..<g0.count).map { weights[0] * g0.data[$0] + weights[1] * g1.data[$0] })
+        XCTAssertLessThan(FiniteDifference.relativeError(combined, expected), 1e-5)
+
+        // Parameters are checked and named.
+        XCTAssertThrowsError(try ExplainerRegistry.make(method: "gradient", parameters: ["weights": "1,x"]))
+        XCTAssertThrowsError(try ExplainerRegistry.make(method: "saliency", parameters: ["score": "weighted"]))
+        XCTAssertThrowsError(try ExplainerRegistry.make(method: "gradient", parameters: ["weights": "1,2,3"])
+            .explain(request(1))) { XCTAssertTrue("\($0)".contains("3 values but the model has 2 classes"), "\($0)") }
+        XCTAssertEqual(try ExplainerRegistry.make(method: "gradcam", parameters: ["score": "probability"]).parameters["score"], "probability")
     }
 
     func testGradientAndSaliencyMatchAutograd() throws {
