@@ -1,44 +1,133 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Tensors
 
-/// One row of a dataset: an image, its label and optional lesion mask (absolute paths).
+/// One item of a dataset: an image, its label, an optional lesion mask and an optional tissue
+/// mask (absolute paths).
 public struct DatasetItem: Sendable, Equatable {
     public var path: String
     public var label: String?
     public var mask: String?
+    public var tissueMask: String?
+
+    public init(path: String, label: String? = nil, mask: String? = nil, tissueMask: String? = nil) {
+        self.path = path
+        self.label = label
+        self.mask = mask
+        self.tissueMask = tissueMask
+    }
 }
 
-/// Reads a dataset CSV: header `path,label[,mask]`, paths relative to the CSV's folder.
-/// Quoted fields are not supported in v0: paths with commas are rejected with the line number.
+/// The image files a dataset may list (by extension, case-insensitive).
+let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
+
+/// Reads a dataset's items from its source, then applies `sample` and `limit`.
+///
+/// - CSV: header `path,label[,mask][,tissue_mask]` (any order; only `path` is required), paths
+///   relative to the CSV's folder. Quoted fields are not supported: a path with a comma is
+///   reported with its line number.
+/// - folder: one subfolder per class, `FOLDER/<label>/*.png|jpg|jpeg`, classes and files in
+///   sorted order; no masks.
+/// - glob: a shell pattern (`*`, `?`, `[...]`, per path component, as POSIX `glob(3)`), sorted;
+///   no labels or masks.
+///
+/// `sample: n` keeps n items drawn without replacement with a seeded generator (`seed`, default 0)
+/// and keeps them in dataset order, so the same manifest always picks the same items.
 public enum DatasetLoader {
     public static func load(_ spec: DatasetSpec) throws -> [DatasetItem] {
-        guard let data = FileManager.default.contents(atPath: spec.csv) else {
-            throw PipelineError("\(spec.csv): cannot read dataset CSV")
+        var items: [DatasetItem]
+        switch spec.source {
+        case .csv(let path): items = try csv(path)
+        case .folder(let path): items = try folder(path)
+        case .glob(let pattern): items = try glob(pattern)
         }
-        let base = URL(fileURLWithPath: spec.csv).deletingLastPathComponent()
+        if let n = spec.sample, n < items.count {
+            var rng = SeededGenerator(seed: UInt64(spec.seed))
+            var indices = Array(items.indices)
+            // Partial Fisher–Yates: the first n positions become a uniform sample.
+            for i in 0..<n {
+                let j = i + Int(rng.next() % UInt64(indices.count - i))
+                indices.swapAt(i, j)
+            }
+            items = indices.prefix(n).sorted().map { items[$0] }
+        }
+        if let limit = spec.limit, items.count > limit { items = Array(items.prefix(limit)) }
+        return items
+    }
+
+    static func csv(_ file: String) throws -> [DatasetItem] {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw PipelineError("\(file): cannot read dataset CSV")
+        }
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent()
         var lines = String(decoding: data, as: UTF8.self).split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
             .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\r")) }
         while lines.last?.isEmpty == true { lines.removeLast() }
         guard let header = lines.first?.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) else {
-            throw PipelineError("\(spec.csv):1: empty CSV; expected a header path,label[,mask]")
+            throw PipelineError("\(file):1: empty CSV; expected a header path,label[,mask][,tissue_mask]")
         }
         guard let pathColumn = header.firstIndex(of: "path") else {
-            throw PipelineError("\(spec.csv):1: header must have a 'path' column, got \(header.joined(separator: ","))")
+            throw PipelineError("\(file):1: header must have a 'path' column, got \(header.joined(separator: ","))")
+        }
+        for (i, name) in header.enumerated() where !["path", "label", "mask", "tissue_mask"].contains(name) {
+            throw PipelineError("\(file):1:\(header[..<i].reduce(1) { $0 + $1.count + 1 }): unknown column '\(name)'; columns: path, label, mask, tissue_mask")
         }
         let labelColumn = header.firstIndex(of: "label")
         let maskColumn = header.firstIndex(of: "mask")
+        let tissueColumn = header.firstIndex(of: "tissue_mask")
         var items: [DatasetItem] = []
         for (i, line) in lines.enumerated().dropFirst() where !line.isEmpty {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard fields.count == header.count else {
-                throw PipelineError("\(spec.csv):\(i + 1): expected \(header.count) fields, found \(fields.count)")
+                throw PipelineError("\(file):\(i + 1): expected \(header.count) fields, found \(fields.count)")
             }
-            func resolve(_ p: String) -> String {
-                p.hasPrefix("/") ? p : base.appendingPathComponent(p).standardized.path
+            func resolve(_ column: Int?) -> String? {
+                guard let column, !fields[column].isEmpty else { return nil }
+                let p = fields[column]
+                return p.hasPrefix("/") ? p : base.appendingPathComponent(p).standardized.path
             }
-            let mask = maskColumn.map { fields[$0] }.flatMap { $0.isEmpty ? nil : resolve($0) }
-            items.append(DatasetItem(path: resolve(fields[pathColumn]), label: labelColumn.map { fields[$0] }, mask: mask))
-            if let limit = spec.limit, items.count >= limit { break }
+            guard let path = resolve(pathColumn) else { throw PipelineError("\(file):\(i + 1): empty path") }
+            items.append(DatasetItem(path: path, label: labelColumn.map { fields[$0] }, mask: resolve(maskColumn),
+                                     tissueMask: resolve(tissueColumn)))
         }
+        return items
+    }
+
+    static func isImage(_ name: String) -> Bool {
+        imageExtensions.contains(URL(fileURLWithPath: name).pathExtension.lowercased())
+    }
+
+    static func folder(_ root: String) throws -> [DatasetItem] {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: root, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw PipelineError("\(root): dataset folder does not exist")
+        }
+        var items: [DatasetItem] = []
+        for label in try fm.contentsOfDirectory(atPath: root).sorted() where !label.hasPrefix(".") {
+            let dir = "\(root)/\(label)"
+            guard fm.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
+            for file in try fm.contentsOfDirectory(atPath: dir).sorted() where isImage(file) && !file.hasPrefix(".") {
+                items.append(DatasetItem(path: "\(dir)/\(file)", label: label))
+            }
+        }
+        if items.isEmpty { throw PipelineError("\(root): no images in class subfolders (expected \(root)/<label>/*.png|jpg)") }
+        return items
+    }
+
+    static func glob(_ pattern: String) throws -> [DatasetItem] {
+        var g = glob_t()
+        defer { globfree(&g) }
+        let status = Glibc.glob(pattern, 0, nil, &g)
+        guard status == 0 else {
+            if status == GLOB_NOMATCH { throw PipelineError("\(pattern): no files match the dataset pattern") }
+            throw PipelineError("\(pattern): cannot list the dataset pattern (glob error \(status))")
+        }
+        let paths = (0..<Int(g.gl_pathc)).compactMap { g.gl_pathv[$0].map { String(cString: $0) } }
+        let items = paths.filter(isImage).sorted().map { DatasetItem(path: $0) }
+        if items.isEmpty { throw PipelineError("\(pattern): the pattern matches no .png/.jpg files") }
         return items
     }
 }

@@ -12,13 +12,40 @@ public struct Manifest: Sendable {
     public var stages: [StageSpec]
 }
 
-/// Where a dataset's items come from.
+/// Where a dataset's items come from (docs/manifest.md, "datasets").
 public struct DatasetSpec: Sendable, Equatable {
+    public enum Source: Sendable, Equatable {
+        /// CSV with header `path,label[,mask][,tissue_mask]`; paths relative to the CSV's folder.
+        case csv(String)
+        /// One subfolder per class: `FOLDER/<label>/*.png|jpg`.
+        case folder(String)
+        /// A shell pattern of image files (no labels).
+        case glob(String)
+    }
     public var name: String
-    /// CSV with header `path,label[,mask]`; paths relative to the CSV's folder.
-    public var csv: String
-    /// Use only the first `limit` rows (quick runs).
+    public var source: Source
+    /// Use only the first `limit` items (quick runs).
     public var limit: Int?
+    /// Use a seeded random sample of this many items (in dataset order).
+    public var sample: Int?
+    public var seed: Int
+
+    public init(name: String, source: Source, limit: Int? = nil, sample: Int? = nil, seed: Int = 0) {
+        self.name = name
+        self.source = source
+        self.limit = limit
+        self.sample = sample
+        self.seed = seed
+    }
+
+    /// Where the items come from, for messages and the plan.
+    public var origin: String {
+        switch source {
+        case .csv(let p): return p
+        case .folder(let p): return "\(p)/<label>/"
+        case .glob(let p): return p
+        }
+    }
 }
 
 /// An ONNX classifier and how to feed it.

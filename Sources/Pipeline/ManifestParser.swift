@@ -14,7 +14,8 @@ public enum ManifestParser {
         return try parse(String(decoding: data, as: UTF8.self), file: path, baseDirectory: url.deletingLastPathComponent().path)
     }
 
-    public static func parse(_ text: String, file: String, baseDirectory: String) throws -> Manifest {
+    public static func parse(_ text: String, file: String, baseDirectory: String,
+                             environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Manifest {
         let root: Node
         do {
             guard let n = try Yams.compose(yaml: text) else {
@@ -24,15 +25,24 @@ public enum ManifestParser {
         } catch let e as YamlError {
             throw yamlError(e, file: file)
         }
-        let r = Reader(file: file, base: baseDirectory)
+        let r = Reader(file: file, base: baseDirectory, environment: environment)
         let top = try r.mapping(root, allowed: ["pipeline", "datasets", "models", "explainers", "stages"], what: "manifest")
         let pipeline = try top["pipeline"].map { try r.string($0) } ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
 
         var datasets: [String: DatasetSpec] = [:]
         for (name, node) in try r.namedMappings(try r.require(top, "datasets", in: root)) {
-            let m = try r.mapping(node, allowed: ["csv", "limit"], what: "dataset '\(name)'")
-            datasets[name] = DatasetSpec(name: name, csv: r.path(try r.string(try r.require(m, "csv", in: node))),
-                                         limit: try m["limit"].map { try r.int($0, min: 1) })
+            let m = try r.mapping(node, allowed: ["csv", "folder", "glob", "limit", "sample", "seed"], what: "dataset '\(name)'")
+            let sources = ["csv", "folder", "glob"].filter { m[$0] != nil }
+            guard sources.count == 1 else {
+                throw r.error(node, sources.isEmpty ? "dataset '\(name)' needs one of csv, folder or glob"
+                                                    : "dataset '\(name)' has both \(sources[0]) and \(sources[1]); give one source")
+            }
+            let location = r.path(try r.string(m[sources[0]]!))
+            let source: DatasetSpec.Source = sources[0] == "csv" ? .csv(location) : sources[0] == "folder" ? .folder(location) : .glob(location)
+            datasets[name] = DatasetSpec(name: name, source: source,
+                                         limit: try m["limit"].map { try r.int($0, min: 1) },
+                                         sample: try m["sample"].map { try r.int($0, min: 1) },
+                                         seed: try m["seed"].map { try r.int($0, min: 0) } ?? 0)
         }
 
         var models: [String: ModelSpec] = [:]
@@ -157,6 +167,7 @@ public enum ManifestParser {
 struct Reader {
     let file: String
     let base: String
+    var environment: [String: String] = ProcessInfo.processInfo.environment
 
     func error(_ node: Node, _ message: String) -> ManifestError {
         ManifestError(file: file, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1, message: message)
@@ -194,9 +205,43 @@ struct Reader {
         return n
     }
 
+    /// A scalar's text with `${VAR}` (or `${VAR:-default}`) replaced from the environment; an
+    /// unset variable without a default is an error at the value. `$${` stays a literal `${`.
     func scalarText(_ node: Node) throws -> String {
         guard case .scalar(let s) = node else { throw error(node, "expected a single value") }
-        return s.string
+        return try interpolate(s.string, at: node)
+    }
+
+    func interpolate(_ text: String, at node: Node) throws -> String {
+        guard text.contains("${") else { return text }
+        var out = ""
+        var rest = Substring(text)
+        while let open = rest.range(of: "${") {
+            if rest[..<open.lowerBound].hasSuffix("$") {
+                out += rest[..<rest.index(before: open.lowerBound)] + "${"
+                rest = rest[open.upperBound...]
+                continue
+            }
+            out += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].firstIndex(of: "}") else {
+                throw error(node, "unclosed ${ in '\(text)'")
+            }
+            let body = rest[open.upperBound..<close]
+            let parts = body.split(separator: ":-", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0])
+            guard !name.isEmpty, name.allSatisfy({ $0 == "_" || $0.isLetter || $0.isNumber }), !name.first!.isNumber else {
+                throw error(node, "'${\(body)}' is not a variable name (letters, digits, _)")
+            }
+            if let value = environment[name] {
+                out += value
+            } else if parts.count == 2 {
+                out += parts[1]
+            } else {
+                throw error(node, "environment variable \(name) is not set (write ${\(name):-default} for a default)")
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
     }
 
     func string(_ node: Node) throws -> String {

@@ -58,7 +58,7 @@ public struct Plan: Sendable {
     public func describe(itemCounts: [String: Int]) -> String {
         var lines = ["pipeline \(manifest.pipeline) (\(manifest.file))"]
         for (name, d) in manifest.datasets.sorted(by: { $0.key < $1.key }) {
-            lines.append("  dataset \(name): \(itemCounts[name].map(String.init) ?? "?") items from \(d.csv)")
+            lines.append("  dataset \(name): \(itemCounts[name].map(String.init) ?? "?") items from \(d.origin)")
         }
         for (name, m) in manifest.models.sorted(by: { $0.key < $1.key }) {
             lines.append("  model \(name): \(m.onnx), \(m.classes.count) classes, input \(m.preprocessing.width)x\(m.preprocessing.height)")

@@ -47,7 +47,7 @@ final class ManifestTests: XCTestCase {
         let m = try ManifestParser.load(path: Support.repo("pipelines/demo.yaml"))
         XCTAssertEqual(m.pipeline, "demo")
         XCTAssertEqual(m.models["demo-cnn"]?.preprocessing.mean, [0.5, 0.5, 0.5])
-        XCTAssertEqual(m.datasets["slides"]?.csv, Support.repo("datasets/demo/labels.csv"))
+        XCTAssertEqual(m.datasets["slides"]?.source, .csv(Support.repo("datasets/demo/labels.csv")))
         let plan = try Plan(m)
         XCTAssertEqual(plan.order.map(\.name), ["predict", "explain", "evaluate", "report"])
         XCTAssertEqual(Set(plan.edges["report"] ?? []), ["predict", "explain", "evaluate"])
@@ -96,11 +96,68 @@ final class ManifestTests: XCTestCase {
     func testDatasetCSVErrorsNameLine() throws {
         let dir = Support.temporaryDirectory()
         try "path,label\na.png,x\nb.png,y,extra\n".write(toFile: "\(dir)/d.csv", atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try DatasetLoader.load(DatasetSpec(name: "d", csv: "\(dir)/d.csv", limit: nil))) {
+        XCTAssertThrowsError(try DatasetLoader.load(DatasetSpec(name: "d", source: .csv("\(dir)/d.csv")))) {
             XCTAssertEqual("\($0)", "\(dir)/d.csv:3: expected 2 fields, found 3")
         }
         try "path,label\na.png,x\nb.png,y\n".write(toFile: "\(dir)/ok.csv", atomically: true, encoding: .utf8)
-        let items = try DatasetLoader.load(DatasetSpec(name: "d", csv: "\(dir)/ok.csv", limit: 1))
+        let items = try DatasetLoader.load(DatasetSpec(name: "d", source: .csv("\(dir)/ok.csv"), limit: 1))
         XCTAssertEqual(items, [DatasetItem(path: "\(dir)/a.png", label: "x", mask: nil)])
+    }
+
+    func testFolderGlobAndSampleSources() throws {
+        let dir = Support.temporaryDirectory()
+        let fm = FileManager.default
+        for (label, files) in [("normal", ["b.png", "a.png", "notes.txt"]), ("abnormal", ["c.jpg"])] {
+            try fm.createDirectory(atPath: "\(dir)/slides/\(label)", withIntermediateDirectories: true)
+            for f in files { fm.createFile(atPath: "\(dir)/slides/\(label)/\(f)", contents: Data([1])) }
+        }
+        let folder = try DatasetLoader.load(DatasetSpec(name: "f", source: .folder("\(dir)/slides")))
+        XCTAssertEqual(folder, [DatasetItem(path: "\(dir)/slides/abnormal/c.jpg", label: "abnormal"),
+                                DatasetItem(path: "\(dir)/slides/normal/a.png", label: "normal"),
+                                DatasetItem(path: "\(dir)/slides/normal/b.png", label: "normal")])
+        let glob = try DatasetLoader.load(DatasetSpec(name: "g", source: .glob("\(dir)/slides/*/*.png")))
+        XCTAssertEqual(glob.map(\.path), ["\(dir)/slides/normal/a.png", "\(dir)/slides/normal/b.png"])
+        XCTAssertNil(glob[0].label)
+        XCTAssertThrowsError(try DatasetLoader.load(DatasetSpec(name: "g", source: .glob("\(dir)/none/*.png")))) {
+            XCTAssertEqual("\($0)", "\(dir)/none/*.png: no files match the dataset pattern")
+        }
+        XCTAssertThrowsError(try DatasetLoader.load(DatasetSpec(name: "f", source: .folder("\(dir)/missing"))))
+
+        // A seeded sample: the same items every time, in dataset order, different for another seed.
+        let all = try DatasetLoader.load(ManifestParser.load(path: Support.repo("pipelines/demo.yaml")).datasets["slides"]!)
+        let spec = DatasetSpec(name: "s", source: .csv(Support.repo("datasets/demo/labels.csv")), sample: 10, seed: 3)
+        let a = try DatasetLoader.load(spec), b = try DatasetLoader.load(spec)
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(a.count, 10)
+        XCTAssertEqual(a.map { p in all.firstIndex { $0.path == p.path }! }, a.map { p in all.firstIndex { $0.path == p.path }! }.sorted())
+        var other = spec
+        other.seed = 4
+        XCTAssertNotEqual(try DatasetLoader.load(other), a)
+    }
+
+    func testTwoDatasetSourcesAndTissueMaskColumn() throws {
+        assertError(valid.replacingOccurrences(of: "    csv: ../datasets/demo/labels.csv", with: "    csv: a.csv\n    glob: '*.png'"),
+                    "test.yaml:4:5: dataset 'd' has both csv and glob; give one source")
+        let dir = Support.temporaryDirectory()
+        try "path,tissue_mask,label\na.png,t.png,x\n".write(toFile: "\(dir)/d.csv", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try DatasetLoader.load(DatasetSpec(name: "d", source: .csv("\(dir)/d.csv"))),
+                       [DatasetItem(path: "\(dir)/a.png", label: "x", tissueMask: "\(dir)/t.png")])
+        try "path,lable\na.png,x\n".write(toFile: "\(dir)/e.csv", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try DatasetLoader.load(DatasetSpec(name: "d", source: .csv("\(dir)/e.csv")))) {
+            XCTAssertEqual("\($0)", "\(dir)/e.csv:1:6: unknown column 'lable'; columns: path, label, mask, tissue_mask")
+        }
+    }
+
+    func testEnvironmentInterpolation() throws {
+        let text = valid.replacingOccurrences(of: "csv: ../datasets/demo/labels.csv", with: "csv: ${DATA}/labels.csv")
+            .replacingOccurrences(of: "out: ../reports/t", with: "out: ${OUT:-../reports/default}")
+        let m = try ManifestParser.parse(text, file: "test.yaml", baseDirectory: base, environment: ["DATA": "../datasets/demo"])
+        XCTAssertEqual(m.datasets["d"]?.source, .csv(Support.repo("datasets/demo/labels.csv")))
+        XCTAssertEqual(m.stages.last?.out, Support.repo("reports/default"))
+        XCTAssertThrowsError(try ManifestParser.parse(text, file: "test.yaml", baseDirectory: base, environment: [:])) {
+            XCTAssertEqual("\($0)", "test.yaml:4:10: environment variable DATA is not set (write ${DATA:-default} for a default)")
+        }
+        let literal = valid.replacingOccurrences(of: "pipeline: t", with: "pipeline: a$${B}")
+        XCTAssertEqual(try ManifestParser.parse(literal, file: "test.yaml", baseDirectory: base, environment: [:]).pipeline, "a${B}")
     }
 }
