@@ -10,6 +10,8 @@ public struct Manifest: Sendable {
     public var explainers: [String: ExplainerSpec]
     /// Stages in the order they were written; `Plan` orders them by their dependencies.
     public var stages: [StageSpec]
+    /// Gates in the order they were written.
+    public var gates: [GateSpec] = []
 }
 
 /// Where a dataset's items come from (docs/manifest.md, "datasets").
@@ -89,4 +91,23 @@ public struct StageSpec: Sendable, Equatable {
     public var model: String?
     public var line: Int
     public var column: Int
+}
+
+/// A gate: a run-level number compared with a threshold; a failed gate makes `candela run` exit 3.
+///
+/// `metric` is a per-item metric of an evaluate stage (averaged over the items that have a
+/// value, for one `explainer`), or a run-level count: `failures` (failure rows), `accuracy`
+/// (share of labelled items predicted as their label).
+public struct GateSpec: Sendable, Equatable {
+    public enum Comparison: String, Sendable { case atLeast = ">=", atMost = "<=" }
+    public var name: String
+    public var metric: String
+    public var explainer: String?
+    public var comparison: Comparison
+    public var threshold: Double
+    public var line: Int
+    public var column: Int
+
+    /// Metrics measured on the whole run rather than per item.
+    public static let runMetrics = ["failures", "accuracy"]
 }

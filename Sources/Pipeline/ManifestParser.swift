@@ -26,7 +26,7 @@ public enum ManifestParser {
             throw yamlError(e, file: file)
         }
         let r = Reader(file: file, base: baseDirectory, environment: environment)
-        let top = try r.mapping(root, allowed: ["pipeline", "datasets", "models", "explainers", "stages"], what: "manifest")
+        let top = try r.mapping(root, allowed: ["pipeline", "datasets", "models", "explainers", "stages", "gates"], what: "manifest")
         let pipeline = try top["pipeline"].map { try r.string($0) } ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
 
         var datasets: [String: DatasetSpec] = [:]
@@ -147,8 +147,44 @@ public enum ManifestParser {
                 dataset: try reference("dataset", Array(datasets.keys)), model: try reference("model", Array(models.keys)),
                 line: line, column: column))
         }
+        var gates: [GateSpec] = []
+        if let gn = top["gates"] {
+            let evaluated = Set(stages.filter { $0.kind == .evaluate }.flatMap(\.metrics))
+            for (name, node) in try r.namedMappings(gn) {
+                let m = try r.mapping(node, allowed: ["metric", "explainer", "min", "max"], what: "gate '\(name)'")
+                let metricNode = try r.require(m, "metric", in: node)
+                let metric = try r.string(metricNode)
+                let known = GateSpec.runMetrics + Evaluation.metrics
+                guard known.contains(metric) else {
+                    let hint = suggestion(for: metric, among: known).map { " (did you mean '\($0)'?)" } ?? ""
+                    throw r.error(metricNode, "gate '\(name)': unknown metric '\(metric)'\(hint); metrics: \(known.joined(separator: ", "))")
+                }
+                var explainer: String?
+                if let en = m["explainer"] {
+                    let e = try r.string(en)
+                    guard explainers[e] != nil else {
+                        let hint = suggestion(for: e, among: Array(explainers.keys)).map { " (did you mean '\($0)'?)" } ?? ""
+                        throw r.error(en, "gate '\(name)' uses explainer '\(e)', which is not defined under explainers:\(hint)")
+                    }
+                    explainer = e
+                }
+                if !GateSpec.runMetrics.contains(metric) {
+                    guard explainer != nil else { throw r.error(node, "gate '\(name)': metric '\(metric)' is per explainer; add explainer: NAME") }
+                    guard evaluated.contains(metric) else {
+                        throw r.error(metricNode, "gate '\(name)': no evaluate stage computes '\(metric)'; add it to an evaluate stage's metrics")
+                    }
+                }
+                guard (m["min"] == nil) != (m["max"] == nil) else {
+                    throw r.error(node, "gate '\(name)' needs exactly one of min or max")
+                }
+                let (comparison, boundNode) = m["min"].map { (GateSpec.Comparison.atLeast, $0) } ?? (.atMost, m["max"]!)
+                gates.append(GateSpec(name: name, metric: metric, explainer: explainer, comparison: comparison,
+                                      threshold: Double(try r.float(boundNode)),
+                                      line: node.mark?.line ?? 1, column: node.mark?.column ?? 1))
+            }
+        }
         let manifest = Manifest(file: file, pipeline: pipeline, datasets: datasets, models: models,
-                                explainers: explainers, stages: stages)
+                                explainers: explainers, stages: stages, gates: gates)
         _ = try Plan(manifest) // checks needs and cycles
         return manifest
     }

@@ -15,12 +15,50 @@ public struct RunOptions: Sendable {
     public var reportDirectory: String?
     /// Catch SIGINT: finish the items in flight, commit them, mark the run interrupted.
     public var handleInterrupts: Bool
+    /// Continue the latest unfinished run of the same manifest and shard (killed or interrupted)
+    /// instead of starting a new one: its committed items are kept, the rest are processed.
+    public var resume: Bool
+    /// Process only this shard of the dataset's items.
+    public var shard: Shard?
 
-    public init(jobs: Int = 1, database: String = "candela.sqlite", reportDirectory: String? = nil, handleInterrupts: Bool = false) {
+    public init(jobs: Int = 1, database: String = "candela.sqlite", reportDirectory: String? = nil, handleInterrupts: Bool = false,
+                resume: Bool = false, shard: Shard? = nil) {
         self.jobs = jobs
         self.database = database
         self.reportDirectory = reportDirectory
         self.handleInterrupts = handleInterrupts
+        self.resume = resume
+        self.shard = shard
+    }
+}
+
+/// Shard K of N (1-based): the items at positions p with p mod N = K − 1 in dataset order. Every
+/// item belongs to exactly one shard, and the same dataset always splits the same way.
+public struct Shard: Sendable, Equatable, CustomStringConvertible {
+    public let index: Int
+    public let count: Int
+
+    public init(index: Int, count: Int) throws {
+        guard count >= 1, (1...count).contains(index) else {
+            throw PipelineError("shard \(index)/\(count): K must be between 1 and N")
+        }
+        self.index = index
+        self.count = count
+    }
+
+    /// Parses "K/N".
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]) else {
+            throw PipelineError("--shard expects K/N (e.g. 2/3), got '\(text)'")
+        }
+        try self.init(index: k, count: n)
+    }
+
+    public var description: String { "\(index)/\(count)" }
+
+    public func select<T>(_ items: [T]) -> [T] {
+        items.enumerated().filter { $0.offset % count == index - 1 }.map(\.element)
     }
 }
 
@@ -38,6 +76,10 @@ public struct RunSummary: Sendable {
     /// Heatmaps computed in this run, and heatmaps reused from the store by cache key.
     public var computed: Int
     public var reused: Int
+    /// Gate verdicts (empty when the manifest has no gates or the run was interrupted).
+    public var gates: [GateResultRecord] = []
+    /// Items already committed by the resumed run and skipped here.
+    public var resumed: Int = 0
 }
 
 /// Runs a plan: every item through the per-item stages in DAG order, items in parallel on
@@ -85,7 +127,8 @@ public final class Runner: @unchecked Sendable {
         guard let modelName = plan.order.compactMap(\.model).first ?? manifest.models.keys.sorted().first,
               let modelSpec = manifest.models[modelName] else { throw PipelineError("\(manifest.file): no model") }
         let loaded = try Runner.loadModel(modelSpec)
-        let items = try DatasetLoader.load(dataset)
+        let allItems = try DatasetLoader.load(dataset)
+        let items = options.shard?.select(allItems) ?? allItems
         let explainStages = plan.order.filter { $0.kind == .explain }
         let wantsPointing = plan.order.contains { $0.kind == .evaluate && $0.metrics.contains("pointing_game") }
         var jobsList: [(stage: StageSpec, spec: ExplainerSpec, explainer: any Explainer)] = []
@@ -104,14 +147,27 @@ public final class Runner: @unchecked Sendable {
                                                 withIntermediateDirectories: true)
         let store = try Store(path: options.database)
         let manifestHash = try Hashing.sha256(file: manifest.file)
-        let runID = try store.insert(RunRecord(pipeline: manifest.pipeline, manifestPath: manifest.file, manifestHash: manifestHash,
+        let runParameters = Runner.canonicalJSON(options.shard.map { ["shard": $0.description] } ?? [:])
+        let runID: Int64
+        var done = Set<String>()
+        if options.resume, let id = try store.resumableRun(pipeline: manifest.pipeline, manifestHash: manifestHash, parameters: runParameters) {
+            runID = id
+            try store.reopenRun(id)
+            done = try store.itemPaths(run: id)
+            log("resuming run \(id): \(done.count) of \(items.count) items already committed")
+        } else {
+            if options.resume { log("nothing to resume for this manifest\(options.shard.map { " and shard \($0)" } ?? ""); starting a new run") }
+            runID = try store.insert(RunRecord(pipeline: manifest.pipeline, manifestPath: manifest.file, manifestHash: manifestHash,
                                                candelaVersion: CandelaVersion.release, startedAt: Runner.timestamp(start),
-                                               status: "running", jobs: options.jobs))
+                                               status: "running", jobs: options.jobs, parameters: runParameters))
+        }
+        let pending = items.filter { !done.contains($0.path) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         try store.upsert(ModelRecord(hash: loaded.hash, name: modelSpec.name, path: modelSpec.onnx, classes: modelSpec.classes,
                                      preprocessing: String(decoding: try encoder.encode(modelSpec.preprocessing), as: UTF8.self)))
-        log("run \(runID): \(items.count) items from '\(datasetName)', model '\(modelName)', \(explainers.count) explainers, \(options.jobs) jobs")
+        log("run \(runID): \(pending.count) items from '\(datasetName)'\(options.shard.map { " (shard \($0) of \(allItems.count))" } ?? ""), "
+            + "model '\(modelName)', \(explainers.count) explainers, \(options.jobs) jobs")
 
         let jobs = max(1, options.jobs)
         if jobs > 1 { BLAS.setThreads(1) } // parallelism comes from items, not from inside GEMM
@@ -133,8 +189,8 @@ public final class Runner: @unchecked Sendable {
             if options.handleInterrupts { signal(SIGINT, SIG_DFL) }
         }
         DispatchQueue.concurrentPerform(iterations: jobs) { _ in
-            while let index = state.next(limit: items.count) {
-                let item = items[index]
+            while let index = state.next(limit: pending.count) {
+                let item = pending[index]
                 do {
                     let outcome = try process(item, dataset: datasetName, runID: runID, model: loaded,
                                               explainers: perItem,
@@ -146,9 +202,9 @@ public final class Runner: @unchecked Sendable {
                 }
                 let done = state.finished()
                 if let progress {
-                    progress(done, items.count)
-                } else if done % 16 == 0 || done == items.count {
-                    log("\(done)/\(items.count) items")
+                    progress(done, pending.count)
+                } else if done % 16 == 0 || done == pending.count {
+                    log("\(done)/\(pending.count) items")
                 }
             }
         }
@@ -156,11 +212,13 @@ public final class Runner: @unchecked Sendable {
             try store.finishRun(runID, status: "interrupted", at: Runner.timestamp(Date()))
             return RunSummary(runID: runID, items: items.count, failures: try store.failures(run: runID).count, status: "interrupted",
                               reportIndex: nil, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start),
-                              computed: state.computed, reused: state.reused)
+                              computed: state.computed, reused: state.reused, resumed: done.count)
         }
         // The run's verdict is recorded before the report is written, so the report shows it.
         var failures = try store.failures(run: runID).count
         try store.finishRun(runID, status: failures > 0 ? "partial" : "complete", at: Runner.timestamp(Date()))
+        let gates = try Gates.evaluate(manifest.gates, store: store, runID: runID)
+        try store.replaceGateResults(run: runID, gates)
         var reportIndex: String?
         if let reportStage = plan.order.first(where: { $0.kind == .report }) {
             let dir = options.reportDirectory ?? reportStage.out
@@ -177,10 +235,10 @@ public final class Runner: @unchecked Sendable {
         }
         return RunSummary(runID: runID, items: items.count, failures: failures, status: failures > 0 ? "partial" : "complete",
                           reportIndex: reportIndex, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start),
-                          computed: state.computed, reused: state.reused)
+                          computed: state.computed, reused: state.reused, gates: gates, resumed: done.count)
     }
 
-    static func cards(for specs: [ExplainerSpec]) -> [String: ReportCard] {
+    public static func cards(for specs: [ExplainerSpec]) -> [String: ReportCard] {
         var out: [String: ReportCard] = [:]
         for s in specs {
             if let c = ExplainerRegistry.card(s.method) {
@@ -305,7 +363,7 @@ public final class Runner: @unchecked Sendable {
         }
         try store.transaction {
             let itemID = try store.insert(ItemRecord(runID: runID, dataset: dataset, path: item.path, label: item.label,
-                                                     maskPath: item.mask, contentHash: contentHash,
+                                                     maskPath: item.mask, tissueMaskPath: item.tissueMask, contentHash: contentHash,
                                                      width: size.width, height: size.height))
             var pred = prediction
             pred.itemID = itemID

@@ -12,9 +12,13 @@ public struct RunRecord: Codable, Sendable, Equatable {
     /// "running", "complete", "partial" (some items failed) or "interrupted".
     public var status: String
     public var jobs: Int
+    /// How the run was asked to run, as canonical JSON: `{"shard":"2/3"}`, `{"merged_from":[...]}`.
+    public var parameters: String
 
     public init(id: Int64? = nil, pipeline: String, manifestPath: String, manifestHash: String,
-                candelaVersion: String, startedAt: String, finishedAt: String? = nil, status: String, jobs: Int) {
+                candelaVersion: String, startedAt: String, finishedAt: String? = nil, status: String, jobs: Int,
+                parameters: String = "{}") {
+        self.parameters = parameters
         self.id = id
         self.pipeline = pipeline
         self.manifestPath = manifestPath
@@ -54,14 +58,17 @@ public struct ItemRecord: Codable, Sendable, Equatable {
     public var path: String
     public var label: String?
     public var maskPath: String?
+    /// Absolute path of the tissue mask (white = tissue), when the dataset has one.
+    public var tissueMaskPath: String?
     /// SHA-256 of the file's bytes: the item's identity.
     public var contentHash: String
     public var width: Int
     public var height: Int
 
     public init(id: Int64? = nil, runID: Int64, dataset: String, path: String, label: String?, maskPath: String?,
-                contentHash: String, width: Int, height: Int) {
+                tissueMaskPath: String? = nil, contentHash: String, width: Int, height: Int) {
         self.id = id
+        self.tissueMaskPath = tissueMaskPath
         self.runID = runID
         self.dataset = dataset
         self.path = path
@@ -174,5 +181,30 @@ public struct FailureRecord: Codable, Sendable, Equatable {
         self.itemPath = itemPath
         self.stage = stage
         self.message = message
+    }
+}
+
+/// The verdict of one gate of a run: `value comparison threshold` (`>=` for a manifest `min`,
+/// `<=` for a `max`). A gate without a value (nothing was measured) fails.
+public struct GateResultRecord: Codable, Sendable, Equatable {
+    public var runID: Int64
+    public var name: String
+    public var metric: String
+    public var explainer: String?
+    public var comparison: String
+    public var threshold: Double
+    public var value: Double?
+    public var passed: Bool
+
+    public init(runID: Int64, name: String, metric: String, explainer: String?, comparison: String, threshold: Double,
+                value: Double?, passed: Bool) {
+        self.runID = runID
+        self.name = name
+        self.metric = metric
+        self.explainer = explainer
+        self.comparison = comparison
+        self.threshold = threshold
+        self.value = value
+        self.passed = passed
     }
 }

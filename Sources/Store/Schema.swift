@@ -80,5 +80,21 @@ enum Schema {
         """
         CREATE INDEX items_content_hash ON items(content_hash);
         """,
+        // 3: gates and their verdicts; tissue masks; run parameters (shard, resume, merge) are
+        // JSON in runs.parameters, which migration 1 already has.
+        """
+        CREATE TABLE gate_results(
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            name TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            explainer TEXT,
+            comparison TEXT NOT NULL,
+            threshold REAL NOT NULL,
+            value REAL,
+            passed INTEGER NOT NULL,
+            PRIMARY KEY(run_id, name)
+        );
+        ALTER TABLE items ADD COLUMN tissue_mask_path TEXT;
+        """,
     ]
 }

@@ -70,10 +70,12 @@ public final class Store: @unchecked Sendable {
     public func insert(_ r: RunRecord) throws -> Int64 {
         try locked {
             try connection.query("""
-                INSERT INTO runs(pipeline, manifest_path, manifest_hash, candela_version, started_at, finished_at, status, jobs)
-                VALUES (?,?,?,?,?,?,?,?)
+                INSERT INTO runs(pipeline, manifest_path, manifest_hash, candela_version, started_at, finished_at, status, jobs,
+                                 parameters)
+                VALUES (?,?,?,?,?,?,?,?,?)
                 """, [.text(r.pipeline), .text(r.manifestPath), .text(r.manifestHash), .text(r.candelaVersion),
-                      .text(r.startedAt), r.finishedAt.map { .text($0) } ?? .null, .text(r.status), .int(Int64(r.jobs))])
+                      .text(r.startedAt), r.finishedAt.map { .text($0) } ?? .null, .text(r.status), .int(Int64(r.jobs)),
+                      .text(r.parameters)])
             return connection.lastInsertRowID
         }
     }
@@ -98,9 +100,11 @@ public final class Store: @unchecked Sendable {
     public func insert(_ i: ItemRecord) throws -> Int64 {
         try locked {
             try connection.query("""
-                INSERT INTO items(run_id, dataset, path, label, mask_path, content_hash, width, height) VALUES (?,?,?,?,?,?,?,?)
+                INSERT INTO items(run_id, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height)
+                VALUES (?,?,?,?,?,?,?,?,?)
                 """, [.int(i.runID), .text(i.dataset), .text(i.path), i.label.map { .text($0) } ?? .null,
-                      i.maskPath.map { .text($0) } ?? .null, .text(i.contentHash), .int(Int64(i.width)), .int(Int64(i.height))])
+                      i.maskPath.map { .text($0) } ?? .null, i.tissueMaskPath.map { .text($0) } ?? .null,
+                      .text(i.contentHash), .int(Int64(i.width)), .int(Int64(i.height))])
             return connection.lastInsertRowID
         }
     }
@@ -147,12 +151,13 @@ public final class Store: @unchecked Sendable {
     public func runs() throws -> [RunRecord] {
         try locked {
             try connection.query("""
-                SELECT id, pipeline, manifest_path, manifest_hash, candela_version, started_at, finished_at, status, jobs
+                SELECT id, pipeline, manifest_path, manifest_hash, candela_version, started_at, finished_at, status, jobs,
+                       parameters
                 FROM runs ORDER BY id
                 """).map { r in
                 RunRecord(id: r[0].int, pipeline: r[1].text ?? "", manifestPath: r[2].text ?? "", manifestHash: r[3].text ?? "",
                           candelaVersion: r[4].text ?? "", startedAt: r[5].text ?? "", finishedAt: r[6].text,
-                          status: r[7].text ?? "", jobs: Int(r[8].int ?? 0))
+                          status: r[7].text ?? "", jobs: Int(r[8].int ?? 0), parameters: r[9].text ?? "{}")
             }
         }
     }
@@ -169,11 +174,11 @@ public final class Store: @unchecked Sendable {
     public func items(run: Int64) throws -> [ItemRecord] {
         try locked {
             try connection.query("""
-                SELECT id, run_id, dataset, path, label, mask_path, content_hash, width, height FROM items
+                SELECT id, run_id, dataset, path, label, mask_path, content_hash, width, height, tissue_mask_path FROM items
                 WHERE run_id = ? ORDER BY path
                 """, [.int(run)]).map { r in
                 ItemRecord(id: r[0].int, runID: r[1].int ?? 0, dataset: r[2].text ?? "", path: r[3].text ?? "",
-                           label: r[4].text, maskPath: r[5].text, contentHash: r[6].text ?? "",
+                           label: r[4].text, maskPath: r[5].text, tissueMaskPath: r[9].text, contentHash: r[6].text ?? "",
                            width: Int(r[7].int ?? 0), height: Int(r[8].int ?? 0))
             }
         }
@@ -258,5 +263,114 @@ public final class Store: @unchecked Sendable {
                               message: r[4].text ?? "")
             }
         }
+    }
+
+    // MARK: - Gates
+
+    /// Replaces the gate verdicts of a run.
+    public func replaceGateResults(run: Int64, _ results: [GateResultRecord]) throws {
+        try transaction {
+            try connection.query("DELETE FROM gate_results WHERE run_id = ?", [.int(run)])
+            for g in results {
+                try connection.query("""
+                    INSERT INTO gate_results(run_id, name, metric, explainer, comparison, threshold, value, passed)
+                    VALUES (?,?,?,?,?,?,?,?)
+                    """, [.int(g.runID), .text(g.name), .text(g.metric), g.explainer.map { .text($0) } ?? .null,
+                          .text(g.comparison), .double(g.threshold), g.value.map { .double($0) } ?? .null,
+                          .int(g.passed ? 1 : 0)])
+            }
+        }
+    }
+
+    public func gateResults(run: Int64) throws -> [GateResultRecord] {
+        try locked {
+            try connection.query("""
+                SELECT run_id, name, metric, explainer, comparison, threshold, value, passed FROM gate_results
+                WHERE run_id = ? ORDER BY name
+                """, [.int(run)]).map { r in
+                GateResultRecord(runID: r[0].int ?? 0, name: r[1].text ?? "", metric: r[2].text ?? "", explainer: r[3].text,
+                                 comparison: r[4].text ?? ">=", threshold: r[5].double ?? 0, value: r[6].double,
+                                 passed: (r[7].int ?? 0) != 0)
+            }
+        }
+    }
+
+    // MARK: - Resume
+
+    /// The latest run of this pipeline, manifest and run parameters that did not finish
+    /// (status "running" after a kill, or "interrupted"), if any.
+    public func resumableRun(pipeline: String, manifestHash: String, parameters: String) throws -> Int64? {
+        try locked {
+            try connection.query("""
+                SELECT id FROM runs WHERE pipeline = ? AND manifest_hash = ? AND parameters = ?
+                  AND status IN ('running', 'interrupted') ORDER BY id DESC LIMIT 1
+                """, [.text(pipeline), .text(manifestHash), .text(parameters)]).first?[0].int
+        }
+    }
+
+    /// Marks a run running again and forgets its failures (failed items are retried).
+    public func reopenRun(_ id: Int64) throws {
+        try transaction {
+            try connection.query("UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?", [.int(id)])
+            try connection.query("DELETE FROM failures WHERE run_id = ?", [.int(id)])
+        }
+    }
+
+    /// Paths of the items a run has committed.
+    public func itemPaths(run: Int64) throws -> Set<String> {
+        try locked { Set(try connection.query("SELECT path FROM items WHERE run_id = ?", [.int(run)]).compactMap { $0[0].text }) }
+    }
+
+    // MARK: - Merge
+
+    /// Copies run `source` of the store at `path` (its items, predictions, heatmaps, metrics and
+    /// failures, byte for byte, and the models they refer to) into run `target` of this store, in
+    /// one transaction. An item path already in `target` is an error naming it.
+    public func copyRun(_ source: Int64, from path: String, into target: Int64) throws {
+        try locked {
+            try connection.query("ATTACH DATABASE ? AS src", [.text(path)])
+            defer { try? connection.execute("DETACH DATABASE src") }
+            let duplicate = try connection.query("""
+                SELECT s.path FROM src.items s JOIN main.items m ON m.path = s.path AND m.run_id = ? WHERE s.run_id = ? LIMIT 1
+                """, [.int(target), .int(source)]).first?[0].text
+            if let duplicate { throw StoreError("\(path): item \(duplicate) is already in the merged run (two shards hold it)") }
+            try transaction {
+                try connection.execute("INSERT OR IGNORE INTO main.models SELECT hash, name, path, classes, preprocessing FROM src.models")
+                try connection.query("""
+                    INSERT INTO main.items(run_id, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height)
+                    SELECT ?, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height
+                    FROM src.items WHERE run_id = ? ORDER BY id
+                    """, [.int(target), .int(source)])
+                // New item ids by path within the target run.
+                let newID = "(SELECT m.id FROM main.items m WHERE m.run_id = \(target) AND m.path = si.path)"
+                try connection.query("""
+                    INSERT INTO main.predictions(item_id, model_hash, class_index, class_name, probability, probabilities)
+                    SELECT \(newID), p.model_hash, p.class_index, p.class_name, p.probability, p.probabilities
+                    FROM src.predictions p JOIN src.items si ON si.id = p.item_id WHERE si.run_id = ?
+                    """, [.int(source)])
+                try connection.query("""
+                    INSERT INTO main.attributions(item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape,
+                                                  height, width, heatmap, seconds)
+                    SELECT \(newID), a.model_hash, a.explainer, a.method, a.parameters, a.target, a.cache_key, a.raw_shape,
+                           a.height, a.width, a.heatmap, a.seconds
+                    FROM src.attributions a JOIN src.items si ON si.id = a.item_id WHERE si.run_id = ? ORDER BY a.id
+                    """, [.int(source)])
+                try connection.query("""
+                    INSERT INTO main.metrics(item_id, explainer, name, value)
+                    SELECT \(newID), m.explainer, m.name, m.value
+                    FROM src.metrics m JOIN src.items si ON si.id = m.item_id WHERE si.run_id = ?
+                    """, [.int(source)])
+                try connection.query("""
+                    INSERT INTO main.failures(run_id, item_path, stage, message)
+                    SELECT ?, item_path, stage, message FROM src.failures WHERE run_id = ? ORDER BY id
+                    """, [.int(target), .int(source)])
+            }
+        }
+    }
+
+    /// Every run of the store at `path` (opened and migrated like any store).
+    public static func runs(at path: String) throws -> [RunRecord] {
+        guard FileManager.default.fileExists(atPath: path) else { throw StoreError("\(path): no such database") }
+        return try Store(path: path).runs()
     }
 }

@@ -8,17 +8,23 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Runs a pipeline manifest: predictions, heatmaps and metrics into SQLite, then the HTML report.",
         discussion: """
-            Exit status: 0 when every item succeeded, 2 when some items failed (recorded in the store), 130 when \
-            interrupted (Ctrl-C finishes the items in flight and commits them; rerunning reuses their results), 1 on a fatal error.
+            Exit status: 0 when every item succeeded and every gate passed; 3 when a gate failed; 2 when some items \
+            failed (recorded in the store) and no gate failed; 130 when interrupted (Ctrl-C finishes the items in flight and \
+            commits them; --resume continues the run, and any rerun reuses their results); 1 on a fatal error.
             """)
 
     @Argument(help: "The pipeline manifest (YAML).") var pipeline: String
     @Option(help: "Items processed in parallel.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "SQLite database file.") var db: String = "candela.sqlite"
     @Option(help: "Report folder (overrides the report stage's 'out').") var report: String?
+    @Flag(help: "Continue the latest unfinished run (killed or interrupted) of this manifest and shard instead of starting a new one.")
+    var resume = false
+    @Option(help: "Process only shard K of N of the items (K/N, 1-based); join shard stores with 'candela merge'.")
+    var shard: String?
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        if let shard { do { _ = try Shard(parsing: shard) } catch { throw ValidationError("\(error)") } }
     }
 
     func run() throws {
@@ -26,7 +32,8 @@ struct Run: ParsableCommand {
         try guarded {
             let plan = try Plan(try ManifestParser.load(path: pipeline))
             let bar = ProgressBar()
-            let options = RunOptions(jobs: jobs, database: db, reportDirectory: report, handleInterrupts: true)
+            let options = RunOptions(jobs: jobs, database: db, reportDirectory: report, handleInterrupts: true, resume: resume,
+                                     shard: try shard.map { try Shard(parsing: $0) })
             var progress: (@Sendable (Int, Int) -> Void)?
             if bar.isTerminal { progress = bar.updater }
             let log: @Sendable (String) -> Void = bar.logger
@@ -35,15 +42,97 @@ struct Run: ParsableCommand {
             bar.clear()
         }
         guard let s = summary else { return }
-        print("run \(s.runID): \(s.items) items, \(s.failures) failures, \(s.status), \(String(format: "%.1f", s.seconds)) s; "
+        print("run \(s.runID): \(s.items) items\(s.resumed > 0 ? " (\(s.resumed) committed before the resume)" : ""), "
+              + "\(s.failures) failures, \(s.status), \(String(format: "%.1f", s.seconds)) s; "
               + "\(s.computed) heatmaps computed, \(s.reused) reused from the store")
         for (name, p) in s.pointingGame.sorted(by: { $0.key < $1.key }) {
             print("pointing game \(name): \(p.hits)/\(p.total) = \(String(format: "%.1f", 100 * Double(p.hits) / Double(max(p.total, 1))))%")
         }
         print("database: \(db)")
         if let r = s.reportIndex { print("report: \(r)") }
+        for g in s.gates { print(Gates.describe(g)) }
+        if !s.gates.isEmpty {
+            let failed = s.gates.filter { !$0.passed }.count
+            print(failed == 0 ? "verdict: PASS (\(s.gates.count) gates)" : "verdict: FAIL (\(failed) of \(s.gates.count) gates failed)")
+        }
         if s.status == "interrupted" { throw ExitCode(130) }
+        if s.gates.contains(where: { !$0.passed }) { throw ExitCode(3) }
         if s.failures > 0 { throw ExitCode(2) }
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Joins the stores of shard runs (candela run --shard K/N) into one run of one store.",
+        discussion: """
+            Takes the latest run of each input store; they must come from the same pipeline and manifest (same hash). \
+            Items, predictions, heatmaps, metrics and failures are copied byte for byte; an item in two inputs is an error. \
+            When the manifest is readable its gates are evaluated on the merged run (exit 3 when one fails) and its \
+            report stage, if any, is written (or use --report). Exit 2 when a shard was partial or unfinished.
+            """)
+
+    @Option(help: "The merged SQLite database (created, or a new run appended).") var out: String
+    @Argument(help: "Shard stores to merge.") var inputs: [String]
+    @Option(help: "Manifest whose gates and report apply (default: the path recorded by the shard runs).") var manifest: String?
+    @Option(help: "Report folder (default: the manifest's report stage 'out').") var report: String?
+
+    func validate() throws {
+        guard !inputs.isEmpty else { throw ValidationError("give at least one shard store to merge") }
+    }
+
+    func run() throws {
+        var exit: Int32 = 0
+        try guarded {
+            var sources: [(path: String, run: RunRecord)] = []
+            for path in inputs {
+                guard let run = try Store.runs(at: path).last, run.id != nil else { throw StoreError("\(path): the store has no runs") }
+                sources.append((path, run))
+            }
+            let first = sources[0].run
+            for (path, run) in sources.dropFirst() where run.pipeline != first.pipeline || run.manifestHash != first.manifestHash {
+                throw StoreError("\(path): run \(run.id!) is pipeline '\(run.pipeline)' with manifest \(run.manifestHash.prefix(12)), "
+                                 + "but \(inputs[0]) has '\(first.pipeline)' with manifest \(first.manifestHash.prefix(12)); merge shards of one manifest")
+            }
+            let shards = sources.map { s -> String in
+                (try? JSONDecoder().decode([String: String].self, from: Data(s.run.parameters.utf8)))?["shard"] ?? "all"
+            }
+            let statuses = sources.map(\.run.status)
+            let status = statuses.allSatisfy { $0 == "complete" } ? "complete" : statuses.contains("running") || statuses.contains("interrupted") ? "interrupted" : "partial"
+            let store = try Store(path: out)
+            let parameters = String(decoding: try JSONEncoder.sorted.encode(["merged_from": inputs, "shards": shards]), as: UTF8.self)
+            let runID = try store.insert(RunRecord(
+                pipeline: first.pipeline, manifestPath: first.manifestPath, manifestHash: first.manifestHash,
+                candelaVersion: first.candelaVersion, startedAt: sources.map(\.run.startedAt).min()!,
+                status: "running", jobs: sources.map(\.run.jobs).reduce(0, +), parameters: parameters))
+            for (path, run) in sources { try store.copyRun(run.id!, from: path, into: runID) }
+            try store.finishRun(runID, status: status, at: sources.compactMap(\.run.finishedAt).max() ?? ISO8601DateFormatter().string(from: Date()))
+            print("run \(runID) in \(out): \(try store.items(run: runID).count) items from \(inputs.count) stores (shards \(shards.joined(separator: ", "))), "
+                  + "\(try store.failures(run: runID).count) failures, \(status)")
+            if status != "complete" { exit = 2 }
+
+            let manifestPath = manifest ?? first.manifestPath
+            guard FileManager.default.fileExists(atPath: manifestPath) else {
+                print("manifest \(manifestPath) not found: gates and report skipped")
+                return
+            }
+            let m = try ManifestParser.load(path: manifestPath)
+            let gates = try Gates.evaluate(m.gates, store: store, runID: runID)
+            try store.replaceGateResults(run: runID, gates)
+            for g in gates { print(Gates.describe(g)) }
+            if gates.contains(where: { !$0.passed }) { exit = 3 }
+            if let dir = report ?? m.stages.first(where: { $0.kind == .report })?.out {
+                print("report: \(try ReportWriter(store: store, runID: runID, directory: dir, cards: Runner.cards(for: Array(m.explainers.values))).write())")
+            }
+        }
+        if exit != 0 { throw ExitCode(exit) }
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return e
     }
 }
 
