@@ -127,5 +127,110 @@ check export-rows bash -c "head -1 '$TMP/run.csv' | grep -q '^run,path,label,pre
 expect_error export-bad-format "only csv is supported" -- "$BIN" export --db "$TMP/slow.sqlite" --format xml
 expect_error runs-missing-db "/no/such.sqlite" -- "$BIN" runs --db /no/such.sqlite
 
+# Bad manifests: each is one line with file:line:column.
+base_manifest() { cat <<YAML
+pipeline: bad
+datasets:
+  d: {csv: $ROOT/datasets/demo/labels.csv, limit: 4}
+models:
+  m:
+    onnx: $ROOT/models/demo.onnx
+    classes: [normal, abnormal]
+    preprocessing: {size: [64, 64]}
+explainers:
+  cam: {method: gradcam}
+stages:
+  predict: {kind: predict}
+  explain: {kind: explain, explainers: [cam]}
+YAML
+}
+base_manifest | sed 's/  cam: {method: gradcam}/  cam: {methd: gradcam}/' > "$TMP/typo.yaml"
+expect_error manifest-typo "typo.yaml:10:9: unknown key 'methd' in explainer 'cam' (did you mean 'method'?)" -- "$BIN" validate "$TMP/typo.yaml"
+base_manifest | sed 's/limit: 4/limit: four/' > "$TMP/type.yaml"
+expect_error manifest-wrong-type "type.yaml:3:" -- "$BIN" validate "$TMP/type.yaml"
+base_manifest | sed 's#datasets/demo/labels.csv#datasets/demo/nope.csv#' > "$TMP/missing.yaml"
+expect_error manifest-missing-file "datasets/demo/nope.csv: cannot read dataset CSV" -- "$BIN" validate "$TMP/missing.yaml"
+base_manifest | sed 's/  predict: {kind: predict}/  predict: {kind: predict, needs: [explain]}/' > "$TMP/cycle.yaml"
+expect_error manifest-cycle "the stages form a cycle" -- "$BIN" validate "$TMP/cycle.yaml"
+base_manifest | sed 's/explainers: \[cam\]/explainers: [cma]/' > "$TMP/unknown.yaml"
+expect_error manifest-unknown-explainer "uses explainer 'cma', which is not defined under explainers: (did you mean 'cam'?)" -- "$BIN" validate "$TMP/unknown.yaml"
+base_manifest | sed 's/  cam: {method: gradcam}/  cam: {method: gradcm}/' > "$TMP/method.yaml"
+expect_error manifest-unknown-method "unknown method 'gradcm' (did you mean 'gradcam'?)" -- "$BIN" validate "$TMP/method.yaml"
+
+# Gates: a failed gate exits 3 with a printed verdict, stored in the store.
+{ base_manifest; cat <<YAML
+  evaluate: {kind: evaluate, metrics: [pointing_game]}
+gates:
+  no-failures: {metric: failures, max: 0}
+  cam-points: {metric: pointing_game, explainer: cam, min: 1.01}
+YAML
+} > "$TMP/gates.yaml"
+"$BIN" run "$TMP/gates.yaml" --jobs 2 --db "$TMP/gates.sqlite" >"$TMP/out" 2>"$TMP/err"; rc=$?
+check gate-fail-exit-3 test "$rc" -eq 3
+check gate-verdict-printed bash -c "grep -q 'gate no-failures: failures = 0 (needs <= 0): PASS' '$TMP/out' && grep -q 'gate cam-points: pointing_game of cam = .* (needs >= 1.01): FAIL' '$TMP/out' && grep -q 'verdict: FAIL (1 of 2 gates failed)' '$TMP/out'"
+check gate-stored bash -c "sqlite3 '$TMP/gates.sqlite' 'select name, passed from gate_results order by name' | tr '\n' ' ' | grep -qx 'cam-points|0 no-failures|1 '"
+sed 's/min: 1.01/min: 0.0/' "$TMP/gates.yaml" > "$TMP/gates-ok.yaml"
+expect_ok gate-pass-exit-0 -- "$BIN" run "$TMP/gates-ok.yaml" --jobs 2 --db "$TMP/gates.sqlite"
+check gate-pass-verdict grep -q 'verdict: PASS (2 gates)' "$TMP/out"
+sed 's/cam-points: {metric: pointing_game, explainer: cam, min: 1.01}/cam-points: {metric: pointing_game, min: 0.5}/' "$TMP/gates.yaml" > "$TMP/gates-bad.yaml"
+expect_error gate-needs-explainer "gate 'cam-points': metric 'pointing_game' is per explainer; add explainer: NAME" -- "$BIN" validate "$TMP/gates-bad.yaml"
+
+# Kill -9 at random moments five times, resuming each time: the final store equals an
+# uninterrupted run's (same heatmap bytes per item, explainer and target; no duplicates, none missing).
+cat > "$TMP/kill.yaml" <<YAML
+pipeline: kill
+datasets:
+  d: {csv: $ROOT/datasets/demo/labels.csv, limit: 16}
+models:
+  m:
+    onnx: $ROOT/models/demo.onnx
+    classes: [normal, abnormal]
+    preprocessing: {size: [64, 64], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}
+explainers:
+  ig: {method: integratedgradients, params: {steps: 24}}
+  cam: {method: gradcam}
+  saliency: {method: saliency}
+stages:
+  predict: {kind: predict}
+  explain: {kind: explain}
+  evaluate: {kind: evaluate, metrics: [pointing_game]}
+YAML
+rows() { sqlite3 "$1" "select i.path, a.explainer, a.target, hex(a.heatmap), p.class_index, p.probabilities
+  from attributions a join items i on i.id = a.item_id join predictions p on p.item_id = i.id
+  where i.run_id = (select max(id) from runs) order by i.path, a.explainer"; }
+metric_rows() { sqlite3 "$1" "select i.path, m.explainer, m.name, m.value from metrics m join items i on i.id = m.item_id
+  where i.run_id = (select max(id) from runs) order by 1, 2, 3"; }
+export -f rows metric_rows
+"$BIN" run "$TMP/kill.yaml" --jobs 2 --db "$TMP/reference.sqlite" >/dev/null 2>&1
+rows "$TMP/reference.sqlite" > "$TMP/reference.rows"; metric_rows "$TMP/reference.sqlite" > "$TMP/reference.metrics"
+check reference-run-rows test "$(wc -l < "$TMP/reference.rows")" -eq 48
+kills=0
+for delay in 0.7 1.3 0.4 1.9 1.1; do
+  "$BIN" run "$TMP/kill.yaml" --jobs 2 --resume --db "$TMP/killed.sqlite" >/dev/null 2>&1 &
+  pid=$!
+  sleep $(awk -v d="$delay" -v r="$RANDOM" 'BEGIN { print d + (r % 500) / 1000 }')
+  kill -9 $pid 2>/dev/null && kills=$((kills+1))
+  wait $pid 2>/dev/null
+done
+echo "  killed $kills times; committed items before the last resume: $(sqlite3 "$TMP/killed.sqlite" 'select count(*) from items' 2>/dev/null)"
+"$BIN" run "$TMP/kill.yaml" --jobs 2 --resume --db "$TMP/killed.sqlite" >"$TMP/out" 2>"$TMP/err"; rc=$?
+check resume-completes test "$rc" -eq 0
+check resume-same-rows bash -c "diff <(rows '$TMP/killed.sqlite') '$TMP/reference.rows' >/dev/null"
+check resume-same-metrics bash -c "diff <(metric_rows '$TMP/killed.sqlite') '$TMP/reference.metrics' >/dev/null"
+check resume-no-duplicates bash -c "test \$(sqlite3 '$TMP/killed.sqlite' 'select count(*) from items where run_id = (select max(id) from runs)') -eq 16"
+check resume-one-complete-run bash -c "sqlite3 '$TMP/killed.sqlite' \"select count(*) from runs where status = 'complete'\" | grep -qx 1"
+
+# Three shards, merged, equal a single run.
+for k in 1 2 3; do
+  "$BIN" run "$TMP/kill.yaml" --jobs 2 --shard $k/3 --db "$TMP/shard$k.sqlite" >/dev/null 2>&1 || echo "  shard $k failed"
+done
+check shards-split-items bash -c "test \$(sqlite3 '$TMP/shard1.sqlite' 'select count(*) from items') -eq 6 && test \$(sqlite3 '$TMP/shard3.sqlite' 'select count(*) from items') -eq 5"
+expect_ok merge-shards -- "$BIN" merge --out "$TMP/merged.sqlite" "$TMP/shard1.sqlite" "$TMP/shard2.sqlite" "$TMP/shard3.sqlite"
+check merge-same-rows bash -c "diff <(rows '$TMP/merged.sqlite') '$TMP/reference.rows' >/dev/null"
+check merge-same-metrics bash -c "diff <(metric_rows '$TMP/merged.sqlite') '$TMP/reference.metrics' >/dev/null"
+expect_error merge-twice "is already in the merged run (two shards hold it)" -- "$BIN" merge --out "$TMP/merged2.sqlite" "$TMP/shard1.sqlite" "$TMP/shard1.sqlite"
+expect_error merge-other-pipeline "merge shards of one manifest" -- "$BIN" merge --out "$TMP/merged3.sqlite" "$TMP/shard1.sqlite" "$TMP/gates.sqlite"
+expect_error shard-bad "--shard expects K/N" -- "$BIN" run "$TMP/kill.yaml" --shard 4
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
