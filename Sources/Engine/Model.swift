@@ -40,9 +40,14 @@ public final class Model: Sendable {
     let optimizedLastUse: [[String]]
 
     /// Loads and checks an ONNX file; every operator must be supported.
-    public init(path: String, optimize: Bool = true) throws {
+    public convenience init(path: String, optimize: Bool = true) throws {
+        try self.init(path: path, graph: try ONNXImport.load(path: path), optimize: optimize)
+    }
+
+    /// A model for an already-built graph (`path` names it in messages).
+    init(path: String, graph: Graph, optimize: Bool = true) throws {
         self.path = path
-        self.graph = try ONNXImport.load(path: path)
+        self.graph = graph
         do {
             self.optimizedGraph = optimize ? try Optimizer.optimize(graph) : graph
         } catch let e as EngineError {

@@ -154,7 +154,7 @@ public enum ManifestParser {
                 let m = try r.mapping(node, allowed: ["metric", "explainer", "min", "max"], what: "gate '\(name)'")
                 let metricNode = try r.require(m, "metric", in: node)
                 let metric = try r.string(metricNode)
-                let known = GateSpec.runMetrics + Evaluation.metrics
+                let known = GateSpec.runMetrics + Evaluation.metrics.flatMap(Evaluation.storedNames)
                 guard known.contains(metric) else {
                     let hint = suggestion(for: metric, among: known).map { " (did you mean '\($0)'?)" } ?? ""
                     throw r.error(metricNode, "gate '\(name)': unknown metric '\(metric)'\(hint); metrics: \(known.joined(separator: ", "))")
@@ -170,7 +170,7 @@ public enum ManifestParser {
                 }
                 if !GateSpec.runMetrics.contains(metric) {
                     guard explainer != nil else { throw r.error(node, "gate '\(name)': metric '\(metric)' is per explainer; add explainer: NAME") }
-                    guard evaluated.contains(metric) else {
+                    guard evaluated.flatMap(Evaluation.storedNames).contains(metric) else {
                         throw r.error(metricNode, "gate '\(name)': no evaluate stage computes '\(metric)'; add it to an evaluate stage's metrics")
                     }
                 }

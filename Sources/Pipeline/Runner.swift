@@ -130,7 +130,9 @@ public final class Runner: @unchecked Sendable {
         let allItems = try DatasetLoader.load(dataset)
         let items = options.shard?.select(allItems) ?? allItems
         let explainStages = plan.order.filter { $0.kind == .explain }
-        let wantsPointing = plan.order.contains { $0.kind == .evaluate && $0.metrics.contains("pointing_game") }
+        let wantedMetrics = Set(plan.order.filter { $0.kind == .evaluate }.flatMap(\.metrics))
+        // The randomization check's cascade (top layer, top two, ..., all re-drawn), built once per run.
+        let randomized = wantedMetrics.contains("randomization") ? try Evaluation.randomizationCascade(loaded.model) : nil
         var jobsList: [(stage: StageSpec, spec: ExplainerSpec, explainer: any Explainer)] = []
         for stage in explainStages {
             let names = stage.explainers.isEmpty ? manifest.explainers.keys.sorted() : stage.explainers
@@ -194,7 +196,7 @@ public final class Runner: @unchecked Sendable {
                 do {
                     let outcome = try process(item, dataset: datasetName, runID: runID, model: loaded,
                                               explainers: perItem,
-                                              pointing: wantsPointing, store: store)
+                                              metrics: wantedMetrics, randomized: randomized, store: store)
                     state.record(outcome)
                 } catch {
                     try? store.insert(FailureRecord(runID: runID, itemPath: item.path, stage: "item", message: "\(error)"))
@@ -272,7 +274,8 @@ public final class Runner: @unchecked Sendable {
     /// the same model saw the same image bytes, a heatmap when its cache key is stored. When
     /// everything is cached the image is not even decoded.
     func process(_ item: DatasetItem, dataset: String, runID: Int64, model: LoadedModel,
-                 explainers: [(ExplainerSpec, any Explainer, TargetSpec)], pointing: Bool, store: Store) throws -> ItemOutcome {
+                 explainers: [(ExplainerSpec, any Explainer, TargetSpec)], metrics wanted: Set<String>, randomized: [Model]?,
+                 store: Store) throws -> ItemOutcome {
         guard let bytes = FileManager.default.contents(atPath: item.path) else {
             throw PipelineError("\(item.path): cannot read image")
         }
@@ -313,12 +316,17 @@ public final class Runner: @unchecked Sendable {
             size = (try input().image.width, try input().image.height)
         }
 
-        var mask: [Float]?
-        if pointing, let maskPath = item.mask {
-            let m = try Codecs.decode(path: maskPath, as: .gray)
-            mask = Resize.bilinear(m.planarFloats(), channels: 1, height: m.height, width: m.width, toHeight: p.height, toWidth: p.width)
+        /// A binary mask at the model input's size (resized bilinearly, then thresholded at half).
+        func binaryMask(_ path: String) throws -> [Float] {
+            let m = try Codecs.decode(path: path, as: .gray)
+            return Resize.bilinear(m.planarFloats(), channels: 1, height: m.height, width: m.width, toHeight: p.height, toWidth: p.width)
                 .map { $0 >= 127.5 ? 1 : 0 }
         }
+        let mask = try (wanted.contains("pointing_game") || wanted.contains("energy_pointing_game") ? item.mask : nil).map(binaryMask)
+        let tissue = try (wanted.contains("outside_tissue") ? item.tissueMask : nil).map(binaryMask)
+        // The model input of a black pixel, per channel: deletion's baseline, insertion's blur border.
+        let black = (0..<3).map { c in (0 - p.mean[c]) / p.std[c] }
+        var heatmaps: [String: Heatmap] = [:]
         var outcome = ItemOutcome()
         var attributions: [AttributionRecord] = []
         var metrics: [(String, String, Double?)] = []
@@ -336,6 +344,7 @@ public final class Runner: @unchecked Sendable {
             let params = Runner.canonicalJSON(explainer.parameters)
             let key = Runner.cacheKey(model: model, contentHash: contentHash, method: spec.method, parameters: params, target: target)
             var record: AttributionRecord
+            var raw: Tensor?
             if var cached = try store.attribution(cacheKey: key) {
                 cached.explainer = spec.name
                 record = cached
@@ -345,6 +354,7 @@ public final class Runner: @unchecked Sendable {
                 let attribution = try explainer.explain(ExplanationRequest(
                     model: model.model, input: try input().x, target: target, pass: try forward(),
                     image: p.resizedRGB(try input().image)))
+                raw = attribution.raw
                 record = AttributionRecord(itemID: 0, modelHash: model.hash, explainer: spec.name, method: spec.method,
                                            parameters: params, target: target, cacheKey: key, rawShape: attribution.raw.shape,
                                            height: p.height, width: p.width,
@@ -353,13 +363,54 @@ public final class Runner: @unchecked Sendable {
                 outcome.computed += 1
             }
             attributions.append(record)
-            if let mask {
-                let heatmap = Heatmap(width: record.width, height: record.height, values: record.heatmap)
+            let heatmap = Heatmap(width: record.width, height: record.height, values: record.heatmap)
+            heatmaps[spec.name] = heatmap
+            if let mask, wanted.contains("pointing_game") {
                 for (name, value) in Evaluation.pointingGame(heatmap, mask: mask) {
                     metrics.append((spec.name, name, value))
                     if let value { outcome.pointing[name == "pointing_game" ? spec.name : "\(spec.name) (strict)"] = value >= 0.5 }
                 }
             }
+            if wanted.contains("energy_pointing_game") {
+                metrics.append((spec.name, "energy_pointing_game", mask.flatMap { Evaluation.massInside(heatmap, region: $0) }))
+            }
+            if wanted.contains("outside_tissue") {
+                metrics.append((spec.name, "outside_tissue", tissue.flatMap { Evaluation.outsideTissue(heatmap, tissue: $0) }))
+            }
+            // The costly metrics depend only on what the cache key covers: reuse stored values.
+            func costly(_ name: String, _ compute: () throws -> Double?) throws -> Double? {
+                if let cached = try store.cachedMetric(cacheKey: key, name: name) { return cached.value }
+                return try compute()
+            }
+            let request = { ExplanationRequest(model: model.model, input: try input().x, target: target, pass: try forward(),
+                                               image: p.resizedRGB(try input().image)) }
+            let faithfulness = Faithfulness()
+            var curves: Faithfulness.Curves?
+            func curvesOnce() throws -> Faithfulness.Curves {
+                if let curves { return curves }
+                curves = try faithfulness.curves(model: model.model, input: try input().x, target: target, heatmap: heatmap, black: black)
+                return curves!
+            }
+            if wanted.contains("deletion_auc") {
+                metrics.append((spec.name, "deletion_auc", try costly("deletion_auc") { try curvesOnce().deletionAUC }))
+            }
+            if wanted.contains("insertion_auc") {
+                metrics.append((spec.name, "insertion_auc", try costly("insertion_auc") { try curvesOnce().insertionAUC }))
+            }
+            if let randomized, wanted.contains("randomization") {
+                metrics.append((spec.name, "randomization", try costly("randomization") {
+                    try Evaluation.randomization(explainer, request: try request(), heatmap: heatmap, cascade: randomized)
+                }))
+            }
+            if wanted.contains("max_sensitivity") {
+                metrics.append((spec.name, "max_sensitivity", try costly("max_sensitivity") {
+                    let r = try request()
+                    return try Evaluation.maxSensitivity(explainer, request: r, attribution: try raw ?? explainer.explain(r).raw)
+                }))
+            }
+        }
+        if wanted.contains("agreement") {
+            for (name, value) in Evaluation.agreement(heatmaps) { metrics.append((name, "agreement", value)) }
         }
         try store.transaction {
             let itemID = try store.insert(ItemRecord(runID: runID, dataset: dataset, path: item.path, label: item.label,

@@ -240,6 +240,17 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// A metric stored for a heatmap with this cache key, from any run (`value` may be nil:
+    /// stored as not applicable). nil when none is stored.
+    public func cachedMetric(cacheKey: String, name: String) throws -> (value: Double?, found: Bool)? {
+        try locked {
+            try connection.query("""
+                SELECT m.value FROM attributions a JOIN metrics m ON m.item_id = a.item_id AND m.explainer = a.explainer
+                WHERE a.cache_key = ? AND m.name = ? ORDER BY a.id DESC LIMIT 1
+                """, [.text(cacheKey), .text(name)]).first.map { ($0[0].double, true) }
+        }
+    }
+
     /// A stored prediction of `modelHash` for an image with these bytes, with the image's size.
     public func cachedPrediction(contentHash: String, modelHash: String) throws -> (prediction: PredictionRecord, width: Int, height: Int)? {
         try locked {
