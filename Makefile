@@ -12,7 +12,7 @@ DEPS := libpng-dev:/usr/include/png.h \
         libssl-dev:/usr/include/openssl/sha.h \
         sqlite3:/usr/bin/sqlite3
 
-.PHONY: deps build release test conformance demo bench clean
+.PHONY: deps build release test conformance demo trust-review bench clean
 
 deps:
 	@missing=""; for d in $(DEPS); do pkg=$${d%%:*}; hdr=$${d#*:}; \
@@ -56,6 +56,10 @@ conformance: $(CONFORMANCE_BUILD)
 # thousands of passes, ten times faster than in a debug build.
 demo: release
 	$(CANDELA_RELEASE) run pipelines/demo.yaml --db reports/demo.sqlite --report reports/demo
+
+# The second example: five explainers, every trust metric, gates (exit 3 when one fails).
+trust-review: release
+	$(CANDELA_RELEASE) run pipelines/trust-review.yaml --db reports/trust-review.sqlite
 
 # Throughput of the demo model and of whole explanations, then (when a .venv with torch,
 # torchvision and onnxruntime exists; see tools/bench/README.md) resnet18 and mobilenet_v2

@@ -110,6 +110,31 @@ public struct ReportWriter {
                                  "fraction": String(format: "%.0f%%", 100 * Double(hits) / Double(values.count)),
                                  "strictFraction": String(format: "%.0f%%", 100 * Double(strictHits) / Double(max(strict.count, 1)))])
         }
+        // Mean of every other metric per explainer, in a fixed column order, with the sanity verdict.
+        let metricOrder = ["energy_pointing_game", "outside_tissue", "deletion_auc", "insertion_auc", "randomization",
+                           "max_sensitivity", "agreement"]
+        let present = metricOrder.filter { name in metrics.contains { $0.name == name && $0.value != nil } }
+        var metricRows: [[String: Any]] = []
+        for e in explainerNames where !present.isEmpty {
+            var cells: [[String: Any]] = []
+            var row: [String: Any] = ["explainer": e]
+            for name in present {
+                let values = metrics.filter { $0.explainer == e && $0.name == name }.compactMap(\.value)
+                let mean = values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+                cells.append(["value": mean.map { String(format: "%.3f", $0) } ?? "—", "n": values.count])
+                if name == "randomization", let mean {
+                    row["sanity"] = mean < ReportWriter.sanityThreshold ? "passes" : "fails"
+                    if mean >= ReportWriter.sanityThreshold { row["sanityFails"] = true }
+                }
+            }
+            row["cells"] = cells
+            metricRows.append(row)
+        }
+        let gates = try store.gateResults(run: runID).map { g -> [String: Any] in
+            ["name": g.name, "subject": g.explainer.map { "\(g.metric) of \($0)" } ?? g.metric,
+             "value": g.value.map { String(format: "%.4g", $0) } ?? "no value",
+             "rule": "\(g.comparison) \(String(format: "%g", g.threshold))", "verdict": g.passed ? "PASS" : "FAIL", "failed": !g.passed]
+        }
         let cardViews: [[String: Any]] = explainerNames.compactMap { e in
             guard let c = cards[e] else { return nil }
             return ["name": e, "title": c.title, "meaning": c.meaning, "cost": c.cost, "limits": c.limits]
@@ -128,6 +153,14 @@ public struct ReportWriter {
             "pointing": pointingRows,
             "hasPointing": !pointingRows.isEmpty,
             "cards": cardViews,
+            "metricNames": present.map { ["name": $0, "help": ReportWriter.metricHelp[$0] ?? ""] },
+            "metricRows": metricRows,
+            "hasMetrics": !metricRows.isEmpty,
+            "hasSanity": present.contains("randomization"),
+            "gates": gates,
+            "hasGates": !gates.isEmpty,
+            "gateVerdict": gates.contains { ($0["failed"] as? Bool) == true } ? "FAIL" : "PASS",
+            "gatesFailed": gates.contains { ($0["failed"] as? Bool) == true },
             "items": itemViews,
             "failures": failures.map { ["path": $0.itemPath, "stage": $0.stage, "message": $0.message] },
             "hasFailures": !failures.isEmpty,
@@ -139,6 +172,20 @@ public struct ReportWriter {
         try Data(html.utf8).write(to: URL(fileURLWithPath: index))
         return index
     }
+
+    /// Mirrors `Evaluation.sanityThreshold` (Report does not import Explainers).
+    static let sanityThreshold = 0.5
+
+    /// One line per metric for the table's header tooltips and legend.
+    static let metricHelp: [String: String] = [
+        "energy_pointing_game": "share of the heatmap's mass on the lesion (higher is better)",
+        "outside_tissue": "share of the mass outside the tissue mask (lower is better)",
+        "deletion_auc": "probability while deleting pixels in heatmap order (lower is better)",
+        "insertion_auc": "probability while inserting pixels into a blurred image (higher is better)",
+        "randomization": "rank correlation with heatmaps of randomized models (lower is better; < 0.5 passes)",
+        "max_sensitivity": "largest relative change under ±0.02 input noise (lower is better)",
+        "agreement": "rank correlation with the other explainers (context)",
+    ]
 
     /// A file-name-safe form of an explainer name.
     func safe(_ s: String) -> String {

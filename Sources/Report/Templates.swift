@@ -49,7 +49,26 @@ enum Templates {
         {{#pointing}}<tr><td>{{explainer}}</td><td>{{total}}</td><td>{{hits}}</td><td>{{fraction}}</td><td>{{strictHits}}</td><td>{{strictFraction}}</td></tr>{{/pointing}}
       </table>
       {{/hasPointing}}
+      {{#hasMetrics}}
+      <table id="metrics">
+        <caption class="muted">Trust metrics, mean over items (n items with a value). {{#hasSanity}}Sanity check: the
+          cascading randomization test of Adebayo et al. (2018) — a heatmap that barely changes when the model's weights
+          are re-drawn does not explain the model.{{/hasSanity}}</caption>
+        <tr><th>explainer</th>{{#metricNames}}<th title="{{help}}">{{name}}</th>{{/metricNames}}{{#hasSanity}}<th>sanity check</th>{{/hasSanity}}</tr>
+        {{#metricRows}}<tr><td>{{explainer}}</td>{{#cells}}<td>{{value}} <span class="muted">({{n}})</span></td>{{/cells}}{{#sanity}}<td{{#sanityFails}} class="bad"{{/sanityFails}}>{{sanity}}</td>{{/sanity}}</tr>{{/metricRows}}
+      </table>
+      <ul class="muted legend">{{#metricNames}}<li><strong>{{name}}</strong>: {{help}}</li>{{/metricNames}}</ul>
+      {{/hasMetrics}}
     </section>
+    {{#hasGates}}
+    <section id="gates">
+      <h2>Gates: <span class="{{#gatesFailed}}bad{{/gatesFailed}}">{{gateVerdict}}</span></h2>
+      <table>
+        <tr><th>gate</th><th>measure</th><th>value</th><th>needs</th><th>verdict</th></tr>
+        {{#gates}}<tr><td>{{name}}</td><td>{{subject}}</td><td>{{value}}</td><td>{{rule}}</td><td{{#failed}} class="bad"{{/failed}}>{{verdict}}</td></tr>{{/gates}}
+      </table>
+    </section>
+    {{/hasGates}}
     {{#hasFailures}}
     <section id="failures">
       <h2 class="bad">Failures</h2>
