@@ -3,7 +3,7 @@
 public enum ExplainerRegistry {
     /// Registered method names.
     public static let methods = ["gradient", "saliency", "inputxgradient", "integratedgradients", "smoothgrad",
-                                 "guidedbackprop", "deconvnet", "gradcam", "gradcam++", "scorecam", "occlusion", "rise", "lime", "lrp"]
+                                 "guidedbackprop", "deconvnet", "gradcam", "gradcam++", "scorecam", "occlusion", "rise", "lime", "lrp", "activation-max"]
 
     /// The method card of a registered method.
     public static func card(_ method: String) -> MethodCard? {
@@ -16,6 +16,7 @@ public enum ExplainerRegistry {
             GradCAMPlusPlusExplainer.method: GradCAMPlusPlusExplainer.card, ScoreCAMExplainer.method: ScoreCAMExplainer.card,
             OcclusionExplainer.method: OcclusionExplainer.card, RISEExplainer.method: RISEExplainer.card,
             LIMEExplainer.method: LIMEExplainer.card, LRPExplainer.method: LRPExplainer.card,
+            ActivationMaxExplainer.method: ActivationMaxExplainer.card,
         ]
         return cards[method]
     }
@@ -31,6 +32,7 @@ public enum ExplainerRegistry {
         "rise": ["masks", "cells", "p", "seed", "batch"],
         "lime": ["samples", "segments", "compactness", "seed", "batch"],
         "lrp": ["composite", "epsilon", "low", "high", "output"],
+        "activation-max": ["layer", "channel", "steps", "lr", "l2", "tv", "jitter", "clip", "seed"],
     ]
 
     /// Builds an explainer; unknown methods and parameters are errors that list what is allowed.
@@ -58,12 +60,14 @@ public enum ExplainerRegistry {
         case "occlusion": return try OcclusionExplainer(p)
         case "rise": return try RISEExplainer(p)
         case "lime": return try LIMEExplainer(p)
+        case "activation-max": return try ActivationMaxExplainer(p)
         default: return try LRPExplainer(p)
         }
     }
 
     /// Methods whose maps live at a CAM layer and take its `layer` parameter.
-    public static func usesLayer(_ method: String) -> Bool { allowed[method]?.contains("layer") ?? false }
+    /// CAM methods: their `layer` defaults to the model's `cam_layer` in a manifest.
+    public static func usesLayer(_ method: String) -> Bool { ["gradcam", "gradcam++", "scorecam"].contains(method) }
 }
 
 /// The closest candidate by edit distance, when it is close enough to be a likely typo.
