@@ -29,12 +29,14 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product candela
 
-# Unit tests (XCTest), the command-line checks (exit codes and one-line errors), then the ONNX
-# operator conformance suite. One build with tests serves all: it also links the candela binary.
+# Unit tests (XCTest), the command-line checks (exit codes and one-line errors), the report in
+# headless Chromium (installed when missing), then the ONNX operator conformance suite.
+# One build with tests serves all: it also links the candela binary.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 	bash Tests/cli/run.sh $(CANDELA)
+	bash Tests/browser/run.sh $(CANDELA)
 	$(MAKE) --no-print-directory conformance CONFORMANCE_BUILD=
 
 # ONNX's own node tests and light zoo CNNs (onnx's test-case code, written by a Python script in

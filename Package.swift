@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Explainers", dependencies: ["Engine", "Tensors", "Imaging"]),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Report", dependencies: [
-            "Store", "Imaging", .product(name: "Mustache", package: "swift-mustache"),
+            "Store", "Imaging", "Tensors", .product(name: "Mustache", package: "swift-mustache"),
         ]),
         .target(name: "Pipeline", dependencies: [
             "Engine", "Explainers", "Imaging", "Store", "Report", "Tensors", "Yams", "CCrypto",

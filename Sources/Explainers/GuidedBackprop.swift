@@ -12,7 +12,7 @@ public struct GuidedBackpropExplainer: Explainer {
         title: "Guided backpropagation",
         meaning: "Fine-grained image structure that positively drives the score through the network's ReLUs.",
         cost: "One forward and one backward pass.",
-        limits: "Largely class-insensitive and nearly unchanged when the model's weights are randomized (Adebayo et al. 2018): it shows edges more than evidence.")
+        limits: "Often class-insensitive: on deep networks it barely changes when the model's weights are randomized (Adebayo et al. 2018), showing edges more than evidence; check its sanity-check result on your model.")
 
     public init(objective: Objective = .logit) { self.objective = objective }
 

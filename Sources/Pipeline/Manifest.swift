@@ -91,6 +91,12 @@ public struct StageSpec: Sendable, Equatable {
     public var model: String?
     public var line: Int
     public var column: Int
+    /// report: the explainer shown on the doctor's pages.
+    public var doctorExplainer: String?
+    /// report: a folder of Mustache templates overriding the built-in ones.
+    public var templates: String?
+    /// report: items per gallery page.
+    public var pageSize: Int = 100
 }
 
 /// A gate: a run-level number compared with a threshold; a failed gate makes `candela run` exit 3.

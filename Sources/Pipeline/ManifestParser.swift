@@ -100,7 +100,8 @@ public enum ManifestParser {
 
         var stages: [StageSpec] = []
         for (name, node) in try r.namedMappings(try r.require(top, "stages", in: root)) {
-            let m = try r.mapping(node, allowed: ["kind", "needs", "explainers", "target", "metrics", "out", "dataset", "model"],
+            let m = try r.mapping(node, allowed: ["kind", "needs", "explainers", "target", "metrics", "out", "dataset", "model",
+                                                                    "doctor_explainer", "templates", "page_size"],
                                   what: "stage '\(name)'")
             let kindNode = try r.require(m, "kind", in: node)
             let kindText = try r.string(kindNode)
@@ -139,13 +140,30 @@ public enum ManifestParser {
                 guard known.contains(v) else { throw r.error(n, "no \(key) named '\(v)'; defined: \(known.sorted().joined(separator: ", "))") }
                 return v
             }
+            if let dn = m["doctor_explainer"] {
+                let e = try r.string(dn)
+                guard explainers[e] != nil else {
+                    throw r.error(dn, "doctor_explainer '\(e)' is not defined under explainers:"
+                                  + (suggestion(for: e, among: Array(explainers.keys)).map { " (did you mean '\($0)'?)" } ?? ""))
+                }
+            }
+            if let tn = m["templates"] {
+                let dir = r.path(try r.string(tn))
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+                    throw r.error(tn, "templates folder \(dir) does not exist")
+                }
+            }
             let (line, column) = (node.mark?.line ?? 1, node.mark?.column ?? 1)
             stages.append(StageSpec(
                 name: name, kind: kind, needs: try m["needs"].map { try r.strings($0) } ?? [],
                 explainers: chosen, target: target, metrics: metrics,
                 out: try m["out"].map { r.path(try r.string($0)) },
                 dataset: try reference("dataset", Array(datasets.keys)), model: try reference("model", Array(models.keys)),
-                line: line, column: column))
+                line: line, column: column,
+                doctorExplainer: try m["doctor_explainer"].map { try r.string($0) },
+                templates: try m["templates"].map { r.path(try r.string($0)) },
+                pageSize: try m["page_size"].map { try r.int($0, min: 1) } ?? 100))
         }
         var gates: [GateSpec] = []
         if let gn = top["gates"] {

@@ -227,7 +227,8 @@ public final class Runner: @unchecked Sendable {
                 ?? URL(fileURLWithPath: manifest.file).deletingLastPathComponent().appendingPathComponent("reports/\(manifest.pipeline)").path
             do {
                 reportIndex = try ReportWriter(store: store, runID: runID, directory: dir,
-                                               cards: Runner.cards(for: explainers.map(\.spec))).write()
+                                               cards: Runner.cards(for: explainers.map(\.spec)),
+                                               options: Runner.reportOptions(reportStage)).write()
             } catch {
                 try store.insert(FailureRecord(runID: runID, itemPath: dir, stage: reportStage.name, message: "\(error)"))
                 failures += 1
@@ -238,6 +239,11 @@ public final class Runner: @unchecked Sendable {
         return RunSummary(runID: runID, items: items.count, failures: failures, status: failures > 0 ? "partial" : "complete",
                           reportIndex: reportIndex, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start),
                           computed: state.computed, reused: state.reused, gates: gates, resumed: done.count)
+    }
+
+    /// The report options a report stage asks for.
+    public static func reportOptions(_ stage: StageSpec?) -> ReportOptions {
+        ReportOptions(pageSize: stage?.pageSize ?? 100, doctorExplainer: stage?.doctorExplainer, templateDirectory: stage?.templates)
     }
 
     public static func cards(for specs: [ExplainerSpec]) -> [String: ReportCard] {

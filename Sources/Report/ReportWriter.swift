@@ -2,6 +2,7 @@ import Foundation
 import Imaging
 import Mustache
 import Store
+import Tensors
 
 /// A method card as the report shows it (filled by the pipeline from the explainer registry,
 /// since Report does not import Explainers).
@@ -19,162 +20,53 @@ public struct ReportCard: Sendable {
     }
 }
 
-/// Writes a static HTML report for one run from the store: `index.html` plus `images/`.
+/// How the report is written (the report stage's keys; docs/report.md).
+public struct ReportOptions: Sendable {
+    public var colormap: Colormap
+    /// Items per gallery page.
+    public var pageSize: Int
+    /// The explainer shown on the doctor's pages (default: the best at the pointing game, else the first).
+    public var doctorExplainer: String?
+    /// A folder with `index|gallery|item|doctor.mustache` overriding the built-in templates.
+    public var templateDirectory: String?
+
+    public init(colormap: Colormap = .viridis, pageSize: Int = 100, doctorExplainer: String? = nil, templateDirectory: String? = nil) {
+        self.colormap = colormap
+        self.pageSize = pageSize
+        self.doctorExplainer = doctorExplainer
+        self.templateDirectory = templateDirectory
+    }
+}
+
+/// Writes a static HTML report for one run from the store (docs/report.md):
 ///
-/// Everything shown comes from the store, except the original images, which are re-read from
-/// the paths the store records and re-encoded as PNG so the folder stands alone (no network,
-/// no links back into the dataset). Mustache escapes every value, so file names and labels
-/// reach the page as text.
+/// - `index.html`: run header, gates, confusion matrix, metric tables, curated views, methods;
+/// - `gallery-<class>-<page>.html`: overlays by predicted class, `pageSize` items a page;
+/// - `items/<id>.html`: every explainer's overlay, probabilities, metrics, heatmap arrays;
+/// - `doctor/<id>.html`: one printable page per case;
+/// - `images/`, `thumbs/`, `arrays/`: PNGs and `.npy` heatmaps, named by content (image hash,
+///   heatmap cache key), so a rewrite skips what exists; files no page uses are removed.
+///
+/// The store is read item by item (heatmaps are not all held in memory). Mustache escapes every
+/// value, so file names and labels reach the pages as text.
 public struct ReportWriter {
     let store: Store
     let runID: Int64
     let directory: String
     let cards: [String: ReportCard]
-    let colormap: Colormap
+    let options: ReportOptions
 
-    public init(store: Store, runID: Int64, directory: String, cards: [String: ReportCard] = [:], colormap: Colormap = .viridis) {
+    public init(store: Store, runID: Int64, directory: String, cards: [String: ReportCard] = [:], options: ReportOptions = ReportOptions()) {
         self.store = store
         self.runID = runID
         self.directory = directory
         self.cards = cards
-        self.colormap = colormap
-    }
-
-    /// Writes the report; returns the path of `index.html`.
-    @discardableResult
-    public func write() throws -> String {
-        let fm = FileManager.default
-        let imagesDir = URL(fileURLWithPath: directory).appendingPathComponent("images")
-        // The report shows one run: images of an earlier report in the same folder go.
-        try? fm.removeItem(at: imagesDir)
-        try fm.createDirectory(at: imagesDir, withIntermediateDirectories: true)
-        guard let run = try store.runs().first(where: { $0.id == runID }) else {
-            throw StoreError("\(store.path): no run \(runID)")
-        }
-        let items = try store.items(run: runID)
-        let predictions = Dictionary(try store.predictions(run: runID).map { ($0.itemID, $0) }, uniquingKeysWith: { a, _ in a })
-        let attributions = Dictionary(grouping: try store.attributions(run: runID), by: \.itemID)
-        let metrics = try store.metrics(run: runID)
-        let failures = try store.failures(run: runID)
-        let models = try store.models()
-        let explainerNames = Array(Set(attributions.values.flatMap { $0.map(\.explainer) })).sorted()
-
-        var itemViews: [[String: Any]] = []
-        var correct = 0, labelled = 0
-        for item in items {
-            guard let id = item.id else { continue }
-            let name = URL(fileURLWithPath: item.path).lastPathComponent
-            var view: [String: Any] = ["name": name, "label": item.label ?? "—"]
-            let original: Image? = try? Codecs.decode(path: item.path)
-            if let original {
-                let file = "images/item-\(id).png"
-                try Codecs.writePNG(original, to: "\(directory)/\(file)")
-                view["original"] = file
-            }
-            if let p = predictions[id] {
-                view["prediction"] = p.className
-                view["probability"] = String(format: "%.3f", p.probability)
-                if let label = item.label {
-                    labelled += 1
-                    if label == p.className { correct += 1 } else { view["wrong"] = true }
-                }
-            }
-            var overlays: [[String: Any]] = []
-            for a in (attributions[id] ?? []).sorted(by: { $0.explainer < $1.explainer }) {
-                var o: [String: Any] = ["explainer": a.explainer, "target": a.target]
-                if let original {
-                    let file = "images/item-\(id)-\(safe(a.explainer)).png"
-                    let blended = Overlay.blend(image: original, heatmap: a.heatmap, width: a.width, height: a.height, colormap: colormap)
-                    try Codecs.writePNG(blended, to: "\(directory)/\(file)")
-                    o["file"] = file
-                }
-                if let m = metrics.first(where: { $0.itemID == id && $0.explainer == a.explainer && $0.name == "pointing_game" }),
-                   let v = m.value {
-                    o["lesion"] = v >= 0.5 ? "peak on lesion" : "peak off lesion"
-                }
-                overlays.append(o)
-            }
-            view["overlays"] = overlays
-            itemViews.append(view)
-        }
-
-        var pointingRows: [[String: Any]] = []
-        for e in explainerNames {
-            func scores(_ name: String) -> [Double] {
-                metrics.filter { $0.explainer == e && $0.name == name }.compactMap(\.value)
-            }
-            let values = scores("pointing_game"), strict = scores("pointing_game_strict")
-            guard !values.isEmpty else { continue }
-            let hits = values.filter { $0 >= 0.5 }.count, strictHits = strict.filter { $0 >= 0.5 }.count
-            pointingRows.append(["explainer": e, "hits": hits, "total": values.count, "strictHits": strictHits,
-                                 "fraction": String(format: "%.0f%%", 100 * Double(hits) / Double(values.count)),
-                                 "strictFraction": String(format: "%.0f%%", 100 * Double(strictHits) / Double(max(strict.count, 1)))])
-        }
-        // Mean of every other metric per explainer, in a fixed column order, with the sanity verdict.
-        let metricOrder = ["energy_pointing_game", "outside_tissue", "deletion_auc", "insertion_auc", "randomization",
-                           "max_sensitivity", "agreement"]
-        let present = metricOrder.filter { name in metrics.contains { $0.name == name && $0.value != nil } }
-        var metricRows: [[String: Any]] = []
-        for e in explainerNames where !present.isEmpty {
-            var cells: [[String: Any]] = []
-            var row: [String: Any] = ["explainer": e]
-            for name in present {
-                let values = metrics.filter { $0.explainer == e && $0.name == name }.compactMap(\.value)
-                let mean = values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
-                cells.append(["value": mean.map { String(format: "%.3f", $0) } ?? "—", "n": values.count])
-                if name == "randomization", let mean {
-                    row["sanity"] = mean < ReportWriter.sanityThreshold ? "passes" : "fails"
-                    if mean >= ReportWriter.sanityThreshold { row["sanityFails"] = true }
-                }
-            }
-            row["cells"] = cells
-            metricRows.append(row)
-        }
-        let gates = try store.gateResults(run: runID).map { g -> [String: Any] in
-            ["name": g.name, "subject": g.explainer.map { "\(g.metric) of \($0)" } ?? g.metric,
-             "value": g.value.map { String(format: "%.4g", $0) } ?? "no value",
-             "rule": "\(g.comparison) \(String(format: "%g", g.threshold))", "verdict": g.passed ? "PASS" : "FAIL", "failed": !g.passed]
-        }
-        let cardViews: [[String: Any]] = explainerNames.compactMap { e in
-            guard let c = cards[e] else { return nil }
-            return ["name": e, "title": c.title, "meaning": c.meaning, "cost": c.cost, "limits": c.limits]
-        }
-        let model = models.first { m in predictions.values.contains { $0.modelHash == m.hash } }
-        let context: [String: Any] = [
-            "pipeline": run.pipeline,
-            "started": run.startedAt,
-            "status": run.status,
-            "version": run.candelaVersion,
-            "model": model?.name ?? "?",
-            "modelHash": String((model?.hash ?? "").prefix(12)),
-            "itemCount": items.count,
-            "accuracy": labelled > 0 ? String(format: "%d / %d correct (%.1f%%)", correct, labelled, 100 * Double(correct) / Double(labelled)) : "no labels",
-            "explainers": explainerNames.joined(separator: ", "),
-            "pointing": pointingRows,
-            "hasPointing": !pointingRows.isEmpty,
-            "cards": cardViews,
-            "metricNames": present.map { ["name": $0, "help": ReportWriter.metricHelp[$0] ?? ""] },
-            "metricRows": metricRows,
-            "hasMetrics": !metricRows.isEmpty,
-            "hasSanity": present.contains("randomization"),
-            "gates": gates,
-            "hasGates": !gates.isEmpty,
-            "gateVerdict": gates.contains { ($0["failed"] as? Bool) == true } ? "FAIL" : "PASS",
-            "gatesFailed": gates.contains { ($0["failed"] as? Bool) == true },
-            "items": itemViews,
-            "failures": failures.map { ["path": $0.itemPath, "stage": $0.stage, "message": $0.message] },
-            "hasFailures": !failures.isEmpty,
-            "colormap": colormap.rawValue,
-        ]
-        let template = try MustacheTemplate(string: Templates.index)
-        let html = template.render(context)
-        let index = "\(directory)/index.html"
-        try Data(html.utf8).write(to: URL(fileURLWithPath: index))
-        return index
+        self.options = options
     }
 
     /// Mirrors `Evaluation.sanityThreshold` (Report does not import Explainers).
     static let sanityThreshold = 0.5
+    static let thumbnailSide = 96
 
     /// One line per metric for the table's header tooltips and legend.
     static let metricHelp: [String: String] = [
@@ -186,8 +78,372 @@ public struct ReportWriter {
         "max_sensitivity": "largest relative change under ±0.02 input noise (lower is better)",
         "agreement": "rank correlation with the other explainers (context)",
     ]
+    static let metricOrder = ["energy_pointing_game", "outside_tissue", "deletion_auc", "insertion_auc", "randomization",
+                              "max_sensitivity", "agreement"]
 
-    /// A file-name-safe form of an explainer name.
+    /// Writes the report; returns the path of `index.html`.
+    @discardableResult
+    public func write() throws -> String {
+        let fm = FileManager.default
+        for sub in ["images", "thumbs", "arrays", "items", "doctor"] {
+            try fm.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
+        }
+        guard let run = try store.runs().first(where: { $0.id == runID }) else {
+            throw StoreError("\(store.path): no run \(runID)")
+        }
+        let templates = try loadTemplates()
+        let items = try store.items(run: runID)
+        let predictions = Dictionary(try store.predictions(run: runID).map { ($0.itemID, $0) }, uniquingKeysWith: { a, _ in a })
+        let metrics = try store.metrics(run: runID)
+        let metricsByItem = Dictionary(grouping: metrics, by: \.itemID)
+        let failures = try store.failures(run: runID)
+        let model = try store.models().first { m in predictions.values.contains { $0.modelHash == m.hash } }
+        let classes = model?.classes ?? Array(Set(predictions.values.map(\.className))).sorted()
+        let summaries = try store.attributionSummaries(run: runID)
+        let explainerNames = Array(Set(summaries.map(\.explainer))).sorted()
+        let colorBar = SVG.colorBar(options.colormap, low: "low", high: "high importance")
+
+        // Pointing game and metric tables.
+        func values(_ e: String, _ name: String) -> [Double] { metrics.filter { $0.explainer == e && $0.name == name }.compactMap(\.value) }
+        var pointingRows: [[String: Any]] = []
+        var pointingBars: [(String, Double)] = []
+        for e in explainerNames {
+            let standard = values(e, "pointing_game"), strict = values(e, "pointing_game_strict")
+            guard !standard.isEmpty else { continue }
+            let hits = standard.filter { $0 >= 0.5 }.count, strictHits = strict.filter { $0 >= 0.5 }.count
+            pointingRows.append(["explainer": e, "hits": hits, "total": standard.count, "strictHits": strictHits,
+                                 "fraction": percent(Double(hits) / Double(standard.count)),
+                                 "strictFraction": percent(Double(strictHits) / Double(max(strict.count, 1)))])
+            pointingBars.append((e, Double(hits) / Double(standard.count)))
+        }
+        let present = ReportWriter.metricOrder.filter { name in metrics.contains { $0.name == name && $0.value != nil } }
+        var metricRows: [[String: Any]] = []
+        for e in explainerNames where !present.isEmpty {
+            var row: [String: Any] = ["explainer": e]
+            row["cells"] = present.map { name -> [String: Any] in
+                let v = values(e, name)
+                let mean = v.isEmpty ? nil : v.reduce(0, +) / Double(v.count)
+                if name == "randomization", let mean {
+                    row["sanity"] = mean < ReportWriter.sanityThreshold ? "passes" : "fails"
+                    if mean >= ReportWriter.sanityThreshold { row["sanityFails"] = true }
+                }
+                return ["value": mean.map { String(format: "%.3f", $0) } ?? "—", "n": v.count]
+            }
+            metricRows.append(row)
+        }
+
+        // The explainer a doctor sees: the configured one; else, among those that did not fail the
+        // sanity check, the best at the pointing game (ties: name order); else the first.
+        let failedSanity = Set(metricRows.filter { $0["sanityFails"] != nil }.compactMap { $0["explainer"] as? String })
+        let doctorExplainer = options.doctorExplainer.flatMap { explainerNames.contains($0) ? $0 : nil }
+            ?? pointingBars.filter { !failedSanity.contains($0.0) }.sorted { ($1.1, $0.0) < ($0.1, $1.0) }.first?.0
+            ?? explainerNames.first { !failedSanity.contains($0) } ?? explainerNames.first
+
+        // Galleries by predicted class, paginated.
+        let byClass = Dictionary(grouping: items.filter { $0.id != nil }) { predictions[$0.id!]?.className ?? "unpredicted" }
+        var galleryPage: [Int64: String] = [:]
+        var galleryLinks: [[String: Any]] = []
+        var pagesToWrite: [(file: String, className: String, page: Int, pages: Int, items: [ItemRecord])] = []
+        for className in (classes + ["unpredicted"]) where byClass[className] != nil {
+            let members = byClass[className]!
+            let pages = max(1, (members.count + options.pageSize - 1) / options.pageSize)
+            for p in 0..<pages {
+                let slice = Array(members[(p * options.pageSize)..<min(members.count, (p + 1) * options.pageSize)])
+                let file = "gallery-\(safe(className))-\(p + 1).html"
+                for it in slice { galleryPage[it.id!] = file }
+                pagesToWrite.append((file, className, p + 1, pages, slice))
+            }
+            galleryLinks.append(["className": className, "count": members.count, "href": "gallery-\(safe(className))-1.html"])
+        }
+
+        // Per item: images (once), item page, doctor page; gallery cards collected by id.
+        var used = Set<String>()
+        var cardsByID: [Int64: [String: Any]] = [:]
+        var thumbByID: [Int64: String] = [:]
+        let common = headerContext(run: run, model: model, items: items)
+        let explainerRows = explainerParameterRows(summaries)
+        for item in items {
+            guard let id = item.id else { continue }
+            let name = URL(fileURLWithPath: item.path).lastPathComponent
+            let p = predictions[id]
+            let original: Image? = try? Codecs.decode(path: item.path)
+            let key = String(item.contentHash.prefix(16))
+            var imageFile: String?, thumbFile: String?
+            if let original {
+                imageFile = try writeOnce("images/\(key).png", &used) { try Codecs.writePNG(original, to: $0) }
+                thumbFile = try writeOnce("thumbs/\(key).png", &used) { try Codecs.writePNG(thumbnail(original), to: $0) }
+                thumbByID[id] = thumbFile
+            }
+            let wrong = item.label != nil && p != nil && item.label != p!.className
+            let itemMetrics = metricsByItem[id] ?? []
+            var overlayViews: [[String: Any]] = []
+            var doctorOverlay: String?
+            var doctorTarget = p?.className ?? ""
+            for a in try store.attributions(item: id).sorted(by: { $0.explainer < $1.explainer }) {
+                let tag = "\(String(a.cacheKey.prefix(16)))-\(options.colormap.rawValue)"
+                var view: [String: Any] = ["explainer": a.explainer, "method": a.method, "target": a.target,
+                                           "targetName": a.target < classes.count ? classes[a.target] : "\(a.target)"]
+                if let original {
+                    let overlay = Overlay.blend(image: original, heatmap: a.heatmap, width: a.width, height: a.height, colormap: options.colormap)
+                    view["image"] = try writeOnce("images/\(tag).png", &used) { try Codecs.writePNG(overlay, to: $0) }
+                    view["thumb"] = try writeOnce("thumbs/\(tag).png", &used) { try Codecs.writePNG(thumbnail(overlay), to: $0) }
+                }
+                view["array"] = try writeOnce("arrays/\(String(a.cacheKey.prefix(16))).npy", &used) {
+                    try NPY.write(Tensor(shape: [a.height, a.width], data: a.heatmap), to: $0)
+                }
+                if let v = itemMetrics.first(where: { $0.explainer == a.explainer && $0.name == "pointing_game" })?.value {
+                    view["lesion"] = v >= 0.5 ? "peak on lesion" : "peak off lesion"
+                }
+                if a.explainer == doctorExplainer {
+                    doctorOverlay = view["image"] as? String
+                    doctorTarget = view["targetName"] as? String ?? doctorTarget
+                }
+                overlayViews.append(view)
+            }
+            let probabilities = (p?.probabilities ?? []).enumerated().map { i, v -> [String: Any] in
+                ["className": i < classes.count ? classes[i] : "\(i)", "value": String(format: "%.4f", v), "percent": percent(v)]
+            }
+            let itemHref = "items/\(id).html", doctorHref = "doctor/\(id).html"
+            var context = common
+            context.merge([
+                "title": "Candela: \(name)", "name": name, "path": item.path, "label": item.label ?? "—",
+                "prediction": p?.className ?? "—", "probability": p.map { String(format: "%.3f", $0.probability) } ?? "—",
+                "wrong": wrong, "image": orFalse(imageFile), "overlays": overlayViews, "probabilities": probabilities,
+                "metrics": itemMetrics.sorted { ($0.explainer, $0.name) < ($1.explainer, $1.name) }.map {
+                    ["explainer": $0.explainer, "name": $0.name, "value": $0.value.map { String(format: "%.4g", $0) } ?? "n/a"]
+                },
+                "colorBar": colorBar, "galleryHref": galleryPage[id] ?? "index.html", "doctorHref": doctorHref, "itemHref": itemHref,
+            ]) { _, new in new }
+            try render(templates["item"]!, context, to: itemHref, &used)
+
+            if let doctorExplainer {
+                let card = cards[doctorExplainer]
+                var doctor = context
+                doctor.merge([
+                    "label": orFalse(item.label), "overlay": orFalse(doctorOverlay), "explainer": doctorExplainer,
+                    "targetName": doctorTarget, "methodTitle": card?.title ?? doctorExplainer,
+                    "probabilityPercent": p.map { percent($0.probability) } ?? "—",
+                    "caption": "The same image: the highlighted regions are those that raised the model's '\(doctorTarget)' score the most.",
+                    "meaning": card?.meaning ?? "The colours show how much each region mattered to the model's answer.",
+                    "limits": card?.limits ?? "",
+                    "trust": trustSentence(doctorExplainer, metricRows: metricRows, pointing: pointingRows),
+                ]) { _, new in new }
+                try render(templates["doctor"]!, doctor, to: doctorHref, &used)
+            }
+
+            cardsByID[id] = ["name": name, "label": item.label ?? "—", "prediction": p?.className ?? "—",
+                             "probability": p.map { String(format: "%.3f", $0.probability) } ?? "—", "wrong": wrong,
+                             "thumb": orFalse(thumbFile), "overlays": overlayViews.map { ["explainer": $0["explainer"]!, "thumb": orFalse($0["thumb"]), "lesion": orFalse($0["lesion"])] },
+                             "href": itemHref, "doctorHref": doctorHref]
+        }
+
+        for page in pagesToWrite {
+            var context = common
+            context.merge([
+                "title": "Candela: \(page.className), page \(page.page) of \(page.pages)", "className": page.className,
+                "page": page.page, "pages": page.pages, "count": page.items.count, "colorBar": colorBar,
+                "items": page.items.compactMap { cardsByID[$0.id!] },
+                "previous": page.page > 1 ? "gallery-\(safe(page.className))-\(page.page - 1).html" as Any : false,
+                "next": page.page < page.pages ? "gallery-\(safe(page.className))-\(page.page + 1).html" as Any : false,
+            ]) { _, new in new }
+            try render(templates["gallery"]!, context, to: page.file, &used)
+        }
+
+        // Index.
+        var labelled = 0, correct = 0
+        for item in items { if let id = item.id, let l = item.label, let p = predictions[id] { labelled += 1; if l == p.className { correct += 1 } } }
+        let labels = Array(Set(items.compactMap(\.label))).sorted { (classes.firstIndex(of: $0) ?? Int.max, $0) < (classes.firstIndex(of: $1) ?? Int.max, $1) }
+        let confusion = labels.map { label -> [String: Any] in
+            ["label": label, "cells": classes.map { c -> [String: Any] in
+                let n = items.filter { $0.label == label && $0.id.flatMap { predictions[$0]?.className } == c }.count
+                return ["count": n, "off": n > 0 && c != label]
+            }]
+        }
+        let gates = try store.gateResults(run: runID).map { g -> [String: Any] in
+            ["name": g.name, "subject": g.explainer.map { "\(g.metric) of \($0)" } ?? g.metric,
+             "value": g.value.map { String(format: "%.4g", $0) } ?? "no value",
+             "rule": "\(g.comparison) \(String(format: "%g", g.threshold))", "verdict": g.passed ? "PASS" : "FAIL", "failed": !g.passed]
+        }
+        let gatesFailed = gates.contains { ($0["failed"] as? Bool) == true }
+        var context = common
+        context.merge([
+            "title": "Candela report: \(run.pipeline)",
+            "accuracy": labelled > 0 ? String(format: "%d / %d correct (%.1f%%)", correct, labelled, 100 * Double(correct) / Double(labelled)) : "no labels",
+            "runParameters": run.parameters == "{}" ? false : run.parameters.replacingOccurrences(of: "\\/", with: "/") as Any,
+            "explainers": explainerNames.joined(separator: ", "), "explainerRows": explainerRows,
+            "galleries": galleryLinks,
+            "hasConfusion": !labels.isEmpty, "confusion": confusion, "confusionClasses": classes,
+            "pointing": pointingRows, "hasPointing": !pointingRows.isEmpty,
+            "pointingChart": pointingBars.isEmpty ? "" : SVG.bars(pointingBars, title: "Pointing game (standard), share of items with a lesion"),
+            "metricNames": present.map { ["name": $0, "help": ReportWriter.metricHelp[$0] ?? ""] },
+            "metricRows": metricRows, "hasMetrics": !metricRows.isEmpty, "hasSanity": present.contains("randomization"),
+            "gates": gates, "hasGates": !gates.isEmpty, "gateVerdict": gatesFailed ? "FAIL" : "PASS", "gatesFailed": gatesFailed,
+            "views": try curatedViews(items: items, predictions: predictions, metrics: metrics, thumbs: thumbByID, run: run),
+            "cards": explainerNames.compactMap { e -> [String: Any]? in
+                guard let c = cards[e] else { return nil }
+                return ["name": e, "title": c.title, "meaning": c.meaning, "cost": c.cost, "limits": c.limits]
+            },
+            "failures": failures.prefix(500).map { ["path": $0.itemPath, "stage": $0.stage, "message": $0.message] },
+            "failureCount": failures.count, "hasFailures": !failures.isEmpty,
+            "colormap": options.colormap.rawValue, "colorBar": colorBar,
+        ]) { _, new in new }
+        try render(templates["index"]!, context, to: "index.html", &used)
+        try removeUnused(keeping: used)
+        return "\(directory)/index.html"
+    }
+
+    // MARK: - Pieces
+
+    func headerContext(run: RunRecord, model: ModelRecord?, items: [ItemRecord]) -> [String: Any] {
+        ["pipeline": run.pipeline, "runID": run.id ?? 0, "started": run.startedAt, "status": run.status, "version": run.candelaVersion,
+         "model": model?.name ?? "?", "modelHash": String((model?.hash ?? "").prefix(12)),
+         "dataset": Array(Set(items.map(\.dataset))).sorted().joined(separator: ", "), "itemCount": items.count]
+    }
+
+    func explainerParameterRows(_ summaries: [AttributionSummary]) -> [[String: Any]] {
+        var seen = Set<String>()
+        return summaries.sorted { $0.explainer < $1.explainer }.compactMap { s in
+            guard seen.insert(s.explainer).inserted else { return nil }
+            return ["name": s.explainer, "method": s.method, "parameters": s.parameters.replacingOccurrences(of: "\\/", with: "/")]
+        }
+    }
+
+    /// A sentence on how far the chosen explainer can be trusted on this run, from its metrics.
+    func trustSentence(_ explainer: String, metricRows: [[String: Any]], pointing: [[String: Any]]) -> String {
+        var parts: [String] = []
+        if let p = pointing.first(where: { $0["explainer"] as? String == explainer }) {
+            parts.append("On this review's annotated cases, its most highlighted point fell on the marked lesion in \(p["fraction"]!) of cases.")
+        }
+        if let row = metricRows.first(where: { $0["explainer"] as? String == explainer }), let sanity = row["sanity"] as? String {
+            parts.append(sanity == "passes" ? "It passed the sanity check (its pictures change when the model's knowledge is erased)."
+                                            : "Caution: it failed the sanity check (its pictures barely change when the model's knowledge is erased).")
+        }
+        return parts.joined(separator: " ")
+    }
+
+    /// The index's curated views: small tables of the items that deserve a look first.
+    func curatedViews(items: [ItemRecord], predictions: [Int64: PredictionRecord], metrics: [MetricRecord],
+                      thumbs: [Int64: String], run: RunRecord) throws -> [[String: Any]] {
+        let byID = Dictionary(items.compactMap { i in i.id.map { ($0, i) } }, uniquingKeysWith: { a, _ in a })
+        func row(_ id: Int64, _ cells: [String]) -> [String: Any] {
+            let item = byID[id]!
+            return ["name": URL(fileURLWithPath: item.path).lastPathComponent, "href": "items/\(id).html",
+                    "thumb": orFalse(thumbs[id]), "cells": cells]
+        }
+        func view(_ id: String, _ title: String, _ description: String, columns: [String], rows: [[String: Any]], empty: String) -> [String: Any] {
+            ["id": id, "title": title, "description": description, "columns": columns, "rows": rows, "hasRows": !rows.isEmpty,
+             "empty": rows.isEmpty ? empty as Any : false]
+        }
+        var views: [[String: Any]] = []
+        let errors = items.compactMap { i -> (Int64, PredictionRecord, String)? in
+            guard let id = i.id, let l = i.label, let p = predictions[id], p.className != l else { return nil }
+            return (id, p, l)
+        }.sorted { $0.1.probability > $1.1.probability }.prefix(12)
+        views.append(view("errors", "Most confident errors", "Misclassified items, most confident first.",
+                          columns: ["label", "predicted", "probability"],
+                          rows: errors.map { row($0.0, [$0.2, $0.1.className, String(format: "%.3f", $0.1.probability)]) },
+                          empty: items.contains { $0.label != nil } ? "No misclassified item." : "The dataset has no labels."))
+        func perItem(_ name: String) -> [(Int64, String, Double)] {
+            metrics.filter { $0.name == name }.compactMap { m in m.value.map { (m.itemID, m.explainer, $0) } }
+        }
+        let agreement = Dictionary(grouping: perItem("agreement"), by: \.0).mapValues { $0.map(\.2).reduce(0, +) / Double($0.count) }
+        views.append(view("disagree", "Explainers that disagree",
+                          "Items whose explainers' heatmaps rank pixels least alike (mean Spearman ρ between explainers).",
+                          columns: ["mean agreement"], rows: agreement.sorted { $0.value < $1.value }.prefix(12).map { row($0.key, [String(format: "%.3f", $0.value)]) },
+                          empty: "Add `agreement` to an evaluate stage's metrics to find them."))
+        let outside = perItem("outside_tissue").sorted { $0.2 > $1.2 }.prefix(12)
+        views.append(view("outside-tissue", "Attention outside tissue", "Heatmaps with the largest share of their mass outside the tissue mask.",
+                          columns: ["explainer", "mass outside"], rows: outside.map { row($0.0, [$0.1, percent($0.2)]) },
+                          empty: "Add `outside_tissue` to an evaluate stage and `tissue_mask` to the dataset CSV to find them."))
+        let insertion = perItem("insertion_auc").sorted { $0.2 < $1.2 }.prefix(12)
+        views.append(view("least-faithful", "Least faithful heatmaps",
+                          "Lowest insertion AUC: putting the highlighted pixels back first barely restores the model's confidence.",
+                          columns: ["explainer", "insertion AUC"], rows: insertion.map { row($0.0, [$0.1, String(format: "%.3f", $0.2)]) },
+                          empty: "Add `insertion_auc` to an evaluate stage's metrics to find them."))
+        // What changed since the previous run of this pipeline in this store.
+        let previous = try store.runs().last { $0.pipeline == run.pipeline && ($0.id ?? 0) < runID && $0.status != "running" }
+        if let previous, let pid = previous.id {
+            let before = Dictionary(try store.predictions(run: pid).compactMap { p -> (String, String)? in
+                nil ?? (String(p.itemID), p.className)
+            }, uniquingKeysWith: { a, _ in a })
+            let beforeItems = Dictionary(try store.items(run: pid).compactMap { i in i.id.map { (i.path, String($0)) } }, uniquingKeysWith: { a, _ in a })
+            var changed: [[String: Any]] = []
+            for item in items {
+                guard let id = item.id, let now = predictions[id]?.className, let old = beforeItems[item.path].flatMap({ before[$0] }), old != now else { continue }
+                changed.append(row(id, [old, now]))
+            }
+            let added = items.filter { beforeItems[$0.path] == nil }.count
+            views.append(view("changes", "Changes since run \(pid) (\(previous.startedAt))",
+                              "Items whose prediction changed since the previous run of this pipeline in this store; \(added) items are new.",
+                              columns: ["before", "now"], rows: Array(changed.prefix(50)), empty: "No prediction changed."))
+        } else {
+            views.append(view("changes", "Changes since the previous run", "", columns: [], rows: [],
+                              empty: "This is the first run of pipeline '\(run.pipeline)' in this store."))
+        }
+        return views
+    }
+
+    func loadTemplates() throws -> [String: MustacheTemplate] {
+        var out: [String: MustacheTemplate] = [:]
+        for name in Templates.names {
+            var text = Templates.builtIn(name)
+            if let dir = options.templateDirectory, let data = FileManager.default.contents(atPath: "\(dir)/\(name).mustache") {
+                text = String(decoding: data, as: UTF8.self)
+            }
+            do {
+                out[name] = try MustacheTemplate(string: text)
+            } catch {
+                throw StoreError("\(options.templateDirectory.map { "\($0)/\(name).mustache" } ?? "built-in \(name) template"): \(error)")
+            }
+        }
+        return out
+    }
+
+    func render(_ template: MustacheTemplate, _ context: [String: Any], to relative: String, _ used: inout Set<String>) throws {
+        try Data(template.render(context).utf8).write(to: URL(fileURLWithPath: "\(directory)/\(relative)"))
+        used.insert(relative)
+    }
+
+    /// Writes `relative` with `body` unless it exists (files are named by content); returns it.
+    func writeOnce(_ relative: String, _ used: inout Set<String>, _ body: (String) throws -> Void) throws -> String {
+        let path = "\(directory)/\(relative)"
+        if !FileManager.default.fileExists(atPath: path) { try body(path) }
+        used.insert(relative)
+        return relative
+    }
+
+    /// Deletes files of the report's folders that no page of this report uses.
+    func removeUnused(keeping used: Set<String>) throws {
+        let fm = FileManager.default
+        for sub in ["images", "thumbs", "arrays", "items", "doctor"] {
+            for file in (try? fm.contentsOfDirectory(atPath: "\(directory)/\(sub)")) ?? [] where !used.contains("\(sub)/\(file)") {
+                try? fm.removeItem(atPath: "\(directory)/\(sub)/\(file)")
+            }
+        }
+        for file in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where file.hasPrefix("gallery-") && !used.contains(file) {
+            try? fm.removeItem(atPath: "\(directory)/\(file)")
+        }
+    }
+
+    /// At most `thumbnailSide` pixels on the longer side (bilinear, per channel).
+    func thumbnail(_ image: Image) -> Image {
+        let rgb = image.rgb()
+        let side = max(rgb.width, rgb.height)
+        guard side > ReportWriter.thumbnailSide else { return rgb }
+        let (w, h) = (max(1, rgb.width * ReportWriter.thumbnailSide / side), max(1, rgb.height * ReportWriter.thumbnailSide / side))
+        let planes = rgb.planarFloats()
+        let resized = Resize.bilinear(planes, channels: 3, height: rgb.height, width: rgb.width, toHeight: h, toWidth: w)
+        var pixels = [UInt8](repeating: 0, count: w * h * 3)
+        for c in 0..<3 { for i in 0..<(w * h) { pixels[i * 3 + c] = UInt8(min(255, max(0, resized[c * w * h + i].rounded()))) } }
+        return Image(width: w, height: h, channels: 3, pixels: pixels)
+    }
+
+    /// Mustache sections treat any present value, even "", as true: absent values become false.
+    func orFalse(_ v: Any?) -> Any { v ?? false }
+
+    func percent(_ v: Double) -> String { String(format: "%.0f%%", 100 * v) }
+
+    /// A file-name-safe form of a name.
     func safe(_ s: String) -> String {
         String(s.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
     }

@@ -1,5 +1,62 @@
-/// The report's Mustache templates, compiled into the binary so the report needs no resource files.
+/// The report's Mustache templates, compiled into the binary so the report needs no resource
+/// files. A manifest can override any of them (report stage `templates: DIR` with
+/// `index.mustache`, `gallery.mustache`, `item.mustache`, `doctor.mustache`); the context each
+/// receives is documented in docs/report.md.
 enum Templates {
+    static let names = ["index", "gallery", "item", "doctor"]
+
+    static func builtIn(_ name: String) -> String {
+        switch name {
+        case "index": return index
+        case "gallery": return gallery
+        case "item": return item
+        default: return doctor
+        }
+    }
+
+    /// Shared styles. Text #1d1d1f on #f6f6f8 and white on #2b2140 both exceed WCAG AA contrast.
+    static let style = """
+    <style>
+      body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1d1d1f; background: #f6f6f8; }
+      header { background: #2b2140; color: #fff; padding: 16px 24px; }
+      header h1 { margin: 0 0 4px 0; font-size: 22px; }
+      header p { margin: 2px 0; font-size: 14px; color: #f0eaf8; }
+      header a { color: #fff; }
+      nav { font-size: 14px; margin: 8px 0; }
+      main { padding: 16px 24px; }
+      section { margin-bottom: 28px; }
+      h2 { font-size: 18px; margin: 12px 0; }
+      h3 { font-size: 15px; margin: 10px 0 6px 0; }
+      table { border-collapse: collapse; background: #fff; margin-bottom: 6px; }
+      caption { text-align: left; padding: 4px 0; max-width: 900px; }
+      th, td { border: 1px solid #d6d6dc; padding: 4px 10px; text-align: left; font-size: 14px; }
+      td.num { text-align: right; font-variant-numeric: tabular-nums; }
+      .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 12px; }
+      .card { background: #fff; border: 1px solid #d6d6dc; border-radius: 6px; padding: 10px 12px; font-size: 13px; }
+      .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 10px; }
+      figure.item { background: #fff; border: 1px solid #d6d6dc; border-radius: 6px; margin: 0; padding: 8px; }
+      figure.item.wrong { border: 2px solid #b3261e; }
+      .row { display: flex; gap: 4px; flex-wrap: wrap; }
+      .row figure { margin: 0; text-align: center; font-size: 11px; color: #444; }
+      .row img { width: 96px; height: 96px; display: block; }
+      .big img { width: 256px; height: 256px; }
+      figcaption.meta { font-size: 13px; margin-top: 6px; }
+      .bad { color: #b3261e; font-weight: 600; }
+      .good { color: #1b6e2e; font-weight: 600; }
+      .muted { color: #555; }
+      .legend li { font-size: 13px; }
+      input[type=search] { font-size: 14px; padding: 4px 8px; width: 260px; }
+    </style>
+    """
+
+    static let header = """
+    <header>
+      <h1>{{title}}</h1>
+      <p>Pipeline {{pipeline}} · run {{runID}} started {{started}} · status {{status}} · Candela {{version}}</p>
+      <p>Model {{model}} ({{modelHash}}) · dataset {{dataset}} · {{itemCount}} items</p>
+    </header>
+    """
+
     static let index = """
     <!DOCTYPE html>
     <html lang="en">
@@ -7,47 +64,31 @@ enum Templates {
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>Candela report — {{pipeline}}</title>
-    <style>
-      body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1d1d1f; background: #f6f6f8; }
-      header { background: #2b2140; color: #fff; padding: 16px 24px; }
-      header h1 { margin: 0 0 4px 0; font-size: 22px; }
-      header p { margin: 2px 0; font-size: 14px; color: #e4dcf2; }
-      main { padding: 16px 24px; }
-      section { margin-bottom: 24px; }
-      h2 { font-size: 18px; margin: 12px 0; }
-      table { border-collapse: collapse; background: #fff; }
-      caption { text-align: left; padding: 4px 0; }
-      th, td { border: 1px solid #d6d6dc; padding: 4px 10px; text-align: left; font-size: 14px; }
-      .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 12px; }
-      .card { background: #fff; border: 1px solid #d6d6dc; border-radius: 6px; padding: 10px 12px; font-size: 13px; }
-      .gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 12px; }
-      figure.item { background: #fff; border: 1px solid #d6d6dc; border-radius: 6px; margin: 0; padding: 8px; }
-      figure.item.wrong { border: 2px solid #b3261e; }
-      .row { display: flex; gap: 6px; flex-wrap: wrap; }
-      .row figure { margin: 0; text-align: center; font-size: 11px; color: #444; }
-      .row img { width: 128px; height: 128px; image-rendering: auto; display: block; }
-      figcaption.meta { font-size: 13px; margin-top: 6px; }
-      .bad { color: #b3261e; font-weight: 600; }
-      .muted { color: #666; }
-    </style>
+    \(style)
     </head>
     <body>
-    <header>
-      <h1>Candela report: {{pipeline}}</h1>
-      <p>Run started {{started}} · status {{status}} · Candela {{version}}</p>
-      <p>Model {{model}} ({{modelHash}}) · {{itemCount}} items · explainers: {{explainers}}</p>
-    </header>
+    \(header)
     <main>
+    <nav>Galleries: {{#galleries}}<a href="{{href}}">{{className}} ({{count}})</a> · {{/galleries}}
+      Explainers: {{explainers}} · <a href="#gates">gates</a> · <a href="#curated">curated views</a></nav>
     <section id="summary">
       <h2>Summary</h2>
-      <p>Predictions: {{accuracy}}.</p>
+      <p>Predictions: {{accuracy}}.{{#runParameters}} Run parameters: <code>{{runParameters}}</code>.{{/runParameters}}</p>
+      {{#hasConfusion}}
+      <table id="confusion">
+        <caption class="muted">Confusion matrix: rows are the dataset's labels, columns the model's predictions.</caption>
+        <tr><th>label \\ predicted</th>{{#confusionClasses}}<th>{{.}}</th>{{/confusionClasses}}</tr>
+        {{#confusion}}<tr><th>{{label}}</th>{{#cells}}<td class="num{{#off}} bad{{/off}}">{{count}}</td>{{/cells}}</tr>{{/confusion}}
+      </table>
+      {{/hasConfusion}}
       {{#hasPointing}}
       <table id="pointing-game">
         <caption class="muted">Pointing game: does the heatmap's peak fall on the annotated lesion? Items with a lesion mask only.
           Standard: within 15 px per 224 px of the lesion (Zhang et al. 2016); strict: the peak pixel itself.</caption>
         <tr><th>explainer</th><th>items</th><th>standard hits</th><th>standard</th><th>strict hits</th><th>strict</th></tr>
-        {{#pointing}}<tr><td>{{explainer}}</td><td>{{total}}</td><td>{{hits}}</td><td>{{fraction}}</td><td>{{strictHits}}</td><td>{{strictFraction}}</td></tr>{{/pointing}}
+        {{#pointing}}<tr><td>{{explainer}}</td><td class="num">{{total}}</td><td class="num">{{hits}}</td><td class="num">{{fraction}}</td><td class="num">{{strictHits}}</td><td class="num">{{strictFraction}}</td></tr>{{/pointing}}
       </table>
+      {{{pointingChart}}}
       {{/hasPointing}}
       {{#hasMetrics}}
       <table id="metrics">
@@ -55,29 +96,49 @@ enum Templates {
           cascading randomization test of Adebayo et al. (2018) — a heatmap that barely changes when the model's weights
           are re-drawn does not explain the model.{{/hasSanity}}</caption>
         <tr><th>explainer</th>{{#metricNames}}<th title="{{help}}">{{name}}</th>{{/metricNames}}{{#hasSanity}}<th>sanity check</th>{{/hasSanity}}</tr>
-        {{#metricRows}}<tr><td>{{explainer}}</td>{{#cells}}<td>{{value}} <span class="muted">({{n}})</span></td>{{/cells}}{{#sanity}}<td{{#sanityFails}} class="bad"{{/sanityFails}}>{{sanity}}</td>{{/sanity}}</tr>{{/metricRows}}
+        {{#metricRows}}<tr><td>{{explainer}}</td>{{#cells}}<td class="num">{{value}} <span class="muted">({{n}})</span></td>{{/cells}}{{#sanity}}<td class="{{#sanityFails}}bad{{/sanityFails}}{{^sanityFails}}good{{/sanityFails}}">{{sanity}}</td>{{/sanity}}</tr>{{/metricRows}}
       </table>
       <ul class="muted legend">{{#metricNames}}<li><strong>{{name}}</strong>: {{help}}</li>{{/metricNames}}</ul>
       {{/hasMetrics}}
+      <table id="explainers">
+        <caption class="muted">Explainers and their parameters.</caption>
+        <tr><th>explainer</th><th>method</th><th>parameters</th></tr>
+        {{#explainerRows}}<tr><td>{{name}}</td><td>{{method}}</td><td><code>{{parameters}}</code></td></tr>{{/explainerRows}}
+      </table>
     </section>
     {{#hasGates}}
     <section id="gates">
-      <h2>Gates: <span class="{{#gatesFailed}}bad{{/gatesFailed}}">{{gateVerdict}}</span></h2>
+      <h2>Gates: <span class="{{#gatesFailed}}bad{{/gatesFailed}}{{^gatesFailed}}good{{/gatesFailed}}">{{gateVerdict}}</span></h2>
       <table>
         <tr><th>gate</th><th>measure</th><th>value</th><th>needs</th><th>verdict</th></tr>
-        {{#gates}}<tr><td>{{name}}</td><td>{{subject}}</td><td>{{value}}</td><td>{{rule}}</td><td{{#failed}} class="bad"{{/failed}}>{{verdict}}</td></tr>{{/gates}}
+        {{#gates}}<tr><td>{{name}}</td><td>{{subject}}</td><td class="num">{{value}}</td><td>{{rule}}</td><td class="{{#failed}}bad{{/failed}}{{^failed}}good{{/failed}}">{{verdict}}</td></tr>{{/gates}}
       </table>
     </section>
     {{/hasGates}}
+    {{^hasGates}}<section id="gates"><h2>Gates</h2><p class="muted">The manifest defines no gates.</p></section>{{/hasGates}}
     {{#hasFailures}}
     <section id="failures">
-      <h2 class="bad">Failures</h2>
+      <h2 class="bad">Failures ({{failureCount}})</h2>
       <table>
         <tr><th>item</th><th>stage</th><th>message</th></tr>
         {{#failures}}<tr><td>{{path}}</td><td>{{stage}}</td><td>{{message}}</td></tr>{{/failures}}
       </table>
     </section>
     {{/hasFailures}}
+    <section id="curated">
+      <h2>Curated views</h2>
+      {{#views}}
+      <h3 id="{{id}}">{{title}}</h3>
+      <p class="muted">{{description}}</p>
+      {{#empty}}<p class="muted">{{empty}}</p>{{/empty}}
+      {{#hasRows}}
+      <table>
+        <tr><th>item</th>{{#columns}}<th>{{.}}</th>{{/columns}}</tr>
+        {{#rows}}<tr><td>{{#thumb}}<img src="{{thumb}}" alt="{{name}}" width="48" height="48"> {{/thumb}}<a href="{{href}}">{{name}}</a></td>{{#cells}}<td>{{.}}</td>{{/cells}}</tr>{{/rows}}
+      </table>
+      {{/hasRows}}
+      {{/views}}
+    </section>
     <section id="methods">
       <h2>Methods</h2>
       <div class="cards">
@@ -86,25 +147,140 @@ enum Templates {
           <p>{{meaning}}</p><p class="muted">Cost: {{cost}}</p><p class="muted">Limits: {{limits}}</p></div>
       {{/cards}}
       </div>
-      <p class="muted">Overlays: heatmap normalized to [0,1] per image, colormap {{colormap}} (low = dark purple, high = yellow), blended at 50%.</p>
-    </section>
-    <section id="gallery">
-      <h2>Gallery</h2>
-      <div class="gallery">
-      {{#items}}
-        <figure class="item{{#wrong}} wrong{{/wrong}}">
-          <div class="row">
-            <figure>{{#original}}<img src="{{original}}" alt="original image {{name}}">{{/original}}{{^original}}<span class="bad">image unreadable</span>{{/original}}<figcaption>original</figcaption></figure>
-            {{#overlays}}
-            <figure>{{#file}}<img src="{{file}}" alt="{{explainer}} heatmap over {{name}}">{{/file}}<figcaption>{{explainer}} (class {{target}}){{#lesion}}<br>{{lesion}}{{/lesion}}</figcaption></figure>
-            {{/overlays}}
-          </div>
-          <figcaption class="meta"><strong>{{name}}</strong> — predicted <strong>{{prediction}}</strong> (p = {{probability}}) · label {{label}}{{#wrong}} <span class="bad">misclassified</span>{{/wrong}}</figcaption>
-        </figure>
-      {{/items}}
-      </div>
+      <p class="muted">Overlays: each heatmap is normalized to [0,1] per image and blended at 50% over the image with the
+        {{colormap}} colormap (perceptually uniform and readable with the common forms of colour blindness).</p>
+      {{{colorBar}}}
     </section>
     </main>
+    </body>
+    </html>
+    """
+
+    static let gallery = """
+    <!DOCTYPE html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>{{title}}</title>
+    \(style)
+    </head>
+    <body>
+    \(header)
+    <main>
+    <nav><a href="index.html">index</a> · page {{page}} of {{pages}}{{#previous}} · <a href="{{previous}}">previous</a>{{/previous}}{{#next}} · <a href="{{next}}">next</a>{{/next}}</nav>
+    <p><label>Filter by file name: <input type="search" id="filter" placeholder="e.g. slide_01"></label>
+      <span class="muted">{{count}} items of class {{className}} on this page; red border: misclassified.</span></p>
+    {{{colorBar}}}
+    <div class="gallery" id="gallery">
+    {{#items}}
+      <figure class="item{{#wrong}} wrong{{/wrong}}" data-name="{{name}}">
+        <div class="row">
+          <figure>{{#thumb}}<img src="{{thumb}}" alt="original image {{name}}" width="96" height="96">{{/thumb}}{{^thumb}}<span class="bad">image unreadable</span>{{/thumb}}<figcaption>original</figcaption></figure>
+          {{#overlays}}<figure>{{#thumb}}<img src="{{thumb}}" alt="{{explainer}} heatmap over {{name}}" width="96" height="96">{{/thumb}}<figcaption>{{explainer}}{{#lesion}}<br>{{lesion}}{{/lesion}}</figcaption></figure>{{/overlays}}
+        </div>
+        <figcaption class="meta"><a href="{{href}}"><strong>{{name}}</strong></a> — predicted <strong>{{prediction}}</strong> (p = {{probability}}) · label {{label}}{{#wrong}} <span class="bad">misclassified</span>{{/wrong}} · <a href="{{doctorHref}}">case page</a></figcaption>
+      </figure>
+    {{/items}}
+    </div>
+    <script>
+    document.getElementById("filter").addEventListener("input", function (e) {
+      var q = e.target.value.toLowerCase();
+      document.querySelectorAll("#gallery > figure.item").forEach(function (f) {
+        f.style.display = f.getAttribute("data-name").toLowerCase().indexOf(q) >= 0 ? "" : "none";
+      });
+    });
+    </script>
+    </main>
+    </body>
+    </html>
+    """
+
+    static let item = """
+    <!DOCTYPE html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>{{name}} — Candela</title>
+    \(style)
+    </head>
+    <body>
+    \(header)
+    <main>
+    <nav><a href="../index.html">index</a> · <a href="../{{galleryHref}}">gallery</a> · <a href="../{{doctorHref}}">case page for a doctor</a></nav>
+    <h2>{{name}}</h2>
+    <p>Predicted <strong>{{prediction}}</strong> (p = {{probability}}) · label {{label}}{{#wrong}} <span class="bad">misclassified</span>{{/wrong}}</p>
+    <p class="muted">{{path}}</p>
+    <table>
+      <caption class="muted">Class probabilities (softmax of the model's scores).</caption>
+      <tr><th>class</th><th>probability</th></tr>
+      {{#probabilities}}<tr><td>{{className}}</td><td class="num">{{value}}</td></tr>{{/probabilities}}
+    </table>
+    <div class="row big">
+      <figure>{{#image}}<img src="../{{image}}" alt="original image {{name}}" width="256" height="256">{{/image}}<figcaption>original</figcaption></figure>
+      {{#overlays}}<figure><img src="../{{image}}" alt="{{explainer}} heatmap over {{name}}" width="256" height="256"><figcaption>{{explainer}} ({{method}}), class {{targetName}}<br><a href="../{{array}}">heatmap array (.npy)</a></figcaption></figure>{{/overlays}}
+    </div>
+    {{{colorBar}}}
+    <table>
+      <caption class="muted">Metrics of each heatmap (see the index for what each means).</caption>
+      <tr><th>explainer</th><th>metric</th><th>value</th></tr>
+      {{#metrics}}<tr><td>{{explainer}}</td><td>{{name}}</td><td class="num">{{value}}</td></tr>{{/metrics}}
+    </table>
+    </main>
+    </body>
+    </html>
+    """
+
+    /// One printable page per case. Sized to fit A4 (210 × 297 mm) and Letter (216 × 279 mm):
+    /// the content stays within 186 × 250 mm with 12 mm margins on either paper.
+    static let doctor = """
+    <!DOCTYPE html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <title>Case {{name}}</title>
+    <style>
+      @page { margin: 12mm; }
+      body { font-family: Georgia, "Times New Roman", serif; color: #111; background: #fff; margin: 0 auto; max-width: 186mm; font-size: 11pt; }
+      h1 { font-size: 18pt; margin: 0 0 2mm 0; }
+      .answer { font-size: 14pt; margin: 3mm 0; }
+      .images { display: flex; gap: 6mm; margin: 4mm 0; }
+      .images figure { margin: 0; width: 88mm; }
+      .images img { width: 88mm; height: 88mm; display: block; border: 1px solid #999; }
+      figcaption { font-size: 10pt; margin-top: 1.5mm; }
+      .box { border: 1px solid #999; padding: 3mm 4mm; margin: 3mm 0; }
+      table { border-collapse: collapse; font-size: 10pt; }
+      td, th { border: 1px solid #bbb; padding: 1mm 3mm; text-align: left; }
+      .muted { color: #444; font-size: 9pt; }
+      @media screen { body { padding: 10mm; } }
+      @media print { a { color: #111; text-decoration: none; } .noprint { display: none; } }
+    </style>
+    </head>
+    <body>
+    <p class="noprint"><a href="../index.html">report index</a> · <a href="../{{itemHref}}">technical page</a> · print this page for the case file</p>
+    <h1>Case {{name}}</h1>
+    <p class="muted">Automated review by the {{model}} model, {{started}}. This is a decision aid for a qualified reader, not a diagnosis.</p>
+    <p class="answer">The model's answer: <strong>{{prediction}}</strong> (probability {{probabilityPercent}}).{{#label}} Recorded label: {{label}}.{{/label}}</p>
+    <div class="images">
+      <figure>{{#image}}<img src="../{{image}}" alt="the image that was analysed: {{name}}">{{/image}}<figcaption>The image as submitted.</figcaption></figure>
+      <figure>{{#overlay}}<img src="../{{overlay}}" alt="the same image with the regions that raised the model's {{targetName}} score highlighted">{{/overlay}}
+        <figcaption>{{caption}}</figcaption></figure>
+    </div>
+    {{{colorBar}}}
+    <div class="box">
+      <strong>How to read the highlighted picture.</strong> {{meaning}}
+      Bright yellow marks where this mattered most, dark purple where it mattered least; the scale is relative to this image only.
+    </div>
+    <div class="box">
+      <strong>What it cannot tell you.</strong> {{limits}} A highlighted region shows what the model used, not that the
+      model is right: a model can rely on the wrong feature and still be confident. {{#trust}}{{trust}}{{/trust}}
+    </div>
+    <table>
+      <tr><th>possible answer</th><th>model's probability</th></tr>
+      {{#probabilities}}<tr><td>{{className}}</td><td>{{percent}}</td></tr>{{/probabilities}}
+    </table>
+    <p class="muted">Method: {{methodTitle}} ({{explainer}}). Candela {{version}}, run {{runID}}, model file {{modelHash}}.</p>
     </body>
     </html>
     """

@@ -208,3 +208,10 @@ public struct GateResultRecord: Codable, Sendable, Equatable {
         self.passed = passed
     }
 }
+
+/// What a run's heatmaps were made with (one row per explainer and parameter set).
+public struct AttributionSummary: Sendable, Equatable {
+    public let explainer: String
+    public let method: String
+    public let parameters: String
+}

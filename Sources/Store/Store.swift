@@ -213,6 +213,32 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// The heatmaps of one item.
+    public func attributions(item: Int64) throws -> [AttributionRecord] {
+        try locked {
+            try connection.query("""
+                SELECT id, item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height, width,
+                       heatmap, seconds FROM attributions WHERE item_id = ? ORDER BY explainer, target
+                """, [.int(item)]).map { r in
+                AttributionRecord(id: r[0].int, itemID: r[1].int ?? 0, modelHash: r[2].text ?? "", explainer: r[3].text ?? "",
+                                  method: r[4].text ?? "", parameters: r[5].text ?? "{}", target: Int(r[6].int ?? 0),
+                                  cacheKey: r[7].text ?? "", rawShape: decode([Int].self, r[8].text) ?? [],
+                                  height: Int(r[9].int ?? 0), width: Int(r[10].int ?? 0),
+                                  heatmap: AttributionRecord.dequantize(r[11].blob ?? Data()), seconds: r[12].double ?? 0)
+            }
+        }
+    }
+
+    /// Each distinct (explainer, method, parameters) of a run's heatmaps, without the heatmaps.
+    public func attributionSummaries(run: Int64) throws -> [AttributionSummary] {
+        try locked {
+            try connection.query("""
+                SELECT DISTINCT a.explainer, a.method, a.parameters FROM attributions a JOIN items i ON i.id = a.item_id
+                WHERE i.run_id = ? ORDER BY a.explainer
+                """, [.int(run)]).map { AttributionSummary(explainer: $0[0].text ?? "", method: $0[1].text ?? "", parameters: $0[2].text ?? "{}") }
+        }
+    }
+
     public func metrics(run: Int64) throws -> [MetricRecord] {
         try locked {
             try connection.query("""

@@ -120,7 +120,9 @@ struct Merge: ParsableCommand {
             for g in gates { print(Gates.describe(g)) }
             if gates.contains(where: { !$0.passed }) { exit = 3 }
             if let dir = report ?? m.stages.first(where: { $0.kind == .report })?.out {
-                print("report: \(try ReportWriter(store: store, runID: runID, directory: dir, cards: Runner.cards(for: Array(m.explainers.values))).write())")
+                let writer = ReportWriter(store: store, runID: runID, directory: dir, cards: Runner.cards(for: Array(m.explainers.values)),
+                                          options: Runner.reportOptions(m.stages.first { $0.kind == .report }))
+                print("report: \(try writer.write())")
             }
         }
         if exit != 0 { throw ExitCode(exit) }
@@ -160,13 +162,27 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "SQLite database file.") var db: String
     @Option(help: "Output folder.") var out: String
     @Option(name: .customLong("run"), help: "Run id (default: the latest run).") var runID: Int64?
+    @Option(help: "Explainer for the doctor's pages (default: the report stage's doctor_explainer, else the best at the pointing game).")
+    var doctorExplainer: String?
+    @Option(help: "Folder of Mustache templates overriding the built-in ones (index, gallery, item, doctor .mustache).")
+    var templates: String?
+    @Option(help: "Items per gallery page (default: the report stage's page_size, else 100).") var pageSize: Int?
 
     func run() throws {
         try guarded {
             guard FileManager.default.fileExists(atPath: db) else { throw StoreError("\(db): no such database") }
             let store = try Store(path: db)
-            guard let id = try runID ?? store.runs().last?.id else { throw StoreError("\(db): the store has no runs") }
-            print("report: \(try ReportWriter(store: store, runID: id, directory: out).write())")
+            guard let run = try runID.flatMap({ id in try store.runs().first { $0.id == id } }) ?? store.runs().last, let id = run.id else {
+                throw StoreError(runID.map { "\(db): no run \($0)" } ?? "\(db): the store has no runs")
+            }
+            // Method cards and report settings from the run's manifest, when it is still readable.
+            let manifest = FileManager.default.fileExists(atPath: run.manifestPath) ? try? ManifestParser.load(path: run.manifestPath) : nil
+            var options = Runner.reportOptions(manifest?.stages.first { $0.kind == .report })
+            if let pageSize { options.pageSize = max(1, pageSize) }
+            if let doctorExplainer { options.doctorExplainer = doctorExplainer }
+            if let templates { options.templateDirectory = templates }
+            let cards = Runner.cards(for: Array(manifest?.explainers.values ?? [:].values))
+            print("report: \(try ReportWriter(store: store, runID: id, directory: out, cards: cards, options: options).write())")
         }
     }
 }

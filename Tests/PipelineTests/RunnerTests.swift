@@ -78,11 +78,18 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(try store.attributions(run: again.runID).map(\.heatmap), first)
         XCTAssertEqual(try store.metrics(run: again.runID).map(\.value), try store.metrics(run: run).map(\.value))
 
-        let html = try String(contentsOfFile: "\(dir)/report/index.html", encoding: .utf8)
-        XCTAssertFalse(html.contains("<img src=x"), "the malicious file name reached the HTML unescaped")
-        XCTAssertTrue(html.contains("&lt;img src=x onerror=alert(1)&gt;.png"))
-        XCTAssertTrue(html.contains("broken.png"))
+        let index = try String(contentsOfFile: "\(dir)/report/index.html", encoding: .utf8)
+        XCTAssertTrue(index.contains("broken.png"), "failures are listed on the index")
+        let gallery = try String(contentsOfFile: "\(dir)/report/gallery-abnormal-1.html", encoding: .utf8)
+        for html in [index, gallery] {
+            XCTAssertFalse(html.contains("<img src=x"), "the malicious file name reached the HTML unescaped")
+        }
+        XCTAssertTrue(gallery.contains("&lt;img src=x onerror=alert(1)&gt;.png"))
+        // Files are named by content: the injected name is a copy of slide_001, so it shares its
+        // original and overlays; four distinct readable images, each with two overlays.
         let images = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/report/images")
-        XCTAssertEqual(images.count, 5 * 3) // original + two overlays per readable item
+        XCTAssertEqual(images.count, 4 * 3)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/report/items").count, 5)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/report/doctor").count, 5)
     }
 }

@@ -30,14 +30,26 @@ final class ReportWriterTests: XCTestCase {
         let html = try String(contentsOfFile: index, encoding: .utf8)
         XCTAssertTrue(html.contains("nightly &lt;audit&gt;"))
         XCTAssertTrue(html.contains("1 / 2 correct (50.0%)"))
-        XCTAssertTrue(html.contains("<td>gradcam</td><td>1</td><td>1</td><td>100%</td><td>0</td><td>0%</td>"), html)
-        XCTAssertTrue(html.contains("misclassified"))
-        XCTAssertTrue(html.contains("image unreadable"))
+        XCTAssertTrue(html.contains("<td>gradcam</td><td class=\"num\">1</td><td class=\"num\">1</td><td class=\"num\">100%</td>"
+                                    + "<td class=\"num\">0</td><td class=\"num\">0%</td>"), html)
+        // Confusion matrix: normal predicted abnormal is off the diagonal.
+        XCTAssertTrue(html.contains("<tr><th>normal</th><td class=\"num\">0</td><td class=\"num bad\">1</td></tr>"), html)
+        // The misclassified item leads "most confident errors", its name escaped.
         XCTAssertTrue(html.contains("&quot;quoted&quot;.png"))
         XCTAssertTrue(html.contains("Grad-CAM"))
-        XCTAssertFalse(html.contains("http://") || html.contains("https://"), "the report must not reach the network")
-        // One original and one overlay for the readable item, at the original's size.
+        XCTAssertFalse(html.contains("src=\"http") || html.contains("href=\"http") || html.contains("<script src"),
+                       "the report must not reach the network")
+        let gallery = try String(contentsOfFile: "\(dir)/gallery-abnormal-1.html", encoding: .utf8)
+        XCTAssertTrue(gallery.contains("misclassified"))
+        XCTAssertTrue(gallery.contains("image unreadable"))
+        // One original and one overlay for the readable item, named by content hash and cache key.
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/images").sorted()
-        XCTAssertEqual(files, ["item-1-gradcam.png", "item-1.png"])
+        XCTAssertEqual(files, ["c0.png", "k0-viridis.png"])
+        // A second write keeps them (written once) and a doctor's page exists per item.
+        let before = try FileManager.default.attributesOfItem(atPath: "\(dir)/images/c0.png")[.modificationDate] as? Date
+        Thread.sleep(forTimeInterval: 0.01)
+        _ = try ReportWriter(store: store, runID: run, directory: dir).write()
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: "\(dir)/images/c0.png")[.modificationDate] as? Date, before)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/doctor").count, 2)
     }
 }

@@ -204,16 +204,23 @@ export -f rows metric_rows
 "$BIN" run "$TMP/kill.yaml" --jobs 2 --db "$TMP/reference.sqlite" >/dev/null 2>&1
 rows "$TMP/reference.sqlite" > "$TMP/reference.rows"; metric_rows "$TMP/reference.sqlite" > "$TMP/reference.metrics"
 check reference-run-rows test "$(wc -l < "$TMP/reference.rows")" -eq 48
+committed() { sqlite3 "$TMP/killed.sqlite" 'select count(*) from items' 2>/dev/null || echo 0; }
 kills=0
-for delay in 0.7 1.3 0.4 1.9 1.1; do
+for round in 1 2 3 4 5; do
+  before=$(committed)
   "$BIN" run "$TMP/kill.yaml" --jobs 2 --resume --db "$TMP/killed.sqlite" >/dev/null 2>&1 &
   pid=$!
-  sleep $(awk -v d="$delay" -v r="$RANDOM" 'BEGIN { print d + (r % 500) / 1000 }')
+  # Let the run commit at least one more item (or 20 s pass), then kill it a random 0-0.8 s later:
+  # a random moment, usually in the middle of an item.
+  for _ in $(seq 200); do [ "$(committed)" -gt "$before" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  sleep "0.$((RANDOM % 9))"
   kill -9 $pid 2>/dev/null && kills=$((kills+1))
   wait $pid 2>/dev/null
 done
-echo "  killed $kills times; committed items before the last resume: $(sqlite3 "$TMP/killed.sqlite" 'select count(*) from items' 2>/dev/null)"
+pre_final=$(committed)
+echo "  killed $kills times; committed items before the last resume: $pre_final of 16"
 "$BIN" run "$TMP/kill.yaml" --jobs 2 --resume --db "$TMP/killed.sqlite" >"$TMP/out" 2>"$TMP/err"; rc=$?
+check resume-killed-mid-run test "$kills" -ge 3 -a "$pre_final" -ge 1
 check resume-completes test "$rc" -eq 0
 check resume-same-rows bash -c "diff <(rows '$TMP/killed.sqlite') '$TMP/reference.rows' >/dev/null"
 check resume-same-metrics bash -c "diff <(metric_rows '$TMP/killed.sqlite') '$TMP/reference.metrics' >/dev/null"
