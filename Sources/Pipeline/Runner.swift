@@ -172,7 +172,8 @@ public final class Runner: @unchecked Sendable {
             + "model '\(modelName)', \(explainers.count) explainers, \(options.jobs) jobs")
 
         let jobs = max(1, options.jobs)
-        if jobs > 1 { BLAS.setThreads(1) } // parallelism comes from items, not from inside GEMM
+        // Parallelism comes from items, not from inside GEMM: N jobs use N cores, one each.
+        BLAS.setThreads(1)
         let state = RunState()
         let perItem = explainers.map { ($0.spec, $0.explainer, $0.stage.target) }
         var interrupt: DispatchSourceSignal?
@@ -190,6 +191,7 @@ public final class Runner: @unchecked Sendable {
             interrupt?.cancel()
             if options.handleInterrupts { signal(SIGINT, SIG_DFL) }
         }
+        let writer = ItemWriter(store: store, log: log)
         DispatchQueue.concurrentPerform(iterations: jobs) { _ in
             while let index = state.next(limit: pending.count) {
                 let item = pending[index]
@@ -197,9 +199,10 @@ public final class Runner: @unchecked Sendable {
                     let outcome = try process(item, dataset: datasetName, runID: runID, model: loaded,
                                               explainers: perItem,
                                               metrics: wantedMetrics, randomized: randomized, store: store)
+                    if let rows = outcome.rows { writer.submit(rows) }
                     state.record(outcome)
                 } catch {
-                    try? store.insert(FailureRecord(runID: runID, itemPath: item.path, stage: "item", message: "\(error)"))
+                    writer.submit(failure: FailureRecord(runID: runID, itemPath: item.path, stage: "item", message: "\(error)"))
                     log("failed: \(error)")
                 }
                 let done = state.finished()
@@ -210,6 +213,7 @@ public final class Runner: @unchecked Sendable {
                 }
             }
         }
+        try writer.finish()
         if state.isCancelled {
             try store.finishRun(runID, status: "interrupted", at: Runner.timestamp(Date()))
             return RunSummary(runID: runID, items: items.count, failures: try store.failures(run: runID).count, status: "interrupted",
@@ -256,8 +260,9 @@ public final class Runner: @unchecked Sendable {
         return out
     }
 
-    /// The outcome of one item, for the run summary.
+    /// The outcome of one item, for the run summary, with the rows to store.
     struct ItemOutcome {
+        var rows: ItemRows?
         var pointing: [String: Bool] = [:]
         /// Heatmaps computed, and heatmaps reused from the store by cache key.
         var computed = 0
@@ -418,21 +423,11 @@ public final class Runner: @unchecked Sendable {
         if wanted.contains("agreement") {
             for (name, value) in Evaluation.agreement(heatmaps) { metrics.append((name, "agreement", value)) }
         }
-        try store.transaction {
-            let itemID = try store.insert(ItemRecord(runID: runID, dataset: dataset, path: item.path, label: item.label,
-                                                     maskPath: item.mask, tissueMaskPath: item.tissueMask, contentHash: contentHash,
-                                                     width: size.width, height: size.height))
-            var pred = prediction
-            pred.itemID = itemID
-            try store.insert(pred)
-            for var a in attributions {
-                a.itemID = itemID
-                try store.insert(a)
-            }
-            for (explainer, name, value) in metrics {
-                try store.insert(MetricRecord(itemID: itemID, explainer: explainer, name: name, value: value))
-            }
-        }
+        outcome.rows = ItemRows(item: ItemRecord(runID: runID, dataset: dataset, path: item.path, label: item.label,
+                                                 maskPath: item.mask, tissueMaskPath: item.tissueMask, contentHash: contentHash,
+                                                 width: size.width, height: size.height),
+                                prediction: prediction, attributions: attributions,
+                                metrics: metrics.map { MetricRecord(itemID: 0, explainer: $0.0, name: $0.1, value: $0.2) })
         return outcome
     }
 
@@ -495,5 +490,107 @@ extension Runner {
     /// Loads a model and checks it against its manifest entry, as `candela validate` does.
     public static func loadModelForValidation(_ spec: ModelSpec) throws -> String {
         try loadModel(spec).hash
+    }
+}
+
+/// One item's rows, written together (the item is the unit of commit).
+struct ItemRows {
+    var item: ItemRecord
+    var prediction: PredictionRecord
+    var attributions: [AttributionRecord]
+    var metrics: [MetricRecord]
+}
+
+/// The store's single writer: workers hand it finished items and go on computing; it commits
+/// them in batches (one transaction per batch of up to 16 items, or every half second), so
+/// SQLite sees few commits and the workers never wait for the disk. A killed run loses at most
+/// the last half second of computed items, never part of an item.
+final class ItemWriter: @unchecked Sendable {
+    private let store: Store
+    private let log: @Sendable (String) -> Void
+    private let queue = DispatchQueue(label: "candela.store-writer")
+    private var pending: [ItemRows] = []
+    private var failures: [FailureRecord] = []
+    private var lastFlush = Date()
+    private var error: Error?
+    static let batchSize = 16
+    static let interval: TimeInterval = 0.5
+
+    init(store: Store, log: @escaping @Sendable (String) -> Void) {
+        self.store = store
+        self.log = log
+    }
+
+    func submit(_ rows: ItemRows) {
+        queue.async { [self] in
+            pending.append(rows)
+            if pending.count >= ItemWriter.batchSize || Date().timeIntervalSince(lastFlush) >= ItemWriter.interval { flush() }
+        }
+    }
+
+    func submit(failure: FailureRecord) {
+        queue.async { [self] in
+            failures.append(failure)
+            flush()
+        }
+    }
+
+    /// Commits what is pending and waits for the queue; rethrows the first write error.
+    func finish() throws {
+        try queue.sync {
+            flush()
+            if let error { throw error }
+        }
+    }
+
+    /// On the queue: one transaction for every pending item and failure.
+    private func flush() {
+        lastFlush = Date()
+        guard !pending.isEmpty || !failures.isEmpty else { return }
+        let (items, failed) = (pending, failures)
+        pending.removeAll()
+        failures.removeAll()
+        do {
+            try store.transaction {
+                for rows in items { try insert(rows) }
+                for f in failed { try store.insert(f) }
+            }
+        } catch {
+            // One bad item (say, a path listed twice) must not take its batch down: retry one
+            // by one; an item that still fails becomes a failure row.
+            for rows in items {
+                do {
+                    try store.transaction { try insert(rows) }
+                } catch {
+                    log("failed: \(rows.item.path): cannot store: \(error)")
+                    record(FailureRecord(runID: rows.item.runID, itemPath: rows.item.path, stage: "store", message: "\(error)"))
+                }
+            }
+            for f in failed { record(f) }
+        }
+    }
+
+    private func insert(_ rows: ItemRows) throws {
+        let itemID = try store.insert(rows.item)
+        var prediction = rows.prediction
+        prediction.itemID = itemID
+        try store.insert(prediction)
+        for var a in rows.attributions {
+            a.itemID = itemID
+            try store.insert(a)
+        }
+        for var m in rows.metrics {
+            m.itemID = itemID
+            try store.insert(m)
+        }
+    }
+
+    private func record(_ failure: FailureRecord) {
+        do {
+            try store.insert(failure)
+        } catch {
+            log("store write failed: \(error)")
+            if self.error == nil { self.error = error }
+        }
     }
 }

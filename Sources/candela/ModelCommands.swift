@@ -183,12 +183,17 @@ struct Bench: ParsableCommand {
     @Option(help: "Minimum measuring time in seconds.") var seconds: Double = 2
     @Flag(help: "Print one JSON object.") var json = false
 
-    /// Times `step` after three warm-up calls, for at least `seconds` and five iterations.
+    /// Times `step` after warm-up calls, for at least `seconds` and five iterations, or one
+    /// iteration when a single step already takes longer than `seconds` (slow explanations).
     func measure(images: Int, _ step: () throws -> Void) throws -> (ips: Double, ms: Double, iterations: Int) {
-        for _ in 0..<3 { try step() }
+        let t0 = Date()
+        try step()
+        let once = Date().timeIntervalSince(t0)
+        if once < seconds { for _ in 0..<2 { try step() } }
+        let minimum = once < seconds ? 5 : 1
         var iterations = 0
         let start = Date()
-        while Date().timeIntervalSince(start) < seconds || iterations < 5 {
+        while Date().timeIntervalSince(start) < seconds || iterations < minimum {
             try step()
             iterations += 1
         }

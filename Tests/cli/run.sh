@@ -175,6 +175,13 @@ check gate-pass-verdict grep -q 'verdict: PASS (2 gates)' "$TMP/out"
 sed 's/cam-points: {metric: pointing_game, explainer: cam, min: 1.01}/cam-points: {metric: pointing_game, min: 0.5}/' "$TMP/gates.yaml" > "$TMP/gates-bad.yaml"
 expect_error gate-needs-explainer "gate 'cam-points': metric 'pointing_game' is per explainer; add explainer: NAME" -- "$BIN" validate "$TMP/gates-bad.yaml"
 
+# A path listed twice: the second copy is a failure row ("cannot store"), the rest are stored.
+{ echo "path,label"; for i in 000 001 000 002; do echo "$ROOT/datasets/demo/images/slide_$i.png,normal"; done; } > "$TMP/dup.csv"
+sed "s#csv: $ROOT/datasets/demo/labels.csv, limit: 4#csv: $TMP/dup.csv#" "$TMP/gates-ok.yaml" | sed '/^gates:/,$d' > "$TMP/dup.yaml"
+"$BIN" run "$TMP/dup.yaml" --jobs 2 --db "$TMP/dup.sqlite" >"$TMP/out" 2>"$TMP/err"; rc=$?
+check duplicate-path-partial test "$rc" -eq 2
+check duplicate-path-stored bash -c "test \$(sqlite3 '$TMP/dup.sqlite' 'select count(*) from items') -eq 3 && sqlite3 '$TMP/dup.sqlite' 'select message from failures' | grep -q 'UNIQUE'"
+
 # Kill -9 at random moments five times, resuming each time: the final store equals an
 # uninterrupted run's (same heatmap bytes per item, explainer and target; no duplicates, none missing).
 cat > "$TMP/kill.yaml" <<YAML
