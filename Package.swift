@@ -21,8 +21,10 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
+        // Own GEMM micro-kernels (AVX-512 / AVX2), chosen at run time; OpenBLAS is the fallback.
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
-        .target(name: "Tensors", dependencies: ["CBLAS"]),
+        .target(name: "Tensors", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "Engine", dependencies: [
             "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),

@@ -1,4 +1,7 @@
 import CBLAS
+import CKernels
+import Dispatch
+import Foundation
 
 /// The only door to OpenBLAS. Everything above `Tensors` multiplies matrices through here.
 public enum BLAS {
@@ -8,7 +11,6 @@ public enum BLAS {
     ///   - transA, transB: use Aᵀ / Bᵀ.
     ///   - m, n, k: op(A) is (m,k), op(B) is (k,n), C is (m,n).
     ///   - lda, ldb, ldc: leading dimensions (row strides) of the stored matrices.
-    @inlinable
     public static func sgemm(transA: Bool = false, transB: Bool = false,
                              m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int,
@@ -21,6 +23,24 @@ public enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
             return
         }
+        if useKernels {
+            // Split C across threads: by columns when it is wide, else by rows.
+            let parts = Swift.min(threadCount, Swift.max(1, (m * n * k) >> 17))
+            let byColumns = n >= 64 * parts
+            let status = UnsafeMutablePointer<Int32>.allocate(capacity: parts)
+            defer { status.deallocate() }
+            // Each part writes its own rows or columns of C and its own status slot.
+            let shared = SharedPointers(a: a, b: b, c: c, status: status)
+            let run: @Sendable (Int) -> Void = { t in
+                let (lo, hi) = byColumns ? (n * t / parts, n * (t + 1) / parts) : (m * t / parts, m * (t + 1) / parts)
+                shared.status[t] = ck_sgemm(transA ? 1 : 0, transB ? 1 : 0,
+                                            Int32(byColumns ? 0 : lo), Int32(byColumns ? m : hi),
+                                            Int32(byColumns ? lo : 0), Int32(byColumns ? hi : n), Int32(k), alpha,
+                                            shared.a, Int32(lda), shared.b, Int32(ldb), beta, shared.c, Int32(ldc))
+            }
+            if parts == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: run) }
+            if (0..<parts).allSatisfy({ status[$0] == 0 }) { return }
+        }
         cblas_sgemm(CblasRowMajor,
                     transA ? CblasTrans : CblasNoTrans,
                     transB ? CblasTrans : CblasNoTrans,
@@ -32,10 +52,38 @@ public enum BLAS {
     /// several forward passes in parallel, so that the two kinds of threads do not fight.
     public static func setThreads(_ n: Int) {
         openblas_set_num_threads(Int32(Swift.max(1, n)))
+        threadCount = Swift.max(1, n)
+    }
+
+    /// Threads of Candela's own GEMM kernels (OpenBLAS's count until `setThreads` is called).
+    nonisolated(unsafe) public static var threadCount: Int = Int(openblas_get_num_threads())
+
+    /// Whether `sgemm` uses Candela's own micro-kernels (AVX-512 or AVX2, when the CPU has them)
+    /// instead of OpenBLAS. `CANDELA_GEMM=openblas` forces OpenBLAS, the reference they are
+    /// tested against; tests and `candela bench --gemm` switch it in process.
+    nonisolated(unsafe) public static var useKernels: Bool =
+        ck_sgemm_level() > 0 && ProcessInfo.processInfo.environment["CANDELA_GEMM"] != "openblas"
+
+    /// Restricts the kernels to AVX2 (1) or allows AVX-512 (2); returns the level in use.
+    @discardableResult
+    public static func limitKernels(_ level: Int) -> Int { Int(ck_sgemm_limit(Int32(level))) }
+
+    /// "avx512", "avx2" or "openblas": what `sgemm` runs on this CPU now.
+    public static var kernelName: String {
+        guard useKernels else { return "openblas" }
+        return ["openblas", "avx2", "avx512"][Int(ck_sgemm_level())]
     }
 
     /// Number of threads OpenBLAS currently uses.
     public static var threads: Int { Int(openblas_get_num_threads()) }
+}
+
+/// The operands of one product, handed to the threads that split it (disjoint writes).
+private struct SharedPointers: @unchecked Sendable {
+    let a: UnsafePointer<Float>
+    let b: UnsafePointer<Float>
+    let c: UnsafeMutablePointer<Float>
+    let status: UnsafeMutablePointer<Int32>
 }
 
 /// Dense linear algebra through LAPACK (the only other door to OpenBLAS).

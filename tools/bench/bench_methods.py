@@ -348,6 +348,7 @@ def main():
     if not MODEL.is_file():
         sys.exit(f"error: {MODEL} is missing (run tools/bench/export_models.py --models resnet18)")
     candela = None if args.no_candela else resolve_candela(args.candela)
+    cinfo = binary_info(candela) if candela else None  # before: a build may replace the file meanwhile
 
     import numpy as np
     import torch
@@ -377,6 +378,8 @@ def main():
     busy_txt = f"{busy0:.0%}" if busy0 is not None else "?"
     print(f"model {MODEL.relative_to(ROOT)} (torch == ONNX: max rel. error {rel:.1e})   candela {candela or '(skipped)'}   "
           f"threads {args.threads}   cpus {os.cpu_count()}   {'quick' if args.quick else 'full'} timing")
+    if cinfo:
+        print(f"candela binary sha256 {cinfo['sha256']}…, modified {cinfo['mtime']}")
     print(f"CAM layer {layer}   CPU busy before start {busy_txt}   load average (1 min) {load0:.2f}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in vers.items() if v))
     if busy0 is not None and busy0 > 0.15:
@@ -492,6 +495,9 @@ def main():
               "(--methods) on an idle machine")
     if candela is not None and candela.resolve() == DEBUG.resolve():
         print("note: Candela numbers come from the DEBUG build and are not representative")
+    if cinfo and binary_info(candela)["sha256"] != cinfo["sha256"]:
+        print(f"warning: {candela} changed during the run (a build replaced it): some Candela rows may come from "
+              "the new binary; rerun")
     load1, busy1 = os.getloadavg()[0], cpu_busy()
     print(f"CPU busy (other processes) before {busy_txt}, after {f'{busy1:.0%}' if busy1 is not None else '?'}; "
           f"load average (1 min) {load0:.2f} before, {load1:.2f} after")
@@ -500,7 +506,7 @@ def main():
     args.json_out.write_text(json.dumps({
         "model": str(MODEL.relative_to(ROOT)), "torch_vs_onnx_max_rel_error": rel, "cam_layer": layer,
         "target": TARGET, "input": f"numpy default_rng({SEED}).random((224,224,3)) RGB in [0,1], ImageNet-normalized",
-        "candela": binary_info(candela) if candela else None, "threads": args.threads,
+        "candela": cinfo, "threads": args.threads,
         "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
         "threadpools": pools, "quick": args.quick, "candela_seconds": args.candela_seconds,
         "versions": vers, "cpu_busy_before": busy0, "cpu_busy_after": busy1,

@@ -1,0 +1,188 @@
+// Single-precision GEMM for row-major matrices: packed panels and a register-blocked
+// micro-kernel (the BLIS structure: Van Zee & van de Geijn, "BLIS: A framework for rapidly
+// instantiating BLAS functionality", ACM TOMS 41(3), 2015), with an AVX-512 kernel of 8x32
+// and an AVX2+FMA kernel of 6x16, chosen at run time from the CPU's feature flags.
+//
+// Loops (outside in): columns in blocks of NC, depth in blocks of KC (B's block packed into
+// KC x NR panels), rows in blocks of MC (A's block packed into MR x KC panels), then NR-wide
+// and MR-tall tiles, each computed in registers. Edge tiles are computed into a scratch tile
+// and copied. OpenBLAS stays the reference the Swift tests compare against.
+#include "CKernels.h"
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { KC = 256, MC = 96, NC = 4096 };
+
+typedef void (*kernel_fn)(int kc, const float *ap, const float *bp, float *c, int ldc, float beta);
+
+// --- AVX-512: 8 rows x 32 columns, 16 accumulators (8 divides the usual channel counts) ------------------------------------
+#define MR512 8
+#define NR512 32
+__attribute__((target("avx512f")))
+static void kernel_avx512(int kc, const float *ap, const float *bp, float *c, int ldc, float beta) {
+    __m512 acc[MR512][2];
+    for (int r = 0; r < MR512; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
+    for (int p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        for (int r = 0; r < MR512; r++) {
+            __m512 a = _mm512_set1_ps(ap[r]);
+            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+        }
+        ap += MR512;
+        bp += NR512;
+    }
+    for (int r = 0; r < MR512; r++) {
+        float *row = c + (size_t)r * ldc;
+        if (beta != 0) {
+            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(row));
+            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(row + 16));
+        }
+        _mm512_storeu_ps(row, acc[r][0]);
+        _mm512_storeu_ps(row + 16, acc[r][1]);
+    }
+}
+
+// --- AVX2 + FMA: 6 rows x 16 columns, 12 accumulators ----------------------------------
+#define MR256 6
+#define NR256 16
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(int kc, const float *ap, const float *bp, float *c, int ldc, float beta) {
+    __m256 acc[MR256][2];
+    for (int r = 0; r < MR256; r++) { acc[r][0] = _mm256_setzero_ps(); acc[r][1] = _mm256_setzero_ps(); }
+    for (int p = 0; p < kc; p++) {
+        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+        for (int r = 0; r < MR256; r++) {
+            __m256 a = _mm256_broadcast_ss(ap + r);
+            acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+        }
+        ap += MR256;
+        bp += NR256;
+    }
+    for (int r = 0; r < MR256; r++) {
+        float *row = c + (size_t)r * ldc;
+        if (beta != 0) {
+            acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(row));
+            acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(row + 8));
+        }
+        _mm256_storeu_ps(row, acc[r][0]);
+        _mm256_storeu_ps(row + 8, acc[r][1]);
+    }
+}
+
+static int detected_level(void) {
+    static int level = -1;
+    if (level < 0) {
+        __builtin_cpu_init();
+        level = __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+    }
+    return level;
+}
+
+static int limit_level = 2;
+
+int ck_sgemm_level(void) {
+    int d = detected_level();
+    return d < limit_level ? d : limit_level;
+}
+
+int ck_sgemm_limit(int level) {
+    limit_level = level < 0 ? 0 : level;
+    return ck_sgemm_level();
+}
+
+// Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A), times alpha, into MR-tall panels,
+// k-major; rows past mc are zero.
+static void pack_a(int trans, int i0, int p0, int mc, int kc, float alpha, const float *a, int lda, float *ap, int mr) {
+    for (int i = 0; i < mc; i += mr) {
+        int rows = mc - i < mr ? mc - i : mr;
+        for (int p = 0; p < kc; p++) {
+            for (int r = 0; r < rows; r++) {
+                size_t row = (size_t)(i0 + i + r), col = (size_t)(p0 + p);
+                ap[r] = alpha * (trans ? a[col * lda + row] : a[row * lda + col]);
+            }
+            for (int r = rows; r < mr; r++) ap[r] = 0;
+            ap += mr;
+        }
+    }
+}
+
+// Packs depth [p0, p0+kc) x columns [j0, j0+nc) of op(B) into NR-wide panels, k-major;
+// columns past nc are zero.
+static void pack_b(int trans, int p0, int j0, int kc, int nc, const float *b, int ldb, float *bp, int nr) {
+    for (int j = 0; j < nc; j += nr) {
+        int cols = nc - j < nr ? nc - j : nr;
+        for (int p = 0; p < kc; p++) {
+            if (trans) {
+                for (int q = 0; q < cols; q++) bp[q] = b[(size_t)(j0 + j + q) * ldb + p0 + p];
+                for (int q = cols; q < nr; q++) bp[q] = 0;
+                bp += nr;
+                continue;
+            }
+            const float *src = b + (size_t)(p0 + p) * ldb + j0 + j;
+            if (cols == nr) {
+                memcpy(bp, src, sizeof(float) * nr);
+            } else {
+                memcpy(bp, src, sizeof(float) * cols);
+                memset(bp + cols, 0, sizeof(float) * (nr - cols));
+            }
+            bp += nr;
+        }
+    }
+}
+
+int ck_sgemm(int transA, int transB, int m0, int m1, int n0, int n1, int k, float alpha,
+             const float *a, int lda, const float *b, int ldb,
+             float beta, float *c, int ldc) {
+    int level = ck_sgemm_level();
+    if (level == 0) return -1;
+    const int mr = level == 2 ? MR512 : MR256, nr = level == 2 ? NR512 : NR256;
+    const kernel_fn kernel = level == 2 ? kernel_avx512 : kernel_avx2;
+    const int m = m1 - m0, n = n1 - n0;
+    if (m <= 0 || n <= 0) return 0;
+    if (k <= 0 || (beta != 0.0f && beta != 1.0f)) {
+        // The kernels add C only with weight 1: scale it first (and alone when k is 0).
+        for (int i = m0; i < m1; i++) for (int j = n0; j < n1; j++) c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
+        if (k <= 0) return 0;
+        if (beta != 0.0f) beta = 1.0f;
+    }
+    const int ncmax = n < NC ? n : NC, mcmax = m < MC ? m : MC;
+    float *bp = aligned_alloc(64, sizeof(float) * (size_t)KC * (((ncmax + nr - 1) / nr) * nr));
+    float *ap = aligned_alloc(64, sizeof(float) * (size_t)KC * (((mcmax + mr - 1) / mr) * mr));
+    float tile[MR512 * NR512];
+    if (!bp || !ap) { free(bp); free(ap); return -1; }
+    for (int jc = n0; jc < n1; jc += NC) {
+        int nc = n1 - jc < NC ? n1 - jc : NC;
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = k - pc < KC ? k - pc : KC;
+            float bk = pc == 0 ? beta : 1.0f;
+            pack_b(transB, pc, jc, kc, nc, b, ldb, bp, nr);
+            for (int ic = m0; ic < m1; ic += MC) {
+                int mc = m1 - ic < MC ? m1 - ic : MC;
+                pack_a(transA, ic, pc, mc, kc, alpha, a, lda, ap, mr);
+                for (int jr = 0; jr < nc; jr += nr) {
+                    int cols = nc - jr < nr ? nc - jr : nr;
+                    for (int ir = 0; ir < mc; ir += mr) {
+                        int rows = mc - ir < mr ? mc - ir : mr;
+                        float *cij = c + (size_t)(ic + ir) * ldc + jc + jr;
+                        const float *apanel = ap + (size_t)ir * kc, *bpanel = bp + (size_t)jr * kc;
+                        if (rows == mr && cols == nr) {
+                            kernel(kc, apanel, bpanel, cij, ldc, bk);
+                        } else {
+                            // Edge tile: compute the whole tile into scratch, then add the valid part.
+                            kernel(kc, apanel, bpanel, tile, nr, 0.0f);
+                            for (int r = 0; r < rows; r++)
+                                for (int q = 0; q < cols; q++)
+                                    cij[(size_t)r * ldc + q] = tile[r * nr + q] + (bk != 0 ? cij[(size_t)r * ldc + q] : 0.0f);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    free(bp);
+    free(ap);
+    return 0;
+}
