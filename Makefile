@@ -63,17 +63,22 @@ demo: release
 trust-review: release
 	$(CANDELA_RELEASE) run pipelines/trust-review.yaml --db reports/trust-review.sqlite
 
-# Throughput of the demo model and of whole explanations, then (when a .venv with torch,
-# torchvision and onnxruntime exists; see tools/bench/README.md) resnet18 and mobilenet_v2
-# against ONNX Runtime on the same file, same machine, 2 threads, with the ratio.
+# Throughput of the demo model (own GEMM kernels, then OpenBLAS as the reference), whole
+# explanations against the forward pass, the pipeline and report at scale, then (when a .venv
+# with torch, torchvision and onnxruntime exists; see tools/bench/README.md) resnet18 and
+# mobilenet_v2 against ONNX Runtime and each method against its reference library.
 bench: release
-	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 1 --threads 2
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2
-	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method gradcam
+	CANDELA_GEMM=openblas $(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2
+	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method gradient
+	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method lrp
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method integratedgradients --set steps=32
+	bash tools/bench/bench_scale.sh $(CANDELA_RELEASE)
 	@if .venv/bin/python -c "import torch, torchvision, onnxruntime" 2>/dev/null; then \
 	  .venv/bin/python tools/bench/export_models.py --models resnet18,mobilenet_v2 && \
-	  .venv/bin/python tools/bench/bench_vs_ort.py --candela $(CANDELA_RELEASE); \
+	  .venv/bin/python tools/bench/bench_vs_ort.py --candela $(CANDELA_RELEASE) && \
+	  for m in gradient lrp; do $(CANDELA_RELEASE) bench --model .cache/models/resnet18.onnx --threads 2 --method $$m; done && \
+	  .venv/bin/python tools/bench/bench_methods.py --candela $(CANDELA_RELEASE); \
 	else echo "bench: no .venv with torch, torchvision and onnxruntime; see tools/bench/README.md for the ONNX Runtime comparison"; fi
 
 clean:
