@@ -176,7 +176,15 @@ enum LRP {
     static func addBias(_ z: inout Tensor, _ bias: Tensor, axis: Int?, sign: Float) throws {
         if let axis {
             let plane = z.shape.dropFirst(axis + 1).elementCount, m = z.shape[axis]
-            for i in 0..<z.count { z.data[i] += sign * bias.data[(i / plane) % m] }
+            let outer = z.count / max(1, plane * m)
+            z.data.withUnsafeMutableBufferPointer { zp in
+                for o in 0..<outer {
+                    for c in 0..<m {
+                        let v = sign * bias.data[c], base = (o * m + c) * plane
+                        for i in base..<(base + plane) { zp[i] += v }
+                    }
+                }
+            }
         } else {
             z = try Elementwise.binary(z, bias) { $0 + sign * $1 }
         }
@@ -190,17 +198,33 @@ enum LRP {
         // skip its two passes (x⁻ after a ReLU, the common case, halves z-plus and alpha-beta).
         let terms = terms.filter { t in t.bias != nil || t.x.data.contains { $0 != 0 } }
         var z = Tensor(shape: r.shape)
-        for t in terms {
+        for (n, t) in terms.enumerated() {
             let zt = try layer.apply(t.x, t.w)
-            for i in 0..<z.count { z.data[i] += t.sign * zt.data[i] }
+            if n == 0 && t.sign == 1 {
+                z = zt.reshaped(r.shape)
+            } else {
+                z.data.withUnsafeMutableBufferPointer { zp in
+                    zt.data.withUnsafeBufferPointer { tp in for i in 0..<zp.count { zp[i] += t.sign * tp[i] } }
+                }
+            }
             if let b = t.bias { try addBias(&z, b, axis: biasAxis, sign: t.sign) }
         }
         var s = Tensor(shape: r.shape)
-        for i in 0..<s.count where gate?(i) ?? true { s.data[i] = r.data[i] / stabilize(z.data[i], epsilon) }
+        s.data.withUnsafeMutableBufferPointer { sp in
+            r.data.withUnsafeBufferPointer { rp in
+                z.data.withUnsafeBufferPointer { zp in
+                    for i in 0..<sp.count where gate?(i) ?? true { sp[i] = rp[i] / stabilize(zp[i], epsilon) }
+                }
+            }
+        }
         var out = Tensor(shape: inputShape)
         for t in terms {
             let g = try layer.transpose(s, t.w)
-            for i in 0..<out.count { out.data[i] += t.sign * t.x.data[i] * g.data[i] }
+            out.data.withUnsafeMutableBufferPointer { op in
+                t.x.data.withUnsafeBufferPointer { xp in
+                    g.data.withUnsafeBufferPointer { gp in for i in 0..<op.count { op[i] += t.sign * xp[i] * gp[i] } }
+                }
+            }
         }
         return out
     }
@@ -210,16 +234,25 @@ enum LRP {
     static func linear(x: Tensor, w: Tensor, bias: Tensor?, biasAxis: Int?, relevance r: Tensor, rule: LRPRule,
                        layer: LinearLayer) throws -> Tensor {
         let pos = { (v: Float) in max(v, 0) }, neg = { (v: Float) in min(v, 0) }
-        let (xp, xn) = (map(x, pos), map(x, neg))
+        // x⁺ and x⁻ only for the rules that split the input; after a ReLU x⁺ is x and x⁻ is zero.
+        let nonNegative = !x.data.contains { $0 < 0 }
+        var split: (Tensor, Tensor)?
+        func parts() -> (Tensor, Tensor) {
+            if let split { return split }
+            split = nonNegative ? (x, Tensor(shape: x.shape)) : (map(x, pos), map(x, neg))
+            return split!
+        }
         let eps: Float = 1e-6
         switch rule {
         case .epsilon(let e):
             return try group([Term(x: x, w: w, bias: bias)], relevance: r, epsilon: e, biasAxis: biasAxis, layer: layer)
         case .zPlus:
             // z = W⁺x⁺ + b⁺ + W⁻x⁻: the positive bias part stays in the denominator.
+            let (xp, xn) = parts()
             return try group([Term(x: xp, w: map(w, pos), bias: bias.map { map($0, pos) }), Term(x: xn, w: map(w, neg))],
                              relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
         case .alphaBeta(let alpha, let beta):
+            let (xp, xn) = parts()
             let activating = try group([Term(x: xp, w: map(w, pos), bias: bias.map { map($0, pos) }), Term(x: xn, w: map(w, neg))],
                                        relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
             let inhibiting = try group([Term(x: xp, w: map(w, neg), bias: bias.map { map($0, neg) }), Term(x: xn, w: map(w, pos))],
@@ -239,6 +272,7 @@ enum LRP {
             let wp = map(w) { $0 + g * max($0, 0) }, wn = map(w) { $0 + g * min($0, 0) }
             let bp = bias.map { map($0) { $0 + g * max($0, 0) } }, bn = bias.map { map($0) { $0 + g * min($0, 0) } }
             let zs = z.data
+            let (xp, xn) = parts()
             let up = try group([Term(x: xp, w: wp, bias: bp), Term(x: xn, w: wn)], relevance: r, gate: { zs[$0] > 0 },
                                epsilon: eps, biasAxis: biasAxis, layer: layer)
             let down = try group([Term(x: xp, w: wn, bias: bn), Term(x: xn, w: wp)], relevance: r, gate: { zs[$0] < 0 },
