@@ -9,6 +9,16 @@ import Tensors
 
 @main
 struct Candela: ParsableCommand {
+    static func main() {
+        Memory.configureAllocator()
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "candela",
         abstract: "Explains image classifiers in batch: manifests, ONNX models, heatmaps, SQLite, HTML reports.",

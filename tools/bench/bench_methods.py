@@ -29,12 +29,15 @@ Python is tooling only. Usage:
                                                 [--threads 2] [--quick] [--retries 1] [--no-candela]
 """
 import argparse
+import atexit
 import hashlib
 import json
 import os
 import platform
 import resource
+import shutil
 import sys
+import tempfile
 import time
 import types
 import warnings
@@ -153,8 +156,29 @@ def time_inprocess(fn, min_runs, min_seconds):
             "cpu_per_wall": own / wall, "os_threads": os_threads(), "other_cpu": other}
 
 
+def wait_idle(args):
+    """With --wait-idle S: waits (at most S seconds) until other processes keep < 10 % of the CPUs
+    busy for 3 s in a row, so that a concurrent build does not spoil the next measurement."""
+    if not args.wait_idle:
+        return
+    t0, quiet, said = time.perf_counter(), 0, False
+    while time.perf_counter() - t0 < args.wait_idle:
+        busy = cpu_busy(1.0)
+        if busy is None:
+            return
+        quiet = quiet + 1 if busy < 0.10 else 0
+        if quiet >= 3:
+            break
+        if not said and quiet == 0:
+            print(f"    waiting for an idle CPU (busy {busy:.0%}) ...", flush=True)
+            said = True
+    else:
+        print(f"    still busy after {args.wait_idle:g} s; measuring anyway", flush=True)
+
+
 def measure_reference(fn, slow, args):
     """One warm-up, then the least disturbed of up to 1 + retries timed measurements."""
+    wait_idle(args)
     t0 = time.perf_counter()
     fn()
     warm = time.perf_counter() - t0
@@ -162,7 +186,11 @@ def measure_reference(fn, slow, args):
         min_runs, min_seconds = (1, 0.0) if args.quick else (2, 0.0)
     else:
         min_runs, min_seconds = (3, 0.5) if args.quick else (3, 2.0)
-    r = least_disturbed(lambda: time_inprocess(fn, min_runs, min_seconds), args.retries)
+    def once():
+        wait_idle(args)
+        return time_inprocess(fn, min_runs, min_seconds)
+
+    r = least_disturbed(once, args.retries)
     r["warmup_seconds"] = warm
     return r
 
@@ -177,6 +205,7 @@ def measure_candela(candela, method, settings, args):
             cmd += ["--set", f"{k}={v}"]
 
     def once():
+        wait_idle(args)
         c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         code, out, err, rss, other = run_measured(cmd, args.timeout)
@@ -190,7 +219,7 @@ def measure_candela(candela, method, settings, args):
         return r
 
     r = least_disturbed(once, args.retries)
-    r["command"] = " ".join(cmd)
+    r["command"] = " ".join([args.candela_label] + cmd[1:])
     return r
 
 
@@ -332,6 +361,9 @@ def main():
     ap.add_argument("--retries", type=int, default=1,
                     help="repeat a measurement up to N more times while other processes use > 10%% of the CPUs "
                          "during it; the least disturbed run is kept (default 1)")
+    ap.add_argument("--wait-idle", type=float, default=0, metavar="S",
+                    help="before each measurement, wait up to S seconds for other processes to keep < 10%% of "
+                         "the CPUs busy (default 0: do not wait)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds allowed per candela bench process")
     ap.add_argument("--no-candela", action="store_true", help="time the references only")
     ap.add_argument("--json-out", type=Path, default=OUT, help=f"default {OUT.relative_to(ROOT)}")
@@ -348,7 +380,16 @@ def main():
     if not MODEL.is_file():
         sys.exit(f"error: {MODEL} is missing (run tools/bench/export_models.py --models resnet18)")
     candela = None if args.no_candela else resolve_candela(args.candela)
-    cinfo = binary_info(candela) if candela else None  # before: a build may replace the file meanwhile
+    cinfo = binary_info(candela) if candela else None
+    snapshot = None
+    if candela is not None:
+        # Run a private copy: a concurrent build may replace the file during the run. (Its
+        # libraries come from an absolute RUNPATH, so the copy runs from anywhere.)
+        snapshot = Path(tempfile.mkdtemp(prefix="candela-bench-"))
+        atexit.register(shutil.rmtree, snapshot, True)
+        shutil.copy2(candela, snapshot / "candela")
+        original, candela = candela, snapshot / "candela"
+    args.candela_label = str(original if candela is not None else "candela")
 
     import numpy as np
     import torch
@@ -376,7 +417,7 @@ def main():
 
     load0, busy0 = os.getloadavg()[0], cpu_busy()
     busy_txt = f"{busy0:.0%}" if busy0 is not None else "?"
-    print(f"model {MODEL.relative_to(ROOT)} (torch == ONNX: max rel. error {rel:.1e})   candela {candela or '(skipped)'}   "
+    print(f"model {MODEL.relative_to(ROOT)} (torch == ONNX: max rel. error {rel:.1e})   candela {cinfo['path'] if cinfo else '(skipped)'}   "
           f"threads {args.threads}   cpus {os.cpu_count()}   {'quick' if args.quick else 'full'} timing")
     if cinfo:
         print(f"candela binary sha256 {cinfo['sha256']}…, modified {cinfo['mtime']}")
@@ -493,11 +534,14 @@ def main():
     if noisy:
         print("warning: other processes used > 10 % of the CPUs during some measurements: rerun those rows "
               "(--methods) on an idle machine")
+    if snapshot is not None:
+        shutil.rmtree(snapshot, ignore_errors=True)
+        candela = original
+        if binary_info(original)["sha256"] != cinfo["sha256"]:
+            print(f"note: {original} was replaced during the run; all Candela rows come from the copy taken at "
+                  f"the start (sha256 {cinfo['sha256']}…)")
     if candela is not None and candela.resolve() == DEBUG.resolve():
         print("note: Candela numbers come from the DEBUG build and are not representative")
-    if cinfo and binary_info(candela)["sha256"] != cinfo["sha256"]:
-        print(f"warning: {candela} changed during the run (a build replaced it): some Candela rows may come from "
-              "the new binary; rerun")
     load1, busy1 = os.getloadavg()[0], cpu_busy()
     print(f"CPU busy (other processes) before {busy_txt}, after {f'{busy1:.0%}' if busy1 is not None else '?'}; "
           f"load average (1 min) {load0:.2f} before, {load1:.2f} after")

@@ -19,4 +19,8 @@ int ck_sgemm(int transA, int transB, int m0, int m1, int n0, int n1, int k, floa
              const float *a, int lda, const float *b, int ldb,
              float beta, float *c, int ldc);
 
+/// Fixes glibc's mmap threshold at 128 KB (it otherwise grows after each large free, and
+/// activation buffers then fragment the heap) and trims freed memory above 1 MB.
+void ck_configure_allocator(void);
+
 #endif
