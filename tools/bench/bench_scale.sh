@@ -61,9 +61,9 @@ index=$(stat -c %s "$WORK/report/index.html")
 largest=$(ls -S "$WORK"/report/gallery-*.html | head -1 | xargs stat -c %s)
 items=$(sqlite3 "$WORK/all.sqlite" "select count(*) from items")
 awk -v t1="$t1" -v t2="$t2" -v tr="$tr" -v tn="$tn" -v r1="$rss1" -v r2="$rss2" -v rn="$rssn" -v trep="$trep" -v trep2="$trep2" \
-    -v rrep="$rssrep" -v index="$index" -v largest="$largest" -v items="$items" 'BEGIN {
+    -v rrep="$rssrep" -v idx="$index" -v largest="$largest" -v items="$items" 'BEGIN {
   printf "scale: 1,000 items, 3 explainers: --jobs 1 %.1f s (%.0f items/s), --jobs 2 %.1f s (%.0f items/s): ratio %.2fx (goal >= 1.8x)\n", t1, 1000/t1, t2, 1000/t2, t1/t2
   printf "scale: rerun of the unchanged 1,000-item manifest: %.1f s (every heatmap from the store)\n", tr
   printf "scale: peak RSS --jobs 2: 1,000 items %.0f MB, %d items %.0f MB (ratio %.2f; goal <= 1.0 plus noise)\n", r2/1024, items, rn/1024, rn/r2
-  printf "scale: %d-item run %.1f s; report %.1f s (goal <= 60 s), rewrite %.1f s, peak RSS %.0f MB; index.html %.0f KB (goal <= 2 MB), largest gallery page %.0f KB\n", items, tn, trep, trep2, rrep/1024, index/1024, largest/1024
+  printf "scale: %d-item run %.1f s; report %.1f s (goal <= 60 s), rewrite %.1f s, peak RSS %.0f MB; index.html %.0f KB (goal <= 2 MB), largest gallery page %.0f KB\n", items, tn, trep, trep2, rrep/1024, idx/1024, largest/1024
 }'
