@@ -93,6 +93,9 @@ public final class Runner: @unchecked Sendable {
     let log: @Sendable (String) -> Void
     /// Called after each item with (done, total); when nil, a log line every 16 items instead.
     let progress: (@Sendable (Int, Int) -> Void)?
+    /// Heatmaps computed moments ago whose batch may not be committed yet: the same image twice
+    /// in a dataset is still explained once.
+    let recent = RecentAttributions(capacity: 256)
 
     public init(plan: Plan, options: RunOptions, log: @escaping @Sendable (String) -> Void,
                 progress: (@Sendable (Int, Int) -> Void)? = nil) {
@@ -356,7 +359,7 @@ public final class Runner: @unchecked Sendable {
             let key = Runner.cacheKey(model: model, contentHash: contentHash, method: spec.method, parameters: params, target: target)
             var record: AttributionRecord
             var raw: Tensor?
-            if var cached = try store.attribution(cacheKey: key) {
+            if var cached = try recent.attribution(cacheKey: key) ?? store.attribution(cacheKey: key) {
                 cached.explainer = spec.name
                 record = cached
                 outcome.reused += 1
@@ -372,6 +375,7 @@ public final class Runner: @unchecked Sendable {
                                            heatmap: attribution.heatmap(height: p.height, width: p.width).values,
                                            seconds: Date().timeIntervalSince(t0))
                 outcome.computed += 1
+                recent.insert(record.asStored)
             }
             attributions.append(record)
             let heatmap = Heatmap(width: record.width, height: record.height, values: record.heatmap)
@@ -592,5 +596,27 @@ final class ItemWriter: @unchecked Sendable {
             log("store write failed: \(error)")
             if self.error == nil { self.error = error }
         }
+    }
+}
+
+/// The last `capacity` heatmaps computed in this run, by cache key (the store's writer commits
+/// in batches, so the store alone would miss them for up to half a second).
+final class RecentAttributions: @unchecked Sendable {
+    private let lock = NSLock()
+    private var byKey: [String: AttributionRecord] = [:]
+    private var order: [String] = []
+    private let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func attribution(cacheKey: String) -> AttributionRecord? {
+        lock.lock(); defer { lock.unlock() }
+        return byKey[cacheKey]
+    }
+
+    func insert(_ record: AttributionRecord) {
+        lock.lock(); defer { lock.unlock() }
+        if byKey.updateValue(record, forKey: record.cacheKey) == nil { order.append(record.cacheKey) }
+        if order.count > capacity { byKey[order.removeFirst()] = nil }
     }
 }

@@ -136,6 +136,13 @@ public struct AttributionRecord: Codable, Sendable, Equatable {
         self.seconds = seconds
     }
 
+    /// The record as the store gives it back: the heatmap through its 16-bit quantization.
+    public var asStored: AttributionRecord {
+        var r = self
+        r.heatmap = AttributionRecord.dequantize(AttributionRecord.quantize(heatmap))
+        return r
+    }
+
     static func quantize(_ values: [Float]) -> Data {
         var d = Data(capacity: values.count * 2)
         for v in values {

@@ -8,12 +8,18 @@ import Foundation
 public final class Store: @unchecked Sendable {
     private let connection: SQLiteConnection
     private let lock = NSRecursiveLock()
+    /// A second connection for the cache lookups of the run's workers: in WAL mode readers do
+    /// not wait for the writer's transactions, so a batch commit never stalls the workers.
+    /// (An in-memory store has one connection: a second would open another database.)
+    private let reader: SQLiteConnection?
+    private let readLock = NSLock()
     public var path: String { connection.path }
 
     /// Opens (creating if needed) the database at `path` and migrates it; ":memory:" for tests.
     public init(path: String) throws {
         connection = try SQLiteConnection(path: path)
         try connection.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        reader = path == ":memory:" || path.isEmpty ? nil : try SQLiteConnection(path: path)
         try migrate()
     }
 
@@ -36,6 +42,14 @@ public final class Store: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return try body()
+    }
+
+    /// Runs a read-only lookup on the reader connection (or the main one without a reader).
+    private func reading<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        guard let reader else { return try locked { try body(connection) } }
+        readLock.lock()
+        defer { readLock.unlock() }
+        return try body(reader)
     }
 
     /// Runs `body` inside one transaction; rolls back when it throws.
@@ -252,7 +266,7 @@ public final class Store: @unchecked Sendable {
 
     /// The most recent heatmap stored under `cacheKey`, from any run.
     public func attribution(cacheKey: String) throws -> AttributionRecord? {
-        try locked {
+        try reading { connection in
             try connection.query("""
                 SELECT id, item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height, width,
                        heatmap, seconds FROM attributions WHERE cache_key = ? ORDER BY id DESC LIMIT 1
@@ -269,7 +283,7 @@ public final class Store: @unchecked Sendable {
     /// A metric stored for a heatmap with this cache key, from any run (`value` may be nil:
     /// stored as not applicable). nil when none is stored.
     public func cachedMetric(cacheKey: String, name: String) throws -> (value: Double?, found: Bool)? {
-        try locked {
+        try reading { connection in
             try connection.query("""
                 SELECT m.value FROM attributions a JOIN metrics m ON m.item_id = a.item_id AND m.explainer = a.explainer
                 WHERE a.cache_key = ? AND m.name = ? ORDER BY a.id DESC LIMIT 1
@@ -279,7 +293,7 @@ public final class Store: @unchecked Sendable {
 
     /// A stored prediction of `modelHash` for an image with these bytes, with the image's size.
     public func cachedPrediction(contentHash: String, modelHash: String) throws -> (prediction: PredictionRecord, width: Int, height: Int)? {
-        try locked {
+        try reading { connection in
             try connection.query("""
                 SELECT p.class_index, p.class_name, p.probability, p.probabilities, i.width, i.height
                 FROM predictions p JOIN items i ON i.id = p.item_id
