@@ -94,14 +94,18 @@ public enum Codecs {
 
     /// Encodes an 8-bit gray or RGB image as PNG.
     public static func encodePNG(_ img: Image) throws -> Data {
-        var image = png_image()
-        image.version = UInt32(PNG_IMAGE_VERSION)
-        image.width = UInt32(img.width)
-        image.height = UInt32(img.height)
-        image.format = img.channels == 3 ? formatRGB : formatGray
-        // zlib's fast level: report images are written by the thousand, and the best level
-        // costs 3-4x the time for ~10% smaller files.
-        image.flags = UInt32(PNG_IMAGE_FLAG_FAST)
+        func header() -> png_image {
+            var image = png_image()
+            image.version = UInt32(PNG_IMAGE_VERSION)
+            image.width = UInt32(img.width)
+            image.height = UInt32(img.height)
+            image.format = img.channels == 3 ? formatRGB : formatGray
+            // zlib's fast level: images are written by the thousand, and the best level costs
+            // 3-4x the time for ~10% smaller files.
+            image.flags = UInt32(PNG_IMAGE_FLAG_FAST)
+            return image
+        }
+        var image = header()
         // One pass into a buffer larger than any PNG of these pixels (raw rows + filter bytes +
         // zlib's worst-case overhead + chunks); a second sized pass only if that ever fails.
         var size = img.pixels.count + img.height + img.pixels.count / 100 + 4096
@@ -110,12 +114,7 @@ public enum Codecs {
             img.pixels.withUnsafeBytes { png_image_write_to_memory(&image, dst.baseAddress, &size, 0, $0.baseAddress, 0, nil) }
         }
         if written == 0 {
-            image = png_image()
-            image.version = UInt32(PNG_IMAGE_VERSION)
-            image.width = UInt32(img.width)
-            image.height = UInt32(img.height)
-            image.format = img.channels == 3 ? formatRGB : formatGray
-            image.flags = UInt32(PNG_IMAGE_FLAG_FAST)
+            image = header()
             size = 0
             let sized = img.pixels.withUnsafeBytes { png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, 0, nil) }
             guard sized != 0 else { throw ImagingError("cannot encode PNG: \(message(image))") }

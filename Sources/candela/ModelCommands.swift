@@ -206,14 +206,7 @@ struct Bench: ParsableCommand {
         try guarded {
             BLAS.setThreads(threads)
             let m = try Model(path: model)
-            var hw = (64, 64)
-            if let size {
-                let v = size.split(separator: ",").compactMap { Int($0) }
-                guard v.count == 2 else { throw ValidationError("--size expects WIDTH,HEIGHT") }
-                hw = (v[1], v[0])
-            } else if let s = m.graph.inputs.first?.shape, s.count == 4, let h = s[2], let w = s[3] {
-                hw = (h, w)
-            }
+            let hw = try modelInputSize(m, override: size)
             let channels = m.graph.inputs.first?.shape.dropFirst().first.flatMap { $0 } ?? 3
             var rng = SystemRandomNumberGenerator()
             let n = method == nil ? batch : 1

@@ -29,14 +29,7 @@ struct Visualize: ParsableCommand {
         try guarded {
             guard channels >= 1 else { throw ValidationError("--channels must be at least 1") }
             let m = try Model(path: model)
-            var hw = (64, 64)
-            if let size {
-                let v = size.split(separator: ",").compactMap { Int($0) }
-                guard v.count == 2 else { throw ValidationError("--size expects WIDTH,HEIGHT") }
-                hw = (v[1], v[0])
-            } else if let s = m.graph.inputs.first?.shape, s.count == 4, let h = s[2], let w = s[3] {
-                hw = (h, w)
-            }
+            let hw = try modelInputSize(m, override: size)
             let inputChannels = m.graph.inputs.first?.shape.dropFirst().first.flatMap { $0 } ?? 3
             let firstConv = m.graph.parameterizedLayers.first { $0.opType == "Conv" }
             let tensor: String
@@ -114,4 +107,16 @@ struct Visualize: ParsableCommand {
         }
         return Image(width: gw, height: gh, channels: 3, pixels: pixels)
     }
+}
+
+/// The (height, width) to feed a model: `--size WIDTH,HEIGHT` when given, else the ONNX input's
+/// declared size, else 64×64.
+func modelInputSize(_ m: Model, override size: String?) throws -> (Int, Int) {
+    if let size {
+        let v = size.split(separator: ",").compactMap { Int($0) }
+        guard v.count == 2, v.allSatisfy({ $0 > 0 }) else { throw ValidationError("--size expects WIDTH,HEIGHT, got '\(size)'") }
+        return (v[1], v[0])
+    }
+    if let s = m.graph.inputs.first?.shape, s.count == 4, let h = s[2], let w = s[3] { return (h, w) }
+    return (64, 64)
 }
