@@ -160,6 +160,16 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    /// An attributions row, columns in the order id, item_id, model_hash, explainer, method,
+    /// parameters, target, cache_key, raw_shape, height, width, heatmap, seconds.
+    private func attributionRecord(_ r: [SQLValue]) -> AttributionRecord {
+        AttributionRecord(id: r[0].int, itemID: r[1].int ?? 0, modelHash: r[2].text ?? "", explainer: r[3].text ?? "",
+                          method: r[4].text ?? "", parameters: r[5].text ?? "{}", target: Int(r[6].int ?? 0),
+                          cacheKey: r[7].text ?? "", rawShape: decode([Int].self, r[8].text) ?? [],
+                          height: Int(r[9].int ?? 0), width: Int(r[10].int ?? 0),
+                          heatmap: AttributionRecord.dequantize(r[11].blob ?? Data()), seconds: r[12].double ?? 0)
+    }
+
     // MARK: - Queries
 
     public func runs() throws -> [RunRecord] {
@@ -217,13 +227,7 @@ public final class Store: @unchecked Sendable {
                 SELECT a.id, a.item_id, a.model_hash, a.explainer, a.method, a.parameters, a.target, a.cache_key,
                        a.raw_shape, a.height, a.width, a.heatmap, a.seconds
                 FROM attributions a JOIN items i ON i.id = a.item_id WHERE i.run_id = ? ORDER BY i.path, a.explainer
-                """, [.int(run)]).map { r in
-                AttributionRecord(id: r[0].int, itemID: r[1].int ?? 0, modelHash: r[2].text ?? "", explainer: r[3].text ?? "",
-                                  method: r[4].text ?? "", parameters: r[5].text ?? "{}", target: Int(r[6].int ?? 0),
-                                  cacheKey: r[7].text ?? "", rawShape: decode([Int].self, r[8].text) ?? [],
-                                  height: Int(r[9].int ?? 0), width: Int(r[10].int ?? 0),
-                                  heatmap: AttributionRecord.dequantize(r[11].blob ?? Data()), seconds: r[12].double ?? 0)
-            }
+                """, [.int(run)]).map(attributionRecord)
         }
     }
 
@@ -233,13 +237,7 @@ public final class Store: @unchecked Sendable {
             try connection.query("""
                 SELECT id, item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height, width,
                        heatmap, seconds FROM attributions WHERE item_id = ? ORDER BY explainer, target
-                """, [.int(item)]).map { r in
-                AttributionRecord(id: r[0].int, itemID: r[1].int ?? 0, modelHash: r[2].text ?? "", explainer: r[3].text ?? "",
-                                  method: r[4].text ?? "", parameters: r[5].text ?? "{}", target: Int(r[6].int ?? 0),
-                                  cacheKey: r[7].text ?? "", rawShape: decode([Int].self, r[8].text) ?? [],
-                                  height: Int(r[9].int ?? 0), width: Int(r[10].int ?? 0),
-                                  heatmap: AttributionRecord.dequantize(r[11].blob ?? Data()), seconds: r[12].double ?? 0)
-            }
+                """, [.int(item)]).map(attributionRecord)
         }
     }
 
@@ -270,12 +268,10 @@ public final class Store: @unchecked Sendable {
             try connection.query("""
                 SELECT id, item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height, width,
                        heatmap, seconds FROM attributions WHERE cache_key = ? ORDER BY id DESC LIMIT 1
-                """, [.text(cacheKey)]).first.map { r in
-                AttributionRecord(id: nil, itemID: r[1].int ?? 0, modelHash: r[2].text ?? "", explainer: r[3].text ?? "",
-                                  method: r[4].text ?? "", parameters: r[5].text ?? "{}", target: Int(r[6].int ?? 0),
-                                  cacheKey: r[7].text ?? "", rawShape: decode([Int].self, r[8].text) ?? [],
-                                  height: Int(r[9].int ?? 0), width: Int(r[10].int ?? 0),
-                                  heatmap: AttributionRecord.dequantize(r[11].blob ?? Data()), seconds: r[12].double ?? 0)
+                """, [.text(cacheKey)]).first.map { row -> AttributionRecord in
+                var record = attributionRecord(row)
+                record.id = nil // a template for a new row
+                return record
             }
         }
     }
