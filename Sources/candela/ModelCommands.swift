@@ -145,9 +145,14 @@ struct Infer: ParsableCommand {
 }
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Lists a model's inputs, outputs, operators and default CAM layer.")
+    static let configuration = CommandConfiguration(
+        abstract: "Lists a model's inputs, outputs, operators, parameters, FLOPs and default CAM layer.",
+        discussion: "Shapes and FLOPs come from one batch-1 forward pass of zeros at the declared input size (or --size). "
+            + "An unsupported operator is an error at load time naming the operator, node and opset.")
 
     @Argument(help: "ONNX model.") var model: String
+    @Option(help: "Input size WIDTH,HEIGHT when the model does not declare one.") var size: String?
+    @Flag(help: "List every node with its output shape, parameters and FLOPs.") var nodes = false
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
@@ -156,9 +161,19 @@ struct Inspect: ParsableCommand {
             var ops: [String: Int] = [:]
             for n in m.graph.nodes { ops[n.opType, default: 0] += 1 }
             let inputs = m.graph.inputs.map { "\($0.name) [\($0.shape.map { $0.map(String.init) ?? "N" }.joined(separator: ","))]" }
+            let (h, w) = try modelInputSize(m, override: size)
+            let channels = m.graph.inputs.first?.shape.dropFirst().first.flatMap { $0 } ?? 3
+            let profile = try m.profile(input: Tensor(shape: [1, channels, h, w]))
+            let parameters = m.graph.initializers.values.reduce(0) { $0 + $1.count }
+            let flops = 2 * profile.reduce(0) { $0 + $1.macs }
             if json {
-                let object: [String: Any] = ["inputs": inputs, "outputs": m.graph.outputs, "operators": ops,
-                                             "nodes": m.graph.nodes.count, "default_cam_layer": m.graph.defaultCAMLayer ?? NSNull()]
+                let object: [String: Any] = [
+                    "inputs": inputs, "outputs": m.graph.outputs, "operators": ops, "nodes": m.graph.nodes.count,
+                    "default_cam_layer": m.graph.defaultCAMLayer ?? NSNull(), "parameters": parameters,
+                    "input_size": [w, h], "flops": flops,
+                    "node_profiles": profile.map { ["name": $0.name, "op": $0.opType, "output_shapes": $0.outputShapes,
+                                                    "parameters": $0.parameters, "flops": 2 * $0.macs] as [String: Any] },
+                ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
                 print(String(decoding: data, as: UTF8.self))
                 return
@@ -166,7 +181,16 @@ struct Inspect: ParsableCommand {
             print("inputs: \(inputs.joined(separator: ", "))")
             print("outputs: \(m.graph.outputs.joined(separator: ", "))")
             print("nodes: \(m.graph.nodes.count) (\(ops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
+            print("parameters: \(parameters)")
+            print(String(format: "FLOPs at batch 1, %dx%d: %.4g G (%d multiply-accumulates)", w, h, Double(flops) / 1e9, flops / 2))
             print("default CAM layer: \(m.graph.defaultCAMLayer ?? "none")")
+            if nodes {
+                for p in profile {
+                    let shapes = p.outputShapes.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: " ")
+                    print("  \(p.name.isEmpty ? "(unnamed)" : p.name)  \(p.opType)  -> \(shapes)"
+                          + (p.parameters > 0 ? "  params \(p.parameters)" : "") + (p.macs > 0 ? "  FLOPs \(2 * p.macs)" : ""))
+                }
+            }
         }
     }
 }

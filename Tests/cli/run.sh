@@ -127,6 +127,15 @@ check export-rows bash -c "head -1 '$TMP/run.csv' | grep -q '^run,path,label,pre
 expect_error export-bad-format "only csv is supported" -- "$BIN" export --db "$TMP/slow.sqlite" --format xml
 expect_error runs-missing-db "/no/such.sqlite" -- "$BIN" runs --db /no/such.sqlite
 
+# inspect: shapes, parameters and FLOPs, against the demo net counted by hand (models/demo.md):
+# 16*64*64*27 (conv 3->16) + 32*32*32*144 (conv 16->32) + 2 * 32*16*16*288 (residual convs)
+# + 64*16*16*288 (conv 32->64) + 64*2 (fc) = 15,925,376 MACs; 42,386 weights plus 352
+# BatchNorm running statistics.
+expect_ok inspect-demo -- "$BIN" inspect $M --nodes
+check inspect-flops grep -q "(15925376 multiply-accumulates)" "$TMP/out"
+check inspect-params grep -q "^parameters: 42738$" "$TMP/out"
+check inspect-node-shapes grep -q "Conv  -> \[1,16,64,64\]" "$TMP/out"
+
 # Bad manifests: each is one line with file:line:column.
 base_manifest() { cat <<YAML
 pipeline: bad
