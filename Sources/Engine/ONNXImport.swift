@@ -9,17 +9,53 @@ enum ONNXImport {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw EngineError("\(path): cannot read file")
         }
-        let proto: Onnx_ModelProto
+        var proto: Onnx_ModelProto
         do {
             proto = try Onnx_ModelProto(serializedBytes: data)
         } catch {
             throw EngineError("\(path): not a valid ONNX model (\(error))")
         }
         do {
+            try loadExternalData(&proto.graph, directory: URL(fileURLWithPath: path).deletingLastPathComponent())
             let opset = proto.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }.map { Int($0.version) } ?? 21
             return try graph(from: proto.graph, opset: opset)
         } catch let e as EngineError {
             throw e.prefixed("\(path): ")
+        }
+    }
+
+    /// Reads initializers stored outside the model file (ONNX external data: `location` relative
+    /// to the model's folder, optional `offset` and `length` in bytes) into their raw data.
+    /// A location outside the model's folder, a missing file or a short read is an error naming
+    /// the initializer and the file.
+    static func loadExternalData(_ g: inout Onnx_GraphProto, directory: URL) throws {
+        var files: [String: Data] = [:]
+        for i in g.initializer.indices where g.initializer[i].dataLocation == .external {
+            let t = g.initializer[i]
+            let entries = Dictionary(t.externalData.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+            guard let location = entries["location"], !location.isEmpty else {
+                throw EngineError("initializer '\(t.name)' uses external data without a location")
+            }
+            guard !location.hasPrefix("/"), !location.split(separator: "/").contains("..") else {
+                throw EngineError("initializer '\(t.name)': external data location '\(location)' is outside the model's folder")
+            }
+            let file = directory.appendingPathComponent(location).path
+            if files[file] == nil {
+                guard let bytes = FileManager.default.contents(atPath: file) else {
+                    throw EngineError("initializer '\(t.name)': external data file \(file) not found")
+                }
+                files[file] = bytes
+            }
+            let bytes = files[file]!
+            let offset = Int(entries["offset"] ?? "0") ?? -1
+            let length = entries["length"].map { Int($0) ?? -1 } ?? (bytes.count - max(offset, 0))
+            guard offset >= 0, length >= 0, offset + length <= bytes.count else {
+                throw EngineError("initializer '\(t.name)': external data offset \(entries["offset"] ?? "0"), length \(entries["length"] ?? "rest") "
+                                  + "do not fit in \(file) (\(bytes.count) bytes)")
+            }
+            g.initializer[i].rawData = bytes.subdata(in: offset..<(offset + length))
+            g.initializer[i].dataLocation = .default
+            g.initializer[i].externalData = []
         }
     }
 

@@ -93,4 +93,52 @@ final class GraphTests: XCTestCase {
         d.doubleData = [0.25, -4]
         XCTAssertEqual(try ONNXImport.tensor(from: d).data, [0.25, -4])
     }
+
+    /// Initializers in a side file (ONNX external data) are read; a missing file, a range past
+    /// its end or a location outside the model's folder is an error naming the initializer.
+    func testExternalData() throws {
+        let dir = Support.temporaryDirectory()
+        let values: [Float] = [10, 20, 30, 40]
+        var bytes = Data([0xAA, 0xBB, 0xCC, 0xDD]) // 4 bytes of padding before the tensor
+        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        try bytes.write(to: URL(fileURLWithPath: "\(dir)/weights.bin"))
+        func model(location: String, offset: Int = 4, length: Int = 16) throws -> String {
+            var c = Onnx_TensorProto()
+            c.name = "c"
+            c.dims = [4]
+            c.dataType = 1
+            c.dataLocation = .external
+            c.externalData = [("location", location), ("offset", "\(offset)"), ("length", "\(length)")].map {
+                var e = Onnx_StringStringEntryProto()
+                (e.key, e.value) = ($0.0, $0.1)
+                return e
+            }
+            var g = Onnx_GraphProto()
+            var input = Onnx_ValueInfoProto()
+            input.name = "x"
+            g.input = [input]
+            g.initializer = [c]
+            g.node = [node("Add", ["x", "c"], ["y"], name: "add")]
+            var out = Onnx_ValueInfoProto()
+            out.name = "y"
+            g.output = [out]
+            var m = Onnx_ModelProto()
+            m.irVersion = 8
+            m.graph = g
+            let path = "\(dir)/m-\(location.hashValue)-\(offset)-\(length).onnx"
+            try m.serializedData().write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let loaded = try Model(path: try model(location: "weights.bin"))
+        XCTAssertEqual(try loaded.forward(Tensor(shape: [4], data: [1, 2, 3, 4])).data, [11, 22, 33, 44])
+        XCTAssertThrowsError(try Model(path: try model(location: "missing.bin"))) {
+            XCTAssertTrue("\($0)".contains("initializer 'c': external data file \(dir)/missing.bin not found"), "\($0)")
+        }
+        XCTAssertThrowsError(try Model(path: try model(location: "weights.bin", offset: 8))) {
+            XCTAssertTrue("\($0)".contains("do not fit in"), "\($0)")
+        }
+        XCTAssertThrowsError(try Model(path: try model(location: "../etc/passwd"))) {
+            XCTAssertTrue("\($0)".contains("outside the model's folder"), "\($0)")
+        }
+    }
 }
