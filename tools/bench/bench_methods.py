@@ -26,7 +26,8 @@ script reports each reference's process CPU time / wall time and its OS thread c
 
 Python is tooling only. Usage:
   .venv/bin/python tools/bench/bench_methods.py [--candela PATH] [--methods gradcam,ig,lrp,scorecam,occlusion,lime]
-                                                [--threads 2] [--quick] [--retries 1] [--no-candela]
+                                                [--threads 2] [--quick] [--retries 1] [--wait-idle S] [--no-candela]
+                                                [--json-out FILE]
 """
 import argparse
 import atexit
