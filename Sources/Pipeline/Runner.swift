@@ -310,6 +310,13 @@ public final class Runner: @unchecked Sendable {
             decoded = (image, p.apply(image))
             return decoded!
         }
+        // The image in RGB at the model's resolution, for the methods that work in colour.
+        var rgb: [Float]?
+        func modelRGB() throws -> [Float] {
+            if let rgb { return rgb }
+            rgb = p.resizedRGB(try input().image)
+            return rgb!
+        }
         func forward() throws -> ForwardPass {
             if let pass { return pass }
             let taps = try Array(Set(explainers.flatMap { try $0.1.taps(for: model.model) }))
@@ -367,7 +374,7 @@ public final class Runner: @unchecked Sendable {
                 let t0 = Date()
                 let attribution = try explainer.explain(ExplanationRequest(
                     model: model.model, input: try input().x, target: target, pass: try forward(),
-                    image: p.resizedRGB(try input().image)))
+                    image: try modelRGB()))
                 raw = attribution.raw
                 record = AttributionRecord(itemID: 0, modelHash: model.hash, explainer: spec.name, method: spec.method,
                                            parameters: params, target: target, cacheKey: key, rawShape: attribution.raw.shape,
@@ -398,7 +405,7 @@ public final class Runner: @unchecked Sendable {
                 return try compute()
             }
             let request = { ExplanationRequest(model: model.model, input: try input().x, target: target, pass: try forward(),
-                                               image: p.resizedRGB(try input().image)) }
+                                               image: try modelRGB()) }
             let faithfulness = Faithfulness()
             var curves: Faithfulness.Curves?
             func curvesOnce() throws -> Faithfulness.Curves {

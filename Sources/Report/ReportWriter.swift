@@ -407,13 +407,13 @@ public struct ReportWriter {
         // What changed since the previous run of this pipeline in this store.
         let previous = try store.runs().last { $0.pipeline == run.pipeline && ($0.id ?? 0) < runID && $0.status != "running" }
         if let previous, let pid = previous.id {
-            let before = Dictionary(try store.predictions(run: pid).compactMap { p -> (String, String)? in
-                nil ?? (String(p.itemID), p.className)
-            }, uniquingKeysWith: { a, _ in a })
-            let beforeItems = Dictionary(try store.items(run: pid).compactMap { i in i.id.map { (i.path, String($0)) } }, uniquingKeysWith: { a, _ in a })
+            // The previous run's predicted class by item path.
+            let classByID = Dictionary(try store.predictions(run: pid).map { ($0.itemID, $0.className) }, uniquingKeysWith: { a, _ in a })
+            let beforeItems = Dictionary(try store.items(run: pid).compactMap { i in i.id.map { (i.path, $0) } }, uniquingKeysWith: { a, _ in a })
+            let before = beforeItems.compactMapValues { classByID[$0] }
             var changed: [[String: Any]] = []
             for item in items {
-                guard let id = item.id, let now = predictions[id]?.className, let old = beforeItems[item.path].flatMap({ before[$0] }), old != now else { continue }
+                guard let id = item.id, let now = predictions[id]?.className, let old = before[item.path], old != now else { continue }
                 changed.append(row(id, [old, now]))
             }
             let added = items.filter { beforeItems[$0.path] == nil }.count
