@@ -8,19 +8,16 @@
 // and MR-tall tiles, each computed in registers. Edge tiles are computed into a scratch tile
 // and copied. OpenBLAS stays the reference the Swift tests compare against.
 #include "CKernels.h"
+#include "microkernel.h"
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { KC = 256, MC = 96, NC = 4096 };
-
-typedef void (*kernel_fn)(int kc, const float *ap, const float *bp, float *c, int ldc, float beta);
+enum { MC = 96, NC = 4096 };
 
 // --- AVX-512: 8 rows x 32 columns, 16 accumulators (8 divides the usual channel counts) ------------------------------------
-#define MR512 8
-#define NR512 32
 __attribute__((target("avx512f")))
-static void kernel_avx512(int kc, const float *ap, const float *bp, float *c, int ldc, float beta) {
+static void kernel_avx512(int kc, const float *ap, const float *bp, float *c, int ldc, const ck_epilogue *e) {
     __m512 acc[MR512][2];
     for (int r = 0; r < MR512; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
     for (int p = 0; p < kc; p++) {
@@ -33,11 +30,25 @@ static void kernel_avx512(int kc, const float *ap, const float *bp, float *c, in
         ap += MR512;
         bp += NR512;
     }
+    const __m512 zero = _mm512_setzero_ps(), lo = _mm512_set1_ps(e->lo), hi = _mm512_set1_ps(e->hi);
     for (int r = 0; r < MR512; r++) {
         float *row = c + (size_t)r * ldc;
-        if (beta != 0) {
+        if (e->accumulate) {
             acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(row));
             acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(row + 16));
+        }
+        if (e->bias) {
+            __m512 b = _mm512_set1_ps(e->bias[r]);
+            acc[r][0] = _mm512_add_ps(acc[r][0], b);
+            acc[r][1] = _mm512_add_ps(acc[r][1], b);
+        }
+        // max(acc, 0) returns 0 for a NaN acc, as the Swift ReLU does.
+        if (e->act == CK_ACT_RELU) {
+            acc[r][0] = _mm512_max_ps(acc[r][0], zero);
+            acc[r][1] = _mm512_max_ps(acc[r][1], zero);
+        } else if (e->act == CK_ACT_CLIP) {
+            acc[r][0] = _mm512_min_ps(_mm512_max_ps(acc[r][0], lo), hi);
+            acc[r][1] = _mm512_min_ps(_mm512_max_ps(acc[r][1], lo), hi);
         }
         _mm512_storeu_ps(row, acc[r][0]);
         _mm512_storeu_ps(row + 16, acc[r][1]);
@@ -45,10 +56,8 @@ static void kernel_avx512(int kc, const float *ap, const float *bp, float *c, in
 }
 
 // --- AVX2 + FMA: 6 rows x 16 columns, 12 accumulators ----------------------------------
-#define MR256 6
-#define NR256 16
 __attribute__((target("avx2,fma")))
-static void kernel_avx2(int kc, const float *ap, const float *bp, float *c, int ldc, float beta) {
+static void kernel_avx2(int kc, const float *ap, const float *bp, float *c, int ldc, const ck_epilogue *e) {
     __m256 acc[MR256][2];
     for (int r = 0; r < MR256; r++) { acc[r][0] = _mm256_setzero_ps(); acc[r][1] = _mm256_setzero_ps(); }
     for (int p = 0; p < kc; p++) {
@@ -61,11 +70,24 @@ static void kernel_avx2(int kc, const float *ap, const float *bp, float *c, int 
         ap += MR256;
         bp += NR256;
     }
+    const __m256 zero = _mm256_setzero_ps(), lo = _mm256_set1_ps(e->lo), hi = _mm256_set1_ps(e->hi);
     for (int r = 0; r < MR256; r++) {
         float *row = c + (size_t)r * ldc;
-        if (beta != 0) {
+        if (e->accumulate) {
             acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(row));
             acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(row + 8));
+        }
+        if (e->bias) {
+            __m256 b = _mm256_set1_ps(e->bias[r]);
+            acc[r][0] = _mm256_add_ps(acc[r][0], b);
+            acc[r][1] = _mm256_add_ps(acc[r][1], b);
+        }
+        if (e->act == CK_ACT_RELU) {
+            acc[r][0] = _mm256_max_ps(acc[r][0], zero);
+            acc[r][1] = _mm256_max_ps(acc[r][1], zero);
+        } else if (e->act == CK_ACT_CLIP) {
+            acc[r][0] = _mm256_min_ps(_mm256_max_ps(acc[r][0], lo), hi);
+            acc[r][1] = _mm256_min_ps(_mm256_max_ps(acc[r][1], lo), hi);
         }
         _mm256_storeu_ps(row, acc[r][0]);
         _mm256_storeu_ps(row + 8, acc[r][1]);
@@ -91,6 +113,36 @@ int ck_sgemm_level(void) {
 int ck_sgemm_limit(int level) {
     limit_level = level < 0 ? 0 : level;
     return ck_sgemm_level();
+}
+
+int ck_tile(int level, int *mr, int *nr, ck_kernel_fn *kernel) {
+    if (level == 2) { *mr = MR512; *nr = NR512; *kernel = kernel_avx512; return 1; }
+    if (level == 1) { *mr = MR256; *nr = NR256; *kernel = kernel_avx2; return 1; }
+    return 0;
+}
+
+float *ck_scratch(int slot, size_t count) {
+    static __thread float *buffers[2];
+    static __thread size_t capacity[2];
+    if (capacity[slot] < count) {
+        free(buffers[slot]);
+        size_t bytes = ((sizeof(float) * count + 63) / 64) * 64;
+        buffers[slot] = aligned_alloc(64, bytes);
+        capacity[slot] = buffers[slot] ? count : 0;
+    }
+    return buffers[slot];
+}
+
+void ck_store_edge(const float *tile, int nr, float *c, int ldc, int rows, int cols, const ck_epilogue *e) {
+    for (int r = 0; r < rows; r++) {
+        for (int q = 0; q < cols; q++) {
+            float v = tile[r * nr + q] + (e->accumulate ? c[(size_t)r * ldc + q] : 0.0f);
+            if (e->bias) v += e->bias[r];
+            if (e->act == CK_ACT_RELU) v = v > 0 ? v : 0.0f;
+            else if (e->act == CK_ACT_CLIP) v = v < e->lo ? e->lo : (v > e->hi ? e->hi : v);
+            c[(size_t)r * ldc + q] = v;
+        }
+    }
 }
 
 // Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A), times alpha, into MR-tall panels,
@@ -136,10 +188,9 @@ static void pack_b(int trans, int p0, int j0, int kc, int nc, const float *b, in
 int ck_sgemm(int transA, int transB, int m0, int m1, int n0, int n1, int k, float alpha,
              const float *a, int lda, const float *b, int ldb,
              float beta, float *c, int ldc) {
-    int level = ck_sgemm_level();
-    if (level == 0) return -1;
-    const int mr = level == 2 ? MR512 : MR256, nr = level == 2 ? NR512 : NR256;
-    const kernel_fn kernel = level == 2 ? kernel_avx512 : kernel_avx2;
+    int mr, nr;
+    ck_kernel_fn kernel;
+    if (!ck_tile(ck_sgemm_level(), &mr, &nr, &kernel)) return -1;
     const int m = m1 - m0, n = n1 - n0;
     if (m <= 0 || n <= 0) return 0;
     if (k <= 0 || (beta != 0.0f && beta != 1.0f)) {
@@ -149,15 +200,15 @@ int ck_sgemm(int transA, int transB, int m0, int m1, int n0, int n1, int k, floa
         if (beta != 0.0f) beta = 1.0f;
     }
     const int ncmax = n < NC ? n : NC, mcmax = m < MC ? m : MC;
-    float *bp = aligned_alloc(64, sizeof(float) * (size_t)KC * (((ncmax + nr - 1) / nr) * nr));
-    float *ap = aligned_alloc(64, sizeof(float) * (size_t)KC * (((mcmax + mr - 1) / mr) * mr));
+    float *bp = ck_scratch(0, (size_t)KC * (((ncmax + nr - 1) / nr) * nr));
+    float *ap = ck_scratch(1, (size_t)KC * (((mcmax + mr - 1) / mr) * mr));
     float tile[MR512 * NR512];
-    if (!bp || !ap) { free(bp); free(ap); return -1; }
+    if (!bp || !ap) return -1;
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = n1 - jc < NC ? n1 - jc : NC;
         for (int pc = 0; pc < k; pc += KC) {
             int kc = k - pc < KC ? k - pc : KC;
-            float bk = pc == 0 ? beta : 1.0f;
+            const ck_epilogue ep = { .accumulate = pc > 0 || beta != 0.0f }, edge = { 0 };
             pack_b(transB, pc, jc, kc, nc, b, ldb, bp, nr);
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = m1 - ic < MC ? m1 - ic : MC;
@@ -169,20 +220,16 @@ int ck_sgemm(int transA, int transB, int m0, int m1, int n0, int n1, int k, floa
                         float *cij = c + (size_t)(ic + ir) * ldc + jc + jr;
                         const float *apanel = ap + (size_t)ir * kc, *bpanel = bp + (size_t)jr * kc;
                         if (rows == mr && cols == nr) {
-                            kernel(kc, apanel, bpanel, cij, ldc, bk);
+                            kernel(kc, apanel, bpanel, cij, ldc, &ep);
                         } else {
-                            // Edge tile: compute the whole tile into scratch, then add the valid part.
-                            kernel(kc, apanel, bpanel, tile, nr, 0.0f);
-                            for (int r = 0; r < rows; r++)
-                                for (int q = 0; q < cols; q++)
-                                    cij[(size_t)r * ldc + q] = tile[r * nr + q] + (bk != 0 ? cij[(size_t)r * ldc + q] : 0.0f);
+                            // Edge tile: compute the whole tile into scratch, then store the valid part.
+                            kernel(kc, apanel, bpanel, tile, nr, &edge);
+                            ck_store_edge(tile, nr, cij, ldc, rows, cols, &ep);
                         }
                     }
                 }
             }
         }
     }
-    free(bp);
-    free(ap);
     return 0;
 }

@@ -47,7 +47,8 @@ public struct Graph: Sendable {
                 throw EngineError.node(stuck, "the graph has a cycle through tensor '\(missing)'")
             }
             let node = unsorted[remaining.remove(at: k)]
-            sorted.append(node)
+            sorted.append(Node(name: node.name, opType: node.opType, inputs: node.inputs, outputs: node.outputs,
+                               op: node.op.withFreshCaches()))
             for o in node.outputs { available.insert(o) }
         }
         self.nodes = sorted

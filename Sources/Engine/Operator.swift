@@ -10,6 +10,9 @@ protocol Operator: Sendable {
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?]
     /// The backward under a modified ReLU rule; only ReLUs (separate or fused) change.
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?]
+    /// The same operator with empty caches (packed weights): each graph gets its own, since
+    /// graphs built from one another (optimized, randomized) hold different weights.
+    func withFreshCaches() -> any Operator
 }
 
 /// How ReLUs pass gradients back: the true gradient, or the modified rules of guided
@@ -31,6 +34,8 @@ public enum ReluBackward: Sendable {
 }
 
 extension Operator {
+    func withFreshCaches() -> any Operator { self }
+
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?] {
         try backward(inputs: inputs, outputs: outputs, gradOutputs: gradOutputs)
     }

@@ -1,7 +1,14 @@
-/// 2-D convolution (cross-correlation, as ONNX `Conv` and PyTorch `conv2d`) by im2col + SGEMM.
+import CKernels
+import Dispatch
+import Foundation
+
+/// 2-D convolution (cross-correlation, as ONNX `Conv` and PyTorch `conv2d`).
 ///
-/// This is the clear reference kernel: one `im2col` per image and group, one GEMM. Faster
-/// kernels must be tested against it.
+/// Two kernels: `referenceForward`, the clear one (one `im2col` per image and group, one GEMM),
+/// and `forward`, which on CPUs with AVX2 or AVX-512 runs the implicit GEMM of CKernels
+/// (weights packed once, im2col panels packed straight from the image, bias and activation in
+/// the kernel's store) or a direct depthwise loop, spread over `BLAS.threadCount` threads.
+/// The fast kernels are tested against the reference.
 public struct Conv2DGeometry: Sendable, Equatable {
     public var kernel: (h: Int, w: Int)
     public var strides: (h: Int, w: Int)
@@ -34,15 +41,183 @@ public struct Conv2DGeometry: Sendable, Equatable {
     }
 }
 
+/// An activation applied to a convolution's output as it is stored (fused at load time).
+public enum ConvActivation: Sendable, Equatable {
+    case relu
+    case clip(Float, Float)
+
+    /// Applies the activation to every element (the reference path). NaN becomes 0 under ReLU.
+    func apply(_ y: inout Tensor) {
+        y.data.withUnsafeMutableBufferPointer { p in
+            switch self {
+            case .relu: for i in p.indices where !(p[i] > 0) { p[i] = 0 }
+            case .clip(let lo, let hi): for i in p.indices { p[i] = Swift.min(hi, Swift.max(lo, p[i])) }
+            }
+        }
+    }
+
+    var code: (act: Int32, lo: Float, hi: Float) {
+        switch self {
+        case .relu: return (Int32(CK_ACT_RELU), 0, 0)
+        case .clip(let lo, let hi): return (Int32(CK_ACT_CLIP), lo, hi)
+        }
+    }
+}
+
+/// A convolution's weights packed for the current GEMM kernel, one block per group, made once
+/// and reused by every call with the same weight tensor (see `PackedWeightsCache`).
+public final class PackedConvWeights: @unchecked Sendable {
+    /// The kernel level (`ck_sgemm_level`) the packing is for.
+    let level: Int32
+    /// The weights it was packed from: kept alive, so that the storage address identifies them.
+    let source: [Float]
+    let groupStride: Int
+    let storage: UnsafeMutablePointer<Float>
+
+    /// - Parameter w: (M,C/group,kh,kw)
+    init?(w: Tensor, group: Int, level: Int32) {
+        let m = w.shape[0] / group, k = w.count / w.shape[0]
+        let per = ck_packed_weights_count(level, Int32(m), Int32(k))
+        guard per > 0 else { return nil }
+        self.level = level
+        self.source = w.data
+        self.groupStride = per
+        self.storage = .allocate(capacity: per * group)
+        w.data.withUnsafeBufferPointer { wp in
+            for gi in 0..<group {
+                ck_pack_weights(level, Int32(m), Int32(k), wp.baseAddress! + gi * m * k, storage + gi * per)
+            }
+        }
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Whether this packing was made from exactly `w`'s storage for `level`.
+    func matches(_ w: Tensor, level: Int32) -> Bool {
+        level == self.level && w.data.withUnsafeBufferPointer { a in
+            source.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress && a.count == b.count }
+        }
+    }
+}
+
+/// Remembers the last packing of one convolution's weights (an operator holds one): the weights
+/// of a loaded model never change, so they are packed on the first call only. Thread-safe.
+public final class PackedWeightsCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var packed: PackedConvWeights?
+
+    public init() {}
+
+    func packing(_ w: Tensor, group: Int, level: Int32) -> PackedConvWeights? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let p = packed, p.matches(w, level: level) { return p }
+        packed = PackedConvWeights(w: w, group: group, level: level)
+        return packed
+    }
+}
+
 public enum Conv2D {
-    /// y = conv(x, w) + b.
+    /// y = act(conv(x, w) + b), by the fastest kernel this CPU has.
+    ///
+    /// - Parameters:
+    ///   - x: (N,C,H,W)
+    ///   - w: (M,C/group,kh,kw)
+    ///   - b: (M) or nil
+    ///   - activation: applied to the output (fused into the store on the fast path)
+    ///   - cache: where to keep the packed weights between calls (nil: pack for this call only)
+    /// - Returns: y: (N,M,OH,OW)
+    public static func forward(x: Tensor, w: Tensor, b: Tensor?, geometry g: Conv2DGeometry,
+                               activation: ConvActivation? = nil, cache: PackedWeightsCache? = nil) throws -> Tensor {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let m = w.shape[0], cg = w.shape[1]
+        guard c == cg * g.group, m % g.group == 0 else {
+            throw TensorError("Conv: input has \(c) channels but weight \(w.shape) with group \(g.group) expects \(cg * g.group)")
+        }
+        let (oh, ow) = g.outputSize(h: h, w: wd)
+        guard oh > 0, ow > 0 else { throw TensorError("Conv: output would be empty for input \(x.shape)") }
+        let level = ck_sgemm_level()
+        guard BLAS.useKernels, level > 0 else {
+            var y = try referenceForward(x: x, w: w, b: b, geometry: g)
+            activation?.apply(&y)
+            return y
+        }
+        let mg = m / g.group, plane = oh * ow
+        let geometry = ck_conv_geometry(c: Int32(cg), h: Int32(h), w: Int32(wd), kh: Int32(g.kernel.h), kw: Int32(g.kernel.w),
+                                        sh: Int32(g.strides.h), sw: Int32(g.strides.w), pt: Int32(g.pads.top), pl: Int32(g.pads.left),
+                                        dh: Int32(g.dilations.h), dw: Int32(g.dilations.w), oh: Int32(oh), ow: Int32(ow))
+        let (act, lo, hi) = activation?.code ?? (Int32(CK_ACT_NONE), 0, 0)
+        var y = Tensor(uninitializedShape: [n, m, oh, ow])
+        let depthwise = cg == 1 && mg == 1
+        let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level)
+                                        ?? PackedConvWeights(w: w, group: g.group, level: level))
+        if !depthwise && packed == nil { throw TensorError("Conv: could not pack weights \(w.shape)") }
+        let flops = n * m * plane * cg * g.kernel.h * g.kernel.w
+        let threads = flops < 1 << 18 ? 1 : BLAS.threadCount
+        let biasData = b?.data ?? []
+        x.data.withUnsafeBufferPointer { xp in
+            w.data.withUnsafeBufferPointer { wp in
+                biasData.withUnsafeBufferPointer { bp in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    let ptrs = ConvPointers(x: xp.baseAddress!, w: wp.baseAddress!, y: yp.baseAddress!,
+                                            bias: b == nil ? nil : bp.baseAddress, geometry: geometry)
+                    do {
+                        if depthwise {
+                            // One task per (image, channel) plane.
+                            let planes = n * m
+                            parallel(threads, items: planes) { p in
+                                let ch = p % m
+                                var gp = ptrs.geometry
+                                ck_depthwise(&gp, ptrs.x + p * h * wd, ptrs.w + ch * g.kernel.h * g.kernel.w,
+                                             ptrs.bias?[ch] ?? 0, act, lo, hi, ptrs.y + p * plane)
+                            }
+                            return
+                        }
+                        // Tasks: (image, group, column range); split columns when images and groups are fewer
+                        // than the threads can share evenly.
+                        let units = n * g.group
+                        let splits = units % threads == 0 ? 1 : Swift.max(1, Swift.min(threads * 2, plane / 64))
+                        parallel(threads, items: units * splits) { task in
+                            let unit = task / splits, part = task % splits
+                            let (i, gi) = (unit / g.group, unit % g.group)
+                            // Column ranges aligned to 32 so that only the last tile of an image is partial.
+                            let tiles = (plane + 31) / 32
+                            let c0 = Swift.min(plane, tiles * part / splits * 32), c1 = Swift.min(plane, tiles * (part + 1) / splits * 32)
+                            guard c0 < c1 else { return }
+                            let bias = ptrs.bias.map { $0 + gi * mg }
+                            var gp = ptrs.geometry
+                            _ = ck_conv(level, packed!.storage + gi * packed!.groupStride, Int32(mg), &gp,
+                                        ptrs.x + (i * c + gi * cg) * h * wd, Int32(c0), Int32(c1), bias, act, lo, hi,
+                                        ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
+                        }
+                    }
+                }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Runs `body` for items 0..<items on `threads` threads, each taking a contiguous share.
+    static func parallel(_ threads: Int, items: Int, _ body: @Sendable (Int) -> Void) {
+        let parts = Swift.min(threads, items)
+        if parts <= 1 {
+            for i in 0..<items { body(i) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: parts) { t in
+            for i in (items * t / parts)..<(items * (t + 1) / parts) { body(i) }
+        }
+    }
+
+    /// The reference kernel: y = conv(x, w) + b by im2col and one GEMM per image and group.
     ///
     /// - Parameters:
     ///   - x: (N,C,H,W)
     ///   - w: (M,C/group,kh,kw)
     ///   - b: (M) or nil
     /// - Returns: y: (N,M,OH,OW)
-    public static func forward(x: Tensor, w: Tensor, b: Tensor?, geometry g: Conv2DGeometry) throws -> Tensor {
+    public static func referenceForward(x: Tensor, w: Tensor, b: Tensor?, geometry g: Conv2DGeometry) throws -> Tensor {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let m = w.shape[0], cg = w.shape[1]
         guard c == cg * g.group, m % g.group == 0 else {
@@ -131,6 +306,15 @@ public enum Conv2D {
             }
         }
         return dx
+    }
+
+    /// The buffers of one convolution, shared by the threads that split it (disjoint writes).
+    private struct ConvPointers: @unchecked Sendable {
+        let x: UnsafePointer<Float>
+        let w: UnsafePointer<Float>
+        let y: UnsafeMutablePointer<Float>
+        let bias: UnsafePointer<Float>?
+        let geometry: ck_conv_geometry
     }
 
     /// 1×1 kernel, stride 1, no padding: the input plane already is the im2col matrix.

@@ -2,7 +2,13 @@
 public enum Elementwise {
     /// y = max(x, 0)
     public static func reluForward(_ x: Tensor) -> Tensor {
-        Tensor(shape: x.shape, data: x.data.map { $0 > 0 ? $0 : 0 })
+        var y = Tensor(uninitializedShape: x.shape)
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                for i in 0..<xp.count { yp[i] = xp[i] > 0 ? xp[i] : 0 }
+            }
+        }
+        return y
     }
 
     /// dx = dy · 1[x > 0]  (the derivative at 0 is taken as 0, as PyTorch)
@@ -27,8 +33,14 @@ public enum Elementwise {
     /// Applies `op` elementwise after broadcasting `a` and `b` to a common shape.
     public static func binary(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) throws -> Tensor {
         if a.shape == b.shape {
-            var out = a
-            for i in 0..<out.count { out.data[i] = op(a.data[i], b.data[i]) }
+            var out = Tensor(uninitializedShape: a.shape)
+            a.data.withUnsafeBufferPointer { ap in
+                b.data.withUnsafeBufferPointer { bp in
+                    out.data.withUnsafeMutableBufferPointer { op_ in
+                        for i in 0..<ap.count { op_[i] = op(ap[i], bp[i]) }
+                    }
+                }
+            }
             return out
         }
         let shape = try broadcastShape(a.shape, b.shape)

@@ -35,9 +35,93 @@ public enum Pool {
 
     /// y: (N,C,O1,...,Ok); for max pooling also the flat index into x of each window's first
     /// maximum (ONNX's `Indices`, row-major over the whole input), -1 for an all-padding window.
+    /// 2-D pooling runs `forward2D` (planes split across `BLAS.threadCount` threads); other ranks
+    /// the general `referenceForward`. `argmax: false` skips the indices (inference).
     ///
     /// - Parameter x: (N,C,D1,...,Dk)
-    public static func forward(x: Tensor, geometry g: PoolGeometry, kind: Kind) throws -> (y: Tensor, argmax: [Int]) {
+    public static func forward(x: Tensor, geometry g: PoolGeometry, kind: Kind, argmax: Bool = true) throws -> (y: Tensor, argmax: [Int]) {
+        if x.rank == 4 && g.kernel.count == 2 { return try forward2D(x: x, geometry: g, kind: kind, argmax: argmax) }
+        return try referenceForward(x: x, geometry: g, kind: kind)
+    }
+
+    /// The taps of one output position along one axis: the kernel indices whose input index lies
+    /// inside the input, and the number that lie inside the input or its padding.
+    struct AxisWindow {
+        var first: Int, count: Int, step: Int
+        var withinPads: Int
+    }
+
+    static func axisWindows(input: Int, output: Int, kernel: Int, stride: Int, padBegin: Int, padEnd: Int, dilation: Int) -> [AxisWindow] {
+        (0..<output).map { o in
+            var first = -1, count = 0, within = 0
+            for t in 0..<kernel {
+                let i = o * stride - padBegin + t * dilation
+                if i >= 0 && i < input { if first < 0 { first = i }; count += 1 }
+                if i >= -padBegin && i < input + padEnd { within += 1 }
+            }
+            return AxisWindow(first: max(first, 0), count: count, step: dilation, withinPads: within)
+        }
+    }
+
+    /// 2-D max and average pooling, plane by plane; same results as `referenceForward`
+    /// (first maximum in row-major tap order; an all-padding max window gives -inf and index -1).
+    ///
+    /// - Parameter x: (N,C,H,W)
+    static func forward2D(x: Tensor, geometry g: PoolGeometry, kind: Kind, argmax wantArgmax: Bool) throws -> (y: Tensor, argmax: [Int]) {
+        let (h, w) = (x.shape[2], x.shape[3])
+        let out = g.outputSize([h, w])
+        guard out.allSatisfy({ $0 > 0 }) else { throw TensorError("pooling: output would be empty for input \(x.shape)") }
+        let (oh, ow) = (out[0], out[1])
+        let rows = axisWindows(input: h, output: oh, kernel: g.kernel[0], stride: g.strides[0], padBegin: g.pads[0], padEnd: g.pads[2], dilation: g.dilations[0])
+        let cols = axisWindows(input: w, output: ow, kernel: g.kernel[1], stride: g.strides[1], padBegin: g.pads[1], padEnd: g.pads[3], dilation: g.dilations[1])
+        let planes = x.shape[0] * x.shape[1]
+        var y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], oh, ow])
+        let isMax = isMax(kind)
+        var argmax = [Int](repeating: -1, count: isMax && wantArgmax ? y.count : 0)
+        let includePad: Bool = { if case .average(let p) = kind { return p } else { return false } }()
+        let threads = planes * oh * ow * g.kernel[0] * g.kernel[1] < 1 << 16 ? 1 : BLAS.threadCount
+        x.data.withUnsafeBufferPointer { xb in
+            y.data.withUnsafeMutableBufferPointer { yb in
+                argmax.withUnsafeMutableBufferPointer { ab in
+                    let p = PoolPointers(x: xb.baseAddress!, y: yb.baseAddress!, argmax: ab.isEmpty ? nil : ab.baseAddress)
+                    Conv2D.parallel(threads, items: planes) { plane in
+                        let xp = p.x + plane * h * w, yp = p.y + plane * oh * ow
+                        for oy in 0..<oh {
+                            let r = rows[oy]
+                            for ox in 0..<ow {
+                                let c = cols[ox]
+                                let o = oy * ow + ox
+                                if isMax {
+                                    var best = -Float.infinity, bestIndex = -1
+                                    for a in 0..<r.count {
+                                        let iy = r.first + a * r.step
+                                        for b in 0..<c.count {
+                                            let i = iy * w + c.first + b * c.step
+                                            if bestIndex < 0 || xp[i] > best { best = xp[i]; bestIndex = i }
+                                        }
+                                    }
+                                    yp[o] = best
+                                    if let am = p.argmax { am[plane * oh * ow + o] = bestIndex < 0 ? -1 : plane * h * w + bestIndex }
+                                } else {
+                                    var sum: Float = 0
+                                    for a in 0..<r.count {
+                                        let row = xp + (r.first + a * r.step) * w + c.first
+                                        for b in 0..<c.count { sum += row[b * c.step] }
+                                    }
+                                    let count = includePad ? r.withinPads * c.withinPads : r.count * c.count
+                                    yp[o] = count > 0 ? sum / Float(count) : 0
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (y, argmax)
+    }
+
+    /// The general k-D kernel (k = 1...3), output position by output position.
+    public static func referenceForward(x: Tensor, geometry g: PoolGeometry, kind: Kind) throws -> (y: Tensor, argmax: [Int]) {
         let k = g.kernel.count
         guard x.rank == k + 2 else { throw TensorError("pooling: input \(x.shape) does not have \(k) spatial axes") }
         let spatial = Array(x.shape.dropFirst(2))
@@ -138,6 +222,13 @@ public enum Pool {
             }
         }
         return dx
+    }
+
+    /// The buffers of one pooling, shared by the threads that split its planes (disjoint writes).
+    private struct PoolPointers: @unchecked Sendable {
+        let x: UnsafePointer<Float>
+        let y: UnsafeMutablePointer<Float>
+        let argmax: UnsafeMutablePointer<Int>?
     }
 
     static func isMax(_ k: Kind) -> Bool { if case .max = k { return true } else { return false } }

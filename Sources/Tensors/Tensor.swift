@@ -22,6 +22,15 @@ public struct Tensor: Sendable, Equatable {
         self.init(shape: shape, data: [Float](repeating: value, count: shape.elementCount))
     }
 
+    /// A tensor of `shape` whose elements the caller overwrites before reading (no zero fill:
+    /// kernels that write every output element use it).
+    public init(uninitializedShape shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(shape)")
+        let count = shape.elementCount
+        self.shape = shape
+        self.data = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    }
+
     /// A rank-0 tensor holding one value.
     public init(scalar: Float) { self.init(shape: [], data: [scalar]) }
 

@@ -19,6 +19,40 @@ int ck_sgemm(int transA, int transB, int m0, int m1, int n0, int n1, int k, floa
              const float *a, int lda, const float *b, int ldb,
              float beta, float *c, int ldc);
 
+/// Activations a convolution can apply to its output before storing it.
+enum { CK_ACT_NONE = 0, CK_ACT_RELU = 1, CK_ACT_CLIP = 2 };
+
+/// The geometry of one 2-D convolution over one image and one group: input (c, h, w), kernel
+/// (kh, kw), strides, top/left zero padding, dilations and the output size (oh, ow).
+typedef struct {
+    int c, h, w;
+    int kh, kw;
+    int sh, sw;
+    int pt, pl;
+    int dh, dw;
+    int oh, ow;
+} ck_conv_geometry;
+
+/// Number of floats `ck_pack_weights` writes for an m x k weight matrix at `level`.
+size_t ck_packed_weights_count(int level, int m, int k);
+
+/// Packs a row-major m x k weight matrix (a convolution's (M, C*kh*kw) weights) once, in the
+/// order the `level` kernel reads it: for each depth block of KC, MR-row panels, k-major.
+void ck_pack_weights(int level, int m, int k, const float *a, float *out);
+
+/// y[:, n0:n1] = act(W * im2col(x)[:, n0:n1] + bias), the columns being output pixels
+/// (row-major over oh x ow), without materialising im2col: its columns are packed straight from
+/// x. `packed` comes from `ck_pack_weights` at the same level with m rows and k = c*kh*kw;
+/// y is (m, oh*ow) with row stride ldy; bias has m entries or is NULL. Single-threaded; callers
+/// split columns or images across threads. Returns 0, or -1 without a kernel for `level`.
+int ck_conv(int level, const float *packed, int m, const ck_conv_geometry *g, const float *x,
+            int n0, int n1, const float *bias, int act, float lo, float hi, float *y, int ldy);
+
+/// One channel of a depthwise convolution, computed directly: y (oh, ow) = act(conv(x, w) + bias)
+/// for x (h, w) and a kh x kw filter (g->c is ignored).
+void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, float bias,
+                  int act, float lo, float hi, float *y);
+
 /// Fixes glibc's mmap threshold at 128 KB (it otherwise grows after each large free, and
 /// activation buffers then fragment the heap) and trims freed memory above 1 MB.
 void ck_configure_allocator(void);

@@ -3,13 +3,18 @@ import Tensors
 /// ONNX `Conv`, 1-D and 2-D: groups, dilations, strides, pads and auto_pad. A 1-D convolution
 /// runs as a 2-D one over a height of 1.
 struct ConvOp: Operator {
-    /// An activation fused in at load time (see Optimizer): applied to the output in place.
-    enum Activation: Sendable, Equatable {
-        case relu
-        case clip(Float, Float)
-    }
+    /// An activation fused in at load time (see Optimizer): applied to the output as it is stored.
+    typealias Activation = ConvActivation
 
     var activation: Activation?
+    /// The packed weights of the fast kernel, made on the first call (the weights are initializers).
+    private(set) var packedWeights = PackedWeightsCache()
+
+    func withFreshCaches() -> any Operator {
+        var copy = self
+        copy.packedWeights = PackedWeightsCache()
+        return copy
+    }
     let kernelShape: [Int]?
     let strides: [Int]?
     let dilations: [Int]?
@@ -57,15 +62,7 @@ struct ConvOp: Operator {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         let p = try plan(x: x, w: w)
-        var y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry)
-        if let activation {
-            y.data.withUnsafeMutableBufferPointer { p in
-                switch activation {
-                case .relu: for i in p.indices where !(p[i] > 0) { p[i] = 0 }
-                case .clip(let lo, let hi): for i in p.indices { p[i] = min(hi, max(lo, p[i])) }
-                }
-            }
-        }
+        let y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry, activation: activation, cache: packedWeights)
         return [x.rank == 3 ? y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) : y]
     }
 

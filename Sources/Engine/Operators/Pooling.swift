@@ -46,7 +46,7 @@ struct MaxPoolOp: Operator {
     // x: (N,C,D...) -> y: (N,C,O...)
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
-        let (y, argmax) = try Pool.forward(x: x, geometry: attributes.geometry(x), kind: .max)
+        let (y, argmax) = try Pool.forward(x: x, geometry: attributes.geometry(x), kind: .max, argmax: wantsIndices)
         guard wantsIndices else { return [y] }
         var indices = argmax
         if columnMajor {
@@ -82,7 +82,7 @@ struct AveragePoolOp: Operator {
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
-        return [try Pool.forward(x: x, geometry: attributes.geometry(x), kind: kind).y]
+        return [try Pool.forward(x: x, geometry: attributes.geometry(x), kind: kind, argmax: false).y]
     }
 
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {

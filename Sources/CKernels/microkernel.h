@@ -1,0 +1,39 @@
+// Internal to CKernels: the register-blocked micro-kernels shared by the GEMM (sgemm.c) and
+// the convolutions (conv.c), and what they do to a tile before storing it.
+#ifndef CK_MICROKERNEL_H
+#define CK_MICROKERNEL_H
+#include "CKernels.h"
+#include <stddef.h>
+
+/// Depth of one packed block: A's MR x KC and B's KC x NR panels stay in L1/L2.
+enum { KC = 256 };
+
+/// Tile shapes: AVX-512 8 rows x 32 columns, AVX2 6 x 16.
+#define MR512 8
+#define NR512 32
+#define MR256 6
+#define NR256 16
+
+/// What a kernel does to its MR x NR tile of sums S before storing it into C:
+/// C = act(S + (accumulate ? C : 0) + bias[row]).
+typedef struct {
+    int accumulate;
+    const float *bias; // MR entries (the tile's rows), or NULL
+    int act;           // CK_ACT_*
+    float lo, hi;      // CK_ACT_CLIP bounds
+} ck_epilogue;
+
+/// C tile (MR x NR, row stride ldc) from kc steps of packed A (MR per step) and B (NR per step).
+typedef void (*ck_kernel_fn)(int kc, const float *ap, const float *bp, float *c, int ldc, const ck_epilogue *e);
+
+/// The tile shape and kernel of a level (ck_sgemm_level); 0 when the level has none.
+int ck_tile(int level, int *mr, int *nr, ck_kernel_fn *kernel);
+
+/// Stores the rows x cols corner of a full scratch tile (row stride nr) into C with the epilogue.
+void ck_store_edge(const float *tile, int nr, float *c, int ldc, int rows, int cols, const ck_epilogue *e);
+
+/// A per-thread 64-byte aligned buffer of at least `count` floats that lives as long as the
+/// thread (slot 0 or 1); NULL when it cannot be allocated.
+float *ck_scratch(int slot, size_t count);
+
+#endif

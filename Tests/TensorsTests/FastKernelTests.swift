@@ -1,0 +1,112 @@
+import TestSupport
+import XCTest
+@testable import Tensors
+
+/// The fast convolution (implicit GEMM with packed weights, direct depthwise) and the fast 2-D
+/// pooling against their reference kernels, on shapes that reach every edge: several depth
+/// blocks (k > 256), several column blocks (more than 384 output pixels), partial tiles, batch,
+/// groups, depthwise with a channel multiplier, fused activations, both kernel levels, one and
+/// two threads.
+final class FastKernelTests: XCTestCase {
+    struct Case {
+        let n, c, m, h, w: Int
+        let g: Conv2DGeometry
+    }
+
+    let cases: [Case] = [
+        Case(n: 1, c: 64, m: 40, h: 23, w: 21, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))), // k = 576, 483 px
+        Case(n: 3, c: 3, m: 17, h: 30, w: 29, g: Conv2DGeometry(kernel: (7, 7), strides: (2, 2), pads: (3, 3, 3, 3))),
+        Case(n: 2, c: 12, m: 9, h: 11, w: 13, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 3), pads: (0, 2, 1, 0), dilations: (2, 1))),
+        Case(n: 2, c: 33, m: 70, h: 7, w: 7, g: Conv2DGeometry(kernel: (1, 1))),
+        Case(n: 1, c: 16, m: 24, h: 9, w: 40, g: Conv2DGeometry(kernel: (1, 1), strides: (2, 2))),
+        Case(n: 2, c: 8, m: 12, h: 10, w: 9, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 4)),
+        Case(n: 2, c: 10, m: 10, h: 12, w: 11, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1), group: 10)),
+        Case(n: 1, c: 6, m: 12, h: 9, w: 10, g: Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2), dilations: (2, 1), group: 6)),
+        Case(n: 1, c: 4, m: 5, h: 3, w: 3, g: Conv2DGeometry(kernel: (3, 3), pads: (4, 4, 0, 0))), // windows all in padding
+    ]
+
+    func withKernels(level: Int, threads: Int, _ body: () throws -> Void) rethrows {
+        let saved = BLAS.threadCount
+        defer { BLAS.threadCount = saved; BLAS.limitKernels(2) }
+        BLAS.threadCount = threads
+        BLAS.limitKernels(level)
+        try body()
+    }
+
+    func testFastConvolutionMatchesReference() throws {
+        try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")
+        var rng = SeededRandom(seed: 11)
+        for level in [2, 1] {
+            guard BLAS.limitKernels(level) == level else { continue }
+            for threads in [1, 2] {
+                for (index, t) in cases.enumerated() {
+                    let x = rng.tensor([t.n, t.c, t.h, t.w])
+                    let wt = rng.tensor([t.m, t.c / t.g.group, t.g.kernel.h, t.g.kernel.w])
+                    let b = rng.tensor([t.m])
+                    let reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g)
+                    for activation in [nil, ConvActivation.relu, .clip(-0.5, 0.7)] {
+                        var expected = reference
+                        activation?.apply(&expected)
+                        try withKernels(level: level, threads: threads) {
+                            let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: activation)
+                            XCTAssertEqual(y.shape, expected.shape)
+                            XCTAssertLessThan(y.maxAbsDifference(expected), 2e-5,
+                                              "case \(index), level \(level), \(threads) threads, \(String(describing: activation))")
+                        }
+                    }
+                    // Without bias.
+                    try withKernels(level: level, threads: threads) {
+                        let y = try Conv2D.forward(x: x, w: wt, b: nil, geometry: t.g)
+                        XCTAssertLessThan(y.maxAbsDifference(try Conv2D.referenceForward(x: x, w: wt, b: nil, geometry: t.g)), 2e-5)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The cache packs once per weight tensor and repacks when it is given other weights.
+    func testPackedWeightsFollowTheWeights() throws {
+        try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")
+        var rng = SeededRandom(seed: 12)
+        let g = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
+        let x = rng.tensor([1, 5, 8, 8])
+        let w1 = rng.tensor([7, 5, 3, 3]), w2 = rng.tensor([7, 5, 3, 3])
+        let cache = PackedWeightsCache()
+        for w in [w1, w1, w2, w1] {
+            let y = try Conv2D.forward(x: x, w: w, b: nil, geometry: g, cache: cache)
+            XCTAssertLessThan(y.maxAbsDifference(try Conv2D.referenceForward(x: x, w: w, b: nil, geometry: g)), 1e-5)
+        }
+        // Mutating a weight tensor in place gives it new storage (copy on write): no stale packing.
+        var w3 = w1
+        w3.data[0] += 1
+        let y = try Conv2D.forward(x: x, w: w3, b: nil, geometry: g, cache: cache)
+        XCTAssertLessThan(y.maxAbsDifference(try Conv2D.referenceForward(x: x, w: w3, b: nil, geometry: g)), 1e-5)
+    }
+
+    func testFastPoolingMatchesReference() throws {
+        var rng = SeededRandom(seed: 13)
+        let geometries: [PoolGeometry] = [
+            PoolGeometry(kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1]),
+            PoolGeometry(kernel: [2, 2], strides: [2, 2]),
+            PoolGeometry(kernel: [3, 2], strides: [2, 1], pads: [1, 0, 1, 1], dilations: [2, 1], ceilMode: true),
+            PoolGeometry(kernel: [3, 3], strides: [3, 3], pads: [0, 0, 2, 2], ceilMode: true),
+            PoolGeometry(kernel: [1, 1], strides: [2, 2]),
+        ]
+        let kinds: [Pool.Kind] = [.max, .average(countIncludePad: false), .average(countIncludePad: true)]
+        for threads in [1, 2] {
+            for (index, g) in geometries.enumerated() {
+                var x = rng.tensor([2, 3, 9, 8])
+                x.data[5] = x.data[6] // a tie: the first maximum wins
+                for kind in kinds {
+                    let reference = try Pool.referenceForward(x: x, geometry: g, kind: kind)
+                    try withKernels(level: 2, threads: threads) {
+                        let fast = try Pool.forward2D(x: x, geometry: g, kind: kind, argmax: true)
+                        XCTAssertEqual(fast.y.shape, reference.y.shape)
+                        XCTAssertLessThan(fast.y.maxAbsDifference(reference.y), 1e-6, "geometry \(index), \(kind)")
+                        XCTAssertEqual(fast.argmax, reference.argmax, "geometry \(index), \(kind)")
+                    }
+                }
+            }
+        }
+    }
+}
