@@ -1,3 +1,5 @@
+import CKernels
+
 /// Max and average pooling over the spatial axes of (N,C,D1,...,Dk), k = 1...3, each backward
 /// beside its forward. ONNX semantics: explicit begin/end pads, strides, dilations, ceil_mode;
 /// padded taps never win a max and count in an average only with `countIncludePad`.
@@ -44,27 +46,24 @@ public enum Pool {
         return try referenceForward(x: x, geometry: g, kind: kind)
     }
 
-    /// The taps of one output position along one axis: the kernel indices whose input index lies
-    /// inside the input, and the number that lie inside the input or its padding.
-    struct AxisWindow {
-        var first: Int, count: Int, step: Int
-        var withinPads: Int
-    }
-
-    static func axisWindows(input: Int, output: Int, kernel: Int, stride: Int, padBegin: Int, padEnd: Int, dilation: Int) -> [AxisWindow] {
-        (0..<output).map { o in
+    /// For each output index along one axis: the first kernel tap's input index that lies inside
+    /// the input, how many taps do, and how many lie inside the input or its padding (flattened
+    /// in threes, as `ck_pool2d` reads them).
+    static func axisWindows(input: Int, output: Int, kernel: Int, stride: Int, padBegin: Int, padEnd: Int, dilation: Int) -> [Int32] {
+        (0..<output).flatMap { o -> [Int32] in
             var first = -1, count = 0, within = 0
             for t in 0..<kernel {
                 let i = o * stride - padBegin + t * dilation
                 if i >= 0 && i < input { if first < 0 { first = i }; count += 1 }
                 if i >= -padBegin && i < input + padEnd { within += 1 }
             }
-            return AxisWindow(first: max(first, 0), count: count, step: dilation, withinPads: within)
+            return [Int32(max(first, 0)), Int32(count), Int32(within)]
         }
     }
 
-    /// 2-D max and average pooling, plane by plane; same results as `referenceForward`
-    /// (first maximum in row-major tap order; an all-padding max window gives -inf and index -1).
+    /// 2-D max and average pooling, plane by plane (`ck_pool2d`); same results as
+    /// `referenceForward` (first maximum in row-major tap order; an all-padding max window gives
+    /// -inf and index -1).
     ///
     /// - Parameter x: (N,C,H,W)
     static func forward2D(x: Tensor, geometry g: PoolGeometry, kind: Kind, argmax wantArgmax: Bool) throws -> (y: Tensor, argmax: [Int]) {
@@ -76,41 +75,26 @@ public enum Pool {
         let cols = axisWindows(input: w, output: ow, kernel: g.kernel[1], stride: g.strides[1], padBegin: g.pads[1], padEnd: g.pads[3], dilation: g.dilations[1])
         let planes = x.shape[0] * x.shape[1]
         var y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], oh, ow])
-        let isMax = isMax(kind)
-        var argmax = [Int](repeating: -1, count: isMax && wantArgmax ? y.count : 0)
-        let includePad: Bool = { if case .average(let p) = kind { return p } else { return false } }()
+        let code: Int32
+        switch kind {
+        case .max: code = Int32(CK_POOL_MAX)
+        case .average(let includePad): code = Int32(includePad ? CK_POOL_AVERAGE_INCLUDE_PAD : CK_POOL_AVERAGE)
+        }
+        var argmax = [Int](repeating: -1, count: code == CK_POOL_MAX && wantArgmax ? y.count : 0)
         let threads = planes * oh * ow * g.kernel[0] * g.kernel[1] < 1 << 16 ? 1 : BLAS.threadCount
+        let (rowStep, colStep) = (Int32(g.dilations[0]), Int32(g.dilations[1]))
         x.data.withUnsafeBufferPointer { xb in
             y.data.withUnsafeMutableBufferPointer { yb in
                 argmax.withUnsafeMutableBufferPointer { ab in
-                    let p = PoolPointers(x: xb.baseAddress!, y: yb.baseAddress!, argmax: ab.isEmpty ? nil : ab.baseAddress)
-                    Conv2D.parallel(threads, items: planes) { plane in
-                        let xp = p.x + plane * h * w, yp = p.y + plane * oh * ow
-                        for oy in 0..<oh {
-                            let r = rows[oy]
-                            for ox in 0..<ow {
-                                let c = cols[ox]
-                                let o = oy * ow + ox
-                                if isMax {
-                                    var best = -Float.infinity, bestIndex = -1
-                                    for a in 0..<r.count {
-                                        let iy = r.first + a * r.step
-                                        for b in 0..<c.count {
-                                            let i = iy * w + c.first + b * c.step
-                                            if bestIndex < 0 || xp[i] > best { best = xp[i]; bestIndex = i }
-                                        }
-                                    }
-                                    yp[o] = best
-                                    if let am = p.argmax { am[plane * oh * ow + o] = bestIndex < 0 ? -1 : plane * h * w + bestIndex }
-                                } else {
-                                    var sum: Float = 0
-                                    for a in 0..<r.count {
-                                        let row = xp + (r.first + a * r.step) * w + c.first
-                                        for b in 0..<c.count { sum += row[b * c.step] }
-                                    }
-                                    let count = includePad ? r.withinPads * c.withinPads : r.count * c.count
-                                    yp[o] = count > 0 ? sum / Float(count) : 0
-                                }
+                    rows.withUnsafeBufferPointer { rb in
+                        cols.withUnsafeBufferPointer { cb in
+                            let p = PoolPointers(x: xb.baseAddress!, y: yb.baseAddress!, argmax: ab.isEmpty ? nil : ab.baseAddress,
+                                                 rows: rb.baseAddress!, cols: cb.baseAddress!)
+                            Conv2D.parallel(threads, items: planes) { plane in
+                                ck_pool2d(p.x + plane * h * w, Int32(w), Int32(oh), Int32(ow), p.rows, rowStep, p.cols, colStep, code,
+                                          p.y + plane * oh * ow,
+                                          p.argmax.map { UnsafeMutableRawPointer($0 + plane * oh * ow).assumingMemoryBound(to: Int64.self) },
+                                          Int64(plane * h * w))
                             }
                         }
                     }
@@ -229,6 +213,8 @@ public enum Pool {
         let x: UnsafePointer<Float>
         let y: UnsafeMutablePointer<Float>
         let argmax: UnsafeMutablePointer<Int>?
+        let rows: UnsafePointer<Int32>
+        let cols: UnsafePointer<Int32>
     }
 
     static func isMax(_ k: Kind) -> Bool { if case .max = k { return true } else { return false } }

@@ -53,6 +53,18 @@ int ck_conv(int level, const float *packed, int m, const ck_conv_geometry *g, co
 void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, float bias,
                   int act, float lo, float hi, float *y);
 
+/// Pooling kinds of `ck_pool2d`.
+enum { CK_POOL_MAX = 0, CK_POOL_AVERAGE = 1, CK_POOL_AVERAGE_INCLUDE_PAD = 2 };
+
+/// One plane of 2-D pooling. For output row oy, `rows[3*oy ...]` holds the first input row of
+/// the window that lies inside the input, how many of its taps do (at `row_step` apart) and how
+/// many lie inside the input or its padding; `cols` the same for output columns. Max takes the
+/// first maximum in row-major tap order (-inf and index -1 for a window of padding only) and,
+/// when `argmax` is not NULL, stores its flat index plus `argmax_base`; average divides by the
+/// taps inside (or inside the padding too with CK_POOL_AVERAGE_INCLUDE_PAD).
+void ck_pool2d(const float *x, int w, int oh, int ow, const int *rows, int row_step,
+               const int *cols, int col_step, int kind, float *y, long long *argmax, long long argmax_base);
+
 /// Fixes glibc's mmap threshold at 128 KB (it otherwise grows after each large free, and
 /// activation buffers then fragment the heap) and trims freed memory above 1 MB.
 void ck_configure_allocator(void);

@@ -1,0 +1,36 @@
+// 2-D max and average pooling of one plane, with the window bounds precomputed per output row
+// and column by the caller (Tensors/PoolND.swift), so the inner loops have no bounds tests.
+#include "CKernels.h"
+#include <math.h>
+
+void ck_pool2d(const float *x, int w, int oh, int ow, const int *rows, int row_step,
+               const int *cols, int col_step, int kind, float *y, long long *argmax, long long argmax_base) {
+    for (int oy = 0; oy < oh; oy++) {
+        const int y0 = rows[3 * oy], ny = rows[3 * oy + 1], wy = rows[3 * oy + 2];
+        for (int ox = 0; ox < ow; ox++) {
+            const int x0 = cols[3 * ox], nx = cols[3 * ox + 1], wx = cols[3 * ox + 2];
+            float *out = y + (size_t)oy * ow + ox;
+            if (kind == CK_POOL_MAX) {
+                float best = -INFINITY;
+                long long best_index = -1;
+                for (int a = 0; a < ny; a++) {
+                    const long long row = (long long)(y0 + a * row_step) * w;
+                    for (int b = 0; b < nx; b++) {
+                        const long long i = row + x0 + b * col_step;
+                        if (best_index < 0 || x[i] > best) { best = x[i]; best_index = i; }
+                    }
+                }
+                *out = best;
+                if (argmax) argmax[(size_t)oy * ow + ox] = best_index < 0 ? -1 : argmax_base + best_index;
+            } else {
+                float sum = 0;
+                for (int a = 0; a < ny; a++) {
+                    const float *row = x + (size_t)(y0 + a * row_step) * w + x0;
+                    for (int b = 0; b < nx; b++) sum += row[b * col_step];
+                }
+                const int count = kind == CK_POOL_AVERAGE_INCLUDE_PAD ? wy * wx : ny * nx;
+                *out = count > 0 ? sum / (float)count : 0.0f;
+            }
+        }
+    }
+}
