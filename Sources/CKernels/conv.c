@@ -134,7 +134,7 @@ static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0
     }
 }
 
-int ck_conv(int level, const float *packed, int m, const ck_conv_geometry *g, const float *x,
+int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
             int n0, int n1, const float *bias, int act, float lo, float hi, float *y, int ldy) {
     int mr, nr;
     ck_kernel_fn kernel;
@@ -154,18 +154,21 @@ int ck_conv(int level, const float *packed, int m, const ck_conv_geometry *g, co
             for (int jr = 0; jr < nc; jr += nr) {
                 const int cols = nc - jr < nr ? nc - jr : nr;
                 const float *bpanel = bp + (size_t)jr * kc;
-                for (int ir = 0; ir < m; ir += mr) {
-                    const int rows = m - ir < mr ? m - ir : mr;
+                for (int ir = m0 - m0 % mr; ir < m1; ir += mr) {
+                    const int rows = m1 - ir < mr ? m1 - ir : mr;
                     float *cij = y + (size_t)ir * ldy + jc + jr;
                     ck_epilogue ep = { .accumulate = !first, .bias = NULL, .act = last ? act : CK_ACT_NONE, .lo = lo, .hi = hi };
-                    if (first && bias) {
-                        if (rows == mr) {
-                            ep.bias = bias + ir;
-                        } else {
-                            // The kernel reads MR bias entries: pad the last panel's.
-                            for (int r = 0; r < mr; r++) bias_tile[r] = r < rows ? bias[ir + r] : 0.0f;
-                            ep.bias = bias_tile;
-                        }
+                    if (first && bias) ep.bias = bias + ir; // the AVX-512 kernel reads the valid rows' entries only
+                    if (nr == NR512) {
+                        ep.rows = rows;
+                        ep.cols = cols;
+                        kernel(kc, ablock + (size_t)ir * kc, bpanel, cij, ldy, &ep);
+                        continue;
+                    }
+                    if (first && bias && rows < mr) {
+                        // The AVX2 kernel reads MR bias entries: pad the last panel's.
+                        for (int r = 0; r < mr; r++) bias_tile[r] = r < rows ? bias[ir + r] : 0.0f;
+                        ep.bias = bias_tile;
                     }
                     if (rows == mr && cols == nr) {
                         kernel(kc, ablock + (size_t)ir * kc, bpanel, cij, ldy, &ep);
@@ -188,58 +191,95 @@ static inline unsigned lane_range(int a, int b) {
     return a >= b ? 0u : ((b == 16 ? 0xFFFFu : ((1u << b) - 1u)) & ~((1u << a) - 1u));
 }
 
-// The depthwise loop with AVX-512: 16 output columns per vector, one masked load per tap at
-// stride 1, two masked loads and an even-lane permute at stride 2, a masked gather otherwise.
-// Lanes whose input column lies in the padding are masked off and read as zero.
+// The depthwise loop with AVX-512. An output row is cut into vectors of 16 columns; the
+// vectors of the plane (row by row) are taken four at a time and accumulated side by side, so
+// the FMA chains overlap even on 7x7 planes. Per tap, one masked load per vector at stride 1,
+// two masked loads and an even-lane permute at stride 2, a masked gather otherwise. Lanes whose
+// input column lies in the padding (or past the row's end) are masked off and read as zero;
+// the masks depend only on the vector's column block and kj, so they are computed once for all
+// channels of the call.
+enum { DW_GROUP = 4 };
+
 __attribute__((target("avx512f")))
-static void depthwise_avx512(const ck_conv_geometry *g, const float *x, const float *w, float bias,
-                             int act, float lo, float hi, float *y) {
-    const int sw = g->sw;
+static void depthwise_avx512(const ck_conv_geometry *g, const float *x, const float *w, const float *bias,
+                             int channels, int act, float lo, float hi, float *y) {
+    const int sw = g->sw, kw = g->kw, taps = g->kh * g->kw;
+    const int chunks = (g->ow + 15) / 16, vectors = g->oh * chunks;
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i even = _mm512_add_epi32(lane, lane);
     const __m512i strided = _mm512_mullo_epi32(lane, _mm512_set1_epi32(sw));
     const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-    for (int oy = 0; oy < g->oh; oy++) {
-        float *yrow = y + (size_t)oy * g->ow;
-        for (int ox0 = 0; ox0 < g->ow; ox0 += 16) {
-            const __mmask16 store = (__mmask16)lane_range(0, g->ow - ox0);
-            __m512 acc = _mm512_set1_ps(bias);
+    // mask0/mask1[chunk * kw + kj]: lanes of the first / second 16 input columns read (the
+    // second only at stride 2); store[chunk]: the lanes that are outputs.
+    __mmask16 mask0[chunks * kw], mask1[chunks * kw], store[chunks];
+    for (int q = 0; q < chunks; q++) {
+        store[q] = (__mmask16)lane_range(0, g->ow - q * 16);
+        for (int kj = 0; kj < kw; kj++) {
+            const int start = q * 16 * sw + kj * g->dw - g->pl;
+            if (sw == 2) {
+                // Input columns start .. start+31; output lanes use the even ones of the row's outputs.
+                const int end = g->w - start < (g->ow - q * 16) * 2 ? g->w - start : (g->ow - q * 16) * 2;
+                mask0[q * kw + kj] = (__mmask16)lane_range(-start, end);
+                mask1[q * kw + kj] = (__mmask16)lane_range(-start - 16, end - 16);
+            } else if (sw == 1) {
+                mask0[q * kw + kj] = (__mmask16)(lane_range(-start, g->w - start) & store[q]);
+                mask1[q * kw + kj] = 0;
+            } else {
+                const __m512i ix = _mm512_add_epi32(strided, _mm512_set1_epi32(start));
+                mask0[q * kw + kj] = _mm512_cmpge_epi32_mask(ix, _mm512_setzero_si512())
+                    & _mm512_cmplt_epi32_mask(ix, _mm512_set1_epi32(g->w)) & store[q];
+                mask1[q * kw + kj] = 0;
+            }
+        }
+    }
+    for (int c = 0; c < channels; c++) {
+        const float *xc = x + (size_t)c * g->h * g->w, *wc = w + (size_t)c * taps;
+        float *yc = y + (size_t)c * g->oh * g->ow;
+        const __m512 b = _mm512_set1_ps(bias ? bias[c] : 0.0f);
+        for (int v0 = 0; v0 < vectors; v0 += DW_GROUP) {
+            // Vector v is output row v / chunks, column block v % chunks; past the last it is idle.
+            int oy[DW_GROUP], q[DW_GROUP];
+            __m512 acc[DW_GROUP];
+            for (int j = 0; j < DW_GROUP; j++) {
+                const int v = v0 + j < vectors ? v0 + j : vectors - 1;
+                oy[j] = v / chunks;
+                q[j] = v % chunks;
+                acc[j] = b;
+            }
             for (int ki = 0; ki < g->kh; ki++) {
-                const int iy = oy * g->sh - g->pt + ki * g->dh;
-                if (iy < 0 || iy >= g->h) continue;
-                const float *xrow = x + (size_t)iy * g->w;
-                for (int kj = 0; kj < g->kw; kj++) {
-                    const __m512 wv = _mm512_set1_ps(w[ki * g->kw + kj]);
-                    const int start = ox0 * sw + kj * g->dw - g->pl; // input column of lane 0
-                    __m512 v;
-                    if (sw == 1) {
-                        v = _mm512_maskz_loadu_ps((__mmask16)lane_range(-start, g->w - start), xrow + start);
-                    } else if (sw == 2) {
-                        const __m512 v0 = _mm512_maskz_loadu_ps((__mmask16)lane_range(-start, g->w - start), xrow + start);
-                        const __m512 v1 = _mm512_maskz_loadu_ps((__mmask16)lane_range(-start - 16, g->w - start - 16), xrow + start + 16);
-                        v = _mm512_permutex2var_ps(v0, even, v1);
-                    } else {
-                        const __m512i ix = _mm512_add_epi32(strided, _mm512_set1_epi32(start));
-                        const __mmask16 inside = _mm512_cmpge_epi32_mask(ix, _mm512_setzero_si512())
-                            & _mm512_cmplt_epi32_mask(ix, _mm512_set1_epi32(g->w));
-                        v = _mm512_mask_i32gather_ps(zero, inside, ix, xrow, 4);
+                for (int j = 0; j < DW_GROUP; j++) {
+                    const int iy = oy[j] * g->sh - g->pt + ki * g->dh;
+                    if (iy < 0 || iy >= g->h) continue;
+                    const float *xrow = xc + (size_t)iy * g->w + q[j] * 16 * sw - g->pl;
+                    const __mmask16 *m0 = mask0 + q[j] * kw, *m1 = mask1 + q[j] * kw;
+                    for (int kj = 0; kj < kw; kj++) {
+                        const __m512 wv = _mm512_set1_ps(wc[ki * kw + kj]);
+                        const float *src = xrow + kj * g->dw;
+                        __m512 v;
+                        if (sw == 1) {
+                            v = _mm512_maskz_loadu_ps(m0[kj], src);
+                        } else if (sw == 2) {
+                            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0[kj], src), even,
+                                                       _mm512_maskz_loadu_ps(m1[kj], src + 16));
+                        } else {
+                            v = _mm512_mask_i32gather_ps(zero, m0[kj], strided, src, 4);
+                        }
+                        acc[j] = _mm512_fmadd_ps(wv, v, acc[j]);
                     }
-                    acc = _mm512_fmadd_ps(wv, v, acc);
                 }
             }
-            if (act == CK_ACT_RELU) acc = _mm512_max_ps(acc, zero);
-            else if (act == CK_ACT_CLIP) acc = _mm512_min_ps(_mm512_max_ps(acc, vlo), vhi);
-            _mm512_mask_storeu_ps(yrow + ox0, store, acc);
+            for (int j = 0; j < DW_GROUP && v0 + j < vectors; j++) {
+                if (act == CK_ACT_RELU) acc[j] = _mm512_max_ps(acc[j], zero);
+                else if (act == CK_ACT_CLIP) acc[j] = _mm512_min_ps(_mm512_max_ps(acc[j], vlo), vhi);
+                _mm512_mask_storeu_ps(yc + (size_t)oy[j] * g->ow + q[j] * 16, store[q[j]], acc[j]);
+            }
         }
     }
 }
 
-void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, float bias,
-                  int act, float lo, float hi, float *y) {
-    if (ck_sgemm_level() >= 2) {
-        depthwise_avx512(g, x, w, bias, act, lo, hi, y);
-        return;
-    }
+// The plain loop (any CPU): one channel, taps outermost, vectorised by the compiler along rows.
+static void depthwise_plain(const ck_conv_geometry *g, const float *x, const float *w, float bias,
+                            int act, float lo, float hi, float *y) {
     const int sw = g->sw;
     for (int oy = 0; oy < g->oh; oy++) {
         float *yrow = y + (size_t)oy * g->ow;
@@ -267,5 +307,17 @@ void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, flo
         } else if (act == CK_ACT_CLIP) {
             for (int ox = 0; ox < g->ow; ox++) yrow[ox] = yrow[ox] < lo ? lo : (yrow[ox] > hi ? hi : yrow[ox]);
         }
+    }
+}
+
+void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
+                  int act, float lo, float hi, float *y) {
+    if (ck_sgemm_level() >= 2) {
+        depthwise_avx512(g, x, w, bias, channels, act, lo, hi, y);
+        return;
+    }
+    for (int c = 0; c < channels; c++) {
+        depthwise_plain(g, x + (size_t)c * g->h * g->w, w + (size_t)c * g->kh * g->kw, bias ? bias[c] : 0.0f,
+                        act, lo, hi, y + (size_t)c * g->oh * g->ow);
     }
 }

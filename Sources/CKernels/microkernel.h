@@ -15,12 +15,14 @@ enum { KC = 256 };
 #define NR256 16
 
 /// What a kernel does to its MR x NR tile of sums S before storing it into C:
-/// C = act(S + (accumulate ? C : 0) + bias[row]).
+/// C = act(S + (accumulate ? C : 0) + bias[row]), on the tile's first `rows` rows and `cols`
+/// columns (0: all). Only the AVX-512 kernel stores partial tiles; the AVX2 one needs full ones.
 typedef struct {
     int accumulate;
-    const float *bias; // MR entries (the tile's rows), or NULL
+    const float *bias; // the tile's rows' entries, or NULL
     int act;           // CK_ACT_*
     float lo, hi;      // CK_ACT_CLIP bounds
+    int rows, cols;
 } ck_epilogue;
 
 /// C tile (MR x NR, row stride ldc) from kc steps of packed A (MR per step) and B (NR per step).

@@ -11,17 +11,27 @@ void ck_pool2d(const float *x, int w, int oh, int ow, const int *rows, int row_s
             const int x0 = cols[3 * ox], nx = cols[3 * ox + 1], wx = cols[3 * ox + 2];
             float *out = y + (size_t)oy * ow + ox;
             if (kind == CK_POOL_MAX) {
-                float best = -INFINITY;
-                long long best_index = -1;
+                if (ny == 0 || nx == 0) {
+                    *out = -INFINITY;
+                    if (argmax) argmax[(size_t)oy * ow + ox] = -1;
+                    continue;
+                }
+                // Start from the first tap; later taps replace it only when strictly greater (a NaN
+                // never does). Selects, not branches: which tap wins is data-dependent.
+                long long best_index = (long long)y0 * w + x0;
+                float best = x[best_index];
                 for (int a = 0; a < ny; a++) {
                     const long long row = (long long)(y0 + a * row_step) * w;
                     for (int b = 0; b < nx; b++) {
                         const long long i = row + x0 + b * col_step;
-                        if (best_index < 0 || x[i] > best) { best = x[i]; best_index = i; }
+                        const float v = x[i];
+                        const int greater = v > best;
+                        best = greater ? v : best;
+                        best_index = greater ? i : best_index;
                     }
                 }
                 *out = best;
-                if (argmax) argmax[(size_t)oy * ow + ox] = best_index < 0 ? -1 : argmax_base + best_index;
+                if (argmax) argmax[(size_t)oy * ow + ox] = argmax_base + best_index;
             } else {
                 float sum = 0;
                 for (int a = 0; a < ny; a++) {

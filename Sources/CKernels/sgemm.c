@@ -31,11 +31,15 @@ static void kernel_avx512(int kc, const float *ap, const float *bp, float *c, in
         bp += NR512;
     }
     const __m512 zero = _mm512_setzero_ps(), lo = _mm512_set1_ps(e->lo), hi = _mm512_set1_ps(e->hi);
-    for (int r = 0; r < MR512; r++) {
+    // An edge tile stores its first `rows` rows and `cols` columns only (masked loads and stores).
+    const int rows = e->rows ? e->rows : MR512, cols = e->cols ? e->cols : NR512;
+    const __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);
+    const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1u);
+    for (int r = 0; r < rows; r++) {
         float *row = c + (size_t)r * ldc;
         if (e->accumulate) {
-            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(row));
-            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(row + 16));
+            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, row));
+            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, row + 16));
         }
         if (e->bias) {
             __m512 b = _mm512_set1_ps(e->bias[r]);
@@ -50,8 +54,8 @@ static void kernel_avx512(int kc, const float *ap, const float *bp, float *c, in
             acc[r][0] = _mm512_min_ps(_mm512_max_ps(acc[r][0], lo), hi);
             acc[r][1] = _mm512_min_ps(_mm512_max_ps(acc[r][1], lo), hi);
         }
-        _mm512_storeu_ps(row, acc[r][0]);
-        _mm512_storeu_ps(row + 16, acc[r][1]);
+        _mm512_mask_storeu_ps(row, m0, acc[r][0]);
+        _mm512_mask_storeu_ps(row + 16, m1, acc[r][1]);
     }
 }
 
@@ -119,6 +123,12 @@ int ck_tile(int level, int *mr, int *nr, ck_kernel_fn *kernel) {
     if (level == 2) { *mr = MR512; *nr = NR512; *kernel = kernel_avx512; return 1; }
     if (level == 1) { *mr = MR256; *nr = NR256; *kernel = kernel_avx2; return 1; }
     return 0;
+}
+
+int ck_tile_rows(int level) {
+    int mr, nr;
+    ck_kernel_fn kernel;
+    return ck_tile(level, &mr, &nr, &kernel) ? mr : 0;
 }
 
 float *ck_scratch(int slot, size_t count) {
@@ -219,8 +229,12 @@ int ck_sgemm(int transA, int transB, int m0, int m1, int n0, int n1, int k, floa
                         int rows = mc - ir < mr ? mc - ir : mr;
                         float *cij = c + (size_t)(ic + ir) * ldc + jc + jr;
                         const float *apanel = ap + (size_t)ir * kc, *bpanel = bp + (size_t)jr * kc;
-                        if (rows == mr && cols == nr) {
-                            kernel(kc, apanel, bpanel, cij, ldc, &ep);
+                        if ((rows == mr && cols == nr) || nr == NR512) {
+                            // The AVX-512 kernel masks an edge tile's stores itself.
+                            ck_epilogue e = ep;
+                            e.rows = rows;
+                            e.cols = cols;
+                            kernel(kc, apanel, bpanel, cij, ldc, &e);
                         } else {
                             // Edge tile: compute the whole tile into scratch, then store the valid part.
                             kernel(kc, apanel, bpanel, tile, nr, &edge);

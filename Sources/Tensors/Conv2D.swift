@@ -163,30 +163,36 @@ public enum Conv2D {
                                             bias: b == nil ? nil : bp.baseAddress, geometry: geometry)
                     do {
                         if depthwise {
-                            // One task per (image, channel) plane.
-                            let planes = n * m
-                            parallel(threads, items: planes) { p in
-                                let ch = p % m
+                            // Tasks: blocks of channels of one image, two per thread.
+                            let blocks = Swift.max(1, Swift.min(m, 2 * threads / Swift.max(1, Swift.min(n, 2 * threads))))
+                            parallel(threads, items: n * blocks) { task in
+                                let (i, block) = (task / blocks, task % blocks)
+                                let (c0, c1) = (m * block / blocks, m * (block + 1) / blocks)
+                                guard c0 < c1 else { return }
                                 var gp = ptrs.geometry
-                                ck_depthwise(&gp, ptrs.x + p * h * wd, ptrs.w + ch * g.kernel.h * g.kernel.w,
-                                             ptrs.bias?[ch] ?? 0, act, lo, hi, ptrs.y + p * plane)
+                                ck_depthwise(&gp, ptrs.x + (i * m + c0) * h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
+                                             ptrs.bias.map { $0 + c0 }, Int32(c1 - c0), act, lo, hi, ptrs.y + (i * m + c0) * plane)
                             }
                             return
                         }
-                        // Tasks: (image, group, column range); split columns when images and groups are fewer
-                        // than the threads can share evenly.
+                        // Tasks: whole (image, group) units when the threads can share them evenly; otherwise
+                        // each unit split in parts, by columns (pixels) when the plane is wide, else by rows
+                        // (output channels, at tile-height multiples).
                         let units = n * g.group
-                        let splits = units % threads == 0 ? 1 : Swift.max(1, Swift.min(threads * 2, plane / 64))
+                        let tileRows = Int(ck_tile_rows(level))
+                        let splits = units % threads == 0 ? 1 : threads
+                        let byColumns = plane >= 64 * splits
                         parallel(threads, items: units * splits) { task in
                             let unit = task / splits, part = task % splits
                             let (i, gi) = (unit / g.group, unit % g.group)
                             // Column ranges aligned to 32 so that only the last tile of an image is partial.
-                            let tiles = (plane + 31) / 32
-                            let c0 = Swift.min(plane, tiles * part / splits * 32), c1 = Swift.min(plane, tiles * (part + 1) / splits * 32)
-                            guard c0 < c1 else { return }
+                            let (cTiles, rTiles) = ((plane + 31) / 32, (mg + tileRows - 1) / tileRows)
+                            let (c0, c1) = byColumns ? (Swift.min(plane, cTiles * part / splits * 32), Swift.min(plane, cTiles * (part + 1) / splits * 32)) : (0, plane)
+                            let (r0, r1) = byColumns ? (0, mg) : (Swift.min(mg, rTiles * part / splits * tileRows), Swift.min(mg, rTiles * (part + 1) / splits * tileRows))
+                            guard c0 < c1, r0 < r1 else { return }
                             let bias = ptrs.bias.map { $0 + gi * mg }
                             var gp = ptrs.geometry
-                            _ = ck_conv(level, packed!.storage + gi * packed!.groupStride, Int32(mg), &gp,
+                            _ = ck_conv(level, packed!.storage + gi * packed!.groupStride, Int32(mg), Int32(r0), Int32(r1), &gp,
                                         ptrs.x + (i * c + gi * cg) * h * wd, Int32(c0), Int32(c1), bias, act, lo, hi,
                                         ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
                         }

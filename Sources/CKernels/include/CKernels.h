@@ -40,17 +40,23 @@ size_t ck_packed_weights_count(int level, int m, int k);
 /// order the `level` kernel reads it: for each depth block of KC, MR-row panels, k-major.
 void ck_pack_weights(int level, int m, int k, const float *a, float *out);
 
-/// y[:, n0:n1] = act(W * im2col(x)[:, n0:n1] + bias), the columns being output pixels
-/// (row-major over oh x ow), without materialising im2col: its columns are packed straight from
-/// x. `packed` comes from `ck_pack_weights` at the same level with m rows and k = c*kh*kw;
-/// y is (m, oh*ow) with row stride ldy; bias has m entries or is NULL. Single-threaded; callers
-/// split columns or images across threads. Returns 0, or -1 without a kernel for `level`.
-int ck_conv(int level, const float *packed, int m, const ck_conv_geometry *g, const float *x,
+/// y[m0:m1, n0:n1] = act(W * im2col(x) + bias) on those rows and columns, the columns being
+/// output pixels (row-major over oh x ow), without materialising im2col: its columns are packed
+/// straight from x. `packed` comes from `ck_pack_weights` at the same level with m rows and
+/// k = c*kh*kw; m0 must be a multiple of the level's tile height (8 for AVX-512, 6 for AVX2, see
+/// `ck_tile_rows`); y is (m, oh*ow) with row stride ldy; bias has m entries or is NULL.
+/// Single-threaded; callers split rows, columns or images across threads. Returns 0, or -1
+/// without a kernel for `level`.
+int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
             int n0, int n1, const float *bias, int act, float lo, float hi, float *y, int ldy);
 
-/// One channel of a depthwise convolution, computed directly: y (oh, ow) = act(conv(x, w) + bias)
-/// for x (h, w) and a kh x kw filter (g->c is ignored).
-void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, float bias,
+/// The tile height (rows of C per micro-kernel call) at `level`, 0 when there is no kernel.
+int ck_tile_rows(int level);
+
+/// `channels` consecutive channels of a depthwise convolution, computed directly: for each c,
+/// y[c] (oh, ow) = act(conv(x[c], w[c]) + bias[c]) with x[c] (h, w) and a kh x kw filter w[c]
+/// (g->c is ignored; bias may be NULL).
+void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
                   int act, float lo, float hi, float *y);
 
 /// Pooling kinds of `ck_pool2d`.
