@@ -99,9 +99,11 @@ extension Model {
         case "Conv":
             guard let conv = node.op as? ConvOp, let x = args[0], let w = args[1] else { break }
             let plan = try conv.plan(x: x, w: w)
-            let layer = LinearLayer(
-                apply: { xi, wi in try Conv2D.forward(x: xi, w: wi, b: nil, geometry: plan.geometry) },
-                transpose: { s, wi in Conv2D.backwardInput(dy: s, w: wi, inputShape: plan.x.shape, geometry: plan.geometry) })
+            let cache = conv.packedWeights
+            var layer = LinearLayer(
+                apply: { xi, wi in try Conv2D.forward(x: xi, w: wi, b: nil, geometry: plan.geometry, cache: cache) },
+                transpose: { s, wi in Conv2D.backwardInput(dy: s, w: wi, inputShape: plan.x.shape, geometry: plan.geometry, cache: cache) })
+            layer.weights = { kind, wi, make in cache.derived("lrp:" + kind, from: wi, make) }
             let bias = args.count > 2 ? args[2] : nil
             let rIn = try LRP.linear(x: plan.x, w: plan.w, bias: bias, biasAxis: 1, relevance: rOut.reshaped(outputShape(plan, rOut)), rule: rule, layer: layer)
             return [rIn.reshaped(x.shape)] + Array(repeating: nil, count: args.count - 1)
@@ -156,6 +158,9 @@ extension Model {
 struct LinearLayer {
     let apply: (Tensor, Tensor) throws -> Tensor
     let transpose: (Tensor, Tensor) throws -> Tensor
+    /// A modified copy of the weights (W⁺, W⁻, ...) by kind; a layer that keeps a cache (a
+    /// convolution operator) makes each once, so its packing for the GEMM kernel is reused too.
+    var weights: (String, Tensor, (Tensor) -> Tensor) -> Tensor = { _, w, make in make(w) }
 }
 
 enum LRP {
@@ -249,27 +254,27 @@ enum LRP {
         case .zPlus:
             // z = W⁺x⁺ + b⁺ + W⁻x⁻: the positive bias part stays in the denominator.
             let (xp, xn) = parts()
-            return try group([Term(x: xp, w: map(w, pos), bias: bias.map { map($0, pos) }), Term(x: xn, w: map(w, neg))],
+            return try group([Term(x: xp, w: layer.weights("positive", w) { map($0, pos) }, bias: bias.map { map($0, pos) }), Term(x: xn, w: layer.weights("negative", w) { map($0, neg) })],
                              relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
         case .alphaBeta(let alpha, let beta):
             let (xp, xn) = parts()
-            let activating = try group([Term(x: xp, w: map(w, pos), bias: bias.map { map($0, pos) }), Term(x: xn, w: map(w, neg))],
+            let activating = try group([Term(x: xp, w: layer.weights("positive", w) { map($0, pos) }, bias: bias.map { map($0, pos) }), Term(x: xn, w: layer.weights("negative", w) { map($0, neg) })],
                                        relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
-            let inhibiting = try group([Term(x: xp, w: map(w, neg), bias: bias.map { map($0, neg) }), Term(x: xn, w: map(w, pos))],
+            let inhibiting = try group([Term(x: xp, w: layer.weights("negative", w) { map($0, neg) }, bias: bias.map { map($0, neg) }), Term(x: xn, w: layer.weights("positive", w) { map($0, pos) })],
                                        relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
             return Tensor(shape: x.shape, data: zip(activating.data, inhibiting.data).map { alpha * $0 - beta * $1 })
         case .flat:
-            return try group([Term(x: Tensor(shape: x.shape, repeating: 1), w: map(w) { _ in 1 })],
+            return try group([Term(x: Tensor(shape: x.shape, repeating: 1), w: layer.weights("ones", w) { map($0) { _ in 1 } })],
                              relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
         case .wSquare:
-            return try group([Term(x: Tensor(shape: x.shape, repeating: 1), w: map(w) { $0 * $0 })],
+            return try group([Term(x: Tensor(shape: x.shape, repeating: 1), w: layer.weights("square", w) { map($0) { $0 * $0 } })],
                              relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
         case .gamma(let g):
             // Outputs with z > 0 are explained by the positive-emphasized weights W + γW⁺, outputs
             // with z < 0 by W + γW⁻; z == 0 passes nothing.
             var z = try layer.apply(x, w)
             if let bias { try addBias(&z, bias, axis: biasAxis, sign: 1) }
-            let wp = map(w) { $0 + g * max($0, 0) }, wn = map(w) { $0 + g * min($0, 0) }
+            let wp = layer.weights("gamma+\(g)", w) { map($0) { $0 + g * max($0, 0) } }, wn = layer.weights("gamma-\(g)", w) { map($0) { $0 + g * min($0, 0) } }
             let bp = bias.map { map($0) { $0 + g * max($0, 0) } }, bn = bias.map { map($0) { $0 + g * min($0, 0) } }
             let zs = z.data
             let (xp, xn) = parts()
@@ -280,8 +285,8 @@ enum LRP {
             return Tensor(shape: x.shape, data: zip(up.data, down.data).map(+))
         case .zBox(let low, let high):
             // (x, W) − (low, W⁺) − (high, W⁻); the bias parts cancel in the denominator.
-            return try group([Term(x: x, w: w), Term(x: Tensor(shape: x.shape, repeating: low), w: map(w, pos), sign: -1),
-                              Term(x: Tensor(shape: x.shape, repeating: high), w: map(w, neg), sign: -1)],
+            return try group([Term(x: x, w: w), Term(x: Tensor(shape: x.shape, repeating: low), w: layer.weights("positive", w) { map($0, pos) }, sign: -1),
+                              Term(x: Tensor(shape: x.shape, repeating: high), w: layer.weights("negative", w) { map($0, neg) }, sign: -1)],
                              relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
         }
     }

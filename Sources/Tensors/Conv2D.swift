@@ -94,26 +94,52 @@ public final class PackedConvWeights: @unchecked Sendable {
 
     /// Whether this packing was made from exactly `w`'s storage for `level`.
     func matches(_ w: Tensor, level: Int32) -> Bool {
-        level == self.level && w.data.withUnsafeBufferPointer { a in
-            source.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress && a.count == b.count }
-        }
+        level == self.level && Self.sameStorage(source, w.data)
+    }
+
+    /// Whether two arrays share one buffer (not merely equal elements).
+    static func sameStorage(_ a: [Float], _ b: [Float]) -> Bool {
+        a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in pa.baseAddress == pb.baseAddress && pa.count == pb.count } }
     }
 }
 
-/// Remembers the last packing of one convolution's weights (an operator holds one): the weights
-/// of a loaded model never change, so they are packed on the first call only. Thread-safe.
+/// The weight-derived data one convolution operator keeps between calls (an operator holds
+/// one): packings of its weight tensors for the GEMM kernel, and tensors derived from its weights
+/// (the flipped transpose the backward pass convolves with, LRP's W⁺ and W⁻). The weights of a
+/// loaded model never change, so each is made on the first call only. An entry is found by the
+/// identity of the weight storage it came from (kept alive by the entry, so never reused for
+/// other data); a changed tensor has new storage (copy on write) and gets a new entry. At most
+/// `capacity` packings and twice as many derived tensors are kept, oldest dropped first.
+/// Thread-safe.
 public final class PackedWeightsCache: @unchecked Sendable {
     private let lock = NSLock()
-    private var packed: PackedConvWeights?
+    private var packings: [PackedConvWeights] = []
+    private var derivedTensors: [(kind: String, source: [Float], value: Tensor)] = []
+    let capacity = 8
 
     public init() {}
 
     func packing(_ w: Tensor, group: Int, level: Int32) -> PackedConvWeights? {
         lock.lock()
         defer { lock.unlock() }
-        if let p = packed, p.matches(w, level: level) { return p }
-        packed = PackedConvWeights(w: w, group: group, level: level)
-        return packed
+        if let p = packings.first(where: { $0.matches(w, level: level) }) { return p }
+        guard let p = PackedConvWeights(w: w, group: group, level: level) else { return nil }
+        if packings.count >= capacity { packings.removeFirst() }
+        packings.append(p)
+        return p
+    }
+
+    /// `make(w)`, computed once per weight tensor and `kind` ("transposed", "lrp:positive", ...).
+    public func derived(_ kind: String, from w: Tensor, _ make: (Tensor) -> Tensor) -> Tensor {
+        lock.lock()
+        defer { lock.unlock() }
+        if let d = derivedTensors.first(where: { $0.kind == kind && PackedConvWeights.sameStorage($0.source, w.data) }) {
+            return d.value
+        }
+        let value = make(w)
+        if derivedTensors.count >= 2 * capacity { derivedTensors.removeFirst() }
+        derivedTensors.append((kind, w.data, value))
+        return value
     }
 }
 
@@ -274,12 +300,58 @@ public enum Conv2D {
 
     /// Vector-Jacobian product with respect to the input: dx = convᵀ(dy, w).
     ///
+    /// At stride 1 the transposed convolution is itself a convolution, of dy with the weights
+    /// transposed per group and flipped in space, padded by (extent − 1 − pad) on each side
+    /// (extent = dilation·(k − 1) + 1): dx[c,y,x] = Σ_m Σ_i,j dy[m, y + pt − i·dh, x + pl − j·dw]·w[m,c,i,j].
+    /// That runs on the fast forward kernel (the flipped weights are made once per weight tensor
+    /// and kept in `cache`); other strides use `referenceBackwardInput`.
+    ///
     /// - Parameters:
     ///   - dy: (N,M,OH,OW)
     ///   - w: (M,C/group,kh,kw)
     ///   - inputShape: (N,C,H,W)
     /// - Returns: dx: (N,C,H,W)
-    public static func backwardInput(dy: Tensor, w: Tensor, inputShape: [Int], geometry g: Conv2DGeometry) -> Tensor {
+    public static func backwardInput(dy: Tensor, w: Tensor, inputShape: [Int], geometry g: Conv2DGeometry,
+                                     cache: PackedWeightsCache? = nil) -> Tensor {
+        let (eh, ew) = (g.dilations.h * (g.kernel.h - 1), g.dilations.w * (g.kernel.w - 1))
+        let pads = (eh - g.pads.top, ew - g.pads.left, eh - g.pads.bottom, ew - g.pads.right)
+        guard BLAS.useKernels, ck_sgemm_level() > 0, g.strides == (1, 1),
+              pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0 else {
+            return referenceBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g)
+        }
+        let flipped = cache?.derived("transposed", from: w) { transposedFlipped($0, group: g.group) }
+            ?? transposedFlipped(w, group: g.group)
+        let gT = Conv2DGeometry(kernel: (g.kernel.h, g.kernel.w), strides: (1, 1), pads: pads,
+                                dilations: (g.dilations.h, g.dilations.w), group: g.group)
+        do {
+            let dx = try forward(x: dy, w: flipped, b: nil, geometry: gT, cache: cache)
+            if dx.shape == inputShape { return dx }
+        } catch {}
+        return referenceBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g)
+    }
+
+    /// w (M,C/group,kh,kw) -> w′ (C,M/group,kh,kw) with w′[g·cg + c, m, i, j] = w[g·mg + m, c, kh−1−i, kw−1−j].
+    static func transposedFlipped(_ w: Tensor, group: Int) -> Tensor {
+        let (m, cg, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let mg = m / group, taps = kh * kw
+        var out = Tensor(uninitializedShape: [cg * group, mg, kh, kw])
+        w.data.withUnsafeBufferPointer { src in
+            out.data.withUnsafeMutableBufferPointer { dst in
+                for gi in 0..<group {
+                    for mo in 0..<mg {
+                        for c in 0..<cg {
+                            let s = ((gi * mg + mo) * cg + c) * taps, d = ((gi * cg + c) * mg + mo) * taps
+                            for t in 0..<taps { dst[d + t] = src[s + taps - 1 - t] }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The reference backward: one GEMM per image and group into an im2col matrix, then col2im.
+    public static func referenceBackwardInput(dy: Tensor, w: Tensor, inputShape: [Int], geometry g: Conv2DGeometry) -> Tensor {
         let (n, c, h, wd) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let m = w.shape[0], cg = w.shape[1]
         let (oh, ow) = (dy.shape[2], dy.shape[3])

@@ -68,6 +68,30 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// The input gradient at stride 1 runs as a forward convolution with flipped, transposed
+    /// weights; it must equal the reference (GEMM + col2im) one, including grouped, depthwise,
+    /// dilated and asymmetrically padded cases, with and without a cache.
+    func testFastBackwardMatchesReference() throws {
+        try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")
+        var rng = SeededRandom(seed: 14)
+        for threads in [1, 2] {
+            for (index, t) in cases.enumerated() {
+                let x = rng.tensor([t.n, t.c, t.h, t.w])
+                let wt = rng.tensor([t.m, t.c / t.g.group, t.g.kernel.h, t.g.kernel.w])
+                let dy = rng.tensor(try Conv2D.referenceForward(x: x, w: wt, b: nil, geometry: t.g).shape)
+                let expected = Conv2D.referenceBackwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: t.g)
+                let cache = PackedWeightsCache()
+                try withKernels(level: 2, threads: threads) {
+                    for c in [nil, cache, cache] {
+                        let dx = Conv2D.backwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: t.g, cache: c)
+                        XCTAssertEqual(dx.shape, x.shape)
+                        XCTAssertLessThan(dx.maxAbsDifference(expected), 2e-5, "case \(index), \(threads) threads")
+                    }
+                }
+            }
+        }
+    }
+
     /// The cache packs once per weight tensor and repacks when it is given other weights.
     func testPackedWeightsFollowTheWeights() throws {
         try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")

@@ -83,6 +83,6 @@ struct ConvOp: Operator {
         }
         let p = try plan(x: x, w: w)
         let dy2 = x.rank == 3 ? dy.reshaped([dy.shape[0], dy.shape[1], 1, dy.shape[2]]) : dy
-        return [Conv2D.backwardInput(dy: dy2, w: p.w, inputShape: p.x.shape, geometry: p.geometry).reshaped(x.shape)]
+        return [Conv2D.backwardInput(dy: dy2, w: p.w, inputShape: p.x.shape, geometry: p.geometry, cache: packedWeights).reshaped(x.shape)]
     }
 }
