@@ -90,46 +90,60 @@ static void pack_b_conv(const ck_conv_geometry *g, const float *x, int p0, int k
 // pointer may lie outside the image for them.
 __attribute__((target("avx512f")))
 static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0, int kc, int j0, int nc, float *bp) {
-    const int taps = g->kh * g->kw, sw = g->sw;
+    const int sw = g->sw;
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i stride = _mm512_mullo_epi32(lane, _mm512_set1_epi32(sw));
     const __m512i stride16 = _mm512_add_epi32(stride, _mm512_set1_epi32(16 * sw));
+    // The tap of depth row p0 (channel, kernel row, kernel column), advanced row by row below:
+    // no divisions in the loops.
+    const int taps = g->kh * g->kw;
+    const int ch0 = p0 / taps, ki0 = (p0 % taps) / g->kw, kj0 = (p0 % taps) % g->kw;
     for (int j = 0; j < nc; j += NR512) {
         const int cols = nc - j < NR512 ? nc - j : NR512;
-        const int col0 = j0 + j;
+        // The panel's output-row segments: lanes [q, q + len) are output row oy, columns ox.. .
+        int seg_q[NR512], seg_len[NR512], seg_ox[NR512], seg_oy[NR512], segments = 0;
+        {
+            const int col0 = j0 + j;
+            int oy = col0 / g->ow, ox = col0 % g->ow, q = 0;
+            while (q < cols) {
+                const int len = cols - q < g->ow - ox ? cols - q : g->ow - ox;
+                seg_q[segments] = q; seg_len[segments] = len; seg_ox[segments] = ox; seg_oy[segments] = oy;
+                segments++;
+                q += len;
+                ox = 0;
+                oy++;
+            }
+        }
+        int ch = ch0, ki = ki0, kj = kj0;
         for (int p = 0; p < kc; p++, bp += NR512) {
-            const int row = p0 + p, ch = row / taps, t = row % taps, ki = t / g->kw, kj = t % g->kw;
             const float *xc = x + (size_t)ch * g->h * g->w;
             const int offy = ki * g->dh - g->pt, offx = kj * g->dw - g->pl;
+            // Output columns ox with 0 <= ox*sw + offx < w.
             int lo = (-offx + sw - 1) / sw;
             if (-offx + sw - 1 < 0) lo = 0;
             int hi = g->w - offx <= 0 ? 0 : (g->w - offx + sw - 1) / sw;
             if (hi > g->ow) hi = g->ow;
             __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
-            int oy = col0 / g->ow, ox = col0 % g->ow, q = 0;
-            while (q < cols) {
-                const int seg = cols - q < g->ow - ox ? cols - q : g->ow - ox;
-                const int iy = oy * g->sh + offy;
-                const int a = ox > lo ? ox : lo, b = ox + seg < hi ? ox + seg : hi;
-                if (iy >= 0 && iy < g->h && a < b) {
-                    // Lane l (l in [q + a - ox, q + b - ox)) reads input column (ox + l - q)*sw + offx.
-                    const unsigned long long bits = ((1ULL << (b - a)) - 1) << (q + a - ox);
-                    const __mmask16 m0 = (__mmask16)bits, m1 = (__mmask16)(bits >> 16);
-                    const float *src = xc + (size_t)iy * g->w + offx + (ptrdiff_t)(ox - q) * sw;
-                    if (sw == 1) {
-                        if (m0) v0 = _mm512_mask_loadu_ps(v0, m0, src);
-                        if (m1) v1 = _mm512_mask_loadu_ps(v1, m1, src + 16);
-                    } else {
-                        if (m0) v0 = _mm512_mask_i32gather_ps(v0, m0, stride, src, 4);
-                        if (m1) v1 = _mm512_mask_i32gather_ps(v1, m1, stride16, src, 4);
-                    }
+            for (int s = 0; s < segments; s++) {
+                const int q = seg_q[s], ox = seg_ox[s];
+                const int iy = seg_oy[s] * g->sh + offy;
+                const int a = ox > lo ? ox : lo, b = ox + seg_len[s] < hi ? ox + seg_len[s] : hi;
+                if (iy < 0 || iy >= g->h || a >= b) continue;
+                // Lane l (l in [q + a - ox, q + b - ox)) reads input column (ox + l - q)*sw + offx.
+                const unsigned long long bits = ((1ULL << (b - a)) - 1) << (q + a - ox);
+                const __mmask16 m0 = (__mmask16)bits, m1 = (__mmask16)(bits >> 16);
+                const float *src = xc + (size_t)iy * g->w + offx + (ptrdiff_t)(ox - q) * sw;
+                if (sw == 1) {
+                    if (m0) v0 = _mm512_mask_loadu_ps(v0, m0, src);
+                    if (m1) v1 = _mm512_mask_loadu_ps(v1, m1, src + 16);
+                } else {
+                    if (m0) v0 = _mm512_mask_i32gather_ps(v0, m0, stride, src, 4);
+                    if (m1) v1 = _mm512_mask_i32gather_ps(v1, m1, stride16, src, 4);
                 }
-                q += seg;
-                ox = 0;
-                oy++;
             }
             _mm512_store_ps(bp, v0);
             _mm512_store_ps(bp + 16, v1);
+            if (++kj == g->kw) { kj = 0; if (++ki == g->kh) { ki = 0; ch++; } }
         }
     }
 }

@@ -8,6 +8,8 @@ struct BinaryOp: Operator {
     /// ∂f/∂a and ∂f/∂b at (a, b, y).
     let da: @Sendable (Float, Float, Float) -> Float
     let db: @Sendable (Float, Float, Float) -> Float
+    /// Add's derivatives are constant (1, 1): its backward only sums dy back to each shape.
+    var isAdd = false
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         [try Elementwise.binary(try required(inputs, 0, "A"), try required(inputs, 1, "B"), f)]
@@ -16,6 +18,7 @@ struct BinaryOp: Operator {
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil, nil] }
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
+        if isAdd { return [Elementwise.sumToShape(dy, a.shape), Elementwise.sumToShape(dy, b.shape)] }
         // Broadcast a and b to y's shape, then apply the chain rule elementwise.
         let ab = try Elementwise.binary(a, Tensor(shape: dy.shape), { x, _ in x })
         let bb = try Elementwise.binary(b, Tensor(shape: dy.shape), { x, _ in x })
@@ -29,7 +32,7 @@ struct BinaryOp: Operator {
     }
 
     static let table: [String: @Sendable (Attributes) throws -> any Operator] = [
-        "Add": { _ in BinaryOp(f: +, da: { _, _, _ in 1 }, db: { _, _, _ in 1 }) },
+        "Add": { _ in BinaryOp(f: +, da: { _, _, _ in 1 }, db: { _, _, _ in 1 }, isAdd: true) },
         "Sub": { _ in BinaryOp(f: -, da: { _, _, _ in 1 }, db: { _, _, _ in -1 }) },
         "Mul": { _ in BinaryOp(f: *, da: { _, b, _ in b }, db: { a, _, _ in a }) },
         "Div": { a in

@@ -76,10 +76,15 @@ struct ConvOp: Operator {
         // A fused activation passes the gradient where its output is not clamped (y is monotone in
         // the pre-activation, so the mask read from y equals the one read from the pre-activation).
         // A fused ReLU follows the requested ReLU rule, as a separate Relu node would.
-        switch activation {
-        case .relu?: for i in 0..<dy.count { dy.data[i] = relu.apply(dy.data[i], positive: outputs[0].data[i] > 0) }
-        case .clip(let lo, let hi)?: for i in 0..<dy.count where !(outputs[0].data[i] > lo && outputs[0].data[i] < hi) { dy.data[i] = 0 }
-        case nil: break
+        if let activation {
+            outputs[0].data.withUnsafeBufferPointer { y in
+                dy.data.withUnsafeMutableBufferPointer { d in
+                    switch activation {
+                    case .relu: for i in 0..<d.count { d[i] = relu.apply(d[i], positive: y[i] > 0) }
+                    case .clip(let lo, let hi): for i in 0..<d.count where !(y[i] > lo && y[i] < hi) { d[i] = 0 }
+                    }
+                }
+            }
         }
         let p = try plan(x: x, w: w)
         let dy2 = x.rank == 3 ? dy.reshaped([dy.shape[0], dy.shape[1], 1, dy.shape[2]]) : dy

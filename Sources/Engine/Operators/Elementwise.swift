@@ -13,7 +13,11 @@ struct ReluOp: Operator {
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?] {
         guard var dx = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "X")
-        for i in 0..<dx.count { dx.data[i] = relu.apply(dx.data[i], positive: x.data[i] > 0) }
+        x.data.withUnsafeBufferPointer { xp in
+            dx.data.withUnsafeMutableBufferPointer { d in
+                for i in 0..<d.count { d[i] = relu.apply(d[i], positive: xp[i] > 0) }
+            }
+        }
         return [dx]
     }
 }
