@@ -75,26 +75,44 @@ public final class PackedConvWeights: @unchecked Sendable {
     let storage: UnsafeMutablePointer<Float>
 
     /// - Parameter w: (M,C/group,kh,kw)
-    init?(w: Tensor, group: Int, level: Int32) {
+    /// Whether it holds the 16 transformed filter matrices of Winograd's F(2×2, 3×3) instead.
+    let winograd: Bool
+
+    init?(w: Tensor, group: Int, level: Int32, winograd: Bool = false) {
         let m = w.shape[0] / group, k = w.count / w.shape[0]
-        let per = ck_packed_weights_count(level, Int32(m), Int32(k))
-        guard per > 0 else { return nil }
-        self.level = level
-        self.source = w.data
-        self.groupStride = per
-        self.storage = .allocate(capacity: per * group)
-        w.data.withUnsafeBufferPointer { wp in
-            for gi in 0..<group {
-                ck_pack_weights(level, Int32(m), Int32(k), wp.baseAddress! + gi * m * k, storage + gi * per)
+        if winograd {
+            // (M,C,3,3), one group, AVX-512.
+            guard group == 1, level == 2, w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return nil }
+            let c = w.shape[1]
+            let count = ck_winograd_weights_count(Int32(m), Int32(c))
+            let storage = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 16 * m * c)
+            defer { scratch.deallocate() }
+            w.data.withUnsafeBufferPointer { wp in ck_winograd_pack_weights(Int32(m), Int32(c), wp.baseAddress!, storage, scratch) }
+            self.storage = storage
+            self.groupStride = count
+        } else {
+            let per = ck_packed_weights_count(level, Int32(m), Int32(k))
+            guard per > 0 else { return nil }
+            let storage = UnsafeMutablePointer<Float>.allocate(capacity: per * group)
+            w.data.withUnsafeBufferPointer { wp in
+                for gi in 0..<group {
+                    ck_pack_weights(level, Int32(m), Int32(k), wp.baseAddress! + gi * m * k, storage + gi * per)
+                }
             }
+            self.groupStride = per
+            self.storage = storage
         }
+        self.level = level
+        self.winograd = winograd
+        self.source = w.data
     }
 
     deinit { storage.deallocate() }
 
-    /// Whether this packing was made from exactly `w`'s storage for `level`.
-    func matches(_ w: Tensor, level: Int32) -> Bool {
-        level == self.level && Self.sameStorage(source, w.data)
+    /// Whether this packing was made from exactly `w`'s storage for `level` (and the same algorithm).
+    func matches(_ w: Tensor, level: Int32, winograd: Bool) -> Bool {
+        level == self.level && winograd == self.winograd && Self.sameStorage(source, w.data)
     }
 
     /// Whether two arrays share one buffer (not merely equal elements).
@@ -119,11 +137,11 @@ public final class PackedWeightsCache: @unchecked Sendable {
 
     public init() {}
 
-    func packing(_ w: Tensor, group: Int, level: Int32) -> PackedConvWeights? {
+    func packing(_ w: Tensor, group: Int, level: Int32, winograd: Bool = false) -> PackedConvWeights? {
         lock.lock()
         defer { lock.unlock() }
-        if let p = packings.first(where: { $0.matches(w, level: level) }) { return p }
-        guard let p = PackedConvWeights(w: w, group: group, level: level) else { return nil }
+        if let p = packings.first(where: { $0.matches(w, level: level, winograd: winograd) }) { return p }
+        guard let p = PackedConvWeights(w: w, group: group, level: level, winograd: winograd) else { return nil }
         if packings.count >= capacity { packings.removeFirst() }
         packings.append(p)
         return p
@@ -175,8 +193,11 @@ public enum Conv2D {
         let (act, lo, hi) = activation?.code ?? (Int32(CK_ACT_NONE), 0, 0)
         var y = Tensor(uninitializedShape: [n, m, oh, ow])
         let depthwise = cg == 1 && mg == 1
-        let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level)
-                                        ?? PackedConvWeights(w: w, group: g.group, level: level))
+        let tiles = ((oh + 1) / 2) * ((ow + 1) / 2)
+        let winograd = useWinograd && level == 2 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
+            && g.dilations == (1, 1) && c >= 16 && tiles >= 16
+        let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, winograd: winograd)
+                                        ?? PackedConvWeights(w: w, group: g.group, level: level, winograd: winograd))
         if !depthwise && packed == nil { throw TensorError("Conv: could not pack weights \(w.shape)") }
         let flops = n * m * plane * cg * g.kernel.h * g.kernel.w
         let threads = flops < 1 << 18 ? 1 : BLAS.threadCount
@@ -198,6 +219,23 @@ public enum Conv2D {
                                 var gp = ptrs.geometry
                                 ck_depthwise(&gp, ptrs.x + (i * m + c0) * h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
                                              ptrs.bias.map { $0 + c0 }, Int32(c1 - c0), act, lo, hi, ptrs.y + (i * m + c0) * plane)
+                            }
+                            return
+                        }
+                        if winograd {
+                            // Tasks: whole images when the threads share them evenly; otherwise each image in
+                            // parts, by tiles (32 at a time) when there are enough, else by output channels.
+                            let splits = n % threads == 0 ? 1 : threads
+                            let byTiles = tiles >= 64 * splits
+                            parallel(threads, items: n * splits) { task in
+                                let (i, part) = (task / splits, task % splits)
+                                let (tBlocks, rTiles) = ((tiles + 31) / 32, (m + 7) / 8)
+                                let (t0, t1) = byTiles ? (Swift.min(tiles, tBlocks * part / splits * 32), Swift.min(tiles, tBlocks * (part + 1) / splits * 32)) : (0, tiles)
+                                let (r0, r1) = byTiles ? (0, m) : (Swift.min(m, rTiles * part / splits * 8), Swift.min(m, rTiles * (part + 1) / splits * 8))
+                                guard t0 < t1, r0 < r1 else { return }
+                                var gp = ptrs.geometry
+                                _ = ck_winograd(packed!.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x + i * c * h * wd,
+                                                Int32(t0), Int32(t1), ptrs.bias, act, lo, hi, ptrs.y + i * m * plane)
                             }
                             return
                         }
@@ -229,6 +267,10 @@ public enum Conv2D {
         }
         return y
     }
+
+    /// Whether 3×3 stride-1 convolutions run by Winograd's F(2×2, 3×3) on AVX-512 (`ck_winograd`);
+    /// `CANDELA_WINOGRAD=off` runs them as the implicit GEMM (`candela bench` compares both).
+    nonisolated(unsafe) public static var useWinograd: Bool = ProcessInfo.processInfo.environment["CANDELA_WINOGRAD"] != "off"
 
     /// Runs `body` for items 0..<items on `threads` threads, each taking a contiguous share.
     static func parallel(_ threads: Int, items: Int, _ body: @Sendable (Int) -> Void) {

@@ -27,7 +27,19 @@ final class FastKernelTests: XCTestCase {
         Case(n: 2, c: 5, m: 5, h: 9, w: 45, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 5)),
         Case(n: 1, c: 4, m: 4, h: 8, w: 71, g: Conv2DGeometry(kernel: (5, 5), strides: (2, 2), pads: (2, 2, 2, 2), group: 4)),
         Case(n: 1, c: 3, m: 3, h: 10, w: 60, g: Conv2DGeometry(kernel: (3, 3), strides: (1, 3), pads: (0, 3, 2, 1), dilations: (1, 2), group: 3)),
+        // Winograd F(2×2, 3×3) (3×3, stride 1, ≥ 16 channels, ≥ 16 tiles): odd output sizes,
+        // asymmetric pads, three images (split by output channels), two depth blocks (c > 256).
+        Case(n: 3, c: 20, m: 19, h: 9, w: 8, g: Conv2DGeometry(kernel: (3, 3), pads: (2, 0, 1, 1))),
+        Case(n: 1, c: 300, m: 13, h: 11, w: 9, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
+        Case(n: 2, c: 16, m: 40, h: 30, w: 33, g: Conv2DGeometry(kernel: (3, 3))),
     ]
+
+    /// Largest absolute difference over the largest magnitude (at least 1): float32 sums of
+    /// hundreds of products differ between summation orders by a few ulps of their size.
+    /// `scale`: the tensor whose magnitude sets the scale (the output before a clipping activation).
+    func relativeError(_ y: Tensor, _ expected: Tensor, scale: Tensor? = nil) -> Float {
+        y.maxAbsDifference(expected) / max(1, (scale ?? expected).data.map(abs).max() ?? 0)
+    }
 
     func withKernels(level: Int, threads: Int, _ body: () throws -> Void) rethrows {
         let saved = BLAS.threadCount
@@ -54,14 +66,14 @@ final class FastKernelTests: XCTestCase {
                         try withKernels(level: level, threads: threads) {
                             let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: activation)
                             XCTAssertEqual(y.shape, expected.shape)
-                            XCTAssertLessThan(y.maxAbsDifference(expected), 2e-5,
+                            XCTAssertLessThan(relativeError(y, expected, scale: reference), 4e-6,
                                               "case \(index), level \(level), \(threads) threads, \(String(describing: activation))")
                         }
                     }
                     // Without bias.
                     try withKernels(level: level, threads: threads) {
                         let y = try Conv2D.forward(x: x, w: wt, b: nil, geometry: t.g)
-                        XCTAssertLessThan(y.maxAbsDifference(try Conv2D.referenceForward(x: x, w: wt, b: nil, geometry: t.g)), 2e-5)
+                        XCTAssertLessThan(relativeError(y, try Conv2D.referenceForward(x: x, w: wt, b: nil, geometry: t.g)), 4e-6)
                     }
                 }
             }
@@ -90,6 +102,24 @@ final class FastKernelTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// Winograd and the implicit GEMM agree on a ResNet-sized layer, and the switch works.
+    func testWinogradMatchesImplicitGEMM() throws {
+        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "Winograd needs the AVX-512 kernel")
+        var rng = SeededRandom(seed: 15)
+        let g = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
+        let x = rng.tensor([1, 64, 28, 28]), w = rng.tensor([64, 64, 3, 3], -0.1, 0.1), b = rng.tensor([64])
+        let saved = Conv2D.useWinograd
+        defer { Conv2D.useWinograd = saved }
+        Conv2D.useWinograd = true
+        let fast = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu)
+        Conv2D.useWinograd = false
+        let gemm = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu)
+        var reference = try Conv2D.referenceForward(x: x, w: w, b: b, geometry: g)
+        ConvActivation.relu.apply(&reference)
+        XCTAssertLessThan(fast.maxAbsDifference(reference), 1e-5)
+        XCTAssertLessThan(gemm.maxAbsDifference(reference), 1e-5)
     }
 
     /// The cache packs once per weight tensor and repacks when it is given other weights.

@@ -59,6 +59,20 @@ int ck_tile_rows(int level);
 void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
                   int act, float lo, float hi, float *y);
 
+/// Floats `ck_winograd_pack_weights` writes for an (m, c, 3, 3) filter bank (AVX-512 layout).
+size_t ck_winograd_weights_count(int m, int c);
+
+/// The 16 transformed filter matrices U_ξ = (G g Gᵀ)_ξ of F(2x2, 3x3), each (m, c), packed for
+/// the AVX-512 kernel. `scratch` holds 16*m*c floats.
+void ck_winograd_pack_weights(int m, int c, const float *w, float *out, float *scratch);
+
+/// A 3x3, stride-1, undilated convolution of one image by F(2x2, 3x3): output rows [m0, m1)
+/// (m0 a multiple of 8) and 2x2 output tiles [t0, t1) (row-major over ceil(oh/2) x ceil(ow/2)),
+/// y (m, oh*ow) = act(conv(x, w) + bias). `packed` from `ck_winograd_pack_weights`. Single-
+/// threaded. Returns 0, or -1 without AVX-512 (the caller then uses `ck_conv`).
+int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
+                int t0, int t1, const float *bias, int act, float lo, float hi, float *y);
+
 /// Pooling kinds of `ck_pool2d`.
 enum { CK_POOL_MAX = 0, CK_POOL_AVERAGE = 1, CK_POOL_AVERAGE_INCLUDE_PAD = 2 };
 
