@@ -55,16 +55,23 @@ void ck_winograd_pack_weights(int m, int c, const float *w, float *out, float *s
 // V_ξ for channels [p0, p0+kc) and the TB tiles from t0 (tiles past `tiles` read as zero),
 // written as one NR512-wide panel per ξ: v[ξ][p][lane].
 __attribute__((target("avx512f")))
-static void input_transform(const ck_conv_geometry *g, const float *x, int tw, int tiles, int t0, int p0, int kc, float *v) {
+static void input_transform(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image, int tiles,
+                            int t0, int p0, int kc, float *v) {
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     for (int half = 0; half < 2; half++) {
         // Per lane: the tile's top-left input pixel (may lie in the padding) and which of its
         // 4 rows and 4 columns are inside the image.
         const __m512i t = _mm512_add_epi32(lane, _mm512_set1_epi32(t0 + 16 * half));
         const __mmask16 live = _mm512_cmplt_epi32_mask(t, _mm512_set1_epi32(tiles));
-        int ty[16], tx[16];
+        // Tile t is tile t % per_image of image t / per_image (a panel may span two images).
+        int ty[16], tx[16], image[16];
         _mm512_storeu_si512(ty, t);
-        for (int l = 0; l < 16; l++) { tx[l] = ty[l] % tw; ty[l] /= tw; }
+        for (int l = 0; l < 16; l++) {
+            image[l] = ty[l] < tiles ? ty[l] / per_image : 0;
+            const int local = ty[l] - image[l] * per_image;
+            tx[l] = local % tw;
+            ty[l] = local / tw;
+        }
         const __m512i iy = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_loadu_si512(ty), 1), _mm512_set1_epi32(g->pt));
         const __m512i ix = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_loadu_si512(tx), 1), _mm512_set1_epi32(g->pl));
         __mmask16 row[4], col[4];
@@ -73,7 +80,9 @@ static void input_transform(const ck_conv_geometry *g, const float *x, int tw, i
             row[k] = live & _mm512_cmpge_epi32_mask(r, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(r, _mm512_set1_epi32(g->h));
             col[k] = _mm512_cmpge_epi32_mask(q, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(q, _mm512_set1_epi32(g->w));
         }
-        const __m512i base = _mm512_add_epi32(_mm512_mullo_epi32(iy, _mm512_set1_epi32(g->w)), ix);
+        // Offsets from the first image's channel p0 + p (int32: the batch block stays below 2^31 floats).
+        const __m512i base = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(iy, _mm512_set1_epi32(g->w)), ix),
+                                              _mm512_mullo_epi32(_mm512_loadu_si512(image), _mm512_set1_epi32((int)x_stride)));
         for (int p = 0; p < kc; p++) {
             const float *xc = x + (size_t)(p0 + p) * g->h * g->w;
             __m512 d[4][4];
@@ -101,8 +110,8 @@ static void input_transform(const ck_conv_geometry *g, const float *x, int tw, i
 // Y for rows [m0, m1) and the TB tiles from t0 from M (16 x mpad x TB): Aᵀ M A + bias, act,
 // scattered to the 2x2 pixels that lie inside the output.
 __attribute__((target("avx512f")))
-static void output_transform(const ck_conv_geometry *g, int tw, int tiles, int t0, const float *mb, int mpad,
-                             int m0, int m1, const float *bias, int act, float lo, float hi, float *y) {
+static void output_transform(const ck_conv_geometry *g, int tw, int per_image, int tiles, int t0, const float *mb, int mpad,
+                             int m0, int m1, const float *bias, int act, float lo, float hi, float *y, size_t y_stride) {
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     const size_t plane = (size_t)g->oh * g->ow;
@@ -110,11 +119,17 @@ static void output_transform(const ck_conv_geometry *g, int tw, int tiles, int t
         const __m512i t = _mm512_add_epi32(lane, _mm512_set1_epi32(t0 + 16 * half));
         const __mmask16 live = _mm512_cmplt_epi32_mask(t, _mm512_set1_epi32(tiles));
         if (!live) continue;
-        int ty[16], tx[16];
+        int ty[16], tx[16], image[16];
         _mm512_storeu_si512(ty, t);
-        for (int l = 0; l < 16; l++) { tx[l] = ty[l] % tw; ty[l] /= tw; }
+        for (int l = 0; l < 16; l++) {
+            image[l] = ty[l] < tiles ? ty[l] / per_image : 0;
+            const int local = ty[l] - image[l] * per_image;
+            tx[l] = local % tw;
+            ty[l] = local / tw;
+        }
         const __m512i oy = _mm512_slli_epi32(_mm512_loadu_si512(ty), 1), ox = _mm512_slli_epi32(_mm512_loadu_si512(tx), 1);
-        const __m512i at = _mm512_add_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32(g->ow)), ox);
+        const __m512i at = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32(g->ow)), ox),
+                                            _mm512_mullo_epi32(_mm512_loadu_si512(image), _mm512_set1_epi32((int)y_stride)));
         // Pixel (a, b) of each tile: inside when 2ty + a < oh and 2tx + b < ow.
         __mmask16 keep[2][2];
         for (int a = 0; a < 2; a++)
@@ -146,12 +161,13 @@ static void output_transform(const ck_conv_geometry *g, int tw, int tiles, int t
     }
 }
 
-int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
+int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
                 int t0, int t1, const float *bias, int act, float lo, float hi, float *y) {
     int mr, nr;
     ck_kernel_fn kernel;
     if (ck_sgemm_level() < 2 || !ck_tile(2, &mr, &nr, &kernel)) return -1;
-    const int c = g->c, tw = (g->ow + 1) / 2, tiles = tw * ((g->oh + 1) / 2);
+    const int c = g->c, tw = (g->ow + 1) / 2, per_image = tw * ((g->oh + 1) / 2), tiles = per_image * images;
+    const size_t x_stride = (size_t)c * g->h * g->w, y_stride = (size_t)m * g->oh * g->ow;
     const int mpad = ((m + mr - 1) / mr) * mr;
     const size_t per = ck_packed_weights_count(2, m, c);
     float *v = ck_scratch(0, (size_t)16 * KC * TB);
@@ -162,7 +178,7 @@ int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geomet
     for (int tb = t0; tb < t1; tb += TB) {
         for (int pc = 0; pc < c; pc += KC) {
             const int kc = c - pc < KC ? c - pc : KC;
-            input_transform(g, x, tw, t1, tb, pc, kc, v);
+            input_transform(g, x, x_stride, tw, per_image, t1, tb, pc, kc, v);
             for (int xi = 0; xi < 16; xi++) {
                 const float *ablock = packed + xi * per + (size_t)pc * mpad;
                 const float *bpanel = v + (size_t)xi * kc * NR512;
@@ -172,7 +188,7 @@ int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geomet
                 }
             }
         }
-        output_transform(g, tw, t1, tb, mb, mpad, m0, m1, bias, act, lo, hi, y);
+        output_transform(g, tw, per_image, t1, tb, mb, mpad, m0, m1, bias, act, lo, hi, y, y_stride);
     }
     return 0;
 }

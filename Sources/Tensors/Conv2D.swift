@@ -195,7 +195,7 @@ public enum Conv2D {
         let depthwise = cg == 1 && mg == 1
         let tiles = ((oh + 1) / 2) * ((ow + 1) / 2)
         let winograd = useWinograd && level == 2 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
-            && g.dilations == (1, 1) && c >= 16 && tiles >= 16
+            && g.dilations == (1, 1) && c >= 16 && tiles >= 16 && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
         let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, winograd: winograd)
                                         ?? PackedConvWeights(w: w, group: g.group, level: level, winograd: winograd))
         if !depthwise && packed == nil { throw TensorError("Conv: could not pack weights \(w.shape)") }
@@ -223,19 +223,18 @@ public enum Conv2D {
                             return
                         }
                         if winograd {
-                            // Tasks: whole images when the threads share them evenly; otherwise each image in
-                            // parts, by tiles (32 at a time) when there are enough, else by output channels.
-                            let splits = n % threads == 0 ? 1 : threads
-                            let byTiles = tiles >= 64 * splits
-                            parallel(threads, items: n * splits) { task in
-                                let (i, part) = (task / splits, task % splits)
-                                let (tBlocks, rTiles) = ((tiles + 31) / 32, (m + 7) / 8)
-                                let (t0, t1) = byTiles ? (Swift.min(tiles, tBlocks * part / splits * 32), Swift.min(tiles, tBlocks * (part + 1) / splits * 32)) : (0, tiles)
-                                let (r0, r1) = byTiles ? (0, m) : (Swift.min(m, rTiles * part / splits * 8), Swift.min(m, rTiles * (part + 1) / splits * 8))
+                            // The batch's tiles in one range, split across the threads in blocks of 32 when there are
+                            // enough, else by output channels.
+                            let total = n * tiles
+                            let byTiles = total >= 64 * threads
+                            parallel(threads, items: threads) { part in
+                                let (tBlocks, rTiles) = ((total + 31) / 32, (m + 7) / 8)
+                                let (t0, t1) = byTiles ? (Swift.min(total, tBlocks * part / threads * 32), Swift.min(total, tBlocks * (part + 1) / threads * 32)) : (0, total)
+                                let (r0, r1) = byTiles ? (0, m) : (Swift.min(m, rTiles * part / threads * 8), Swift.min(m, rTiles * (part + 1) / threads * 8))
                                 guard t0 < t1, r0 < r1 else { return }
                                 var gp = ptrs.geometry
-                                _ = ck_winograd(packed!.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x + i * c * h * wd,
-                                                Int32(t0), Int32(t1), ptrs.bias, act, lo, hi, ptrs.y + i * m * plane)
+                                _ = ck_winograd(packed!.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
+                                                Int32(t0), Int32(t1), ptrs.bias, act, lo, hi, ptrs.y)
                             }
                             return
                         }

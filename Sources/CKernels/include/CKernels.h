@@ -66,11 +66,13 @@ size_t ck_winograd_weights_count(int m, int c);
 /// the AVX-512 kernel. `scratch` holds 16*m*c floats.
 void ck_winograd_pack_weights(int m, int c, const float *w, float *out, float *scratch);
 
-/// A 3x3, stride-1, undilated convolution of one image by F(2x2, 3x3): output rows [m0, m1)
-/// (m0 a multiple of 8) and 2x2 output tiles [t0, t1) (row-major over ceil(oh/2) x ceil(ow/2)),
-/// y (m, oh*ow) = act(conv(x, w) + bias). `packed` from `ck_winograd_pack_weights`. Single-
-/// threaded. Returns 0, or -1 without AVX-512 (the caller then uses `ck_conv`).
-int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
+/// A 3x3, stride-1, undilated convolution of a batch of `images` by F(2x2, 3x3): x (images, c,
+/// h, w) -> y (images, m, oh, ow) = act(conv(x, w) + bias), on output rows [m0, m1) (m0 a
+/// multiple of 8) and 2x2 output tiles [t0, t1), tiles numbered row-major over ceil(oh/2) x
+/// ceil(ow/2) within an image and image after image (so small images share kernel panels).
+/// `packed` from `ck_winograd_pack_weights`. Single-threaded. Returns 0, or -1 without AVX-512
+/// (the caller then uses `ck_conv`).
+int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
                 int t0, int t1, const float *bias, int act, float lo, float hi, float *y);
 
 /// Pooling kinds of `ck_pool2d`.
