@@ -205,24 +205,26 @@ static inline unsigned lane_range(int a, int b) {
     return a >= b ? 0u : ((b == 16 ? 0xFFFFu : ((1u << b) - 1u)) & ~((1u << a) - 1u));
 }
 
-// The depthwise loop with AVX-512. An output row is cut into vectors of 16 columns; the
-// vectors of the plane (row by row) are taken four at a time and accumulated side by side, so
-// the FMA chains overlap even on 7x7 planes. Per tap, one masked load per vector at stride 1,
-// two masked loads and an even-lane permute at stride 2, a masked gather otherwise. Lanes whose
-// input column lies in the padding (or past the row's end) are masked off and read as zero;
-// the masks depend only on the vector's column block and kj, so they are computed once for all
-// channels of the call.
-enum { DW_GROUP = 4 };
+// Per-channel sliding windows with AVX-512: the depthwise convolution (multiply-add with the
+// channel's filter, zero padding) and max pooling (maximum, padding never wins). An output row
+// is cut into vectors of 16 columns; the vectors of the plane (row by row) are taken four at a
+// time and accumulated side by side, so the dependency chains overlap even on 7x7 planes. Per
+// tap, one masked load per vector at stride 1, two masked loads and an even-lane permute at
+// stride 2, a masked gather otherwise. Lanes whose input column lies in the padding (or past the
+// row's end) are masked off and read as the padding value; the masks depend only on the
+// vector's column block and kj, so they are computed once for all channels of the call.
+enum { DW_GROUP = 4, DW_MAX_TAPS = 64 };
 
-__attribute__((target("avx512f")))
-static void depthwise_avx512(const ck_conv_geometry *g, const float *x, const float *w, const float *bias,
-                             int channels, int act, float lo, float hi, float *y) {
+__attribute__((target("avx512f"), always_inline))
+static inline void window_avx512(const ck_conv_geometry *g, const float *x, const float *w, const float *bias,
+                                 int channels, int act, float lo, float hi, float *y, const int is_max) {
     const int sw = g->sw, kw = g->kw, taps = g->kh * g->kw;
     const int chunks = (g->ow + 15) / 16, vectors = g->oh * chunks;
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i even = _mm512_add_epi32(lane, lane);
     const __m512i strided = _mm512_mullo_epi32(lane, _mm512_set1_epi32(sw));
     const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const __m512 pad = is_max ? _mm512_set1_ps(-__builtin_inff()) : zero;
     // mask0/mask1[chunk * kw + kj]: lanes of the first / second 16 input columns read (the
     // second only at stride 2); store[chunk]: the lanes that are outputs.
     __mmask16 mask0[chunks * kw], mask1[chunks * kw], store[chunks];
@@ -246,10 +248,12 @@ static void depthwise_avx512(const ck_conv_geometry *g, const float *x, const fl
             }
         }
     }
+    __m512 wv[DW_MAX_TAPS];
     for (int c = 0; c < channels; c++) {
-        const float *xc = x + (size_t)c * g->h * g->w, *wc = w + (size_t)c * taps;
+        const float *xc = x + (size_t)c * g->h * g->w;
         float *yc = y + (size_t)c * g->oh * g->ow;
-        const __m512 b = _mm512_set1_ps(bias ? bias[c] : 0.0f);
+        if (!is_max) for (int t = 0; t < taps; t++) wv[t] = _mm512_set1_ps(w[(size_t)c * taps + t]);
+        const __m512 start_value = is_max ? pad : _mm512_set1_ps(bias ? bias[c] : 0.0f);
         for (int v0 = 0; v0 < vectors; v0 += DW_GROUP) {
             // Vector v is output row v / chunks, column block v % chunks; past the last it is idle.
             int oy[DW_GROUP], q[DW_GROUP];
@@ -258,7 +262,7 @@ static void depthwise_avx512(const ck_conv_geometry *g, const float *x, const fl
                 const int v = v0 + j < vectors ? v0 + j : vectors - 1;
                 oy[j] = v / chunks;
                 q[j] = v % chunks;
-                acc[j] = b;
+                acc[j] = start_value;
             }
             for (int ki = 0; ki < g->kh; ki++) {
                 for (int j = 0; j < DW_GROUP; j++) {
@@ -267,18 +271,18 @@ static void depthwise_avx512(const ck_conv_geometry *g, const float *x, const fl
                     const float *xrow = xc + (size_t)iy * g->w + q[j] * 16 * sw - g->pl;
                     const __mmask16 *m0 = mask0 + q[j] * kw, *m1 = mask1 + q[j] * kw;
                     for (int kj = 0; kj < kw; kj++) {
-                        const __m512 wv = _mm512_set1_ps(wc[ki * kw + kj]);
                         const float *src = xrow + kj * g->dw;
                         __m512 v;
                         if (sw == 1) {
-                            v = _mm512_maskz_loadu_ps(m0[kj], src);
+                            v = _mm512_mask_loadu_ps(pad, m0[kj], src);
                         } else if (sw == 2) {
-                            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0[kj], src), even,
-                                                       _mm512_maskz_loadu_ps(m1[kj], src + 16));
+                            v = _mm512_permutex2var_ps(_mm512_mask_loadu_ps(pad, m0[kj], src), even,
+                                                       _mm512_mask_loadu_ps(pad, m1[kj], src + 16));
                         } else {
-                            v = _mm512_mask_i32gather_ps(zero, m0[kj], strided, src, 4);
+                            v = _mm512_mask_i32gather_ps(pad, m0[kj], strided, src, 4);
                         }
-                        acc[j] = _mm512_fmadd_ps(wv, v, acc[j]);
+                        // max(v, acc) keeps acc when v is NaN: a NaN never wins, as in the reference.
+                        acc[j] = is_max ? _mm512_max_ps(v, acc[j]) : _mm512_fmadd_ps(wv[ki * kw + kj], v, acc[j]);
                     }
                 }
             }
@@ -289,6 +293,23 @@ static void depthwise_avx512(const ck_conv_geometry *g, const float *x, const fl
             }
         }
     }
+}
+
+__attribute__((target("avx512f")))
+static void depthwise_avx512(const ck_conv_geometry *g, const float *x, const float *w, const float *bias,
+                             int channels, int act, float lo, float hi, float *y) {
+    window_avx512(g, x, w, bias, channels, act, lo, hi, y, 0);
+}
+
+__attribute__((target("avx512f")))
+static void maxpool_avx512(const ck_conv_geometry *g, const float *x, int channels, float *y) {
+    window_avx512(g, x, NULL, NULL, channels, CK_ACT_NONE, 0, 0, y, 1);
+}
+
+int ck_maxpool2d(const ck_conv_geometry *g, const float *x, int channels, float *y) {
+    if (ck_sgemm_level() < 2 || g->kh * g->kw > DW_MAX_TAPS) return -1;
+    maxpool_avx512(g, x, channels, y);
+    return 0;
 }
 
 // The plain loop (any CPU): one channel, taps outermost, vectorised by the compiler along rows.
@@ -326,7 +347,7 @@ static void depthwise_plain(const ck_conv_geometry *g, const float *x, const flo
 
 void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
                   int act, float lo, float hi, float *y) {
-    if (ck_sgemm_level() >= 2) {
+    if (ck_sgemm_level() >= 2 && g->kh * g->kw <= DW_MAX_TAPS) {
         depthwise_avx512(g, x, w, bias, channels, act, lo, hi, y);
         return;
     }

@@ -82,6 +82,28 @@ public enum Pool {
         }
         var argmax = [Int](repeating: -1, count: code == CK_POOL_MAX && wantArgmax ? y.count : 0)
         let threads = planes * oh * ow * g.kernel[0] * g.kernel[1] < 1 << 16 ? 1 : BLAS.threadCount
+        if code == CK_POOL_MAX && !wantArgmax && BLAS.useKernels {
+            // Inference: the vectorized sliding-window kernel, blocks of planes on each thread.
+            let geometry = ck_conv_geometry(c: 1, h: Int32(h), w: Int32(w), kh: Int32(g.kernel[0]), kw: Int32(g.kernel[1]),
+                                            sh: Int32(g.strides[0]), sw: Int32(g.strides[1]), pt: Int32(g.pads[0]), pl: Int32(g.pads[1]),
+                                            dh: Int32(g.dilations[0]), dw: Int32(g.dilations[1]), oh: Int32(oh), ow: Int32(ow))
+            let blocks = Swift.min(planes, 2 * threads)
+            let done = x.data.withUnsafeBufferPointer { xb in
+                y.data.withUnsafeMutableBufferPointer { yb in
+                    let p = PoolPointers(x: xb.baseAddress!, y: yb.baseAddress!, argmax: nil, rows: nil, cols: nil)
+                    let status = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
+                    defer { status.deallocate() }
+                    let statusBox = StatusPointer(pointer: status)
+                    Conv2D.parallel(threads, items: blocks) { b in
+                        let (p0, p1) = (planes * b / blocks, planes * (b + 1) / blocks)
+                        var gp = geometry
+                        statusBox.pointer[b] = p1 > p0 ? ck_maxpool2d(&gp, p.x + p0 * h * w, Int32(p1 - p0), p.y + p0 * oh * ow) : 0
+                    }
+                    return (0..<blocks).allSatisfy { status[$0] == 0 }
+                }
+            }
+            if done { return (y, []) }
+        }
         let (rowStep, colStep) = (Int32(g.dilations[0]), Int32(g.dilations[1]))
         x.data.withUnsafeBufferPointer { xb in
             y.data.withUnsafeMutableBufferPointer { yb in
@@ -91,7 +113,7 @@ public enum Pool {
                             let p = PoolPointers(x: xb.baseAddress!, y: yb.baseAddress!, argmax: ab.isEmpty ? nil : ab.baseAddress,
                                                  rows: rb.baseAddress!, cols: cb.baseAddress!)
                             Conv2D.parallel(threads, items: planes) { plane in
-                                ck_pool2d(p.x + plane * h * w, Int32(w), Int32(oh), Int32(ow), p.rows, rowStep, p.cols, colStep, code,
+                                ck_pool2d(p.x + plane * h * w, Int32(w), Int32(oh), Int32(ow), p.rows!, rowStep, p.cols!, colStep, code,
                                           p.y + plane * oh * ow,
                                           p.argmax.map { UnsafeMutableRawPointer($0 + plane * oh * ow).assumingMemoryBound(to: Int64.self) },
                                           Int64(plane * h * w))
@@ -213,8 +235,13 @@ public enum Pool {
         let x: UnsafePointer<Float>
         let y: UnsafeMutablePointer<Float>
         let argmax: UnsafeMutablePointer<Int>?
-        let rows: UnsafePointer<Int32>
-        let cols: UnsafePointer<Int32>
+        let rows: UnsafePointer<Int32>?
+        let cols: UnsafePointer<Int32>?
+    }
+
+    /// Per-thread status slots (disjoint writes).
+    private struct StatusPointer: @unchecked Sendable {
+        let pointer: UnsafeMutablePointer<Int32>
     }
 
     static func isMax(_ k: Kind) -> Bool { if case .max = k { return true } else { return false } }

@@ -149,11 +149,12 @@ final class FastKernelTests: XCTestCase {
             PoolGeometry(kernel: [3, 2], strides: [2, 1], pads: [1, 0, 1, 1], dilations: [2, 1], ceilMode: true),
             PoolGeometry(kernel: [3, 3], strides: [3, 3], pads: [0, 0, 2, 2], ceilMode: true),
             PoolGeometry(kernel: [1, 1], strides: [2, 2]),
+            PoolGeometry(kernel: [3, 3], strides: [1, 3], pads: [1, 2, 1, 2]), // the gather path (stride 3)
         ]
         let kinds: [Pool.Kind] = [.max, .average(countIncludePad: false), .average(countIncludePad: true)]
         for threads in [1, 2] {
             for (index, g) in geometries.enumerated() {
-                var x = rng.tensor([2, 3, 9, 8])
+                var x = rng.tensor([2, 3, 9, 40]) // rows longer than one 16-lane vector
                 x.data[5] = x.data[6] // a tie: the first maximum wins
                 for kind in kinds {
                     let reference = try Pool.referenceForward(x: x, geometry: g, kind: kind)
@@ -162,6 +163,9 @@ final class FastKernelTests: XCTestCase {
                         XCTAssertEqual(fast.y.shape, reference.y.shape)
                         XCTAssertLessThan(fast.y.maxAbsDifference(reference.y), 1e-6, "geometry \(index), \(kind)")
                         XCTAssertEqual(fast.argmax, reference.argmax, "geometry \(index), \(kind)")
+                        // Without indices, max pooling takes the vectorized sliding-window kernel.
+                        let inference = try Pool.forward2D(x: x, geometry: g, kind: kind, argmax: false)
+                        XCTAssertLessThan(inference.y.maxAbsDifference(reference.y), 1e-6, "geometry \(index), \(kind), no indices")
                     }
                 }
             }

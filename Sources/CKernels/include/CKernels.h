@@ -75,6 +75,13 @@ void ck_winograd_pack_weights(int m, int c, const float *w, float *out, float *s
 int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
                 int t0, int t1, const float *bias, int act, float lo, float hi, float *y);
 
+/// 2-D max pooling of `channels` consecutive planes with the same sliding-window loop as
+/// `ck_depthwise` (AVX-512; kernels of up to 64 taps): y[c] (oh, ow) = max over each window of
+/// x[c] (h, w), padding never winning, a NaN never replacing a value (an all-NaN or all-padding
+/// window gives -inf). No indices. Returns 0, or -1 when the CPU or the kernel size does not
+/// allow it (the caller then uses `ck_pool2d`).
+int ck_maxpool2d(const ck_conv_geometry *g, const float *x, int channels, float *y);
+
 /// Pooling kinds of `ck_pool2d`.
 enum { CK_POOL_MAX = 0, CK_POOL_AVERAGE = 1, CK_POOL_AVERAGE_INCLUDE_PAD = 2 };
 
