@@ -134,7 +134,7 @@ public final class Model: Sendable {
             for (name, g) in zip(node.inputs, gradInputs) {
                 guard let g, relevant.contains(name) else { continue }
                 if let existing = grads[name] {
-                    grads[name] = try Elementwise.binary(existing, g, +)
+                    grads[name] = existing.shape == g.shape ? Elementwise.add(existing, g) : try Elementwise.binary(existing, g, +)
                 } else {
                     grads[name] = g
                 }

@@ -18,6 +18,20 @@ public enum Elementwise {
         return dx
     }
 
+    /// a + b for tensors of one shape.
+    public static func add(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.shape == b.shape, "add: shapes \(a.shape) and \(b.shape) differ")
+        var y = Tensor(uninitializedShape: a.shape)
+        a.data.withUnsafeBufferPointer { ap in
+            b.data.withUnsafeBufferPointer { bp in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    for i in 0..<ap.count { yp[i] = ap[i] + bp[i] }
+                }
+            }
+        }
+        return y
+    }
+
     /// The broadcast shape of two shapes (NumPy rules, aligned on the right).
     public static func broadcastShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
         let r = Swift.max(a.count, b.count)

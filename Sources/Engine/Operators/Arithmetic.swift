@@ -12,7 +12,10 @@ struct BinaryOp: Operator {
     var isAdd = false
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        [try Elementwise.binary(try required(inputs, 0, "A"), try required(inputs, 1, "B"), f)]
+        let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
+        // Same-shape Add (a residual connection): one vectorized pass instead of a closure call per element.
+        if isAdd && a.shape == b.shape { return [Elementwise.add(a, b)] }
+        return [try Elementwise.binary(a, b, f)]
     }
 
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
