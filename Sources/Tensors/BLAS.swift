@@ -23,6 +23,14 @@ public enum BLAS {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } }
             return
         }
+        if m == 1 {
+            // One row (a batch of one through a fully connected layer): a matrix-vector product reads
+            // op(B) once, where the GEMM would first pack all of it. y = α·op(B)ᵀ·a + β·y.
+            cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans,
+                        Int32(transB ? n : k), Int32(transB ? k : n), alpha, b, Int32(ldb),
+                        a, Int32(transA ? lda : 1), beta, c, 1)
+            return
+        }
         if useKernels {
             // Split C across threads: by columns when it is wide, else by rows.
             let parts = Swift.min(threadCount, Swift.max(1, (m * n * k) >> 17))

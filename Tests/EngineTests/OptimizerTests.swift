@@ -52,3 +52,23 @@ final class OptimizerTests: XCTestCase {
         XCTAssertLessThan(lean.values.count - model.optimizedGraph.initializers.count, 3)
     }
 }
+
+/// Gemm of a batch runs as a 1×1 convolution with the weights packed once; it must equal the
+/// plain GEMM for every transpose, alpha, beta and bias shape, and across repeated calls.
+final class GemmFastPathTests: XCTestCase {
+    func testBatchedGemmMatchesReference() throws {
+        var rng = SeededRandom(seed: 21)
+        for (transB, alpha, beta, cShape) in [(true, Float(1), Float(1), [7]), (false, 0.5, 2, [5, 7]), (true, 2, 0, [1, 7]), (false, 1, 1, [1])] {
+            var attributes = Attributes(inputCount: 3)
+            attributes.values = ["transB": .int(transB ? 1 : 0), "alpha": .float(alpha), "beta": .float(beta)]
+            let op = try GemmOp(attributes)
+            let a = rng.tensor([5, 300]), b = rng.tensor(transB ? [7, 300] : [300, 7]), c = rng.tensor(cShape)
+            let expected = try Gemm.forward(a: a, b: b, c: c, transA: false, transB: transB, alpha: alpha, beta: beta)
+            for _ in 0..<2 {
+                let y = try op.forward([a, b, c])[0]
+                XCTAssertEqual(y.shape, [5, 7])
+                XCTAssertLessThan(y.maxAbsDifference(expected), 1e-4, "transB \(transB), alpha \(alpha), beta \(beta), C \(cShape)")
+            }
+        }
+    }
+}

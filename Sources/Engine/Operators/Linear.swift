@@ -31,11 +31,36 @@ struct GemmOp: Operator {
         transB = try a.int("transB", default: 0) != 0
     }
 
+    /// The weights packed once for the GEMM kernel (see `forward`).
+    private(set) var packedWeights = PackedWeightsCache()
+
+    func withFreshCaches() -> any Operator {
+        var copy = self
+        copy.packedWeights = PackedWeightsCache()
+        return copy
+    }
+
     // A: (M,K), B: (K,N), C: broadcastable to (M,N) -> Y: (M,N)
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+        let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         let c = inputs.count > 2 ? inputs[2] : nil
-        return [try Gemm.forward(a: try required(inputs, 0, "A"), b: try required(inputs, 1, "B"), c: c,
-                                 transA: transA, transB: transB, alpha: alpha, beta: beta)]
+        if !transA, a.rank == 2, b.rank == 2, a.shape[0] >= 4, BLAS.useKernels {
+            // A batch through a fully connected layer: Yᵀ = W·Aᵀ as a 1×1 convolution over the batch,
+            // so that W (N,K), the large operand, is packed once per model instead of on every call.
+            let (m, k) = (a.shape[0], a.shape[1])
+            let w = transB ? b : packedWeights.derived("transposed", from: b) { Layout.transpose($0, perm: [1, 0]) }
+            if w.shape[1] == k {
+                let n = w.shape[0]
+                let x = Layout.transpose(a, perm: [1, 0]).reshaped([1, k, 1, m])
+                let yt = try Conv2D.forward(x: x, w: w.reshaped([n, k, 1, 1]), b: nil, geometry: Conv2DGeometry(kernel: (1, 1)),
+                                            cache: packedWeights)
+                var y = Layout.transpose(yt.reshaped([n, m]), perm: [1, 0])
+                if alpha != 1 { y.data.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] *= alpha } } }
+                if let c, beta != 0 { y = try Elementwise.binary(y, c) { [beta] yv, cv in yv + beta * cv } }
+                return [y]
+            }
+        }
+        return [try Gemm.forward(a: a, b: b, c: c, transA: transA, transB: transB, alpha: alpha, beta: beta)]
     }
 
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
