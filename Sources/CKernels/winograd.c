@@ -52,54 +52,92 @@ void ck_winograd_pack_weights(int m, int c, const float *w, float *out, float *s
     for (int xi = 0; xi < 16; xi++) ck_pack_weights(2, m, c, scratch + (size_t)xi * m * c, out + xi * per);
 }
 
+// The tiles of one 16-lane vector, cut where a tile row (or an image) ends: lanes [q, q+len)
+// hold tiles tx .. tx+len-1 of tile row ty of `image`. A vector of tiles past `tiles` is idle.
+typedef struct { int q, len, image, ty, tx; } segment;
+
+static int tile_segments(int first, int tiles, int per_image, int tw, segment *out) {
+    int n = 0, l = 0;
+    while (l < 16 && first + l < tiles) {
+        const int t = first + l, image = t / per_image, local = t % per_image;
+        const int ty = local / tw, tx = local % tw;
+        int len = tw - tx;
+        if (len > 16 - l) len = 16 - l;
+        if (len > tiles - t) len = tiles - t;
+        out[n++] = (segment){ l, len, image, ty, tx };
+        l += len;
+    }
+    return n;
+}
+
+// Lanes [a, b) of a 32-bit mask.
+static inline unsigned long long bit_range(int a, int b) {
+    if (a < 0) a = 0;
+    if (b > 32) b = 32;
+    return a >= b ? 0ULL : (((1ULL << (b - a)) - 1ULL) << a);
+}
+
 // V_ξ for channels [p0, p0+kc) and the TB tiles from t0 (tiles past `tiles` read as zero),
-// written as one NR512-wide panel per ξ: v[ξ][p][lane].
+// written as one NR512-wide panel per ξ: v[ξ][p][lane]. Lane l of a segment needs input column
+// 2(tx + l − q) + j − pl of input row 2ty + i − pt: for the segment's lanes, the even positions of
+// the 32 floats from column 2(tx − q) + j − pl, i.e. two masked loads and an even-lane permute.
 __attribute__((target("avx512f")))
 static void input_transform(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image, int tiles,
                             int t0, int p0, int kc, float *v) {
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i even = _mm512_add_epi32(lane, lane);
     for (int half = 0; half < 2; half++) {
-        // Per lane: the tile's top-left input pixel (may lie in the padding) and which of its
-        // 4 rows and 4 columns are inside the image.
-        const __m512i t = _mm512_add_epi32(lane, _mm512_set1_epi32(t0 + 16 * half));
-        const __mmask16 live = _mm512_cmplt_epi32_mask(t, _mm512_set1_epi32(tiles));
-        // Tile t is tile t % per_image of image t / per_image (a panel may span two images).
-        int ty[16], tx[16], image[16];
-        _mm512_storeu_si512(ty, t);
-        for (int l = 0; l < 16; l++) {
-            image[l] = ty[l] < tiles ? ty[l] / per_image : 0;
-            const int local = ty[l] - image[l] * per_image;
-            tx[l] = local % tw;
-            ty[l] = local / tw;
+        segment seg[16];
+        const int segments = tile_segments(t0 + 16 * half, tiles, per_image, tw, seg);
+        // Per segment: its lanes, and for each of the 4x4 patch positions the offset of the load
+        // (from the first image's channel) and the two load masks (0 when the row is outside).
+        __mmask16 lanes[16], lo[16][4][4], hi[16][4][4];
+        ptrdiff_t offset[16][4][4];
+        for (int s = 0; s < segments; s++) {
+            lanes[s] = (__mmask16)(((1u << seg[s].len) - 1u) << seg[s].q);
+            for (int i = 0; i < 4; i++) {
+                const int iy = 2 * seg[s].ty + i - g->pt;
+                for (int j = 0; j < 4; j++) {
+                    const int col0 = 2 * (seg[s].tx - seg[s].q) + j - g->pl; // input column of position 0
+                    offset[s][i][j] = (ptrdiff_t)seg[s].image * (ptrdiff_t)x_stride + (ptrdiff_t)iy * g->w + col0;
+                    unsigned long long m = 0;
+                    if (iy >= 0 && iy < g->h) {
+                        for (int l = seg[s].q; l < seg[s].q + seg[s].len; l++) {
+                            const int col = col0 + 2 * l;
+                            if (col >= 0 && col < g->w) m |= 1ULL << (2 * l);
+                        }
+                    }
+                    lo[s][i][j] = (__mmask16)m;
+                    hi[s][i][j] = (__mmask16)(m >> 16);
+                }
+            }
         }
-        const __m512i iy = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_loadu_si512(ty), 1), _mm512_set1_epi32(g->pt));
-        const __m512i ix = _mm512_sub_epi32(_mm512_slli_epi32(_mm512_loadu_si512(tx), 1), _mm512_set1_epi32(g->pl));
-        __mmask16 row[4], col[4];
-        for (int k = 0; k < 4; k++) {
-            const __m512i r = _mm512_add_epi32(iy, _mm512_set1_epi32(k)), q = _mm512_add_epi32(ix, _mm512_set1_epi32(k));
-            row[k] = live & _mm512_cmpge_epi32_mask(r, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(r, _mm512_set1_epi32(g->h));
-            col[k] = _mm512_cmpge_epi32_mask(q, _mm512_setzero_si512()) & _mm512_cmplt_epi32_mask(q, _mm512_set1_epi32(g->w));
-        }
-        // Offsets from the first image's channel p0 + p (int32: the batch block stays below 2^31 floats).
-        const __m512i base = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(iy, _mm512_set1_epi32(g->w)), ix),
-                                              _mm512_mullo_epi32(_mm512_loadu_si512(image), _mm512_set1_epi32((int)x_stride)));
         for (int p = 0; p < kc; p++) {
             const float *xc = x + (size_t)(p0 + p) * g->h * g->w;
             __m512 d[4][4];
             for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++)
-                    d[i][j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), row[i] & col[j],
-                                                       _mm512_add_epi32(base, _mm512_set1_epi32(i * g->w + j)), xc, 4);
-            __m512 s[4][4]; // Bᵀ d
+                for (int j = 0; j < 4; j++) d[i][j] = _mm512_setzero_ps();
+            for (int s = 0; s < segments; s++) {
+                for (int i = 0; i < 4; i++) {
+                    for (int j = 0; j < 4; j++) {
+                        if (!(lo[s][i][j] | hi[s][i][j])) continue;
+                        const float *src = xc + offset[s][i][j];
+                        const __m512 r = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lo[s][i][j], src), even,
+                                                                _mm512_maskz_loadu_ps(hi[s][i][j], src + 16));
+                        d[i][j] = _mm512_mask_mov_ps(d[i][j], lanes[s], r);
+                    }
+                }
+            }
+            __m512 t[4][4]; // Bᵀ d
             for (int j = 0; j < 4; j++) {
-                s[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-                s[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-                s[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-                s[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+                t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+                t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+                t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+                t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
             }
             for (int i = 0; i < 4; i++) { // (Bᵀ d) B
-                const __m512 r[4] = { _mm512_sub_ps(s[i][0], s[i][2]), _mm512_add_ps(s[i][1], s[i][2]),
-                                      _mm512_sub_ps(s[i][2], s[i][1]), _mm512_sub_ps(s[i][1], s[i][3]) };
+                const __m512 r[4] = { _mm512_sub_ps(t[i][0], t[i][2]), _mm512_add_ps(t[i][1], t[i][2]),
+                                      _mm512_sub_ps(t[i][2], t[i][1]), _mm512_sub_ps(t[i][1], t[i][3]) };
                 for (int j = 0; j < 4; j++)
                     _mm512_store_ps(v + ((size_t)(i * 4 + j) * kc + p) * NR512 + 16 * half, r[j]);
             }
@@ -107,54 +145,55 @@ static void input_transform(const ck_conv_geometry *g, const float *x, size_t x_
     }
 }
 
-// Y for rows [m0, m1) and the TB tiles from t0 from M (16 x mpad x TB): Aᵀ M A + bias, act,
-// scattered to the 2x2 pixels that lie inside the output.
+// Y for rows [m0, m1) and the TB tiles from t0 from M (16 x mpad x TB): Aᵀ M A + bias, act.
+// Lane l's two output columns 2(tx + l − q) and +1 are interleaved into 32 consecutive floats
+// and stored with a mask per segment and output row.
 __attribute__((target("avx512f")))
 static void output_transform(const ck_conv_geometry *g, int tw, int per_image, int tiles, int t0, const float *mb, int mpad,
                              int m0, int m1, const float *bias, int act, float lo, float hi, float *y, size_t y_stride) {
-    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const __m512i first = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i second = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     const size_t plane = (size_t)g->oh * g->ow;
     for (int half = 0; half < 2; half++) {
-        const __m512i t = _mm512_add_epi32(lane, _mm512_set1_epi32(t0 + 16 * half));
-        const __mmask16 live = _mm512_cmplt_epi32_mask(t, _mm512_set1_epi32(tiles));
-        if (!live) continue;
-        int ty[16], tx[16], image[16];
-        _mm512_storeu_si512(ty, t);
-        for (int l = 0; l < 16; l++) {
-            image[l] = ty[l] < tiles ? ty[l] / per_image : 0;
-            const int local = ty[l] - image[l] * per_image;
-            tx[l] = local % tw;
-            ty[l] = local / tw;
+        segment seg[16];
+        const int segments = tile_segments(t0 + 16 * half, tiles, per_image, tw, seg);
+        if (!segments) continue;
+        __mmask16 keep_lo[16][2], keep_hi[16][2];
+        ptrdiff_t offset[16][2];
+        for (int s = 0; s < segments; s++) {
+            const int col0 = 2 * (seg[s].tx - seg[s].q); // output column of position 0
+            for (int a = 0; a < 2; a++) {
+                const int oy = 2 * seg[s].ty + a;
+                offset[s][a] = (ptrdiff_t)seg[s].image * (ptrdiff_t)y_stride + (ptrdiff_t)oy * g->ow + col0;
+                const unsigned long long m = oy < g->oh ? bit_range(2 * seg[s].q, 2 * (seg[s].q + seg[s].len)) &
+                                                              bit_range(-col0, g->ow - col0) : 0;
+                keep_lo[s][a] = (__mmask16)m;
+                keep_hi[s][a] = (__mmask16)(m >> 16);
+            }
         }
-        const __m512i oy = _mm512_slli_epi32(_mm512_loadu_si512(ty), 1), ox = _mm512_slli_epi32(_mm512_loadu_si512(tx), 1);
-        const __m512i at = _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(oy, _mm512_set1_epi32(g->ow)), ox),
-                                            _mm512_mullo_epi32(_mm512_loadu_si512(image), _mm512_set1_epi32((int)y_stride)));
-        // Pixel (a, b) of each tile: inside when 2ty + a < oh and 2tx + b < ow.
-        __mmask16 keep[2][2];
-        for (int a = 0; a < 2; a++)
-            for (int b = 0; b < 2; b++)
-                keep[a][b] = live & _mm512_cmplt_epi32_mask(_mm512_add_epi32(oy, _mm512_set1_epi32(a)), _mm512_set1_epi32(g->oh))
-                                  & _mm512_cmplt_epi32_mask(_mm512_add_epi32(ox, _mm512_set1_epi32(b)), _mm512_set1_epi32(g->ow));
-        const __m512i offset[2][2] = { { at, _mm512_add_epi32(at, _mm512_set1_epi32(1)) },
-                                       { _mm512_add_epi32(at, _mm512_set1_epi32(g->ow)), _mm512_add_epi32(at, _mm512_set1_epi32(g->ow + 1)) } };
         for (int o = m0; o < m1; o++) {
             __m512 mm[4][4];
             for (int xi = 0; xi < 16; xi++) mm[xi / 4][xi % 4] = _mm512_load_ps(mb + ((size_t)xi * mpad + o) * TB + 16 * half);
-            __m512 s[2][4]; // Aᵀ M
+            __m512 t[2][4]; // Aᵀ M
             for (int j = 0; j < 4; j++) {
-                s[0][j] = _mm512_add_ps(_mm512_add_ps(mm[0][j], mm[1][j]), mm[2][j]);
-                s[1][j] = _mm512_sub_ps(_mm512_sub_ps(mm[1][j], mm[2][j]), mm[3][j]);
+                t[0][j] = _mm512_add_ps(_mm512_add_ps(mm[0][j], mm[1][j]), mm[2][j]);
+                t[1][j] = _mm512_sub_ps(_mm512_sub_ps(mm[1][j], mm[2][j]), mm[3][j]);
             }
             const __m512 b = _mm512_set1_ps(bias ? bias[o] : 0.0f);
             float *yo = y + (size_t)o * plane;
             for (int a = 0; a < 2; a++) {
-                __m512 r[2] = { _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s[a][0], s[a][1]), s[a][2]), b),
-                                _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(s[a][1], s[a][2]), s[a][3]), b) };
+                __m512 r[2] = { _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[a][0], t[a][1]), t[a][2]), b),
+                                _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[a][1], t[a][2]), t[a][3]), b) };
                 for (int c = 0; c < 2; c++) {
                     if (act == CK_ACT_RELU) r[c] = _mm512_max_ps(r[c], zero);
                     else if (act == CK_ACT_CLIP) r[c] = _mm512_min_ps(_mm512_max_ps(r[c], vlo), vhi);
-                    _mm512_mask_i32scatter_ps(yo, keep[a][c], offset[a][c], r[c], 4);
+                }
+                // Positions 2l and 2l+1 of the row: lane l's two pixels.
+                const __m512 p0 = _mm512_permutex2var_ps(r[0], first, r[1]), p1 = _mm512_permutex2var_ps(r[0], second, r[1]);
+                for (int s = 0; s < segments; s++) {
+                    if (keep_lo[s][a]) _mm512_mask_storeu_ps(yo + offset[s][a], keep_lo[s][a], p0);
+                    if (keep_hi[s][a]) _mm512_mask_storeu_ps(yo + offset[s][a] + 16, keep_hi[s][a], p1);
                 }
             }
         }
