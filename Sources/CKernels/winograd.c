@@ -79,36 +79,35 @@ static inline unsigned long long bit_range(int a, int b) {
 
 // V_ξ for channels [p0, p0+kc) and the TB tiles from t0 (tiles past `tiles` read as zero),
 // written as one NR512-wide panel per ξ: v[ξ][p][lane]. Lane l of a segment needs input column
-// 2(tx + l − q) + j − pl of input row 2ty + i − pt: for the segment's lanes, the even positions of
-// the 32 floats from column 2(tx − q) + j − pl, i.e. two masked loads and an even-lane permute.
+// 2(tx + l − q) + j − pl of input row 2ty + i − pt: for the segment's lanes, the even (j) and odd
+// (j + 1) positions of the 32 floats from column 2(tx − q) + j − pl, j = 0 or 2: two masked loads
+// and two permutes per pair of patch columns.
 __attribute__((target("avx512f")))
 static void input_transform(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image, int tiles,
                             int t0, int p0, int kc, float *v) {
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i even = _mm512_add_epi32(lane, lane);
+    const __m512i even = _mm512_add_epi32(lane, lane), odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for (int half = 0; half < 2; half++) {
         segment seg[16];
         const int segments = tile_segments(t0 + 16 * half, tiles, per_image, tw, seg);
         // Per segment: its lanes, and for each of the 4x4 patch positions the offset of the load
         // (from the first image's channel) and the two load masks (0 when the row is outside).
-        __mmask16 lanes[16], lo[16][4][4], hi[16][4][4];
-        ptrdiff_t offset[16][4][4];
+        // Patch columns j and j+1 come from one pair of loads (even and odd positions), so two
+        // pairs per patch row: `pair` 0 holds columns 0-1, `pair` 1 columns 2-3.
+        __mmask16 lanes[16], lo[16][4][2], hi[16][4][2];
+        ptrdiff_t offset[16][4][2];
         for (int s = 0; s < segments; s++) {
             lanes[s] = (__mmask16)(((1u << seg[s].len) - 1u) << seg[s].q);
             for (int i = 0; i < 4; i++) {
                 const int iy = 2 * seg[s].ty + i - g->pt;
-                for (int j = 0; j < 4; j++) {
-                    const int col0 = 2 * (seg[s].tx - seg[s].q) + j - g->pl; // input column of position 0
-                    offset[s][i][j] = (ptrdiff_t)seg[s].image * (ptrdiff_t)x_stride + (ptrdiff_t)iy * g->w + col0;
-                    unsigned long long m = 0;
-                    if (iy >= 0 && iy < g->h) {
-                        for (int l = seg[s].q; l < seg[s].q + seg[s].len; l++) {
-                            const int col = col0 + 2 * l;
-                            if (col >= 0 && col < g->w) m |= 1ULL << (2 * l);
-                        }
-                    }
-                    lo[s][i][j] = (__mmask16)m;
-                    hi[s][i][j] = (__mmask16)(m >> 16);
+                for (int pair = 0; pair < 2; pair++) {
+                    const int col0 = 2 * (seg[s].tx - seg[s].q) + 2 * pair - g->pl; // input column of position 0
+                    offset[s][i][pair] = (ptrdiff_t)seg[s].image * (ptrdiff_t)x_stride + (ptrdiff_t)iy * g->w + col0;
+                    // Positions 2l and 2l+1 for the segment's lanes l, where inside the image.
+                    const unsigned long long m = iy >= 0 && iy < g->h
+                        ? bit_range(2 * seg[s].q, 2 * (seg[s].q + seg[s].len)) & bit_range(-col0, g->w - col0) : 0;
+                    lo[s][i][pair] = (__mmask16)m;
+                    hi[s][i][pair] = (__mmask16)(m >> 16);
                 }
             }
         }
@@ -119,12 +118,12 @@ static void input_transform(const ck_conv_geometry *g, const float *x, size_t x_
                 for (int j = 0; j < 4; j++) d[i][j] = _mm512_setzero_ps();
             for (int s = 0; s < segments; s++) {
                 for (int i = 0; i < 4; i++) {
-                    for (int j = 0; j < 4; j++) {
-                        if (!(lo[s][i][j] | hi[s][i][j])) continue;
-                        const float *src = xc + offset[s][i][j];
-                        const __m512 r = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lo[s][i][j], src), even,
-                                                                _mm512_maskz_loadu_ps(hi[s][i][j], src + 16));
-                        d[i][j] = _mm512_mask_mov_ps(d[i][j], lanes[s], r);
+                    for (int pair = 0; pair < 2; pair++) {
+                        if (!(lo[s][i][pair] | hi[s][i][pair])) continue;
+                        const float *src = xc + offset[s][i][pair];
+                        const __m512 a = _mm512_maskz_loadu_ps(lo[s][i][pair], src), b = _mm512_maskz_loadu_ps(hi[s][i][pair], src + 16);
+                        d[i][2 * pair] = _mm512_mask_mov_ps(d[i][2 * pair], lanes[s], _mm512_permutex2var_ps(a, even, b));
+                        d[i][2 * pair + 1] = _mm512_mask_mov_ps(d[i][2 * pair + 1], lanes[s], _mm512_permutex2var_ps(a, odd, b));
                     }
                 }
             }
