@@ -85,15 +85,28 @@ static void pack_b_conv(const ck_conv_geometry *g, const float *x, int p0, int k
 }
 
 // The same packing for the AVX-512 kernel (NR = 32): each output-row segment of a panel fills
-// its lanes with one masked load (stride 1) or masked gather (other strides) per 16 lanes; lanes
+// its lanes with one masked load (stride 1), two masked loads and an even-lane permute (stride
+// 2) or a masked gather (other strides) per 16 lanes; lanes
 // outside the segment or in the padding keep zero. Masked-off lanes are never read, so the
 // pointer may lie outside the image for them.
+// Bit i of x moved to bit 2i (i < 32).
+static inline unsigned long long spread_even(unsigned x32) {
+    unsigned long long x = x32;
+    x = (x | x << 16) & 0x0000FFFF0000FFFFULL;
+    x = (x | x << 8) & 0x00FF00FF00FF00FFULL;
+    x = (x | x << 4) & 0x0F0F0F0F0F0F0F0FULL;
+    x = (x | x << 2) & 0x3333333333333333ULL;
+    x = (x | x << 1) & 0x5555555555555555ULL;
+    return x;
+}
+
 __attribute__((target("avx512f")))
 static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0, int kc, int j0, int nc, float *bp) {
     const int sw = g->sw;
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i stride = _mm512_mullo_epi32(lane, _mm512_set1_epi32(sw));
     const __m512i stride16 = _mm512_add_epi32(stride, _mm512_set1_epi32(16 * sw));
+    const __m512i even = _mm512_add_epi32(lane, lane);
     // The tap of depth row p0 (channel, kernel row, kernel column), advanced row by row below:
     // no divisions in the loops.
     const int taps = g->kh * g->kw;
@@ -136,6 +149,14 @@ static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0
                 if (sw == 1) {
                     if (m0) v0 = _mm512_mask_loadu_ps(v0, m0, src);
                     if (m1) v1 = _mm512_mask_loadu_ps(v1, m1, src + 16);
+                } else if (sw == 2) {
+                    // Lane l reads src[2l]: the even positions of 64 floats, two masked loads and a
+                    // permute per 16 lanes (the positions read are the lanes' bits spread to even bits).
+                    const unsigned long long pos = spread_even((unsigned)bits);
+                    if (m0) v0 = _mm512_mask_mov_ps(v0, m0, _mm512_permutex2var_ps(
+                        _mm512_maskz_loadu_ps((__mmask16)pos, src), even, _mm512_maskz_loadu_ps((__mmask16)(pos >> 16), src + 16)));
+                    if (m1) v1 = _mm512_mask_mov_ps(v1, m1, _mm512_permutex2var_ps(
+                        _mm512_maskz_loadu_ps((__mmask16)(pos >> 32), src + 32), even, _mm512_maskz_loadu_ps((__mmask16)(pos >> 48), src + 48)));
                 } else {
                     if (m0) v0 = _mm512_mask_i32gather_ps(v0, m0, stride, src, 4);
                     if (m1) v1 = _mm512_mask_i32gather_ps(v1, m1, stride16, src, 4);
