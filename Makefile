@@ -12,7 +12,7 @@ DEPS := libpng-dev:/usr/include/png.h \
         libssl-dev:/usr/include/openssl/sha.h \
         sqlite3:/usr/bin/sqlite3
 
-.PHONY: deps build release test conformance demo trust-review bench clean
+.PHONY: deps build release test conformance demo trust-review bench explain-coverage clean
 
 deps:
 	@missing=""; for d in $(DEPS); do pkg=$${d%%:*}; hdr=$${d#*:}; \
@@ -63,12 +63,14 @@ demo: release
 trust-review: release
 	$(CANDELA_RELEASE) run pipelines/trust-review.yaml --db reports/trust-review.sqlite
 
-# Throughput of the demo model (own GEMM kernels, then OpenBLAS as the reference), whole
+# Throughput of the demo model (own kernels, then without Winograd, then OpenBLAS and the
+# reference convolution), whole
 # explanations against the forward pass, the pipeline and report at scale, then (when a .venv
 # with torch, torchvision and onnxruntime exists; see tools/bench/README.md) resnet18 and
 # mobilenet_v2 against ONNX Runtime and each method against its reference library.
 bench: release
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2
+	CANDELA_WINOGRAD=off $(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2
 	CANDELA_GEMM=openblas $(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method gradient
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method lrp
@@ -80,6 +82,11 @@ bench: release
 	  for m in gradient lrp; do $(CANDELA_RELEASE) bench --model .cache/models/resnet18.onnx --threads 2 --method $$m; done && \
 	  .venv/bin/python tools/bench/bench_methods.py --candela $(CANDELA_RELEASE); \
 	else echo "bench: no .venv with torch, torchvision and onnxruntime; see tools/bench/README.md for the ONNX Runtime comparison"; fi
+
+# Every method through `candela explain` on every exported model (tools/bench/README.md).
+explain-coverage: release
+	.venv/bin/python tools/bench/export_models.py
+	bash tools/bench/explain_coverage.sh $(CANDELA_RELEASE)
 
 clean:
 	rm -rf .build reports
