@@ -202,73 +202,105 @@ public enum Conv2D {
         let flops = n * m * plane * cg * g.kernel.h * g.kernel.w
         let threads = flops < 1 << 18 ? 1 : BLAS.threadCount
         let biasData = b?.data ?? []
+        // One status slot per task: a kernel that could not get its scratch memory says so, and the
+        // convolution then runs on the reference kernel.
+        var failed = false
         x.data.withUnsafeBufferPointer { xp in
             w.data.withUnsafeBufferPointer { wp in
                 biasData.withUnsafeBufferPointer { bp in
-                y.data.withUnsafeMutableBufferPointer { yp in
-                    let ptrs = ConvPointers(x: xp.baseAddress!, w: wp.baseAddress!, y: yp.baseAddress!,
-                                            bias: b == nil ? nil : bp.baseAddress, geometry: geometry)
-                    do {
-                        if depthwise {
-                            // Tasks: blocks of channels of one image, two per thread.
-                            let blocks = Swift.max(1, Swift.min(m, 2 * threads / Swift.max(1, Swift.min(n, 2 * threads))))
-                            parallel(threads, items: n * blocks) { task in
-                                let (i, block) = (task / blocks, task % blocks)
-                                let (c0, c1) = (m * block / blocks, m * (block + 1) / blocks)
-                                guard c0 < c1 else { return }
-                                var gp = ptrs.geometry
-                                ck_depthwise(&gp, ptrs.x + (i * m + c0) * h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
-                                             ptrs.bias.map { $0 + c0 }, Int32(c1 - c0), act, lo, hi, ptrs.y + (i * m + c0) * plane)
-                            }
-                            return
-                        }
-                        if winograd {
-                            // The batch's tiles in one range, split across the threads in blocks of 32 when there are
-                            // enough, else by output channels.
-                            let total = n * tiles
-                            let byTiles = total >= 64 * threads
-                            parallel(threads, items: threads) { part in
-                                let (tBlocks, rTiles) = ((total + 31) / 32, (m + 7) / 8)
-                                let (t0, t1) = byTiles ? (Swift.min(total, tBlocks * part / threads * 32), Swift.min(total, tBlocks * (part + 1) / threads * 32)) : (0, total)
-                                let (r0, r1) = byTiles ? (0, m) : (Swift.min(m, rTiles * part / threads * 8), Swift.min(m, rTiles * (part + 1) / threads * 8))
-                                guard t0 < t1, r0 < r1 else { return }
-                                var gp = ptrs.geometry
-                                _ = ck_winograd(packed!.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
-                                                Int32(t0), Int32(t1), ptrs.bias, act, lo, hi, ptrs.y)
-                            }
-                            return
-                        }
-                        // Tasks: whole (image, group) units when the threads can share them evenly; otherwise
-                        // each unit split in parts, by columns (pixels) when the plane is wide, else by rows
-                        // (output channels, at tile-height multiples).
-                        let units = n * g.group
-                        let tileRows = Int(ck_tile_rows(level))
-                        let splits = units % threads == 0 ? 1 : threads
-                        let byColumns = plane >= 64 * splits
-                        parallel(threads, items: units * splits) { task in
-                            let unit = task / splits, part = task % splits
-                            let (i, gi) = (unit / g.group, unit % g.group)
-                            // Column ranges aligned to 32 so that only the last tile of an image is partial.
-                            let (cTiles, rTiles) = ((plane + 31) / 32, (mg + tileRows - 1) / tileRows)
-                            let (c0, c1) = byColumns ? (Swift.min(plane, cTiles * part / splits * 32), Swift.min(plane, cTiles * (part + 1) / splits * 32)) : (0, plane)
-                            let (r0, r1) = byColumns ? (0, mg) : (Swift.min(mg, rTiles * part / splits * tileRows), Swift.min(mg, rTiles * (part + 1) / splits * tileRows))
-                            guard c0 < c1, r0 < r1 else { return }
-                            let bias = ptrs.bias.map { $0 + gi * mg }
-                            var gp = ptrs.geometry
-                            _ = ck_conv(level, packed!.storage + gi * packed!.groupStride, Int32(mg), Int32(r0), Int32(r1), &gp,
-                                        ptrs.x + (i * c + gi * cg) * h * wd, Int32(c0), Int32(c1), bias, act, lo, hi,
-                                        ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
-                        }
+                    y.data.withUnsafeMutableBufferPointer { yp in
+                        let ptrs = ConvPointers(x: xp.baseAddress!, w: wp.baseAddress!, y: yp.baseAddress!,
+                                                bias: b == nil ? nil : bp.baseAddress, geometry: geometry)
+                        failed = run(ptrs, depthwise: depthwise, winograd: winograd, packed: packed, threads: threads,
+                                     n: n, c: c, h: h, wd: wd, m: m, mg: mg, cg: cg, plane: plane, tiles: tiles,
+                                     level: level, g: g, act: act, lo: lo, hi: hi)
                     }
                 }
-                }
             }
+        }
+        if failed {
+            var reference = try referenceForward(x: x, w: w, b: b, geometry: g)
+            activation?.apply(&reference)
+            return reference
         }
         return y
     }
 
+    /// Splits one convolution into tasks on `threads` threads and runs the chosen kernel on each;
+    /// returns whether any task failed (a kernel without scratch memory).
+    private static func run(_ ptrs: ConvPointers, depthwise: Bool, winograd: Bool, packed: PackedConvWeights?, threads: Int,
+                            n: Int, c: Int, h: Int, wd: Int, m: Int, mg: Int, cg: Int, plane: Int, tiles: Int,
+                            level: Int32, g: Conv2DGeometry, act: Int32, lo: Float, hi: Float) -> Bool {
+        if depthwise {
+            // Tasks: blocks of channels of one image, two per thread.
+            let blocks = Swift.max(1, Swift.min(m, 2 * threads / Swift.max(1, Swift.min(n, 2 * threads))))
+            parallel(threads, items: n * blocks) { task in
+                let (i, block) = (task / blocks, task % blocks)
+                let (c0, c1) = (m * block / blocks, m * (block + 1) / blocks)
+                guard c0 < c1 else { return }
+                var gp = ptrs.geometry
+                ck_depthwise(&gp, ptrs.x + (i * m + c0) * h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
+                             ptrs.bias.map { $0 + c0 }, Int32(c1 - c0), act, lo, hi, ptrs.y + (i * m + c0) * plane)
+            }
+            return false
+        }
+        guard let packed else { return true }
+        let status = StatusSlots(count: Swift.max(threads, n * g.group * threads))
+        defer { status.deallocate() }
+        if winograd {
+            // The batch's tiles in one range, split across the threads in blocks of 32 when there are
+            // enough, else by output channels.
+            let total = n * tiles
+            let byTiles = total >= 64 * threads
+            parallel(threads, items: threads) { part in
+                let (tBlocks, rTiles) = ((total + 31) / 32, (m + 7) / 8)
+                let (t0, t1) = byTiles ? (Swift.min(total, tBlocks * part / threads * 32), Swift.min(total, tBlocks * (part + 1) / threads * 32)) : (0, total)
+                let (r0, r1) = byTiles ? (0, m) : (Swift.min(m, rTiles * part / threads * 8), Swift.min(m, rTiles * (part + 1) / threads * 8))
+                guard t0 < t1, r0 < r1 else { return }
+                var gp = ptrs.geometry
+                status.slots[part] = ck_winograd(packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
+                                                 Int32(t0), Int32(t1), ptrs.bias, act, lo, hi, ptrs.y)
+            }
+            return status.anyFailed
+        }
+        // Tasks: whole (image, group) units when the threads can share them evenly; otherwise each
+        // unit split in parts, by columns (pixels) when the plane is wide, else by rows (output
+        // channels, at tile-height multiples).
+        let units = n * g.group
+        let tileRows = Int(ck_tile_rows(level))
+        let splits = units % threads == 0 ? 1 : threads
+        let byColumns = plane >= 64 * splits
+        parallel(threads, items: units * splits) { task in
+            let unit = task / splits, part = task % splits
+            let (i, gi) = (unit / g.group, unit % g.group)
+            // Column ranges aligned to 32 so that only the last tile of an image is partial.
+            let (cTiles, rTiles) = ((plane + 31) / 32, (mg + tileRows - 1) / tileRows)
+            let (c0, c1) = byColumns ? (Swift.min(plane, cTiles * part / splits * 32), Swift.min(plane, cTiles * (part + 1) / splits * 32)) : (0, plane)
+            let (r0, r1) = byColumns ? (0, mg) : (Swift.min(mg, rTiles * part / splits * tileRows), Swift.min(mg, rTiles * (part + 1) / splits * tileRows))
+            guard c0 < c1, r0 < r1 else { return }
+            var gp = ptrs.geometry
+            status.slots[task] = ck_conv(level, packed.storage + gi * packed.groupStride, Int32(mg), Int32(r0), Int32(r1), &gp,
+                                         ptrs.x + (i * c + gi * cg) * h * wd, Int32(c0), Int32(c1), ptrs.bias.map { $0 + gi * mg },
+                                         act, lo, hi, ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
+        }
+        return status.anyFailed
+    }
+
+    /// Zero-initialized status codes of a convolution's tasks (each task writes its own slot).
+    private final class StatusSlots: @unchecked Sendable {
+        let slots: UnsafeMutablePointer<Int32>
+        let count: Int
+        init(count: Int) {
+            self.count = count
+            slots = .allocate(capacity: count)
+            slots.initialize(repeating: 0, count: count)
+        }
+        var anyFailed: Bool { (0..<count).contains { slots[$0] != 0 } }
+        func deallocate() { slots.deallocate() }
+    }
+
     /// Whether 3×3 stride-1 convolutions run by Winograd's F(2×2, 3×3) on AVX-512 (`ck_winograd`);
-    /// `CANDELA_WINOGRAD=off` runs them as the implicit GEMM (`candela bench` compares both).
+    /// `CANDELA_WINOGRAD=off` runs them as the implicit GEMM (`make bench` compares both).
     nonisolated(unsafe) public static var useWinograd: Bool = ProcessInfo.processInfo.environment["CANDELA_WINOGRAD"] != "off"
 
     /// Runs `body` for items 0..<items on `threads` threads, each taking a contiguous share.
