@@ -248,19 +248,22 @@ enum LRP {
             return split!
         }
         let eps: Float = 1e-6
+        // W⁺ and W⁻, made once per layer when the layer keeps a cache.
+        func positive() -> Tensor { layer.weights("positive", w) { map($0, pos) } }
+        func negative() -> Tensor { layer.weights("negative", w) { map($0, neg) } }
         switch rule {
         case .epsilon(let e):
             return try group([Term(x: x, w: w, bias: bias)], relevance: r, epsilon: e, biasAxis: biasAxis, layer: layer)
         case .zPlus:
             // z = W⁺x⁺ + b⁺ + W⁻x⁻: the positive bias part stays in the denominator.
             let (xp, xn) = parts()
-            return try group([Term(x: xp, w: layer.weights("positive", w) { map($0, pos) }, bias: bias.map { map($0, pos) }), Term(x: xn, w: layer.weights("negative", w) { map($0, neg) })],
+            return try group([Term(x: xp, w: positive(), bias: bias.map { map($0, pos) }), Term(x: xn, w: negative())],
                              relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
         case .alphaBeta(let alpha, let beta):
             let (xp, xn) = parts()
-            let activating = try group([Term(x: xp, w: layer.weights("positive", w) { map($0, pos) }, bias: bias.map { map($0, pos) }), Term(x: xn, w: layer.weights("negative", w) { map($0, neg) })],
+            let activating = try group([Term(x: xp, w: positive(), bias: bias.map { map($0, pos) }), Term(x: xn, w: negative())],
                                        relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
-            let inhibiting = try group([Term(x: xp, w: layer.weights("negative", w) { map($0, neg) }, bias: bias.map { map($0, neg) }), Term(x: xn, w: layer.weights("positive", w) { map($0, pos) })],
+            let inhibiting = try group([Term(x: xp, w: negative(), bias: bias.map { map($0, neg) }), Term(x: xn, w: positive())],
                                        relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
             return Tensor(shape: x.shape, data: zip(activating.data, inhibiting.data).map { alpha * $0 - beta * $1 })
         case .flat:
@@ -285,8 +288,8 @@ enum LRP {
             return Tensor(shape: x.shape, data: zip(up.data, down.data).map(+))
         case .zBox(let low, let high):
             // (x, W) − (low, W⁺) − (high, W⁻); the bias parts cancel in the denominator.
-            return try group([Term(x: x, w: w), Term(x: Tensor(shape: x.shape, repeating: low), w: layer.weights("positive", w) { map($0, pos) }, sign: -1),
-                              Term(x: Tensor(shape: x.shape, repeating: high), w: layer.weights("negative", w) { map($0, neg) }, sign: -1)],
+            return try group([Term(x: x, w: w), Term(x: Tensor(shape: x.shape, repeating: low), w: positive(), sign: -1),
+                              Term(x: Tensor(shape: x.shape, repeating: high), w: negative(), sign: -1)],
                              relevance: r, epsilon: eps, biasAxis: biasAxis, layer: layer)
         }
     }

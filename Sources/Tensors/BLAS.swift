@@ -25,7 +25,9 @@ public enum BLAS {
         }
         if m == 1 {
             // One row (a batch of one through a fully connected layer): a matrix-vector product reads
-            // op(B) once, where the GEMM would first pack all of it. y = α·op(B)ᵀ·a + β·y.
+            // op(B) once, where the GEMM would first pack all of it. y = α·op(B)ᵀ·a + β·y; with β = 0,
+            // C's old contents (possibly NaN) must not leak in through 0·C.
+            if beta == 0 { c.update(repeating: 0, count: n) }
             cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans,
                         Int32(transB ? n : k), Int32(transB ? k : n), alpha, b, Int32(ldb),
                         a, Int32(transA ? lda : 1), beta, c, 1)

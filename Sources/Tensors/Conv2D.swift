@@ -173,13 +173,7 @@ public enum Conv2D {
     /// - Returns: y: (N,M,OH,OW)
     public static func forward(x: Tensor, w: Tensor, b: Tensor?, geometry g: Conv2DGeometry,
                                activation: ConvActivation? = nil, cache: PackedWeightsCache? = nil) throws -> Tensor {
-        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let m = w.shape[0], cg = w.shape[1]
-        guard c == cg * g.group, m % g.group == 0 else {
-            throw TensorError("Conv: input has \(c) channels but weight \(w.shape) with group \(g.group) expects \(cg * g.group)")
-        }
-        let (oh, ow) = g.outputSize(h: h, w: wd)
-        guard oh > 0, ow > 0 else { throw TensorError("Conv: output would be empty for input \(x.shape)") }
+        let (n, c, h, wd, m, cg, oh, ow) = try checkedShapes(x: x, w: w, geometry: g)
         let level = ck_sgemm_level()
         guard BLAS.useKernels, level > 0 else {
             var y = try referenceForward(x: x, w: w, b: b, geometry: g)
@@ -286,8 +280,8 @@ public enum Conv2D {
         return status.anyFailed
     }
 
-    /// Zero-initialized status codes of a convolution's tasks (each task writes its own slot).
-    private final class StatusSlots: @unchecked Sendable {
+    /// Zero-initialized status codes of a kernel's parallel tasks (each task writes its own slot).
+    final class StatusSlots: @unchecked Sendable {
         let slots: UnsafeMutablePointer<Int32>
         let count: Int
         init(count: Int) {
@@ -302,6 +296,20 @@ public enum Conv2D {
     /// Whether 3×3 stride-1 convolutions run by Winograd's F(2×2, 3×3) on AVX-512 (`ck_winograd`);
     /// `CANDELA_WINOGRAD=off` runs them as the implicit GEMM (`make bench` compares both).
     nonisolated(unsafe) public static var useWinograd: Bool = ProcessInfo.processInfo.environment["CANDELA_WINOGRAD"] != "off"
+
+    /// The extents of a convolution, after checking that the weights fit the input and that the
+    /// output is not empty: x (N,C,H,W), w (M,C/group,kh,kw) -> (N, C, H, W, M, C/group, OH, OW).
+    static func checkedShapes(x: Tensor, w: Tensor, geometry g: Conv2DGeometry) throws
+        -> (n: Int, c: Int, h: Int, w: Int, m: Int, cg: Int, oh: Int, ow: Int) {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let m = w.shape[0], cg = w.shape[1]
+        guard c == cg * g.group, m % g.group == 0 else {
+            throw TensorError("Conv: input has \(c) channels but weight \(w.shape) with group \(g.group) expects \(cg * g.group)")
+        }
+        let (oh, ow) = g.outputSize(h: h, w: wd)
+        guard oh > 0, ow > 0 else { throw TensorError("Conv: output would be empty for input \(x.shape)") }
+        return (n, c, h, wd, m, cg, oh, ow)
+    }
 
     /// Runs `body` for items 0..<items on `threads` threads, each taking a contiguous share.
     static func parallel(_ threads: Int, items: Int, _ body: @Sendable (Int) -> Void) {
@@ -323,13 +331,7 @@ public enum Conv2D {
     ///   - b: (M) or nil
     /// - Returns: y: (N,M,OH,OW)
     public static func referenceForward(x: Tensor, w: Tensor, b: Tensor?, geometry g: Conv2DGeometry) throws -> Tensor {
-        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let m = w.shape[0], cg = w.shape[1]
-        guard c == cg * g.group, m % g.group == 0 else {
-            throw TensorError("Conv: input has \(c) channels but weight \(w.shape) with group \(g.group) expects \(cg * g.group)")
-        }
-        let (oh, ow) = g.outputSize(h: h, w: wd)
-        guard oh > 0, ow > 0 else { throw TensorError("Conv: output would be empty for input \(x.shape)") }
+        let (n, c, h, wd, m, cg, oh, ow) = try checkedShapes(x: x, w: w, geometry: g)
         let mg = m / g.group
         let kdim = cg * g.kernel.h * g.kernel.w
         let plane = oh * ow

@@ -91,15 +91,14 @@ public enum Pool {
             let done = x.data.withUnsafeBufferPointer { xb in
                 y.data.withUnsafeMutableBufferPointer { yb in
                     let p = PoolPointers(x: xb.baseAddress!, y: yb.baseAddress!, argmax: nil, rows: nil, cols: nil)
-                    let status = UnsafeMutablePointer<Int32>.allocate(capacity: blocks)
+                    let status = Conv2D.StatusSlots(count: blocks)
                     defer { status.deallocate() }
-                    let statusBox = StatusPointer(pointer: status)
                     Conv2D.parallel(threads, items: blocks) { b in
                         let (p0, p1) = (planes * b / blocks, planes * (b + 1) / blocks)
                         var gp = geometry
-                        statusBox.pointer[b] = p1 > p0 ? ck_maxpool2d(&gp, p.x + p0 * h * w, Int32(p1 - p0), p.y + p0 * oh * ow) : 0
+                        if p1 > p0 { status.slots[b] = ck_maxpool2d(&gp, p.x + p0 * h * w, Int32(p1 - p0), p.y + p0 * oh * ow) }
                     }
-                    return (0..<blocks).allSatisfy { status[$0] == 0 }
+                    return !status.anyFailed
                 }
             }
             if done { return (y, []) }
@@ -239,10 +238,6 @@ public enum Pool {
         let cols: UnsafePointer<Int32>?
     }
 
-    /// Per-thread status slots (disjoint writes).
-    private struct StatusPointer: @unchecked Sendable {
-        let pointer: UnsafeMutablePointer<Int32>
-    }
 
     static func isMax(_ k: Kind) -> Bool { if case .max = k { return true } else { return false } }
 }
