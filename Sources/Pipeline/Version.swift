@@ -3,5 +3,8 @@ public enum CandelaVersion {
     /// The release of Candela.
     public static let release = "0.1.0"
     /// Bumped whenever engine or explainer numerics change, so that cached results are recomputed.
-    public static let engine = "engine-1"
+    /// engine-2: convolutions by implicit GEMM and Winograd F(2×2, 3×3) (sums in another order, so
+    /// heatmaps differ from engine-1's in the last bits), and a store made by earlier development
+    /// builds is not trusted (one held LRP randomization values its code no longer gives).
+    public static let engine = "engine-2"
 }
