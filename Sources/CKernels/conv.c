@@ -377,3 +377,35 @@ void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, con
                         act, lo, hi, y + (size_t)c * g->oh * g->ow);
     }
 }
+
+// The adjoint of im2col for one image and group: x (c, h, w) += the taps of col (c*kh*kw, oh*ow).
+// For each tap the valid output columns form one range, computed once per tap as in the packing,
+// so the inner loop has no bounds tests (and at stride 1 is a plain vector add).
+void ck_col2im(const ck_conv_geometry *g, const float *col, float *x) {
+    const int sw = g->sw;
+    size_t row = 0;
+    for (int ch = 0; ch < g->c; ch++) {
+        float *xc = x + (size_t)ch * g->h * g->w;
+        for (int ki = 0; ki < g->kh; ki++) {
+            for (int kj = 0; kj < g->kw; kj++, row++) {
+                const float *src = col + row * (size_t)g->oh * g->ow;
+                const int offx = kj * g->dw - g->pl;
+                int lo = (-offx + sw - 1) / sw;
+                if (-offx + sw - 1 < 0) lo = 0;
+                int hi = g->w - offx <= 0 ? 0 : (g->w - offx + sw - 1) / sw;
+                if (hi > g->ow) hi = g->ow;
+                for (int oy = 0; oy < g->oh; oy++) {
+                    const int iy = oy * g->sh - g->pt + ki * g->dh;
+                    if (iy < 0 || iy >= g->h) continue;
+                    const float *s = src + (size_t)oy * g->ow;
+                    float *d = xc + (size_t)iy * g->w + offx;
+                    if (sw == 1) {
+                        for (int ox = lo; ox < hi; ox++) d[ox] += s[ox];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) d[ox * sw] += s[ox];
+                    }
+                }
+            }
+        }
+    }
+}

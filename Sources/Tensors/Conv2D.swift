@@ -379,7 +379,7 @@ public enum Conv2D {
     /// transposed per group and flipped in space, padded by (extent − 1 − pad) on each side
     /// (extent = dilation·(k − 1) + 1): dx[c,y,x] = Σ_m Σ_i,j dy[m, y + pt − i·dh, x + pl − j·dw]·w[m,c,i,j].
     /// That runs on the fast forward kernel (the flipped weights are made once per weight tensor
-    /// and kept in `cache`); other strides use `referenceBackwardInput`.
+    /// and kept in `cache`); other strides run the reference's GEMM with the fold (col2im) in C.
     ///
     /// - Parameters:
     ///   - dy: (N,M,OH,OW)
@@ -390,9 +390,9 @@ public enum Conv2D {
                                      cache: PackedWeightsCache? = nil) -> Tensor {
         let (eh, ew) = (g.dilations.h * (g.kernel.h - 1), g.dilations.w * (g.kernel.w - 1))
         let pads = (eh - g.pads.top, ew - g.pads.left, eh - g.pads.bottom, ew - g.pads.right)
-        guard BLAS.useKernels, ck_sgemm_level() > 0, g.strides == (1, 1),
-              pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0 else {
-            return referenceBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g)
+        guard BLAS.useKernels else { return referenceBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g) }
+        guard ck_sgemm_level() > 0, g.strides == (1, 1), pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0 else {
+            return gemmBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g, foldInC: true)
         }
         let flipped = cache?.derived("transposed", from: w) { transposedFlipped($0, group: g.group) }
             ?? transposedFlipped(w, group: g.group)
@@ -427,6 +427,11 @@ public enum Conv2D {
 
     /// The reference backward: one GEMM per image and group into an im2col matrix, then col2im.
     public static func referenceBackwardInput(dy: Tensor, w: Tensor, inputShape: [Int], geometry g: Conv2DGeometry) -> Tensor {
+        gemmBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g, foldInC: false)
+    }
+
+    /// Wᵀ·dY by GEMM, then col2im: the Swift fold (`col2im`, the reference) or `ck_col2im`.
+    static func gemmBackwardInput(dy: Tensor, w: Tensor, inputShape: [Int], geometry g: Conv2DGeometry, foldInC: Bool) -> Tensor {
         let (n, c, h, wd) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let m = w.shape[0], cg = w.shape[1]
         let (oh, ow) = (dy.shape[2], dy.shape[3])
@@ -449,7 +454,13 @@ public enum Conv2D {
                                            a: wp.baseAddress! + gi * mg * kdim, lda: kdim,
                                            b: dyp.baseAddress! + (i * m + gi * mg) * plane, ldb: plane,
                                            c: dst, ldc: plane)
-                                if !direct {
+                                if !direct && foldInC {
+                                    var geometry = ck_conv_geometry(
+                                        c: Int32(cg), h: Int32(h), w: Int32(wd), kh: Int32(g.kernel.h), kw: Int32(g.kernel.w),
+                                        sh: Int32(g.strides.h), sw: Int32(g.strides.w), pt: Int32(g.pads.top), pl: Int32(g.pads.left),
+                                        dh: Int32(g.dilations.h), dw: Int32(g.dilations.w), oh: Int32(oh), ow: Int32(ow))
+                                    ck_col2im(&geometry, colp.baseAddress!, dxg)
+                                } else if !direct {
                                     col2im(colp.baseAddress!, channels: cg, h: h, w: wd, geometry: g, oh: oh, ow: ow, x: dxg)
                                 }
                             }

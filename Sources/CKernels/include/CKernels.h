@@ -82,6 +82,10 @@ int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geomet
 /// allow it (the caller then uses `ck_pool2d`).
 int ck_maxpool2d(const ck_conv_geometry *g, const float *x, int channels, float *y);
 
+/// The adjoint of im2col for one image and group: x (c, h, w) += col (c*kh*kw, oh*ow) folded back,
+/// overlapping taps added (the input gradient's last step at strides other than 1).
+void ck_col2im(const ck_conv_geometry *g, const float *col, float *x);
+
 /// Pooling kinds of `ck_pool2d`.
 enum { CK_POOL_MAX = 0, CK_POOL_AVERAGE = 1, CK_POOL_AVERAGE_INCLUDE_PAD = 2 };
 
