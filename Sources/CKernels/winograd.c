@@ -5,8 +5,8 @@
 // element positions ξ of the 4x4 transformed domain as separate matrices, the sum over c is
 // 16 GEMMs: M_ξ (M, tiles) = U_ξ (M, C) · V_ξ (C, tiles), 16 multiplications per tile and
 // channel pair instead of 36 (2.25x fewer). F(2x2, 3x3)'s transforms only add and halve, so its
-// error stays at the level of the direct convolution's (F(4x4, 3x3) would save 4x at a cost in
-// accuracy the engine's 1e-4 parity with ONNX Runtime does not allow).
+// error stays at the level of the direct convolution's (F(4x4, 3x3) would save 4x, but its
+// transforms hold entries up to 8 and 1/24, and its rounding errors grow accordingly; not used).
 //
 //        [1  0 -1  0]        [1    0    0 ]
 //   Bᵀ = [0  1  1  0]    G = [1/2  1/2  1/2]    Aᵀ = [1 1  1  0]
@@ -14,13 +14,13 @@
 //        [0  1  0 -1]        [0    0    1 ]
 //
 // U_ξ are made once per weight tensor and packed for the GEMM kernel (ck_winograd_pack_weights);
-// V_ξ are made per call straight into the kernel's B panels (16 tiles per vector, input pixels
-// gathered with the padding masked to zero); M_ξ go to a scratch block, from which the output
-// transform adds the bias, applies the activation and scatters the 2x2 pixels. AVX-512 only.
+// V_ξ are made per call straight into the kernel's B panels (16 tiles per vector, read with
+// masked loads and permutes, the padding masked to zero); M_ξ go to a scratch block, from which
+// the output transform adds the bias, applies the activation and stores the 2x2 pixels with
+// masks. AVX-512 only.
 #include "CKernels.h"
 #include "microkernel.h"
 #include <immintrin.h>
-#include <string.h>
 
 /// Tiles per block: 32 (one kernel panel); V (16 x KC x 32) and M (16 x M x 32) stay in L2.
 enum { TB = 32 };
