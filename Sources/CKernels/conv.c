@@ -143,7 +143,7 @@ static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0
                 const int a = ox > lo ? ox : lo, b = ox + seg_len[s] < hi ? ox + seg_len[s] : hi;
                 if (iy < 0 || iy >= g->h || a >= b) continue;
                 // Lane l (l in [q + a - ox, q + b - ox)) reads input column (ox + l - q)*sw + offx.
-                const unsigned long long bits = ((1ULL << (b - a)) - 1) << (q + a - ox);
+                const unsigned long long bits = ck_bit_range(q + a - ox, q + b - ox, NR512);
                 const __mmask16 m0 = (__mmask16)bits, m1 = (__mmask16)(bits >> 16);
                 const float *src = xc + (size_t)iy * g->w + offx + (ptrdiff_t)(ox - q) * sw;
                 if (sw == 1) {
@@ -219,12 +219,8 @@ int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv
     return 0;
 }
 
-// Lanes [a, b) of a 16-lane mask (empty when a >= b); a and b are clamped to [0, 16].
-static inline unsigned lane_range(int a, int b) {
-    if (a < 0) a = 0;
-    if (b > 16) b = 16;
-    return a >= b ? 0u : ((b == 16 ? 0xFFFFu : ((1u << b) - 1u)) & ~((1u << a) - 1u));
-}
+// Lanes [a, b) of a 16-lane mask (a and b clamped to [0, 16]).
+static inline __mmask16 lane_range(int a, int b) { return (__mmask16)ck_bit_range(a, b, 16); }
 
 // Per-channel sliding windows with AVX-512: the depthwise convolution (multiply-add with the
 // channel's filter, zero padding) and max pooling (maximum, padding never wins). An output row

@@ -34,6 +34,14 @@ int ck_tile(int level, int *mr, int *nr, ck_kernel_fn *kernel);
 /// Stores the rows x cols corner of a full scratch tile (row stride nr) into C with the epilogue.
 void ck_store_edge(const float *tile, int nr, float *c, int ldc, int rows, int cols, const ck_epilogue *e);
 
+/// Bits [a, b) of a mask `width` bits wide (width <= 32): a and b are clamped to [0, width], and
+/// the mask is empty when a >= b. Lane masks for partial vectors and runs of panel columns.
+static inline unsigned long long ck_bit_range(int a, int b, int width) {
+    if (a < 0) a = 0;
+    if (b > width) b = width;
+    return a >= b ? 0ULL : (((1ULL << (b - a)) - 1ULL) << a);
+}
+
 /// A per-thread 64-byte aligned buffer of at least `count` floats that lives as long as the
 /// thread (slot 0 or 1); NULL when it cannot be allocated.
 float *ck_scratch(int slot, size_t count);

@@ -70,13 +70,6 @@ static int tile_segments(int first, int tiles, int per_image, int tw, segment *o
     return n;
 }
 
-// Lanes [a, b) of a 32-bit mask.
-static inline unsigned long long bit_range(int a, int b) {
-    if (a < 0) a = 0;
-    if (b > 32) b = 32;
-    return a >= b ? 0ULL : (((1ULL << (b - a)) - 1ULL) << a);
-}
-
 // V_ξ for channels [p0, p0+kc) and the TB tiles from t0 (tiles past `tiles` read as zero),
 // written as one NR512-wide panel per ξ: v[ξ][p][lane]. Lane l of a segment needs input column
 // 2(tx + l − q) + j − pl of input row 2ty + i − pt: for the segment's lanes, the even (j) and odd
@@ -105,7 +98,7 @@ static void input_transform(const ck_conv_geometry *g, const float *x, size_t x_
                     offset[s][i][pair] = (ptrdiff_t)seg[s].image * (ptrdiff_t)x_stride + (ptrdiff_t)iy * g->w + col0;
                     // Positions 2l and 2l+1 for the segment's lanes l, where inside the image.
                     const unsigned long long m = iy >= 0 && iy < g->h
-                        ? bit_range(2 * seg[s].q, 2 * (seg[s].q + seg[s].len)) & bit_range(-col0, g->w - col0) : 0;
+                        ? ck_bit_range(2 * seg[s].q, 2 * (seg[s].q + seg[s].len), 32) & ck_bit_range(-col0, g->w - col0, 32) : 0;
                     lo[s][i][pair] = (__mmask16)m;
                     hi[s][i][pair] = (__mmask16)(m >> 16);
                 }
@@ -165,8 +158,8 @@ static void output_transform(const ck_conv_geometry *g, int tw, int per_image, i
             for (int a = 0; a < 2; a++) {
                 const int oy = 2 * seg[s].ty + a;
                 offset[s][a] = (ptrdiff_t)seg[s].image * (ptrdiff_t)y_stride + (ptrdiff_t)oy * g->ow + col0;
-                const unsigned long long m = oy < g->oh ? bit_range(2 * seg[s].q, 2 * (seg[s].q + seg[s].len)) &
-                                                              bit_range(-col0, g->ow - col0) : 0;
+                const unsigned long long m = oy < g->oh ? ck_bit_range(2 * seg[s].q, 2 * (seg[s].q + seg[s].len), 32) &
+                                                              ck_bit_range(-col0, g->ow - col0, 32) : 0;
                 keep_lo[s][a] = (__mmask16)m;
                 keep_hi[s][a] = (__mmask16)(m >> 16);
             }

@@ -27,6 +27,14 @@ public struct Conv2DGeometry: Sendable, Equatable {
         self.group = group
     }
 
+    /// This geometry as the C kernels take it, for an input of `channels` × `h` × `w` (one group)
+    /// and an output of `oh` × `ow`.
+    func kernelGeometry(channels: Int, h: Int, w: Int, oh: Int, ow: Int) -> ck_conv_geometry {
+        ck_conv_geometry(c: Int32(channels), h: Int32(h), w: Int32(w), kh: Int32(kernel.h), kw: Int32(kernel.w),
+                         sh: Int32(strides.h), sw: Int32(strides.w), pt: Int32(pads.top), pl: Int32(pads.left),
+                         dh: Int32(dilations.h), dw: Int32(dilations.w), oh: Int32(oh), ow: Int32(ow))
+    }
+
     public static func == (a: Self, b: Self) -> Bool {
         a.kernel == b.kernel && a.strides == b.strides && a.pads == b.pads
             && a.dilations == b.dilations && a.group == b.group
@@ -181,9 +189,7 @@ public enum Conv2D {
             return y
         }
         let mg = m / g.group, plane = oh * ow
-        let geometry = ck_conv_geometry(c: Int32(cg), h: Int32(h), w: Int32(wd), kh: Int32(g.kernel.h), kw: Int32(g.kernel.w),
-                                        sh: Int32(g.strides.h), sw: Int32(g.strides.w), pt: Int32(g.pads.top), pl: Int32(g.pads.left),
-                                        dh: Int32(g.dilations.h), dw: Int32(g.dilations.w), oh: Int32(oh), ow: Int32(ow))
+        let geometry = g.kernelGeometry(channels: cg, h: h, w: wd, oh: oh, ow: ow)
         let (act, lo, hi) = activation?.code ?? (Int32(CK_ACT_NONE), 0, 0)
         var y = Tensor(uninitializedShape: [n, m, oh, ow])
         let depthwise = cg == 1 && mg == 1
@@ -441,6 +447,7 @@ public enum Conv2D {
         var dx = Tensor(shape: inputShape)
         let direct = isPointwise(g)
         var col = [Float](repeating: 0, count: kdim * plane)
+        var geometry = g.kernelGeometry(channels: cg, h: h, w: wd, oh: oh, ow: ow)
         dy.data.withUnsafeBufferPointer { dyp in
             w.data.withUnsafeBufferPointer { wp in
                 dx.data.withUnsafeMutableBufferPointer { dxp in
@@ -455,10 +462,6 @@ public enum Conv2D {
                                            b: dyp.baseAddress! + (i * m + gi * mg) * plane, ldb: plane,
                                            c: dst, ldc: plane)
                                 if !direct && foldInC {
-                                    var geometry = ck_conv_geometry(
-                                        c: Int32(cg), h: Int32(h), w: Int32(wd), kh: Int32(g.kernel.h), kw: Int32(g.kernel.w),
-                                        sh: Int32(g.strides.h), sw: Int32(g.strides.w), pt: Int32(g.pads.top), pl: Int32(g.pads.left),
-                                        dh: Int32(g.dilations.h), dw: Int32(g.dilations.w), oh: Int32(oh), ow: Int32(ow))
                                     ck_col2im(&geometry, colp.baseAddress!, dxg)
                                 } else if !direct {
                                     col2im(colp.baseAddress!, channels: cg, h: h, w: wd, geometry: g, oh: oh, ow: ow, x: dxg)

@@ -84,9 +84,10 @@ public enum Pool {
         let threads = planes * oh * ow * g.kernel[0] * g.kernel[1] < 1 << 16 ? 1 : BLAS.threadCount
         if code == CK_POOL_MAX && !wantArgmax && BLAS.useKernels {
             // Inference: the vectorized sliding-window kernel, blocks of planes on each thread.
-            let geometry = ck_conv_geometry(c: 1, h: Int32(h), w: Int32(w), kh: Int32(g.kernel[0]), kw: Int32(g.kernel[1]),
-                                            sh: Int32(g.strides[0]), sw: Int32(g.strides[1]), pt: Int32(g.pads[0]), pl: Int32(g.pads[1]),
-                                            dh: Int32(g.dilations[0]), dw: Int32(g.dilations[1]), oh: Int32(oh), ow: Int32(ow))
+            let geometry = Conv2DGeometry(kernel: (g.kernel[0], g.kernel[1]), strides: (g.strides[0], g.strides[1]),
+                                          pads: (g.pads[0], g.pads[1], g.pads[2], g.pads[3]),
+                                          dilations: (g.dilations[0], g.dilations[1]))
+                .kernelGeometry(channels: 1, h: h, w: w, oh: oh, ow: ow)
             let blocks = Swift.min(planes, 2 * threads)
             let done = x.data.withUnsafeBufferPointer { xb in
                 y.data.withUnsafeMutableBufferPointer { yb in
