@@ -28,7 +28,7 @@ public enum ExplainerRegistry {
         "integratedgradients": Objective.keys.union(["steps", "rule", "baseline", "batch"]),
         "smoothgrad": Objective.keys.union(["samples", "sigma", "seed", "batch"]),
         "gradcam": Objective.keys.union(["layer"]), "gradcam++": ["layer"], "scorecam": ["layer", "batch"],
-        "occlusion": ["window", "stride", "batch"],
+        "occlusion": ["window", "stride", "batch", "incremental"],
         "rise": ["masks", "cells", "p", "seed", "batch"],
         "lime": ["samples", "segments", "compactness", "seed", "batch"],
         "lrp": ["composite", "epsilon", "low", "high", "output"],
