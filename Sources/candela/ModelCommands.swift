@@ -182,7 +182,7 @@ struct Inspect: ParsableCommand {
             print("outputs: \(m.graph.outputs.joined(separator: ", "))")
             print("nodes: \(m.graph.nodes.count) (\(ops.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))")
             print("parameters: \(parameters)")
-            print(String(format: "FLOPs at batch 1, %dx%d: %.4g G (%d multiply-accumulates)", w, h, Double(flops) / 1e9, flops / 2))
+            print(String(format: "FLOPs at batch 1, %dx%d: %.4g G (%ld multiply-accumulates)", w, h, Double(flops) / 1e9, flops / 2))
             print("default CAM layer: \(m.graph.defaultCAMLayer ?? "none")")
             if nodes {
                 for p in profile {

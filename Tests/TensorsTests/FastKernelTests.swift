@@ -27,6 +27,12 @@ final class FastKernelTests: XCTestCase {
         Case(n: 2, c: 5, m: 5, h: 9, w: 45, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 5)),
         Case(n: 1, c: 4, m: 4, h: 8, w: 71, g: Conv2DGeometry(kernel: (5, 5), strides: (2, 2), pads: (2, 2, 2, 2), group: 4)),
         Case(n: 1, c: 3, m: 3, h: 10, w: 60, g: Conv2DGeometry(kernel: (3, 3), strides: (1, 3), pads: (0, 3, 2, 1), dilations: (1, 2), group: 3)),
+        // The row-blocked 3×3 instances (stride 1 and 2) and the 5×5 stride-1 one: several column
+        // blocks, asymmetric pads, pads wider than the window, heights not a multiple of the block.
+        Case(n: 1, c: 3, m: 3, h: 13, w: 70, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (0, 1, 1, 0), group: 3)),
+        Case(n: 2, c: 4, m: 4, h: 7, w: 7, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 4)),
+        Case(n: 1, c: 2, m: 2, h: 6, w: 35, g: Conv2DGeometry(kernel: (3, 3), pads: (2, 2, 3, 2), group: 2)),
+        Case(n: 1, c: 2, m: 2, h: 6, w: 33, g: Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2), group: 2)),
         // Winograd F(2×2, 3×3) (3×3, stride 1, ≥ 16 channels, ≥ 16 tiles): odd output sizes,
         // asymmetric pads, three images (split by output channels), two depth blocks (c > 256).
         Case(n: 3, c: 20, m: 19, h: 9, w: 8, g: Conv2DGeometry(kernel: (3, 3), pads: (2, 0, 1, 1))),
