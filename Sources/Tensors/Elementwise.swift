@@ -1,5 +1,102 @@
+import CKernels
+import Dispatch
+
 /// Elementwise kernels with ONNX (NumPy) broadcasting, and their vector-Jacobian products.
 public enum Elementwise {
+    /// y = 1 / (1 + exp(−x)): `ck_sigmoid` (AVX-512 when available), large tensors on
+    /// `BLAS.threadCount` threads.
+    public static func sigmoid(_ x: Tensor) -> Tensor {
+        var y = Tensor(uninitializedShape: x.shape)
+        let n = x.count, parts = n >= 1 << 16 ? Swift.max(1, BLAS.threadCount) : 1
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                let io = InOut(x: xp.baseAddress!, y: yp.baseAddress!)
+                Conv2D.parallel(parts, items: parts) { t in
+                    let lo = n * t / parts, hi = n * (t + 1) / parts
+                    ck_sigmoid(io.x + lo, io.y + lo, hi - lo)
+                }
+            }
+        }
+        return y
+    }
+
+    /// An input and an output buffer handed to worker threads, which write disjoint ranges.
+    struct InOut: @unchecked Sendable {
+        let x: UnsafePointer<Float>
+        let y: UnsafeMutablePointer<Float>
+    }
+
+    /// The four arithmetic operators, for `arithmetic`'s specialized loops.
+    public enum Arithmetic: Sendable { case add, sub, mul, div }
+
+    /// a ∘ b with broadcasting, for ∘ one of + − × ÷. The output is cut into runs (the longest
+    /// trailing block of axes) over which each operand is either contiguous or one repeated value
+    /// (a per-channel scale over an H×W plane is one run per channel), and each run is one
+    /// vectorizable loop. Same results as `binary(a, b, ∘)`, element for element.
+    public static func arithmetic(_ a: Tensor, _ b: Tensor, _ op: Arithmetic) throws -> Tensor {
+        switch op {
+        case .add: return try runs(a, b, Add.self)
+        case .sub: return try runs(a, b, Sub.self)
+        case .mul: return try runs(a, b, Mul.self)
+        case .div: return try runs(a, b, Div.self)
+        }
+    }
+
+    protocol ScalarOperator { static func apply(_ a: Float, _ b: Float) -> Float }
+    enum Add: ScalarOperator { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b } }
+    enum Sub: ScalarOperator { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b } }
+    enum Mul: ScalarOperator { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b } }
+    enum Div: ScalarOperator { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a / b } }
+
+    static func runs<O: ScalarOperator>(_ a: Tensor, _ b: Tensor, _: O.Type) throws -> Tensor {
+        let shape = try broadcastShape(a.shape, b.shape)
+        let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
+        // The run: trailing axes over which a (and b) is contiguous (step 1) or constant (step 0).
+        var run = 1, stepA = -1, stepB = -1, outer = shape.count
+        while outer > 0 {
+            let k = outer - 1
+            if shape[k] == 1 { outer -= 1; continue }
+            let ma = sa[k] == 0 ? 0 : (sa[k] == run ? 1 : 2), mb = sb[k] == 0 ? 0 : (sb[k] == run ? 1 : 2)
+            if ma == 2 || mb == 2 || (stepA >= 0 && ma != stepA) || (stepB >= 0 && mb != stepB) { break }
+            (stepA, stepB) = (ma, mb)
+            run *= shape[k]
+            outer -= 1
+        }
+        if stepA < 0 { (stepA, stepB) = (1, 1) }
+        var y = Tensor(uninitializedShape: shape)
+        let total = y.count
+        a.data.withUnsafeBufferPointer { ap in
+            b.data.withUnsafeBufferPointer { bp in
+                y.data.withUnsafeMutableBufferPointer { yp in
+                    var index = [Int](repeating: 0, count: outer)
+                    var (ia, ib) = (0, 0)
+                    var o = 0
+                    while o < total {
+                        let (pa, pb, py) = (ap.baseAddress! + ia, bp.baseAddress! + ib, yp.baseAddress! + o)
+                        switch (stepA, stepB) {
+                        case (1, 1): for i in 0..<run { py[i] = O.apply(pa[i], pb[i]) }
+                        case (1, _): let v = pb[0]; for i in 0..<run { py[i] = O.apply(pa[i], v) }
+                        case (_, 1): let v = pa[0]; for i in 0..<run { py[i] = O.apply(v, pb[i]) }
+                        default: let v = O.apply(pa[0], pb[0]); for i in 0..<run { py[i] = v }
+                        }
+                        o += run
+                        // Odometer over the outer axes, updating both source offsets.
+                        var axis = outer - 1
+                        while axis >= 0 {
+                            index[axis] += 1
+                            ia += sa[axis]; ib += sb[axis]
+                            if index[axis] < shape[axis] { break }
+                            ia -= sa[axis] * shape[axis]; ib -= sb[axis] * shape[axis]
+                            index[axis] = 0
+                            axis -= 1
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
     /// y = max(x, 0)
     public static func reluForward(_ x: Tensor) -> Tensor {
         var y = Tensor(uninitializedShape: x.shape)

@@ -99,7 +99,7 @@ final class FastKernelTests: XCTestCase {
                 let dy = rng.tensor(try Conv2D.referenceForward(x: x, w: wt, b: nil, geometry: t.g).shape)
                 let expected = Conv2D.referenceBackwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: t.g)
                 let cache = PackedWeightsCache()
-                try withKernels(level: 2, threads: threads) {
+                withKernels(level: 2, threads: threads) {
                     for c in [nil, cache, cache] {
                         let dx = Conv2D.backwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: t.g, cache: c)
                         XCTAssertEqual(dx.shape, x.shape)
@@ -176,5 +176,47 @@ final class FastKernelTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The vectorized sigmoid against the exact value in double precision, on both kernel levels
+    /// (AVX-512's polynomial exp, and expf), including the tails, ±∞ and NaN.
+    func testSigmoidMatchesExact() {
+        var values: [Float] = [0, -0.0, 1e-8, -1e-8, 88, -88, 100, -100, 1000, -1000, .infinity, -.infinity, .nan]
+        var rng = SeededRandom(seed: 31)
+        values += rng.tensor([70_001], -30, 30).data // several vectors and a partial one, on two threads
+        let x = Tensor(shape: [values.count], data: values)
+        for level in [2, 1] {
+            withKernels(level: level, threads: 2) {
+                let y = Elementwise.sigmoid(x)
+                var worst: Double = 0
+                for (v, s) in zip(values, y.data) {
+                    if v.isNaN { XCTAssertTrue(s.isNaN); continue }
+                    let exact = 1 / (1 + Foundation.exp(-Double(v)))
+                    // Relative error where the value is above 1e-30 (sigmoid(−100) ≈ 4e-44 is a
+                    // subnormal that both levels flush to 0), absolute below.
+                    worst = max(worst, abs(Double(s) - exact) / max(exact, 1e-30))
+                }
+                XCTAssertLessThan(worst, 1e-6, "level \(level)")
+            }
+        }
+    }
+
+    /// The broadcasting arithmetic runs give exactly what the closure-per-element path gives.
+    func testArithmeticMatchesBinary() throws {
+        var rng = SeededRandom(seed: 32)
+        let shapes: [([Int], [Int])] = [
+            ([2, 3, 4, 5], [2, 3, 4, 5]), ([2, 3, 4, 5], [3, 1, 1]), ([2, 3, 4, 5], [5]), ([1, 3, 1, 5], [2, 1, 4, 1]),
+            ([2, 3, 4, 5], []), ([], [2, 3]), ([2, 1], [1, 3]), ([4, 1, 6], [4, 5, 1]), ([2, 3, 1, 1], [2, 3, 7, 7]), ([1], [1]),
+        ]
+        let ops: [(Elementwise.Arithmetic, (Float, Float) -> Float)] = [(.add, +), (.sub, -), (.mul, *), (.div, /)]
+        for (sa, sb) in shapes {
+            let a = rng.tensor(sa), b = rng.tensor(sb, 0.5, 2)
+            for (kind, f) in ops {
+                let fast = try Elementwise.arithmetic(a, b, kind), slow = try Elementwise.binary(a, b, f)
+                XCTAssertEqual(fast.shape, slow.shape, "\(sa) \(kind) \(sb)")
+                XCTAssertEqual(fast.data, slow.data, "\(sa) \(kind) \(sb)")
+            }
+        }
+        XCTAssertThrowsError(try Elementwise.arithmetic(rng.tensor([2, 3]), rng.tensor([4]), .add))
     }
 }

@@ -6,9 +6,12 @@ import Tensors
 struct UnaryOp: Operator {
     let f: @Sendable (Float) -> Float
     let derivative: @Sendable (_ x: Float, _ y: Float) -> Float
+    /// A vectorized kernel computing `f` over a whole tensor, where one exists.
+    var kernel: (@Sendable (Tensor) -> Tensor)? = nil
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
+        if let kernel { return [kernel(x)] }
         return [Tensor(shape: x.shape, data: x.data.map(f))]
     }
 
@@ -41,7 +44,7 @@ enum Activations {
             return UnaryOp(f: { $0 > 0 ? gamma * $0 : gamma * alpha * (exp($0) - 1) },
                            derivative: { x, _ in x > 0 ? gamma : gamma * alpha * exp(x) })
         },
-        "Sigmoid": { _ in UnaryOp(f: sigmoid, derivative: { _, y in y * (1 - y) }) },
+        "Sigmoid": { _ in UnaryOp(f: sigmoid, derivative: { _, y in y * (1 - y) }, kernel: Elementwise.sigmoid) },
         "Tanh": { _ in UnaryOp(f: { tanh($0) }, derivative: { _, y in 1 - y * y }) },
         "HardSigmoid": { a in
             let alpha = try a.float("alpha", default: 0.2), beta = try a.float("beta", default: 0.5)

@@ -8,13 +8,15 @@ struct BinaryOp: Operator {
     /// ∂f/∂a and ∂f/∂b at (a, b, y).
     let da: @Sendable (Float, Float, Float) -> Float
     let db: @Sendable (Float, Float, Float) -> Float
+    /// For + − × ÷ on floats: the vectorized broadcasting loops (`Elementwise.arithmetic`)
+    /// instead of a closure call per element.
+    var kind: Elementwise.Arithmetic? = nil
     /// Add's derivatives are constant (1, 1): its backward only sums dy back to each shape.
-    var isAdd = false
+    var isAdd: Bool { kind == .add }
 
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
-        // Same-shape Add (a residual connection): one vectorized pass instead of a closure call per element.
-        if isAdd && a.shape == b.shape { return [Elementwise.add(a, b)] }
+        if let kind { return [try Elementwise.arithmetic(a, b, kind)] }
         return [try Elementwise.binary(a, b, f)]
     }
 
@@ -35,14 +37,14 @@ struct BinaryOp: Operator {
     }
 
     static let table: [String: @Sendable (Attributes) throws -> any Operator] = [
-        "Add": { _ in BinaryOp(f: +, da: { _, _, _ in 1 }, db: { _, _, _ in 1 }, isAdd: true) },
-        "Sub": { _ in BinaryOp(f: -, da: { _, _, _ in 1 }, db: { _, _, _ in -1 }) },
-        "Mul": { _ in BinaryOp(f: *, da: { _, b, _ in b }, db: { a, _, _ in a }) },
+        "Add": { _ in BinaryOp(f: +, da: { _, _, _ in 1 }, db: { _, _, _ in 1 }, kind: .add) },
+        "Sub": { _ in BinaryOp(f: -, da: { _, _, _ in 1 }, db: { _, _, _ in -1 }, kind: .sub) },
+        "Mul": { _ in BinaryOp(f: *, da: { _, b, _ in b }, db: { a, _, _ in a }, kind: .mul) },
         "Div": { a in
             // Integer tensors divide with truncation toward zero, as C and ONNX Runtime do.
             a.isInteger(input: 0)
                 ? BinaryOp(f: { ($0 / $1).rounded(.towardZero) }, da: { _, _, _ in 0 }, db: { _, _, _ in 0 })
-                : BinaryOp(f: /, da: { _, b, _ in 1 / b }, db: { a, b, _ in -a / (b * b) })
+                : BinaryOp(f: /, da: { _, b, _ in 1 / b }, db: { a, b, _ in -a / (b * b) }, kind: .div)
         },
         "Pow": { _ in
             BinaryOp(f: { Float(pow(Double($0), Double($1))) },
