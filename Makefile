@@ -12,7 +12,7 @@ DEPS := libpng-dev:/usr/include/png.h \
         libssl-dev:/usr/include/openssl/sha.h \
         sqlite3:/usr/bin/sqlite3
 
-.PHONY: deps build release test conformance demo trust-review bench explain-coverage clean
+.PHONY: deps build release test conformance demo randomization-check trust-review bench explain-coverage clean
 
 deps:
 	@missing=""; for d in $(DEPS); do pkg=$${d%%:*}; hdr=$${d#*:}; \
@@ -56,8 +56,15 @@ conformance: $(CONFORMANCE_BUILD)
 
 # The demo runs the optimized build: its explainers (integrated gradients, occlusion) do
 # thousands of passes, ten times faster than in a debug build.
+# Then the randomization sanity check on the deeper demo model (reports/randomization).
 demo: release
 	$(CANDELA_RELEASE) run pipelines/demo.yaml --db reports/demo.sqlite --report reports/demo
+	$(CANDELA_RELEASE) run pipelines/randomization.yaml --db reports/randomization.sqlite --report reports/randomization
+
+# Adebayo et al.'s randomization check on the 8-convolution demo model: flags guided backprop,
+# passes gradient and Grad-CAM (docs/methods.md, Metrics).
+randomization-check: release
+	$(CANDELA_RELEASE) run pipelines/randomization.yaml --db reports/randomization.sqlite --report reports/randomization
 
 # The second example: five explainers, every trust metric, gates (exit 3 when one fails).
 trust-review: release

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Train Candela's small demo CNN on synthetic slides and export it to models/demo.onnx.
+"""Train Candela's demo CNNs on synthetic slides and export them to ONNX.
 
 Tooling only (Candela never needs Python at run time). Needs torch, numpy, pillow, onnx;
 onnxruntime (optional) cross-checks the export.
 
     python3 tools/make_demo_dataset.py --seed 2026 --count 64 --out datasets/demo
-    python3 tools/train_demo_model.py
+    python3 tools/train_demo_model.py                 # models/demo.onnx (5 convolutions, residual)
+    python3 tools/train_demo_model.py --arch vgg8 --threads 1   # models/demo-vgg.onnx (8, VGG-style)
 
-Writes models/demo.onnx, models/demo.md and the trained state dict
-tools/.cache/demo_model.pt (git-ignored; tools/make_fixtures.py reads the weights back
+Writes the ONNX file, its model card (models/demo.md or models/demo-vgg.md) and the trained
+state dict under tools/.cache/ (git-ignored; tools/make_fixtures.py reads the weights back
 from models/demo.onnx, so the .pt is only a convenience).
 """
 
@@ -37,7 +38,6 @@ INPUT_SIZE = 64
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.25, 0.25, 0.25)
 ALLOWED_OPS = {"Conv", "BatchNormalization", "Relu", "MaxPool", "GlobalAveragePool", "Flatten", "Gemm", "Add"}
-GRADCAM_MODULE = "block3.relu"
 TRAIN_SEED, TRAIN_COUNT = 1001, 3000
 EVAL_SEED, EVAL_COUNT = 1002, 1000
 
@@ -106,6 +106,8 @@ class ResidualBlock(nn.Module):
 class DemoNet(nn.Module):
     """64x64 RGB -> 2 logits (0 normal, 1 abnormal)."""
 
+    cam_module = "block3.relu"
+
     def __init__(self):
         super().__init__()
         self.block1 = ConvBNReLU(3, 16)      # 64x64
@@ -124,6 +126,62 @@ class DemoNet(nn.Module):
         x = self.res(x)
         x = self.block3(x)
         return self.fc(self.flatten(self.gap(x)))
+
+
+GRADCAM_MODULE = DemoNet.cam_module
+
+
+class DemoVGG(nn.Module):
+    """The deeper demo model: 64x64 RGB -> 2 logits, eight VGG-style convolutions. It exists for
+    the model-parameter randomization check, whose finding about guided backprop (Adebayo et al.
+    2018) concerns deep networks; the architecture was fixed before it was trained, once."""
+
+    cam_module = "block8.relu"
+
+    def __init__(self):
+        super().__init__()
+        self.block1 = ConvBNReLU(3, 16)      # 64x64
+        self.block2 = ConvBNReLU(16, 16)
+        self.pool1 = nn.MaxPool2d(2, 2)      # -> 32x32
+        self.block3 = ConvBNReLU(16, 32)
+        self.block4 = ConvBNReLU(32, 32)
+        self.pool2 = nn.MaxPool2d(2, 2)      # -> 16x16
+        self.block5 = ConvBNReLU(32, 64)
+        self.block6 = ConvBNReLU(64, 64)
+        self.pool3 = nn.MaxPool2d(2, 2)      # -> 8x8
+        self.block7 = ConvBNReLU(64, 128)
+        self.block8 = ConvBNReLU(128, 128)   # Grad-CAM layer: block8.relu output (128x8x8)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten(1)
+        self.fc = nn.Linear(128, 2)
+
+    def forward(self, x):
+        x = self.pool1(self.block2(self.block1(x)))
+        x = self.pool2(self.block4(self.block3(x)))
+        x = self.pool3(self.block6(self.block5(x)))
+        x = self.block8(self.block7(x))
+        return self.fc(self.flatten(self.gap(x)))
+
+
+# For each --arch: the network, its default ONNX path, state-dict path and model card, the ops
+# its export must contain, the CAM tensor's shape, and the architecture paragraph of the card.
+ARCHS = {
+    "demo": dict(net=DemoNet, out="models/demo.onnx", weights="tools/.cache/demo_model.pt", card="demo.md",
+                 title="Demo model", needs=("BatchNormalization", "Add", "Flatten"), cam_shape="64×16×16",
+                 text="""`block1` Conv(3→16, 3×3, pad 1, no bias) + BatchNorm + ReLU → MaxPool 2 →
+`block2` Conv(16→32) + BN + ReLU → MaxPool 2 →
+`res` residual block on 32 channels (Conv+BN+ReLU, Conv+BN, Add with block input, ReLU) →
+`block3` Conv(32→64) + BN + ReLU → GlobalAveragePool → Flatten → `fc` Gemm(64→2)."""),
+    "vgg8": dict(net=DemoVGG, out="models/demo-vgg.onnx", weights="tools/.cache/demo_vgg_model.pt", card="demo-vgg.md",
+                 title="Deeper demo model", needs=("BatchNormalization", "Flatten"), cam_shape="128×8×8",
+                 text="""VGG-style, every block Conv(3×3, pad 1, no bias) + BatchNorm + ReLU:
+`block1` 3→16, `block2` 16→16, MaxPool 2 → `block3` 16→32, `block4` 32→32, MaxPool 2 →
+`block5` 32→64, `block6` 64→64, MaxPool 2 → `block7` 64→128, `block8` 128→128 →
+GlobalAveragePool → Flatten → `fc` Gemm(128→2). It was made for the model-parameter
+randomization check (docs/methods.md): Adebayo et al.'s finding that guided backprop barely
+changes when the weights are re-drawn concerns deep networks, and the 5-convolution demo model
+is too shallow to show it. The architecture was fixed before training, and it was trained once."""),
+}
 
 
 # ----------------------------------------------------------------------------------
@@ -164,7 +222,7 @@ def train(model, xtr, ytr, epochs: int, bs: int, lr: float, seed: int, mtr=None,
     if loc_weight > 0:
         def _keep(_m, _i, out):
             store["a"] = out
-        hook = dict(model.named_modules())[GRADCAM_MODULE].register_forward_hook(_keep)
+        hook = dict(model.named_modules())[model.cam_module].register_forward_hook(_keep)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * ((len(xtr) + bs - 1) // bs)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -207,7 +265,7 @@ def gradcam_localization(model: nn.Module, x: torch.Tensor, masks_u8: np.ndarray
         out.retain_grad()
         store["a"] = out
 
-    h = dict(model.named_modules())[GRADCAM_MODULE].register_forward_hook(_keep)
+    h = dict(model.named_modules())[model.cam_module].register_forward_hook(_keep)
     xx = x.clone().requires_grad_(True)
     model(xx)[:, 1].sum().backward()
     h.remove()
@@ -258,7 +316,7 @@ def attr_str(a) -> str:
     return f"{a.name}={v}"
 
 
-def describe_graph(path: str):
+def describe_graph(path: str, needs=ARCHS["demo"]["needs"]):
     """Return (op_types in order, lines of a compact graph dump, gradcam tensor name)."""
     import onnx
 
@@ -268,7 +326,7 @@ def describe_graph(path: str):
     bad = sorted(set(ops) - ALLOWED_OPS)
     if bad:
         raise SystemExit(f"exported graph uses ops outside the allowed list: {bad}")
-    for need in ("BatchNormalization", "Add", "Flatten"):
+    for need in needs:
         if need not in ops:
             raise SystemExit(f"exported graph lacks {need}")
     # Grad-CAM layer: output of the last Relu feeding GlobalAveragePool
@@ -295,10 +353,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--loc-weight", type=float, default=0.0,
                     help="opt-in auxiliary Grad-CAM localization loss on the masks (default 0: off)")
+    ap.add_argument("--arch", choices=sorted(ARCHS), default="demo",
+                    help="demo: the 5-convolution residual demo model; vgg8: the deeper VGG-style one")
     ap.add_argument("--demo", default=os.path.join(ROOT, "datasets", "demo"))
-    ap.add_argument("--out", default=os.path.join(ROOT, "models", "demo.onnx"))
-    ap.add_argument("--weights", default=os.path.join(ROOT, "tools", ".cache", "demo_model.pt"))
+    ap.add_argument("--out", help="ONNX path (default: the architecture's file under models/)")
+    ap.add_argument("--weights", help="state dict path (default: under tools/.cache/)")
     args = ap.parse_args()
+    arch = ARCHS[args.arch]
+    args.out = args.out or os.path.join(ROOT, arch["out"])
+    args.weights = args.weights or os.path.join(ROOT, arch["weights"])
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -318,7 +381,7 @@ def main() -> None:
     print(f"data: {len(xtr)} train (seed {TRAIN_SEED}), {len(xev)} eval (seed {EVAL_SEED}), "
           f"{len(xdemo)} committed demo images ({time.time() - t0:.1f}s)")
 
-    model = DemoNet()
+    model = arch["net"]()
     t1 = time.time()
     train(model, xtr, ytr, args.epochs, args.batch_size, args.lr, args.seed, mtr, args.loc_weight)
     train_time = time.time() - t1
@@ -340,7 +403,7 @@ def main() -> None:
     torch.save(model.state_dict(), args.weights)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     export_onnx(model, args.out)
-    ops, lines, cam, _ = describe_graph(args.out)
+    ops, lines, cam, _ = describe_graph(args.out, arch["needs"])
     size = os.path.getsize(args.out)
     print(f"wrote {args.out} ({size} bytes), weights {args.weights}")
     print("op types:", " ".join(ops))
@@ -362,7 +425,7 @@ def main() -> None:
     except ImportError:
         print(ort_note)
 
-    write_md(os.path.join(os.path.dirname(args.out), "demo.md"), args, ops, lines, cam, size,
+    write_md(os.path.join(os.path.dirname(args.out), arch["card"]), args, ops, lines, cam, size,
              acc_tr, acc_ev, acc_demo, len(xev), len(xdemo), ort_note, train_time, loc, int(ab.sum()))
 
 
@@ -373,8 +436,9 @@ def write_md(path, args, ops, lines, cam, size, acc_tr, acc_ev, acc_demo, n_ev, 
     counts = {}
     for o in ops:
         counts[o] = counts.get(o, 0) + 1
-    n_params = sum(p.numel() for p in DemoNet().parameters())
-    text = f"""# Demo model (`models/demo.onnx`)
+    arch = ARCHS[args.arch]
+    n_params = sum(p.numel() for p in arch["net"]().parameters())
+    text = f"""# {arch["title"]} (`{os.path.relpath(args.out, ROOT)}`)
 
 A small CNN trained on the synthetic H&E-like slides of `tools/make_demo_dataset.py`. It
 tells a **normal** slide (pink tissue, stroma fibres, small pale-lavender nuclei) from an
@@ -388,7 +452,7 @@ for Candela's explainers, not a medical model.
 | input | `input`, float32, shape `(N, 3, 64, 64)`, NCHW, RGB, dynamic batch `N` |
 | output | `logits`, float32, shape `(N, 2)` (raw logits, no softmax) |
 | classes | index 0 = `normal`, index 1 = `abnormal` |
-| Grad-CAM layer | `{cam}` (output of the last Relu, 64×16×16, fed to GlobalAveragePool) |
+| Grad-CAM layer | `{cam}` (output of the last Relu, {arch["cam_shape"]}, fed to GlobalAveragePool) |
 | opset / IR | ONNX opset 17, IR version {onnx.load(args.out).ir_version} |
 | file size | {size} bytes, {n_params} parameters |
 
@@ -405,10 +469,7 @@ for Candela's explainers, not a medical model.
 
 ## Architecture
 
-`block1` Conv(3→16, 3×3, pad 1, no bias) + BatchNorm + ReLU → MaxPool 2 →
-`block2` Conv(16→32) + BN + ReLU → MaxPool 2 →
-`res` residual block on 32 channels (Conv+BN+ReLU, Conv+BN, Add with block input, ReLU) →
-`block3` Conv(32→64) + BN + ReLU → GlobalAveragePool → Flatten → `fc` Gemm(64→2).
+{arch["text"]}
 
 Ops used: {", ".join(f"{k} ×{v}" for k, v in counts.items())}. BatchNormalization nodes are
 kept separate (exported with `training=TrainingMode.PRESERVE` on a model in eval mode and
@@ -430,10 +491,10 @@ Graph (op, inputs → outputs, attributes; initializer shapes in brackets):
 
 Export check: {ort_note}.
 
-Grad-CAM (class 1, layer `{cam}`, 16×16, upsampled bilinearly to 128×128) on the {n_ab}
+Grad-CAM (class 1, layer `{cam}`, {arch["cam_shape"].split("×", 1)[1]}, upsampled bilinearly to 128×128) on the {n_ab}
 abnormal demo slides: its maximum lies inside a blob mask for {loc[0] * 100:.0f} % of them and
 within 8 px (one CAM cell) of a blob for {loc[1] * 100:.0f} %; {loc[2] * 100:.0f} % of the CAM mass lies
-within 8 px of a blob. {"The model was trained on labels only, so this is what the classifier learned by itself: its evidence tends to form a ring around a blob (the last layer sees about 68 px of the 128 px slide) rather than a peak on it." if args.loc_weight == 0 else f"The model was trained with the auxiliary localization loss (--loc-weight {args.loc_weight}), so Grad-CAM lands on the blobs by construction."}
+within 8 px of a blob. {("The model was trained on labels only, so this is what the classifier learned by itself: its evidence tends to form a ring around a blob (the last layer sees about 68 px of the 128 px slide) rather than a peak on it." if args.arch == "demo" else "The model was trained on labels only, so this is what the classifier learned by itself.") if args.loc_weight == 0 else f"The model was trained with the auxiliary localization loss (--loc-weight {args.loc_weight}), so Grad-CAM lands on the blobs by construction."}
 
 ## Training
 
@@ -448,14 +509,13 @@ From the repository root, in a venv with `tools/requirements-fixtures.txt` insta
 
 ```
 python3 tools/make_demo_dataset.py --seed 2026 --count 64 --out datasets/demo
-python3 tools/train_demo_model.py --epochs {args.epochs} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed} --threads {args.threads} --loc-weight {args.loc_weight}
-python3 tools/make_fixtures.py   # Tests/Fixtures depend on this model's weights
+python3 tools/train_demo_model.py --arch {args.arch} --epochs {args.epochs} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed} --threads {args.threads} --loc-weight {args.loc_weight}
+{"python3 tools/make_fixtures.py   # Tests/Fixtures depend on this model's weights" if args.arch == "demo" else ""}
 ```
 
 Training is seeded and uses deterministic algorithms, but bit-identical weights are only
-expected with the same torch version and CPU; the Swift test fixtures in `Tests/Fixtures/demo`
-must be regenerated whenever the model is retrained. The trained state dict is also kept at
-`tools/.cache/demo_model.pt` (git-ignored).
+expected with the same torch version and CPU{"; the Swift test fixtures in `Tests/Fixtures/demo` must be regenerated whenever the model is retrained" if args.arch == "demo" else ""}. The trained state dict is also kept at
+`{os.path.relpath(args.weights, ROOT)}` (git-ignored).
 """
     with open(path, "w") as f:
         f.write(text)

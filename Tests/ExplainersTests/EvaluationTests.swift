@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Imaging
 import TestSupport
 import XCTest
 @testable import Explainers
@@ -93,6 +94,35 @@ final class EvaluationTests: XCTestCase {
         XCTAssertNotEqual(top.graph.initializers[last], model.graph.initializers[last])
         XCTAssertEqual(try model.randomizingTopLayers(1, seed: 5).graph.initializers[last],
                        try model.randomizingTopLayers(1, seed: 5).graph.initializers[last])
+    }
+
+    /// Adebayo et al.'s finding on a deep net, reproduced on the deeper demo model (eight
+    /// convolutions, models/demo-vgg.md): under cascading randomization the guided-backprop map
+    /// barely changes (mean ρ ≥ 0.5, flagged), while the gradient and Grad-CAM maps do (< 0.5).
+    /// First 8 demo slides, predicted class, as `pipelines/randomization.yaml` runs all 64.
+    func testRandomizationFlagsGuidedBackpropOnTheDeeperDemoModel() throws {
+        let deep = try Model(path: Support.repo("models/demo-vgg.onnx"))
+        let cascade = try Evaluation.randomizationCascade(deep)
+        XCTAssertEqual(cascade.count, 9) // 8 convolutions and the classifier
+        let prep = Preprocessing(width: 64, height: 64, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])
+        var means: [String: Double] = [:]
+        for method in ["gradient", "gradcam", "guidedbackprop"] {
+            let explainer = try ExplainerRegistry.make(method: method)
+            var total = 0.0
+            for i in 0..<8 {
+                let image = try Codecs.decode(path: Support.repo(String(format: "datasets/demo/images/slide_%03d.png", i)))
+                let input = prep.apply(image)
+                let logits = try deep.forward(input).data
+                let request = ExplanationRequest(model: deep, input: input, target: logits[1] > logits[0] ? 1 : 0)
+                let map = try explainer.explain(request).heatmap(height: 64, width: 64)
+                total += try Evaluation.randomization(explainer, request: request, heatmap: map, cascade: cascade)
+            }
+            means[method] = total / 8
+        }
+        print("randomization on demo-vgg, 8 slides: \(means.sorted { $0.key < $1.key })")
+        XCTAssertLessThan(means["gradient"]!, Evaluation.sanityThreshold)
+        XCTAssertLessThan(means["gradcam"]!, Evaluation.sanityThreshold)
+        XCTAssertGreaterThanOrEqual(means["guidedbackprop"]!, Evaluation.sanityThreshold)
     }
 
     func testMaxSensitivityIsZeroForAConstantMethodAndSmallForCAM() throws {

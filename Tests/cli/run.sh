@@ -89,6 +89,8 @@ expect_ok infer-npy -- "$BIN" infer --model $M --input "$TMP/ok.npy" --out "$TMP
 check infer-output-written test -s "$TMP/y.npy"
 expect_ok validate-demo -- "$BIN" validate pipelines/demo.yaml --dot "$TMP/plan.dot"
 check validate-dot bash -c "grep -q 'digraph' '$TMP/plan.dot' && grep -q '64 items' '$TMP/out'"
+expect_ok validate-randomization -- "$BIN" validate pipelines/randomization.yaml
+expect_ok validate-trust-review -- "$BIN" validate pipelines/trust-review.yaml
 
 # Ctrl-C: the run finishes the items in flight, commits, exits 130; a rerun reuses them.
 cat > "$TMP/slow.yaml" <<YAML
