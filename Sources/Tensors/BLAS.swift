@@ -17,6 +17,7 @@ public enum BLAS {
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0,
                              c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let threads = threadCount // first use: also settles OpenBLAS's own thread count
         guard m > 0, n > 0 else { return }
         if k == 0 {
             // BLAS leaves C untouched for k == 0 only when beta == 1; make it exact.
@@ -35,7 +36,7 @@ public enum BLAS {
         }
         if useKernels {
             // Split C across threads: by columns when it is wide, else by rows.
-            let parts = Swift.min(threadCount, Swift.max(1, (m * n * k) >> 17))
+            let parts = Swift.min(threads, Swift.max(1, (m * n * k) >> 17))
             let byColumns = n >= 64 * parts
             let status = UnsafeMutablePointer<Int32>.allocate(capacity: parts)
             defer { status.deallocate() }
@@ -58,15 +59,26 @@ public enum BLAS {
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// Bounds OpenBLAS's own thread pool. Call with 1 when the caller already runs
-    /// several forward passes in parallel, so that the two kinds of threads do not fight.
+    /// Sets how many threads one product or convolution uses. Call with 1 when the caller
+    /// already runs several forward passes in parallel, so that the two kinds of threads do not
+    /// fight. OpenBLAS gets the same count only when it does the products (`useKernels` off);
+    /// otherwise it keeps one thread (see `threadCount`).
     public static func setThreads(_ n: Int) {
-        openblas_set_num_threads(Int32(Swift.max(1, n)))
         threadCount = Swift.max(1, n)
+        openblas_set_num_threads(Int32(useKernels ? 1 : threadCount))
     }
 
-    /// Threads of Candela's own GEMM kernels (OpenBLAS's count until `setThreads` is called).
-    nonisolated(unsafe) public static var threadCount: Int = Int(openblas_get_num_threads())
+    /// Threads of Candela's own kernels: OpenBLAS's default count (the cores, or
+    /// OPENBLAS_NUM_THREADS) until `setThreads` is called. When Candela's kernels are in use,
+    /// OpenBLAS itself is set to one thread on first use: what is left to it (a matrix-vector
+    /// product, LAPACK's small solves) gains nothing from threads, and its idle workers spin
+    /// (sched_yield) for a while after each call, taking a core from the convolution that
+    /// follows. On resnet18 at batch 1 that spinning cost a quarter of the two cores' time.
+    nonisolated(unsafe) public static var threadCount: Int = {
+        let n = Int(openblas_get_num_threads())
+        if useKernels { openblas_set_num_threads(1) }
+        return n
+    }()
 
     /// Whether `sgemm` uses Candela's own micro-kernels (AVX-512 or AVX2, when the CPU has them)
     /// instead of OpenBLAS. `CANDELA_GEMM=openblas` forces OpenBLAS, the reference they are

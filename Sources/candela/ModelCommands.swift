@@ -200,7 +200,7 @@ struct Bench: ParsableCommand {
 
     @Option(help: "ONNX model.") var model: String
     @Option(help: "Batch size.") var batch: Int = 1
-    @Option(help: "OpenBLAS threads.") var threads: Int = 2
+    @Option(help: "Threads per forward pass (Candela's kernels; OpenBLAS when it does the products).") var threads: Int = 2
     @Option(help: "Time whole explanations with this method instead of forward passes.") var method: String?
     @Option(name: .customLong("set"), help: "Method parameter key=value (repeatable).") var settings: [String] = []
     @Option(help: "Input size WIDTH,HEIGHT when the model does not declare one.") var size: String?

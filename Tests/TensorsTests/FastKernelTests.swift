@@ -219,4 +219,14 @@ final class FastKernelTests: XCTestCase {
         }
         XCTAssertThrowsError(try Elementwise.arithmetic(rng.tensor([2, 3]), rng.tensor([4]), .add))
     }
+
+    /// With Candela's kernels in use, OpenBLAS keeps one thread whatever `setThreads` asks for
+    /// (its idle workers would spin beside the kernels' threads); without them it gets the count.
+    func testOpenBLASKeepsOneThreadBesideTheKernels() {
+        let saved = BLAS.threadCount
+        defer { BLAS.setThreads(saved) }
+        BLAS.setThreads(2)
+        XCTAssertEqual(BLAS.threadCount, 2)
+        XCTAssertEqual(BLAS.threads, BLAS.useKernels ? 1 : 2)
+    }
 }
