@@ -6,7 +6,8 @@ import Tensors
 /// input and min-max normalized, masks the input; the target scores of the masked inputs go
 /// through a softmax over channels to give w_k; map = ReLU(Σ_k w_k A_k). As pytorch-grad-cam
 /// `ScoreCAM` before its resize and normalization, including its upsampling with aligned corners
-/// (`UpsamplingBilinear2d`). Masked inputs run in batches of `batch`. Raw output (h,w).
+/// (`UpsamplingBilinear2d`). Masked inputs run in batches of `batch`; channels that are constant
+/// over the image share one pass (their masks are all zero). Raw output (h,w).
 public struct ScoreCAMExplainer: Explainer {
     public static let method = "scorecam"
     public let layer: String?
@@ -36,7 +37,8 @@ public struct ScoreCAMExplainer: Explainer {
         let (ih, iw) = (x.shape[2], x.shape[3])
         let up = Resize.bilinearAlignCorners(a.data, channels: c, height: h, width: w, toHeight: ih, toWidth: iw)
         let plane = ih * iw
-        let masked: [Tensor] = (0..<c).map { k in
+        // x masked by channel k's upsampled map, min-max normalized.
+        func masked(_ k: Int) -> Tensor {
             let m = up[(k * plane)..<((k + 1) * plane)]
             let lo = m.min()!, hi = m.max()!
             let scale = 1 / (hi - lo + 1e-8)
@@ -46,7 +48,27 @@ public struct ScoreCAMExplainer: Explainer {
             }
             return masked
         }
-        let scores = try Backprop.batchScores(model, inputs: masked, chunk: batch).map { $0[request.target] }
+        // A constant channel (a ReLU unit silent over the whole image, common in trained nets)
+        // normalizes to an all-zero mask: every such channel masks the input to the same 0·x, so
+        // one pass scores them all. The others run in batches, built batch by batch (512 masked
+        // 224×224 inputs would take 300 MB).
+        var constant: [Int] = [], varying: [Int] = []
+        for k in 0..<c {
+            let m = up[(k * plane)..<((k + 1) * plane)]
+            if m.min()! == m.max()! { constant.append(k) } else { varying.append(k) }
+        }
+        var scores = [Float](repeating: 0, count: c)
+        if let first = constant.first {
+            let score = try Backprop.batchScores(model, inputs: [masked(first)], chunk: 1)[0][request.target]
+            for k in constant { scores[k] = score }
+        }
+        var start = 0
+        while start < varying.count {
+            let chunk = Array(varying[start..<min(varying.count, start + batch)])
+            let s = try Backprop.batchScores(model, inputs: chunk.map(masked), chunk: batch)
+            for (k, row) in zip(chunk, s) { scores[k] = row[request.target] }
+            start += chunk.count
+        }
         return Attribution(raw: CAM.weightedMap(a, weights: softmax(scores)), space: .layer)
     }
 }
