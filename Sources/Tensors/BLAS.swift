@@ -49,7 +49,7 @@ public enum BLAS {
                                             Int32(byColumns ? lo : 0), Int32(byColumns ? hi : n), Int32(k), alpha,
                                             shared.a, Int32(lda), shared.b, Int32(ldb), beta, shared.c, Int32(ldc))
             }
-            if parts == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: run) }
+            Conv2D.parallel(parts, items: parts, run)
             if (0..<parts).allSatisfy({ status[$0] == 0 }) { return }
         }
         cblas_sgemm(CblasRowMajor,

@@ -317,16 +317,31 @@ public enum Conv2D {
         return (n, c, h, wd, m, cg, oh, ow)
     }
 
-    /// Runs `body` for items 0..<items on `threads` threads, each taking a contiguous share.
+    /// Runs `body` for items 0..<items on `threads` threads, each taking a contiguous share, on
+    /// the kernels' spinning thread pool (`ck_parallel_for`).
     static func parallel(_ threads: Int, items: Int, _ body: @Sendable (Int) -> Void) {
         let parts = Swift.min(threads, items)
         if parts <= 1 {
             for i in 0..<items { body(i) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: parts) { t in
-            for i in (items * t / parts)..<(items * (t + 1) / parts) { body(i) }
+        withoutActuallyEscaping(body) { body in
+            var job = ParallelJob(items: items, parts: parts, body: body)
+            withUnsafeMutablePointer(to: &job) { pointer in
+                _ = ck_parallel_for(Int32(parts), Int32(parts), { context, t in
+                    let job = context!.assumingMemoryBound(to: ParallelJob.self).pointee
+                    let t = Int(t)
+                    for i in (job.items * t / job.parts)..<(job.items * (t + 1) / job.parts) { job.body(i) }
+                }, pointer)
+            }
         }
+    }
+
+    /// What each task of `parallel` reads: its share of the items and the body.
+    private struct ParallelJob {
+        let items: Int
+        let parts: Int
+        let body: (Int) -> Void
     }
 
     /// The reference kernel: y = conv(x, w) + b by im2col and one GEMM per image and group.

@@ -106,4 +106,14 @@ void ck_configure_allocator(void);
 /// 1e-6 against the exact value). x and y may be the same array.
 void ck_sigmoid(const float *x, float *y, size_t n);
 
+/// A task of `ck_parallel_for`: runs task `index` of the job whose context is `ctx`.
+typedef void (*ck_task_fn)(void *ctx, int index);
+
+/// Runs fn(ctx, i) for every i in [0, count) on up to `threads` threads (the caller and pool
+/// workers that spin briefly between jobs; threads.c explains why) and returns when all are
+/// done. Tasks are claimed one at a time, so each should be a sizeable share of the work.
+/// Nested calls, and calls while another thread's job runs, run on the calling thread.
+/// Returns the number of threads that took part (1 when run on the caller alone).
+int ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx);
+
 #endif
