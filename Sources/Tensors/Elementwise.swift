@@ -80,16 +80,7 @@ public enum Elementwise {
                         default: let v = O.apply(pa[0], pb[0]); for i in 0..<run { py[i] = v }
                         }
                         o += run
-                        // Odometer over the outer axes, updating both source offsets.
-                        var axis = outer - 1
-                        while axis >= 0 {
-                            index[axis] += 1
-                            ia += sa[axis]; ib += sb[axis]
-                            if index[axis] < shape[axis] { break }
-                            ia -= sa[axis] * shape[axis]; ib -= sb[axis] * shape[axis]
-                            index[axis] = 0
-                            axis -= 1
-                        }
+                        advance(&index, axes: outer, shape, &ia, sa, &ib, sb)
                     }
                 }
             }
@@ -162,18 +153,25 @@ public enum Elementwise {
         var ia = 0, ib = 0
         for o in 0..<out.count {
             out.data[o] = op(a.data[ia], b.data[ib])
-            // Odometer increment of the multi-index, updating both source offsets.
-            var axis = shape.count - 1
-            while axis >= 0 {
-                index[axis] += 1
-                ia += sa[axis]; ib += sb[axis]
-                if index[axis] < shape[axis] { break }
-                ia -= sa[axis] * shape[axis]; ib -= sb[axis] * shape[axis]
-                index[axis] = 0
-                axis -= 1
-            }
+            advance(&index, axes: shape.count, shape, &ia, sa, &ib, sb)
         }
         return out
+    }
+
+    /// One odometer step of the multi-index over the first `axes` axes of `shape`, moving two
+    /// source offsets along with their strides (0 on broadcast axes).
+    @inline(__always)
+    static func advance(_ index: inout [Int], axes: Int, _ shape: [Int], _ ia: inout Int, _ sa: [Int],
+                        _ ib: inout Int, _ sb: [Int]) {
+        var axis = axes - 1
+        while axis >= 0 {
+            index[axis] += 1
+            ia += sa[axis]; ib += sb[axis]
+            if index[axis] < shape[axis] { return }
+            ia -= sa[axis] * shape[axis]; ib -= sb[axis] * shape[axis]
+            index[axis] = 0
+            axis -= 1
+        }
     }
 
     /// Sums `grad` (of the broadcast shape) down to `shape`: the VJP of broadcasting.
