@@ -32,6 +32,22 @@ final class OptimizerTests: XCTestCase {
         XCTAssertLessThan((diff / norm).squareRoot(), 1e-3)
     }
 
+    /// `forward` runs large batches in chunks; the logits equal one pass over the whole batch.
+    func testForwardInChunksEqualsOnePass() throws {
+        let model = try Model(path: Support.repo("models/demo.onnx"))
+        var rng = SeededRandom(seed: 41)
+        let x = rng.tensor([10, 3, 64, 64], -2, 2)
+        let whole = try model.run([model.inputName: x], keepAll: false).outputs[0]
+        let saved = Model.inferenceChunk
+        defer { Model.inferenceChunk = saved }
+        for chunk in [3, 4, 10] {
+            Model.inferenceChunk = chunk
+            let y = try model.forward(x)
+            XCTAssertEqual(y.shape, [10, 2])
+            XCTAssertLessThan(y.maxAbsDifference(whole), 1e-4, "chunks of \(chunk)")
+        }
+    }
+
     func testTapOnAFoldedTensorRunsTheOriginalGraph() throws {
         let model = try Model(path: Support.repo("models/demo.onnx"))
         let folded = "/block3/bn/BatchNormalization_output_0"
