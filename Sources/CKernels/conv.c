@@ -222,6 +222,21 @@ int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv
 // Lanes [a, b) of a 16-lane mask (a and b clamped to [0, 16]).
 static inline __mmask16 lane_range(int a, int b) { return (__mmask16)ck_bit_range(a, b, 16); }
 
+// For the 16 outputs of column block q whose first input column is `start` (any column, even in
+// the padding), at stride 1 or 2: *m0 the lanes of input columns start .. start+15 that lie in
+// the row and belong to an output, and at stride 2 *m1 the same for start+16 .. start+31 (the
+// output lanes then take the even columns). Lanes outside are read as the padding value.
+static inline void window_masks(const ck_conv_geometry *g, int q, int start, int stride, __mmask16 *m0, __mmask16 *m1) {
+    if (stride == 2) {
+        const int end = g->w - start < (g->ow - q * 16) * 2 ? g->w - start : (g->ow - q * 16) * 2;
+        *m0 = lane_range(-start, end);
+        *m1 = lane_range(-start - 16, end - 16);
+    } else {
+        *m0 = lane_range(-start, g->w - start) & lane_range(0, g->ow - q * 16);
+        *m1 = 0;
+    }
+}
+
 // Per-channel sliding windows with AVX-512: the depthwise convolution (multiply-add with the
 // channel's filter, zero padding) and max pooling (maximum, padding never wins). An output row
 // is cut into vectors of 16 columns; the vectors of the plane (row by row) are taken four at a
@@ -256,14 +271,8 @@ static inline void window_avx512(const ck_conv_geometry *g, const float *x, cons
         store[q] = (__mmask16)lane_range(0, g->ow - q * 16);
         for (int kj = 0; kj < kw; kj++) {
             const int start = q * 16 * sw + kj * g->dw - g->pl;
-            if (sw == 2) {
-                // Input columns start .. start+31; output lanes use the even ones of the row's outputs.
-                const int end = g->w - start < (g->ow - q * 16) * 2 ? g->w - start : (g->ow - q * 16) * 2;
-                mask0[q * kw + kj] = (__mmask16)lane_range(-start, end);
-                mask1[q * kw + kj] = (__mmask16)lane_range(-start - 16, end - 16);
-            } else if (sw == 1) {
-                mask0[q * kw + kj] = (__mmask16)(lane_range(-start, g->w - start) & store[q]);
-                mask1[q * kw + kj] = 0;
+            if (sw <= 2) {
+                window_masks(g, q, start, sw, &mask0[q * kw + kj], &mask1[q * kw + kj]);
             } else {
                 const __m512i ix = _mm512_add_epi32(strided, _mm512_set1_epi32(start));
                 mask0[q * kw + kj] = _mm512_cmpge_epi32_mask(ix, _mm512_setzero_si512())
@@ -349,21 +358,10 @@ static inline void depthwise_rows_avx512(const ck_conv_geometry *g, const float 
     const __m512i even = _mm512_add_epi32(lane, lane);
     const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     for (int q = 0; q < chunks; q++) {
-        // m0/m1[kj]: the lanes of the first / second 16 input columns that lie in the row (the
-        // second only at stride 2); store: the lanes that are outputs.
+        // m0/m1[kj]: tap kj's lanes (window_masks); store: the lanes that are outputs.
         const __mmask16 store = lane_range(0, g->ow - q * 16);
         __mmask16 m0[K_MAX], m1[K_MAX];
-        for (int kj = 0; kj < K; kj++) {
-            const int start = q * 16 * S + kj - g->pl;
-            if (S == 2) {
-                const int end = g->w - start < (g->ow - q * 16) * 2 ? g->w - start : (g->ow - q * 16) * 2;
-                m0[kj] = lane_range(-start, end);
-                m1[kj] = lane_range(-start - 16, end - 16);
-            } else {
-                m0[kj] = lane_range(-start, g->w - start) & store;
-                m1[kj] = 0;
-            }
-        }
+        for (int kj = 0; kj < K; kj++) window_masks(g, q, q * 16 * S + kj - g->pl, S, &m0[kj], &m1[kj]);
         for (int c = 0; c < channels; c++) {
             const float *xc = x + (size_t)c * g->h * g->w + q * 16 * S - g->pl;
             float *yc = y + (size_t)c * g->oh * g->ow + q * 16;

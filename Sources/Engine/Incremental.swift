@@ -61,7 +61,7 @@ extension Model {
             || region.ys[i] + region.h > x.shape[2] || region.xs[i] + region.w > x.shape[3] {
             throw EngineError("\(path): patch \(i) at (\(region.ys[i]), \(region.xs[i])) of size \(region.h)×\(region.w) leaves the input plane \(x.shape[2])×\(x.shape[3])")
         }
-        var run = Incremental(model: self, pass: pass, batch: b)
+        var run = Incremental(pass: pass, batch: b)
         run.state[g.inputs[0].name] = Incremental.normalized(.patched(v, region), plane: (x.shape[2], x.shape[3]))
         // Each changed tensor is dropped after its last reader, as in an inference pass.
         let frees = Model.lastUses(g), keep = Set(g.outputs)
@@ -102,15 +102,13 @@ struct Incremental {
         case batched(Tensor)
     }
 
-    let model: Model
     let pass: ForwardPass
     let batch: Int
     var state: [String: Value] = [:]
     /// The tensors computed on windows (the others the patches reached were computed whole).
     var windowed: Set<String> = []
 
-    init(model: Model, pass: ForwardPass, batch: Int) {
-        self.model = model
+    init(pass: ForwardPass, batch: Int) {
         self.pass = pass
         self.batch = batch
     }
@@ -178,22 +176,18 @@ struct Incremental {
         guard case .patched(let xp, let region)? = states.first, states.dropFirst().allSatisfy({ $0 == nil }) else { return nil }
         let x = try clean(node.inputs[0]), y = try clean(node.outputs[0])
         guard x.rank == 4, y.rank == 4 else { return nil }
-        let plane = (h: y.shape[2], w: y.shape[3])
         switch node.op {
         case let conv as ConvOp:
             let w = try clean(node.inputs[1])
             let b = node.inputs.count > 2 && !node.inputs[2].isEmpty ? try clean(node.inputs[2]) : nil
             let p = try conv.plan(x: x, w: w)
             let g = p.geometry
-            let rows = Incremental.reach(region.ys, size: region.h, extent: plane.h, kernel: g.kernel.h,
-                                         stride: g.strides.h, dilation: g.dilations.h, pad: g.pads.top)
-            let cols = Incremental.reach(region.xs, size: region.w, extent: plane.w, kernel: g.kernel.w,
-                                         stride: g.strides.w, dilation: g.dilations.w, pad: g.pads.left)
-            let input = Incremental.gather(clean: x, patch: (xp, region), target: Region(ys: rows.read, xs: cols.read, h: rows.readSize, w: cols.readSize), fill: 0)
             var unpadded = g
             unpadded.pads = (0, 0, 0, 0)
-            let out = try Conv2D.forward(x: input, w: p.w, b: b, geometry: unpadded, activation: conv.activation, cache: conv.packedWeights)
-            return try patched(out, Region(ys: rows.out, xs: cols.out, h: rows.size, w: cols.size), plane: plane, channels: y.shape[1])
+            return try slide(x: x, patch: (xp, region), y: y, kernel: [g.kernel.h, g.kernel.w], strides: [g.strides.h, g.strides.w],
+                             dilations: [g.dilations.h, g.dilations.w], pads: [g.pads.top, g.pads.left], fill: 0) {
+                try Conv2D.forward(x: $0, w: p.w, b: b, geometry: unpadded, activation: conv.activation, cache: conv.packedWeights)
+            }
         case let pool as MaxPoolOp where !pool.wantsIndices:
             return try poolStep(pool.attributes.geometry(x), kind: .max, fill: -.infinity, x: x, patch: (xp, region), y: y)
         case let pool as AveragePoolOp:
@@ -209,14 +203,25 @@ struct Incremental {
 
     func poolStep(_ g: PoolGeometry, kind: Pool.Kind, fill: Float, x: Tensor, patch: (Tensor, Region), y: Tensor) throws -> Value? {
         guard g.kernel.count == 2 else { return nil }
-        let plane = (h: y.shape[2], w: y.shape[3]), region = patch.1
-        let rows = Incremental.reach(region.ys, size: region.h, extent: plane.h, kernel: g.kernel[0],
-                                     stride: g.strides[0], dilation: g.dilations[0], pad: g.pads[0])
-        let cols = Incremental.reach(region.xs, size: region.w, extent: plane.w, kernel: g.kernel[1],
-                                     stride: g.strides[1], dilation: g.dilations[1], pad: g.pads[1])
-        let input = Incremental.gather(clean: x, patch: patch, target: Region(ys: rows.read, xs: cols.read, h: rows.readSize, w: cols.readSize), fill: fill)
         let unpadded = PoolGeometry(kernel: g.kernel, strides: g.strides, pads: [0, 0, 0, 0], dilations: g.dilations)
-        let out = try Pool.forward(x: input, geometry: unpadded, kind: kind, argmax: false).y
+        return try slide(x: x, patch: patch, y: y, kernel: g.kernel, strides: g.strides, dilations: g.dilations,
+                         pads: [g.pads[0], g.pads[1]], fill: fill) {
+            try Pool.forward(x: $0, geometry: unpadded, kind: kind, argmax: false).y
+        }
+    }
+
+    /// A window operator (2-D; per axis kernel, stride, dilation, leading pad) on a patched input:
+    /// the outputs the change reaches, computed by `unpadded` (the operator without padding) on
+    /// the input rows and columns they read, with `fill` where those lie in the padding.
+    func slide(x: Tensor, patch: (Tensor, Region), y: Tensor, kernel: [Int], strides: [Int], dilations: [Int], pads: [Int],
+               fill: Float, _ unpadded: (Tensor) throws -> Tensor) throws -> Value {
+        let plane = (h: y.shape[2], w: y.shape[3]), region = patch.1
+        let rows = Incremental.reach(region.ys, size: region.h, extent: plane.h, kernel: kernel[0],
+                                     stride: strides[0], dilation: dilations[0], pad: pads[0])
+        let cols = Incremental.reach(region.xs, size: region.w, extent: plane.w, kernel: kernel[1],
+                                     stride: strides[1], dilation: dilations[1], pad: pads[1])
+        let read = Region(ys: rows.read, xs: cols.read, h: rows.readSize, w: cols.readSize)
+        let out = try unpadded(Incremental.gather(clean: x, patch: patch, target: read, fill: fill))
         return try patched(out, Region(ys: rows.out, xs: cols.out, h: rows.size, w: cols.size), plane: plane, channels: y.shape[1])
     }
 

@@ -1,5 +1,4 @@
 import CKernels
-import Dispatch
 
 /// Elementwise kernels with ONNX (NumPy) broadcasting, and their vector-Jacobian products.
 public enum Elementwise {
