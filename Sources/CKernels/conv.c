@@ -169,12 +169,42 @@ static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0
     }
 }
 
+// A 1x1 convolution at stride 1 without padding: the input (C, H*W) already is the im2col
+// matrix, so the kernel reads its panels in place (row stride H*W) instead of packing them.
+// Same blocking as ck_conv's packed path: columns in blocks of NCB, depth in blocks of KC.
+static void conv_pointwise_avx512(const float *packed, int mpad, int k, int m0, int m1, const float *x, int plane,
+                                  int n0, int n1, const float *bias, int act, float lo, float hi, float *y, int ldy) {
+    for (int jc = n0; jc < n1; jc += NCB) {
+        const int nc = n1 - jc < NCB ? n1 - jc : NCB;
+        for (int pc = 0; pc < k; pc += KC) {
+            const int kc = k - pc < KC ? k - pc : KC;
+            const int first = pc == 0, last = pc + kc >= k;
+            const float *ablock = packed + (size_t)pc * mpad;
+            for (int jr = 0; jr < nc; jr += NR512) {
+                const int cols = nc - jr < NR512 ? nc - jr : NR512;
+                const float *bpanel = x + (size_t)pc * plane + jc + jr;
+                for (int ir = m0 - m0 % MR512; ir < m1; ir += MR512) {
+                    ck_epilogue ep = { .accumulate = !first, .bias = first && bias ? bias + ir : NULL,
+                                       .act = last ? act : CK_ACT_NONE, .lo = lo, .hi = hi,
+                                       .rows = m1 - ir < MR512 ? m1 - ir : MR512, .cols = cols };
+                    ck_kernel_avx512_unpacked(kc, ablock + (size_t)ir * kc, bpanel, plane, y + (size_t)ir * ldy + jc + jr, ldy, &ep);
+                }
+            }
+        }
+    }
+}
+
 int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
             int n0, int n1, const float *bias, int act, float lo, float hi, float *y, int ldy) {
     int mr, nr;
     ck_kernel_fn kernel;
     if (!ck_tile(level, &mr, &nr, &kernel)) return -1;
     const int k = g->c * g->kh * g->kw, mpad = ((m + mr - 1) / mr) * mr;
+    if (nr == NR512 && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0
+        && g->oh == g->h && g->ow == g->w) {
+        conv_pointwise_avx512(packed, mpad, k, m0, m1, x, g->h * g->w, n0, n1, bias, act, lo, hi, y, ldy);
+        return 0;
+    }
     float *bp = ck_scratch(0, (size_t)KC * NCB);
     if (!bp) return -1;
     float tile[MR512 * NR512], bias_tile[MR512];

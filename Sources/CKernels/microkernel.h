@@ -28,6 +28,10 @@ typedef struct {
 /// C tile (MR x NR, row stride ldc) from kc steps of packed A (MR per step) and B (NR per step).
 typedef void (*ck_kernel_fn)(int kc, const float *ap, const float *bp, float *c, int ldc, const ck_epilogue *e);
 
+/// The AVX-512 kernel with B read in place: kc rows of a row-major matrix (row stride ldb), the
+/// tile's e->cols columns (0: all 32) from b on; no lane past them is read.
+void ck_kernel_avx512_unpacked(int kc, const float *ap, const float *b, int ldb, float *c, int ldc, const ck_epilogue *e);
+
 /// The tile shape and kernel of a level (ck_sgemm_level); 0 when the level has none.
 int ck_tile(int level, int *mr, int *nr, ck_kernel_fn *kernel);
 

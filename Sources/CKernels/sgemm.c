@@ -16,25 +16,28 @@
 enum { MC = 96, NC = 4096 };
 
 // --- AVX-512: 8 rows x 32 columns, 16 accumulators (8 divides the usual channel counts) ------------------------------------
-__attribute__((target("avx512f")))
-static void kernel_avx512(int kc, const float *ap, const float *bp, float *c, int ldc, const ck_epilogue *e) {
+// One body for two kernels: B from a packed panel (row stride NR512, every lane read) or straight
+// from a row-major matrix (row stride ldb; lanes past the tile's columns are masked off and never
+// read, so B may end right after the tile's last valid column).
+__attribute__((target("avx512f"), always_inline))
+static inline void tile_avx512(int kc, const float *ap, const float *bp, int ldb, __mmask16 load0, __mmask16 load1,
+                               float *c, int ldc, const ck_epilogue *e) {
     __m512 acc[MR512][2];
     for (int r = 0; r < MR512; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
     for (int p = 0; p < kc; p++) {
-        __m512 b0 = _mm512_loadu_ps(bp), b1 = _mm512_loadu_ps(bp + 16);
+        __m512 b0 = _mm512_maskz_loadu_ps(load0, bp), b1 = _mm512_maskz_loadu_ps(load1, bp + 16);
         for (int r = 0; r < MR512; r++) {
             __m512 a = _mm512_set1_ps(ap[r]);
             acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
             acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
         }
         ap += MR512;
-        bp += NR512;
+        bp += ldb;
     }
     const __m512 zero = _mm512_setzero_ps(), lo = _mm512_set1_ps(e->lo), hi = _mm512_set1_ps(e->hi);
     // An edge tile stores its first `rows` rows and `cols` columns only (masked loads and stores).
     const int rows = e->rows ? e->rows : MR512, cols = e->cols ? e->cols : NR512;
-    const __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1u);
-    const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : (__mmask16)((1u << (cols - 16)) - 1u);
+    const __mmask16 m0 = (__mmask16)ck_bit_range(0, cols, 16), m1 = (__mmask16)(ck_bit_range(16, cols, 32) >> 16);
     for (int r = 0; r < rows; r++) {
         float *row = c + (size_t)r * ldc;
         if (e->accumulate) {
@@ -57,6 +60,17 @@ static void kernel_avx512(int kc, const float *ap, const float *bp, float *c, in
         _mm512_mask_storeu_ps(row, m0, acc[r][0]);
         _mm512_mask_storeu_ps(row + 16, m1, acc[r][1]);
     }
+}
+
+__attribute__((target("avx512f")))
+static void kernel_avx512(int kc, const float *ap, const float *bp, float *c, int ldc, const ck_epilogue *e) {
+    tile_avx512(kc, ap, bp, NR512, 0xFFFF, 0xFFFF, c, ldc, e);
+}
+
+__attribute__((target("avx512f")))
+void ck_kernel_avx512_unpacked(int kc, const float *ap, const float *b, int ldb, float *c, int ldc, const ck_epilogue *e) {
+    const int cols = e->cols ? e->cols : NR512;
+    tile_avx512(kc, ap, b, ldb, (__mmask16)ck_bit_range(0, cols, 16), (__mmask16)(ck_bit_range(16, cols, 32) >> 16), c, ldc, e);
 }
 
 // --- AVX2 + FMA: 6 rows x 16 columns, 12 accumulators ----------------------------------

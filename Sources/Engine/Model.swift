@@ -72,7 +72,9 @@ public final class Model: Sendable {
     ///   - taps: tensors the caller will read; the original graph runs when one was optimized away.
     ///   - keepAll: keep every tensor (needed by `backward`); when false, each tensor is freed after
     ///     its last reader, so peak memory follows the live set, not the whole network.
-    public func run(_ feeds: [String: Tensor], taps: [String] = [], keepAll: Bool = true) throws -> ForwardPass {
+    ///   - clock: when given, adds each node's wall time to it (`candela bench --layers`).
+    public func run(_ feeds: [String: Tensor], taps: [String] = [], keepAll: Bool = true,
+                    clock: NodeClock? = nil) throws -> ForwardPass {
         let optimized = taps.allSatisfy(optimizedNames.contains)
         let g = optimized ? optimizedGraph : graph
         let frees = optimized ? optimizedLastUse : lastUse
@@ -86,8 +88,10 @@ public final class Model: Sendable {
         for (index, node) in g.nodes.enumerated() {
             let args = node.inputs.map { $0.isEmpty ? nil : values[$0] }
             let results: [Tensor]
+            let started = clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             do {
                 results = try node.op.forward(args)
+                clock?.add(node: index, of: g, shape: results.first?.shape ?? [], nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
             } catch let e as EngineError {
                 throw e.prefixed("\(path): node '\(node.name)' (\(node.opType)): ")
             } catch let e as TensorError {
@@ -112,10 +116,10 @@ public final class Model: Sendable {
     /// Not for models whose weights outweigh that (over `chunkedWeightLimit` bytes, VGG's 500 MB
     /// classifier): each chunk would read all of them again. Every image's result is the same
     /// either way.
-    public func forward(_ x: Tensor) throws -> Tensor {
+    public func forward(_ x: Tensor, clock: NodeClock? = nil) throws -> Tensor {
         let n = x.rank > 0 ? x.shape[0] : 0
         guard n > Model.inferenceChunk, parameterBytes <= Model.chunkedWeightLimit else {
-            return try run([inputName: x], keepAll: false).outputs[0]
+            return try run([inputName: x], keepAll: false, clock: clock).outputs[0]
         }
         let per = x.count / n
         var parts: [Tensor] = []
@@ -123,7 +127,7 @@ public final class Model: Sendable {
         while start < n {
             let end = Swift.min(n, start + Model.inferenceChunk)
             let chunk = Tensor(shape: [end - start] + x.shape.dropFirst(), data: Array(x.data[(start * per)..<(end * per)]))
-            parts.append(try run([inputName: chunk], keepAll: false).outputs[0])
+            parts.append(try run([inputName: chunk], keepAll: false, clock: clock).outputs[0])
             start = end
         }
         return try Layout.concat(parts, axis: 0)

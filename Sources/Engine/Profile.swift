@@ -44,3 +44,41 @@ extension Model {
         }
     }
 }
+
+/// Wall time per node, summed over the passes it is given to (`Model.run(clock:)`): which
+/// layers a model's time goes to (`candela bench --layers`). Not thread-safe: one pass at a time.
+public final class NodeClock: @unchecked Sendable {
+    /// One node's total: its graph position, name, operator, first output's shape (last pass)
+    /// and summed nanoseconds.
+    public struct Entry: Sendable {
+        public let index: Int
+        public let name: String
+        public let opType: String
+        public var shape: [Int]
+        public var nanoseconds: UInt64
+        public var calls: Int
+    }
+    private var entries: [Int: Entry] = [:]
+
+    public init() {}
+
+    func add(node index: Int, of graph: Graph, shape: [Int], nanoseconds: UInt64) {
+        if entries[index] == nil {
+            let node = graph.nodes[index]
+            entries[index] = Entry(index: index, name: node.name, opType: node.opType, shape: shape, nanoseconds: 0, calls: 0)
+        }
+        entries[index]!.nanoseconds += nanoseconds
+        entries[index]!.calls += 1
+        entries[index]!.shape = shape
+    }
+
+    /// Every timed node, slowest first.
+    public var slowestFirst: [Entry] { entries.values.sorted { $0.nanoseconds > $1.nanoseconds } }
+
+    /// Summed time per operator type, largest first.
+    public var byOperator: [(opType: String, nanoseconds: UInt64)] {
+        Dictionary(grouping: entries.values, by: \.opType)
+            .map { ($0.key, $0.value.reduce(0) { $0 + $1.nanoseconds }) }
+            .sorted { $0.1 > $1.1 }
+    }
+}

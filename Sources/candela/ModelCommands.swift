@@ -206,6 +206,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Input size WIDTH,HEIGHT when the model does not declare one.") var size: String?
     @Option(help: "Minimum measuring time in seconds.") var seconds: Double = 2
     @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: "After the forward measurement, time every node over as many passes and print the slowest N (0: none).")
+    var layers: Int = 0
 
     /// Times `step` after warm-up calls, for at least `seconds` and five iterations, or one
     /// iteration when a single step already takes longer than `seconds` (slow explanations).
@@ -224,6 +226,28 @@ struct Bench: ParsableCommand {
         let elapsed = Date().timeIntervalSince(start)
         let count = Double(iterations * images)
         return (count / elapsed, 1000 * elapsed / count, iterations)
+    }
+
+    /// Times every node over `passes` forward passes and prints the slowest `layers` of them and
+    /// the time per operator type, in ms per image.
+    func printLayers(_ m: Model, _ x: Tensor, passes: Int) throws {
+        let clock = NodeClock()
+        let start = Date()
+        for _ in 0..<passes { _ = try m.forward(x, clock: clock) }
+        let wall = 1000 * Date().timeIntervalSince(start) / Double(passes * x.shape[0])
+        let perImage = 1e-6 / Double(passes * x.shape[0])
+        let total = clock.slowestFirst.reduce(0) { $0 + Double($1.nanoseconds) } * perImage
+        print(String(format: "\nper node (%d passes, %.3f ms/image; %.3f ms/image in nodes):", passes, wall, total))
+        for e in clock.slowestFirst.prefix(layers) {
+            let ms = Double(e.nanoseconds) * perImage
+            print(String(format: "  %8.3f ms %5.1f%%  %@  %@  -> %@", ms, 100 * ms / total, e.opType, e.name,
+                         e.shape.map(String.init).joined(separator: "x")))
+        }
+        print("per operator:")
+        for (op, ns) in clock.byOperator {
+            let ms = Double(ns) * perImage
+            print(String(format: "  %8.3f ms %5.1f%%  %@", ms, 100 * ms / total, op))
+        }
     }
 
     func run() throws {
@@ -245,6 +269,7 @@ struct Bench: ParsableCommand {
                     print(String(format: "forward: %.1f images/s, %.3f ms/image (batch %d, %d threads, %d iterations)",
                                  forward.ips, forward.ms, n, threads, forward.iterations))
                 }
+                if layers > 0 { try printLayers(m, x, passes: forward.iterations) }
                 return
             }
             // The explanation's cost is reported against the forward pass measured in this same

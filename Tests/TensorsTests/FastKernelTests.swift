@@ -20,6 +20,11 @@ final class FastKernelTests: XCTestCase {
         Case(n: 2, c: 12, m: 9, h: 11, w: 13, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 3), pads: (0, 2, 1, 0), dilations: (2, 1))),
         Case(n: 2, c: 33, m: 70, h: 7, w: 7, g: Conv2DGeometry(kernel: (1, 1))),
         Case(n: 1, c: 16, m: 24, h: 9, w: 40, g: Conv2DGeometry(kernel: (1, 1), strides: (2, 2))),
+        // 1×1 at stride 1 reads its input in place: two depth blocks, two column blocks, groups,
+        // a plane shorter than one panel (its columns must not read past the tensor).
+        Case(n: 1, c: 300, m: 20, h: 21, w: 20, g: Conv2DGeometry(kernel: (1, 1))),
+        Case(n: 2, c: 12, m: 18, h: 5, w: 7, g: Conv2DGeometry(kernel: (1, 1), group: 3)),
+        Case(n: 1, c: 5, m: 3, h: 3, w: 3, g: Conv2DGeometry(kernel: (1, 1))),
         Case(n: 2, c: 8, m: 12, h: 10, w: 9, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 4)),
         Case(n: 2, c: 10, m: 10, h: 12, w: 11, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1), group: 10)),
         Case(n: 1, c: 6, m: 12, h: 9, w: 10, g: Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2), dilations: (2, 1), group: 6)),
