@@ -28,10 +28,20 @@ public enum BLAS {
             // One row (a batch of one through a fully connected layer): a matrix-vector product reads
             // op(B) once, where the GEMM would first pack all of it. y = α·op(B)ᵀ·a + β·y; with β = 0,
             // C's old contents (possibly NaN) must not leak in through 0·C.
+            // The outputs are split across the threads (OpenBLAS itself runs one): a classifier's
+            // weights (5 MB in MobileNetV2) stream through both cores.
             if beta == 0 { c.update(repeating: 0, count: n) }
-            cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans,
-                        Int32(transB ? n : k), Int32(transB ? k : n), alpha, b, Int32(ldb),
-                        a, Int32(transA ? lda : 1), beta, c, 1)
+            let parts = Swift.min(threads, Swift.max(1, (n * k) >> 16))
+            let shared = SharedPointers(a: a, b: b, c: c, status: nil)
+            Conv2D.parallel(parts, items: parts) { t in
+                let (lo, hi) = (n * t / parts, n * (t + 1) / parts)
+                guard lo < hi else { return }
+                // op(B) columns lo..<hi: rows of B when transposed, else columns.
+                cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans,
+                            Int32(transB ? hi - lo : k), Int32(transB ? k : hi - lo), alpha,
+                            shared.b + (transB ? lo * ldb : lo), Int32(ldb),
+                            shared.a, Int32(transA ? lda : 1), beta, shared.c + lo, 1)
+            }
             return
         }
         if useKernels {
@@ -44,7 +54,7 @@ public enum BLAS {
             let shared = SharedPointers(a: a, b: b, c: c, status: status)
             let run: @Sendable (Int) -> Void = { t in
                 let (lo, hi) = byColumns ? (n * t / parts, n * (t + 1) / parts) : (m * t / parts, m * (t + 1) / parts)
-                shared.status[t] = ck_sgemm(transA ? 1 : 0, transB ? 1 : 0,
+                shared.status![t] = ck_sgemm(transA ? 1 : 0, transB ? 1 : 0,
                                             Int32(byColumns ? 0 : lo), Int32(byColumns ? m : hi),
                                             Int32(byColumns ? lo : 0), Int32(byColumns ? hi : n), Int32(k), alpha,
                                             shared.a, Int32(lda), shared.b, Int32(ldb), beta, shared.c, Int32(ldc))
@@ -105,7 +115,7 @@ private struct SharedPointers: @unchecked Sendable {
     let a: UnsafePointer<Float>
     let b: UnsafePointer<Float>
     let c: UnsafeMutablePointer<Float>
-    let status: UnsafeMutablePointer<Int32>
+    let status: UnsafeMutablePointer<Int32>?
 }
 
 /// Dense linear algebra through LAPACK (the only other door to OpenBLAS).

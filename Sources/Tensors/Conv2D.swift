@@ -265,11 +265,16 @@ public enum Conv2D {
         }
         // Tasks: whole (image, group) units when the threads can share them evenly; otherwise each
         // unit split in parts, by columns (pixels) when the plane is wide, else by rows (output
-        // channels, at tile-height multiples).
+        // channels, at tile-height multiples). A 1×1 convolution reads its input in place (no
+        // packing to repeat per part), so it takes whichever split gives the busiest thread
+        // fewer micro-tiles: a 14×14 plane is 7 column panels, 4 on one thread and 3 on the other.
         let units = n * g.group
         let tileRows = Int(ck_tile_rows(level))
         let splits = units % threads == 0 ? 1 : threads
-        let byColumns = plane >= 64 * splits
+        let (panels, rowTiles) = ((plane + 31) / 32, (mg + tileRows - 1) / tileRows)
+        let byColumns = isPointwise(g) && level == 2
+            ? (panels + splits - 1) / splits * rowTiles <= (rowTiles + splits - 1) / splits * panels
+            : plane >= 64 * splits
         parallel(threads, items: units * splits) { task in
             let unit = task / splits, part = task % splits
             let (i, gi) = (unit / g.group, unit % g.group)

@@ -5,7 +5,7 @@ import XCTest
 
 /// Candela's own GEMM micro-kernels against OpenBLAS (the reference), on shapes that hit every
 /// edge: tiles cut at the borders, depth across several blocks, transposes, alpha and beta,
-/// one and two threads.
+/// one and two threads, and one row (a matrix-vector product, its outputs split across threads).
 final class GEMMKernelTests: XCTestCase {
     func product(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float,
                  kernels: Bool, threads: Int, seed: UInt64) -> [Float] {
@@ -33,7 +33,7 @@ final class GEMMKernelTests: XCTestCase {
         var seed: UInt64 = 1
         for level in [2, 1] {
             guard BLAS.limitKernels(level) == level else { continue } // the CPU lacks it
-            let small = [(1, 1, 1), (5, 7, 3), (12, 32, 256), (13, 33, 257), (37, 100, 600), (200, 17, 9)]
+            let small = [(1, 1, 1), (1, 1000, 300), (5, 7, 3), (12, 32, 256), (13, 33, 257), (37, 100, 600), (200, 17, 9)]
             let large = [(64, 784, 576), (256, 49, 2304)]
             for (m, n, k) in small + large {
                 let isLarge = m * n * k > 1_000_000
