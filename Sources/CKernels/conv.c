@@ -180,10 +180,10 @@ static void conv_pointwise_avx512(const float *packed, int mpad, int k, int m0, 
             const int kc = k - pc < KC ? k - pc : KC;
             const int first = pc == 0, last = pc + kc >= k;
             const float *ablock = packed + (size_t)pc * mpad;
-            for (int jr = 0; jr < nc; jr += NR512) {
-                const int cols = nc - jr < NR512 ? nc - jr : NR512;
-                const float *bpanel = x + (size_t)pc * plane + jc + jr;
-                for (int ir = m0 - m0 % MR512; ir < m1; ir += MR512) {
+            for (int ir = m0 - m0 % MR512; ir < m1; ir += MR512) {
+                for (int jr = 0; jr < nc; jr += NR512) {
+                    const int cols = nc - jr < NR512 ? nc - jr : NR512;
+                    const float *bpanel = x + (size_t)pc * plane + jc + jr;
                     ck_epilogue ep = { .accumulate = !first, .bias = first && bias ? bias + ir : NULL,
                                        .act = last ? act : CK_ACT_NONE, .lo = lo, .hi = hi,
                                        .rows = m1 - ir < MR512 ? m1 - ir : MR512, .cols = cols };
