@@ -195,7 +195,7 @@ public enum Conv2D {
         let depthwise = cg == 1 && mg == 1
         let tiles = ((oh + 1) / 2) * ((ow + 1) / 2)
         let winograd = useWinograd && level == 2 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
-            && g.dilations == (1, 1) && c >= 16 && n * tiles >= 24 && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
+            && g.dilations == (1, 1) && c >= 16 && n * tiles >= 16 && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
         let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, winograd: winograd)
                                         ?? PackedConvWeights(w: w, group: g.group, level: level, winograd: winograd))
         if !depthwise && packed == nil { throw TensorError("Conv: could not pack weights \(w.shape)") }

@@ -44,6 +44,8 @@ final class FastKernelTests: XCTestCase {
         Case(n: 3, c: 20, m: 19, h: 9, w: 8, g: Conv2DGeometry(kernel: (3, 3), pads: (2, 0, 1, 1))),
         Case(n: 1, c: 300, m: 13, h: 11, w: 9, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
         Case(n: 2, c: 16, m: 40, h: 30, w: 33, g: Conv2DGeometry(kernel: (3, 3))),
+        // One 7×7 image (resnet18's layer4 at batch 1): 16 tiles, the fewest that take Winograd.
+        Case(n: 1, c: 32, m: 24, h: 7, w: 7, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
         // Wide planes: many Winograd tile blocks, many GEMM column panels.
         Case(n: 1, c: 16, m: 20, h: 48, w: 46, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
         Case(n: 1, c: 5, m: 9, h: 30, w: 40, g: Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2))),
