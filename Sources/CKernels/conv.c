@@ -100,6 +100,10 @@ static inline unsigned long long spread_even(unsigned x32) {
     return x;
 }
 
+// Kernel columns whose lane masks pack_b_conv_avx512 precomputes per panel (wider kernels
+// compute the rest per row).
+enum { MASK_KW = 11 };
+
 __attribute__((target("avx512f")))
 static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0, int kc, int j0, int nc, float *bp) {
     const int sw = g->sw;
@@ -127,23 +131,49 @@ static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0
                 oy++;
             }
         }
-        int ch = ch0, ki = ki0, kj = kj0;
-        for (int p = 0; p < kc; p++, bp += NR512) {
-            const float *xc = x + (size_t)ch * g->h * g->w;
-            const int offy = ki * g->dh - g->pt, offx = kj * g->dw - g->pl;
-            // Output columns ox with 0 <= ox*sw + offx < w.
+        // Per kernel column kj and segment: the lanes whose input column lies in the row (the
+        // same for every channel and kernel row), and at stride 2 the positions they read.
+        // Computed once per panel, so the rows below only test the input row and load.
+        int kjs = g->kw < MASK_KW ? g->kw : MASK_KW;
+        unsigned long long lanes[MASK_KW][NR512], reads[MASK_KW][NR512];
+        for (int c = 0; c < kjs; c++) {
+            const int offx = c * g->dw - g->pl;
             int lo = (-offx + sw - 1) / sw;
             if (-offx + sw - 1 < 0) lo = 0;
             int hi = g->w - offx <= 0 ? 0 : (g->w - offx + sw - 1) / sw;
             if (hi > g->ow) hi = g->ow;
+            for (int t = 0; t < segments; t++) {
+                const int ox = seg_ox[t];
+                const int a = ox > lo ? ox : lo, b = ox + seg_len[t] < hi ? ox + seg_len[t] : hi;
+                lanes[c][t] = ck_bit_range(seg_q[t] + a - ox, seg_q[t] + b - ox, NR512);
+                reads[c][t] = sw == 2 ? spread_even((unsigned)lanes[c][t]) : 0;
+            }
+        }
+        int ch = ch0, ki = ki0, kj = kj0;
+        for (int p = 0; p < kc; p++, bp += NR512) {
+            const float *xc = x + (size_t)ch * g->h * g->w;
+            const int offy = ki * g->dh - g->pt, offx = kj * g->dw - g->pl;
             __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
-            for (int s = 0; s < segments; s++) {
-                const int q = seg_q[s], ox = seg_ox[s];
-                const int iy = seg_oy[s] * g->sh + offy;
-                const int a = ox > lo ? ox : lo, b = ox + seg_len[s] < hi ? ox + seg_len[s] : hi;
-                if (iy < 0 || iy >= g->h || a >= b) continue;
+            for (int t = 0; t < segments; t++) {
+                const int q = seg_q[t], ox = seg_ox[t];
+                const int iy = seg_oy[t] * g->sh + offy;
+                if (iy < 0 || iy >= g->h) continue;
+                unsigned long long bits, pos;
+                if (kj < MASK_KW) {
+                    bits = lanes[kj][t];
+                    pos = reads[kj][t];
+                } else {
+                    // Output columns ox with 0 <= ox*sw + offx < w.
+                    int lo = (-offx + sw - 1) / sw;
+                    if (-offx + sw - 1 < 0) lo = 0;
+                    int hi = g->w - offx <= 0 ? 0 : (g->w - offx + sw - 1) / sw;
+                    if (hi > g->ow) hi = g->ow;
+                    const int a = ox > lo ? ox : lo, b = ox + seg_len[t] < hi ? ox + seg_len[t] : hi;
+                    bits = ck_bit_range(q + a - ox, q + b - ox, NR512);
+                    pos = sw == 2 ? spread_even((unsigned)bits) : 0;
+                }
+                if (!bits) continue;
                 // Lane l (l in [q + a - ox, q + b - ox)) reads input column (ox + l - q)*sw + offx.
-                const unsigned long long bits = ck_bit_range(q + a - ox, q + b - ox, NR512);
                 const __mmask16 m0 = (__mmask16)bits, m1 = (__mmask16)(bits >> 16);
                 const float *src = xc + (size_t)iy * g->w + offx + (ptrdiff_t)(ox - q) * sw;
                 if (sw == 1) {
@@ -152,7 +182,6 @@ static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0
                 } else if (sw == 2) {
                     // Lane l reads src[2l]: the even positions of 64 floats, two masked loads and a
                     // permute per 16 lanes (the positions read are the lanes' bits spread to even bits).
-                    const unsigned long long pos = spread_even((unsigned)bits);
                     if (m0) v0 = _mm512_mask_mov_ps(v0, m0, _mm512_permutex2var_ps(
                         _mm512_maskz_loadu_ps((__mmask16)pos, src), even, _mm512_maskz_loadu_ps((__mmask16)(pos >> 16), src + 16)));
                     if (m1) v1 = _mm512_mask_mov_ps(v1, m1, _mm512_permutex2var_ps(
