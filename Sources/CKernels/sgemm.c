@@ -261,3 +261,66 @@ int ck_sgemm(int transA, int transB, int m0, int m1, int n0, int n1, int k, floa
     }
     return 0;
 }
+
+// --- Matrix-vector products (a batch of one through a fully connected layer) ---------------
+// Memory-bound: each element of B is read once, so the loops only need to keep enough loads in
+// flight. trans: B is (n, k) and y_j = dot(B_j, x), four rows at a time against one vector of
+// x; otherwise B is (k, n) and y accumulates x_p * B_p over rows, 128 columns at a time.
+__attribute__((target("avx512f")))
+static void sgemv_avx512(int trans, int n0, int n1, int k, float alpha, const float *b, int ldb, const float *x,
+                         float beta, float *y) {
+    if (trans) {
+        int j = n0;
+        for (; j + 4 <= n1; j += 4) {
+            const float *r0 = b + (size_t)j * ldb, *r1 = r0 + ldb, *r2 = r1 + ldb, *r3 = r2 + ldb;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int p = 0; p < k; p += 16) {
+                const __mmask16 m = (__mmask16)ck_bit_range(0, k - p, 16);
+                const __m512 xv = _mm512_maskz_loadu_ps(m, x + p);
+                a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r0 + p), xv, a0);
+                a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r1 + p), xv, a1);
+                a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r2 + p), xv, a2);
+                a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r3 + p), xv, a3);
+            }
+            const float d[4] = { _mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2), _mm512_reduce_add_ps(a3) };
+            for (int q = 0; q < 4; q++) y[j + q] = alpha * d[q] + (beta == 0.0f ? 0.0f : beta * y[j + q]);
+        }
+        for (; j < n1; j++) {
+            const float *r = b + (size_t)j * ldb;
+            __m512 a = _mm512_setzero_ps();
+            for (int p = 0; p < k; p += 16) {
+                const __mmask16 m = (__mmask16)ck_bit_range(0, k - p, 16);
+                a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, r + p), _mm512_maskz_loadu_ps(m, x + p), a);
+            }
+            y[j] = alpha * _mm512_reduce_add_ps(a) + (beta == 0.0f ? 0.0f : beta * y[j]);
+        }
+        return;
+    }
+    enum { W = 8 }; // vectors of columns per block
+    for (int j = n0; j < n1; j += 16 * W) {
+        __m512 acc[W];
+        __mmask16 mask[W];
+        for (int v = 0; v < W; v++) {
+            acc[v] = _mm512_setzero_ps();
+            mask[v] = (__mmask16)ck_bit_range(0, n1 - j - 16 * v, 16);
+        }
+        for (int p = 0; p < k; p++) {
+            const __m512 xv = _mm512_set1_ps(x[p]);
+            const float *row = b + (size_t)p * ldb + j;
+            for (int v = 0; v < W; v++) acc[v] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask[v], row + 16 * v), xv, acc[v]);
+        }
+        const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+        for (int v = 0; v < W; v++) {
+            if (!mask[v]) break;
+            __m512 r = _mm512_mul_ps(acc[v], va);
+            if (beta != 0.0f) r = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask[v], y + j + 16 * v), vb, r);
+            _mm512_mask_storeu_ps(y + j + 16 * v, mask[v], r);
+        }
+    }
+}
+
+int ck_sgemv(int trans, int n0, int n1, int k, float alpha, const float *b, int ldb, const float *x, float beta, float *y) {
+    if (ck_sgemm_level() < 2) return -1;
+    if (n1 > n0) sgemv_avx512(trans, n0, n1, k, alpha, b, ldb, x, beta, y);
+    return 0;
+}

@@ -29,13 +29,19 @@ public enum BLAS {
             // op(B) once, where the GEMM would first pack all of it. y = α·op(B)ᵀ·a + β·y; with β = 0,
             // C's old contents (possibly NaN) must not leak in through 0·C.
             // The outputs are split across the threads (OpenBLAS itself runs one): a classifier's
-            // weights (5 MB in MobileNetV2) stream through both cores.
-            if beta == 0 { c.update(repeating: 0, count: n) }
+            // weights (5 MB in MobileNetV2) stream through both cores. Candela's AVX-512 kernel
+            // when a is contiguous (it keeps more loads in flight than OpenBLAS's), else OpenBLAS.
+            let own = useKernels && ck_sgemm_level() >= 2 && (!transA || lda == 1)
+            if beta == 0 && !own { c.update(repeating: 0, count: n) }
             let parts = Swift.min(threads, Swift.max(1, (n * k) >> 16))
             let shared = SharedPointers(a: a, b: b, c: c, status: nil)
             Conv2D.parallel(parts, items: parts) { t in
                 let (lo, hi) = (n * t / parts, n * (t + 1) / parts)
                 guard lo < hi else { return }
+                if own {
+                    _ = ck_sgemv(transB ? 1 : 0, Int32(lo), Int32(hi), Int32(k), alpha, shared.b, Int32(ldb), shared.a, beta, shared.c)
+                    return
+                }
                 // op(B) columns lo..<hi: rows of B when transposed, else columns.
                 cblas_sgemv(CblasRowMajor, transB ? CblasNoTrans : CblasTrans,
                             Int32(transB ? hi - lo : k), Int32(transB ? k : hi - lo), alpha,

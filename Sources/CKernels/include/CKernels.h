@@ -10,6 +10,12 @@ int ck_sgemm_level(void);
 /// a level above what the CPU supports is lowered to it. Returns the level now in use.
 int ck_sgemm_limit(int level);
 
+/// y[j] = alpha * (op(B) x)[j] + beta * y[j] for j in [n0, n1): a matrix-vector product on the
+/// AVX-512 level (x has k contiguous entries; op(B) is (n, k): B itself, row stride ldb, when
+/// trans, else Bᵀ with B (k, n)). With beta = 0, y is not read. Single-threaded; callers split
+/// [n0, n1). Returns 0, or -1 below the AVX-512 level (the caller then uses BLAS).
+int ck_sgemv(int trans, int n0, int n1, int k, float alpha, const float *b, int ldb, const float *x, float beta, float *y);
+
 /// C = alpha * op(A) * op(B) + beta * C for row-major matrices (op(A) m x k, op(B) k x n,
 /// C m x n; lda, ldb, ldc the stored row strides; op = transpose when transA / transB), on the
 /// rows [m0, m1) and columns [n0, n1) of C only, so that callers can split one product across
