@@ -29,6 +29,9 @@ final class FastKernelTests: XCTestCase {
         Case(n: 2, c: 10, m: 10, h: 12, w: 11, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1), group: 10)),
         Case(n: 1, c: 6, m: 12, h: 9, w: 10, g: Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2), dilations: (2, 1), group: 6)),
         Case(n: 1, c: 4, m: 5, h: 3, w: 3, g: Conv2DGeometry(kernel: (3, 3), pads: (4, 4, 0, 0))), // windows all in padding
+        // Stride 2 with dilated columns, odd width and asymmetric pads (the packing's per-panel
+        // lane masks for each kernel column).
+        Case(n: 2, c: 5, m: 11, h: 17, w: 23, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 2, 0, 1), dilations: (1, 2))),
         // Kernel columns past the 11 whose lane masks the packing precomputes, at stride 2.
         Case(n: 1, c: 2, m: 9, h: 5, w: 40, g: Conv2DGeometry(kernel: (3, 13), strides: (1, 2), pads: (1, 6, 1, 6))),
         // Depthwise on rows longer than one vector: stride 1, 2 (permute) and 3 (gather), dilated.
