@@ -137,6 +137,11 @@ expect_ok inspect-demo -- "$BIN" inspect $M --nodes
 check inspect-flops grep -q "(15925376 multiply-accumulates)" "$TMP/out"
 check inspect-params grep -q "^parameters: 42738$" "$TMP/out"
 check inspect-node-shapes grep -q "Conv  -> \[1,16,64,64\]" "$TMP/out"
+# bench --layers: the slowest nodes with their rate, then the time per operator type.
+expect_ok bench-layers -- "$BIN" bench --model $M --seconds 0.2 --layers 3
+check bench-layers-nodes grep -qE "^ +[0-9.]+ ms +[0-9.]+%  Conv  .* -> 1x[0-9x]+  [0-9]+ GFLOP/s$" "$TMP/out"
+check bench-layers-count test "$(grep -c " ms .*% " "$TMP/out")" -ge 4
+check bench-layers-operators grep -q "^per operator:$" "$TMP/out"
 
 # Bad manifests: each is one line with file:line:column.
 base_manifest() { cat <<YAML
