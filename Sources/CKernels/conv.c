@@ -202,7 +202,8 @@ static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0
 // matrix, so the kernel reads its panels in place (row stride H*W) instead of packing them.
 // Same blocking as ck_conv's packed path: columns in blocks of NCB, depth in blocks of KC.
 static void conv_pointwise_avx512(const float *packed, int mpad, int k, int m0, int m1, const float *x, int plane,
-                                  int n0, int n1, const float *bias, int act, float lo, float hi, float *y, int ldy) {
+                                  int n0, int n1, const float *bias, int add_output, int act, float lo, float hi,
+                                  float *y, int ldy) {
     for (int jc = n0; jc < n1; jc += NCB) {
         const int nc = n1 - jc < NCB ? n1 - jc : NCB;
         for (int pc = 0; pc < k; pc += KC) {
@@ -213,7 +214,7 @@ static void conv_pointwise_avx512(const float *packed, int mpad, int k, int m0, 
                 for (int jr = 0; jr < nc; jr += NR512) {
                     const int cols = nc - jr < NR512 ? nc - jr : NR512;
                     const float *bpanel = x + (size_t)pc * plane + jc + jr;
-                    ck_epilogue ep = { .accumulate = !first, .bias = first && bias ? bias + ir : NULL,
+                    ck_epilogue ep = { .accumulate = !first || add_output, .bias = first && bias ? bias + ir : NULL,
                                        .act = last ? act : CK_ACT_NONE, .lo = lo, .hi = hi,
                                        .rows = m1 - ir < MR512 ? m1 - ir : MR512, .cols = cols };
                     ck_kernel_avx512_unpacked(kc, ablock + (size_t)ir * kc, bpanel, plane, y + (size_t)ir * ldy + jc + jr, ldy, &ep);
@@ -224,14 +225,14 @@ static void conv_pointwise_avx512(const float *packed, int mpad, int k, int m0, 
 }
 
 int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
-            int n0, int n1, const float *bias, int act, float lo, float hi, float *y, int ldy) {
+            int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y, int ldy) {
     int mr, nr;
     ck_kernel_fn kernel;
     if (!ck_tile(level, &mr, &nr, &kernel)) return -1;
     const int k = g->c * g->kh * g->kw, mpad = ((m + mr - 1) / mr) * mr;
     if (nr == NR512 && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0
         && g->oh == g->h && g->ow == g->w) {
-        conv_pointwise_avx512(packed, mpad, k, m0, m1, x, g->h * g->w, n0, n1, bias, act, lo, hi, y, ldy);
+        conv_pointwise_avx512(packed, mpad, k, m0, m1, x, g->h * g->w, n0, n1, bias, add_output, act, lo, hi, y, ldy);
         return 0;
     }
     float *bp = ck_scratch(0, (size_t)KC * NCB);
@@ -251,7 +252,7 @@ int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv
                 for (int ir = m0 - m0 % mr; ir < m1; ir += mr) {
                     const int rows = m1 - ir < mr ? m1 - ir : mr;
                     float *cij = y + (size_t)ir * ldy + jc + jr;
-                    ck_epilogue ep = { .accumulate = !first, .bias = NULL, .act = last ? act : CK_ACT_NONE, .lo = lo, .hi = hi };
+                    ck_epilogue ep = { .accumulate = !first || add_output, .bias = NULL, .act = last ? act : CK_ACT_NONE, .lo = lo, .hi = hi };
                     if (first && bias) ep.bias = bias + ir; // the AVX-512 kernel reads the valid rows' entries only
                     if (nr == NR512) {
                         ep.rows = rows;

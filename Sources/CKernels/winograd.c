@@ -142,7 +142,8 @@ static void input_transform(const ck_conv_geometry *g, const float *x, size_t x_
 // and stored with a mask per segment and output row.
 __attribute__((target("avx512f")))
 static void output_transform(const ck_conv_geometry *g, int tw, int per_image, int tiles, int t0, const float *mb, int mpad,
-                             int m0, int m1, const float *bias, int act, float lo, float hi, float *y, size_t y_stride) {
+                             int m0, int m1, const float *bias, int add_output, int act, float lo, float hi, float *y,
+                             size_t y_stride) {
     const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     const __m512i first = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i second = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
@@ -177,13 +178,29 @@ static void output_transform(const ck_conv_geometry *g, int tw, int per_image, i
             for (int a = 0; a < 2; a++) {
                 __m512 r[2] = { _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[a][0], t[a][1]), t[a][2]), b),
                                 _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[a][1], t[a][2]), t[a][3]), b) };
-                for (int c = 0; c < 2; c++) {
-                    if (act == CK_ACT_RELU) r[c] = _mm512_max_ps(r[c], zero);
-                    else if (act == CK_ACT_CLIP) r[c] = _mm512_min_ps(_mm512_max_ps(r[c], vlo), vhi);
+                if (!add_output) {
+                    for (int c = 0; c < 2; c++) {
+                        if (act == CK_ACT_RELU) r[c] = _mm512_max_ps(r[c], zero);
+                        else if (act == CK_ACT_CLIP) r[c] = _mm512_min_ps(_mm512_max_ps(r[c], vlo), vhi);
+                    }
                 }
                 // Positions 2l and 2l+1 of the row: lane l's two pixels.
                 const __m512 p0 = _mm512_permutex2var_ps(r[0], first, r[1]), p1 = _mm512_permutex2var_ps(r[0], second, r[1]);
                 for (int s = 0; s < segments; s++) {
+                    if (add_output) {
+                        // A fused residual: add what y holds at the segment's pixels, then activate.
+                        __m512 q[2] = { p0, p1 };
+                        const __mmask16 keep[2] = { keep_lo[s][a], keep_hi[s][a] };
+                        for (int c = 0; c < 2; c++) {
+                            if (!keep[c]) continue;
+                            float *dst = yo + offset[s][a] + 16 * c;
+                            q[c] = _mm512_add_ps(q[c], _mm512_maskz_loadu_ps(keep[c], dst));
+                            if (act == CK_ACT_RELU) q[c] = _mm512_max_ps(q[c], zero);
+                            else if (act == CK_ACT_CLIP) q[c] = _mm512_min_ps(_mm512_max_ps(q[c], vlo), vhi);
+                            _mm512_mask_storeu_ps(dst, keep[c], q[c]);
+                        }
+                        continue;
+                    }
                     if (keep_lo[s][a]) _mm512_mask_storeu_ps(yo + offset[s][a], keep_lo[s][a], p0);
                     if (keep_hi[s][a]) _mm512_mask_storeu_ps(yo + offset[s][a] + 16, keep_hi[s][a], p1);
                 }
@@ -193,7 +210,7 @@ static void output_transform(const ck_conv_geometry *g, int tw, int per_image, i
 }
 
 int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
-                int t0, int t1, const float *bias, int act, float lo, float hi, float *y) {
+                int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
     int mr, nr;
     ck_kernel_fn kernel;
     if (ck_sgemm_level() < 2 || !ck_tile(2, &mr, &nr, &kernel)) return -1;
@@ -219,7 +236,7 @@ int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geomet
                 }
             }
         }
-        output_transform(g, tw, per_image, t1, tb, mb, mpad, m0, m1, bias, act, lo, hi, y, y_stride);
+        output_transform(g, tw, per_image, t1, tb, mb, mpad, m0, m1, bias, add_output, act, lo, hi, y, y_stride);
     }
     return 0;
 }

@@ -40,6 +40,9 @@ public final class Model: Sendable {
     let optimizedLastUse: [[String]]
     /// Bytes of the file graph's constant tensors (weights, biases, statistics) as float32.
     public let parameterBytes: Int
+    /// Residual connections inference passes on the optimized graph fuse into a convolution's
+    /// store, by the index of that Conv node (see `ResidualFusion`).
+    let residualFusions: [Int: ResidualFusion]
 
     /// Loads and checks an ONNX file; every operator must be supported.
     public convenience init(path: String, optimize: Bool = true) throws {
@@ -61,6 +64,7 @@ public final class Model: Sendable {
         self.lastUse = Model.lastUses(graph)
         self.optimizedLastUse = Model.lastUses(optimizedGraph)
         self.parameterBytes = graph.initializers.values.reduce(0) { $0 + $1.count } * 4
+        self.residualFusions = ResidualFusion.find(in: optimizedGraph)
     }
 
     /// The first graph input's name (image classifiers have one).
@@ -85,7 +89,38 @@ public final class Model: Sendable {
             try checkShape(t, against: input)
             values[input.name] = t
         }
+        // Inference on the optimized graph fuses residual connections whose intermediate tensors
+        // nobody asked for; `skip` holds the Add (and ReLU) nodes a fused convolution has done.
+        let fusing = optimized && !keepAll
+        var skip = Set<Int>()
         for (index, node) in g.nodes.enumerated() {
+            if skip.contains(index) {
+                if !keepAll { for name in frees[index] where !keep.contains(name) { values[name] = nil } }
+                continue
+            }
+            if fusing, let fusion = residualFusions[index], fusion.intermediates.allSatisfy({ !keep.contains($0) }),
+               let conv = node.op as? ConvOp, let x = values[node.inputs[0]], let w = values[node.inputs[1]],
+               let shape = conv.outputShape(x: x, w: w), values[fusion.residual]?.shape == shape {
+                let started = clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+                let args = node.inputs.map { $0.isEmpty ? nil : values[$0] }
+                // When the Add is the residual's last reader, its buffer becomes the output (taken
+                // out of `values`, it has no other owner, so writing it does not copy it).
+                let handOver = fusion.residualIdleUntilAdd && frees[fusion.add].contains(fusion.residual) && !keep.contains(fusion.residual)
+                let residual = handOver ? values.removeValue(forKey: fusion.residual)! : values[fusion.residual]!
+                do {
+                    let y = try conv.forward(args, residual: residual, relu: fusion.relu != nil)
+                    values[fusion.output] = y
+                    clock?.add(node: index, of: g, shape: y.shape, nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+                } catch let e as EngineError {
+                    throw e.prefixed("\(path): node '\(node.name)' (\(node.opType)) with the Add after it: ")
+                } catch let e as TensorError {
+                    throw EngineError("\(path): \(EngineError.node(node, e.description))")
+                }
+                skip.insert(fusion.add)
+                if let relu = fusion.relu { skip.insert(relu) }
+                for name in frees[index] where !keep.contains(name) { values[name] = nil }
+                continue
+            }
             let args = node.inputs.map { $0.isEmpty ? nil : values[$0] }
             let results: [Tensor]
             let started = clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds

@@ -97,3 +97,57 @@ enum Optimizer {
         return try Graph(inputs: graph.inputs, outputs: graph.outputs, initializers: initializers, nodes: nodes)
     }
 }
+
+/// A residual connection an inference pass runs inside the convolution before it:
+/// `t = Conv(x)` (no fused activation), `a = Add(t, r)` (or `Add(r, t)`), then optionally
+/// `Relu(a)` becomes one convolution whose store adds r and applies the ReLU
+/// (`Conv2D.forward(residual:)`), as ONNX Runtime fuses its Sum. Only where t (and a, before a
+/// ReLU) have no other reader and are not graph outputs, and r exists before the Conv runs.
+/// Passes that keep every tensor (gradients, LRP) or tap t or a run the nodes one by one, so
+/// every tensor stays observable; the sums differ from the unfused ones only in rounding.
+struct ResidualFusion: Sendable {
+    /// Indices of the Add and of the ReLU after it (nil when there is none) in the graph.
+    let add: Int
+    let relu: Int?
+    /// The Add's other input, the tensor the fused node writes, and those it never makes.
+    let residual: String
+    let output: String
+    let intermediates: [String]
+    /// Whether no node between the Conv and the Add reads the residual: its buffer may then
+    /// become the output when the Add is its last reader.
+    let residualIdleUntilAdd: Bool
+
+    /// The fusions of an optimized graph, by the index of their Conv node.
+    static func find(in graph: Graph) -> [Int: ResidualFusion] {
+        var readers: [String: [Int]] = [:]
+        var producer: [String: Int] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            for name in node.inputs where !name.isEmpty { readers[name, default: []].append(i) }
+            for name in node.outputs where !name.isEmpty { producer[name] = i }
+        }
+        let outputs = Set(graph.outputs)
+        func soleReader(_ name: String) -> Int? {
+            guard !outputs.contains(name), let r = readers[name], r.count == 1 else { return nil }
+            return r[0]
+        }
+        var found: [Int: ResidualFusion] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            guard node.opType == "Conv", let conv = node.op as? ConvOp, conv.activation == nil,
+                  node.outputs.count == 1, let t = node.outputs.first, let j = soleReader(t) else { continue }
+            let add = graph.nodes[j]
+            guard add.opType == "Add", add.inputs.count == 2, add.outputs.count == 1, add.inputs[0] != add.inputs[1] else { continue }
+            let r = add.inputs[0] == t ? add.inputs[1] : add.inputs[0]
+            // r must be computed before the Conv runs (or be a graph input); not a constant.
+            guard graph.initializers[r] == nil, producer[r].map({ $0 < i }) ?? graph.inputs.contains(where: { $0.name == r }) else { continue }
+            let a = add.outputs[0]
+            let idle = (readers[r] ?? []).allSatisfy { $0 < i || $0 == j }
+            if let k = soleReader(a), graph.nodes[k].opType == "Relu", graph.nodes[k].outputs.count == 1 {
+                found[i] = ResidualFusion(add: j, relu: k, residual: r, output: graph.nodes[k].outputs[0],
+                                          intermediates: [t, a], residualIdleUntilAdd: idle)
+            } else {
+                found[i] = ResidualFusion(add: j, relu: nil, residual: r, output: a, intermediates: [t], residualIdleUntilAdd: idle)
+            }
+        }
+        return found
+    }
+}

@@ -178,21 +178,32 @@ public enum Conv2D {
     ///   - b: (M) or nil
     ///   - activation: applied to the output (fused into the store on the fast path)
     ///   - cache: where to keep the packed weights between calls (nil: pack for this call only)
+    ///   - residual: (N,M,OH,OW) or nil: added before the activation, y = act(conv(x, w) + b + residual)
+    ///     (a residual connection fused into the store: its buffer becomes y's when nothing else
+    ///     holds it, and the separate Add and ReLU passes over memory disappear)
     /// - Returns: y: (N,M,OH,OW)
     public static func forward(x: Tensor, w: Tensor, b: Tensor?, geometry g: Conv2DGeometry,
-                               activation: ConvActivation? = nil, cache: PackedWeightsCache? = nil) throws -> Tensor {
+                               activation: ConvActivation? = nil, cache: PackedWeightsCache? = nil,
+                               residual: consuming Tensor? = nil) throws -> Tensor {
         let (n, c, h, wd, m, cg, oh, ow) = try checkedShapes(x: x, w: w, geometry: g)
+        if let r = residual, r.shape != [n, m, oh, ow] {
+            throw TensorError("Conv: residual of shape \(r.shape) does not match the output [\(n), \(m), \(oh), \(ow)]")
+        }
         let level = ck_sgemm_level()
-        guard BLAS.useKernels, level > 0 else {
-            var y = try referenceForward(x: x, w: w, b: b, geometry: g)
+        let mg = m / g.group, plane = oh * ow
+        let depthwise = cg == 1 && mg == 1
+        guard BLAS.useKernels, level > 0, residual == nil || !depthwise else {
+            // The reference, and the depthwise kernel (which has no residual store): add, then activate.
+            var y = try BLAS.useKernels && level > 0 ? forward(x: x, w: w, b: b, geometry: g, cache: cache)
+                                                     : referenceForward(x: x, w: w, b: b, geometry: g)
+            if let r = residual { y = Elementwise.add(y, r) }
             activation?.apply(&y)
             return y
         }
-        let mg = m / g.group, plane = oh * ow
         let geometry = g.kernelGeometry(channels: cg, h: h, w: wd, oh: oh, ow: ow)
         let (act, lo, hi) = activation?.code ?? (Int32(CK_ACT_NONE), 0, 0)
-        var y = Tensor(uninitializedShape: [n, m, oh, ow])
-        let depthwise = cg == 1 && mg == 1
+        let adding = residual != nil
+        var y = residual.take() ?? Tensor(uninitializedShape: [n, m, oh, ow])
         let tiles = ((oh + 1) / 2) * ((ow + 1) / 2)
         let winograd = useWinograd && level == 2 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
             && g.dilations == (1, 1) && c >= 16 && n * tiles >= 16 && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
@@ -211,7 +222,7 @@ public enum Conv2D {
                     y.data.withUnsafeMutableBufferPointer { yp in
                         let ptrs = ConvPointers(x: xp.baseAddress!, w: wp.baseAddress!, y: yp.baseAddress!,
                                                 bias: b == nil ? nil : bp.baseAddress, geometry: geometry)
-                        failed = run(ptrs, depthwise: depthwise, winograd: winograd, packed: packed, threads: threads,
+                        failed = run(ptrs, depthwise: depthwise, winograd: winograd, packed: packed, threads: threads, adding: adding,
                                      n: n, c: c, h: h, wd: wd, m: m, mg: mg, cg: cg, plane: plane, tiles: tiles,
                                      level: level, g: g, act: act, lo: lo, hi: hi)
                     }
@@ -219,7 +230,9 @@ public enum Conv2D {
             }
         }
         if failed {
+            // (No kernel wrote y: with a residual it still holds it.)
             var reference = try referenceForward(x: x, w: w, b: b, geometry: g)
+            if adding { reference = Elementwise.add(reference, y) }
             activation?.apply(&reference)
             return reference
         }
@@ -228,7 +241,7 @@ public enum Conv2D {
 
     /// Splits one convolution into tasks on `threads` threads and runs the chosen kernel on each;
     /// returns whether any task failed (a kernel without scratch memory).
-    private static func run(_ ptrs: ConvPointers, depthwise: Bool, winograd: Bool, packed: PackedConvWeights?, threads: Int,
+    private static func run(_ ptrs: ConvPointers, depthwise: Bool, winograd: Bool, packed: PackedConvWeights?, threads: Int, adding: Bool,
                             n: Int, c: Int, h: Int, wd: Int, m: Int, mg: Int, cg: Int, plane: Int, tiles: Int,
                             level: Int32, g: Conv2DGeometry, act: Int32, lo: Float, hi: Float) -> Bool {
         if depthwise {
@@ -259,7 +272,7 @@ public enum Conv2D {
                 guard t0 < t1, r0 < r1 else { return }
                 var gp = ptrs.geometry
                 status.slots[part] = ck_winograd(packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
-                                                 Int32(t0), Int32(t1), ptrs.bias, act, lo, hi, ptrs.y)
+                                                 Int32(t0), Int32(t1), ptrs.bias, adding ? 1 : 0, act, lo, hi, ptrs.y)
             }
             return status.anyFailed
         }
@@ -286,7 +299,7 @@ public enum Conv2D {
             var gp = ptrs.geometry
             status.slots[task] = ck_conv(level, packed.storage + gi * packed.groupStride, Int32(mg), Int32(r0), Int32(r1), &gp,
                                          ptrs.x + (i * c + gi * cg) * h * wd, Int32(c0), Int32(c1), ptrs.bias.map { $0 + gi * mg },
-                                         act, lo, hi, ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
+                                         adding ? 1 : 0, act, lo, hi, ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
         }
         return status.anyFailed
     }

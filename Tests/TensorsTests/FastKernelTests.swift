@@ -92,6 +92,17 @@ final class FastKernelTests: XCTestCase {
                                               "case \(index), level \(level), \(threads) threads, \(String(describing: activation))")
                         }
                     }
+                    // With a fused residual (y = act(conv + b + r)), no activation and ReLU.
+                    let r = rng.tensor(reference.shape)
+                    for activation in [nil, ConvActivation.relu] {
+                        var expected = Elementwise.add(reference, r)
+                        activation?.apply(&expected)
+                        try withKernels(level: level, threads: threads) {
+                            let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: activation, residual: r)
+                            XCTAssertLessThan(relativeError(y, expected, scale: Elementwise.add(reference, r)), 4e-6,
+                                              "residual: case \(index), level \(level), \(threads) threads, \(String(describing: activation))")
+                        }
+                    }
                     // Without bias.
                     try withKernels(level: level, threads: threads) {
                         let y = try Conv2D.forward(x: x, w: wt, b: nil, geometry: t.g)

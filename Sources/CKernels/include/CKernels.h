@@ -53,8 +53,10 @@ void ck_pack_weights(int level, int m, int k, const float *a, float *out);
 /// `ck_tile_rows`); y is (m, oh*ow) with row stride ldy; bias has m entries or is NULL.
 /// Single-threaded; callers split rows, columns or images across threads. Returns 0, or -1
 /// without a kernel for `level`.
+/// With `add_output`, y's existing contents are added to the sums before the activation
+/// (y = act(W * im2col(x) + bias + y): a residual connection fused into the convolution).
 int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
-            int n0, int n1, const float *bias, int act, float lo, float hi, float *y, int ldy);
+            int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y, int ldy);
 
 /// The tile height (rows of C per micro-kernel call) at `level`, 0 when there is no kernel.
 int ck_tile_rows(int level);
@@ -78,8 +80,9 @@ void ck_winograd_pack_weights(int m, int c, const float *w, float *out, float *s
 /// ceil(ow/2) within an image and image after image (so small images share kernel panels).
 /// `packed` from `ck_winograd_pack_weights`. Single-threaded. Returns 0, or -1 without AVX-512
 /// (the caller then uses `ck_conv`).
+/// `add_output` as for `ck_conv`.
 int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
-                int t0, int t1, const float *bias, int act, float lo, float hi, float *y);
+                int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y);
 
 /// 2-D max pooling of `channels` consecutive planes with the same sliding-window loop as
 /// `ck_depthwise` (AVX-512; kernels of up to 64 taps): y[c] (oh, ow) = max over each window of

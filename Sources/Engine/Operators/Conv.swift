@@ -66,6 +66,23 @@ struct ConvOp: Operator {
         return [x.rank == 3 ? y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) : y]
     }
 
+    /// y = relu?(conv(x) + b + residual): this Conv with the Add (and ReLU) after it, for
+    /// inference passes (`ResidualFusion`). Only for a Conv without a fused activation.
+    func forward(_ inputs: [Tensor?], residual: consuming Tensor, relu: Bool) throws -> Tensor {
+        let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        let b = inputs.count > 2 ? inputs[2] : nil
+        let p = try plan(x: x, w: w)
+        return try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry, activation: relu ? .relu : nil,
+                                  cache: packedWeights, residual: consume residual)
+    }
+
+    /// The output shape of a 2-D convolution of x with w, nil for other ranks or a bad geometry.
+    func outputShape(x: Tensor, w: Tensor) -> [Int]? {
+        guard x.rank == 4, w.rank == 4, let p = try? plan(x: x, w: w) else { return nil }
+        let (oh, ow) = p.geometry.outputSize(h: x.shape[2], w: x.shape[3])
+        return [x.shape[0], w.shape[0], oh, ow]
+    }
+
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
         try backward(inputs: inputs, outputs: outputs, gradOutputs: gradOutputs, relu: .gradient)
     }
