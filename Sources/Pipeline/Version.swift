@@ -7,6 +7,7 @@ public enum CandelaVersion {
     /// heatmaps differ from engine-1's in the last bits), and a store made by earlier development
     /// builds is not trusted (one held LRP randomization values its code no longer gives).
     /// engine-3: a single 7 × 7 image's 3 × 3 convolutions (16 Winograd tiles; 24 were needed
-    /// before) run by Winograd, so resnet18's layer4 at batch 1 sums in another order.
+    /// before) run by Winograd, so resnet18's layer4 at batch 1 sums in another order; inference
+    /// passes add residual connections inside the convolution's store (rounding differs).
     public static let engine = "engine-3"
 }
