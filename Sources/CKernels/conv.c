@@ -306,9 +306,9 @@ static inline void window_masks(const ck_conv_geometry *g, int q, int start, int
 // row's end) are masked off and read as the padding value; the masks depend only on the
 // vector's column block and kj, so they are computed once for all channels of the call.
 // KH, KW and SW, when not 0, are the window's height, width and stride as compile-time
-// constants, so that the tap loops unroll: max pooling instantiates its common 3x3 and 2x2
-// stride-2 windows. (Depthwise 3x3 and 5x5 windows at strides 1 and 2 take the row-blocked
-// kernel below instead, about 3x faster on MobileNetV2's layers.)
+// constants, so that the tap loops unroll: max pooling instantiates its 2x2 stride-2 window.
+// (Depthwise 3x3 and 5x5 windows at strides 1 and 2, and 3x3 stride-2 max pooling, take the
+// row-blocked kernel below instead, about 3x faster on MobileNetV2's layers.)
 enum { DW_GROUP = 4, DW_MAX_TAPS = 64 };
 
 __attribute__((target("avx512f"), always_inline))
@@ -405,18 +405,21 @@ static inline void window_avx512(const ck_conv_geometry *g, const float *x, cons
 // row is loaded once (K shifted vectors, masked at the plane's edges) and feeds every output row
 // of the block it belongs to, so a row's loads serve up to K outputs at stride 1. Two
 // accumulators per output row give 2 * DW_ROWS independent FMA chains. Rows in the padding are
-// skipped.
+// skipped. With is_max it is max pooling instead (resnet's 3x3 stride-2 window): padding lanes
+// read -inf, and max(v, acc) keeps acc when v is NaN, as the general window kernel does.
 enum { DW_ROWS = 4 };
 
 __attribute__((target("avx512f"), always_inline))
 static inline void depthwise_rows_avx512(const ck_conv_geometry *g, const float *x, const float *w, const float *bias,
-                                         int channels, int act, float lo, float hi, float *y, const int K, const int S) {
+                                         int channels, int act, float lo, float hi, float *y, const int K, const int S,
+                                         const int is_max) {
     enum { IN_ROWS_MAX = (DW_ROWS - 1) * 2 + 5, K_MAX = 5 };
     const int in_rows = (DW_ROWS - 1) * S + K;
     const int chunks = (g->ow + 15) / 16;
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i even = _mm512_add_epi32(lane, lane);
     const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const __m512 pad = is_max ? _mm512_set1_ps(-__builtin_inff()) : zero;
     for (int q = 0; q < chunks; q++) {
         // m0/m1[kj]: tap kj's lanes (window_masks); store: the lanes that are outputs.
         const __mmask16 store = lane_range(0, g->ow - q * 16);
@@ -426,11 +429,11 @@ static inline void depthwise_rows_avx512(const ck_conv_geometry *g, const float 
             const float *xc = x + (size_t)c * g->h * g->w + q * 16 * S - g->pl;
             float *yc = y + (size_t)c * g->oh * g->ow + q * 16;
             __m512 wv[K_MAX * K_MAX];
-            for (int t = 0; t < K * K; t++) wv[t] = _mm512_set1_ps(w[(size_t)c * K * K + t]);
-            const __m512 b = _mm512_set1_ps(bias ? bias[c] : 0.0f);
+            if (!is_max) for (int t = 0; t < K * K; t++) wv[t] = _mm512_set1_ps(w[(size_t)c * K * K + t]);
+            const __m512 b = is_max ? pad : _mm512_set1_ps(bias ? bias[c] : 0.0f);
             for (int oy0 = 0; oy0 < g->oh; oy0 += DW_ROWS) {
                 __m512 acc[DW_ROWS][2];
-                for (int r = 0; r < DW_ROWS; r++) { acc[r][0] = b; acc[r][1] = zero; }
+                for (int r = 0; r < DW_ROWS; r++) { acc[r][0] = b; acc[r][1] = pad; }
                 for (int ir = 0; ir < IN_ROWS_MAX; ir++) {
                     if (ir >= in_rows) break;
                     const int iy = oy0 * S - g->pt + ir;
@@ -438,19 +441,22 @@ static inline void depthwise_rows_avx512(const ck_conv_geometry *g, const float 
                     const float *src = xc + (size_t)iy * g->w;
                     __m512 v[K_MAX];
                     for (int kj = 0; kj < K; kj++) {
-                        v[kj] = S == 1 ? _mm512_maskz_loadu_ps(m0[kj], src + kj)
-                                       : _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0[kj], src + kj), even,
-                                                                _mm512_maskz_loadu_ps(m1[kj], src + kj + 16));
+                        v[kj] = S == 1 ? _mm512_mask_loadu_ps(pad, m0[kj], src + kj)
+                                       : _mm512_permutex2var_ps(_mm512_mask_loadu_ps(pad, m0[kj], src + kj), even,
+                                                                _mm512_mask_loadu_ps(pad, m1[kj], src + kj + 16));
                     }
                     // Input row ir is tap row ki = ir - r*S of output row r.
                     for (int r = 0; r < DW_ROWS; r++) {
                         const int ki = ir - r * S;
                         if (ki < 0 || ki >= K) continue;
-                        for (int kj = 0; kj < K; kj++) acc[r][ir & 1] = _mm512_fmadd_ps(wv[ki * K + kj], v[kj], acc[r][ir & 1]);
+                        for (int kj = 0; kj < K; kj++) {
+                            acc[r][ir & 1] = is_max ? _mm512_max_ps(v[kj], acc[r][ir & 1])
+                                                    : _mm512_fmadd_ps(wv[ki * K + kj], v[kj], acc[r][ir & 1]);
+                        }
                     }
                 }
                 for (int r = 0; r < DW_ROWS && oy0 + r < g->oh; r++) {
-                    __m512 out = _mm512_add_ps(acc[r][0], acc[r][1]);
+                    __m512 out = is_max ? _mm512_max_ps(acc[r][1], acc[r][0]) : _mm512_add_ps(acc[r][0], acc[r][1]);
                     if (act == CK_ACT_RELU) out = _mm512_max_ps(out, zero);
                     else if (act == CK_ACT_CLIP) out = _mm512_min_ps(_mm512_max_ps(out, vlo), vhi);
                     _mm512_mask_storeu_ps(yc + (size_t)(oy0 + r) * g->ow, store, out);
@@ -464,17 +470,17 @@ __attribute__((target("avx512f")))
 static void depthwise_avx512(const ck_conv_geometry *g, const float *x, const float *w, const float *bias,
                              int channels, int act, float lo, float hi, float *y) {
     const int k = g->kh == g->kw && g->dh == 1 && g->dw == 1 && g->sh == g->sw ? g->kh : 0, s = g->sw;
-    if (k == 3 && s == 1) depthwise_rows_avx512(g, x, w, bias, channels, act, lo, hi, y, 3, 1);
-    else if (k == 3 && s == 2) depthwise_rows_avx512(g, x, w, bias, channels, act, lo, hi, y, 3, 2);
-    else if (k == 5 && s == 1) depthwise_rows_avx512(g, x, w, bias, channels, act, lo, hi, y, 5, 1);
-    else if (k == 5 && s == 2) depthwise_rows_avx512(g, x, w, bias, channels, act, lo, hi, y, 5, 2);
+    if (k == 3 && s == 1) depthwise_rows_avx512(g, x, w, bias, channels, act, lo, hi, y, 3, 1, 0);
+    else if (k == 3 && s == 2) depthwise_rows_avx512(g, x, w, bias, channels, act, lo, hi, y, 3, 2, 0);
+    else if (k == 5 && s == 1) depthwise_rows_avx512(g, x, w, bias, channels, act, lo, hi, y, 5, 1, 0);
+    else if (k == 5 && s == 2) depthwise_rows_avx512(g, x, w, bias, channels, act, lo, hi, y, 5, 2, 0);
     else window_avx512(g, x, w, bias, channels, act, lo, hi, y, 0, 0, 0, 0);
 }
 
 __attribute__((target("avx512f")))
 static void maxpool_avx512(const ck_conv_geometry *g, const float *x, int channels, float *y) {
     const int k = g->kh == g->kw && g->dh == 1 && g->dw == 1 && g->sh == g->sw ? g->kh : 0;
-    if (k == 3 && g->sw == 2) window_avx512(g, x, NULL, NULL, channels, CK_ACT_NONE, 0, 0, y, 1, 3, 3, 2);
+    if (k == 3 && g->sw == 2) depthwise_rows_avx512(g, x, NULL, NULL, channels, CK_ACT_NONE, 0, 0, y, 3, 2, 1);
     else if (k == 2 && g->sw == 2) window_avx512(g, x, NULL, NULL, channels, CK_ACT_NONE, 0, 0, y, 1, 2, 2, 2);
     else window_avx512(g, x, NULL, NULL, channels, CK_ACT_NONE, 0, 0, y, 1, 0, 0, 0);
 }

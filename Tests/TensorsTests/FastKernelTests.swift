@@ -178,6 +178,7 @@ final class FastKernelTests: XCTestCase {
         var rng = SeededRandom(seed: 13)
         let geometries: [PoolGeometry] = [
             PoolGeometry(kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1]),
+            PoolGeometry(kernel: [3, 3], strides: [2, 2], pads: [0, 1, 1, 0], ceilMode: true), // row-blocked, past the edge
             PoolGeometry(kernel: [2, 2], strides: [2, 2]),
             PoolGeometry(kernel: [3, 2], strides: [2, 1], pads: [1, 0, 1, 1], dilations: [2, 1], ceilMode: true),
             PoolGeometry(kernel: [3, 3], strides: [3, 3], pads: [0, 0, 2, 2], ceilMode: true),
