@@ -8,6 +8,7 @@ public enum CandelaVersion {
     /// builds is not trusted (one held LRP randomization values its code no longer gives).
     /// engine-3: a single 7 × 7 image's 3 × 3 convolutions (16 Winograd tiles; 24 were needed
     /// before) run by Winograd, so resnet18's layer4 at batch 1 sums in another order; inference
-    /// passes add residual connections inside the convolution's store (rounding differs).
+    /// passes add residual connections inside the convolution's store, and a batch of one goes
+    /// through a fully connected layer by Candela's matrix-vector kernel (rounding differs).
     public static let engine = "engine-3"
 }
