@@ -256,6 +256,10 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try guarded {
+            guard layers >= 0 else { throw ValidationError("--layers must be 0 or more, got \(layers)") }
+            if layers > 0 && (json || method != nil) {
+                throw ValidationError("--layers times forward passes and prints text: leave out \(json ? "--json" : "--method")")
+            }
             BLAS.setThreads(threads)
             let m = try Model(path: model)
             let hw = try modelInputSize(m, override: size)

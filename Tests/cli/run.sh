@@ -142,6 +142,8 @@ expect_ok bench-layers -- "$BIN" bench --model $M --seconds 0.2 --layers 3
 check bench-layers-nodes grep -qE "^ +[0-9.]+ ms +[0-9.]+%  Conv  .* -> 1x[0-9x]+  [0-9]+ GFLOP/s$" "$TMP/out"
 check bench-layers-count test "$(grep -c " ms .*% " "$TMP/out")" -ge 4
 check bench-layers-operators grep -q "^per operator:$" "$TMP/out"
+expect_error bench-layers-negative "--layers must be 0 or more" -- "$BIN" bench --model $M --layers=-2
+expect_error bench-layers-json     "leave out --json"             -- "$BIN" bench --model $M --layers 3 --json
 
 # Bad manifests: each is one line with file:line:column.
 base_manifest() { cat <<YAML
