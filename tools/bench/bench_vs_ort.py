@@ -18,11 +18,14 @@ variables are set). Numbers are only meaningful on an otherwise idle machine: th
 time other processes use (sampled over 1 s from /proc/stat) is printed before and after, with a
 warning above 15 %, and each measurement's row shows the share other processes used meanwhile.
 A measurement that others disturbed (> 10 % of the CPUs) is repeated up to --retries times and
-the least disturbed run is kept.
+the least disturbed run is kept. Each model and batch is measured in --pairs rounds (default 3)
+of ORT then Candela, the order swapped every other round; the table shows the round with the
+median ratio and lists every round's ratio, since this kind of VM drifts by tens of percent over
+seconds.
 
 Python is tooling only. Usage:
   .venv/bin/python tools/bench/bench_vs_ort.py [--candela PATH] [--models a,b] [--batches 1,16]
-                                               [--threads 2] [--seconds 3] [--retries 2] [--no-candela]
+                                               [--threads 2] [--seconds 3] [--retries 2] [--pairs 3] [--no-candela]
 """
 import argparse
 import json
@@ -225,6 +228,9 @@ def main():
     ap.add_argument("--retries", type=int, default=2,
                     help="repeat a measurement up to N more times while other processes use > 10%% of the "
                          "CPUs during it; the least disturbed run is kept (default 2)")
+    ap.add_argument("--pairs", type=int, default=3,
+                    help="rounds of (ORT, Candela) per model and batch, order swapped every other round; the "
+                         "table shows the pair with the median ratio (default 3)")
     ap.add_argument("--no-candela", action="store_true", help="measure ONNX Runtime only")
     ap.add_argument("--json-out", type=Path, default=OUT / "bench_vs_ort.json")
     ap.add_argument("--ort-child", help=argparse.SUPPRESS)
@@ -255,29 +261,44 @@ def main():
     rows = []
     for m in models:
         for b in batches:
-            row = {"model": m, "batch": b}
-            try:
-                row["ort"] = least_disturbed(
-                    lambda: measure_ort(paths[m], b, args.threads, args.seconds, args.timeout), args.retries)
-            except Exception as e:  # keep going: report the rest
-                row["ort_error"] = str(e)
-                print(f"{m} batch {b}: ORT failed: {e}", file=sys.stderr)
-            if candela is not None:
-                try:
-                    row["candela"] = least_disturbed(
-                        lambda: measure_candela(candela, paths[m], b, args.threads, args.seconds, args.timeout),
-                        args.retries)
-                except Exception as e:
-                    row["candela_error"] = str(e)
-                    print(f"{m} batch {b}: Candela failed: {e}", file=sys.stderr)
+            row = {"model": m, "batch": b, "pairs": []}
+            # --pairs rounds of (ORT, Candela), the order swapped every other round: the machine's
+            # speed drifts over seconds, and one pair's ratio shows little; the median pair's does.
+            for k in range(args.pairs):
+                got = {}
+                for which in (("ort", "candela") if k % 2 == 0 else ("candela", "ort")):
+                    if which == "candela" and candela is None:
+                        continue
+                    try:
+                        if which == "ort":
+                            got["ort"] = least_disturbed(
+                                lambda: measure_ort(paths[m], b, args.threads, args.seconds, args.timeout), args.retries)
+                        else:
+                            got["candela"] = least_disturbed(
+                                lambda: measure_candela(candela, paths[m], b, args.threads, args.seconds, args.timeout),
+                                args.retries)
+                    except Exception as e:  # keep going: report the rest
+                        row[f"{which}_error"] = str(e)
+                        print(f"{m} batch {b}: {'ORT' if which == 'ort' else 'Candela'} failed: {e}", file=sys.stderr)
+                if "ort" in got and "candela" in got:
+                    got["ratio"] = got["candela"]["images_per_second"] / got["ort"]["images_per_second"]
+                row["pairs"].append(got)
+                if "ort_error" in row or "candela_error" in row:
+                    break
+            done = [p for p in row["pairs"] if "ratio" in p] or [p for p in row["pairs"] if "ort" in p]
+            if done:
+                middle = sorted(done, key=lambda p: p.get("ratio", p["ort"]["images_per_second"]))[(len(done) - 1) // 2]
+                row.update({k: v for k, v in middle.items() if k in ("ort", "candela")})
+                row["ratios"] = [p["ratio"] for p in row["pairs"] if "ratio" in p]
             rows.append(row)
             o, c = row.get("ort", {}), row.get("candela", {})
             print(f"  measured {m} batch {b}: ORT {fmt(o.get('images_per_second', '-'), '.1f')} img/s, "
-                  f"Candela {fmt(c.get('images_per_second', '-'), '.1f')} img/s", flush=True)
+                  f"Candela {fmt(c.get('images_per_second', '-'), '.1f')} img/s (median pair); ratios "
+                  + " ".join(f"{r:.3f}" for r in row.get("ratios", [])), flush=True)
 
     cols = ["model", "batch", "ORT img/s", "ORT ms/img", "Candela img/s", "Candela ms/img", "ratio C/ORT",
-            "ORT RSS MB", "Candela RSS MB", "other CPU"]
-    widths = [14, 5, 10, 10, 13, 14, 11, 10, 14, 11]
+            "ORT RSS MB", "Candela RSS MB", "other CPU", "ratio of each pair"]
+    widths = [14, 5, 10, 10, 13, 14, 11, 10, 14, 11, 20]
     line = "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cols, widths)))
     print()
     print(line)
@@ -290,10 +311,13 @@ def main():
                 fmt(o.get("ms_per_image", "-"), ".2f"), fmt(c.get("images_per_second", "-"), ".1f"),
                 fmt(c.get("ms_per_image", "-"), ".2f"), fmt(ratio, ".3f"),
                 fmt(o.get("peak_rss_mb", "-"), ".0f"), fmt(c.get("peak_rss_mb", "-"), ".0f"),
-                "/".join(fmt(d.get("other_cpu", "-") if d else "-", ".0%") for d in (o, c))]
+                "/".join(fmt(d.get("other_cpu", "-") if d else "-", ".0%") for d in (o, c)),
+                " ".join(f"{x:.2f}" for x in r.get("ratios", [])) or "-"]
         noisy |= any(d and (d.get("other_cpu") or 0) > 0.1 for d in (o, c))
         print("  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(vals, widths))))
     print("\nother CPU = share of the CPUs that other processes used during the ORT/Candela measurement")
+    print(f"each row: the median of {args.pairs} pair(s) of measurements (ORT and Candela one after the other, "
+          "the order swapped every other pair)")
     if noisy:
         print("warning: other processes used > 10 % of the CPUs during some measurements: rerun on an idle machine")
     base = [r["ort"]["rss_after_imports_mb"] for r in rows if "ort" in r]
@@ -309,6 +333,7 @@ def main():
     args.json_out.parent.mkdir(parents=True, exist_ok=True)
     args.json_out.write_text(json.dumps({
         "candela": str(candela) if candela else None, "threads": args.threads, "seconds": args.seconds,
+        "pairs": args.pairs,
         "cpu_busy_before": busy0, "cpu_busy_after": busy1,
         "load_average_before": load0, "load_average_after": load1, "rows": rows}, indent=2) + "\n")
     print(f"wrote {args.json_out}")
