@@ -16,10 +16,11 @@ void ck_pool2d(const float *x, int w, int oh, int ow, const int *rows, int row_s
                     if (argmax) argmax[(size_t)oy * ow + ox] = -1;
                     continue;
                 }
-                // Start from the first tap; later taps replace it only when strictly greater (a NaN
-                // never does). Selects, not branches: which tap wins is data-dependent.
+                // Start from -inf at the first tap; a tap replaces the best only when strictly
+                // greater, so a NaN never wins (an all-NaN window gives -inf), as in the vectorized
+                // kernels. Selects, not branches: which tap wins is data-dependent.
                 long long best_index = (long long)y0 * w + x0;
-                float best = x[best_index];
+                float best = -INFINITY;
                 for (int a = 0; a < ny; a++) {
                     const long long row = (long long)(y0 + a * row_step) * w;
                     for (int b = 0; b < nx; b++) {

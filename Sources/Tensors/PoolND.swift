@@ -169,9 +169,12 @@ public enum Pool {
                 let base = p * inPlane
                 switch kind {
                 case .max:
+                    // The first maximum in tap order; a NaN never wins (an all-NaN window gives
+                    // -inf at its first tap), as in every fast kernel.
                     var best = -Float.infinity, bestIndex = -1
-                    for f in offsets where bestIndex < 0 || x.data[base + f] > best {
-                        best = x.data[base + f]; bestIndex = base + f
+                    for f in offsets {
+                        if bestIndex < 0 { bestIndex = base + f }
+                        if x.data[base + f] > best { best = x.data[base + f]; bestIndex = base + f }
                     }
                     y.data[p * outPlane + o] = best
                     argmax[p * outPlane + o] = bestIndex

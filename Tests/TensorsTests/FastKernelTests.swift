@@ -190,6 +190,7 @@ final class FastKernelTests: XCTestCase {
             for (index, g) in geometries.enumerated() {
                 var x = rng.tensor([2, 3, 9, 40]) // rows longer than one 16-lane vector
                 x.data[5] = x.data[6] // a tie: the first maximum wins
+                x.data[400] = .nan // a NaN never wins a max (first tap of some windows, inside others)
                 for kind in kinds {
                     let reference = try Pool.referenceForward(x: x, geometry: g, kind: kind)
                     try withKernels(level: 2, threads: threads) {
@@ -200,6 +201,9 @@ final class FastKernelTests: XCTestCase {
                         // Without indices, max pooling takes the vectorized sliding-window kernel.
                         let inference = try Pool.forward2D(x: x, geometry: g, kind: kind, argmax: false)
                         XCTAssertLessThan(inference.y.maxAbsDifference(reference.y), 1e-6, "geometry \(index), \(kind), no indices")
+                        // (maxAbsDifference skips NaN: where NaN comes out must agree too.)
+                        XCTAssertEqual(inference.y.data.map(\.isNaN), reference.y.data.map(\.isNaN), "geometry \(index), \(kind): NaN")
+                        XCTAssertEqual(fast.y.data.map(\.isNaN), reference.y.data.map(\.isNaN), "geometry \(index), \(kind): NaN")
                     }
                 }
             }
