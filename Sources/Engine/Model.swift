@@ -94,45 +94,33 @@ public final class Model: Sendable {
         let fusing = optimized && !keepAll
         var skip = Set<Int>()
         for (index, node) in g.nodes.enumerated() {
-            if skip.contains(index) {
-                if !keepAll { for name in frees[index] where !keep.contains(name) { values[name] = nil } }
-                continue
-            }
-            if fusing, let fusion = residualFusions[index], fusion.intermediates.allSatisfy({ !keep.contains($0) }),
-               let conv = node.op as? ConvOp, let x = values[node.inputs[0]], let w = values[node.inputs[1]],
-               let shape = conv.outputShape(x: x, w: w), values[fusion.residual]?.shape == shape {
-                let started = clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            if !skip.contains(index) {
+                let fused = fusing ? residualFusion(at: index, node, values: values, keep: keep) : nil
                 let args = node.inputs.map { $0.isEmpty ? nil : values[$0] }
-                // When the Add is the residual's last reader, its buffer becomes the output (taken
-                // out of `values`, it has no other owner, so writing it does not copy it).
-                let handOver = fusion.residualIdleUntilAdd && frees[fusion.add].contains(fusion.residual) && !keep.contains(fusion.residual)
-                let residual = handOver ? values.removeValue(forKey: fusion.residual)! : values[fusion.residual]!
+                let started = clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+                let results: [Tensor]
                 do {
-                    let y = try conv.forward(args, residual: residual, relu: fusion.relu != nil)
-                    values[fusion.output] = y
-                    clock?.add(node: index, of: g, shape: y.shape, nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+                    if let (fusion, conv) = fused {
+                        // When the Add is the residual's last reader, its buffer becomes the output
+                        // (taken out of `values`, it has no other owner, so writing it does not copy it).
+                        let handOver = fusion.residualIdleUntilAdd && frees[fusion.add].contains(fusion.residual)
+                            && !keep.contains(fusion.residual)
+                        let residual = handOver ? values.removeValue(forKey: fusion.residual)! : values[fusion.residual]!
+                        results = [try conv.forward(args, residual: residual, relu: fusion.relu != nil)]
+                        skip.insert(fusion.add)
+                        if let relu = fusion.relu { skip.insert(relu) }
+                    } else {
+                        results = try node.op.forward(args)
+                    }
+                    clock?.add(node: index, of: g, shape: results.first?.shape ?? [], nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
                 } catch let e as EngineError {
-                    throw e.prefixed("\(path): node '\(node.name)' (\(node.opType)) with the Add after it: ")
+                    throw e.prefixed("\(path): node '\(node.name)' (\(node.opType))\(fused == nil ? "" : " with the Add after it"): ")
                 } catch let e as TensorError {
                     throw EngineError("\(path): \(EngineError.node(node, e.description))")
                 }
-                skip.insert(fusion.add)
-                if let relu = fusion.relu { skip.insert(relu) }
-                for name in frees[index] where !keep.contains(name) { values[name] = nil }
-                continue
+                let names = fused.map { [$0.0.output] } ?? node.outputs
+                for (name, value) in zip(names, results) where !name.isEmpty { values[name] = value }
             }
-            let args = node.inputs.map { $0.isEmpty ? nil : values[$0] }
-            let results: [Tensor]
-            let started = clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds
-            do {
-                results = try node.op.forward(args)
-                clock?.add(node: index, of: g, shape: results.first?.shape ?? [], nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
-            } catch let e as EngineError {
-                throw e.prefixed("\(path): node '\(node.name)' (\(node.opType)): ")
-            } catch let e as TensorError {
-                throw EngineError("\(path): \(EngineError.node(node, e.description))")
-            }
-            for (name, value) in zip(node.outputs, results) where !name.isEmpty { values[name] = value }
             if !keepAll {
                 for name in frees[index] where !keep.contains(name) { values[name] = nil }
             }
@@ -141,6 +129,16 @@ public final class Model: Sendable {
             guard let v = values[name] else { throw EngineError("\(path): output '\(name)' was not computed") }
             return v
         }, graph: g, reachable: optimized ? optimizedDependsOnInput : dependsOnInput)
+    }
+
+    /// The residual fusion that applies at node `index` of the optimized graph in this pass: none
+    /// where a tap names a tensor it would skip, or where the residual's shape is not the
+    /// convolution's output shape (a broadcasting Add).
+    private func residualFusion(at index: Int, _ node: Node, values: [String: Tensor], keep: Set<String>) -> (ResidualFusion, ConvOp)? {
+        guard let fusion = residualFusions[index], fusion.intermediates.allSatisfy({ !keep.contains($0) }),
+              let conv = node.op as? ConvOp, let x = values[node.inputs[0]], let w = values[node.inputs[1]],
+              let shape = conv.outputShape(x: x, w: w), values[fusion.residual]?.shape == shape else { return nil }
+        return (fusion, conv)
     }
 
     /// Runs a single-input model and returns its first output: x (N,C,H,W) -> logits (N,K).

@@ -48,15 +48,13 @@ extension Model {
 /// Wall time per node, summed over the passes it is given to (`Model.run(clock:)`): which
 /// layers a model's time goes to (`candela bench --layers`). Not thread-safe: one pass at a time.
 public final class NodeClock: @unchecked Sendable {
-    /// One node's total: its graph position, name, operator, first output's shape (last pass)
-    /// and summed nanoseconds.
+    /// One node's total: its name, operator, first output's shape (last pass) and summed
+    /// nanoseconds.
     public struct Entry: Sendable {
-        public let index: Int
         public let name: String
         public let opType: String
         public var shape: [Int]
         public var nanoseconds: UInt64
-        public var calls: Int
     }
     private var entries: [Int: Entry] = [:]
 
@@ -65,10 +63,9 @@ public final class NodeClock: @unchecked Sendable {
     func add(node index: Int, of graph: Graph, shape: [Int], nanoseconds: UInt64) {
         if entries[index] == nil {
             let node = graph.nodes[index]
-            entries[index] = Entry(index: index, name: node.name, opType: node.opType, shape: shape, nanoseconds: 0, calls: 0)
+            entries[index] = Entry(name: node.name, opType: node.opType, shape: shape, nanoseconds: 0)
         }
         entries[index]!.nanoseconds += nanoseconds
-        entries[index]!.calls += 1
         entries[index]!.shape = shape
     }
 

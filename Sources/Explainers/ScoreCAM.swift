@@ -37,10 +37,15 @@ public struct ScoreCAMExplainer: Explainer {
         let (ih, iw) = (x.shape[2], x.shape[3])
         let up = Resize.bilinearAlignCorners(a.data, channels: c, height: h, width: w, toHeight: ih, toWidth: iw)
         let plane = ih * iw
+        // Each channel's upsampled range, for its normalization and the constant test below.
+        let ranges = (0..<c).map { k in
+            let m = up[(k * plane)..<((k + 1) * plane)]
+            return (lo: m.min()!, hi: m.max()!)
+        }
         // x masked by channel k's upsampled map, min-max normalized.
         func masked(_ k: Int) -> Tensor {
             let m = up[(k * plane)..<((k + 1) * plane)]
-            let lo = m.min()!, hi = m.max()!
+            let (lo, hi) = ranges[k]
             let scale = 1 / (hi - lo + 1e-8)
             var masked = x
             for ch in 0..<x.shape[1] {
@@ -54,8 +59,7 @@ public struct ScoreCAMExplainer: Explainer {
         // 224×224 inputs would take 300 MB).
         var constant: [Int] = [], varying: [Int] = []
         for k in 0..<c {
-            let m = up[(k * plane)..<((k + 1) * plane)]
-            if m.min()! == m.max()! { constant.append(k) } else { varying.append(k) }
+            if ranges[k].lo == ranges[k].hi { constant.append(k) } else { varying.append(k) }
         }
         var scores = [Float](repeating: 0, count: c)
         if let first = constant.first {

@@ -292,9 +292,8 @@ public enum Conv2D {
             let unit = task / splits, part = task % splits
             let (i, gi) = (unit / g.group, unit % g.group)
             // Column ranges aligned to 32 so that only the last tile of an image is partial.
-            let (cTiles, rTiles) = ((plane + 31) / 32, (mg + tileRows - 1) / tileRows)
-            let (c0, c1) = byColumns ? (Swift.min(plane, cTiles * part / splits * 32), Swift.min(plane, cTiles * (part + 1) / splits * 32)) : (0, plane)
-            let (r0, r1) = byColumns ? (0, mg) : (Swift.min(mg, rTiles * part / splits * tileRows), Swift.min(mg, rTiles * (part + 1) / splits * tileRows))
+            let (c0, c1) = byColumns ? (Swift.min(plane, panels * part / splits * 32), Swift.min(plane, panels * (part + 1) / splits * 32)) : (0, plane)
+            let (r0, r1) = byColumns ? (0, mg) : (Swift.min(mg, rowTiles * part / splits * tileRows), Swift.min(mg, rowTiles * (part + 1) / splits * tileRows))
             guard c0 < c1, r0 < r1 else { return }
             var gp = ptrs.geometry
             status.slots[task] = ck_conv(level, packed.storage + gi * packed.groupStride, Int32(mg), Int32(r0), Int32(r1), &gp,
