@@ -43,6 +43,9 @@ public final class Model: Sendable {
     /// Residual connections inference passes on the optimized graph fuse into a convolution's
     /// store, by the index of that Conv node (see `ResidualFusion`).
     let residualFusions: [Int: ResidualFusion]
+    /// Floats of node outputs one image produces in an inference pass, by per-image input shape
+    /// (`imagesPerChunk`).
+    let activationFloats = ShapeMemo()
 
     /// Loads and checks an ONNX file; every operator must be supported.
     public convenience init(path: String, optimize: Bool = true) throws {
@@ -93,6 +96,7 @@ public final class Model: Sendable {
         // nobody asked for; `skip` holds the Add (and ReLU) nodes a fused convolution has done.
         let fusing = optimized && !keepAll
         var skip = Set<Int>()
+        var produced = 0
         for (index, node) in g.nodes.enumerated() {
             if !skip.contains(index) {
                 let fused = fusing ? residualFusion(at: index, node, values: values, keep: keep) : nil
@@ -119,11 +123,15 @@ public final class Model: Sendable {
                     throw EngineError("\(path): \(EngineError.node(node, e.description))")
                 }
                 let names = fused.map { [$0.0.output] } ?? node.outputs
+                produced += results.reduce(0) { $0 + $1.count }
                 for (name, value) in zip(names, results) where !name.isEmpty { values[name] = value }
             }
             if !keepAll {
                 for name in frees[index] where !keep.contains(name) { values[name] = nil }
             }
+        }
+        if !keepAll && taps.isEmpty, let x = feeds[inputName], x.rank > 1, x.shape[0] > 0 {
+            activationFloats.record(Array(x.shape.dropFirst()), produced / x.shape[0])
         }
         return ForwardPass(values: values, outputs: try g.outputs.map { name in
             guard let v = values[name] else { throw EngineError("\(path): output '\(name)' was not computed") }
@@ -143,38 +151,70 @@ public final class Model: Sendable {
 
     /// Runs a single-input model and returns its first output: x (N,C,H,W) -> logits (N,K).
     ///
-    /// A batch larger than `inferenceChunk` runs in chunks of that many images, each through
-    /// the whole network: a layer's output for a few images stays in cache for the next layer,
-    /// where 16 images' activations (77 MB in MobileNetV2's first blocks) go through memory.
-    /// Not for models whose weights outweigh that (over `chunkedWeightLimit` bytes, VGG's 500 MB
-    /// classifier): each chunk would read all of them again. Every image's result is the same
-    /// either way.
+    /// A batch runs in chunks of a few images (`imagesPerChunk`), each through the whole
+    /// network. With two or more threads and at least as many images, the chunks run side by
+    /// side, each on one thread with every operator inside single-threaded (a parallel region
+    /// nested in another runs serially, see `Parallel`). A thread then reads only what it wrote
+    /// itself, where splitting each operator across the cores makes every layer read what the
+    /// other core just wrote, and it waits once per chunk instead of at the end of every
+    /// operator. Every image's result is the same either way: threads split a kernel's outputs,
+    /// never a sum.
     public func forward(_ x: Tensor, clock: NodeClock? = nil) throws -> Tensor {
+        if let input = graph.inputs.first { try checkShape(x, against: input) }
         let n = x.rank > 0 ? x.shape[0] : 0
-        guard n > Model.inferenceChunk, parameterBytes <= Model.chunkedWeightLimit else {
+        // The per-node clock is not shared between threads; OpenBLAS has its own threads.
+        let threads = clock == nil && BLAS.useKernels ? BLAS.threadCount : 1
+        let sizes = Model.chunkSizes(images: n, perChunk: imagesPerChunk(Array(x.shape.dropFirst())), threads: threads)
+        guard sizes.count > 1 else {
             return try run([inputName: x], keepAll: false, clock: clock).outputs[0]
         }
         let per = x.count / n
-        var parts: [Tensor] = []
-        var start = 0
-        while start < n {
-            let end = Swift.min(n, start + Model.inferenceChunk)
-            let chunk = Tensor(shape: [end - start] + x.shape.dropFirst(), data: Array(x.data[(start * per)..<(end * per)]))
-            parts.append(try run([inputName: chunk], keepAll: false, clock: clock).outputs[0])
-            start = end
+        var starts = [0]
+        for size in sizes { starts.append(starts.last! + size) }
+        let parts = sizes.indices.map { i in
+            Tensor(shape: [sizes[i]] + x.shape.dropFirst(), data: Array(x.data[(starts[i] * per)..<(starts[i + 1] * per)]))
         }
-        return try Layout.concat(parts, axis: 0)
+        guard threads > 1 else {
+            return try Layout.concat(parts.map { try run([inputName: $0], keepAll: false, clock: clock).outputs[0] }, axis: 0)
+        }
+        let results = ChunkResults(count: parts.count)
+        Parallel.run(threads, items: parts.count) { i in
+            results.set(i, Result { try self.run([self.inputName: parts[i]], keepAll: false).outputs[0] })
+        }
+        return try Layout.concat(try results.values(), axis: 0)
     }
 
-    /// Images per pass of `forward` (4). At batch 16, in chunks of 4 against whole (ms per
-    /// image): MobileNetV2 8.6–9.2 against 12.3–12.9, EfficientNet-style 14 against 19,
-    /// DenseNet-121 52 against 60, resnet18 the same within noise, vgg11_bn 54 against 46 (hence
-    /// `chunkedWeightLimit`).
-    nonisolated(unsafe) public static var inferenceChunk = 4
-    /// Models with more weight bytes than this run whole batches (resnet18 has 47 MB, vgg11_bn 531 MB).
-    nonisolated(unsafe) public static var chunkedWeightLimit = 128 << 20
+    /// Images per chunk of `forward` for inputs of this per-image shape (C,H,W):
+    /// `inferenceChunk` when set; otherwise the model's weight bytes over the bytes of node
+    /// outputs one image produces, rounded, at least 1. Each chunk reads every weight once,
+    /// and each image's activations go through memory once it works on more than a cache
+    /// holds; the ratio balances the two. The activation bytes come from the model's first
+    /// inference pass at that shape; before it, 4.
+    ///
+    /// The ratio and the chunks it gives, against the best of 1, 2, 4 and 8 images at batch 16
+    /// (2 threads, ms per image): resnet18 4.4 → 4 (1: 16.4, 2: 13.5, 4: 10.8, 8: 11.8);
+    /// MobileNetV2 0.53 → 1 (5.3, 6.4, 6.9, 8.4); EfficientNet-style 0.12 → 1 (4.9, 8.2,
+    /// 8.1); DenseNet-121 0.21 → 1 (34.9, 37.6, 36.9).
+    func imagesPerChunk(_ perImage: [Int]) -> Int {
+        if let fixed = Model.inferenceChunk { return Swift.max(1, fixed) }
+        guard let floats = activationFloats.value(perImage), floats > 0 else { return 4 }
+        return Swift.max(1, Int((Double(parameterBytes) / Double(4 * floats)).rounded()))
+    }
 
+    /// How `forward` splits a batch of `n` images: balanced chunks of about `perChunk` images,
+    /// their number a multiple of `threads` (so that every thread gets as many) when there are
+    /// at least as many images as threads.
+    static func chunkSizes(images n: Int, perChunk: Int, threads: Int) -> [Int] {
+        guard n > 1 else { return [n] }
+        var parts = (n + perChunk - 1) / perChunk
+        if threads > 1 && n >= threads { parts = (parts + threads - 1) / threads * threads }
+        parts = Swift.min(parts, n)
+        return (0..<parts).map { n * ($0 + 1) / parts - n * $0 / parts }
+    }
 
+    /// Images per chunk of `forward` for every model and shape; nil (the default) chooses per
+    /// model (`imagesPerChunk`). `CANDELA_CHUNK` sets it for a process.
+    nonisolated(unsafe) public static var inferenceChunk: Int? = Int(ProcessInfo.processInfo.environment["CANDELA_CHUNK"] ?? "")
 
     /// Back-propagates `seeds` (gradients of a scalar objective with respect to named tensors,
     /// usually the logits) and returns the gradient at each tensor named in `wrt`.
@@ -243,5 +283,44 @@ public final class Model: Sendable {
             let declared = input.shape.map { $0.map(String.init) ?? "?" }.joined(separator: ",")
             throw EngineError("\(path): input '\(input.name)' expects shape [\(declared)], got \(t.shape)")
         }
+    }
+}
+
+/// A value per input shape, kept from the first time it is recorded; safe across threads.
+final class ShapeMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [[Int]: Int] = [:]
+
+    func value(_ shape: [Int]) -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        return values[shape]
+    }
+
+    func record(_ shape: [Int], _ value: Int) {
+        lock.lock()
+        if values[shape] == nil { values[shape] = value }
+        lock.unlock()
+    }
+}
+
+/// The outcome of each chunk of a parallel `forward`, filled in by the threads.
+private final class ChunkResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<Tensor, Error>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ i: Int, _ result: Result<Tensor, Error>) {
+        lock.lock()
+        slots[i] = result
+        lock.unlock()
+    }
+
+    /// The chunks' outputs in order; the first chunk's error, if any failed.
+    func values() throws -> [Tensor] {
+        lock.lock()
+        defer { lock.unlock() }
+        return try slots.map { try $0!.get() }
     }
 }

@@ -35,7 +35,7 @@ public enum BLAS {
             if beta == 0 && !own { c.update(repeating: 0, count: n) }
             let parts = Swift.min(threads, Swift.max(1, (n * k) >> 16))
             let shared = SharedPointers(a: a, b: b, c: c, status: nil)
-            Conv2D.parallel(parts, items: parts) { t in
+            Parallel.run(parts, items: parts) { t in
                 let (lo, hi) = (n * t / parts, n * (t + 1) / parts)
                 guard lo < hi else { return }
                 if own {
@@ -65,7 +65,7 @@ public enum BLAS {
                                             Int32(byColumns ? lo : 0), Int32(byColumns ? hi : n), Int32(k), alpha,
                                             shared.a, Int32(lda), shared.b, Int32(ldb), beta, shared.c, Int32(ldc))
             }
-            Conv2D.parallel(parts, items: parts, run)
+            Parallel.run(parts, items: parts, run)
             if (0..<parts).allSatisfy({ status[$0] == 0 }) { return }
         }
         cblas_sgemm(CblasRowMajor,

@@ -247,7 +247,7 @@ public enum Conv2D {
         if depthwise {
             // Tasks: blocks of channels of one image, two per thread.
             let blocks = Swift.max(1, Swift.min(m, 2 * threads / Swift.max(1, Swift.min(n, 2 * threads))))
-            parallel(threads, items: n * blocks) { task in
+            Parallel.run(threads, items: n * blocks) { task in
                 let (i, block) = (task / blocks, task % blocks)
                 let (c0, c1) = (m * block / blocks, m * (block + 1) / blocks)
                 guard c0 < c1 else { return }
@@ -265,7 +265,7 @@ public enum Conv2D {
             // enough, else by output channels.
             let total = n * tiles
             let byTiles = total >= 64 * threads
-            parallel(threads, items: threads) { part in
+            Parallel.run(threads, items: threads) { part in
                 let (tBlocks, rTiles) = ((total + 31) / 32, (m + 7) / 8)
                 let (t0, t1) = byTiles ? (Swift.min(total, tBlocks * part / threads * 32), Swift.min(total, tBlocks * (part + 1) / threads * 32)) : (0, total)
                 let (r0, r1) = byTiles ? (0, m) : (Swift.min(m, rTiles * part / threads * 8), Swift.min(m, rTiles * (part + 1) / threads * 8))
@@ -288,7 +288,7 @@ public enum Conv2D {
         let byColumns = isPointwise(g) && level == 2
             ? (panels + splits - 1) / splits * rowTiles <= (rowTiles + splits - 1) / splits * panels
             : plane >= 64 * splits
-        parallel(threads, items: units * splits) { task in
+        Parallel.run(threads, items: units * splits) { task in
             let unit = task / splits, part = task % splits
             let (i, gi) = (unit / g.group, unit % g.group)
             // Column ranges aligned to 32 so that only the last tile of an image is partial.
@@ -332,33 +332,6 @@ public enum Conv2D {
         let (oh, ow) = g.outputSize(h: h, w: wd)
         guard oh > 0, ow > 0 else { throw TensorError("Conv: output would be empty for input \(x.shape)") }
         return (n, c, h, wd, m, cg, oh, ow)
-    }
-
-    /// Runs `body` for items 0..<items on `threads` threads, each taking a contiguous share, on
-    /// the kernels' spinning thread pool (`ck_parallel_for`).
-    static func parallel(_ threads: Int, items: Int, _ body: @Sendable (Int) -> Void) {
-        let parts = Swift.min(threads, items)
-        if parts <= 1 {
-            for i in 0..<items { body(i) }
-            return
-        }
-        withoutActuallyEscaping(body) { body in
-            var job = ParallelJob(items: items, parts: parts, body: body)
-            withUnsafeMutablePointer(to: &job) { pointer in
-                _ = ck_parallel_for(Int32(parts), Int32(parts), { context, t in
-                    let job = context!.assumingMemoryBound(to: ParallelJob.self).pointee
-                    let t = Int(t)
-                    for i in (job.items * t / job.parts)..<(job.items * (t + 1) / job.parts) { job.body(i) }
-                }, pointer)
-            }
-        }
-    }
-
-    /// What each task of `parallel` reads: its share of the items and the body.
-    private struct ParallelJob {
-        let items: Int
-        let parts: Int
-        let body: (Int) -> Void
     }
 
     /// The reference kernel: y = conv(x, w) + b by im2col and one GEMM per image and group.

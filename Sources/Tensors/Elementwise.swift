@@ -10,7 +10,7 @@ public enum Elementwise {
         x.data.withUnsafeBufferPointer { xp in
             y.data.withUnsafeMutableBufferPointer { yp in
                 let io = InOut(x: xp.baseAddress!, y: yp.baseAddress!)
-                Conv2D.parallel(parts, items: parts) { t in
+                Parallel.run(parts, items: parts) { t in
                     let lo = n * t / parts, hi = n * (t + 1) / parts
                     ck_sigmoid(io.x + lo, io.y + lo, hi - lo)
                 }

@@ -94,7 +94,7 @@ public enum Pool {
                     let p = PoolPointers(x: xb.baseAddress!, y: yb.baseAddress!, argmax: nil, rows: nil, cols: nil)
                     let status = Conv2D.StatusSlots(count: blocks)
                     defer { status.deallocate() }
-                    Conv2D.parallel(threads, items: blocks) { b in
+                    Parallel.run(threads, items: blocks) { b in
                         let (p0, p1) = (planes * b / blocks, planes * (b + 1) / blocks)
                         var gp = geometry
                         if p1 > p0 { status.slots[b] = ck_maxpool2d(&gp, p.x + p0 * h * w, Int32(p1 - p0), p.y + p0 * oh * ow) }
@@ -112,7 +112,7 @@ public enum Pool {
                         cols.withUnsafeBufferPointer { cb in
                             let p = PoolPointers(x: xb.baseAddress!, y: yb.baseAddress!, argmax: ab.isEmpty ? nil : ab.baseAddress,
                                                  rows: rb.baseAddress!, cols: cb.baseAddress!)
-                            Conv2D.parallel(threads, items: planes) { plane in
+                            Parallel.run(threads, items: planes) { plane in
                                 ck_pool2d(p.x + plane * h * w, Int32(w), Int32(oh), Int32(ow), p.rows!, rowStep, p.cols!, colStep, code,
                                           p.y + plane * oh * ow,
                                           p.argmax.map { UnsafeMutableRawPointer($0 + plane * oh * ow).assumingMemoryBound(to: Int64.self) },

@@ -48,6 +48,67 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// With two threads the chunks run side by side, each single-threaded inside; every image's
+    /// logits are bit for bit those of the same chunks run one after the other, and they come
+    /// back in the batch's order.
+    func testChunksOnTwoThreadsEqualChunksInTurn() throws {
+        let model = try Model(path: Support.repo("models/demo.onnx"))
+        var rng = SeededRandom(seed: 42)
+        let x = rng.tensor([7, 3, 64, 64], -2, 2)
+        let (savedChunk, savedThreads) = (Model.inferenceChunk, BLAS.threadCount)
+        defer { Model.inferenceChunk = savedChunk; BLAS.setThreads(savedThreads) }
+        for chunk in [1, 2, 4] {
+            Model.inferenceChunk = chunk
+            BLAS.setThreads(1)
+            let inTurn = try model.forward(x)
+            BLAS.setThreads(2)
+            let sideBySide = try model.forward(x)
+            XCTAssertEqual(sideBySide.shape, [7, 2])
+            XCTAssertEqual(sideBySide.data, inTurn.data, "chunks of \(chunk)")
+        }
+        // A wrong input is refused before it is split: the error names the batch as given.
+        Model.inferenceChunk = 1
+        XCTAssertThrowsError(try model.forward(rng.tensor([4, 2, 64, 64], -1, 1))) { error in
+            XCTAssertTrue("\(error)".contains("got [4, 2, 64, 64]"), "\(error)")
+        }
+    }
+
+    /// Balanced chunks, as many per thread; one chunk for one image.
+    func testChunkSizes() {
+        XCTAssertEqual(Model.chunkSizes(images: 16, perChunk: 4, threads: 2), [4, 4, 4, 4])
+        XCTAssertEqual(Model.chunkSizes(images: 9, perChunk: 4, threads: 2), [2, 2, 2, 3])
+        XCTAssertEqual(Model.chunkSizes(images: 9, perChunk: 4, threads: 1), [3, 3, 3])
+        XCTAssertEqual(Model.chunkSizes(images: 3, perChunk: 4, threads: 2), [1, 2])
+        XCTAssertEqual(Model.chunkSizes(images: 16, perChunk: 15, threads: 2), [8, 8])
+        XCTAssertEqual(Model.chunkSizes(images: 5, perChunk: 1, threads: 2), [1, 1, 1, 1, 1])
+        XCTAssertEqual(Model.chunkSizes(images: 1, perChunk: 4, threads: 2), [1])
+        XCTAssertEqual(Model.chunkSizes(images: 0, perChunk: 4, threads: 2), [0])
+    }
+
+    /// The chunk length follows the weight bytes over one image's activation bytes, which the
+    /// first inference pass at a shape records: the sum of every node output it computes.
+    func testImagesPerChunkFollowsWeightsOverActivations() throws {
+        let model = try Model(path: Support.repo("models/demo.onnx"))
+        let saved = Model.inferenceChunk
+        defer { Model.inferenceChunk = saved }
+        Model.inferenceChunk = nil
+        XCTAssertEqual(model.imagesPerChunk([3, 64, 64]), 4)
+        var rng = SeededRandom(seed: 43)
+        let x = rng.tensor([2, 3, 64, 64], -1, 1)
+        _ = try model.forward(x)
+        // The output of every node an inference pass ran (a fused residual convolution is one).
+        let clock = NodeClock()
+        _ = try model.run([model.inputName: x.item(0)], keepAll: false, clock: clock)
+        XCTAssertFalse(model.residualFusions.isEmpty)
+        let floats = clock.slowestFirst.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        XCTAssertEqual(model.activationFloats.value([3, 64, 64]), floats)
+        let expected = max(1, Int((Double(model.parameterBytes) / Double(4 * floats)).rounded()))
+        XCTAssertEqual(model.imagesPerChunk([3, 64, 64]), expected)
+        XCTAssertEqual(model.imagesPerChunk([3, 32, 32]), 4, "no pass at this shape yet")
+        Model.inferenceChunk = 3
+        XCTAssertEqual(model.imagesPerChunk([3, 64, 64]), 3)
+    }
+
     func testTapOnAFoldedTensorRunsTheOriginalGraph() throws {
         let model = try Model(path: Support.repo("models/demo.onnx"))
         let folded = "/block3/bn/BatchNormalization_output_0"

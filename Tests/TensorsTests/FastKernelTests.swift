@@ -262,7 +262,7 @@ final class FastKernelTests: XCTestCase {
         XCTAssertEqual(BLAS.threads, BLAS.useKernels ? 1 : 2)
     }
 
-    /// The spinning pool behind `Conv2D.parallel`: every item runs exactly once, for any split;
+    /// The spinning pool behind `Parallel.run`: every item runs exactly once, for any split;
     /// nested calls and calls from several threads at once run (on the caller) instead of
     /// deadlocking; thousands of back-to-back jobs keep the hand-over between jobs right.
     func testParallelPoolRunsEveryItemOnce() {
@@ -276,25 +276,25 @@ final class FastKernelTests: XCTestCase {
         for threads in [2, 3, 8] {
             for items in [1, 2, 3, 7, 100] {
                 let c = Counts(items)
-                Conv2D.parallel(threads, items: items) { c.p[$0] += 1 }
+                Parallel.run(threads, items: items) { c.p[$0] += 1 }
                 XCTAssertTrue(c.allOnce, "\(items) items on \(threads) threads")
             }
         }
         // Nested: each outer item runs an inner job over its own row.
         let nested = Counts(6 * 5)
-        Conv2D.parallel(2, items: 6) { i in Conv2D.parallel(2, items: 5) { j in nested.p[i * 5 + j] += 1 } }
+        Parallel.run(2, items: 6) { i in Parallel.run(2, items: 5) { j in nested.p[i * 5 + j] += 1 } }
         XCTAssertTrue(nested.allOnce)
         // Several threads submitting at once, many jobs each.
         let shared = Counts(4 * 500 * 8)
         DispatchQueue.concurrentPerform(iterations: 4) { caller in
             for job in 0..<500 {
-                Conv2D.parallel(2, items: 8) { shared.p[(caller * 500 + job) * 8 + $0] += 1 }
+                Parallel.run(2, items: 8) { shared.p[(caller * 500 + job) * 8 + $0] += 1 }
             }
         }
         XCTAssertTrue(shared.allOnce)
         // Back to back from one thread.
         let sequential = Counts(20_000 * 2)
-        for job in 0..<20_000 { Conv2D.parallel(2, items: 2) { sequential.p[job * 2 + $0] += 1 } }
+        for job in 0..<20_000 { Parallel.run(2, items: 2) { sequential.p[job * 2 + $0] += 1 } }
         XCTAssertTrue(sequential.allOnce)
     }
 }
