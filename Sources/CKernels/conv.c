@@ -226,6 +226,100 @@ static void conv_pointwise_avx512(const float *packed, int mpad, int k, int m0, 
     }
 }
 
+// --- 1x1 convolutions on small planes: output channels along the vector -----------------------
+// Y^T (pixels, M) = X^T (pixels, K) W^T (K, M), with the same 8 x 32 register tile as the GEMM
+// but 8 pixels by 32 output channels: the 8 pixels of a depth row are contiguous in the input
+// (broadcast straight from it, no packing) and the weights are packed as W^T in 32-channel
+// panels. On a 7x7 plane the pixel-major tile fills 49 of 64 lanes (32 + 17); this one fills 49
+// of 56 rows, and every channel panel of a multiple of 32 fully. The tile is stored transposed.
+
+size_t ck_channel_panels_count(int m, int k) { return (size_t)((m + 31) / 32) * 32 * (size_t)k; }
+
+void ck_pack_channel_panels(int m, int k, const float *w, float *out) {
+    for (int c0 = 0; c0 < m; c0 += 32) {
+        for (int p = 0; p < k; p++) {
+            for (int c = 0; c < 32; c++) *out++ = c0 + c < m ? w[(size_t)(c0 + c) * k + p] : 0.0f;
+        }
+    }
+}
+
+// One tile: pixels [p0, p0 + rows) x channels [c0, c0 + cols) of y (rows <= 8, cols <= 32), the
+// sum over all k depth rows. A short tile broadcasts its last pixel into the missing rows (read
+// within x, never stored).
+__attribute__((target("avx512f"), always_inline))
+static inline void channel_tile_avx512(int k, const float *panel, const float *x, int plane, int p0, int rows,
+                                       int c0, int cols, const float *bias, int add_output, int act, float lo, float hi,
+                                       float *y) {
+    __m512 acc[8][2];
+    for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
+    int at[8];
+    for (int r = 0; r < 8; r++) at[r] = p0 + (r < rows ? r : rows - 1);
+    const float *a = x;
+    if (rows == 8) {
+        a += p0;
+        for (int p = 0; p < k; p++, a += plane, panel += 32) {
+            const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
+            for (int r = 0; r < 8; r++) {
+                const __m512 v = _mm512_set1_ps(a[r]);
+                acc[r][0] = _mm512_fmadd_ps(v, b0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(v, b1, acc[r][1]);
+            }
+        }
+    } else {
+        for (int p = 0; p < k; p++, a += plane, panel += 32) {
+            const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
+            for (int r = 0; r < 8; r++) {
+                const __m512 v = _mm512_set1_ps(a[at[r]]);
+                acc[r][0] = _mm512_fmadd_ps(v, b0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(v, b1, acc[r][1]);
+            }
+        }
+    }
+    // The bias runs along the vector here: add it before transposing.
+    if (bias) {
+        const __m512 bb0 = _mm512_maskz_loadu_ps((__mmask16)ck_bit_range(0, cols, 16), bias + c0);
+        const __m512 bb1 = _mm512_maskz_loadu_ps((__mmask16)(ck_bit_range(16, cols, 32) >> 16), bias + c0 + 16);
+        for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_add_ps(acc[r][0], bb0); acc[r][1] = _mm512_add_ps(acc[r][1], bb1); }
+    }
+    float t[8 * 32] __attribute__((aligned(64)));
+    for (int r = 0; r < 8; r++) { _mm512_store_ps(t + r * 32, acc[r][0]); _mm512_store_ps(t + r * 32 + 16, acc[r][1]); }
+    // Channel by channel: its 8 pixels (a column of t) are 8 consecutive floats of y.
+    const __m512i column = _mm512_setr_epi32(0, 32, 64, 96, 128, 160, 192, 224, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __mmask16 m = (__mmask16)ck_bit_range(0, rows, 16);
+    const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    for (int c = 0; c < cols; c++) {
+        float *out = y + (size_t)(c0 + c) * plane + p0;
+        __m512 v = _mm512_mask_i32gather_ps(zero, m, column, t + c, 4);
+        if (add_output) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, out));
+        // max(v, 0) returns 0 for a NaN v, as the other kernels' ReLU.
+        if (act == CK_ACT_RELU) v = _mm512_max_ps(v, zero);
+        else if (act == CK_ACT_CLIP) v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+        _mm512_mask_storeu_ps(out, m, v);
+    }
+}
+
+__attribute__((target("avx512f")))
+static void conv1x1_channels_avx512(const float *panels, int m, int k, int c0, int c1, const float *x, int plane,
+                                    int n0, int n1, const float *bias, int add_output, int act, float lo, float hi,
+                                    float *y) {
+    // Channel panels outside, pixel tiles inside: each weight panel is read once per call.
+    for (int cp = c0; cp < c1; cp += 32) {
+        const int cols = (c1 < m ? c1 : m) - cp < 32 ? (c1 < m ? c1 : m) - cp : 32;
+        const float *panel = panels + (size_t)cp * k;
+        for (int p0 = n0; p0 < n1; p0 += 8) {
+            const int rows = n1 - p0 < 8 ? n1 - p0 : 8;
+            channel_tile_avx512(k, panel, x, plane, p0, rows, cp, cols, bias, add_output, act, lo, hi, y);
+        }
+    }
+}
+
+int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, int c1, const float *x, int plane,
+                        int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
+    if (level != 2) return -1;
+    conv1x1_channels_avx512(panels, m, k, c0, c1, x, plane, n0, n1, bias, add_output, act, lo, hi, y);
+    return 0;
+}
+
 int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
             int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y, int ldy) {
     int mr, nr;

@@ -72,23 +72,33 @@ public enum ConvActivation: Sendable, Equatable {
     }
 }
 
-/// A convolution's weights packed for the current GEMM kernel, one block per group, made once
+/// A convolution's weights packed for one of the fast kernels, one block per group, made once
 /// and reused by every call with the same weight tensor (see `PackedWeightsCache`).
 public final class PackedConvWeights: @unchecked Sendable {
+    /// Which kernel a packing is for.
+    enum Form: Sendable {
+        /// The implicit GEMM (`ck_conv`): MR-row panels of W per depth block.
+        case gemm
+        /// Winograd's F(2×2, 3×3) (`ck_winograd`): the 16 transformed filter matrices.
+        case winograd
+        /// A 1×1 convolution with output channels along the vector (`ck_conv1x1_channels`):
+        /// Wᵀ in 32-channel panels.
+        case channelPanels
+    }
+
     /// The kernel level (`ck_sgemm_level`) the packing is for.
     let level: Int32
+    let form: Form
     /// The weights it was packed from: kept alive, so that the storage address identifies them.
     let source: [Float]
     let groupStride: Int
     let storage: UnsafeMutablePointer<Float>
 
     /// - Parameter w: (M,C/group,kh,kw)
-    /// Whether it holds the 16 transformed filter matrices of Winograd's F(2×2, 3×3) instead.
-    let winograd: Bool
-
-    init?(w: Tensor, group: Int, level: Int32, winograd: Bool = false) {
+    init?(w: Tensor, group: Int, level: Int32, form: Form = .gemm) {
         let m = w.shape[0] / group, k = w.count / w.shape[0]
-        if winograd {
+        switch form {
+        case .winograd:
             // (M,C,3,3), one group, AVX-512.
             guard group == 1, level == 2, w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return nil }
             let c = w.shape[1]
@@ -99,7 +109,15 @@ public final class PackedConvWeights: @unchecked Sendable {
             w.data.withUnsafeBufferPointer { wp in ck_winograd_pack_weights(Int32(m), Int32(c), wp.baseAddress!, storage, scratch) }
             self.storage = storage
             self.groupStride = count
-        } else {
+        case .channelPanels:
+            // (M,C,1,1), one group, AVX-512.
+            guard group == 1, level == 2, w.count == m * k, k == w.shape[1] else { return nil }
+            let count = ck_channel_panels_count(Int32(m), Int32(k))
+            let storage = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            w.data.withUnsafeBufferPointer { wp in ck_pack_channel_panels(Int32(m), Int32(k), wp.baseAddress!, storage) }
+            self.storage = storage
+            self.groupStride = count
+        case .gemm:
             let per = ck_packed_weights_count(level, Int32(m), Int32(k))
             guard per > 0 else { return nil }
             let storage = UnsafeMutablePointer<Float>.allocate(capacity: per * group)
@@ -112,15 +130,15 @@ public final class PackedConvWeights: @unchecked Sendable {
             self.storage = storage
         }
         self.level = level
-        self.winograd = winograd
+        self.form = form
         self.source = w.data
     }
 
     deinit { storage.deallocate() }
 
-    /// Whether this packing was made from exactly `w`'s storage for `level` (and the same algorithm).
-    func matches(_ w: Tensor, level: Int32, winograd: Bool) -> Bool {
-        level == self.level && winograd == self.winograd && Self.sameStorage(source, w.data)
+    /// Whether this packing was made from exactly `w`'s storage for `level` and `form`.
+    func matches(_ w: Tensor, level: Int32, form: Form) -> Bool {
+        level == self.level && form == self.form && Self.sameStorage(source, w.data)
     }
 
     /// Whether two arrays share one buffer (not merely equal elements).
@@ -145,11 +163,11 @@ public final class PackedWeightsCache: @unchecked Sendable {
 
     public init() {}
 
-    func packing(_ w: Tensor, group: Int, level: Int32, winograd: Bool = false) -> PackedConvWeights? {
+    func packing(_ w: Tensor, group: Int, level: Int32, form: PackedConvWeights.Form = .gemm) -> PackedConvWeights? {
         lock.lock()
         defer { lock.unlock() }
-        if let p = packings.first(where: { $0.matches(w, level: level, winograd: winograd) }) { return p }
-        guard let p = PackedConvWeights(w: w, group: group, level: level, winograd: winograd) else { return nil }
+        if let p = packings.first(where: { $0.matches(w, level: level, form: form) }) { return p }
+        guard let p = PackedConvWeights(w: w, group: group, level: level, form: form) else { return nil }
         if packings.count >= capacity { packings.removeFirst() }
         packings.append(p)
         return p
@@ -207,8 +225,12 @@ public enum Conv2D {
         let tiles = ((oh + 1) / 2) * ((ow + 1) / 2)
         let winograd = useWinograd && level == 2 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
             && g.dilations == (1, 1) && c >= 16 && n * tiles >= 16 && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
-        let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, winograd: winograd)
-                                        ?? PackedConvWeights(w: w, group: g.group, level: level, winograd: winograd))
+        // Small planes of a 1×1 convolution do not fill a vector of pixels; deep enough ones run
+        // with output channels along the vector instead (`channelMajor`).
+        let channels = !winograd && level == 2 && g.group == 1 && isPointwise(g) && channelMajor(plane: plane, depth: c)
+        let form: PackedConvWeights.Form = winograd ? .winograd : channels ? .channelPanels : .gemm
+        let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, form: form)
+                                        ?? PackedConvWeights(w: w, group: g.group, level: level, form: form))
         if !depthwise && packed == nil { throw TensorError("Conv: could not pack weights \(w.shape)") }
         let flops = n * m * plane * cg * g.kernel.h * g.kernel.w
         let threads = flops < 1 << 18 ? 1 : BLAS.threadCount
@@ -222,7 +244,7 @@ public enum Conv2D {
                     y.data.withUnsafeMutableBufferPointer { yp in
                         let ptrs = ConvPointers(x: xp.baseAddress!, w: wp.baseAddress!, y: yp.baseAddress!,
                                                 bias: b == nil ? nil : bp.baseAddress, geometry: geometry)
-                        failed = run(ptrs, depthwise: depthwise, winograd: winograd, packed: packed, threads: threads, adding: adding,
+                        failed = run(ptrs, depthwise: depthwise, packed: packed, threads: threads, adding: adding,
                                      n: n, c: c, h: h, wd: wd, m: m, mg: mg, cg: cg, plane: plane, tiles: tiles,
                                      level: level, g: g, act: act, lo: lo, hi: hi)
                     }
@@ -241,7 +263,7 @@ public enum Conv2D {
 
     /// Splits one convolution into tasks on `threads` threads and runs the chosen kernel on each;
     /// returns whether any task failed (a kernel without scratch memory).
-    private static func run(_ ptrs: ConvPointers, depthwise: Bool, winograd: Bool, packed: PackedConvWeights?, threads: Int, adding: Bool,
+    private static func run(_ ptrs: ConvPointers, depthwise: Bool, packed: PackedConvWeights?, threads: Int, adding: Bool,
                             n: Int, c: Int, h: Int, wd: Int, m: Int, mg: Int, cg: Int, plane: Int, tiles: Int,
                             level: Int32, g: Conv2DGeometry, act: Int32, lo: Float, hi: Float) -> Bool {
         if depthwise {
@@ -260,7 +282,24 @@ public enum Conv2D {
         guard let packed else { return true }
         let status = StatusSlots(count: Swift.max(threads, n * g.group * threads))
         defer { status.deallocate() }
-        if winograd {
+        if packed.form == .channelPanels {
+            // Each image split by 32-channel panels or by 8-pixel tiles, whichever leaves the
+            // busiest thread fewer tiles.
+            let splits = n % threads == 0 ? 1 : threads
+            let (panels, pixelTiles) = ((m + 31) / 32, (plane + 7) / 8)
+            let byPixels = (pixelTiles + splits - 1) / splits * panels < (panels + splits - 1) / splits * pixelTiles
+            Parallel.run(threads, items: n * splits) { task in
+                let (i, part) = (task / splits, task % splits)
+                let (c0, c1) = byPixels ? (0, m) : (Swift.min(m, panels * part / splits * 32), Swift.min(m, panels * (part + 1) / splits * 32))
+                let (p0, p1) = byPixels ? (Swift.min(plane, pixelTiles * part / splits * 8), Swift.min(plane, pixelTiles * (part + 1) / splits * 8)) : (0, plane)
+                guard c0 < c1, p0 < p1 else { return }
+                status.slots[task] = ck_conv1x1_channels(level, packed.storage, Int32(m), Int32(c), Int32(c0), Int32(c1),
+                                                         ptrs.x + i * c * plane, Int32(plane), Int32(p0), Int32(p1), ptrs.bias,
+                                                         adding ? 1 : 0, act, lo, hi, ptrs.y + i * m * plane)
+            }
+            return status.anyFailed
+        }
+        if packed.form == .winograd {
             // The batch's tiles in one range, split across the threads in blocks of 32 when there are
             // enough, else by output channels.
             let total = n * tiles
@@ -488,6 +527,22 @@ public enum Conv2D {
         let bias: UnsafePointer<Float>?
         let geometry: ck_conv_geometry
     }
+
+    /// Whether a 1×1 convolution with `depth` input channels over a plane of `plane` pixels runs
+    /// with output channels along the vector (`ck_conv1x1_channels`). Its tiles are 8 pixels,
+    /// where the implicit GEMM's are 32: a 7×7 plane fills 49 of 56 lanes instead of 49 of 64.
+    /// But it stores each tile transposed, which shallow ones do not pay back. Single-threaded,
+    /// against the implicit GEMM: 1.10–1.47× as fast on MobileNetV2's 7×7 and 14×14 layers
+    /// (depth 64–960), 1.04× on 28×28 at depth 192, 0.72–0.77× at depth 24–32 on 28×28 and 56×56,
+    /// 0.70× on 5×5 at depth 37.
+    static func channelMajor(plane: Int, depth: Int) -> Bool {
+        plane <= channelMajorPlanes && depth >= 64
+    }
+
+    /// The largest plane (pixels) `channelMajor` takes; 0 turns the kernel off.
+    /// `CANDELA_CHANNEL_MAJOR=off` sets 0 (for comparisons).
+    nonisolated(unsafe) public static var channelMajorPlanes =
+        ProcessInfo.processInfo.environment["CANDELA_CHANNEL_MAJOR"] == "off" ? 0 : 256
 
     /// 1×1 kernel, stride 1, no padding: the input plane already is the im2col matrix.
     static func isPointwise(_ g: Conv2DGeometry) -> Bool {

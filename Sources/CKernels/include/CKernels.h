@@ -58,6 +58,22 @@ void ck_pack_weights(int level, int m, int k, const float *a, float *out);
 int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
             int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y, int ldy);
 
+/// Floats `ck_pack_channel_panels` writes for an m x k weight matrix: m rounded up to 32, times k.
+size_t ck_channel_panels_count(int m, int k);
+
+/// Packs a row-major m x k weight matrix (a 1x1 convolution's (M, C) weights) transposed, in
+/// panels of 32 output channels, depth-major: panel j holds, for each depth row p, the weights
+/// w[32j + c][p] of its 32 channels (zero past m).
+void ck_pack_channel_panels(int m, int k, const float *w, float *out);
+
+/// A 1x1, stride-1, unpadded convolution of one image with the output channels along the vector
+/// (for small planes, where pixels do not fill the vectors): y (m, plane) = act(W x + bias) on
+/// channels [c0, c1) (c0 a multiple of 32) and pixels [n0, n1), x (k, plane). `panels` from
+/// `ck_pack_channel_panels`. `add_output` as for `ck_conv`. Single-threaded. Returns 0, or -1
+/// without AVX-512 (`level` below 2).
+int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, int c1, const float *x, int plane,
+                        int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y);
+
 /// The tile height (rows of C per micro-kernel call) at `level`, 0 when there is no kernel.
 int ck_tile_rows(int level);
 
