@@ -10,5 +10,8 @@ public enum CandelaVersion {
     /// before) run by Winograd, so resnet18's layer4 at batch 1 sums in another order; inference
     /// passes add residual connections inside the convolution's store, and a batch of one goes
     /// through a fully connected layer by Candela's matrix-vector kernel (rounding differs).
-    public static let engine = "engine-3"
+    /// engine-4: 1 × 1 convolutions on planes of at most 256 pixels with at least 64 input
+    /// channels run with output channels along the vector, summing all channels in one pass
+    /// (MobileNetV2's 14 × 14 and 7 × 7 layers round differently).
+    public static let engine = "engine-4"
 }

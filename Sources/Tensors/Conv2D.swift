@@ -173,6 +173,13 @@ public final class PackedWeightsCache: @unchecked Sendable {
         return p
     }
 
+    /// The forms of the packings held, oldest first (for tests).
+    var forms: [PackedConvWeights.Form] {
+        lock.lock()
+        defer { lock.unlock() }
+        return packings.map(\.form)
+    }
+
     /// `make(w)`, computed once per weight tensor and `kind` ("transposed", "lrp:positive", ...).
     public func derived(_ kind: String, from w: Tensor, _ make: (Tensor) -> Tensor) -> Tensor {
         lock.lock()

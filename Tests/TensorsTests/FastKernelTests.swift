@@ -54,6 +54,12 @@ final class FastKernelTests: XCTestCase {
         // Wide planes: many Winograd tile blocks, many GEMM column panels.
         Case(n: 1, c: 16, m: 20, h: 48, w: 46, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
         Case(n: 1, c: 5, m: 9, h: 30, w: 40, g: Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2))),
+        // 1×1 on small planes with output channels along the vector (depth ≥ 64, ≤ 256 pixels):
+        // a partial pixel tile (49 = 6·8 + 1) and a partial channel panel (45 = 32 + 13); one
+        // image split across two threads (255 pixels, 100 channels); three images of 15 pixels.
+        Case(n: 2, c: 70, m: 45, h: 7, w: 7, g: Conv2DGeometry(kernel: (1, 1))),
+        Case(n: 1, c: 64, m: 100, h: 15, w: 17, g: Conv2DGeometry(kernel: (1, 1))),
+        Case(n: 3, c: 300, m: 33, h: 5, w: 3, g: Conv2DGeometry(kernel: (1, 1))),
     ]
 
     /// Largest absolute difference over the largest magnitude (at least 1): float32 sums of
@@ -153,6 +159,31 @@ final class FastKernelTests: XCTestCase {
         ConvActivation.relu.apply(&reference)
         XCTAssertLessThan(fast.maxAbsDifference(reference), 1e-5)
         XCTAssertLessThan(gemm.maxAbsDifference(reference), 1e-5)
+    }
+
+    /// 1×1 convolutions on small, deep planes take the channel-major kernel (the cache holds its
+    /// packing) and agree with the implicit GEMM they would otherwise run on; shallow or wide
+    /// ones keep the GEMM.
+    func testChannelMajorPointwiseMatchesImplicitGEMM() throws {
+        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "the channel-major kernel needs AVX-512")
+        var rng = SeededRandom(seed: 16)
+        let g = Conv2DGeometry(kernel: (1, 1))
+        let saved = Conv2D.channelMajorPlanes
+        defer { Conv2D.channelMajorPlanes = saved }
+        for (c, m, h, w, channelMajor) in [(160, 960, 7, 7, true), (96, 72, 14, 14, true), (32, 64, 7, 7, false), (96, 64, 28, 28, false)] {
+            let x = rng.tensor([1, c, h, w]), wt = rng.tensor([m, c, 1, 1], -0.1, 0.1), b = rng.tensor([m])
+            let r = rng.tensor([1, m, h, w])
+            Conv2D.channelMajorPlanes = 256
+            let cache = PackedWeightsCache()
+            let fast = try Conv2D.forward(x: x, w: wt, b: b, geometry: g, activation: .clip(-0.5, 0.5), cache: cache, residual: r)
+            XCTAssertEqual(cache.forms, [channelMajor ? .channelPanels : .gemm], "\(c) -> \(m) on \(h)x\(w)")
+            Conv2D.channelMajorPlanes = 0
+            let gemm = try Conv2D.forward(x: x, w: wt, b: b, geometry: g, activation: .clip(-0.5, 0.5), residual: r)
+            var reference = Elementwise.add(try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: g), r)
+            ConvActivation.clip(-0.5, 0.5).apply(&reference)
+            XCTAssertLessThan(fast.maxAbsDifference(reference), 1e-5)
+            XCTAssertLessThan(gemm.maxAbsDifference(reference), 1e-5)
+        }
     }
 
     /// The cache packs once per weight tensor and repacks when it is given other weights.
