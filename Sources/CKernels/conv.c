@@ -281,20 +281,45 @@ static inline void channel_tile_avx512(int k, const float *panel, const float *x
         const __m512 bb1 = _mm512_maskz_loadu_ps((__mmask16)(ck_bit_range(16, cols, 32) >> 16), bias + c0 + 16);
         for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_add_ps(acc[r][0], bb0); acc[r][1] = _mm512_add_ps(acc[r][1], bb1); }
     }
-    float t[8 * 32] __attribute__((aligned(64)));
-    for (int r = 0; r < 8; r++) { _mm512_store_ps(t + r * 32, acc[r][0]); _mm512_store_ps(t + r * 32 + 16, acc[r][1]); }
-    // Channel by channel: its 8 pixels (a column of t) are 8 consecutive floats of y.
-    const __m512i column = _mm512_setr_epi32(0, 32, 64, 96, 128, 160, 192, 224, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __mmask16 m = (__mmask16)ck_bit_range(0, rows, 16);
+    // Transposed in registers, 16 channels at a time: unpack and shuffle within 128-bit lanes
+    // give each lane's 4 channels x 4 pixels, a two-source permute joins pixels 0-3 and 4-7.
+    // Each result holds two channels' 8 pixels (lanes 0-7 and 8-15); a masked store writes
+    // each half to its own row of y, the upper one from 8 floats before its start (lanes
+    // masked off are never touched).
+    const __m512i lo_lanes = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i hi_lanes = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    const __mmask16 low = (__mmask16)ck_bit_range(0, rows, 16), high = (__mmask16)(low << 8);
     const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-    for (int c = 0; c < cols; c++) {
-        float *out = y + (size_t)(c0 + c) * plane + p0;
-        __m512 v = _mm512_mask_i32gather_ps(zero, m, column, t + c, 4);
-        if (add_output) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, out));
-        // max(v, 0) returns 0 for a NaN v, as the other kernels' ReLU.
-        if (act == CK_ACT_RELU) v = _mm512_max_ps(v, zero);
-        else if (act == CK_ACT_CLIP) v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
-        _mm512_mask_storeu_ps(out, m, v);
+    for (int half = 0; half < 2; half++) {
+        __m512 t[8], u[8];
+        for (int r = 0; r < 8; r += 2) {
+            t[r] = _mm512_unpacklo_ps(acc[r][half], acc[r + 1][half]);
+            t[r + 1] = _mm512_unpackhi_ps(acc[r][half], acc[r + 1][half]);
+        }
+        // u[j] (j < 4): pixels 0-3 of channel 4L + j in lane L; u[4 + j]: pixels 4-7.
+        for (int q = 0; q < 2; q++) {
+            const int s = 4 * q;
+            u[s + 0] = _mm512_shuffle_ps(t[s + 0], t[s + 2], 0x44);
+            u[s + 1] = _mm512_shuffle_ps(t[s + 0], t[s + 2], 0xEE);
+            u[s + 2] = _mm512_shuffle_ps(t[s + 1], t[s + 3], 0x44);
+            u[s + 3] = _mm512_shuffle_ps(t[s + 1], t[s + 3], 0xEE);
+        }
+        for (int j = 0; j < 4; j++) {
+            for (int part = 0; part < 2; part++) {
+                // Channels 16 half + 8 part + j (lanes 0-7) and that + 4 (lanes 8-15).
+                __m512 v = _mm512_permutex2var_ps(u[j], part ? hi_lanes : lo_lanes, u[4 + j]);
+                const int ca = 16 * half + 8 * part + j, cb = ca + 4;
+                float *ya = y + (size_t)(c0 + ca) * plane + p0, *yb = y + (size_t)(c0 + cb) * plane + p0 - 8;
+                const __mmask16 m = (__mmask16)((ca < cols ? low : 0) | (cb < cols ? high : 0));
+                if (!m) continue;
+                if (add_output) v = _mm512_add_ps(v, _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(m & low, ya), m & high, yb));
+                // max(v, 0) returns 0 for a NaN v, as the other kernels' ReLU.
+                if (act == CK_ACT_RELU) v = _mm512_max_ps(v, zero);
+                else if (act == CK_ACT_CLIP) v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+                _mm512_mask_storeu_ps(ya, m & low, v);
+                _mm512_mask_storeu_ps(yb, m & high, v);
+            }
+        }
     }
 }
 
