@@ -541,25 +541,31 @@ static inline void depthwise_rows_avx512(const ck_conv_geometry *g, const float 
     const __m512i even = _mm512_add_epi32(lane, lane);
     const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     const __m512 pad = is_max ? _mm512_set1_ps(-__builtin_inff()) : zero;
+    // mask0/mask1[q * K + kj]: tap kj's lanes in column block q (window_masks); store[q]: the
+    // lanes that are outputs.
+    __mmask16 mask0[chunks * K], mask1[chunks * K], store[chunks];
     for (int q = 0; q < chunks; q++) {
-        // m0/m1[kj]: tap kj's lanes (window_masks); store: the lanes that are outputs.
-        const __mmask16 store = lane_range(0, g->ow - q * 16);
-        __mmask16 m0[K_MAX], m1[K_MAX];
-        for (int kj = 0; kj < K; kj++) window_masks(g, q, q * 16 * S + kj - g->pl, S, &m0[kj], &m1[kj]);
-        for (int c = 0; c < channels; c++) {
-            const float *xc = x + (size_t)c * g->h * g->w + q * 16 * S - g->pl;
-            float *yc = y + (size_t)c * g->oh * g->ow + q * 16;
-            __m512 wv[K_MAX * K_MAX];
-            if (!is_max) for (int t = 0; t < K * K; t++) wv[t] = _mm512_set1_ps(w[(size_t)c * K * K + t]);
-            const __m512 b = is_max ? pad : _mm512_set1_ps(bias ? bias[c] : 0.0f);
-            for (int oy0 = 0; oy0 < g->oh; oy0 += DW_ROWS) {
+        store[q] = lane_range(0, g->ow - q * 16);
+        for (int kj = 0; kj < K; kj++) window_masks(g, q, q * 16 * S + kj - g->pl, S, &mask0[q * K + kj], &mask1[q * K + kj]);
+    }
+    // Channel, then block of output rows, then column block: the block's input rows (a few KB)
+    // stay in L1 while every column block reads them, and the plane is read once, in order.
+    for (int c = 0; c < channels; c++) {
+        const float *xc = x + (size_t)c * g->h * g->w - g->pl;
+        float *yc = y + (size_t)c * g->oh * g->ow;
+        __m512 wv[K_MAX * K_MAX];
+        if (!is_max) for (int t = 0; t < K * K; t++) wv[t] = _mm512_set1_ps(w[(size_t)c * K * K + t]);
+        const __m512 b = is_max ? pad : _mm512_set1_ps(bias ? bias[c] : 0.0f);
+        for (int oy0 = 0; oy0 < g->oh; oy0 += DW_ROWS) {
+            for (int q = 0; q < chunks; q++) {
+                const __mmask16 *m0 = mask0 + q * K, *m1 = mask1 + q * K;
                 __m512 acc[DW_ROWS][2];
                 for (int r = 0; r < DW_ROWS; r++) { acc[r][0] = b; acc[r][1] = pad; }
                 for (int ir = 0; ir < IN_ROWS_MAX; ir++) {
                     if (ir >= in_rows) break;
                     const int iy = oy0 * S - g->pt + ir;
                     if (iy < 0 || iy >= g->h) continue;
-                    const float *src = xc + (size_t)iy * g->w;
+                    const float *src = xc + (size_t)iy * g->w + q * 16 * S;
                     __m512 v[K_MAX];
                     for (int kj = 0; kj < K; kj++) {
                         v[kj] = S == 1 ? _mm512_mask_loadu_ps(pad, m0[kj], src + kj)
@@ -580,7 +586,7 @@ static inline void depthwise_rows_avx512(const ck_conv_geometry *g, const float 
                     __m512 out = is_max ? _mm512_max_ps(acc[r][1], acc[r][0]) : _mm512_add_ps(acc[r][0], acc[r][1]);
                     if (act == CK_ACT_RELU) out = _mm512_max_ps(out, zero);
                     else if (act == CK_ACT_CLIP) out = _mm512_min_ps(_mm512_max_ps(out, vlo), vhi);
-                    _mm512_mask_storeu_ps(yc + (size_t)(oy0 + r) * g->ow, store, out);
+                    _mm512_mask_storeu_ps(yc + (size_t)(oy0 + r) * g->ow + q * 16, store[q], out);
                 }
             }
         }
