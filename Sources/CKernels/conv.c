@@ -243,42 +243,16 @@ void ck_pack_channel_panels(int m, int k, const float *w, float *out) {
     }
 }
 
-// One tile: pixels [p0, p0 + rows) x channels [c0, c0 + cols) of y (rows <= 8, cols <= 32), the
-// sum over all k depth rows. A short tile broadcasts its last pixel into the missing rows (read
-// within x, never stored).
+// Adds the bias to an 8-pixel x 32-channel tile of sums and stores it transposed: channel c's
+// pixels go to out + c * ldc (rows <= 8 of them, cols <= 32 channels), with the residual
+// already there added when add_output, then the activation.
 __attribute__((target("avx512f"), always_inline))
-static inline void channel_tile_avx512(int k, const float *panel, const float *x, int plane, int p0, int rows,
-                                       int c0, int cols, const float *bias, int add_output, int act, float lo, float hi,
-                                       float *y) {
-    __m512 acc[8][2];
-    for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
-    int at[8];
-    for (int r = 0; r < 8; r++) at[r] = p0 + (r < rows ? r : rows - 1);
-    const float *a = x;
-    if (rows == 8) {
-        a += p0;
-        for (int p = 0; p < k; p++, a += plane, panel += 32) {
-            const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
-            for (int r = 0; r < 8; r++) {
-                const __m512 v = _mm512_set1_ps(a[r]);
-                acc[r][0] = _mm512_fmadd_ps(v, b0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(v, b1, acc[r][1]);
-            }
-        }
-    } else {
-        for (int p = 0; p < k; p++, a += plane, panel += 32) {
-            const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
-            for (int r = 0; r < 8; r++) {
-                const __m512 v = _mm512_set1_ps(a[at[r]]);
-                acc[r][0] = _mm512_fmadd_ps(v, b0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(v, b1, acc[r][1]);
-            }
-        }
-    }
+static inline void channel_tile_store(__m512 acc[8][2], int rows, int cols, const float *bias, int add_output, int act,
+                                      float lo, float hi, float *out, int ldc) {
     // The bias runs along the vector here: add it before transposing.
     if (bias) {
-        const __m512 bb0 = _mm512_maskz_loadu_ps((__mmask16)ck_bit_range(0, cols, 16), bias + c0);
-        const __m512 bb1 = _mm512_maskz_loadu_ps((__mmask16)(ck_bit_range(16, cols, 32) >> 16), bias + c0 + 16);
+        const __m512 bb0 = _mm512_maskz_loadu_ps((__mmask16)ck_bit_range(0, cols, 16), bias);
+        const __m512 bb1 = _mm512_maskz_loadu_ps((__mmask16)(ck_bit_range(16, cols, 32) >> 16), bias + 16);
         for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_add_ps(acc[r][0], bb0); acc[r][1] = _mm512_add_ps(acc[r][1], bb1); }
     }
     // Transposed in registers, 16 channels at a time: unpack and shuffle within 128-bit lanes
@@ -309,7 +283,7 @@ static inline void channel_tile_avx512(int k, const float *panel, const float *x
                 // Channels 16 half + 8 part + j (lanes 0-7) and that + 4 (lanes 8-15).
                 __m512 v = _mm512_permutex2var_ps(u[j], part ? hi_lanes : lo_lanes, u[4 + j]);
                 const int ca = 16 * half + 8 * part + j, cb = ca + 4;
-                float *ya = y + (size_t)(c0 + ca) * plane + p0, *yb = y + (size_t)(c0 + cb) * plane + p0 - 8;
+                float *ya = out + (size_t)ca * ldc, *yb = out + (size_t)cb * ldc - 8;
                 const __mmask16 m = (__mmask16)((ca < cols ? low : 0) | (cb < cols ? high : 0));
                 if (!m) continue;
                 if (add_output) v = _mm512_add_ps(v, _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(m & low, ya), m & high, yb));
@@ -321,6 +295,41 @@ static inline void channel_tile_avx512(int k, const float *panel, const float *x
             }
         }
     }
+}
+
+// One tile of a 1x1 convolution: pixels [p0, p0 + rows) x channels [c0, c0 + cols) of y (rows
+// <= 8, cols <= 32), the sum over all k depth rows. A short tile broadcasts its last pixel into
+// the missing rows (read within x, never stored).
+__attribute__((target("avx512f"), always_inline))
+static inline void channel_tile_avx512(int k, const float *panel, const float *x, int plane, int p0, int rows,
+                                       int c0, int cols, const float *bias, int add_output, int act, float lo, float hi,
+                                       float *y) {
+    __m512 acc[8][2];
+    for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
+    int at[8];
+    for (int r = 0; r < 8; r++) at[r] = p0 + (r < rows ? r : rows - 1);
+    const float *a = x;
+    if (rows == 8) {
+        a += p0;
+        for (int p = 0; p < k; p++, a += plane, panel += 32) {
+            const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
+            for (int r = 0; r < 8; r++) {
+                const __m512 v = _mm512_set1_ps(a[r]);
+                acc[r][0] = _mm512_fmadd_ps(v, b0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(v, b1, acc[r][1]);
+            }
+        }
+    } else {
+        for (int p = 0; p < k; p++, a += plane, panel += 32) {
+            const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
+            for (int r = 0; r < 8; r++) {
+                const __m512 v = _mm512_set1_ps(a[at[r]]);
+                acc[r][0] = _mm512_fmadd_ps(v, b0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(v, b1, acc[r][1]);
+            }
+        }
+    }
+    channel_tile_store(acc, rows, cols, bias ? bias + c0 : NULL, add_output, act, lo, hi, y + (size_t)c0 * plane + p0, plane);
 }
 
 __attribute__((target("avx512f")))
@@ -343,6 +352,91 @@ int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, in
     if (level != 2) return -1;
     conv1x1_channels_avx512(panels, m, k, c0, c1, x, plane, n0, n1, bias, add_output, act, lo, hi, y);
     return 0;
+}
+
+// --- Convolutions of few input channels (a network's first layer): channels along the vector ---
+// An RGB stem's im2col matrix is short (K = 27 for 3x3, 147 for 7x7) and very wide, so packing
+// its panels costs as much as a good part of the products (a quarter of resnet18's stem). Here
+// the input rows an output row reads are copied once into a zero-padded band, and a tile of 8
+// output pixels (along one output row) x 32 output channels broadcasts each tap straight from
+// the band, at the stride, through a table of the K taps' offsets. Weights as channel panels
+// (ck_pack_channel_panels), the tile stored as in the 1x1 kernel above.
+
+// Sums over the k taps of one tile: pixel r of tap p is a[off[p] + r * SW] (SW a compile-time
+// stride), or a[off[p] + at[r]] for a short tile (at clamps r to its last pixel).
+__attribute__((target("avx512f"), always_inline))
+static inline void taps_tile_avx512(int k, const int *off, const float *panel, const float *a, const int SW,
+                                    const int *at, __m512 acc[8][2]) {
+    for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
+    for (int p = 0; p < k; p++, panel += 32) {
+        const float *ap = a + off[p];
+        const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
+        for (int r = 0; r < 8; r++) {
+            const __m512 v = _mm512_set1_ps(at ? ap[at[r]] : ap[r * SW]);
+            acc[r][0] = _mm512_fmadd_ps(v, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(v, b1, acc[r][1]);
+        }
+    }
+}
+
+enum { CHANNELS_MAX_TAPS = 1024 };
+
+__attribute__((target("avx512f")))
+static int conv_channels_avx512(const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
+                                int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi,
+                                float *y) {
+    const int k = g->c * g->kh * g->kw;
+    if (k > CHANNELS_MAX_TAPS) return -1;
+    // Input rows [r0, r0 + band) feed output rows [oy0, oy1); a padded row holds input columns
+    // -pl .. (ow - 1) * sw - pl + (kw - 1) * dw.
+    const int r0 = oy0 * g->sh - g->pt, band = (oy1 - 1 - oy0) * g->sh + (g->kh - 1) * g->dh + 1;
+    const int wp = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+    float *padded = ck_scratch(1, (size_t)g->c * band * wp);
+    if (!padded) return -1;
+    for (int ch = 0; ch < g->c; ch++) {
+        for (int i = 0; i < band; i++) {
+            float *dst = padded + ((size_t)ch * band + i) * wp;
+            const int iy = r0 + i;
+            if (iy < 0 || iy >= g->h) { memset(dst, 0, sizeof(float) * wp); continue; }
+            const float *src = x + ((size_t)ch * g->h + iy) * g->w;
+            for (int j = 0; j < wp; j++) {
+                const int ix = j - g->pl;
+                dst[j] = ix >= 0 && ix < g->w ? src[ix] : 0.0f;
+            }
+        }
+    }
+    int off[CHANNELS_MAX_TAPS];
+    for (int p = 0; p < k; p++) {
+        const int ch = p / (g->kh * g->kw), t = p % (g->kh * g->kw);
+        off[p] = (ch * band + (t / g->kw) * g->dh) * wp + (t % g->kw) * g->dw;
+    }
+    const int plane = g->oh * g->ow;
+    __m512 acc[8][2];
+    for (int oy = oy0; oy < oy1; oy++) {
+        const float *row = padded + (size_t)(oy - oy0) * g->sh * wp;
+        for (int ox0 = 0; ox0 < g->ow; ox0 += 8) {
+            const int rows = g->ow - ox0 < 8 ? g->ow - ox0 : 8;
+            const float *a = row + (size_t)ox0 * g->sw;
+            int at[8];
+            for (int r = 0; r < 8; r++) at[r] = (r < rows ? r : rows - 1) * g->sw;
+            for (int cp = c0; cp < c1; cp += 32) {
+                const int cols = (c1 < m ? c1 : m) - cp < 32 ? (c1 < m ? c1 : m) - cp : 32;
+                const float *panel = panels + (size_t)cp * k;
+                if (rows == 8 && g->sw == 1) taps_tile_avx512(k, off, panel, a, 1, NULL, acc);
+                else if (rows == 8 && g->sw == 2) taps_tile_avx512(k, off, panel, a, 2, NULL, acc);
+                else taps_tile_avx512(k, off, panel, a, 1, at, acc);
+                channel_tile_store(acc, rows, cols, bias ? bias + cp : NULL, add_output, act, lo, hi,
+                                   y + (size_t)cp * plane + (size_t)oy * g->ow + ox0, plane);
+            }
+        }
+    }
+    return 0;
+}
+
+int ck_conv_channels(int level, const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
+                     int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
+    if (level != 2) return -1;
+    return conv_channels_avx512(panels, m, c0, c1, g, x, oy0, oy1, bias, add_output, act, lo, hi, y);
 }
 
 int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,

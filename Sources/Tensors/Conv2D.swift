@@ -110,8 +110,8 @@ public final class PackedConvWeights: @unchecked Sendable {
             self.storage = storage
             self.groupStride = count
         case .channelPanels:
-            // (M,C,1,1), one group, AVX-512.
-            guard group == 1, level == 2, w.count == m * k, k == w.shape[1] else { return nil }
+            // One group, AVX-512.
+            guard group == 1, level == 2 else { return nil }
             let count = ck_channel_panels_count(Int32(m), Int32(k))
             let storage = UnsafeMutablePointer<Float>.allocate(capacity: count)
             w.data.withUnsafeBufferPointer { wp in ck_pack_channel_panels(Int32(m), Int32(k), wp.baseAddress!, storage) }
@@ -232,9 +232,9 @@ public enum Conv2D {
         let tiles = ((oh + 1) / 2) * ((ow + 1) / 2)
         let winograd = useWinograd && level == 2 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
             && g.dilations == (1, 1) && c >= 16 && n * tiles >= 16 && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
-        // Small planes of a 1×1 convolution do not fill a vector of pixels; deep enough ones run
-        // with output channels along the vector instead (`channelMajor`).
-        let channels = !winograd && level == 2 && g.group == 1 && isPointwise(g) && channelMajor(plane: plane, depth: c)
+        // Small planes of a 1×1 convolution do not fill a vector of pixels, and a stem's im2col
+        // panels are costly to pack: those run with output channels along the vector (`channelMajor`).
+        let channels = !winograd && !depthwise && level == 2 && channelMajor(g, channels: c, plane: plane)
         let form: PackedConvWeights.Form = winograd ? .winograd : channels ? .channelPanels : .gemm
         let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, form: form)
                                         ?? PackedConvWeights(w: w, group: g.group, level: level, form: form))
@@ -289,6 +289,20 @@ public enum Conv2D {
         guard let packed else { return true }
         let status = StatusSlots(count: Swift.max(threads, n * g.group * threads))
         defer { status.deallocate() }
+        if packed.form == .channelPanels && !isPointwise(g) {
+            // Each image split by bands of output rows.
+            let oh = Int(ptrs.geometry.oh)
+            let splits = n % threads == 0 ? 1 : Swift.min(threads, oh)
+            Parallel.run(threads, items: n * splits) { task in
+                let (i, part) = (task / splits, task % splits)
+                let (r0, r1) = (oh * part / splits, oh * (part + 1) / splits)
+                guard r0 < r1 else { return }
+                var gp = ptrs.geometry
+                status.slots[task] = ck_conv_channels(level, packed.storage, Int32(m), 0, Int32(m), &gp, ptrs.x + i * c * h * wd,
+                                                      Int32(r0), Int32(r1), ptrs.bias, adding ? 1 : 0, act, lo, hi, ptrs.y + i * m * plane)
+            }
+            return status.anyFailed
+        }
         if packed.form == .channelPanels {
             // Each image split by 32-channel panels or by 8-pixel tiles, whichever leaves the
             // busiest thread fewer tiles.
@@ -535,21 +549,25 @@ public enum Conv2D {
         let geometry: ck_conv_geometry
     }
 
-    /// Whether a 1×1 convolution with `depth` input channels over a plane of `plane` pixels runs
-    /// with output channels along the vector (`ck_conv1x1_channels`). Its tiles are 8 pixels,
-    /// where the implicit GEMM's are 32: a 7×7 plane fills 49 of 56 lanes instead of 49 of 64.
-    /// But it stores each tile transposed, which shallow ones do not pay back. Single-threaded,
-    /// against the implicit GEMM: 1.10–1.47× as fast on MobileNetV2's 7×7 and 14×14 layers
-    /// (depth 64–960), 1.04× on 28×28 at depth 192, 0.72–0.77× at depth 24–32 on 28×28 and 56×56,
-    /// 0.70× on 5×5 at depth 37.
-    static func channelMajor(plane: Int, depth: Int) -> Bool {
-        plane <= channelMajorPlanes && depth >= 64
+    /// Whether a convolution of `channels` input channels (one group) with an output plane of
+    /// `plane` pixels runs with output channels along the vector (`ck_conv1x1_channels`,
+    /// `ck_conv_channels`): a tile of 8 output pixels by 32 channels, stored transposed.
+    ///
+    /// - 1×1 on planes of at most 256 pixels with at least 64 channels. The implicit GEMM's tiles
+    ///   are 32 pixels wide: a 7×7 plane fills 49 of their 64 lanes, and 49 of 56 here. The
+    ///   transposed store does not pay back on shallow layers. Single-threaded, against the
+    ///   implicit GEMM: 1.2–1.7× as fast on MobileNetV2's 7×7 and 14×14 layers (depth 64–960),
+    ///   about even on 28×28, 0.6–0.9× at depth 16–24 on 56×56 and 112×112.
+    /// - Up to 4 input channels (an RGB stem): the implicit GEMM would pack a short, very wide
+    ///   im2col matrix, here a zero-padded copy of the input rows is read in place. 1.06–1.23×
+    ///   as fast on resnet18's 7×7 stride-2 stem, 1.24–1.67× on MobileNetV2's 3×3 one.
+    static func channelMajor(_ g: Conv2DGeometry, channels: Int, plane: Int) -> Bool {
+        guard useChannelMajor, g.group == 1 else { return false }
+        return isPointwise(g) ? plane <= 256 && channels >= 64 : channels <= 4
     }
 
-    /// The largest plane (pixels) `channelMajor` takes; 0 turns the kernel off.
-    /// `CANDELA_CHANNEL_MAJOR=off` sets 0 (for comparisons).
-    nonisolated(unsafe) public static var channelMajorPlanes =
-        ProcessInfo.processInfo.environment["CANDELA_CHANNEL_MAJOR"] == "off" ? 0 : 256
+    /// `CANDELA_CHANNEL_MAJOR=off` turns `channelMajor` off (for comparisons).
+    nonisolated(unsafe) public static var useChannelMajor = ProcessInfo.processInfo.environment["CANDELA_CHANNEL_MAJOR"] != "off"
 
     /// 1×1 kernel, stride 1, no padding: the input plane already is the im2col matrix.
     static func isPointwise(_ g: Conv2DGeometry) -> Bool {

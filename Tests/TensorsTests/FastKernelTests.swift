@@ -161,28 +161,47 @@ final class FastKernelTests: XCTestCase {
         XCTAssertLessThan(gemm.maxAbsDifference(reference), 1e-5)
     }
 
-    /// 1×1 convolutions on small, deep planes take the channel-major kernel (the cache holds its
-    /// packing) and agree with the implicit GEMM they would otherwise run on; shallow or wide
-    /// ones keep the GEMM.
-    func testChannelMajorPointwiseMatchesImplicitGEMM() throws {
-        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "the channel-major kernel needs AVX-512")
+    /// 1×1 convolutions on small, deep planes and convolutions of up to 4 input channels (RGB
+    /// stems) take the channel-major kernels (the cache holds their packing) and agree with the
+    /// implicit GEMM they would otherwise run on; shallow or wide 1×1 ones and deeper inputs
+    /// keep the GEMM. Stems: odd sizes (a short tile at each row's end), strides, dilations,
+    /// asymmetric pads, two images.
+    func testChannelMajorMatchesImplicitGEMM() throws {
+        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "the channel-major kernels need AVX-512")
         var rng = SeededRandom(seed: 16)
-        let g = Conv2DGeometry(kernel: (1, 1))
-        let saved = Conv2D.channelMajorPlanes
-        defer { Conv2D.channelMajorPlanes = saved }
-        for (c, m, h, w, channelMajor) in [(160, 960, 7, 7, true), (96, 72, 14, 14, true), (32, 64, 7, 7, false), (96, 64, 28, 28, false)] {
-            let x = rng.tensor([1, c, h, w]), wt = rng.tensor([m, c, 1, 1], -0.1, 0.1), b = rng.tensor([m])
-            let r = rng.tensor([1, m, h, w])
-            Conv2D.channelMajorPlanes = 256
-            let cache = PackedWeightsCache()
-            let fast = try Conv2D.forward(x: x, w: wt, b: b, geometry: g, activation: .clip(-0.5, 0.5), cache: cache, residual: r)
-            XCTAssertEqual(cache.forms, [channelMajor ? .channelPanels : .gemm], "\(c) -> \(m) on \(h)x\(w)")
-            Conv2D.channelMajorPlanes = 0
-            let gemm = try Conv2D.forward(x: x, w: wt, b: b, geometry: g, activation: .clip(-0.5, 0.5), residual: r)
-            var reference = Elementwise.add(try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: g), r)
+        let saved = Conv2D.useChannelMajor
+        defer { Conv2D.useChannelMajor = saved }
+        let pointwise = Conv2DGeometry(kernel: (1, 1))
+        let cases: [(n: Int, c: Int, m: Int, h: Int, w: Int, g: Conv2DGeometry, channelMajor: Bool)] = [
+            (1, 160, 960, 7, 7, pointwise, true),
+            (2, 96, 72, 14, 14, pointwise, true),
+            (1, 32, 64, 7, 7, pointwise, false),
+            (1, 96, 64, 28, 28, pointwise, false),
+            (1, 3, 64, 37, 37, Conv2DGeometry(kernel: (7, 7), strides: (2, 2), pads: (3, 3, 3, 3)), true),
+            (2, 3, 40, 21, 19, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)), true),
+            (1, 2, 33, 12, 23, Conv2DGeometry(kernel: (3, 5), strides: (1, 2), pads: (0, 2, 3, 1), dilations: (2, 1)), true),
+            (1, 5, 16, 12, 12, Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1)), false),
+        ]
+        for t in cases {
+            let x = rng.tensor([t.n, t.c, t.h, t.w]), wt = rng.tensor([t.m, t.c, t.g.kernel.h, t.g.kernel.w], -0.1, 0.1)
+            let b = rng.tensor([t.m])
+            var reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g)
+            let r = rng.tensor(reference.shape)
+            reference = Elementwise.add(reference, r)
             ConvActivation.clip(-0.5, 0.5).apply(&reference)
-            XCTAssertLessThan(fast.maxAbsDifference(reference), 1e-5)
-            XCTAssertLessThan(gemm.maxAbsDifference(reference), 1e-5)
+            let label = "\(t.c) -> \(t.m) on \(t.h)x\(t.w), kernel \(t.g.kernel)"
+            for threads in [1, 2] {
+                try withKernels(level: 2, threads: threads) {
+                    Conv2D.useChannelMajor = true
+                    let cache = PackedWeightsCache()
+                    let fast = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), cache: cache, residual: r)
+                    XCTAssertEqual(cache.forms, [t.channelMajor ? .channelPanels : .gemm], label)
+                    Conv2D.useChannelMajor = false
+                    let gemm = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), residual: r)
+                    XCTAssertLessThan(fast.maxAbsDifference(reference), 1e-5, label)
+                    XCTAssertLessThan(gemm.maxAbsDifference(reference), 1e-5, label)
+                }
+            }
         }
     }
 

@@ -74,6 +74,15 @@ void ck_pack_channel_panels(int m, int k, const float *w, float *out);
 int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, int c1, const float *x, int plane,
                         int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y);
 
+/// A convolution of one image (one group) with the output channels along the vector, for
+/// layers of few input channels (an RGB stem): y (m, oh, ow) = act(conv(x, w) + bias) on channels
+/// [c0, c1) (c0 a multiple of 32) and output rows [oy0, oy1), x (c, h, w). `panels` from
+/// `ck_pack_channel_panels` with k = c * kh * kw. `add_output` as for `ck_conv`.
+/// Single-threaded. Returns 0, or -1 without AVX-512, scratch memory, or for more than 1024
+/// taps (the caller then uses `ck_conv`).
+int ck_conv_channels(int level, const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
+                     int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi, float *y);
+
 /// The tile height (rows of C per micro-kernel call) at `level`, 0 when there is no kernel.
 int ck_tile_rows(int level);
 
