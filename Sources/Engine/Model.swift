@@ -164,7 +164,10 @@ public final class Model: Sendable {
         let n = x.rank > 0 ? x.shape[0] : 0
         // The per-node clock is not shared between threads; OpenBLAS has its own threads.
         let threads = clock == nil && BLAS.useKernels ? BLAS.threadCount : 1
-        let sizes = Model.chunkSizes(images: n, perChunk: imagesPerChunk(Array(x.shape.dropFirst())), threads: threads)
+        // Only a batch axis the graph leaves free (or does not declare) can be split.
+        let declared = graph.inputs.first?.shape ?? []
+        let splittable = n > 1 && x.rank >= 2 && (declared.isEmpty || declared[0] == nil || declared[0] == 0)
+        let sizes = splittable ? Model.chunkSizes(images: n, perChunk: try imagesPerChunk(for: x)) : [n]
         guard sizes.count > 1 else {
             return try run([inputName: x], keepAll: false, clock: clock).outputs[0]
         }
@@ -184,31 +187,39 @@ public final class Model: Sendable {
         return try Layout.concat(try results.values(), axis: 0)
     }
 
-    /// Images per chunk of `forward` for inputs of this per-image shape (C,H,W):
-    /// `inferenceChunk` when set; otherwise the model's weight bytes over the bytes of node
-    /// outputs one image produces, rounded, at least 1. Each chunk reads every weight once,
-    /// and each image's activations go through memory once it works on more than a cache
-    /// holds; the ratio balances the two. The activation bytes come from the model's first
-    /// inference pass at that shape; before it, 4.
+    /// Images per chunk of `forward` for a batch like `x` (N,C,H,W): `inferenceChunk` when set;
+    /// otherwise the model's weight bytes over the bytes of node outputs one image produces,
+    /// rounded, at least 1. Each chunk reads every weight once, and each image's activations go
+    /// through memory once a chunk works on more than a cache holds; the ratio balances the two.
+    ///
+    /// The activation bytes come from the first inference pass at that image shape. When none
+    /// has run yet, one image runs alone first to measure them (its result is not used): the
+    /// split, and with it every image's result to the last bit, is then the same on every call
+    /// and at any thread count. (A chunk's size can choose the kernel: Winograd needs 16 tiles
+    /// in the chunk, and a batch of one goes through a fully connected layer as a
+    /// matrix-vector product.)
     ///
     /// The ratio and the chunks it gives, against the best of 1, 2, 4 and 8 images at batch 16
     /// (2 threads, ms per image): resnet18 4.4 → 4 (1: 16.4, 2: 13.5, 4: 10.8, 8: 11.8);
     /// MobileNetV2 0.53 → 1 (5.3, 6.4, 6.9, 8.4); EfficientNet-style 0.12 → 1 (4.9, 8.2,
     /// 8.1); DenseNet-121 0.21 → 1 (34.9, 37.6, 36.9).
-    func imagesPerChunk(_ perImage: [Int]) -> Int {
+    func imagesPerChunk(for x: Tensor) throws -> Int {
         if let fixed = Model.inferenceChunk { return Swift.max(1, fixed) }
+        let perImage = Array(x.shape.dropFirst())
+        if activationFloats.value(perImage) == nil, x.rank > 1, x.shape[0] > 0 {
+            _ = try run([inputName: x.item(0)], keepAll: false)
+        }
         guard let floats = activationFloats.value(perImage), floats > 0 else { return 4 }
         return Swift.max(1, Int((Double(parameterBytes) / Double(4 * floats)).rounded()))
     }
 
-    /// How `forward` splits a batch of `n` images: balanced chunks of about `perChunk` images,
-    /// their number a multiple of `threads` (so that every thread gets as many) when there are
-    /// at least as many images as threads.
-    static func chunkSizes(images n: Int, perChunk: Int, threads: Int) -> [Int] {
+    /// How `forward` splits a batch of `n` images: ceil(n / perChunk) chunks, rounded up to an
+    /// even number (so that two threads, the usual count, get equal shares), of balanced sizes
+    /// (they differ by at most one image). Independent of the thread count, so that a result
+    /// does not depend on it.
+    static func chunkSizes(images n: Int, perChunk: Int) -> [Int] {
         guard n > 1 else { return [n] }
-        var parts = (n + perChunk - 1) / perChunk
-        if threads > 1 && n >= threads { parts = (parts + threads - 1) / threads * threads }
-        parts = Swift.min(parts, n)
+        let parts = Swift.min(n, ((n + perChunk - 1) / perChunk + 1) / 2 * 2)
         return (0..<parts).map { n * ($0 + 1) / parts - n * $0 / parts }
     }
 
