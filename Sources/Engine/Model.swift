@@ -180,11 +180,9 @@ public final class Model: Sendable {
         guard threads > 1 else {
             return try Layout.concat(parts.map { try run([inputName: $0], keepAll: false, clock: clock).outputs[0] }, axis: 0)
         }
-        let results = ChunkResults(count: parts.count)
-        Parallel.run(threads, items: parts.count) { i in
-            results.set(i, Result { try self.run([self.inputName: parts[i]], keepAll: false).outputs[0] })
-        }
-        return try Layout.concat(try results.values(), axis: 0)
+        return try Layout.concat(try Parallel.map(threads, count: parts.count) { i in
+            try self.run([self.inputName: parts[i]], keepAll: false).outputs[0]
+        }, axis: 0)
     }
 
     /// Images per chunk of `forward` for a batch like `x` (N,C,H,W): `inferenceChunk` when set;
@@ -315,23 +313,3 @@ final class ShapeMemo: @unchecked Sendable {
     }
 }
 
-/// The outcome of each chunk of a parallel `forward`, filled in by the threads.
-private final class ChunkResults: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slots: [Result<Tensor, Error>?]
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    func set(_ i: Int, _ result: Result<Tensor, Error>) {
-        lock.lock()
-        slots[i] = result
-        lock.unlock()
-    }
-
-    /// The chunks' outputs in order; the first chunk's error, if any failed.
-    func values() throws -> [Tensor] {
-        lock.lock()
-        defer { lock.unlock() }
-        return try slots.map { try $0!.get() }
-    }
-}

@@ -38,20 +38,22 @@ enum Backprop {
     }
 
     /// Input gradients for a batch of inputs (N,C,H,W) in chunks of `chunk`: one row per input.
+    ///
+    /// With two or more threads the chunks run side by side, each with its forward and backward
+    /// pass on one thread (every operator inside single-threaded), as `Model.forward` runs its
+    /// chunks; each thread takes the next chunk when it is done. The chunks are the same at any
+    /// thread count, and so is every row, to the last bit.
     static func batchGradients(_ request: ExplanationRequest, inputs: Tensor, chunk: Int,
                                objective: Objective = .logit) throws -> Tensor {
         let model = request.model
         let n = inputs.shape[0]
-        var parts: [Tensor] = []
-        var start = 0
-        while start < n {
-            let end = min(n, start + chunk)
-            let slice = Tensor.stack((start..<end).map { inputs.item($0) })
+        let starts = Array(stride(from: 0, to: n, by: Swift.max(1, chunk)))
+        let gradient = { @Sendable (i: Int) throws -> Tensor in
+            let slice = Tensor.stack((starts[i]..<Swift.min(n, starts[i] + chunk)).map { inputs.item($0) })
             let pass = try model.run([model.inputName: slice])
-            parts.append(try gradients(request, pass: pass, wrt: [model.inputName], objective: objective)[model.inputName]!)
-            start = end
+            return try gradients(request, pass: pass, wrt: [model.inputName], objective: objective)[model.inputName]!
         }
-        return Tensor.stack(parts)
+        return Tensor.stack(try Parallel.map(BLAS.useKernels ? BLAS.threadCount : 1, count: starts.count, gradient))
     }
 
     /// Class scores for a batch of inputs (N,C,H,W) in chunks, as (N,K); inference passes only.
@@ -73,3 +75,4 @@ enum Backprop {
         t.reshaped(Array(t.shape.dropFirst()))
     }
 }
+

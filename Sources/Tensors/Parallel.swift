@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// Fork-join over the kernels' spinning thread pool (`ck_parallel_for`, threads.c).
 ///
@@ -24,6 +25,46 @@ public enum Parallel {
                     for i in (job.items * t / job.parts)..<(job.items * (t + 1) / job.parts) { job.body(i) }
                 }, pointer)
             }
+        }
+    }
+
+    /// body(0) ..< body(count - 1) on up to `threads` threads, each taking the next index when
+    /// it is done (a thread that drew a short item takes more); the results in index order.
+    /// Throws the error of the lowest failing index, after every item has run.
+    public static func map<T>(_ threads: Int, count: Int, _ body: @Sendable (Int) throws -> T) throws -> [T] {
+        let queue = Queue<T>(count: count)
+        run(Swift.min(threads, count), items: Swift.min(threads, count)) { _ in
+            while let i = queue.next() { queue.set(i, Result { try body(i) }) }
+        }
+        return try queue.values()
+    }
+
+    /// `map`'s items handed out one at a time, and their results.
+    private final class Queue<T>: @unchecked Sendable {
+        private let lock = NSLock()
+        private var taken = 0
+        private var slots: [Result<T, Error>?]
+
+        init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+        func next() -> Int? {
+            lock.lock()
+            defer { lock.unlock() }
+            guard taken < slots.count else { return nil }
+            taken += 1
+            return taken - 1
+        }
+
+        func set(_ i: Int, _ result: Result<T, Error>) {
+            lock.lock()
+            slots[i] = result
+            lock.unlock()
+        }
+
+        func values() throws -> [T] {
+            lock.lock()
+            defer { lock.unlock() }
+            return try slots.map { try $0!.get() }
         }
     }
 

@@ -47,6 +47,20 @@ final class MethodParityTests: XCTestCase {
         }
     }
 
+    /// Integrated gradients' chunks run side by side on two threads (each pass single-threaded
+    /// inside) and give the map of one thread bit for bit: the same chunks, in order.
+    func testIntegratedGradientsOnTwoThreadsEqualsOne() throws {
+        let saved = BLAS.threadCount
+        defer { BLAS.setThreads(saved) }
+        let params = ["steps": "20", "batch": "3"] // 7 chunks, the last one short
+        BLAS.setThreads(1)
+        let one = try explain("integratedgradients", params)
+        BLAS.setThreads(2)
+        let two = try explain("integratedgradients", params)
+        XCTAssertEqual(one.data, two.data)
+        XCTAssertGreaterThan(one.data.map(abs).max() ?? 0, 0)
+    }
+
     func testGaussLegendreNodes() {
         // numpy.polynomial.legendre.leggauss(3): ±√(3/5) with weight 5/9, 0 with weight 8/9.
         let r = Quadrature.gaussLegendre(3)

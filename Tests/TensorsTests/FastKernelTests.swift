@@ -312,6 +312,29 @@ final class FastKernelTests: XCTestCase {
         XCTAssertEqual(BLAS.threads, BLAS.useKernels ? 1 : 2)
     }
 
+    /// `Parallel.map` returns every item's result in index order, whichever thread ran it, and
+    /// throws the lowest failing index's error after all items have run.
+    func testParallelMapKeepsOrderAndTheFirstError() throws {
+        struct Failure: Error, Equatable { let index: Int }
+        for threads in [1, 2, 3] {
+            XCTAssertEqual(try Parallel.map(threads, count: 37) { $0 * $0 }, (0..<37).map { $0 * $0 })
+            let ran = ChunkCounter(count: 20)
+            XCTAssertThrowsError(try Parallel.map(threads, count: 20) { i -> Int in
+                ran.p[i] += 1
+                if i == 13 || i == 7 { throw Failure(index: i) }
+                return i
+            }) { XCTAssertEqual($0 as? Failure, Failure(index: 7)) }
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: ran.p, count: 20)), Array(repeating: 1, count: 20))
+            ran.p.deallocate()
+        }
+    }
+
+    /// One counter per item, each written by the one task that runs it.
+    final class ChunkCounter: @unchecked Sendable {
+        let p: UnsafeMutablePointer<Int>
+        init(count: Int) { p = .allocate(capacity: count); p.initialize(repeating: 0, count: count) }
+    }
+
     /// The spinning pool behind `Parallel.run`: every item runs exactly once, for any split;
     /// nested calls and calls from several threads at once run (on the caller) instead of
     /// deadlocking; thousands of back-to-back jobs keep the hand-over between jobs right.
