@@ -15,6 +15,13 @@
 
 enum { MC = 96, NC = 4096 };
 
+/// How far ahead (in floats) the AVX-512 tile prefetches its A panel, one cache line every two
+/// depth steps. A convolution's packed weights are its A: at batch 1 resnet18's layer4 streams
+/// 9-17 MB of them per layer from beyond the caches, which the hardware prefetcher alone did not
+/// keep up with. resnet18 batch 1 took 0.81x the time (6 of 6 interleaved pairs; 1024 ahead 0.83,
+/// 512 0.85, 2048 0.98), batch 16 0.95x; MobileNetV2 (small weights) 1.01x at batch 1, 0.98x at 16.
+enum { PREFETCH_A = 256 };
+
 // --- AVX-512: 8 rows x 32 columns, 16 accumulators (8 divides the usual channel counts) ------------------------------------
 // One body for two kernels: B from a packed panel (row stride NR512, every lane read) or straight
 // from a row-major matrix (row stride ldb; lanes past the tile's columns are masked off and never
@@ -25,6 +32,7 @@ static inline void tile_avx512(int kc, const float *ap, const float *bp, int ldb
     __m512 acc[MR512][2];
     for (int r = 0; r < MR512; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
     for (int p = 0; p < kc; p++) {
+        if ((p & 1) == 0) _mm_prefetch((const char *)(ap + PREFETCH_A), _MM_HINT_T0);
         __m512 b0 = _mm512_maskz_loadu_ps(load0, bp), b1 = _mm512_maskz_loadu_ps(load1, bp + 16);
         for (int r = 0; r < MR512; r++) {
             __m512 a = _mm512_set1_ps(ap[r]);
