@@ -363,7 +363,8 @@ int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, in
 // --- Convolutions of few input channels (a network's first layer): channels along the vector ---
 // An RGB stem's im2col matrix is short (K = 27 for 3x3, 147 for 7x7) and very wide, so packing
 // its panels costs as much as a good part of the products (a quarter of resnet18's stem). Here
-// the input rows an output row reads are copied once into a zero-padded band, and a tile of 8
+// the input rows a band of output rows reads are copied once into a zero-padded band (columns
+// of the padding included), and a tile of 8
 // output pixels (along one output row) x 32 output channels broadcasts each tap straight from
 // the band, at the stride, through a table of the K taps' offsets. Weights as channel panels
 // (ck_pack_channel_panels), the tile stored as in the 1x1 kernel above.

@@ -312,4 +312,3 @@ final class ShapeMemo: @unchecked Sendable {
         lock.unlock()
     }
 }
-

@@ -75,4 +75,3 @@ enum Backprop {
         t.reshaped(Array(t.shape.dropFirst()))
     }
 }
-

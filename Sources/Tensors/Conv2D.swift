@@ -81,8 +81,8 @@ public final class PackedConvWeights: @unchecked Sendable {
         case gemm
         /// Winograd's F(2×2, 3×3) (`ck_winograd`): the 16 transformed filter matrices.
         case winograd
-        /// A 1×1 convolution with output channels along the vector (`ck_conv1x1_channels`):
-        /// Wᵀ in 32-channel panels.
+        /// Output channels along the vector (`ck_conv1x1_channels`, `ck_conv_channels`): Wᵀ in
+        /// 32-channel panels.
         case channelPanels
     }
 
@@ -563,7 +563,8 @@ public enum Conv2D {
     ///   as fast on resnet18's 7×7 stride-2 stem, 1.24–1.67× on MobileNetV2's 3×3 one.
     static func channelMajor(_ g: Conv2DGeometry, channels: Int, plane: Int) -> Bool {
         guard useChannelMajor, g.group == 1 else { return false }
-        return isPointwise(g) ? plane <= 256 && channels >= 64 : channels <= 4
+        // (ck_conv_channels takes up to 1024 taps, 4 channels of a 16×16 kernel.)
+        return isPointwise(g) ? plane <= 256 && channels >= 64 : channels <= 4 && channels * g.kernel.h * g.kernel.w <= 1024
     }
 
     /// `CANDELA_CHANNEL_MAJOR=off` turns `channelMajor` off (for comparisons).
