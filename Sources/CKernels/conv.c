@@ -263,7 +263,7 @@ static inline void channel_tile_store(__m512 acc[8][2], int rows, int cols, cons
     const __m512i lo_lanes = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
     const __m512i hi_lanes = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
     const __mmask16 low = (__mmask16)ck_bit_range(0, rows, 16), high = (__mmask16)(low << 8);
-    const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     for (int half = 0; half < 2; half++) {
         __m512 t[8], u[8];
         for (int r = 0; r < 8; r += 2) {
@@ -287,9 +287,7 @@ static inline void channel_tile_store(__m512 acc[8][2], int rows, int cols, cons
                 const __mmask16 m = (__mmask16)((ca < cols ? low : 0) | (cb < cols ? high : 0));
                 if (!m) continue;
                 if (add_output) v = _mm512_add_ps(v, _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(m & low, ya), m & high, yb));
-                // max(v, 0) returns 0 for a NaN v, as the other kernels' ReLU.
-                if (act == CK_ACT_RELU) v = _mm512_max_ps(v, zero);
-                else if (act == CK_ACT_CLIP) v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+                v = ck_activate512(v, act, vlo, vhi);
                 _mm512_mask_storeu_ps(ya, m & low, v);
                 _mm512_mask_storeu_ps(yb, m & high, v);
             }
@@ -614,8 +612,7 @@ static inline void window_avx512(const ck_conv_geometry *g, const float *x, cons
             }
             for (int j = 0; j < DW_GROUP && v0 + j < vectors; j++) {
                 __m512 out = is_max ? _mm512_max_ps(acc[j][1], acc[j][0]) : _mm512_add_ps(acc[j][0], acc[j][1]);
-                if (act == CK_ACT_RELU) out = _mm512_max_ps(out, zero);
-                else if (act == CK_ACT_CLIP) out = _mm512_min_ps(_mm512_max_ps(out, vlo), vhi);
+                out = ck_activate512(out, act, vlo, vhi);
                 _mm512_mask_storeu_ps(yc + (size_t)oy[j] * g->ow + q[j] * 16, store[q[j]], out);
             }
         }
@@ -685,8 +682,7 @@ static inline void depthwise_rows_avx512(const ck_conv_geometry *g, const float 
                 }
                 for (int r = 0; r < DW_ROWS && oy0 + r < g->oh; r++) {
                     __m512 out = is_max ? _mm512_max_ps(acc[r][1], acc[r][0]) : _mm512_add_ps(acc[r][0], acc[r][1]);
-                    if (act == CK_ACT_RELU) out = _mm512_max_ps(out, zero);
-                    else if (act == CK_ACT_CLIP) out = _mm512_min_ps(_mm512_max_ps(out, vlo), vhi);
+                    out = ck_activate512(out, act, vlo, vhi);
                     _mm512_mask_storeu_ps(yc + (size_t)(oy0 + r) * g->ow + q * 16, store[q], out);
                 }
             }

@@ -3,7 +3,18 @@
 #ifndef CK_MICROKERNEL_H
 #define CK_MICROKERNEL_H
 #include "CKernels.h"
+#include <immintrin.h>
 #include <stddef.h>
+
+/// The fused activation on 16 lanes, shared by every AVX-512 store (GEMM tile, channel-major
+/// tile, window kernels, Winograd's output transform): CK_ACT_RELU gives max(v, 0), which is 0
+/// for a NaN v as the Swift ReLU; CK_ACT_CLIP clamps to [lo, hi]; anything else leaves v.
+__attribute__((target("avx512f"), always_inline))
+static inline __m512 ck_activate512(__m512 v, int act, __m512 lo, __m512 hi) {
+    if (act == CK_ACT_RELU) return _mm512_max_ps(v, _mm512_setzero_ps());
+    if (act == CK_ACT_CLIP) return _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+    return v;
+}
 
 /// Depth of one packed block: A's MR x KC and B's KC x NR panels stay in L1/L2.
 enum { KC = 256 };

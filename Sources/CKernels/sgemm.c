@@ -42,7 +42,7 @@ static inline void tile_avx512(int kc, const float *ap, const float *bp, int ldb
         ap += MR512;
         bp += ldb;
     }
-    const __m512 zero = _mm512_setzero_ps(), lo = _mm512_set1_ps(e->lo), hi = _mm512_set1_ps(e->hi);
+    const __m512 lo = _mm512_set1_ps(e->lo), hi = _mm512_set1_ps(e->hi);
     // An edge tile stores its first `rows` rows and `cols` columns only (masked loads and stores).
     const int rows = e->rows ? e->rows : MR512, cols = e->cols ? e->cols : NR512;
     const __mmask16 m0 = (__mmask16)ck_bit_range(0, cols, 16), m1 = (__mmask16)(ck_bit_range(16, cols, 32) >> 16);
@@ -57,14 +57,8 @@ static inline void tile_avx512(int kc, const float *ap, const float *bp, int ldb
             acc[r][0] = _mm512_add_ps(acc[r][0], b);
             acc[r][1] = _mm512_add_ps(acc[r][1], b);
         }
-        // max(acc, 0) returns 0 for a NaN acc, as the Swift ReLU does.
-        if (e->act == CK_ACT_RELU) {
-            acc[r][0] = _mm512_max_ps(acc[r][0], zero);
-            acc[r][1] = _mm512_max_ps(acc[r][1], zero);
-        } else if (e->act == CK_ACT_CLIP) {
-            acc[r][0] = _mm512_min_ps(_mm512_max_ps(acc[r][0], lo), hi);
-            acc[r][1] = _mm512_min_ps(_mm512_max_ps(acc[r][1], lo), hi);
-        }
+        acc[r][0] = ck_activate512(acc[r][0], e->act, lo, hi);
+        acc[r][1] = ck_activate512(acc[r][1], e->act, lo, hi);
         _mm512_mask_storeu_ps(row, m0, acc[r][0]);
         _mm512_mask_storeu_ps(row + 16, m1, acc[r][1]);
     }

@@ -144,7 +144,7 @@ __attribute__((target("avx512f")))
 static void output_transform(const ck_conv_geometry *g, int tw, int per_image, int tiles, int t0, const float *mb, int mpad,
                              int m0, int m1, const float *bias, int add_output, int act, float lo, float hi, float *y,
                              size_t y_stride) {
-    const __m512 zero = _mm512_setzero_ps(), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
     const __m512i first = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i second = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     const size_t plane = (size_t)g->oh * g->ow;
@@ -179,10 +179,7 @@ static void output_transform(const ck_conv_geometry *g, int tw, int per_image, i
                 __m512 r[2] = { _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[a][0], t[a][1]), t[a][2]), b),
                                 _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[a][1], t[a][2]), t[a][3]), b) };
                 if (!add_output) {
-                    for (int c = 0; c < 2; c++) {
-                        if (act == CK_ACT_RELU) r[c] = _mm512_max_ps(r[c], zero);
-                        else if (act == CK_ACT_CLIP) r[c] = _mm512_min_ps(_mm512_max_ps(r[c], vlo), vhi);
-                    }
+                    for (int c = 0; c < 2; c++) r[c] = ck_activate512(r[c], act, vlo, vhi);
                 }
                 // Positions 2l and 2l+1 of the row: lane l's two pixels.
                 const __m512 p0 = _mm512_permutex2var_ps(r[0], first, r[1]), p1 = _mm512_permutex2var_ps(r[0], second, r[1]);
@@ -195,8 +192,7 @@ static void output_transform(const ck_conv_geometry *g, int tw, int per_image, i
                             if (!keep[c]) continue;
                             float *dst = yo + offset[s][a] + 16 * c;
                             q[c] = _mm512_add_ps(q[c], _mm512_maskz_loadu_ps(keep[c], dst));
-                            if (act == CK_ACT_RELU) q[c] = _mm512_max_ps(q[c], zero);
-                            else if (act == CK_ACT_CLIP) q[c] = _mm512_min_ps(_mm512_max_ps(q[c], vlo), vhi);
+                            q[c] = ck_activate512(q[c], act, vlo, vhi);
                             _mm512_mask_storeu_ps(dst, keep[c], q[c]);
                         }
                         continue;
