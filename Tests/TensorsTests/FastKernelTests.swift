@@ -205,6 +205,36 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// A 1×1 convolution to fewer channels than it reads splits its pixels across the threads
+    /// unless that costs the busiest thread over 20 % more tiles; the split changes no bit.
+    func testReducingPointwiseSplitsPixelsWithTheSameSums() throws {
+        XCTAssertTrue(Conv2D.splitsPixels(pixelTiles: 52, channelTiles: 50, reduces: true, onTies: false))
+        XCTAssertTrue(Conv2D.splitsPixels(pixelTiles: 40, channelTiles: 35, reduces: true, onTies: false))
+        XCTAssertFalse(Conv2D.splitsPixels(pixelTiles: 43, channelTiles: 35, reduces: true, onTies: true))
+        XCTAssertFalse(Conv2D.splitsPixels(pixelTiles: 52, channelTiles: 50, reduces: false, onTies: true))
+        XCTAssertTrue(Conv2D.splitsPixels(pixelTiles: 50, channelTiles: 50, reduces: false, onTies: true))
+        XCTAssertFalse(Conv2D.splitsPixels(pixelTiles: 50, channelTiles: 50, reduces: false, onTies: false))
+        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "needs the AVX-512 kernels")
+        var rng = SeededRandom(seed: 17)
+        // MobileNetV2's 28×28 projection (implicit GEMM) and a 14×14 one (channel-major kernel),
+        // with a fused residual as in the network.
+        for (c, m, side) in [(192, 32, 28), (384, 64, 14)] {
+            let x = rng.tensor([1, c, side, side]), wt = rng.tensor([m, c, 1, 1], -0.1, 0.1)
+            let b = rng.tensor([m]), r = rng.tensor([1, m, side, side])
+            let g = Conv2DGeometry(kernel: (1, 1))
+            var outputs: [Tensor] = []
+            for threads in [1, 2] {
+                try withKernels(level: 2, threads: threads) {
+                    outputs.append(try Conv2D.forward(x: x, w: wt, b: b, geometry: g, activation: .relu, residual: r))
+                }
+            }
+            var reference = Elementwise.add(try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: g), r)
+            ConvActivation.relu.apply(&reference)
+            XCTAssertEqual(outputs[0].data, outputs[1].data, "\(c) -> \(m) on \(side)x\(side): two threads differ from one")
+            XCTAssertLessThan(outputs[1].maxAbsDifference(reference), 1e-5, "\(c) -> \(m) on \(side)x\(side)")
+        }
+    }
+
     /// The cache packs once per weight tensor and repacks when it is given other weights.
     func testPackedWeightsFollowTheWeights() throws {
         try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")
