@@ -304,35 +304,40 @@ public enum Conv2D {
             return status.anyFailed
         }
         if packed.form == .channelPanels {
-            // Each image split by 32-channel panels or by 8-pixel tiles (`splitsPixels`).
+            // Each image split by 8-pixel tiles or by 32-channel panels (`splitsPixels`), the
+            // tiles left over shared out by the other axis (`share`).
             let splits = n % threads == 0 ? 1 : threads
             let (panels, pixelTiles) = ((m + 31) / 32, (plane + 7) / 8)
-            let byPixels = splitsPixels(pixelTiles: (pixelTiles + splits - 1) / splits * panels,
-                                        channelTiles: (panels + splits - 1) / splits * pixelTiles, reduces: c > m, onTies: false)
+            let byPixels = splitsPixels(pixelTiles: busiest(blocks: pixelTiles, cross: panels, parts: splits),
+                                        channelTiles: busiest(blocks: panels, cross: pixelTiles, parts: splits), reduces: c > m, onTies: false)
             Parallel.run(threads, items: n * splits) { task in
                 let (i, part) = (task / splits, task % splits)
-                let (c0, c1) = byPixels ? (0, m) : (Swift.min(m, panels * part / splits * 32), Swift.min(m, panels * (part + 1) / splits * 32))
-                let (p0, p1) = byPixels ? (Swift.min(plane, pixelTiles * part / splits * 8), Swift.min(plane, pixelTiles * (part + 1) / splits * 8)) : (0, plane)
-                guard c0 < c1, p0 < p1 else { return }
-                status.slots[task] = ck_conv1x1_channels(level, packed.storage, Int32(m), Int32(c), Int32(c0), Int32(c1),
-                                                         ptrs.x + i * c * plane, Int32(plane), Int32(p0), Int32(p1), ptrs.bias,
-                                                         adding ? 1 : 0, act, lo, hi, ptrs.y + i * m * plane)
+                for (blocks, cross) in share(part, of: splits, blocks: byPixels ? pixelTiles : panels, cross: byPixels ? panels : pixelTiles) {
+                    let (pixels, channels) = byPixels ? (blocks, cross) : (cross, blocks)
+                    let (c0, c1) = (channels.lowerBound * 32, Swift.min(m, channels.upperBound * 32))
+                    let (p0, p1) = (pixels.lowerBound * 8, Swift.min(plane, pixels.upperBound * 8))
+                    status.slots[task] |= ck_conv1x1_channels(level, packed.storage, Int32(m), Int32(c), Int32(c0), Int32(c1),
+                                                              ptrs.x + i * c * plane, Int32(plane), Int32(p0), Int32(p1), ptrs.bias,
+                                                              adding ? 1 : 0, act, lo, hi, ptrs.y + i * m * plane)
+                }
             }
             return status.anyFailed
         }
         if packed.form == .winograd {
             // The batch's tiles in one range, split across the threads in blocks of 32 when there are
-            // enough, else by output channels.
+            // enough (the blocks left over split by output channels, `share`), else by output channels.
             let total = n * tiles
+            let (tBlocks, rTiles) = ((total + 31) / 32, (m + 7) / 8)
             let byTiles = total >= 64 * threads
             Parallel.run(threads, items: threads) { part in
-                let (tBlocks, rTiles) = ((total + 31) / 32, (m + 7) / 8)
-                let (t0, t1) = byTiles ? (Swift.min(total, tBlocks * part / threads * 32), Swift.min(total, tBlocks * (part + 1) / threads * 32)) : (0, total)
-                let (r0, r1) = byTiles ? (0, m) : (Swift.min(m, rTiles * part / threads * 8), Swift.min(m, rTiles * (part + 1) / threads * 8))
-                guard t0 < t1, r0 < r1 else { return }
-                var gp = ptrs.geometry
-                status.slots[part] = ck_winograd(packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
-                                                 Int32(t0), Int32(t1), ptrs.bias, adding ? 1 : 0, act, lo, hi, ptrs.y)
+                for (blocks, cross) in share(part, of: threads, blocks: byTiles ? tBlocks : rTiles, cross: byTiles ? rTiles : 1) {
+                    let (tileBlocks, rows) = byTiles ? (blocks, cross) : (0..<tBlocks, blocks)
+                    let (t0, t1) = (tileBlocks.lowerBound * 32, Swift.min(total, tileBlocks.upperBound * 32))
+                    let (r0, r1) = (rows.lowerBound * 8, Swift.min(m, rows.upperBound * 8))
+                    var gp = ptrs.geometry
+                    status.slots[part] |= ck_winograd(packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
+                                                      Int32(t0), Int32(t1), ptrs.bias, adding ? 1 : 0, act, lo, hi, ptrs.y)
+                }
             }
             return status.anyFailed
         }
@@ -340,29 +345,54 @@ public enum Conv2D {
         // unit split in parts, by columns (pixels) when the plane is wide, else by rows (output
         // channels, at tile-height multiples). A 1×1 convolution reads its input in place (no
         // packing to repeat per part), so it weighs the two splits by the micro-tiles of the
-        // busiest thread (`splitsPixels`): a 14×14 plane is 7 column panels, 4 on one thread and
-        // 3 on the other.
+        // busiest thread (`splitsPixels`). Blocks left over after an even split are shared out
+        // by the other axis (`share`): a 14×14 plane is 7 column panels, 3 on each thread and
+        // half the rows of the seventh.
         let units = n * g.group
         let tileRows = Int(ck_tile_rows(level))
         let splits = units % threads == 0 ? 1 : threads
         let (panels, rowTiles) = ((plane + 31) / 32, (mg + tileRows - 1) / tileRows)
         let byColumns = isPointwise(g) && level == 2
-            ? splitsPixels(pixelTiles: (panels + splits - 1) / splits * rowTiles,
-                           channelTiles: (rowTiles + splits - 1) / splits * panels, reduces: cg > mg, onTies: true)
+            ? splitsPixels(pixelTiles: busiest(blocks: panels, cross: rowTiles, parts: splits),
+                           channelTiles: busiest(blocks: rowTiles, cross: panels, parts: splits), reduces: cg > mg, onTies: true)
             : plane >= 64 * splits
         Parallel.run(threads, items: units * splits) { task in
             let unit = task / splits, part = task % splits
             let (i, gi) = (unit / g.group, unit % g.group)
-            // Column ranges aligned to 32 so that only the last tile of an image is partial.
-            let (c0, c1) = byColumns ? (Swift.min(plane, panels * part / splits * 32), Swift.min(plane, panels * (part + 1) / splits * 32)) : (0, plane)
-            let (r0, r1) = byColumns ? (0, mg) : (Swift.min(mg, rowTiles * part / splits * tileRows), Swift.min(mg, rowTiles * (part + 1) / splits * tileRows))
-            guard c0 < c1, r0 < r1 else { return }
-            var gp = ptrs.geometry
-            status.slots[task] = ck_conv(level, packed.storage + gi * packed.groupStride, Int32(mg), Int32(r0), Int32(r1), &gp,
-                                         ptrs.x + (i * c + gi * cg) * h * wd, Int32(c0), Int32(c1), ptrs.bias.map { $0 + gi * mg },
-                                         adding ? 1 : 0, act, lo, hi, ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
+            for (blocks, cross) in share(part, of: splits, blocks: byColumns ? panels : rowTiles, cross: byColumns ? rowTiles : panels) {
+                let (columns, rows) = byColumns ? (blocks, cross) : (cross, blocks)
+                // Column ranges aligned to 32 so that only the last tile of an image is partial.
+                let (c0, c1) = (columns.lowerBound * 32, Swift.min(plane, columns.upperBound * 32))
+                let (r0, r1) = (rows.lowerBound * tileRows, Swift.min(mg, rows.upperBound * tileRows))
+                var gp = ptrs.geometry
+                status.slots[task] |= ck_conv(level, packed.storage + gi * packed.groupStride, Int32(mg), Int32(r0), Int32(r1), &gp,
+                                              ptrs.x + (i * c + gi * cg) * h * wd, Int32(c0), Int32(c1), ptrs.bias.map { $0 + gi * mg },
+                                              adding ? 1 : 0, act, lo, hi, ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
+            }
         }
         return status.anyFailed
+    }
+
+    /// Part `part` of `parts` of a grid of `blocks` × `cross` micro-tiles, the work split along
+    /// `blocks`: whole blocks [part·q, (part+1)·q) across all of `cross` (q = blocks / parts),
+    /// then its slice of `cross` in each of the blocks left over. Empty ranges are left out.
+    ///
+    /// Splitting whole blocks only, resnet18's 28 × 28 Winograd layers (7 blocks of 32 tiles)
+    /// went 4 blocks to one thread and 3 to the other, and the other thread waited a quarter of
+    /// the layer for it; here each takes 3 blocks and half the output channels of the seventh.
+    /// (Every output is still one kernel call's sum: the split changes no bit.)
+    static func share(_ part: Int, of parts: Int, blocks: Int, cross: Int) -> [(Range<Int>, Range<Int>)] {
+        let q = blocks / parts
+        var result: [(Range<Int>, Range<Int>)] = []
+        if q > 0 && cross > 0 { result.append((part * q..<(part + 1) * q, 0..<cross)) }
+        let slice = cross * part / parts..<cross * (part + 1) / parts
+        if blocks > q * parts && !slice.isEmpty { result.append((q * parts..<blocks, slice)) }
+        return result
+    }
+
+    /// Micro-tiles of the busiest part under `share`.
+    static func busiest(blocks: Int, cross: Int, parts: Int) -> Int {
+        blocks / parts * cross + (blocks % parts) * ((cross + parts - 1) / parts)
     }
 
     /// Zero-initialized status codes of a kernel's parallel tasks (each task writes its own slot).

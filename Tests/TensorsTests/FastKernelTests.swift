@@ -205,33 +205,56 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
-    /// A 1×1 convolution to fewer channels than it reads splits its pixels across the threads
-    /// unless that costs the busiest thread over 20 % more tiles; the split changes no bit.
-    func testReducingPointwiseSplitsPixelsWithTheSameSums() throws {
+    /// How a convolution's micro-tiles are shared between threads: whole blocks first, then a
+    /// slice of the other axis of each block left over (`share`); a 1×1 convolution to fewer
+    /// channels than it reads splits its pixels unless that costs the busiest thread over 20 %
+    /// more tiles (`splitsPixels`).
+    func testSplitsShareTheBlocksLeftOver() {
+        // 7 blocks of 4 row tiles on 2 threads: 3 whole blocks each, then 2 rows of the 7th each.
+        XCTAssertEqual(Conv2D.share(0, of: 2, blocks: 7, cross: 4).map { [$0.0, $0.1] }, [[0..<3, 0..<4], [6..<7, 0..<2]])
+        XCTAssertEqual(Conv2D.share(1, of: 2, blocks: 7, cross: 4).map { [$0.0, $0.1] }, [[3..<6, 0..<4], [6..<7, 2..<4]])
+        // One row tile left over goes to the last part; a single block is split by rows only.
+        XCTAssertEqual(Conv2D.share(0, of: 2, blocks: 3, cross: 1).map { [$0.0, $0.1] }, [[0..<1, 0..<1]])
+        XCTAssertEqual(Conv2D.share(1, of: 2, blocks: 3, cross: 1).map { [$0.0, $0.1] }, [[1..<2, 0..<1], [2..<3, 0..<1]])
+        XCTAssertEqual(Conv2D.share(0, of: 2, blocks: 1, cross: 4).map { [$0.0, $0.1] }, [[0..<1, 0..<2]])
+        XCTAssertEqual(Conv2D.busiest(blocks: 7, cross: 4, parts: 2), 14)
+        XCTAssertEqual(Conv2D.busiest(blocks: 8, cross: 4, parts: 2), 16)
+        XCTAssertEqual(Conv2D.busiest(blocks: 3, cross: 1, parts: 2), 2)
         XCTAssertTrue(Conv2D.splitsPixels(pixelTiles: 52, channelTiles: 50, reduces: true, onTies: false))
         XCTAssertTrue(Conv2D.splitsPixels(pixelTiles: 40, channelTiles: 35, reduces: true, onTies: false))
         XCTAssertFalse(Conv2D.splitsPixels(pixelTiles: 43, channelTiles: 35, reduces: true, onTies: true))
         XCTAssertFalse(Conv2D.splitsPixels(pixelTiles: 52, channelTiles: 50, reduces: false, onTies: true))
         XCTAssertTrue(Conv2D.splitsPixels(pixelTiles: 50, channelTiles: 50, reduces: false, onTies: true))
         XCTAssertFalse(Conv2D.splitsPixels(pixelTiles: 50, channelTiles: 50, reduces: false, onTies: false))
+    }
+
+    /// The same bits on one thread and two, with blocks left over in each kernel's split.
+    func testTwoThreadsGiveTheSameBitsAsOne() throws {
         try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "needs the AVX-512 kernels")
         var rng = SeededRandom(seed: 17)
-        // MobileNetV2's 28×28 projection (implicit GEMM) and a 14×14 one (channel-major kernel),
-        // with a fused residual as in the network.
-        for (c, m, side) in [(192, 32, 28), (384, 64, 14)] {
-            let x = rng.tensor([1, c, side, side]), wt = rng.tensor([m, c, 1, 1], -0.1, 0.1)
-            let b = rng.tensor([m]), r = rng.tensor([1, m, side, side])
-            let g = Conv2DGeometry(kernel: (1, 1))
+        let pointwise = Conv2DGeometry(kernel: (1, 1)), same = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
+        let cases: [(c: Int, m: Int, side: Int, g: Conv2DGeometry, label: String)] = [
+            (192, 32, 28, pointwise, "MobileNetV2's 28×28 projection: implicit GEMM, 25 column panels"),
+            (384, 64, 14, pointwise, "a 14×14 projection: channel-major, 25 pixel tiles"),
+            (64, 48, 28, same, "Winograd, 196 tiles in 7 blocks"),
+            (32, 40, 28, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)),
+             "stride 2: implicit GEMM, 7 column panels"),
+        ]
+        for t in cases {
+            let x = rng.tensor([1, t.c, t.side, t.side]), wt = rng.tensor([t.m, t.c, t.g.kernel.h, t.g.kernel.w], -0.1, 0.1)
+            let b = rng.tensor([t.m])
+            var reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g)
+            let r = rng.tensor(reference.shape)
+            reference = Elementwise.add(reference, r)
+            ConvActivation.relu.apply(&reference)
             var outputs: [Tensor] = []
             for threads in [1, 2] {
                 try withKernels(level: 2, threads: threads) {
-                    outputs.append(try Conv2D.forward(x: x, w: wt, b: b, geometry: g, activation: .relu, residual: r))
+                    outputs.append(try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .relu, residual: r))
                 }
             }
-            var reference = Elementwise.add(try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: g), r)
-            ConvActivation.relu.apply(&reference)
-            XCTAssertEqual(outputs[0].data, outputs[1].data, "\(c) -> \(m) on \(side)x\(side): two threads differ from one")
-            XCTAssertLessThan(outputs[1].maxAbsDifference(reference), 1e-5, "\(c) -> \(m) on \(side)x\(side)")
+            XCTAssertEqual(outputs[0].data, outputs[1].data, "\(t.label): two threads differ from one")
+            XCTAssertLessThan(outputs[1].maxAbsDifference(reference), 1e-5, t.label)
         }
     }
 
