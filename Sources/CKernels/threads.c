@@ -10,7 +10,9 @@
 // call from inside a task) runs its tasks on the calling thread instead, so the pool can never
 // deadlock. The calling thread takes tasks too. A job asking for T threads is taken by workers
 // 0 .. T-2 only (the pool keeps the most ever asked for); the call returns after each of them
-// has checked in, so the job's fields are never rewritten under a late worker.
+// has checked in, so the job's fields are never rewritten under a late worker. A job of
+// ck_parallel_shares gives thread t its own part t (the caller is thread 0, worker i thread
+// i + 1) and lets a thread that is done take what another has left.
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -38,6 +40,12 @@ static atomic_int pending;       // workers that have not checked in for the job
 static ck_task_fn job_fn;
 static void *job_ctx;
 static int job_count;
+// A job of ck_parallel_shares (job_parts > 0): per part, its next piece from the front (low 32
+// bits) and one past its last unclaimed piece (high 32 bits), claimed from either end by CAS.
+enum { MAX_PARTS = MAX_WORKERS + 1 };
+static ck_piece_fn share_fn;
+static int job_parts;
+static _Atomic unsigned long long ends[MAX_PARTS];
 static int workers;              // only grows; guarded by submit_lock
 static _Thread_local int inside; // this thread is running a task (or is a worker)
 
@@ -47,7 +55,34 @@ static long long now_ns(void) {
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-static void run_tasks(void) {
+// The next unclaimed piece of `part` from its front (or its back), or -1 when none is left.
+static int claim(int part, int from_back) {
+    unsigned long long e = atomic_load_explicit(&ends[part], memory_order_relaxed);
+    for (;;) {
+        const unsigned front = (unsigned)e, back = (unsigned)(e >> 32);
+        if (front >= back) return -1;
+        const unsigned long long next = from_back ? (unsigned long long)(back - 1) << 32 | front
+                                                  : (unsigned long long)back << 32 | (front + 1);
+        if (atomic_compare_exchange_weak_explicit(&ends[part], &e, next, memory_order_relaxed, memory_order_relaxed))
+            return (int)(from_back ? back - 1 : front);
+    }
+}
+
+// Thread `self`'s part in order, then what is left of the others, each from its end.
+static void run_shares(int self) {
+    int piece;
+    if (self < job_parts) while ((piece = claim(self, 0)) >= 0) share_fn(job_ctx, self, piece);
+    for (int k = 1; k < job_parts; k++) {
+        const int part = (self + k) % job_parts;
+        while ((piece = claim(part, 1)) >= 0) share_fn(job_ctx, part, piece);
+    }
+}
+
+static void run_tasks(int self) {
+    if (job_parts > 0) {
+        run_shares(self);
+        return;
+    }
     int i;
     while ((i = atomic_fetch_add_explicit(&next_task, 1, memory_order_relaxed)) < job_count) job_fn(job_ctx, i);
 }
@@ -82,19 +117,16 @@ static void *worker_main(void *arg) {
         }
         seen = t >> 8;
         if (args.index < (int)(t & 0xFF)) {
-            run_tasks();
+            run_tasks(args.index + 1);
             atomic_fetch_sub_explicit(&pending, 1, memory_order_release);
         }
     }
     return NULL;
 }
 
-int ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
-    if (count <= 0) return 0;
-    if (inside || threads <= 1 || count == 1 || pthread_mutex_trylock(&submit_lock) != 0) {
-        for (int i = 0; i < count; i++) fn(ctx, i);
-        return 0;
-    }
+// Publishes the job set up in job_fn/share_fn and the counters to `threads - 1` workers, runs
+// the caller's own tasks, and returns once every worker taking part has checked in.
+static int run_job(int threads) {
     const int want = (threads - 1 < MAX_WORKERS ? threads - 1 : MAX_WORKERS);
     const unsigned long long generation = atomic_load(&ticket) >> 8;
     while (workers < want) {
@@ -107,10 +139,6 @@ int ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
         workers++;
     }
     const int helpers = workers < want ? workers : want;
-    job_fn = fn;
-    job_ctx = ctx;
-    job_count = count;
-    atomic_store_explicit(&next_task, 0, memory_order_relaxed);
     atomic_store_explicit(&pending, helpers, memory_order_relaxed);
     // Sequentially consistent: pairs with the sleepers check below and in the worker.
     atomic_store(&ticket, (generation + 1) << 8 | (unsigned long long)helpers);
@@ -120,9 +148,36 @@ int ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
         pthread_mutex_unlock(&sleep_lock);
     }
     inside = 1;
-    run_tasks();
+    run_tasks(0);
     inside = 0;
     while (atomic_load_explicit(&pending, memory_order_acquire) > 0) CPU_RELAX();
     pthread_mutex_unlock(&submit_lock);
     return helpers + 1;
+}
+
+int ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
+    if (count <= 0) return 0;
+    if (inside || threads <= 1 || count == 1 || pthread_mutex_trylock(&submit_lock) != 0) {
+        for (int i = 0; i < count; i++) fn(ctx, i);
+        return 0;
+    }
+    job_parts = 0;
+    job_fn = fn;
+    job_ctx = ctx;
+    job_count = count;
+    atomic_store_explicit(&next_task, 0, memory_order_relaxed);
+    return run_job(threads);
+}
+
+int ck_parallel_shares(int parts, int pieces, ck_piece_fn fn, void *ctx) {
+    if (parts <= 0 || pieces <= 0) return 0;
+    if (inside || parts == 1 || parts > MAX_PARTS || pthread_mutex_trylock(&submit_lock) != 0) {
+        for (int p = 0; p < parts; p++) for (int k = 0; k < pieces; k++) fn(ctx, p, k);
+        return 0;
+    }
+    job_parts = parts;
+    share_fn = fn;
+    job_ctx = ctx;
+    for (int p = 0; p < parts; p++) atomic_store_explicit(&ends[p], (unsigned long long)pieces << 32, memory_order_relaxed);
+    return run_job(parts);
 }

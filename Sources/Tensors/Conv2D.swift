@@ -273,6 +273,19 @@ public enum Conv2D {
     private static func run(_ ptrs: ConvPointers, depthwise: Bool, packed: PackedConvWeights?, threads: Int, adding: Bool,
                             n: Int, c: Int, h: Int, wd: Int, m: Int, mg: Int, cg: Int, plane: Int, tiles: Int,
                             level: Int32, g: Conv2DGeometry, act: Int32, lo: Float, hi: Float) -> Bool {
+        if depthwise && n == 1 {
+            // Each thread its run of channels, in `pieces` runs (`Parallel.shares`).
+            let pieces = piecesOfShare(repeatingPreparation: false)
+            Parallel.shares(threads, pieces: pieces) { part, piece in
+                let (b0, b1) = (m * part / threads, m * (part + 1) / threads)
+                let (c0, c1) = (b0 + (b1 - b0) * piece / pieces, b0 + (b1 - b0) * (piece + 1) / pieces)
+                guard c0 < c1 else { return }
+                var gp = ptrs.geometry
+                ck_depthwise(&gp, ptrs.x + c0 * h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
+                             ptrs.bias.map { $0 + c0 }, Int32(c1 - c0), act, lo, hi, ptrs.y + c0 * plane)
+            }
+            return false
+        }
         if depthwise {
             // Tasks: blocks of channels of one image, two per thread.
             let blocks = Swift.max(1, Swift.min(m, 2 * threads / Swift.max(1, Swift.min(n, 2 * threads))))
@@ -310,15 +323,23 @@ public enum Conv2D {
             let (panels, pixelTiles) = ((m + 31) / 32, (plane + 7) / 8)
             let byPixels = splitsPixels(pixelTiles: busiest(blocks: pixelTiles, cross: panels, parts: splits),
                                         channelTiles: busiest(blocks: panels, cross: pixelTiles, parts: splits), reduces: c > m, onTies: false)
-            Parallel.run(threads, items: n * splits) { task in
-                let (i, part) = (task / splits, task % splits)
-                for (blocks, cross) in share(part, of: splits, blocks: byPixels ? pixelTiles : panels, cross: byPixels ? panels : pixelTiles) {
-                    let (pixels, channels) = byPixels ? (blocks, cross) : (cross, blocks)
-                    let (c0, c1) = (channels.lowerBound * 32, Swift.min(m, channels.upperBound * 32))
-                    let (p0, p1) = (pixels.lowerBound * 8, Swift.min(plane, pixels.upperBound * 8))
-                    status.slots[task] |= ck_conv1x1_channels(level, packed.storage, Int32(m), Int32(c), Int32(c0), Int32(c1),
-                                                              ptrs.x + i * c * plane, Int32(plane), Int32(p0), Int32(p1), ptrs.bias,
-                                                              adding ? 1 : 0, act, lo, hi, ptrs.y + i * m * plane)
+            let (blocks, cross) = byPixels ? (pixelTiles, panels) : (panels, pixelTiles)
+            @Sendable func call(_ i: Int, _ tiles: (blocks: Range<Int>, cross: Range<Int>), _ slot: Int) {
+                let (pixels, channels) = byPixels ? (tiles.blocks, tiles.cross) : (tiles.cross, tiles.blocks)
+                let (c0, c1) = (channels.lowerBound * 32, Swift.min(m, channels.upperBound * 32))
+                let (p0, p1) = (pixels.lowerBound * 8, Swift.min(plane, pixels.upperBound * 8))
+                status.slots[slot] |= ck_conv1x1_channels(level, packed.storage, Int32(m), Int32(c), Int32(c0), Int32(c1),
+                                                          ptrs.x + i * c * plane, Int32(plane), Int32(p0), Int32(p1), ptrs.bias,
+                                                          adding ? 1 : 0, act, lo, hi, ptrs.y + i * m * plane)
+            }
+            if n == 1 {
+                let pieces = piecesOfShare(repeatingPreparation: false)
+                Parallel.shares(splits, pieces: pieces) { part, piece in
+                    if let tiles = share(part, of: splits, blocks: blocks, cross: cross).piece(piece, of: pieces) { call(0, tiles, part) }
+                }
+            } else {
+                Parallel.run(threads, items: n * splits) { task in
+                    for tiles in share(task % splits, of: splits, blocks: blocks, cross: cross).all { call(task / splits, tiles, task) }
                 }
             }
             return status.anyFailed
@@ -329,15 +350,16 @@ public enum Conv2D {
             let total = n * tiles
             let (tBlocks, rTiles) = ((total + 31) / 32, (m + 7) / 8)
             let byTiles = total >= 64 * threads
-            Parallel.run(threads, items: threads) { part in
-                for (blocks, cross) in share(part, of: threads, blocks: byTiles ? tBlocks : rTiles, cross: byTiles ? rTiles : 1) {
-                    let (tileBlocks, rows) = byTiles ? (blocks, cross) : (0..<tBlocks, blocks)
-                    let (t0, t1) = (tileBlocks.lowerBound * 32, Swift.min(total, tileBlocks.upperBound * 32))
-                    let (r0, r1) = (rows.lowerBound * 8, Swift.min(m, rows.upperBound * 8))
-                    var gp = ptrs.geometry
-                    status.slots[part] |= ck_winograd(packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
-                                                      Int32(t0), Int32(t1), ptrs.bias, adding ? 1 : 0, act, lo, hi, ptrs.y)
-                }
+            let pieces = piecesOfShare(repeatingPreparation: !byTiles)
+            Parallel.shares(threads, pieces: pieces) { part, piece in
+                guard let (blocks, cross) = share(part, of: threads, blocks: byTiles ? tBlocks : rTiles,
+                                                  cross: byTiles ? rTiles : 1).piece(piece, of: pieces) else { return }
+                let (tileBlocks, rows) = byTiles ? (blocks, cross) : (0..<tBlocks, blocks)
+                let (t0, t1) = (tileBlocks.lowerBound * 32, Swift.min(total, tileBlocks.upperBound * 32))
+                let (r0, r1) = (rows.lowerBound * 8, Swift.min(m, rows.upperBound * 8))
+                var gp = ptrs.geometry
+                status.slots[part] |= ck_winograd(packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
+                                                  Int32(t0), Int32(t1), ptrs.bias, adding ? 1 : 0, act, lo, hi, ptrs.y)
             }
             return status.anyFailed
         }
@@ -356,38 +378,78 @@ public enum Conv2D {
             ? splitsPixels(pixelTiles: busiest(blocks: panels, cross: rowTiles, parts: splits),
                            channelTiles: busiest(blocks: rowTiles, cross: panels, parts: splits), reduces: cg > mg, onTies: true)
             : plane >= 64 * splits
-        Parallel.run(threads, items: units * splits) { task in
-            let unit = task / splits, part = task % splits
+        let (blocks, cross) = byColumns ? (panels, rowTiles) : (rowTiles, panels)
+        @Sendable func call(_ unit: Int, _ tiles: (blocks: Range<Int>, cross: Range<Int>), _ slot: Int) {
             let (i, gi) = (unit / g.group, unit % g.group)
-            for (blocks, cross) in share(part, of: splits, blocks: byColumns ? panels : rowTiles, cross: byColumns ? rowTiles : panels) {
-                let (columns, rows) = byColumns ? (blocks, cross) : (cross, blocks)
-                // Column ranges aligned to 32 so that only the last tile of an image is partial.
-                let (c0, c1) = (columns.lowerBound * 32, Swift.min(plane, columns.upperBound * 32))
-                let (r0, r1) = (rows.lowerBound * tileRows, Swift.min(mg, rows.upperBound * tileRows))
-                var gp = ptrs.geometry
-                status.slots[task] |= ck_conv(level, packed.storage + gi * packed.groupStride, Int32(mg), Int32(r0), Int32(r1), &gp,
-                                              ptrs.x + (i * c + gi * cg) * h * wd, Int32(c0), Int32(c1), ptrs.bias.map { $0 + gi * mg },
-                                              adding ? 1 : 0, act, lo, hi, ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
+            let (columns, rows) = byColumns ? (tiles.blocks, tiles.cross) : (tiles.cross, tiles.blocks)
+            // Column ranges aligned to 32 so that only the last tile of an image is partial.
+            let (c0, c1) = (columns.lowerBound * 32, Swift.min(plane, columns.upperBound * 32))
+            let (r0, r1) = (rows.lowerBound * tileRows, Swift.min(mg, rows.upperBound * tileRows))
+            var gp = ptrs.geometry
+            status.slots[slot] |= ck_conv(level, packed.storage + gi * packed.groupStride, Int32(mg), Int32(r0), Int32(r1), &gp,
+                                          ptrs.x + (i * c + gi * cg) * h * wd, Int32(c0), Int32(c1), ptrs.bias.map { $0 + gi * mg },
+                                          adding ? 1 : 0, act, lo, hi, ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
+        }
+        if units == 1 {
+            let pieces = piecesOfShare(repeatingPreparation: !byColumns && !(isPointwise(g) && level == 2))
+            Parallel.shares(splits, pieces: pieces) { part, piece in
+                if let tiles = share(part, of: splits, blocks: blocks, cross: cross).piece(piece, of: pieces) { call(0, tiles, part) }
+            }
+        } else {
+            Parallel.run(threads, items: units * splits) { task in
+                for tiles in share(task % splits, of: splits, blocks: blocks, cross: cross).all { call(task / splits, tiles, task) }
             }
         }
         return status.anyFailed
     }
 
+    /// Runs of work per thread in a batch-1 convolution (`Parallel.shares`): each thread's share
+    /// is cut into runs, and a thread done with its own takes the other's last runs. On this VM
+    /// the host sometimes deschedules one vCPU for milliseconds; with each layer split in two
+    /// halves, the other thread waited that long (1.4 ms per MobileNetV2 pass in one minute's
+    /// measurement), where it now finishes the stalled thread's runs.
+    ///
+    /// Four runs: three of whole blocks, then the blocks left over. Two (the share, then the
+    /// rest) where each run would prepare the whole input again: Winograd split by output
+    /// channels transforms every tile in each run, and the implicit GEMM split by output
+    /// channels packs every column panel in each (resnet18's 14 × 14 and 7 × 7 layers: 1.03
+    /// slower with four). The 1×1 kernels read their input in place and the depthwise kernel
+    /// splits channels, so they take four either way (MobileNetV2: 0.93 against two).
+    static func piecesOfShare(repeatingPreparation: Bool) -> Int { repeatingPreparation ? 2 : 4 }
+
+    /// One thread's share of a grid of micro-tiles split along its blocks: whole blocks across
+    /// the other axis (`cross`), then a slice of `cross` in the blocks an even split leaves over.
+    struct Share {
+        var whole: (blocks: Range<Int>, cross: Range<Int>)?
+        var rest: (blocks: Range<Int>, cross: Range<Int>)?
+
+        /// Both, as non-empty ranges.
+        var all: [(blocks: Range<Int>, cross: Range<Int>)] { [whole, rest].compactMap { $0 } }
+
+        /// Run k of `pieces` (≥ 2): the whole blocks cut into pieces − 1 runs, then the rest;
+        /// nil for an empty one.
+        func piece(_ k: Int, of pieces: Int) -> (blocks: Range<Int>, cross: Range<Int>)? {
+            if k == pieces - 1 { return rest }
+            guard let whole else { return nil }
+            let (b, runs) = (whole.blocks, pieces - 1)
+            let r = (b.lowerBound + b.count * k / runs)..<(b.lowerBound + b.count * (k + 1) / runs)
+            return r.isEmpty ? nil : (r, whole.cross)
+        }
+    }
+
     /// Part `part` of `parts` of a grid of `blocks` × `cross` micro-tiles, the work split along
     /// `blocks`: whole blocks [part·q, (part+1)·q) across all of `cross` (q = blocks / parts),
-    /// then its slice of `cross` in each of the blocks left over. Empty ranges are left out.
+    /// then its slice of `cross` in each of the blocks left over.
     ///
     /// Splitting whole blocks only, resnet18's 28 × 28 Winograd layers (7 blocks of 32 tiles)
     /// went 4 blocks to one thread and 3 to the other, and the other thread waited a quarter of
     /// the layer for it; here each takes 3 blocks and half the output channels of the seventh.
     /// (Every output is still one kernel call's sum: the split changes no bit.)
-    static func share(_ part: Int, of parts: Int, blocks: Int, cross: Int) -> [(Range<Int>, Range<Int>)] {
+    static func share(_ part: Int, of parts: Int, blocks: Int, cross: Int) -> Share {
         let q = blocks / parts
-        var result: [(Range<Int>, Range<Int>)] = []
-        if q > 0 && cross > 0 { result.append((part * q..<(part + 1) * q, 0..<cross)) }
         let slice = cross * part / parts..<cross * (part + 1) / parts
-        if blocks > q * parts && !slice.isEmpty { result.append((q * parts..<blocks, slice)) }
-        return result
+        return Share(whole: q > 0 && cross > 0 ? (part * q..<(part + 1) * q, 0..<cross) : nil,
+                     rest: blocks > q * parts && !slice.isEmpty ? (q * parts..<blocks, slice) : nil)
     }
 
     /// Micro-tiles of the busiest part under `share`.

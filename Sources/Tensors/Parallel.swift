@@ -28,6 +28,27 @@ public enum Parallel {
         }
     }
 
+    /// Runs body(part, piece) for every part in 0..<parts and piece in 0..<pieces: part t on
+    /// thread t (the caller is thread 0), its pieces in order, so a thread keeps to the data it
+    /// worked on in the layer before; a thread done with its own part takes the other parts'
+    /// unclaimed pieces, last first (`ck_parallel_shares`). A thread the host deschedules in the
+    /// middle of its part then costs the other one piece, not the rest of the part. Nested
+    /// regions run serially, as in `run`.
+    public static func shares(_ parts: Int, pieces: Int, _ body: @Sendable (Int, Int) -> Void) {
+        guard parts > 1 else {
+            for part in 0..<Swift.max(parts, 0) { for piece in 0..<pieces { body(part, piece) } }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            var job = SharesJob(body: body)
+            withUnsafeMutablePointer(to: &job) { pointer in
+                _ = ck_parallel_shares(Int32(parts), Int32(pieces), { context, part, piece in
+                    context!.assumingMemoryBound(to: SharesJob.self).pointee.body(Int(part), Int(piece))
+                }, pointer)
+            }
+        }
+    }
+
     /// body(0) ..< body(count - 1) on up to `threads` threads, each taking the next index when
     /// it is done (a thread that drew a short item takes more); the results in index order.
     /// Throws the error of the lowest failing index, after every item has run.
@@ -66,6 +87,11 @@ public enum Parallel {
             defer { lock.unlock() }
             return try slots.map { try $0!.get() }
         }
+    }
+
+    /// What each piece of a `shares` job reads.
+    private struct SharesJob {
+        let body: (Int, Int) -> Void
     }
 
     /// What each task reads: its share of the items and the body.

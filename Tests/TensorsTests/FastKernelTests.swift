@@ -210,13 +210,21 @@ final class FastKernelTests: XCTestCase {
     /// channels than it reads splits its pixels unless that costs the busiest thread over 20 %
     /// more tiles (`splitsPixels`).
     func testSplitsShareTheBlocksLeftOver() {
+        func ranges(_ share: Conv2D.Share) -> [[Range<Int>]] { share.all.map { [$0.blocks, $0.cross] } }
         // 7 blocks of 4 row tiles on 2 threads: 3 whole blocks each, then 2 rows of the 7th each.
-        XCTAssertEqual(Conv2D.share(0, of: 2, blocks: 7, cross: 4).map { [$0.0, $0.1] }, [[0..<3, 0..<4], [6..<7, 0..<2]])
-        XCTAssertEqual(Conv2D.share(1, of: 2, blocks: 7, cross: 4).map { [$0.0, $0.1] }, [[3..<6, 0..<4], [6..<7, 2..<4]])
+        XCTAssertEqual(ranges(Conv2D.share(0, of: 2, blocks: 7, cross: 4)), [[0..<3, 0..<4], [6..<7, 0..<2]])
+        XCTAssertEqual(ranges(Conv2D.share(1, of: 2, blocks: 7, cross: 4)), [[3..<6, 0..<4], [6..<7, 2..<4]])
         // One row tile left over goes to the last part; a single block is split by rows only.
-        XCTAssertEqual(Conv2D.share(0, of: 2, blocks: 3, cross: 1).map { [$0.0, $0.1] }, [[0..<1, 0..<1]])
-        XCTAssertEqual(Conv2D.share(1, of: 2, blocks: 3, cross: 1).map { [$0.0, $0.1] }, [[1..<2, 0..<1], [2..<3, 0..<1]])
-        XCTAssertEqual(Conv2D.share(0, of: 2, blocks: 1, cross: 4).map { [$0.0, $0.1] }, [[0..<1, 0..<2]])
+        XCTAssertEqual(ranges(Conv2D.share(0, of: 2, blocks: 3, cross: 1)), [[0..<1, 0..<1]])
+        XCTAssertEqual(ranges(Conv2D.share(1, of: 2, blocks: 3, cross: 1)), [[1..<2, 0..<1], [2..<3, 0..<1]])
+        XCTAssertEqual(ranges(Conv2D.share(0, of: 2, blocks: 1, cross: 4)), [[0..<1, 0..<2]])
+        // Pieces: the whole blocks in pieces − 1 runs, the rest last; empty runs are nil.
+        let share = Conv2D.share(1, of: 2, blocks: 13, cross: 4)
+        XCTAssertEqual((0..<4).map { k in share.piece(k, of: 4).map { [$0.blocks, $0.cross] } },
+                       [[6..<8, 0..<4], [8..<10, 0..<4], [10..<12, 0..<4], [12..<13, 2..<4]])
+        let small = Conv2D.share(0, of: 2, blocks: 4, cross: 4)
+        XCTAssertEqual((0..<4).map { k in small.piece(k, of: 4).map { [$0.blocks, $0.cross] } },
+                       [nil, [0..<1, 0..<4], [1..<2, 0..<4], nil])
         XCTAssertEqual(Conv2D.busiest(blocks: 7, cross: 4, parts: 2), 14)
         XCTAssertEqual(Conv2D.busiest(blocks: 8, cross: 4, parts: 2), 16)
         XCTAssertEqual(Conv2D.busiest(blocks: 3, cross: 1, parts: 2), 2)
@@ -422,5 +430,40 @@ final class FastKernelTests: XCTestCase {
         let sequential = Counts(20_000 * 2)
         for job in 0..<20_000 { Parallel.run(2, items: 2) { sequential.p[job * 2 + $0] += 1 } }
         XCTAssertTrue(sequential.allOnce)
+        // Shares: every piece of every part once, also nested, from several threads and back to back.
+        for (parts, pieces) in [(2, 1), (2, 4), (3, 5), (8, 3)] {
+            let c = Counts(parts * pieces)
+            Parallel.shares(parts, pieces: pieces) { part, piece in c.p[part * pieces + piece] += 1 }
+            XCTAssertTrue(c.allOnce, "\(parts) parts of \(pieces) pieces")
+        }
+        let nestedShares = Counts(6 * 8)
+        Parallel.run(2, items: 6) { i in Parallel.shares(2, pieces: 4) { part, piece in nestedShares.p[i * 8 + part * 4 + piece] += 1 } }
+        XCTAssertTrue(nestedShares.allOnce)
+        let mixed = Counts(4 * 300 * 8)
+        DispatchQueue.concurrentPerform(iterations: 4) { caller in
+            for job in 0..<300 {
+                if job % 2 == 0 {
+                    Parallel.shares(2, pieces: 4) { part, piece in mixed.p[(caller * 300 + job) * 8 + part * 4 + piece] += 1 }
+                } else {
+                    Parallel.run(2, items: 8) { mixed.p[(caller * 300 + job) * 8 + $0] += 1 }
+                }
+            }
+        }
+        XCTAssertTrue(mixed.allOnce)
+    }
+
+    /// A thread done with its part takes the other part's pieces from the end: part 1's first
+    /// piece waits until its last one has run, which only the other thread can do while the
+    /// first is blocked (or the caller runs all of part 1, last piece first).
+    func testSharesLetAThreadTakeTheOthersPieces() {
+        let lastDone = DispatchSemaphore(value: 0)
+        final class Flag: @unchecked Sendable { var value = false }
+        let signaled = Flag()
+        Parallel.shares(2, pieces: 4) { part, piece in
+            guard part == 1 else { return }
+            if piece == 3 { lastDone.signal() }
+            if piece == 0 { signaled.value = lastDone.wait(timeout: .now() + 10) == .success }
+        }
+        XCTAssertTrue(signaled.value, "part 1's last piece did not run while its first one waited")
     }
 }

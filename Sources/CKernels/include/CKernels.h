@@ -150,4 +150,15 @@ typedef void (*ck_task_fn)(void *ctx, int index);
 /// Returns the number of threads that took part (1 when run on the caller alone).
 int ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx);
 
+/// A piece of `ck_parallel_shares`: runs piece `piece` of part `part` of the job at `ctx`.
+typedef void (*ck_piece_fn)(void *ctx, int part, int piece);
+
+/// Runs fn(ctx, part, piece) for every part in [0, parts) and piece in [0, pieces): part t on
+/// thread t (the caller is thread 0), its pieces in order, so that a thread keeps the data it
+/// worked on in the layer before. A thread done with its own part then takes the other parts'
+/// unclaimed pieces, last first: when a thread stalls (on this 2-vCPU VM the host sometimes
+/// deschedules one for milliseconds), the other finishes its work instead of waiting for it.
+/// Nested calls run on the calling thread, as in `ck_parallel_for`. At most 64 parts.
+int ck_parallel_shares(int parts, int pieces, ck_piece_fn fn, void *ctx);
+
 #endif
