@@ -169,6 +169,8 @@ int ck_parallel_for(int count, int threads, ck_task_fn fn, void *ctx) {
     return run_job(threads);
 }
 
+int ck_parallel_nested(void) { return inside; }
+
 int ck_parallel_shares(int parts, int pieces, ck_piece_fn fn, void *ctx) {
     if (parts <= 0 || pieces <= 0) return 0;
     if (inside || parts == 1 || parts > MAX_PARTS || pthread_mutex_trylock(&submit_lock) != 0) {

@@ -239,8 +239,10 @@ public enum Conv2D {
         let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, form: form)
                                         ?? PackedConvWeights(w: w, group: g.group, level: level, form: form))
         if !depthwise && packed == nil { throw TensorError("Conv: could not pack weights \(w.shape)") }
+        // One thread for small convolutions, and inside another parallel region (a chunk of
+        // `Model.forward`'s batch), where the parts would only run one after the other.
         let flops = n * m * plane * cg * g.kernel.h * g.kernel.w
-        let threads = flops < 1 << 18 ? 1 : BLAS.threadCount
+        let threads = flops < 1 << 18 || Parallel.isNested ? 1 : BLAS.threadCount
         let biasData = b?.data ?? []
         // One status slot per task: a kernel that could not get its scratch memory says so, and the
         // convolution then runs on the reference kernel.
@@ -275,7 +277,7 @@ public enum Conv2D {
                             level: Int32, g: Conv2DGeometry, act: Int32, lo: Float, hi: Float) -> Bool {
         if depthwise && n == 1 {
             // Each thread its run of channels, in `pieces` runs (`Parallel.shares`).
-            let pieces = piecesOfShare(repeatingPreparation: false)
+            let pieces = threads == 1 ? 1 : piecesOfShare(repeatingPreparation: false, parts: threads)
             Parallel.shares(threads, pieces: pieces) { part, piece in
                 let (b0, b1) = (m * part / threads, m * (part + 1) / threads)
                 let (c0, c1) = (b0 + (b1 - b0) * piece / pieces, b0 + (b1 - b0) * (piece + 1) / pieces)
@@ -333,7 +335,7 @@ public enum Conv2D {
                                                           adding ? 1 : 0, act, lo, hi, ptrs.y + i * m * plane)
             }
             if n == 1 {
-                let pieces = piecesOfShare(repeatingPreparation: false)
+                let pieces = piecesOfShare(repeatingPreparation: false, parts: splits)
                 Parallel.shares(splits, pieces: pieces) { part, piece in
                     if let tiles = share(part, of: splits, blocks: blocks, cross: cross).piece(piece, of: pieces) { call(0, tiles, part) }
                 }
@@ -350,7 +352,7 @@ public enum Conv2D {
             let total = n * tiles
             let (tBlocks, rTiles) = ((total + 31) / 32, (m + 7) / 8)
             let byTiles = total >= 64 * threads
-            let pieces = piecesOfShare(repeatingPreparation: !byTiles)
+            let pieces = piecesOfShare(repeatingPreparation: !byTiles, parts: threads)
             Parallel.shares(threads, pieces: pieces) { part, piece in
                 guard let (blocks, cross) = share(part, of: threads, blocks: byTiles ? tBlocks : rTiles,
                                                   cross: byTiles ? rTiles : 1).piece(piece, of: pieces) else { return }
@@ -391,7 +393,7 @@ public enum Conv2D {
                                           adding ? 1 : 0, act, lo, hi, ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
         }
         if units == 1 {
-            let pieces = piecesOfShare(repeatingPreparation: !byColumns && !(isPointwise(g) && level == 2))
+            let pieces = piecesOfShare(repeatingPreparation: !byColumns && !(isPointwise(g) && level == 2), parts: splits)
             Parallel.shares(splits, pieces: pieces) { part, piece in
                 if let tiles = share(part, of: splits, blocks: blocks, cross: cross).piece(piece, of: pieces) { call(0, tiles, part) }
             }
@@ -414,8 +416,9 @@ public enum Conv2D {
     /// channels transforms every tile in each run, and the implicit GEMM split by output
     /// channels packs every column panel in each (resnet18's 14 × 14 and 7 × 7 layers: 1.03
     /// slower with four). The 1×1 kernels read their input in place and the depthwise kernel
-    /// splits channels, so they take four either way (MobileNetV2: 0.93 against two).
-    static func piecesOfShare(repeatingPreparation: Bool) -> Int { repeatingPreparation ? 2 : 4 }
+    /// splits channels, so they take four either way (MobileNetV2: 0.93 against two). A single
+    /// part is one run (and the empty rest).
+    static func piecesOfShare(repeatingPreparation: Bool, parts: Int) -> Int { repeatingPreparation || parts == 1 ? 2 : 4 }
 
     /// One thread's share of a grid of micro-tiles split along its blocks: whole blocks across
     /// the other axis (`cross`), then a slice of `cross` in the blocks an even split leaves over.

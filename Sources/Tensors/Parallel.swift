@@ -28,6 +28,10 @@ public enum Parallel {
         }
     }
 
+    /// Whether this thread runs a task of the pool, so that a parallel region opened here would
+    /// run on it alone.
+    public static var isNested: Bool { ck_parallel_nested() != 0 }
+
     /// Runs body(part, piece) for every part in 0..<parts and piece in 0..<pieces: part t on
     /// thread t (the caller is thread 0), its pieces in order, so a thread keeps to the data it
     /// worked on in the layer before; a thread done with its own part takes the other parts'

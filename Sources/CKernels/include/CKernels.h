@@ -161,4 +161,7 @@ typedef void (*ck_piece_fn)(void *ctx, int part, int piece);
 /// Nested calls run on the calling thread, as in `ck_parallel_for`. At most 64 parts.
 int ck_parallel_shares(int parts, int pieces, ck_piece_fn fn, void *ctx);
 
+/// 1 when called from inside a task of the pool (where a parallel region would run serially).
+int ck_parallel_nested(void);
+
 #endif
