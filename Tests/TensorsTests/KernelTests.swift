@@ -65,6 +65,17 @@ final class KernelTests: XCTestCase {
         let dy = rng.tensor(y.shape)
         let numeric = FiniteDifference.gradient(at: x) { FiniteDifference.dot(GlobalAveragePool.forward(x: $0), dy) }
         XCTAssertLessThan(FiniteDifference.relativeError(GlobalAveragePool.backward(dy: dy, inputShape: x.shape), numeric), 1e-3)
+        // Planes summed eight side by side give the bits of one plane after another, also for
+        // the planes past the last group of eight, for 1×1 planes, and split across threads
+        // (MobileNetV2's last activation).
+        for shape in [[2, 13, 7, 7], [1, 16, 1, 1], [3, 5, 2, 3], [1, 1283, 7, 7]] {
+            let x = rng.tensor(shape)
+            let plane = shape[2] * shape[3]
+            let expected = (0..<(shape[0] * shape[1])).map { p in
+                x.data[(p * plane)..<((p + 1) * plane)].reduce(Float(0), +) / Float(plane)
+            }
+            XCTAssertEqual(GlobalAveragePool.forward(x: x).data, expected, "\(shape)")
+        }
     }
 
     func testReluForwardBackward() {
