@@ -334,16 +334,8 @@ public enum Conv2D {
                                                           ptrs.x + i * c * plane, Int32(plane), Int32(p0), Int32(p1), ptrs.bias,
                                                           adding ? 1 : 0, act, lo, hi, ptrs.y + i * m * plane)
             }
-            if n == 1 {
-                let pieces = piecesOfShare(repeatingPreparation: false, parts: splits)
-                Parallel.shares(splits, pieces: pieces) { part, piece in
-                    if let tiles = share(part, of: splits, blocks: blocks, cross: cross).piece(piece, of: pieces) { call(0, tiles, part) }
-                }
-            } else {
-                Parallel.run(threads, items: n * splits) { task in
-                    for tiles in share(task % splits, of: splits, blocks: blocks, cross: cross).all { call(task / splits, tiles, task) }
-                }
-            }
+            runShares(units: n, splits: splits, threads: threads, blocks: blocks, cross: cross,
+                      pieces: piecesOfShare(repeatingPreparation: false, parts: splits), call)
             return status.anyFailed
         }
         if packed.form == .winograd {
@@ -392,8 +384,18 @@ public enum Conv2D {
                                           ptrs.x + (i * c + gi * cg) * h * wd, Int32(c0), Int32(c1), ptrs.bias.map { $0 + gi * mg },
                                           adding ? 1 : 0, act, lo, hi, ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
         }
+        runShares(units: units, splits: splits, threads: threads, blocks: blocks, cross: cross,
+                  pieces: piecesOfShare(repeatingPreparation: !byColumns && !(isPointwise(g) && level == 2), parts: splits), call)
+        return status.anyFailed
+    }
+
+    /// Runs call(unit, tiles, slot) over `units` (image, group) units, each split in `splits`
+    /// parts of a `blocks` × `cross` grid by `share`. One unit goes on `Parallel.shares`, each
+    /// part in `pieces` runs (slot = part); several go on `Parallel.run`, a task per unit and
+    /// part with its whole share (slot = task).
+    private static func runShares(units: Int, splits: Int, threads: Int, blocks: Int, cross: Int, pieces: Int,
+                                  _ call: @Sendable (Int, (blocks: Range<Int>, cross: Range<Int>), Int) -> Void) {
         if units == 1 {
-            let pieces = piecesOfShare(repeatingPreparation: !byColumns && !(isPointwise(g) && level == 2), parts: splits)
             Parallel.shares(splits, pieces: pieces) { part, piece in
                 if let tiles = share(part, of: splits, blocks: blocks, cross: cross).piece(piece, of: pieces) { call(0, tiles, part) }
             }
@@ -402,7 +404,6 @@ public enum Conv2D {
                 for tiles in share(task % splits, of: splits, blocks: blocks, cross: cross).all { call(task / splits, tiles, task) }
             }
         }
-        return status.anyFailed
     }
 
     /// Runs of work per thread in a batch-1 convolution (`Parallel.shares`): each thread's share
