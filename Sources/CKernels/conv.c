@@ -295,43 +295,51 @@ static inline void channel_tile_store(__m512 acc[8][2], int rows, int cols, cons
     }
 }
 
-/// How far ahead (in floats, 16 depth steps) the 1x1 channel tile prefetches its weight panel,
-/// two lines a step: MobileNetV2 batch 1 took 0.945x the time (7 of 8 pairs), batch 16 0.97x.
-enum { PREFETCH_PANEL = 512 };
+/// How far ahead (in floats: 64 depth steps, ~500 cycles of FMAs) the 1x1 channel tile
+/// prefetches its weight panel, two lines a step. A layer's weights are cold (MobileNetV2's
+/// 14 MB cycle through a 2 MB L2), and 16 steps ahead (512) did not cover the miss: with cold
+/// weights, 1536-2048 took 0.82-0.88x the time of 512 on MobileNetV2's 14x14 and 7x7 shapes
+/// (one process, variants interleaved), 3072 no better. Panels lie one after the other, so the
+/// last steps of a panel prefetch the next one's first.
+enum { PREFETCH_PANEL = 2048 };
+
+// The sums over k depth rows of a tile of R <= 8 pixels from a (R a constant once inlined:
+// one copy of the loop per length). A 7 x 7 plane's last tile is 1 pixel; broadcasting it into
+// all 8 rows cost as much as a full tile (7 x 7 layers took 0.73-0.78x the time with this).
+// Accumulator rows R..7 keep their zeros and are never stored.
+__attribute__((target("avx512f"), always_inline))
+static inline void tile_sums_avx512(int k, const float *panel, const float *a, int plane, const int R,
+                                    __m512 acc[8][2]) {
+    for (int p = 0; p < k; p++, a += plane, panel += 32) {
+        _mm_prefetch((const char *)(panel + PREFETCH_PANEL), _MM_HINT_T0);
+        _mm_prefetch((const char *)(panel + PREFETCH_PANEL + 16), _MM_HINT_T0);
+        const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
+        for (int r = 0; r < R; r++) {
+            const __m512 v = _mm512_set1_ps(a[r]);
+            acc[r][0] = _mm512_fmadd_ps(v, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(v, b1, acc[r][1]);
+        }
+    }
+}
 
 // One tile of a 1x1 convolution: pixels [p0, p0 + rows) x channels [c0, c0 + cols) of y (rows
-// <= 8, cols <= 32), the sum over all k depth rows. A short tile broadcasts its last pixel into
-// the missing rows (read within x, never stored).
+// <= 8, cols <= 32), the sum over all k depth rows.
 __attribute__((target("avx512f"), always_inline))
 static inline void channel_tile_avx512(int k, const float *panel, const float *x, int plane, int p0, int rows,
                                        int c0, int cols, const float *bias, int add_output, int act, float lo, float hi,
                                        float *y) {
     __m512 acc[8][2];
     for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
-    int at[8];
-    for (int r = 0; r < 8; r++) at[r] = p0 + (r < rows ? r : rows - 1);
-    const float *a = x;
-    if (rows == 8) {
-        a += p0;
-        for (int p = 0; p < k; p++, a += plane, panel += 32) {
-            _mm_prefetch((const char *)(panel + PREFETCH_PANEL), _MM_HINT_T0);
-            _mm_prefetch((const char *)(panel + PREFETCH_PANEL + 16), _MM_HINT_T0);
-            const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
-            for (int r = 0; r < 8; r++) {
-                const __m512 v = _mm512_set1_ps(a[r]);
-                acc[r][0] = _mm512_fmadd_ps(v, b0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(v, b1, acc[r][1]);
-            }
-        }
-    } else {
-        for (int p = 0; p < k; p++, a += plane, panel += 32) {
-            const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
-            for (int r = 0; r < 8; r++) {
-                const __m512 v = _mm512_set1_ps(a[at[r]]);
-                acc[r][0] = _mm512_fmadd_ps(v, b0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(v, b1, acc[r][1]);
-            }
-        }
+    const float *a = x + p0;
+    switch (rows) {
+    case 1: tile_sums_avx512(k, panel, a, plane, 1, acc); break;
+    case 2: tile_sums_avx512(k, panel, a, plane, 2, acc); break;
+    case 3: tile_sums_avx512(k, panel, a, plane, 3, acc); break;
+    case 4: tile_sums_avx512(k, panel, a, plane, 4, acc); break;
+    case 5: tile_sums_avx512(k, panel, a, plane, 5, acc); break;
+    case 6: tile_sums_avx512(k, panel, a, plane, 6, acc); break;
+    case 7: tile_sums_avx512(k, panel, a, plane, 7, acc); break;
+    default: tile_sums_avx512(k, panel, a, plane, 8, acc); break;
     }
     channel_tile_store(acc, rows, cols, bias ? bias + c0 : NULL, add_output, act, lo, hi, y + (size_t)c0 * plane + p0, plane);
 }

@@ -205,6 +205,29 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// The channel-major 1×1 kernel runs a plane's last tile of 1-7 pixels through a loop of
+    /// that length (`tile_sums_avx512`): each length, alone and after full tiles, on one and
+    /// two threads, gives the reference's result, with a partial panel of channels.
+    func testChannelMajorShortTilesMatchReference() throws {
+        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "the channel-major kernels need AVX-512")
+        var rng = SeededRandom(seed: 23)
+        let pointwise = Conv2DGeometry(kernel: (1, 1))
+        // Planes of 1-7 pixels, and of 8-15 (one full tile, then the short one).
+        let planes = [(1, 1), (1, 2), (3, 1), (2, 2), (1, 5), (2, 3), (1, 7), (3, 3), (2, 5), (1, 11), (3, 4), (1, 13), (2, 7), (3, 5)]
+        for (h, w) in planes {
+            let x = rng.tensor([1, 72, h, w]), wt = rng.tensor([40, 72, 1, 1], -0.1, 0.1), b = rng.tensor([40])
+            let reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: pointwise)
+            for threads in [1, 2] {
+                try withKernels(level: 2, threads: threads) {
+                    let cache = PackedWeightsCache()
+                    let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: pointwise, cache: cache)
+                    XCTAssertEqual(cache.forms, [.channelPanels], "\(h)x\(w)")
+                    XCTAssertLessThan(relativeError(y, reference), 4e-6, "\(h)x\(w), \(threads) threads")
+                }
+            }
+        }
+    }
+
     /// How a convolution's micro-tiles are shared between threads: whole blocks first, then a
     /// slice of the other axis of each block left over (`share`); a 1×1 convolution to fewer
     /// channels than it reads splits its pixels unless that costs the busiest thread over 20 %
