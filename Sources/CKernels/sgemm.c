@@ -24,11 +24,14 @@ enum { PREFETCH_A = 256 };
 
 /// A 1x1 convolution's tile with B read in place (`ck_kernel_avx512_unpacked`, tiles left to
 /// right along 8 output rows, see conv.c's conv_pointwise_avx512):
-/// - OUT_AHEAD: at its start, a tile prefetches the next tile's output lines (8 rows x 2 lines,
-///   OUT_AHEAD floats on; a read prefetch: prefetchw measured the same). A wide plane's output goes far past L2 (MobileNetV2's
-///   96 x 112 x 112 expansion writes 4.8 MB over 16 depth steps a tile), and each line stored
-///   waited for its read-for-ownership: that layer alone took 0.73-0.76x the time (one
-///   process, variants interleaved; its 28 x 28 and 56 x 56 1x1 layers level).
+/// - OUT_AHEAD: at its start, a tile asks for write ownership of the next tile's output lines
+///   (prefetchw, 8 rows x 2 lines, OUT_AHEAD floats on). A wide plane's output goes far past
+///   L2 (MobileNetV2's 96 x 112 x 112 expansion writes 4.8 MB over 16 depth steps a tile), and
+///   each line stored waited for its read-for-ownership: that layer alone took 0.73-0.76x the
+///   time with a read prefetch of the lines (one process, variants interleaved; its 28 x 28 and
+///   56 x 56 1x1 layers level). A recycled output buffer may still sit in the other core's
+///   cache: on two threads prefetchw then took 0.959-0.977x the time of the read prefetch on
+///   MobileNetV2 batch 1 (15 of 20 pairs); on one thread the two were level.
 /// - B_AHEAD: from depth 64 on, each step prefetches B's row B_AHEAD steps on: every depth row
 ///   of the input is a plane apart (12.5 KB at 56 x 56), a new page each step, which the
 ///   hardware prefetcher does not follow. 24 x 144 at 56 x 56 0.87x; at depth 16-32 it cost
@@ -38,16 +41,17 @@ enum { OUT_AHEAD = 32, B_AHEAD = 8, B_AHEAD_FROM_DEPTH = 64 };
 // --- AVX-512: 8 rows x 32 columns, 16 accumulators (8 divides the usual channel counts) ------------------------------------
 // One body for two kernels: B from a packed panel (row stride NR512, every lane read) or straight
 // from a row-major matrix (row stride ldb; lanes past the tile's columns are masked off and never
-// read, so B may end right after the tile's last valid column).
-__attribute__((target("avx512f"), always_inline))
+// read, so B may end right after the tile's last valid column). (prfchw: PREFETCHW, which every
+// CPU with AVX-512 has.)
+__attribute__((target("avx512f,prfchw"), always_inline))
 static inline void tile_avx512(int kc, const float *ap, const float *bp, int ldb, __mmask16 load0, __mmask16 load1,
                                int in_place, float *c, int ldc, const ck_epilogue *e) {
     __m512 acc[MR512][2];
     for (int r = 0; r < MR512; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
     if (in_place) {
         for (int r = 0; r < MR512; r++) {
-            _mm_prefetch((const char *)(c + (size_t)r * ldc + OUT_AHEAD), _MM_HINT_T0);
-            _mm_prefetch((const char *)(c + (size_t)r * ldc + OUT_AHEAD + 16), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + (size_t)r * ldc + OUT_AHEAD), _MM_HINT_ET0);
+            _mm_prefetch((const char *)(c + (size_t)r * ldc + OUT_AHEAD + 16), _MM_HINT_ET0);
         }
     }
     const int b_ahead = in_place && kc >= B_AHEAD_FROM_DEPTH;
@@ -88,12 +92,12 @@ static inline void tile_avx512(int kc, const float *ap, const float *bp, int ldb
     }
 }
 
-__attribute__((target("avx512f")))
+__attribute__((target("avx512f,prfchw")))
 static void kernel_avx512(int kc, const float *ap, const float *bp, float *c, int ldc, const ck_epilogue *e) {
     tile_avx512(kc, ap, bp, NR512, 0xFFFF, 0xFFFF, 0, c, ldc, e);
 }
 
-__attribute__((target("avx512f")))
+__attribute__((target("avx512f,prfchw")))
 void ck_kernel_avx512_unpacked(int kc, const float *ap, const float *b, int ldb, float *c, int ldc, const ck_epilogue *e) {
     const int cols = e->cols ? e->cols : NR512;
     tile_avx512(kc, ap, b, ldb, (__mmask16)ck_bit_range(0, cols, 16), (__mmask16)(ck_bit_range(16, cols, 32) >> 16), 1, c, ldc, e);
