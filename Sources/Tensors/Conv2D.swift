@@ -324,7 +324,7 @@ public enum Conv2D {
             let splits = n % threads == 0 ? 1 : threads
             let (panels, pixelTiles) = ((m + 31) / 32, (plane + 7) / 8)
             let byPixels = splitsPixels(pixelTiles: busiest(blocks: pixelTiles, cross: panels, parts: splits),
-                                        channelTiles: busiest(blocks: panels, cross: pixelTiles, parts: splits), reduces: c > m, onTies: false)
+                                        channelTiles: busiest(blocks: panels, cross: pixelTiles, parts: splits), reduces: projects(m: m, c: c, plane: plane), onTies: false)
             let (blocks, cross) = byPixels ? (pixelTiles, panels) : (panels, pixelTiles)
             @Sendable func call(_ i: Int, _ tiles: (blocks: Range<Int>, cross: Range<Int>), _ slot: Int) {
                 let (pixels, channels) = byPixels ? (tiles.blocks, tiles.cross) : (tiles.cross, tiles.blocks)
@@ -370,7 +370,7 @@ public enum Conv2D {
         let (panels, rowTiles) = ((plane + 31) / 32, (mg + tileRows - 1) / tileRows)
         let byColumns = isPointwise(g) && level == 2
             ? splitsPixels(pixelTiles: busiest(blocks: panels, cross: rowTiles, parts: splits),
-                           channelTiles: busiest(blocks: rowTiles, cross: panels, parts: splits), reduces: cg > mg, onTies: true)
+                           channelTiles: busiest(blocks: rowTiles, cross: panels, parts: splits), reduces: projects(m: mg, c: cg, plane: plane), onTies: true)
             : plane >= 64 * splits
         let (blocks, cross) = byColumns ? (panels, rowTiles) : (rowTiles, panels)
         @Sendable func call(_ unit: Int, _ tiles: (blocks: Range<Int>, cross: Range<Int>), _ slot: Int) {
@@ -483,13 +483,25 @@ public enum Conv2D {
     /// the input was just written by the other core, and fetching it from there costs as much as
     /// the arithmetic. Measured on MobileNetV2 at batch 1, two threads: the 28 × 28 projections
     /// 0.13–0.14 → 0.07–0.08 ms, the pass 0.89–0.95 (8 of 10 and 10 of 12 interleaved pairs;
-    /// with a 10 % margin 0.92, all 1 × 1 convolutions by pixels 1.02). So a convolution
-    /// to fewer channels than it reads splits pixels unless that gives the busiest thread more
+    /// with a 10 % margin 0.92, all 1 × 1 convolutions by pixels 1.02). So a projection
+    /// (`reduces`, see `projects`) splits pixels unless that gives the busiest thread more
     /// than 20 % more tiles; any other takes the split with fewer tiles, `onTies` deciding ties.
     /// (The split never changes a sum: each output adds the same products in the same order.)
     static func splitsPixels(pixelTiles: Int, channelTiles: Int, reduces: Bool, onTies: Bool) -> Bool {
         if reduces { return pixelTiles * 5 <= channelTiles * 6 }
         return pixelTiles < channelTiles || (onTies && pixelTiles == channelTiles)
+    }
+
+    /// Whether a 1×1 convolution of C → M channels on a plane of P pixels is a projection that
+    /// `splitsPixels` should favour splitting by pixels: fewer output channels than input
+    /// ones, and weights (M·C floats) under 1.5 times the input (C·P). Split by pixels, each
+    /// thread reads all the weights and half the input (a quarter from the other core); by
+    /// channels, half the weights and all the input (half from the other core). MobileNetV2's
+    /// 7 × 7 projections (960 → 160: 614 KB of weights, 188 KB of input) read the weights
+    /// twice split by pixels; split by channels they took 0.87-0.91x the time (0.53 → 0.47 ms
+    /// for the four, medians of 3 runs; the pass 0.991, 6 of 10 pairs).
+    static func projects(m: Int, c: Int, plane: Int) -> Bool {
+        c > m && 2 * m < 3 * plane
     }
 
     /// Whether 3×3 stride-1 convolutions run by Winograd's F(2×2, 3×3) on AVX-512 (`ck_winograd`);

@@ -257,6 +257,13 @@ final class FastKernelTests: XCTestCase {
         XCTAssertFalse(Conv2D.splitsPixels(pixelTiles: 52, channelTiles: 50, reduces: false, onTies: true))
         XCTAssertTrue(Conv2D.splitsPixels(pixelTiles: 50, channelTiles: 50, reduces: false, onTies: true))
         XCTAssertFalse(Conv2D.splitsPixels(pixelTiles: 50, channelTiles: 50, reduces: false, onTies: false))
+        // Projections: MobileNetV2's 14 × 14 and 28 × 28 ones (weights under 1.5× the input),
+        // not its 7 × 7 ones (weights 3.3-6.5× the input), nor an expansion.
+        XCTAssertTrue(Conv2D.projects(m: 96, c: 576, plane: 196))
+        XCTAssertTrue(Conv2D.projects(m: 32, c: 192, plane: 784))
+        XCTAssertFalse(Conv2D.projects(m: 160, c: 960, plane: 49))
+        XCTAssertFalse(Conv2D.projects(m: 320, c: 960, plane: 49))
+        XCTAssertFalse(Conv2D.projects(m: 576, c: 96, plane: 196))
     }
 
     /// The same bits on one thread and two, with blocks left over in each kernel's split.
