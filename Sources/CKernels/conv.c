@@ -321,7 +321,8 @@ static inline void tile_sums_avx512(int k, const float *panel, const float *a, i
     for (int p = 0; p < k; p++, a += plane, panel += 32) {
         _mm_prefetch((const char *)(panel + PREFETCH_PANEL), _MM_HINT_T0);
         _mm_prefetch((const char *)(panel + PREFETCH_PANEL + 16), _MM_HINT_T0);
-        // The tile's pixels X_AHEAD depth rows on (both ends: 8 pixels may span two lines).
+        // The tile's pixels X_AHEAD depth rows on (both ends: 8 pixels may span two lines; past
+        // the input's end a prefetch is dropped, never a fault).
         _mm_prefetch((const char *)(a + (size_t)X_AHEAD * plane), _MM_HINT_T0);
         _mm_prefetch((const char *)(a + (size_t)X_AHEAD * plane + 7), _MM_HINT_T0);
         const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
