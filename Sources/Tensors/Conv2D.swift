@@ -276,12 +276,12 @@ public enum Conv2D {
                             n: Int, c: Int, h: Int, wd: Int, m: Int, mg: Int, cg: Int, plane: Int, tiles: Int,
                             level: Int32, g: Conv2DGeometry, act: Int32, lo: Float, hi: Float) -> Bool {
         if depthwise && n == 1 {
-            // Each thread its run of channels, in `pieces` runs (`Parallel.shares`).
-            let pieces = threads == 1 ? 1 : piecesOfShare(repeatingPreparation: false, parts: threads)
+            // Each thread its share of the channels (`share`, one channel a block), in runs
+            // (`Parallel.shares`).
+            let pieces = piecesOfShare(repeatingPreparation: false, parts: threads)
             Parallel.shares(threads, pieces: pieces) { part, piece in
-                let (b0, b1) = (m * part / threads, m * (part + 1) / threads)
-                let (c0, c1) = (b0 + (b1 - b0) * piece / pieces, b0 + (b1 - b0) * (piece + 1) / pieces)
-                guard c0 < c1 else { return }
+                guard let (channels, _) = share(part, of: threads, blocks: m, cross: 1).piece(piece, of: pieces) else { return }
+                let (c0, c1) = (channels.lowerBound, channels.upperBound)
                 var gp = ptrs.geometry
                 ck_depthwise(&gp, ptrs.x + c0 * h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
                              ptrs.bias.map { $0 + c0 }, Int32(c1 - c0), act, lo, hi, ptrs.y + c0 * plane)
