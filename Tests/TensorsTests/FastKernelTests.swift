@@ -44,6 +44,10 @@ final class FastKernelTests: XCTestCase {
         Case(n: 2, c: 4, m: 4, h: 7, w: 7, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 4)),
         Case(n: 1, c: 2, m: 2, h: 6, w: 35, g: Conv2DGeometry(kernel: (3, 3), pads: (2, 2, 3, 2), group: 2)),
         Case(n: 1, c: 2, m: 2, h: 6, w: 33, g: Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2), group: 2)),
+        // 3×3 at stride 2 reads 32 columns a block and one more for tap 2 of lane 15: that column
+        // in the right padding (w 63: the second block's last output) and in the row (w 64).
+        Case(n: 1, c: 2, m: 2, h: 5, w: 63, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1), group: 2)),
+        Case(n: 1, c: 2, m: 2, h: 5, w: 64, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1), group: 2)),
         // Winograd F(2×2, 3×3) (3×3, stride 1, ≥ 16 channels, ≥ 16 tiles): odd output sizes,
         // asymmetric pads, three images (split by output channels), two depth blocks (c > 256).
         Case(n: 3, c: 20, m: 19, h: 9, w: 8, g: Conv2DGeometry(kernel: (3, 3), pads: (2, 0, 1, 1))),
