@@ -1,12 +1,37 @@
-// glibc allocator settings for long runs (see Memory.configureAllocator in Tensors).
+// Memory on transparent huge pages (see Memory.useHugePages in Tensors).
 #include "CKernels.h"
-#if defined(__GLIBC__)
-#include <malloc.h>
+// (<stdio.h> first: it defines __GLIBC__, which CKernels.h's headers do not.)
+#if defined(__linux__)
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #endif
 
-void ck_configure_allocator(void) {
-#if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 1 << 20);
+enum { TUNABLES_MAX = 4096 };
+
+int ck_reexec_with_huge_pages(char *const argv[]) {
+#if defined(__linux__) && defined(__GLIBC__)
+    const char *off = getenv("CANDELA_HUGE_PAGES");
+    if (off && strcmp(off, "0") == 0) return 0;
+    const char *tunables = getenv("GLIBC_TUNABLES");
+    if (tunables && strstr(tunables, "glibc.malloc.hugetlb")) return 0; // set already (by us or the user)
+    // Only where the kernel gives huge pages to memory that asks for them: with "always" every
+    // mapping has them already, with "never" none.
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return 0;
+    char mode[128] = {0};
+    const int read = fgets(mode, sizeof mode, f) != NULL;
+    fclose(f);
+    if (!read || !strstr(mode, "[madvise]")) return 0;
+    char value[TUNABLES_MAX];
+    const int n = tunables && *tunables ? snprintf(value, sizeof value, "%s:glibc.malloc.hugetlb=1", tunables)
+                                        : snprintf(value, sizeof value, "glibc.malloc.hugetlb=1");
+    if (n <= 0 || n >= (int)sizeof value || setenv("GLIBC_TUNABLES", value, 1) != 0) return 0;
+    execv("/proc/self/exe", argv);
+    return -1; // (execv returned: it failed; the program goes on as it is)
+#else
+    (void)argv;
+    return 0;
 #endif
 }

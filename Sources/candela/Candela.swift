@@ -10,7 +10,7 @@ import Tensors
 @main
 struct Candela: ParsableCommand {
     static func main() {
-        Memory.configureAllocator()
+        Memory.useHugePages()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -144,6 +144,14 @@ check bench-layers-count test "$(grep -c " ms .*% " "$TMP/out")" -ge 4
 check bench-layers-operators grep -q "^per operator:$" "$TMP/out"
 expect_error bench-layers-negative "--layers must be 0 or more" -- "$BIN" bench --model $M --layers=-2
 expect_error bench-layers-json     "leave out --json"             -- "$BIN" bench --model $M --layers 3 --json
+# Huge pages: the binary runs itself again with glibc.malloc.hugetlb=1 where the kernel's policy
+# is "madvise" (this machine's), not with CANDELA_HUGE_PAGES=0; a user's own tunables are kept.
+if grep -q "\[madvise\]" /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+  expect_ok bench-huge-pages -- env GLIBC_TUNABLES=glibc.malloc.check=0 "$BIN" bench --model $M --seconds 0.2 --json
+  check bench-huge-pages-on grep -q '"huge_pages": true' "$TMP/out"
+  expect_ok bench-huge-pages-off -- env CANDELA_HUGE_PAGES=0 "$BIN" bench --model $M --seconds 0.2 --json
+  check bench-huge-pages-off-json grep -q '"huge_pages": false' "$TMP/out"
+fi
 
 # Bad manifests: each is one line with file:line:column.
 base_manifest() { cat <<YAML

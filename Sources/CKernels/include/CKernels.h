@@ -132,9 +132,12 @@ enum { CK_POOL_MAX = 0, CK_POOL_AVERAGE = 1, CK_POOL_AVERAGE_INCLUDE_PAD = 2 };
 void ck_pool2d(const float *x, int w, int oh, int ow, const int *rows, int row_step,
                const int *cols, int col_step, int kind, float *y, long long *argmax, long long argmax_base);
 
-/// Fixes glibc's mmap threshold at 128 KB (it otherwise grows after each large free, and
-/// activation buffers then fragment the heap) and trims freed memory above 1 MB.
-void ck_configure_allocator(void);
+/// Runs this program again (execv of /proc/self/exe with the same arguments) with
+/// glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES, so that malloc asks for transparent huge
+/// pages on the memory it maps; nothing happens when the tunable is set already, when
+/// CANDELA_HUGE_PAGES=0, or when the kernel's policy is not "madvise". Returns only when it
+/// did not run the program again (0), or execv failed (-1). Call first thing in main.
+int ck_reexec_with_huge_pages(char *const argv[]);
 
 /// y[i] = 1 / (1 + exp(-x[i])) for i < n (AVX-512 when the CPU has it; relative error below
 /// 1e-6 against the exact value). x and y may be the same array.
