@@ -702,19 +702,19 @@ static inline void depthwise_rows_avx512(const ck_conv_geometry *g, const float 
         store[q] = lane_range(0, g->ow - q * 16);
         for (int kj = 0; kj < K; kj++) window_masks(g, q, q * 16 * S + kj - g->pl, S, &mask0[q * K + kj], &mask1[q * K + kj]);
     }
-    // 3-wide windows at stride 2 (S2K3): input columns start .. start+31 of a column block
-    // (start = 32q - pl) come in two loads, a[q] and b[q] their in-row lanes; tap kj of output
-    // lane o is column start + 2o + kj, taken from the pair by a permute. Lane 15 of tap 2 is
-    // column start + 32, one past the pair: where lane 15 is an output, fix[q] sets it to the
-    // padding value and one[q] loads it when it lies in the row.
+    // 3-wide windows at stride 2 (s2k3): input columns start .. start+31 of a column block
+    // (start = 32q - pl) come in two loads, low[q] and high[q] their in-row lanes; tap kj of
+    // output lane o is column start + 2o + kj, taken from the pair by a permute. Lane 15 of tap
+    // 2 is column start + 32, one past the pair: where lane 15 is an output, fix[q] sets it to
+    // the padding value and one[q] loads it when it lies in the row.
     const int s2k3 = S == 2 && K == 3;
-    __mmask16 a[chunks], bm[chunks], fix[chunks], one[chunks];
+    __mmask16 low[chunks], high[chunks], fix[chunks], one[chunks];
     const __m512i tap_index[3] = {even, _mm512_add_epi32(even, _mm512_set1_epi32(1)), _mm512_add_epi32(even, _mm512_set1_epi32(2))};
     if (s2k3) {
         for (int q = 0; q < chunks; q++) {
             const int start = q * 32 - g->pl;
-            a[q] = lane_range(-start, g->w - start);
-            bm[q] = lane_range(-start - 16, g->w - start - 16);
+            low[q] = lane_range(-start, g->w - start);
+            high[q] = lane_range(-start - 16, g->w - start - 16);
             fix[q] = g->ow - q * 16 >= 16 ? (__mmask16)0x8000 : 0;
             one[q] = fix[q] && start + 32 >= 0 && start + 32 < g->w ? (__mmask16)0x8000 : 0;
         }
@@ -739,7 +739,7 @@ static inline void depthwise_rows_avx512(const ck_conv_geometry *g, const float 
                     const float *src = xc + (size_t)iy * g->w + q * 16 * S;
                     __m512 v[K_MAX];
                     if (s2k3) {
-                        const __m512 lo16 = _mm512_mask_loadu_ps(pad, a[q], src), hi16 = _mm512_mask_loadu_ps(pad, bm[q], src + 16);
+                        const __m512 lo16 = _mm512_mask_loadu_ps(pad, low[q], src), hi16 = _mm512_mask_loadu_ps(pad, high[q], src + 16);
                         for (int kj = 0; kj < 3; kj++) v[kj] = _mm512_permutex2var_ps(lo16, tap_index[kj], hi16);
                         if (fix[q]) v[2] = _mm512_mask_loadu_ps(_mm512_mask_mov_ps(v[2], fix[q], pad), one[q], src + 17);
                     } else {
