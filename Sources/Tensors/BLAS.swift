@@ -144,8 +144,8 @@ public enum Memory {
     /// program asks (`transparent_hugepage` = madvise). glibc's malloc asks when its tunable
     /// `glibc.malloc.hugetlb=1` is set, and tunables are read once, at start: so the program
     /// runs itself again with it set (`ck_reexec_with_huge_pages`; `CANDELA_HUGE_PAGES=0` turns
-    /// this off). Results do not change. MobileNetV2 batch 1 took 0.955× the time on two threads
-    /// (10 of 16 interleaved pairs), 0.919× on one (8 of 10); resnet18 and batch 16 level, peak
+    /// this off). Results do not change. MobileNetV2 batch 1 took 0.955–0.987× the time on two
+    /// threads (four interleaved runs), 0.919–0.979× on one; resnet18 and batch 16 level, peak
     /// RSS level (resnet18 batch 16 249 MB either way). Call first thing in `main`, before any
     /// thread starts.
     public static func useHugePages() { _ = ck_reexec_with_huge_pages(CommandLine.unsafeArgv) }
