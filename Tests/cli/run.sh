@@ -110,7 +110,13 @@ stages:
 YAML
 "$BIN" run "$TMP/slow.yaml" --jobs 1 --db "$TMP/slow.sqlite" --report "$TMP/slow-report" >"$TMP/out" 2>"$TMP/err" &
 runpid=$!
-sleep 3
+# Ctrl-C once the first item is committed (at most 30 s on): a fixed delay let a release build
+# finish all 12 items (1.1 s) before the signal came.
+for _ in $(seq 600); do
+  [ "$(sqlite3 "$TMP/slow.sqlite" 'select count(*) from items' 2>/dev/null || echo 0)" -ge 1 ] && break
+  kill -0 $runpid 2>/dev/null || break
+  sleep 0.05
+done
 kill -INT $runpid
 wait $runpid; rc=$?
 check sigint-exit-130 test "$rc" -eq 130
