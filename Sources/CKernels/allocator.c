@@ -27,9 +27,16 @@ int ck_reexec_with_huge_pages(char *const argv[]) {
     char value[TUNABLES_MAX];
     const int n = tunables && *tunables ? snprintf(value, sizeof value, "%s:glibc.malloc.hugetlb=1", tunables)
                                         : snprintf(value, sizeof value, "glibc.malloc.hugetlb=1");
-    if (n <= 0 || n >= (int)sizeof value || setenv("GLIBC_TUNABLES", value, 1) != 0) return 0;
+    if (n <= 0 || n >= (int)sizeof value) return 0;
+    char previous[TUNABLES_MAX];
+    if (tunables) snprintf(previous, sizeof previous, "%s", tunables);
+    if (setenv("GLIBC_TUNABLES", value, 1) != 0) return 0;
     execv("/proc/self/exe", argv);
-    return -1; // (execv returned: it failed; the program goes on as it is)
+    // execv returned: it failed, and the program goes on as it is, with the variable as it was
+    // (so that Memory.hugePages does not claim a tunable this process never read).
+    if (tunables) setenv("GLIBC_TUNABLES", previous, 1);
+    else unsetenv("GLIBC_TUNABLES");
+    return -1;
 #else
     (void)argv;
     return 0;
