@@ -38,6 +38,17 @@ check() {
   if "$@"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $name"; fi
 }
 
+# Items committed in a store so far (0 before the file exists).
+items_in() { sqlite3 "$1" 'select count(*) from items' 2>/dev/null || echo 0; }
+# Waits until store $1 holds more than $2 items, process $3 has ended, or 20 s have passed.
+wait_for_items() {
+  for _ in $(seq 400); do
+    [ "$(items_in "$1")" -gt "$2" ] && return
+    kill -0 "$3" 2>/dev/null || return
+    sleep 0.05
+  done
+}
+
 # Wrong-shaped and malformed .npy inputs.
 python3 - "$TMP" <<'PY'
 import struct, sys
@@ -110,18 +121,14 @@ stages:
 YAML
 "$BIN" run "$TMP/slow.yaml" --jobs 1 --db "$TMP/slow.sqlite" --report "$TMP/slow-report" >"$TMP/out" 2>"$TMP/err" &
 runpid=$!
-# Ctrl-C once the first item is committed (at most 30 s on): a fixed delay let a release build
-# finish all 12 items (1.1 s) before the signal came.
-for _ in $(seq 600); do
-  [ "$(sqlite3 "$TMP/slow.sqlite" 'select count(*) from items' 2>/dev/null || echo 0)" -ge 1 ] && break
-  kill -0 $runpid 2>/dev/null || break
-  sleep 0.05
-done
+# Ctrl-C once the first item is committed: a fixed delay let a release build finish all 12
+# items (1.1 s) before the signal came.
+wait_for_items "$TMP/slow.sqlite" 0 $runpid
 kill -INT $runpid
 wait $runpid; rc=$?
 check sigint-exit-130 test "$rc" -eq 130
 check sigint-status-interrupted bash -c "sqlite3 '$TMP/slow.sqlite' 'select status from runs' | grep -qx interrupted"
-done_items=$(sqlite3 "$TMP/slow.sqlite" "select count(*) from items")
+done_items=$(items_in "$TMP/slow.sqlite")
 check sigint-kept-some-items test "$done_items" -ge 1 -a "$done_items" -lt 12
 "$BIN" run "$TMP/slow.yaml" --jobs 2 --db "$TMP/slow.sqlite" --report "$TMP/slow-report" >"$TMP/out" 2>"$TMP/err"; rc=$?
 check rerun-completes test "$rc" -eq 0
@@ -244,20 +251,19 @@ export -f rows metric_rows
 "$BIN" run "$TMP/kill.yaml" --jobs 2 --db "$TMP/reference.sqlite" >/dev/null 2>&1
 rows "$TMP/reference.sqlite" > "$TMP/reference.rows"; metric_rows "$TMP/reference.sqlite" > "$TMP/reference.metrics"
 check reference-run-rows test "$(wc -l < "$TMP/reference.rows")" -eq 48
-committed() { sqlite3 "$TMP/killed.sqlite" 'select count(*) from items' 2>/dev/null || echo 0; }
 kills=0
 for round in 1 2 3 4 5; do
-  before=$(committed)
+  before=$(items_in "$TMP/killed.sqlite")
   "$BIN" run "$TMP/kill.yaml" --jobs 2 --resume --db "$TMP/killed.sqlite" >/dev/null 2>&1 &
   pid=$!
   # Let the run commit at least one more item (or 20 s pass), then kill it a random 0-0.8 s later:
   # a random moment, usually in the middle of an item.
-  for _ in $(seq 200); do [ "$(committed)" -gt "$before" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+  wait_for_items "$TMP/killed.sqlite" "$before" $pid
   sleep "0.$((RANDOM % 9))"
   kill -9 $pid 2>/dev/null && kills=$((kills+1))
   wait $pid 2>/dev/null
 done
-pre_final=$(committed)
+pre_final=$(items_in "$TMP/killed.sqlite")
 echo "  killed $kills times; committed items before the last resume: $pre_final of 16"
 "$BIN" run "$TMP/kill.yaml" --jobs 2 --resume --db "$TMP/killed.sqlite" >"$TMP/out" 2>"$TMP/err"; rc=$?
 # (Fewer than 16 items before the last resume: the kills interrupted the run, it did not finish first.)
