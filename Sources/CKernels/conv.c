@@ -839,6 +839,33 @@ void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, con
     }
 }
 
+// --- A 1x1 expansion and the depthwise convolution after it, by chunks of channels ---
+// MobileNet's inverted-residual blocks widen the channels six times with a 1x1 convolution and
+// then filter each channel alone. Computed layer after layer, the wide tensor goes out to memory
+// (4.8 MB at 112 x 112) and comes back; here the expansion's output for a few channels at a time
+// lands in a thread's scratch (at most a few tens of KB, so it stays in L1/L2), and the depthwise
+// kernel reads it from there. Each output is the same kernel call's sum as layer after layer
+// (the expansion's sums do not depend on the channel range), so the results are bit for bit the
+// same.
+int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, int k, int c0, int c1,
+                           const ck_conv_geometry *pointwise, const float *x, const float *bias, int act, float lo,
+                           float hi, const ck_conv_geometry *depthwise, const float *w, const float *dw_bias, int dw_act,
+                           float dw_lo, float dw_hi, float *y) {
+    const int plane = pointwise->h * pointwise->w;
+    float *t = ck_scratch(2, (size_t)(c1 - c0) * plane);
+    if (!t) return -1;
+    // The expansion writes channel c (c0 <= c < c1) at row c of its output; shifted back by c0
+    // rows, row c0 is the scratch's first.
+    float *rows = t - (ptrdiff_t)c0 * plane;
+    const int status = panels
+        ? ck_conv1x1_channels(level, packed, m, k, c0, c1, x, plane, 0, plane, bias, 0, act, lo, hi, rows)
+        : ck_conv(level, packed, m, c0, c1, pointwise, x, 0, plane, bias, 0, act, lo, hi, rows, plane);
+    if (status != 0) return status;
+    ck_depthwise(depthwise, t, w + (size_t)c0 * depthwise->kh * depthwise->kw, dw_bias ? dw_bias + c0 : NULL, c1 - c0,
+                 dw_act, dw_lo, dw_hi, y + (size_t)c0 * depthwise->oh * depthwise->ow);
+    return 0;
+}
+
 // The adjoint of im2col for one image and group: x (c, h, w) += the taps of col (c*kh*kw, oh*ow).
 // For each tap the valid output columns form one range, computed once per tap as in the packing,
 // so the inner loop has no bounds tests (and at stride 1 is a plain vector add).

@@ -176,8 +176,8 @@ int ck_tile_rows(int level) {
 }
 
 float *ck_scratch(int slot, size_t count) {
-    static __thread float *buffers[2];
-    static __thread size_t capacity[2];
+    static __thread float *buffers[3];
+    static __thread size_t capacity[3];
     if (capacity[slot] < count) {
         free(buffers[slot]);
         size_t bytes = ((sizeof(float) * count + 63) / 64) * 64;

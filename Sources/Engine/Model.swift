@@ -43,6 +43,9 @@ public final class Model: Sendable {
     /// Residual connections inference passes on the optimized graph fuse into a convolution's
     /// store, by the index of that Conv node (see `ResidualFusion`).
     let residualFusions: [Int: ResidualFusion]
+    /// 1×1 expansions inference passes on the optimized graph run together with the depthwise
+    /// convolution after them, by the index of the 1×1 Conv node (see `PointwiseDepthwiseFusion`).
+    let pointwiseDepthwiseFusions: [Int: PointwiseDepthwiseFusion]
     /// Floats of node outputs one image produces in an inference pass, by per-image input shape
     /// (`imagesPerChunk`).
     let activationFloats = ShapeMemo()
@@ -68,6 +71,7 @@ public final class Model: Sendable {
         self.optimizedLastUse = Model.lastUses(optimizedGraph)
         self.parameterBytes = graph.initializers.values.reduce(0) { $0 + $1.count } * 4
         self.residualFusions = ResidualFusion.find(in: optimizedGraph)
+        self.pointwiseDepthwiseFusions = PointwiseDepthwiseFusion.find(in: optimizedGraph, residualFusions: residualFusions)
     }
 
     /// The first graph input's name (image classifiers have one).
@@ -92,14 +96,16 @@ public final class Model: Sendable {
             try checkShape(t, against: input)
             values[input.name] = t
         }
-        // Inference on the optimized graph fuses residual connections whose intermediate tensors
-        // nobody asked for; `skip` holds the Add (and ReLU) nodes a fused convolution has done.
+        // Inference on the optimized graph fuses residual connections and expansion + depthwise
+        // pairs whose intermediate tensors nobody asked for; `skip` holds the nodes (Add, ReLU,
+        // depthwise Conv) a fused convolution has done.
         let fusing = optimized && !keepAll
         var skip = Set<Int>()
         var produced = 0
         for (index, node) in g.nodes.enumerated() {
             if !skip.contains(index) {
                 let fused = fusing ? residualFusion(at: index, node, values: values, keep: keep) : nil
+                let paired = fusing && fused == nil ? pointwiseDepthwise(at: index, node, keep: keep) : nil
                 let args = node.inputs.map { $0.isEmpty ? nil : values[$0] }
                 let started = clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds
                 let results: [Tensor]
@@ -113,16 +119,22 @@ public final class Model: Sendable {
                         results = [try conv.forward(args, residual: residual, relu: fusion.relu != nil)]
                         skip.insert(fusion.add)
                         if let relu = fusion.relu { skip.insert(relu) }
+                    } else if let (pair, conv, depthwise) = paired {
+                        let next = g.nodes[pair.depthwise]
+                        results = [try conv.forward(args, depthwise: depthwise, next.inputs.map { $0.isEmpty ? nil : values[$0] })]
+                        skip.insert(pair.depthwise)
                     } else {
                         results = try node.op.forward(args)
                     }
-                    clock?.add(node: index, of: g, shape: results.first?.shape ?? [], nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+                    clock?.add(node: index, of: g, shape: results.first?.shape ?? [], nanoseconds: DispatchTime.now().uptimeNanoseconds - started,
+                               with: paired?.0.depthwise)
                 } catch let e as EngineError {
-                    throw e.prefixed("\(path): node '\(node.name)' (\(node.opType))\(fused == nil ? "" : " with the Add after it"): ")
+                    let with = fused != nil ? " with the Add after it" : paired.map { " with the depthwise Conv '\(g.nodes[$0.0.depthwise].name)'" } ?? ""
+                    throw e.prefixed("\(path): node '\(node.name)' (\(node.opType))\(with): ")
                 } catch let e as TensorError {
                     throw EngineError("\(path): \(EngineError.node(node, e.description))")
                 }
-                let names = fused.map { [$0.0.output] } ?? node.outputs
+                let names = fused.map { [$0.0.output] } ?? paired.map { g.nodes[$0.0.depthwise].outputs } ?? node.outputs
                 produced += results.reduce(0) { $0 + $1.count }
                 for (name, value) in zip(names, results) where !name.isEmpty { values[name] = value }
             }
@@ -147,6 +159,14 @@ public final class Model: Sendable {
               let conv = node.op as? ConvOp, let x = values[node.inputs[0]], let w = values[node.inputs[1]],
               let shape = conv.outputShape(x: x, w: w), values[fusion.residual]?.shape == shape else { return nil }
         return (fusion, conv)
+    }
+
+    /// The expansion + depthwise fusion that applies at node `index` of the optimized graph in
+    /// this pass: none where a tap names the tensor between the two.
+    private func pointwiseDepthwise(at index: Int, _ node: Node, keep: Set<String>) -> (PointwiseDepthwiseFusion, ConvOp, ConvOp)? {
+        guard Model.fusesPointwiseDepthwise, let pair = pointwiseDepthwiseFusions[index], !keep.contains(pair.intermediate),
+              let conv = node.op as? ConvOp, let depthwise = optimizedGraph.nodes[pair.depthwise].op as? ConvOp else { return nil }
+        return (pair, conv, depthwise)
     }
 
     /// Runs a single-input model and returns its first output: x (N,C,H,W) -> logits (N,K).
@@ -220,6 +240,12 @@ public final class Model: Sendable {
         let parts = Swift.min(n, ((n + perChunk - 1) / perChunk + 1) / 2 * 2)
         return (0..<parts).map { n * ($0 + 1) / parts - n * $0 / parts }
     }
+
+    /// Whether inference passes run an expansion and its depthwise Conv together
+    /// (`PointwiseDepthwiseFusion`); `CANDELA_POINTWISE_DEPTHWISE=off` runs them node by node
+    /// (for comparisons).
+    nonisolated(unsafe) public static var fusesPointwiseDepthwise =
+        ProcessInfo.processInfo.environment["CANDELA_POINTWISE_DEPTHWISE"] != "off"
 
     /// Images per chunk of `forward` for every model and shape; nil (the default) chooses per
     /// model (`imagesPerChunk`). `CANDELA_CHUNK` sets it for a process.

@@ -151,3 +151,40 @@ struct ResidualFusion: Sendable {
         return found
     }
 }
+
+/// A 1×1 convolution and the depthwise convolution that alone reads its output (a MobileNet
+/// inverted-residual block's expansion and filter), which an inference pass runs as one
+/// (`Conv2D.forwardPointwiseDepthwise`: a few channels at a time, the expanded tensor never
+/// whole). The same bits as node by node. Only where the intermediate tensor has no other reader
+/// and is not a graph output, and the depthwise Conv has no residual fused into it; passes that
+/// keep every tensor or tap the intermediate run the nodes one by one. Whether the convolutions'
+/// geometry allows it (1×1, stride 1, no padding; groups equal to the channels) is known only
+/// with the input's shape: the fused call runs them one after the other where it does not.
+struct PointwiseDepthwiseFusion: Sendable {
+    /// Index of the depthwise Conv in the graph, and the tensor between the two.
+    let depthwise: Int
+    let intermediate: String
+
+    /// The fusions of an optimized graph, by the index of their 1×1 Conv node.
+    static func find(in graph: Graph, residualFusions: [Int: ResidualFusion]) -> [Int: PointwiseDepthwiseFusion] {
+        var readers: [String: [Int]] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            for name in node.inputs where !name.isEmpty { readers[name, default: []].append(i) }
+        }
+        let outputs = Set(graph.outputs)
+        var found: [Int: PointwiseDepthwiseFusion] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            guard node.opType == "Conv", let conv = node.op as? ConvOp, conv.group == 1, node.outputs.count == 1,
+                  node.inputs.count >= 2, let w = graph.initializers[node.inputs[1]], w.rank == 4,
+                  w.shape[2] == 1, w.shape[3] == 1 else { continue }
+            let t = node.outputs[0]
+            guard !outputs.contains(t), let r = readers[t], r.count == 1, residualFusions[r[0]] == nil else { continue }
+            let next = graph.nodes[r[0]]
+            guard next.opType == "Conv", let dw = next.op as? ConvOp, next.inputs.first == t, next.outputs.count == 1,
+                  next.inputs.count >= 2, let k = graph.initializers[next.inputs[1]], k.rank == 4,
+                  k.shape[0] == w.shape[0], k.shape[1] == 1, dw.group == w.shape[0] else { continue }
+            found[i] = PointwiseDepthwiseFusion(depthwise: r[0], intermediate: t)
+        }
+        return found
+    }
+}

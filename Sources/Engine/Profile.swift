@@ -60,10 +60,13 @@ public final class NodeClock: @unchecked Sendable {
 
     public init() {}
 
-    func add(node index: Int, of graph: Graph, shape: [Int], nanoseconds: UInt64) {
+    /// Adds a node's time; `with`, a node it ran together with (a fused depthwise Conv): the
+    /// entry is then named "first + second".
+    func add(node index: Int, of graph: Graph, shape: [Int], nanoseconds: UInt64, with other: Int? = nil) {
         if entries[index] == nil {
             let node = graph.nodes[index]
-            entries[index] = Entry(name: node.name, opType: node.opType, shape: shape, nanoseconds: 0)
+            let name = other.map { "\(node.name) + \(graph.nodes[$0].name)" } ?? node.name
+            entries[index] = Entry(name: name, opType: node.opType, shape: shape, nanoseconds: 0)
         }
         entries[index]!.nanoseconds += nanoseconds
         entries[index]!.shape = shape

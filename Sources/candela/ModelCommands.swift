@@ -238,12 +238,14 @@ struct Bench: ParsableCommand {
         let perImage = 1e-6 / Double(passes * x.shape[0])
         let total = clock.slowestFirst.reduce(0) { $0 + Double($1.nanoseconds) } * perImage
         print(String(format: "\nper node (%d passes, %.3f ms/image; %.3f ms/image in nodes):", passes, wall, total))
-        // Multiply-accumulates per image of the file graph's nodes (fused nodes keep their Conv's name).
+        // Multiply-accumulates per image of the file graph's nodes (fused nodes keep their Conv's
+        // name; an expansion run with its depthwise Conv is named "expansion + depthwise").
         let one = Tensor(shape: [1] + x.shape.dropFirst())
         let macs = Dictionary(try m.profile(input: one).map { ($0.name, $0.macs) }, uniquingKeysWith: { a, _ in a })
         for e in clock.slowestFirst.prefix(layers) {
             let ms = Double(e.nanoseconds) * perImage
-            let rate = (macs[e.name] ?? 0) > 0 ? String(format: "  %.0f GFLOP/s", 2e-6 * Double(macs[e.name]!) / ms) : ""
+            let count = (macs[e.name] ?? e.name.components(separatedBy: " + ").reduce(0) { $0 + (macs[$1] ?? 0) })
+            let rate = count > 0 ? String(format: "  %.0f GFLOP/s", 2e-6 * Double(count) / ms) : ""
             print(String(format: "  %8.3f ms %5.1f%%  %@  %@  -> %@%@", ms, 100 * ms / total, e.opType, e.name,
                          e.shape.map(String.init).joined(separator: "x"), rate))
         }

@@ -185,6 +185,73 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// Inference passes run a 1×1 expansion and the depthwise Conv that alone reads it as one
+    /// (`PointwiseDepthwiseFusion`): the bits of the two nodes run one after the other, at stride
+    /// 1 and 2; not where the expansion has another reader or the depthwise Conv a fused
+    /// residual; node by node where a tap names the tensor between them.
+    func testPointwiseDepthwiseFusionGivesTheSameBits() throws {
+        var rng = SeededRandom(seed: 13)
+        var initializers: [String: Tensor] = [:]
+        var nodes: [Node] = []
+        func add(_ op: String, _ inputs: [String], _ output: String, _ values: [String: Attributes.Value] = [:]) throws {
+            var a = Attributes(inputCount: inputs.count)
+            a.values = values
+            nodes.append(Node(name: output, opType: op, inputs: inputs, outputs: [output], op: try OperatorRegistry.table[op]!(a)))
+        }
+        func conv(_ input: String, _ output: String, _ c: Int, _ m: Int, k: Int = 1, stride: Int = 1, depthwise: Bool = false) throws {
+            initializers["\(output).w"] = rng.tensor([m, depthwise ? 1 : c, k, k], -0.3, 0.3)
+            initializers["\(output).b"] = rng.tensor([m], -0.1, 0.1)
+            try add("Conv", [input, "\(output).w", "\(output).b"], output,
+                    ["pads": .ints(Array(repeating: k / 2, count: 4)), "strides": .ints([stride, stride]),
+                     "group": .int(depthwise ? m : 1)])
+        }
+        let relu6: [String: Attributes.Value] = ["min": .float(0), "max": .float(6)]
+        try conv("x", "e0", 8, 48)
+        try add("Clip", ["e0"], "e0r", relu6)              // fused into e0 at load time
+        try conv("e0r", "d0", 48, 48, k: 3, depthwise: true) // e0 + d0: fused
+        try add("Clip", ["d0"], "d0r", relu6)
+        try conv("d0r", "p0", 48, 8)
+        try add("Add", ["p0", "x"], "a0")
+        try conv("a0", "e1", 8, 48)
+        try conv("e1", "d1", 48, 48, k: 3, stride: 2, depthwise: true)
+        try add("GlobalAveragePool", ["e1"], "g1")         // a second reader of e1: not fused
+        try conv("d1", "q2", 48, 16)
+        try conv("d1", "e2", 48, 16)
+        try conv("e2", "d2", 16, 16, k: 3, depthwise: true)
+        try add("Add", ["d2", "q2"], "a2")                 // d2 takes the residual: e2 not fused
+        try conv("a2", "e3", 16, 32)
+        try add("Relu", ["e3"], "e3r")
+        try conv("e3r", "d3", 32, 32, k: 5, stride: 2, depthwise: true) // e3 + d3: fused, stride 2
+        try add("GlobalAveragePool", ["d3"], "g3")
+        try add("Flatten", ["g3"], "y")
+        try add("Flatten", ["g1"], "z")
+        let graph = try Graph(inputs: [GraphInput(name: "x", shape: [nil, 8, 13, 12])], outputs: ["y", "z"],
+                              initializers: initializers, nodes: nodes)
+        let model = try Model(path: "synthetic", graph: graph)
+        let pairs = Dictionary(uniqueKeysWithValues: model.pointwiseDepthwiseFusions.map {
+            (model.optimizedGraph.nodes[$0.key].name, model.optimizedGraph.nodes[$0.value.depthwise].name)
+        })
+        XCTAssertEqual(pairs, ["e0": "d0", "e3": "d3"])
+        XCTAssertEqual(model.pointwiseDepthwiseFusions.values.map(\.intermediate).sorted(), ["e0r", "e3r"])
+
+        let x = rng.tensor([2, 8, 13, 12])
+        let saved = Model.fusesPointwiseDepthwise
+        defer { Model.fusesPointwiseDepthwise = saved }
+        Model.fusesPointwiseDepthwise = false
+        let nodeByNode = try model.run(["x": x], keepAll: false)
+        Model.fusesPointwiseDepthwise = true
+        let clock = NodeClock()
+        let fused = try model.run(["x": x], keepAll: false, clock: clock)
+        for i in 0..<2 { XCTAssertEqual(fused.outputs[i].data, nodeByNode.outputs[i].data, "output \(i)") }
+        XCTAssertEqual(Set(clock.slowestFirst.map(\.name)).intersection(["e0 + d0", "e3 + d3", "d0", "d3"]), ["e0 + d0", "e3 + d3"])
+        let full = try model.run(["x": x])
+        XCTAssertLessThan(fused.outputs[0].maxAbsDifference(full.outputs[0]), 1e-5)
+        // A tap on the expansion: that pair runs node by node and the tap holds the full pass's value.
+        let tapped = try model.run(["x": x], taps: ["e0r"], keepAll: false)
+        XCTAssertEqual(tapped.values["e0r"]?.data, full.values["e0r"]!.data)
+        XCTAssertEqual(tapped.outputs[0].data, fused.outputs[0].data)
+    }
+
     func testInferencePassFreesIntermediates() throws {
         let model = try Model(path: Support.repo("models/demo.onnx"))
         let x = try NPY.read(Support.fixture("demo/x_slide_000.npy"))

@@ -300,6 +300,56 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// An expansion and its depthwise convolution computed a few channels at a time give the bits
+    /// of the two layers one after the other, on both expansion kernels (implicit GEMM and
+    /// channel panels), at strides 1 and 2, with a last chunk shorter than the others, with and
+    /// without biases and activations, on a batch, one and two threads.
+    func testPointwiseDepthwiseGivesTheBitsOfTwoLayers() throws {
+        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "needs the AVX-512 kernels")
+        var rng = SeededRandom(seed: 23)
+        let cases: [(n: Int, c: Int, m: Int, side: Int, k: Int, stride: Int, label: String)] = [
+            (1, 24, 144, 28, 3, 1, "implicit GEMM, 18 chunks of 8"),
+            (2, 16, 44, 19, 3, 2, "implicit GEMM, stride 2, a chunk of 4 last, two images"),
+            (1, 64, 100, 14, 3, 1, "channel panels (196 pixels, 64 channels), a chunk of 4 last"),
+            (1, 96, 160, 9, 5, 2, "channel panels, 5 × 5 at stride 2"),
+        ]
+        for t in cases {
+            let x = rng.tensor([t.n, t.c, t.side, t.side])
+            let w = rng.tensor([t.m, t.c, 1, 1], -0.2, 0.2), b = rng.tensor([t.m])
+            let dw = rng.tensor([t.m, 1, t.k, t.k]), dwb = rng.tensor([t.m])
+            let g = Conv2DGeometry(kernel: (1, 1))
+            let dg = Conv2DGeometry(kernel: (t.k, t.k), strides: (t.stride, t.stride), pads: (t.k / 2, t.k / 2, t.k / 2, t.k / 2), group: t.m)
+            for (act, dwAct) in [(ConvActivation.clip(0, 6), ConvActivation.clip(0, 6)), (nil, .relu)] as [(ConvActivation?, ConvActivation?)] {
+                for (bias, dwBias) in [(b, dwb), (nil, nil)] as [(Tensor?, Tensor?)] {
+                    for threads in [1, 2] {
+                        try withKernels(level: 2, threads: threads) {
+                            let t1 = try Conv2D.forward(x: x, w: w, b: bias, geometry: g, activation: act)
+                            let layers = try Conv2D.forward(x: t1, w: dw, b: dwBias, geometry: dg, activation: dwAct)
+                            let fused = try Conv2D.forwardPointwiseDepthwise(x: x, w: w, b: bias, geometry: g, activation: act, cache: nil,
+                                                                             dw: dw, dwBias: dwBias, dwGeometry: dg, dwActivation: dwAct)
+                            XCTAssertEqual(fused.shape, layers.shape, t.label)
+                            XCTAssertEqual(fused.data, layers.data, "\(t.label), \(threads) threads, bias \(bias != nil)")
+                        }
+                    }
+                }
+            }
+            // Against the reference kernels (the two layers above are themselves fast kernels).
+            var expanded = try Conv2D.referenceForward(x: x, w: w, b: b, geometry: g)
+            ConvActivation.clip(0, 6).apply(&expanded)
+            var reference = try Conv2D.referenceForward(x: expanded, w: dw, b: dwb, geometry: dg)
+            ConvActivation.clip(0, 6).apply(&reference)
+            let fused = try Conv2D.forwardPointwiseDepthwise(x: x, w: w, b: b, geometry: g, activation: .clip(0, 6), cache: nil,
+                                                             dw: dw, dwBias: dwb, dwGeometry: dg, dwActivation: .clip(0, 6))
+            XCTAssertLessThan(relativeError(fused, reference), 4e-6, t.label)
+        }
+        // Chunks: 8 channels (a GEMM tile) at 56 × 56, 32 (a panel) at 14 × 14, and at 7 × 7 as
+        // many as 32 KB allow (160), cut to give eight tasks (128 of 960 channels: the last 64).
+        XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 144, plane: 3136, align: 8, tasksWanted: 8), 8)
+        XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 576, plane: 196, align: 32, tasksWanted: 8), 32)
+        XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 960, plane: 49, align: 32, tasksWanted: 8), 128)
+        XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 960, plane: 49, align: 32, tasksWanted: 4), 160)
+    }
+
     /// The cache packs once per weight tensor and repacks when it is given other weights.
     func testPackedWeightsFollowTheWeights() throws {
         try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")

@@ -92,6 +92,19 @@ int ck_tile_rows(int level);
 void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
                   int act, float lo, float hi, float *y);
 
+/// Channels [c0, c1) of a 1x1 expansion followed by a depthwise convolution, for one image:
+/// y[c] (oh, ow) = dw_act(depthwise(t[c], w[c]) + dw_bias[c]) with t = act(W x + bias) computed
+/// for those channels only, into a per-thread scratch. x (k, h, w); the expansion's weights
+/// `packed` as for `ck_conv1x1_channels` (panels != 0, c0 a multiple of 32) or `ck_conv`
+/// (panels == 0, c0 a multiple of `ck_tile_rows`) with m rows; `pointwise` its geometry
+/// (1x1, stride 1, no padding); `depthwise` the depthwise one (its c ignored); w (m, kh, kw);
+/// y (m, oh, ow). The same bits as the two layers one after the other. Single-threaded.
+/// Returns 0, or -1 without a kernel for `level` or without scratch memory.
+int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, int k, int c0, int c1,
+                           const ck_conv_geometry *pointwise, const float *x, const float *bias, int act, float lo,
+                           float hi, const ck_conv_geometry *depthwise, const float *w, const float *dw_bias, int dw_act,
+                           float dw_lo, float dw_hi, float *y);
+
 /// Floats `ck_winograd_pack_weights` writes for an (m, c, 3, 3) filter bank (AVX-512 layout).
 size_t ck_winograd_weights_count(int m, int c);
 

@@ -76,6 +76,23 @@ struct ConvOp: Operator {
                                   cache: packedWeights, residual: consume residual)
     }
 
+    /// y = depthwise(self(x)): this 1×1 Conv with the depthwise Conv `dw` after it, for inference
+    /// passes (`PointwiseDepthwiseFusion`); `dwInputs` are the depthwise node's (its first, the
+    /// intermediate tensor, is not read). 2-D only.
+    func forward(_ inputs: [Tensor?], depthwise dw: ConvOp, _ dwInputs: [Tensor?]) throws -> Tensor {
+        let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        let k = try required(dwInputs, 1, "W")
+        guard x.rank == 4, let t = outputShape(x: x, w: w) else {
+            throw EngineError("a fused 1×1 and depthwise convolution needs 4-D input and weights; got \(x.shape) and \(w.shape)")
+        }
+        let p = try plan(x: x, w: w)
+        let q = try dw.plan(x: Tensor(shape: [0, t[1], t[2], t[3]]), w: k)
+        return try Conv2D.forwardPointwiseDepthwise(x: p.x, w: p.w, b: inputs.count > 2 ? inputs[2] : nil, geometry: p.geometry,
+                                                    activation: activation, cache: packedWeights, dw: q.w,
+                                                    dwBias: dwInputs.count > 2 ? dwInputs[2] : nil, dwGeometry: q.geometry,
+                                                    dwActivation: dw.activation)
+    }
+
     /// The output shape of a 2-D convolution of x with w, nil for other ranks or a bad geometry.
     func outputShape(x: Tensor, w: Tensor) -> [Int]? {
         guard x.rank == 4, w.rank == 4, let p = try? plan(x: x, w: w) else { return nil }
