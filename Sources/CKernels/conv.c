@@ -823,6 +823,8 @@ static void depthwise_plain(const ck_conv_geometry *g, const float *x, const flo
             for (int ox = 0; ox < g->ow; ox++) yrow[ox] = yrow[ox] > 0 ? yrow[ox] : 0.0f;
         } else if (act == CK_ACT_CLIP) {
             for (int ox = 0; ox < g->ow; ox++) yrow[ox] = yrow[ox] < lo ? lo : (yrow[ox] > hi ? hi : yrow[ox]);
+        } else if (act == CK_ACT_SILU) {
+            ck_silu(yrow, yrow, (size_t)g->ow);
         }
     }
 }

@@ -139,6 +139,7 @@ static void kernel_avx2(int kc, const float *ap, const float *bp, float *c, int 
         }
         _mm256_storeu_ps(row, acc[r][0]);
         _mm256_storeu_ps(row + 8, acc[r][1]);
+        if (e->act == CK_ACT_SILU) for (int q = 0; q < NR256; q++) row[q] = ck_silu1(row[q]);
     }
 }
 
@@ -194,6 +195,7 @@ void ck_store_edge(const float *tile, int nr, float *c, int ldc, int rows, int c
             if (e->bias) v += e->bias[r];
             if (e->act == CK_ACT_RELU) v = v > 0 ? v : 0.0f;
             else if (e->act == CK_ACT_CLIP) v = v < e->lo ? e->lo : (v > e->hi ? e->hi : v);
+            else if (e->act == CK_ACT_SILU) v = ck_silu1(v);
             c[(size_t)r * ldc + q] = v;
         }
     }

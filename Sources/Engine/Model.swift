@@ -46,6 +46,9 @@ public final class Model: Sendable {
     /// 1×1 expansions inference passes on the optimized graph run together with the depthwise
     /// convolution after them, by the index of the 1×1 Conv node (see `PointwiseDepthwiseFusion`).
     let pointwiseDepthwiseFusions: [Int: PointwiseDepthwiseFusion]
+    /// Convolutions inference passes on the optimized graph run with the SiLU after them in their
+    /// store, by the index of the Conv node (see `SiLUFusion`).
+    let siluFusions: [Int: SiLUFusion]
     /// Floats of node outputs one image produces in an inference pass, by per-image input shape
     /// (`imagesPerChunk`).
     let activationFloats = ShapeMemo()
@@ -71,7 +74,9 @@ public final class Model: Sendable {
         self.optimizedLastUse = Model.lastUses(optimizedGraph)
         self.parameterBytes = graph.initializers.values.reduce(0) { $0 + $1.count } * 4
         self.residualFusions = ResidualFusion.find(in: optimizedGraph)
-        self.pointwiseDepthwiseFusions = PointwiseDepthwiseFusion.find(in: optimizedGraph, residualFusions: residualFusions)
+        self.siluFusions = SiLUFusion.find(in: optimizedGraph)
+        self.pointwiseDepthwiseFusions = PointwiseDepthwiseFusion.find(in: optimizedGraph, residualFusions: residualFusions,
+                                                                       siluFusions: siluFusions)
     }
 
     /// The first graph input's name (image classifiers have one).
@@ -96,9 +101,9 @@ public final class Model: Sendable {
             try checkShape(t, against: input)
             values[input.name] = t
         }
-        // Inference on the optimized graph fuses residual connections and expansion + depthwise
-        // pairs whose intermediate tensors nobody asked for; `skip` holds the nodes (Add, ReLU,
-        // depthwise Conv) a fused convolution has done.
+        // Inference on the optimized graph fuses residual connections, SiLUs and expansion +
+        // depthwise pairs whose intermediate tensors nobody asked for; `skip` holds the nodes
+        // (Add, ReLU, Sigmoid, Mul, depthwise Conv) a fused convolution has done.
         let fusing = optimized && !keepAll
         var skip = Set<Int>()
         var produced = 0
@@ -106,6 +111,7 @@ public final class Model: Sendable {
             if !skip.contains(index) {
                 let fused = fusing ? residualFusion(at: index, node, values: values, keep: keep) : nil
                 let paired = fusing && fused == nil ? pointwiseDepthwise(at: index, node, keep: keep) : nil
+                let silu = fusing && fused == nil && paired == nil ? siluFusion(at: index, node, keep: keep) : nil
                 let args = node.inputs.map { $0.isEmpty ? nil : values[$0] }
                 let started = clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds
                 let results: [Tensor]
@@ -121,20 +127,26 @@ public final class Model: Sendable {
                         if let relu = fusion.relu { skip.insert(relu) }
                     } else if let (pair, conv, depthwise) = paired {
                         let next = g.nodes[pair.depthwise]
-                        results = [try conv.forward(args, depthwise: depthwise, next.inputs.map { $0.isEmpty ? nil : values[$0] })]
-                        skip.insert(pair.depthwise)
+                        results = [try conv.forward(args, activation: pair.expansionSiLU == nil ? conv.activation : .silu,
+                                                    depthwise: depthwise, next.inputs.map { $0.isEmpty ? nil : values[$0] },
+                                                    dwActivation: pair.depthwiseSiLU == nil ? depthwise.activation : .silu)]
+                        skip.formUnion(pair.skipped)
+                    } else if let (fusion, conv) = silu {
+                        results = [try conv.forward(args, activation: .silu)]
+                        skip.formUnion([fusion.sigmoid, fusion.mul])
                     } else {
                         results = try node.op.forward(args)
                     }
                     clock?.add(node: index, of: g, shape: results.first?.shape ?? [], nanoseconds: DispatchTime.now().uptimeNanoseconds - started,
                                with: paired?.0.depthwise)
                 } catch let e as EngineError {
-                    let with = fused != nil ? " with the Add after it" : paired.map { " with the depthwise Conv '\(g.nodes[$0.0.depthwise].name)'" } ?? ""
+                    let with = fused != nil ? " with the Add after it" : silu != nil ? " with the SiLU after it"
+                        : paired.map { " with the depthwise Conv '\(g.nodes[$0.0.depthwise].name)'" } ?? ""
                     throw e.prefixed("\(path): node '\(node.name)' (\(node.opType))\(with): ")
                 } catch let e as TensorError {
                     throw EngineError("\(path): \(EngineError.node(node, e.description))")
                 }
-                let names = fused.map { [$0.0.output] } ?? paired.map { g.nodes[$0.0.depthwise].outputs } ?? node.outputs
+                let names = fused.map { [$0.0.output] } ?? paired.map { [$0.0.output] } ?? silu.map { [$0.0.output] } ?? node.outputs
                 produced += results.reduce(0) { $0 + $1.count }
                 for (name, value) in zip(names, results) where !name.isEmpty { values[name] = value }
             }
@@ -162,11 +174,20 @@ public final class Model: Sendable {
     }
 
     /// The expansion + depthwise fusion that applies at node `index` of the optimized graph in
-    /// this pass: none where a tap names the tensor between the two.
+    /// this pass: none where a tap names a tensor between the two or inside their SiLUs.
     private func pointwiseDepthwise(at index: Int, _ node: Node, keep: Set<String>) -> (PointwiseDepthwiseFusion, ConvOp, ConvOp)? {
-        guard Model.fusesPointwiseDepthwise, let pair = pointwiseDepthwiseFusions[index], !keep.contains(pair.intermediate),
+        guard Model.fusesPointwiseDepthwise, let pair = pointwiseDepthwiseFusions[index], pair.intermediates.allSatisfy({ !keep.contains($0) }),
+              Model.fusesSiLU || (pair.expansionSiLU == nil && pair.depthwiseSiLU == nil),
               let conv = node.op as? ConvOp, let depthwise = optimizedGraph.nodes[pair.depthwise].op as? ConvOp else { return nil }
         return (pair, conv, depthwise)
+    }
+
+    /// The SiLU fusion that applies at node `index` of the optimized graph in this pass: none
+    /// where a tap names the Conv's output or the sigmoid.
+    private func siluFusion(at index: Int, _ node: Node, keep: Set<String>) -> (SiLUFusion, ConvOp)? {
+        guard Model.fusesSiLU, let fusion = siluFusions[index], fusion.intermediates.allSatisfy({ !keep.contains($0) }),
+              let conv = node.op as? ConvOp else { return nil }
+        return (fusion, conv)
     }
 
     /// Runs a single-input model and returns its first output: x (N,C,H,W) -> logits (N,K).
@@ -240,6 +261,10 @@ public final class Model: Sendable {
         let parts = Swift.min(n, ((n + perChunk - 1) / perChunk + 1) / 2 * 2)
         return (0..<parts).map { n * ($0 + 1) / parts - n * $0 / parts }
     }
+
+    /// Whether inference passes run a SiLU in the store of the Conv before it (`SiLUFusion`);
+    /// `CANDELA_SILU=off` runs the Sigmoid and Mul nodes (for comparisons).
+    nonisolated(unsafe) public static var fusesSiLU = ProcessInfo.processInfo.environment["CANDELA_SILU"] != "off"
 
     /// Whether inference passes run an expansion and its depthwise Conv together
     /// (`PointwiseDepthwiseFusion`); `CANDELA_POINTWISE_DEPTHWISE=off` runs them node by node

@@ -152,21 +152,71 @@ struct ResidualFusion: Sendable {
     }
 }
 
+/// A Conv followed by SiLU (EfficientNet's Swish) written as two nodes, `s = Sigmoid(t)` and
+/// `y = Mul(t, s)` (or `Mul(s, t)`), which an inference pass runs as one convolution whose store
+/// applies v · sigmoid(v) (`ConvActivation.silu`): the two passes over memory disappear, and the
+/// result has the bits of the three nodes (the store computes the sigmoid as the Sigmoid node
+/// does, then the product). Only where the Conv has no fused activation, t is read by exactly
+/// those two nodes and s by the Mul alone, and neither is a graph output; passes that keep every
+/// tensor or tap t or s run the nodes one by one (the fused Conv has no backward: its gradient
+/// needs t).
+struct SiLUFusion: Sendable {
+    /// Indices of the Sigmoid and the Mul in the graph.
+    let sigmoid: Int
+    let mul: Int
+    /// The Mul's output (the fused Conv writes it), and the tensors it never makes.
+    let output: String
+    let intermediates: [String]
+
+    /// The fusions of an optimized graph, by the index of their Conv node.
+    static func find(in graph: Graph) -> [Int: SiLUFusion] {
+        var readers: [String: [Int]] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            for name in Set(node.inputs) where !name.isEmpty { readers[name, default: []].append(i) }
+        }
+        let outputs = Set(graph.outputs)
+        var found: [Int: SiLUFusion] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            guard node.opType == "Conv", let conv = node.op as? ConvOp, conv.activation == nil, node.outputs.count == 1,
+                  let t = node.outputs.first, !outputs.contains(t), let r = readers[t], r.count == 2 else { continue }
+            guard let si = r.first(where: { graph.nodes[$0].opType == "Sigmoid" }), let mi = r.first(where: { $0 != si }) else { continue }
+            let (sig, mul) = (graph.nodes[si], graph.nodes[mi])
+            guard sig.inputs == [t], sig.outputs.count == 1, let s = sig.outputs.first, !outputs.contains(s),
+                  readers[s] == [mi], mul.opType == "Mul", mul.outputs.count == 1,
+                  mul.inputs == [t, s] || mul.inputs == [s, t] else { continue }
+            found[i] = SiLUFusion(sigmoid: si, mul: mi, output: mul.outputs[0], intermediates: [t, s])
+        }
+        return found
+    }
+}
+
 /// A 1×1 convolution and the depthwise convolution that alone reads its output (a MobileNet
 /// inverted-residual block's expansion and filter), which an inference pass runs as one
 /// (`Conv2D.forwardPointwiseDepthwise`: a few channels at a time, the expanded tensor never
-/// whole). The same bits as node by node. Only where the intermediate tensor has no other reader
-/// and is not a graph output, and the depthwise Conv has no residual fused into it; passes that
-/// keep every tensor or tap the intermediate run the nodes one by one. Whether the convolutions'
-/// geometry allows it (1×1, stride 1, no padding; groups equal to the channels) is known only
-/// with the input's shape: the fused call runs them one after the other where it does not.
+/// whole). Either may end in a SiLU the pass fuses (`SiLUFusion`: EfficientNet's blocks). The
+/// same bits as node by node. Only where the expansion (after its SiLU, if any) has no other
+/// reader and is not a graph output, and the depthwise Conv has no residual fused into it;
+/// passes that keep every tensor or tap a tensor between the two run the nodes one by one.
+/// Whether the convolutions' geometry allows it (1×1, stride 1, no padding; groups equal to the
+/// channels) is known only with the input's shape: the fused call runs them one after the
+/// other where it does not.
 struct PointwiseDepthwiseFusion: Sendable {
-    /// Index of the depthwise Conv in the graph, and the tensor between the two.
+    /// Index of the depthwise Conv in the graph.
     let depthwise: Int
-    let intermediate: String
+    /// The SiLU each of the two runs in its store, where the graph has one after it.
+    let expansionSiLU: SiLUFusion?
+    let depthwiseSiLU: SiLUFusion?
+    /// The tensors the pair never makes, and the one it writes.
+    let intermediates: [String]
+    let output: String
+
+    /// The nodes the pair does besides the 1×1 Conv.
+    var skipped: [Int] {
+        [depthwise] + [expansionSiLU, depthwiseSiLU].compactMap { $0 }.flatMap { [$0.sigmoid, $0.mul] }
+    }
 
     /// The fusions of an optimized graph, by the index of their 1×1 Conv node.
-    static func find(in graph: Graph, residualFusions: [Int: ResidualFusion]) -> [Int: PointwiseDepthwiseFusion] {
+    static func find(in graph: Graph, residualFusions: [Int: ResidualFusion], siluFusions: [Int: SiLUFusion]) -> [Int: PointwiseDepthwiseFusion] {
         var readers: [String: [Int]] = [:]
         for (i, node) in graph.nodes.enumerated() {
             for name in node.inputs where !name.isEmpty { readers[name, default: []].append(i) }
@@ -177,13 +227,17 @@ struct PointwiseDepthwiseFusion: Sendable {
             guard node.opType == "Conv", let conv = node.op as? ConvOp, conv.group == 1, node.outputs.count == 1,
                   node.inputs.count >= 2, let w = graph.initializers[node.inputs[1]], w.rank == 4,
                   w.shape[2] == 1, w.shape[3] == 1 else { continue }
-            let t = node.outputs[0]
+            let silu = siluFusions[i]
+            let t = silu?.output ?? node.outputs[0]
             guard !outputs.contains(t), let r = readers[t], r.count == 1, residualFusions[r[0]] == nil else { continue }
             let next = graph.nodes[r[0]]
             guard next.opType == "Conv", let dw = next.op as? ConvOp, next.inputs.first == t, next.outputs.count == 1,
                   next.inputs.count >= 2, let k = graph.initializers[next.inputs[1]], k.rank == 4,
                   k.shape[0] == w.shape[0], k.shape[1] == 1, dw.group == w.shape[0] else { continue }
-            found[i] = PointwiseDepthwiseFusion(depthwise: r[0], intermediate: t)
+            let dwSiLU = siluFusions[r[0]]
+            found[i] = PointwiseDepthwiseFusion(depthwise: r[0], expansionSiLU: silu, depthwiseSiLU: dwSiLU,
+                                                intermediates: [t] + (silu?.intermediates ?? []) + (dwSiLU?.intermediates ?? []),
+                                                output: dwSiLU?.output ?? next.outputs[0])
         }
         return found
     }

@@ -49,10 +49,14 @@ public struct Conv2DGeometry: Sendable, Equatable {
     }
 }
 
-/// An activation applied to a convolution's output as it is stored (fused at load time).
+/// An activation applied to a convolution's output as it is stored (ReLU and clip fused at load
+/// time, SiLU by inference passes).
 public enum ConvActivation: Sendable, Equatable {
     case relu
     case clip(Float, Float)
+    /// v · sigmoid(v) (SiLU, EfficientNet's Swish): fused by inference passes only
+    /// (`SiLUFusion`), since its backward needs the value before it.
+    case silu
 
     /// Applies the activation to every element (the reference path). NaN becomes 0 under ReLU.
     func apply(_ y: inout Tensor) {
@@ -60,6 +64,7 @@ public enum ConvActivation: Sendable, Equatable {
             switch self {
             case .relu: for i in p.indices where !(p[i] > 0) { p[i] = 0 }
             case .clip(let lo, let hi): for i in p.indices { p[i] = Swift.min(hi, Swift.max(lo, p[i])) }
+            case .silu: ck_silu(p.baseAddress, p.baseAddress, p.count)
             }
         }
     }
@@ -68,6 +73,7 @@ public enum ConvActivation: Sendable, Equatable {
         switch self {
         case .relu: return (Int32(CK_ACT_RELU), 0, 0)
         case .clip(let lo, let hi): return (Int32(CK_ACT_CLIP), lo, hi)
+        case .silu: return (Int32(CK_ACT_SILU), 0, 0)
         }
     }
 }

@@ -232,7 +232,7 @@ final class OptimizerTests: XCTestCase {
             (model.optimizedGraph.nodes[$0.key].name, model.optimizedGraph.nodes[$0.value.depthwise].name)
         })
         XCTAssertEqual(pairs, ["e0": "d0", "e3": "d3"])
-        XCTAssertEqual(model.pointwiseDepthwiseFusions.values.map(\.intermediate).sorted(), ["e0r", "e3r"])
+        XCTAssertEqual(model.pointwiseDepthwiseFusions.values.map(\.intermediates).sorted { $0[0] < $1[0] }, [["e0r"], ["e3r"]])
 
         let x = rng.tensor([2, 8, 13, 12])
         let saved = Model.fusesPointwiseDepthwise
@@ -250,6 +250,68 @@ final class OptimizerTests: XCTestCase {
         let tapped = try model.run(["x": x], taps: ["e0r"], keepAll: false)
         XCTAssertEqual(tapped.values["e0r"]?.data, full.values["e0r"]!.data)
         XCTAssertEqual(tapped.outputs[0].data, fused.outputs[0].data)
+    }
+
+    /// Inference passes run Conv → Sigmoid → Mul (SiLU, either operand order) as one convolution
+    /// with SiLU in its store, also inside an expansion + depthwise pair (EfficientNet's blocks):
+    /// the bits of the nodes one by one; not where the Conv's output has a third reader; node by
+    /// node where a tap names the Conv's output or the sigmoid. Gradients still run node by node.
+    func testSiLUFusionGivesTheSameBits() throws {
+        var rng = SeededRandom(seed: 14)
+        var initializers: [String: Tensor] = [:]
+        var nodes: [Node] = []
+        func add(_ op: String, _ inputs: [String], _ output: String, _ values: [String: Attributes.Value] = [:]) throws {
+            var a = Attributes(inputCount: inputs.count)
+            a.values = values
+            nodes.append(Node(name: output, opType: op, inputs: inputs, outputs: [output], op: try OperatorRegistry.table[op]!(a)))
+        }
+        func conv(_ input: String, _ output: String, _ c: Int, _ m: Int, k: Int = 1, stride: Int = 1, depthwise: Bool = false) throws {
+            initializers["\(output).w"] = rng.tensor([m, depthwise ? 1 : c, k, k], -0.4, 0.4)
+            initializers["\(output).b"] = rng.tensor([m], -0.2, 0.2)
+            try add("Conv", [input, "\(output).w", "\(output).b"], output,
+                    ["pads": .ints(Array(repeating: k / 2, count: 4)), "strides": .ints([stride, stride]),
+                     "group": .int(depthwise ? m : 1)])
+        }
+        func silu(_ t: String, _ y: String, sigmoidFirst: Bool = false) throws {
+            try add("Sigmoid", [t], "\(t).s")
+            try add("Mul", sigmoidFirst ? ["\(t).s", t] : [t, "\(t).s"], y)
+        }
+        try conv("x", "c0", 3, 16, k: 3, stride: 2)       // stem: fused
+        try silu("c0", "y0")
+        try conv("y0", "e1", 16, 64)                      // expansion, SiLU, depthwise, SiLU: one pair
+        try silu("e1", "y1", sigmoidFirst: true)
+        try conv("y1", "d1", 64, 64, k: 3, depthwise: true)
+        try silu("d1", "y2")
+        try conv("y2", "p1", 64, 16)
+        try add("Sigmoid", ["p1"], "p1.s")                // a third reader of p1: not fused
+        try add("Mul", ["p1", "p1.s"], "y3")
+        try add("Add", ["y3", "p1"], "a3")
+        try add("GlobalAveragePool", ["a3"], "g")
+        try add("Flatten", ["g"], "y")
+        let graph = try Graph(inputs: [GraphInput(name: "x", shape: [nil, 3, 15, 14])], outputs: ["y"],
+                              initializers: initializers, nodes: nodes)
+        let model = try Model(path: "synthetic", graph: graph)
+        let names = { (i: Int) in model.optimizedGraph.nodes[i].name }
+        XCTAssertEqual(Set(model.siluFusions.keys.map(names)), ["c0", "e1", "d1"])
+        XCTAssertEqual(model.siluFusions.values.map(\.output).sorted(), ["y0", "y1", "y2"])
+        let pair = try XCTUnwrap(model.pointwiseDepthwiseFusions.first { names($0.key) == "e1" }?.value)
+        XCTAssertEqual(names(pair.depthwise), "d1")
+        XCTAssertEqual(pair.output, "y2")
+        XCTAssertEqual(Set(pair.intermediates), ["y1", "e1", "e1.s", "d1", "d1.s"])
+        XCTAssertEqual(model.pointwiseDepthwiseFusions.count, 1)
+
+        let x = rng.tensor([2, 3, 15, 14], -2, 2)
+        let full = try model.run(["x": x])                // node by node
+        let lean = try model.run(["x": x], keepAll: false)
+        XCTAssertEqual(lean.outputs[0].data, full.outputs[0].data)
+        for tap in ["c0", "e1.s", "d1"] {
+            let tapped = try model.run(["x": x], taps: [tap], keepAll: false)
+            XCTAssertEqual(tapped.values[tap]?.data, full.values[tap]!.data, tap)
+            XCTAssertEqual(tapped.outputs[0].data, full.outputs[0].data, tap)
+        }
+        let grad = try model.backward(full, seeds: ["y": Tensor(shape: [2, 16], data: Array(repeating: 1, count: 32))], wrt: ["x"])["x"]!
+        XCTAssertEqual(grad.shape, x.shape)
+        XCTAssertGreaterThan(grad.data.map(abs).max()!, 0)
     }
 
     func testInferencePassFreesIntermediates() throws {

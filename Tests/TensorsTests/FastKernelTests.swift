@@ -92,7 +92,7 @@ final class FastKernelTests: XCTestCase {
                     let wt = rng.tensor([t.m, t.c / t.g.group, t.g.kernel.h, t.g.kernel.w])
                     let b = rng.tensor([t.m])
                     let reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g)
-                    for activation in [nil, ConvActivation.relu, .clip(-0.5, 0.7)] {
+                    for activation in [nil, ConvActivation.relu, .clip(-0.5, 0.7), .silu] {
                         var expected = reference
                         activation?.apply(&expected)
                         try withKernels(level: level, threads: threads) {
@@ -348,6 +348,39 @@ final class FastKernelTests: XCTestCase {
         XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 576, plane: 196, align: 32, tasksWanted: 8), 32)
         XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 960, plane: 49, align: 32, tasksWanted: 8), 128)
         XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 960, plane: 49, align: 32, tasksWanted: 4), 160)
+    }
+
+    /// SiLU in a convolution's store gives the bits of the convolution, then the Sigmoid node's
+    /// `Elementwise.sigmoid`, then the product, on every kernel path: the 1×1 read in place and
+    /// its channel-major form, the implicit GEMM, Winograd, the stem's channel-major kernel, the
+    /// depthwise kernel and its plain loop (over 64 taps), the AVX2 kernel with its edge tiles.
+    func testSiLUInTheStoreGivesTheBitsOfSigmoidThenMul() throws {
+        try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")
+        var rng = SeededRandom(seed: 29)
+        let cases: [(c: Int, m: Int, side: Int, g: Conv2DGeometry, label: String)] = [
+            (24, 40, 20, Conv2DGeometry(kernel: (1, 1)), "1×1 in place"),
+            (64, 70, 9, Conv2DGeometry(kernel: (1, 1)), "1×1 channel-major"),
+            (8, 19, 17, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)), "implicit GEMM"),
+            (16, 24, 12, Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1)), "Winograd"),
+            (3, 32, 21, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)), "stem, channel-major"),
+            (6, 6, 19, Conv2DGeometry(kernel: (5, 5), strides: (2, 2), pads: (2, 2, 2, 2), group: 6), "depthwise"),
+            (4, 4, 13, Conv2DGeometry(kernel: (9, 9), pads: (4, 4, 4, 4), group: 4), "depthwise, plain loop"),
+        ]
+        for level in [2, 1] {
+            guard BLAS.limitKernels(level) == level else { continue }
+            for t in cases {
+                let x = rng.tensor([1, t.c, t.side, t.side], -3, 3)
+                let w = rng.tensor([t.m, t.c / t.g.group, t.g.kernel.h, t.g.kernel.w], -0.5, 0.5), b = rng.tensor([t.m])
+                for threads in [1, 2] {
+                    try withKernels(level: level, threads: threads) {
+                        let plain = try Conv2D.forward(x: x, w: w, b: b, geometry: t.g)
+                        let s = Elementwise.sigmoid(plain)
+                        let fused = try Conv2D.forward(x: x, w: w, b: b, geometry: t.g, activation: .silu)
+                        XCTAssertEqual(fused.data, zip(plain.data, s.data).map { $0 * $1 }, "\(t.label), level \(level), \(threads) threads")
+                    }
+                }
+            }
+        }
     }
 
     /// The cache packs once per weight tensor and repacks when it is given other weights.

@@ -26,7 +26,7 @@ int ck_sgemm(int transA, int transB, int m0, int m1, int n0, int n1, int k, floa
              float beta, float *c, int ldc);
 
 /// Activations a convolution can apply to its output before storing it.
-enum { CK_ACT_NONE = 0, CK_ACT_RELU = 1, CK_ACT_CLIP = 2 };
+enum { CK_ACT_NONE = 0, CK_ACT_RELU = 1, CK_ACT_CLIP = 2, CK_ACT_SILU = 3 };
 
 /// The geometry of one 2-D convolution over one image and one group: input (c, h, w), kernel
 /// (kh, kw), strides, top/left zero padding, dilations and the output size (oh, ow).
@@ -155,6 +155,11 @@ int ck_reexec_with_huge_pages(char *const argv[]);
 /// y[i] = 1 / (1 + exp(-x[i])) for i < n (AVX-512 when the CPU has it; relative error below
 /// 1e-6 against the exact value). x and y may be the same array.
 void ck_sigmoid(const float *x, float *y, size_t n);
+
+/// y[i] = x[i] * sigmoid(x[i]) (SiLU, EfficientNet's Swish): the same bits as `ck_sigmoid`
+/// followed by the product, which is what CK_ACT_SILU stores in every kernel. x and y may be
+/// the same array.
+void ck_silu(const float *x, float *y, size_t n);
 
 /// A task of `ck_parallel_for`: runs task `index` of the job whose context is `ctx`.
 typedef void (*ck_task_fn)(void *ctx, int index);

@@ -76,10 +76,22 @@ struct ConvOp: Operator {
                                   cache: packedWeights, residual: consume residual)
     }
 
+    /// y = act(conv(x) + b) with another activation than the fused one (`SiLUFusion`'s SiLU),
+    /// for inference passes.
+    func forward(_ inputs: [Tensor?], activation act: ConvActivation) throws -> Tensor {
+        let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        let b = inputs.count > 2 ? inputs[2] : nil
+        let p = try plan(x: x, w: w)
+        let y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry, activation: act, cache: packedWeights)
+        return x.rank == 3 ? y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) : y
+    }
+
     /// y = depthwise(self(x)): this 1×1 Conv with the depthwise Conv `dw` after it, for inference
-    /// passes (`PointwiseDepthwiseFusion`); `dwInputs` are the depthwise node's (its first, the
-    /// intermediate tensor, is not read). 2-D only.
-    func forward(_ inputs: [Tensor?], depthwise dw: ConvOp, _ dwInputs: [Tensor?]) throws -> Tensor {
+    /// passes (`PointwiseDepthwiseFusion`), each with its activation (`activation`, `dwActivation`:
+    /// the fused ones, or SiLU); `dwInputs` are the depthwise node's (its first, the intermediate
+    /// tensor, is not read). 2-D only.
+    func forward(_ inputs: [Tensor?], activation act: ConvActivation?, depthwise dw: ConvOp, _ dwInputs: [Tensor?],
+                 dwActivation: ConvActivation?) throws -> Tensor {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let k = try required(dwInputs, 1, "W")
         guard x.rank == 4, let t = outputShape(x: x, w: w) else {
@@ -88,9 +100,9 @@ struct ConvOp: Operator {
         let p = try plan(x: x, w: w)
         let q = try dw.plan(x: Tensor(shape: [0, t[1], t[2], t[3]]), w: k)
         return try Conv2D.forwardPointwiseDepthwise(x: p.x, w: p.w, b: inputs.count > 2 ? inputs[2] : nil, geometry: p.geometry,
-                                                    activation: activation, cache: packedWeights, dw: q.w,
+                                                    activation: act, cache: packedWeights, dw: q.w,
                                                     dwBias: dwInputs.count > 2 ? dwInputs[2] : nil, dwGeometry: q.geometry,
-                                                    dwActivation: dw.activation)
+                                                    dwActivation: dwActivation)
     }
 
     /// The output shape of a 2-D convolution of x with w, nil for other ranks or a bad geometry.
@@ -107,6 +119,7 @@ struct ConvOp: Operator {
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?] {
         guard var dy = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
+        if activation == .silu { throw EngineError("a Conv with SiLU fused into it has no backward (inference passes only)") }
         // A fused activation passes the gradient where its output is not clamped (y is monotone in
         // the pre-activation, so the mask read from y equals the one read from the pre-activation).
         // A fused ReLU follows the requested ReLU rule, as a separate Relu node would.
@@ -116,6 +129,7 @@ struct ConvOp: Operator {
                     switch activation {
                     case .relu: for i in 0..<d.count { d[i] = relu.apply(d[i], positive: y[i] > 0) }
                     case .clip(let lo, let hi): for i in 0..<d.count where !(y[i] > lo && y[i] < hi) { d[i] = 0 }
+                    case .silu: break // rejected above
                     }
                 }
             }
