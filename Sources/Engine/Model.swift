@@ -49,6 +49,8 @@ public final class Model: Sendable {
     /// Convolutions inference passes on the optimized graph run with the SiLU after them in their
     /// store, by the index of the Conv node (see `SiLUFusion`).
     let siluFusions: [Int: SiLUFusion]
+    /// BatchNormalizations inference passes run with the ReLU after them (`BatchNormReluFusion`).
+    let batchNormReluFusions: [Int: BatchNormReluFusion]
     /// Floats of node outputs one image produces in an inference pass, by per-image input shape
     /// (`imagesPerChunk`).
     let activationFloats = ShapeMemo()
@@ -75,6 +77,7 @@ public final class Model: Sendable {
         self.parameterBytes = graph.initializers.values.reduce(0) { $0 + $1.count } * 4
         self.residualFusions = ResidualFusion.find(in: optimizedGraph)
         self.siluFusions = SiLUFusion.find(in: optimizedGraph)
+        self.batchNormReluFusions = BatchNormReluFusion.find(in: optimizedGraph)
         self.pointwiseDepthwiseFusions = PointwiseDepthwiseFusion.find(in: optimizedGraph, residualFusions: residualFusions,
                                                                        siluFusions: siluFusions)
     }
@@ -101,52 +104,32 @@ public final class Model: Sendable {
             try checkShape(t, against: input)
             values[input.name] = t
         }
-        // Inference on the optimized graph fuses residual connections, SiLUs and expansion +
-        // depthwise pairs whose intermediate tensors nobody asked for; `skip` holds the nodes
-        // (Add, ReLU, Sigmoid, Mul, depthwise Conv) a fused convolution has done.
+        // Inference on the optimized graph runs some runs of nodes as one (`FusedStep`) where
+        // nobody asked for the tensors between them; `skip` holds the nodes a fused step has done.
         let fusing = optimized && !keepAll
         var skip = Set<Int>()
         var produced = 0
         for (index, node) in g.nodes.enumerated() {
             if !skip.contains(index) {
-                let fused = fusing ? residualFusion(at: index, node, values: values, keep: keep) : nil
-                let paired = fusing && fused == nil ? pointwiseDepthwise(at: index, node, keep: keep) : nil
-                let silu = fusing && fused == nil && paired == nil ? siluFusion(at: index, node, keep: keep) : nil
+                let step = fusing ? fusedStep(at: index, node, values: values, keep: keep) : nil
                 let args = node.inputs.map { $0.isEmpty ? nil : values[$0] }
                 let started = clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds
                 let results: [Tensor]
                 do {
-                    if let (fusion, conv) = fused {
-                        // When the Add is the residual's last reader, its buffer becomes the output
-                        // (taken out of `values`, it has no other owner, so writing it does not copy it).
-                        let handOver = fusion.residualIdleUntilAdd && frees[fusion.add].contains(fusion.residual)
-                            && !keep.contains(fusion.residual)
-                        let residual = handOver ? values.removeValue(forKey: fusion.residual)! : values[fusion.residual]!
-                        results = [try conv.forward(args, residual: residual, relu: fusion.relu != nil)]
-                        skip.insert(fusion.add)
-                        if let relu = fusion.relu { skip.insert(relu) }
-                    } else if let (pair, conv, depthwise) = paired {
-                        let next = g.nodes[pair.depthwise]
-                        results = [try conv.forward(args, activation: pair.expansionSiLU == nil ? conv.activation : .silu,
-                                                    depthwise: depthwise, next.inputs.map { $0.isEmpty ? nil : values[$0] },
-                                                    dwActivation: pair.depthwiseSiLU == nil ? depthwise.activation : .silu)]
-                        skip.formUnion(pair.skipped)
-                    } else if let (fusion, conv) = silu {
-                        results = [try conv.forward(args, activation: .silu)]
-                        skip.formUnion([fusion.sigmoid, fusion.mul])
+                    if let step {
+                        results = [try step.run(args, graph: g, values: &values, frees: frees, keep: keep)]
+                        skip.formUnion(step.skipped)
                     } else {
                         results = try node.op.forward(args)
                     }
                     clock?.add(node: index, of: g, shape: results.first?.shape ?? [], nanoseconds: DispatchTime.now().uptimeNanoseconds - started,
-                               with: paired?.0.depthwise)
+                               with: step?.namedWith)
                 } catch let e as EngineError {
-                    let with = fused != nil ? " with the Add after it" : silu != nil ? " with the SiLU after it"
-                        : paired.map { " with the depthwise Conv '\(g.nodes[$0.0.depthwise].name)'" } ?? ""
-                    throw e.prefixed("\(path): node '\(node.name)' (\(node.opType))\(with): ")
+                    throw e.prefixed("\(path): node '\(node.name)' (\(node.opType))\(step?.description(in: g) ?? ""): ")
                 } catch let e as TensorError {
                     throw EngineError("\(path): \(EngineError.node(node, e.description))")
                 }
-                let names = fused.map { [$0.0.output] } ?? paired.map { [$0.0.output] } ?? silu.map { [$0.0.output] } ?? node.outputs
+                let names = step.map { [$0.output] } ?? node.outputs
                 produced += results.reduce(0) { $0 + $1.count }
                 for (name, value) in zip(names, results) where !name.isEmpty { values[name] = value }
             }
@@ -161,33 +144,6 @@ public final class Model: Sendable {
             guard let v = values[name] else { throw EngineError("\(path): output '\(name)' was not computed") }
             return v
         }, graph: g, reachable: optimized ? optimizedDependsOnInput : dependsOnInput)
-    }
-
-    /// The residual fusion that applies at node `index` of the optimized graph in this pass: none
-    /// where a tap names a tensor it would skip, or where the residual's shape is not the
-    /// convolution's output shape (a broadcasting Add).
-    private func residualFusion(at index: Int, _ node: Node, values: [String: Tensor], keep: Set<String>) -> (ResidualFusion, ConvOp)? {
-        guard let fusion = residualFusions[index], fusion.intermediates.allSatisfy({ !keep.contains($0) }),
-              let conv = node.op as? ConvOp, let x = values[node.inputs[0]], let w = values[node.inputs[1]],
-              let shape = conv.outputShape(x: x, w: w), values[fusion.residual]?.shape == shape else { return nil }
-        return (fusion, conv)
-    }
-
-    /// The expansion + depthwise fusion that applies at node `index` of the optimized graph in
-    /// this pass: none where a tap names a tensor between the two or inside their SiLUs.
-    private func pointwiseDepthwise(at index: Int, _ node: Node, keep: Set<String>) -> (PointwiseDepthwiseFusion, ConvOp, ConvOp)? {
-        guard Model.fusesPointwiseDepthwise, let pair = pointwiseDepthwiseFusions[index], pair.intermediates.allSatisfy({ !keep.contains($0) }),
-              Model.fusesSiLU || (pair.expansionSiLU == nil && pair.depthwiseSiLU == nil),
-              let conv = node.op as? ConvOp, let depthwise = optimizedGraph.nodes[pair.depthwise].op as? ConvOp else { return nil }
-        return (pair, conv, depthwise)
-    }
-
-    /// The SiLU fusion that applies at node `index` of the optimized graph in this pass: none
-    /// where a tap names the Conv's output or the sigmoid.
-    private func siluFusion(at index: Int, _ node: Node, keep: Set<String>) -> (SiLUFusion, ConvOp)? {
-        guard Model.fusesSiLU, let fusion = siluFusions[index], fusion.intermediates.allSatisfy({ !keep.contains($0) }),
-              let conv = node.op as? ConvOp else { return nil }
-        return (fusion, conv)
     }
 
     /// Runs a single-input model and returns its first output: x (N,C,H,W) -> logits (N,K).

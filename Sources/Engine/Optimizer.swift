@@ -242,3 +242,32 @@ struct PointwiseDepthwiseFusion: Sendable {
         return found
     }
 }
+
+/// A BatchNormalization (inference mode) whose output only a Relu reads (DenseNet's
+/// pre-activation BN → ReLU → Conv), which an inference pass runs as one pass over memory
+/// (`BatchNorm.forward(relu:)`): the bits of the two nodes. Only where that output is not a
+/// graph output and not tapped; passes that keep every tensor run the two nodes.
+struct BatchNormReluFusion: Sendable {
+    /// Index of the Relu in the graph, the tensor between the two and the Relu's output.
+    let relu: Int
+    let intermediate: String
+    let output: String
+
+    /// The fusions of an optimized graph, by the index of their BatchNormalization node.
+    static func find(in graph: Graph) -> [Int: BatchNormReluFusion] {
+        var readers: [String: [Int]] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            for name in node.inputs where !name.isEmpty { readers[name, default: []].append(i) }
+        }
+        let outputs = Set(graph.outputs)
+        var found: [Int: BatchNormReluFusion] = [:]
+        for (i, node) in graph.nodes.enumerated() {
+            guard node.opType == "BatchNormalization", let bn = node.op as? BatchNormalizationOp, !bn.training,
+                  node.outputs.count == 1, let t = node.outputs.first, !outputs.contains(t),
+                  let r = readers[t], r.count == 1, graph.nodes[r[0]].opType == "Relu",
+                  graph.nodes[r[0]].inputs == [t], graph.nodes[r[0]].outputs.count == 1 else { continue }
+            found[i] = BatchNormReluFusion(relu: r[0], intermediate: t, output: graph.nodes[r[0]].outputs[0])
+        }
+        return found
+    }
+}

@@ -215,18 +215,37 @@ public enum BatchNorm {
         return (a, b)
     }
 
-    /// x: (N,C,...) -> y: (N,C,...)
-    public static func forward(x: Tensor, a: [Float], b: [Float]) -> Tensor {
-        var y = x
+    /// x: (N,C,...) -> y: (N,C,...) = a·x + b per channel, then max(y, 0) when `relu` (a ReLU
+    /// after it, fused by inference passes: `BatchNormReluFusion`). `ck_channel_affine` on the
+    /// planes, large tensors split by planes across `BLAS.threadCount` threads.
+    public static func forward(x: Tensor, a: [Float], b: [Float], relu: Bool = false) -> Tensor {
+        var y = Tensor(uninitializedShape: x.shape)
         let (n, c) = (x.shape[0], x.shape[1])
-        let plane = x.shape.dropFirst(2).elementCount
-        for i in 0..<n {
-            for j in 0..<c {
-                let base = (i * c + j) * plane
-                for k in 0..<plane { y.data[base + k] = a[j] * x.data[base + k] + b[j] }
+        let plane = x.shape.dropFirst(2).elementCount, planes = n * c
+        let parts = x.count >= 1 << 16 ? Swift.max(1, Swift.min(planes, BLAS.threadCount)) : 1
+        guard planes > 0, plane > 0 else { return y }
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        let io = Elementwise.InOut(x: xp.baseAddress!, y: yp.baseAddress!)
+                        let ab = Coefficients(a: ap.baseAddress!, b: bp.baseAddress!)
+                        Parallel.run(parts, items: parts) { t in
+                            let (p0, p1) = (planes * t / parts, planes * (t + 1) / parts)
+                            ck_channel_affine(io.x + p0 * plane, io.y + p0 * plane, p1 - p0, plane, ab.a, ab.b,
+                                              Int32(c), Int32(p0 % c), relu ? 1 : 0)
+                        }
+                    }
+                }
             }
         }
         return y
+    }
+
+    /// The per-channel factors handed to worker threads (read only).
+    struct Coefficients: @unchecked Sendable {
+        let a: UnsafePointer<Float>
+        let b: UnsafePointer<Float>
     }
 
     /// dx = a · dy, per channel.

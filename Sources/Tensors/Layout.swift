@@ -39,7 +39,9 @@ public enum Layout {
         return inv
     }
 
-    /// Concatenation along `axis`.
+    /// Concatenation along `axis`: for each index before the axis, every part's block copied in
+    /// turn (memcpy); the copies of a large result (2^16 values and more: DenseNet's growing
+    /// feature maps) shared out over `BLAS.threadCount` threads, by blocks.
     public static func concat(_ parts: [Tensor], axis: Int) throws -> Tensor {
         guard let first = parts.first else { throw TensorError("Concat needs at least one input") }
         var shape = first.shape
@@ -50,15 +52,31 @@ public enum Layout {
         }
         shape[axis] = parts.reduce(0) { $0 + $1.shape[axis] }
         let outer = first.shape[..<axis].elementCount
-        var data: [Float] = []
-        data.reserveCapacity(shape.elementCount)
-        for o in 0..<outer {
-            for p in parts {
-                let chunk = p.shape[axis...].elementCount
-                data += p.data[(o * chunk)..<((o + 1) * chunk)]
+        let chunks = parts.map { $0.shape[axis...].elementCount }, row = chunks.reduce(0, +)
+        var y = Tensor(uninitializedShape: shape)
+        guard y.count > 0 else { return y }
+        // Block k = (o, p): part p's chunk of outer index o, at o·row + (the chunks before p).
+        let offsets = chunks.indices.map { chunks[..<$0].reduce(0, +) }
+        let blocks = outer * parts.count
+        let threads = y.count >= 1 << 16 ? Swift.max(1, Swift.min(blocks, BLAS.threadCount)) : 1
+        let sources = parts.map { $0.data }
+        y.data.withUnsafeMutableBufferPointer { yp in
+            let out = Destination(y: yp.baseAddress!)
+            Parallel.run(threads, items: threads) { t in
+                for k in (blocks * t / threads)..<(blocks * (t + 1) / threads) {
+                    let (o, p) = (k / parts.count, k % parts.count)
+                    sources[p].withUnsafeBufferPointer { src in
+                        (out.y + o * row + offsets[p]).update(from: src.baseAddress! + o * chunks[p], count: chunks[p])
+                    }
+                }
             }
         }
-        return Tensor(shape: shape, data: data)
+        return y
+    }
+
+    /// A result buffer the threads of `concat` write disjoint blocks of.
+    struct Destination: @unchecked Sendable {
+        let y: UnsafeMutablePointer<Float>
     }
 
     /// Splits along `axis` into pieces of the given sizes: Concat's adjoint and ONNX `Split`.

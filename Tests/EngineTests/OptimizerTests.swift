@@ -314,6 +314,44 @@ final class OptimizerTests: XCTestCase {
         XCTAssertGreaterThan(grad.data.map(abs).max()!, 0)
     }
 
+    /// Inference passes run BatchNormalization → Relu (DenseNet's pre-activation) in one pass:
+    /// the bits of the two nodes; not where the normalized tensor has another reader or is tapped.
+    func testBatchNormReluFusionGivesTheSameBits() throws {
+        var rng = SeededRandom(seed: 15)
+        var initializers: [String: Tensor] = [:]
+        var nodes: [Node] = []
+        func add(_ op: String, _ inputs: [String], _ output: String, _ values: [String: Attributes.Value] = [:]) throws {
+            var a = Attributes(inputCount: inputs.count)
+            a.values = values
+            nodes.append(Node(name: output, opType: op, inputs: inputs, outputs: [output], op: try OperatorRegistry.table[op]!(a)))
+        }
+        func bn(_ input: String, _ output: String, _ c: Int) throws {
+            initializers["\(output).scale"] = rng.tensor([c], 0.5, 1.5)
+            initializers["\(output).bias"] = rng.tensor([c], -0.5, 0.5)
+            initializers["\(output).mean"] = rng.tensor([c], -0.3, 0.3)
+            initializers["\(output).var"] = rng.tensor([c], 0.5, 2)
+            try add("BatchNormalization", [input, "\(output).scale", "\(output).bias", "\(output).mean", "\(output).var"], output)
+        }
+        try bn("x", "n0", 6)
+        try add("Relu", ["n0"], "r0")                     // fused
+        try bn("r0", "n1", 6)
+        try add("Relu", ["n1"], "r1")                     // not fused: n1 has a second reader
+        try add("Add", ["r1", "n1"], "a1")
+        try add("Concat", ["a1", "r0"], "c1", ["axis": .int(1)])
+        try bn("c1", "n2", 12)
+        try add("Relu", ["n2"], "y")                      // fused
+        let graph = try Graph(inputs: [GraphInput(name: "x", shape: [nil, 6, 9, 11])], outputs: ["y"],
+                              initializers: initializers, nodes: nodes)
+        let model = try Model(path: "synthetic", graph: graph)
+        XCTAssertEqual(Set(model.batchNormReluFusions.values.map(\.output)), ["r0", "y"])
+        let x = rng.tensor([2, 6, 9, 11], -2, 2)
+        let full = try model.run(["x": x])
+        XCTAssertEqual(try model.run(["x": x], keepAll: false).outputs[0].data, full.outputs[0].data)
+        let tapped = try model.run(["x": x], taps: ["n0"], keepAll: false)
+        XCTAssertEqual(tapped.values["n0"]?.data, full.values["n0"]!.data)
+        XCTAssertEqual(tapped.outputs[0].data, full.outputs[0].data)
+    }
+
     func testInferencePassFreesIntermediates() throws {
         let model = try Model(path: Support.repo("models/demo.onnx"))
         let x = try NPY.read(Support.fixture("demo/x_slide_000.npy"))

@@ -438,6 +438,66 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// Batch normalization's per-channel affine (and the ReLU fused after it) gives the bits of
+    /// the plain loop a·x + b (product, then sum) then x > 0 ? x : 0, on both kernel levels, with
+    /// planes split across two threads mid-image (the channel of each plane), partial vectors,
+    /// NaN and signed zeros.
+    func testBatchNormGivesTheBitsOfThePlainLoop() {
+        var rng = SeededRandom(seed: 37)
+        var x = rng.tensor([3, 5, 7, 41 * 41], -2, 2) // 3 × 5 planes of 11,767: 2^16 values and more
+        x.data[0] = .nan
+        x.data[1] = -0.0
+        let a = rng.tensor([5], -1.5, 1.5).data, b = rng.tensor([5], -0.5, 0.5).data
+        var expected = x
+        let plane = 7 * 41 * 41
+        for p in 0..<15 {
+            let c = p % 5
+            for i in 0..<plane {
+                let t = a[c] * x.data[p * plane + i]
+                expected.data[p * plane + i] = t + b[c]
+            }
+        }
+        let relu = expected.data.map { $0 > 0 ? $0 : 0 }
+        for level in [2, 1] {
+            for threads in [1, 2] {
+                withKernels(level: level, threads: threads) {
+                    let y = BatchNorm.forward(x: x, a: a, b: b)
+                    XCTAssertEqual(y.data.map(\.bitPattern), expected.data.map(\.bitPattern), "level \(level), \(threads) threads")
+                    XCTAssertEqual(BatchNorm.forward(x: x, a: a, b: b, relu: true).data.map(\.bitPattern), relu.map(\.bitPattern),
+                                   "ReLU: level \(level), \(threads) threads")
+                }
+            }
+        }
+    }
+
+    /// Concatenation copies each part's blocks to their places, on one thread and (for 2^16
+    /// values and more) two, along the first, a middle and the last axis.
+    func testConcatPlacesEveryBlock() throws {
+        var rng = SeededRandom(seed: 39)
+        let parts = [rng.tensor([2, 3, 40, 50]), rng.tensor([2, 5, 40, 50]), rng.tensor([2, 1, 40, 50])]
+        for threads in [1, 2] {
+            try withKernels(level: 2, threads: threads) {
+                let y = try Layout.concat(parts, axis: 1)
+                XCTAssertEqual(y.shape, [2, 9, 40, 50])
+                for i in 0..<2 {
+                    var c0 = 0
+                    for p in parts {
+                        for c in 0..<p.shape[1] {
+                            XCTAssertEqual(Array(y.data[((i * 9 + c0 + c) * 2000)..<((i * 9 + c0 + c + 1) * 2000)]),
+                                           Array(p.data[((i * p.shape[1] + c) * 2000)..<((i * p.shape[1] + c + 1) * 2000)]))
+                        }
+                        c0 += p.shape[1]
+                    }
+                }
+                XCTAssertEqual(try Layout.concat(parts.map { $0.reshaped([$0.count]) }, axis: 0).data, parts.flatMap(\.data))
+                let columns = try Layout.concat([parts[0], parts[0]], axis: 3)
+                XCTAssertEqual(columns.shape, [2, 3, 40, 100])
+                XCTAssertEqual(Array(columns.data[100..<150]), Array(parts[0].data[50..<100]))
+                XCTAssertEqual(Array(columns.data[150..<200]), Array(parts[0].data[50..<100]))
+            }
+        }
+    }
+
     /// The vectorized sigmoid against the exact value in double precision, on both kernel levels
     /// (AVX-512's polynomial exp, and expf), including the tails, ±∞ and NaN.
     func testSigmoidMatchesExact() {

@@ -161,6 +161,14 @@ void ck_sigmoid(const float *x, float *y, size_t n);
 /// the same array.
 void ck_silu(const float *x, float *y, size_t n);
 
+/// Per-channel affine maps of `planes` consecutive planes of `plane` values (inference batch
+/// normalization): plane p belongs to channel c = (first + p) mod channels and gets
+/// y = a[c] · x + b[c], rounded after the product and after the sum (no fused multiply-add: the
+/// bits of the plain loop), then max(y, 0) when `relu` (0 for NaN, as the ReLU node). x and y
+/// may be the same array.
+void ck_channel_affine(const float *x, float *y, size_t planes, size_t plane, const float *a, const float *b,
+                       int channels, int first, int relu);
+
 /// A task of `ck_parallel_for`: runs task `index` of the job whose context is `ctx`.
 typedef void (*ck_task_fn)(void *ctx, int index);
 

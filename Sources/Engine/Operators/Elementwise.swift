@@ -62,6 +62,16 @@ struct BatchNormalizationOp: Operator {
         return [BatchNorm.forward(x: x, a: a, b: b)]
     }
 
+    /// y = max(BN(x), 0): this node with the Relu after it, for inference passes (`BatchNormReluFusion`).
+    func forward(_ inputs: [Tensor?], relu: Bool) throws -> Tensor {
+        let x = try required(inputs, 0, "X")
+        let (a, b) = try affine(inputs)
+        guard !training, x.rank >= 2, x.shape[1] == a.count else {
+            throw EngineError("input \(x.shape) has \(x.rank >= 2 ? x.shape[1] : 0) channels, parameters have \(a.count)")
+        }
+        return BatchNorm.forward(x: x, a: a, b: b, relu: relu)
+    }
+
     /// Batch statistics (population variance) per channel; running statistics updated with momentum.
     func trainingForward(_ x: Tensor, _ inputs: [Tensor?]) throws -> [Tensor] {
         let (n, c) = (x.shape[0], x.shape[1])

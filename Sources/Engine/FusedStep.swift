@@ -1,0 +1,99 @@
+import Tensors
+
+/// A run of nodes an inference pass on the optimized graph computes as one (see the fusions in
+/// Optimizer.swift): found once per model, applied in a pass where no tap names a tensor it
+/// would not make. Passes that keep every tensor (gradients, LRP) run the nodes one by one.
+enum FusedStep {
+    /// Conv → Add (→ Relu): the residual added in the convolution's store.
+    case residual(ResidualFusion, ConvOp)
+    /// 1×1 expansion → depthwise Conv (each with its SiLU, if any), a few channels at a time.
+    case pair(PointwiseDepthwiseFusion, ConvOp, ConvOp)
+    /// Conv → Sigmoid, Mul: SiLU in the convolution's store.
+    case silu(SiLUFusion, ConvOp)
+    /// BatchNormalization → Relu in one pass.
+    case batchNormRelu(BatchNormReluFusion, BatchNormalizationOp)
+
+    /// The nodes the step does besides the one it starts at.
+    var skipped: [Int] {
+        switch self {
+        case .residual(let f, _): return [f.add] + (f.relu.map { [$0] } ?? [])
+        case .pair(let f, _, _): return f.skipped
+        case .silu(let f, _): return [f.sigmoid, f.mul]
+        case .batchNormRelu(let f, _): return [f.relu]
+        }
+    }
+
+    /// The tensor the step writes.
+    var output: String {
+        switch self {
+        case .residual(let f, _): return f.output
+        case .pair(let f, _, _): return f.output
+        case .silu(let f, _): return f.output
+        case .batchNormRelu(let f, _): return f.output
+        }
+    }
+
+    /// A node whose name the per-node clock adds to the first's ("expansion + depthwise").
+    var namedWith: Int? {
+        if case .pair(let f, _, _) = self { return f.depthwise }
+        return nil
+    }
+
+    /// What an error message adds after the first node's name.
+    func description(in graph: Graph) -> String {
+        switch self {
+        case .residual: return " with the Add after it"
+        case .pair(let f, _, _): return " with the depthwise Conv '\(graph.nodes[f.depthwise].name)'"
+        case .silu: return " with the SiLU after it"
+        case .batchNormRelu: return " with the Relu after it"
+        }
+    }
+
+    /// Runs the step on the first node's inputs `args`.
+    func run(_ args: [Tensor?], graph: Graph, values: inout [String: Tensor], frees: [[String]], keep: Set<String>) throws -> Tensor {
+        switch self {
+        case .residual(let fusion, let conv):
+            // When the Add is the residual's last reader, its buffer becomes the output (taken
+            // out of `values`, it has no other owner, so writing it does not copy it).
+            let handOver = fusion.residualIdleUntilAdd && frees[fusion.add].contains(fusion.residual)
+                && !keep.contains(fusion.residual)
+            let residual = handOver ? values.removeValue(forKey: fusion.residual)! : values[fusion.residual]!
+            return try conv.forward(args, residual: residual, relu: fusion.relu != nil)
+        case .pair(let pair, let conv, let depthwise):
+            let next = graph.nodes[pair.depthwise]
+            return try conv.forward(args, activation: pair.expansionSiLU == nil ? conv.activation : .silu,
+                                    depthwise: depthwise, next.inputs.map { $0.isEmpty ? nil : values[$0] },
+                                    dwActivation: pair.depthwiseSiLU == nil ? depthwise.activation : .silu)
+        case .silu(_, let conv):
+            return try conv.forward(args, activation: .silu)
+        case .batchNormRelu(_, let bn):
+            return try bn.forward(args, relu: true)
+        }
+    }
+}
+
+extension Model {
+    /// The fused step that starts at node `index` of the optimized graph in this pass, if any:
+    /// none where a tap names a tensor it would not make, where a residual's shape is not the
+    /// convolution's output shape (a broadcasting Add), or where a switch turns it off.
+    func fusedStep(at index: Int, _ node: Node, values: [String: Tensor], keep: Set<String>) -> FusedStep? {
+        let free = { (names: [String]) in names.allSatisfy { !keep.contains($0) } }
+        if let fusion = residualFusions[index], free(fusion.intermediates), let conv = node.op as? ConvOp,
+           let x = values[node.inputs[0]], let w = values[node.inputs[1]],
+           let shape = conv.outputShape(x: x, w: w), values[fusion.residual]?.shape == shape {
+            return .residual(fusion, conv)
+        }
+        if Model.fusesPointwiseDepthwise, let pair = pointwiseDepthwiseFusions[index], free(pair.intermediates),
+           Model.fusesSiLU || (pair.expansionSiLU == nil && pair.depthwiseSiLU == nil),
+           let conv = node.op as? ConvOp, let depthwise = optimizedGraph.nodes[pair.depthwise].op as? ConvOp {
+            return .pair(pair, conv, depthwise)
+        }
+        if Model.fusesSiLU, let fusion = siluFusions[index], free(fusion.intermediates), let conv = node.op as? ConvOp {
+            return .silu(fusion, conv)
+        }
+        if let fusion = batchNormReluFusions[index], free([fusion.intermediate]), let bn = node.op as? BatchNormalizationOp {
+            return .batchNormRelu(fusion, bn)
+        }
+        return nil
+    }
+}
