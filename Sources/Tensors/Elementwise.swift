@@ -41,7 +41,7 @@ public enum Elementwise {
         }
     }
 
-    protocol ScalarOperator { static func apply(_ a: Float, _ b: Float) -> Float }
+    protocol ScalarOperator: SendableMetatype { static func apply(_ a: Float, _ b: Float) -> Float }
     enum Add: ScalarOperator { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b } }
     enum Sub: ScalarOperator { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b } }
     enum Mul: ScalarOperator { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b } }
@@ -63,28 +63,48 @@ public enum Elementwise {
         }
         if stepA < 0 { (stepA, stepB) = (1, 1) }
         var y = Tensor(uninitializedShape: shape)
-        let total = y.count
+        let total = y.count, runs = run > 0 ? total / run : 0
+        // Large results (2^16 values and more: a squeeze-and-excitation scaling) split by runs
+        // across the threads; each output is the same single operation either way.
+        let parts = total >= 1 << 16 ? Swift.max(1, Swift.min(runs, BLAS.threadCount)) : 1
+        let (steps, outerAxes, runLength) = ((stepA, stepB), outer, run)
         a.data.withUnsafeBufferPointer { ap in
             b.data.withUnsafeBufferPointer { bp in
                 y.data.withUnsafeMutableBufferPointer { yp in
-                    var index = [Int](repeating: 0, count: outer)
-                    var (ia, ib) = (0, 0)
-                    var o = 0
-                    while o < total {
-                        let (pa, pb, py) = (ap.baseAddress! + ia, bp.baseAddress! + ib, yp.baseAddress! + o)
-                        switch (stepA, stepB) {
-                        case (1, 1): for i in 0..<run { py[i] = O.apply(pa[i], pb[i]) }
-                        case (1, _): let v = pb[0]; for i in 0..<run { py[i] = O.apply(pa[i], v) }
-                        case (_, 1): let v = pa[0]; for i in 0..<run { py[i] = O.apply(v, pb[i]) }
-                        default: let v = O.apply(pa[0], pb[0]); for i in 0..<run { py[i] = v }
+                    let io = Operands(a: ap.baseAddress!, b: bp.baseAddress!, y: yp.baseAddress!)
+                    Parallel.run(parts, items: parts) { t in
+                        let (r0, r1) = (runs * t / parts, runs * (t + 1) / parts)
+                        // The multi-index over the outer axes of run r0, and the offsets it gives.
+                        var index = [Int](repeating: 0, count: outerAxes)
+                        var (ia, ib, rest) = (0, 0, r0)
+                        for axis in stride(from: outerAxes - 1, through: 0, by: -1) {
+                            index[axis] = rest % shape[axis]
+                            rest /= shape[axis]
+                            ia += index[axis] * sa[axis]
+                            ib += index[axis] * sb[axis]
                         }
-                        o += run
-                        advance(&index, axes: outer, shape, &ia, sa, &ib, sb)
+                        for r in r0..<r1 {
+                            let (pa, pb, py) = (io.a + ia, io.b + ib, io.y + r * runLength)
+                            switch steps {
+                            case (1, 1): for i in 0..<runLength { py[i] = O.apply(pa[i], pb[i]) }
+                            case (1, _): let v = pb[0]; for i in 0..<runLength { py[i] = O.apply(pa[i], v) }
+                            case (_, 1): let v = pa[0]; for i in 0..<runLength { py[i] = O.apply(v, pb[i]) }
+                            default: let v = O.apply(pa[0], pb[0]); for i in 0..<runLength { py[i] = v }
+                            }
+                            advance(&index, axes: outerAxes, shape, &ia, sa, &ib, sb)
+                        }
                     }
                 }
             }
         }
         return y
+    }
+
+    /// Two operands and a result handed to worker threads, which write disjoint runs.
+    struct Operands: @unchecked Sendable {
+        let a: UnsafePointer<Float>
+        let b: UnsafePointer<Float>
+        let y: UnsafeMutablePointer<Float>
     }
 
     /// y = max(x, 0)

@@ -527,14 +527,21 @@ final class FastKernelTests: XCTestCase {
         let shapes: [([Int], [Int])] = [
             ([2, 3, 4, 5], [2, 3, 4, 5]), ([2, 3, 4, 5], [3, 1, 1]), ([2, 3, 4, 5], [5]), ([1, 3, 1, 5], [2, 1, 4, 1]),
             ([2, 3, 4, 5], []), ([], [2, 3]), ([2, 1], [1, 3]), ([4, 1, 6], [4, 5, 1]), ([2, 3, 1, 1], [2, 3, 7, 7]), ([1], [1]),
+            // 2^16 values and more, split by runs across two threads mid-axis: a squeeze-and-
+            // excitation scaling (per channel), a row of 7 against columns, the same shape.
+            ([2, 7, 61, 83], [2, 7, 1, 1]), ([3, 1, 7, 5000], [3, 9, 1, 5000]), ([70_001], [70_001]),
         ]
         let ops: [(Elementwise.Arithmetic, (Float, Float) -> Float)] = [(.add, +), (.sub, -), (.mul, *), (.div, /)]
         for (sa, sb) in shapes {
             let a = rng.tensor(sa), b = rng.tensor(sb, 0.5, 2)
             for (kind, f) in ops {
-                let fast = try Elementwise.arithmetic(a, b, kind), slow = try Elementwise.binary(a, b, f)
-                XCTAssertEqual(fast.shape, slow.shape, "\(sa) \(kind) \(sb)")
-                XCTAssertEqual(fast.data, slow.data, "\(sa) \(kind) \(sb)")
+                for threads in [1, 2] {
+                    try withKernels(level: 2, threads: threads) {
+                        let fast = try Elementwise.arithmetic(a, b, kind), slow = try Elementwise.binary(a, b, f)
+                        XCTAssertEqual(fast.shape, slow.shape, "\(sa) \(kind) \(sb)")
+                        XCTAssertEqual(fast.data, slow.data, "\(sa) \(kind) \(sb), \(threads) threads")
+                    }
+                }
             }
         }
         XCTAssertThrowsError(try Elementwise.arithmetic(rng.tensor([2, 3]), rng.tensor([4]), .add))
