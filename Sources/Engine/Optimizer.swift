@@ -119,10 +119,9 @@ struct ResidualFusion: Sendable {
 
     /// The fusions of an optimized graph, by the index of their Conv node.
     static func find(in graph: Graph) -> [Int: ResidualFusion] {
-        var readers: [String: [Int]] = [:]
+        let readers = graph.readers
         var producer: [String: Int] = [:]
         for (i, node) in graph.nodes.enumerated() {
-            for name in node.inputs where !name.isEmpty { readers[name, default: []].append(i) }
             for name in node.outputs where !name.isEmpty { producer[name] = i }
         }
         let outputs = Set(graph.outputs)
@@ -170,10 +169,7 @@ struct SiLUFusion: Sendable {
 
     /// The fusions of an optimized graph, by the index of their Conv node.
     static func find(in graph: Graph) -> [Int: SiLUFusion] {
-        var readers: [String: [Int]] = [:]
-        for (i, node) in graph.nodes.enumerated() {
-            for name in Set(node.inputs) where !name.isEmpty { readers[name, default: []].append(i) }
-        }
+        let readers = graph.readers
         let outputs = Set(graph.outputs)
         var found: [Int: SiLUFusion] = [:]
         for (i, node) in graph.nodes.enumerated() {
@@ -217,10 +213,7 @@ struct PointwiseDepthwiseFusion: Sendable {
 
     /// The fusions of an optimized graph, by the index of their 1×1 Conv node.
     static func find(in graph: Graph, residualFusions: [Int: ResidualFusion], siluFusions: [Int: SiLUFusion]) -> [Int: PointwiseDepthwiseFusion] {
-        var readers: [String: [Int]] = [:]
-        for (i, node) in graph.nodes.enumerated() {
-            for name in node.inputs where !name.isEmpty { readers[name, default: []].append(i) }
-        }
+        let readers = graph.readers
         let outputs = Set(graph.outputs)
         var found: [Int: PointwiseDepthwiseFusion] = [:]
         for (i, node) in graph.nodes.enumerated() {
@@ -255,10 +248,7 @@ struct BatchNormReluFusion: Sendable {
 
     /// The fusions of an optimized graph, by the index of their BatchNormalization node.
     static func find(in graph: Graph) -> [Int: BatchNormReluFusion] {
-        var readers: [String: [Int]] = [:]
-        for (i, node) in graph.nodes.enumerated() {
-            for name in node.inputs where !name.isEmpty { readers[name, default: []].append(i) }
-        }
+        let readers = graph.readers
         let outputs = Set(graph.outputs)
         var found: [Int: BatchNormReluFusion] = [:]
         for (i, node) in graph.nodes.enumerated() {
@@ -269,5 +259,17 @@ struct BatchNormReluFusion: Sendable {
             found[i] = BatchNormReluFusion(relu: r[0], intermediate: t, output: graph.nodes[r[0]].outputs[0])
         }
         return found
+    }
+}
+
+extension Graph {
+    /// For each tensor, the indices of the nodes that read it, in graph order (a node that reads
+    /// it twice counted once): what the fusions ask of a tensor between two nodes.
+    var readers: [String: [Int]] {
+        var readers: [String: [Int]] = [:]
+        for (i, node) in nodes.enumerated() {
+            for name in Set(node.inputs) where !name.isEmpty { readers[name, default: []].append(i) }
+        }
+        return readers
     }
 }

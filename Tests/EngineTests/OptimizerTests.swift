@@ -129,41 +129,26 @@ final class OptimizerTests: XCTestCase {
     /// (read by the Conv itself or between it and the Add), and not where the shapes need broadcasting or
     /// where a tap asks for the sum.
     func testResidualFusionMatchesNodeByNode() throws {
-        var rng = SeededRandom(seed: 12)
-        var initializers: [String: Tensor] = [:]
-        var nodes: [Node] = []
-        func add(_ op: String, _ inputs: [String], _ output: String, _ values: [String: Attributes.Value] = [:]) throws {
-            var a = Attributes(inputCount: inputs.count)
-            a.values = values
-            nodes.append(Node(name: output, opType: op, inputs: inputs, outputs: [output], op: try OperatorRegistry.table[op]!(a)))
-        }
-        func conv(_ input: String, _ output: String, k: Int, stride: Int = 1) throws {
-            initializers["\(output).w"] = rng.tensor([16, 16, k, k], -0.2, 0.2)
-            initializers["\(output).b"] = rng.tensor([16], -0.1, 0.1)
-            try add("Conv", [input, "\(output).w", "\(output).b"], output,
-                    ["pads": .ints(Array(repeating: k / 2, count: 4)), "strides": .ints([stride, stride])])
-        }
-        try conv("x", "c0", k: 3)
-        try add("Relu", ["c0"], "r0")                    // fused into c0 at load time
-        try conv("r0", "c1", k: 3)                       // Winograd (16 channels, 25 tiles)
-        try add("Add", ["c1", "r0"], "a1")
-        try add("Relu", ["a1"], "y1")                    // c1 + Add + Relu
-        try conv("y1", "b2", k: 3)
-        try conv("b2", "c2", k: 1)                       // 1×1 read in place
-        try add("Add", ["y1", "c2"], "a2")               // residual first, no ReLU, handed over
-        try conv("a2", "c3", k: 5)                       // implicit GEMM
-        try add("Neg", ["a2"], "n3")                     // reads the residual after the Conv
-        try add("Add", ["c3", "a2"], "a3")               // fused, residual copied
-        try add("Add", ["a3", "n3"], "a4")
-        try add("GlobalAveragePool", ["a4"], "g4")
-        try conv("a4", "c5", k: 1)
-        try add("Add", ["c5", "g4"], "a5")               // broadcast: not fused
-        try add("Relu", ["a5"], "y5")
-        try add("GlobalAveragePool", ["y5"], "g5")
-        try add("Flatten", ["g5"], "y")
-        let graph = try Graph(inputs: [GraphInput(name: "x", shape: [nil, 16, 9, 10])], outputs: ["y"],
-                              initializers: initializers, nodes: nodes)
-        let model = try Model(path: "synthetic", graph: graph)
+        var g = SyntheticGraph(seed: 12)
+        try g.conv("x", "c0", 16, 16, k: 3, weights: 0.2)
+        try g.add("Relu", ["c0"], "r0")                     // fused into c0 at load time
+        try g.conv("r0", "c1", 16, 16, k: 3, weights: 0.2)  // Winograd (16 channels, 25 tiles)
+        try g.add("Add", ["c1", "r0"], "a1")
+        try g.add("Relu", ["a1"], "y1")                     // c1 + Add + Relu
+        try g.conv("y1", "b2", 16, 16, k: 3, weights: 0.2)
+        try g.conv("b2", "c2", 16, 16, k: 1, weights: 0.2)  // 1×1 read in place
+        try g.add("Add", ["y1", "c2"], "a2")                // residual first, no ReLU, handed over
+        try g.conv("a2", "c3", 16, 16, k: 5, weights: 0.2)  // implicit GEMM
+        try g.add("Neg", ["a2"], "n3")                      // reads the residual after the Conv
+        try g.add("Add", ["c3", "a2"], "a3")                // fused, residual copied
+        try g.add("Add", ["a3", "n3"], "a4")
+        try g.add("GlobalAveragePool", ["a4"], "g4")
+        try g.conv("a4", "c5", 16, 16, k: 1, weights: 0.2)
+        try g.add("Add", ["c5", "g4"], "a5")                // broadcast: not fused
+        try g.add("Relu", ["a5"], "y5")
+        try g.add("GlobalAveragePool", ["y5"], "g5")
+        try g.add("Flatten", ["g5"], "y")
+        let model = try g.model(input: [nil, 16, 9, 10], outputs: ["y"])
         let byConv = Dictionary(uniqueKeysWithValues: model.residualFusions.map { (model.optimizedGraph.nodes[$0.key].name, $0.value) })
         XCTAssertEqual(Set(byConv.keys), ["c1", "c2", "c3", "c5"])
         XCTAssertEqual(byConv["c1"]?.output, "y1")
@@ -172,7 +157,7 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(byConv["c1"]?.residualIdleUntilAdd, false, "c1 reads its own residual")
         XCTAssertEqual(byConv["c3"]?.residualIdleUntilAdd, false)
 
-        let x = rng.tensor([2, 16, 9, 10])
+        let x = g.rng.tensor([2, 16, 9, 10])
         let full = try model.run(["x": x])               // node by node (keeps every tensor)
         let lean = try model.run(["x": x], keepAll: false)
         let scale = full.outputs[0].data.map(abs).max()!
@@ -190,51 +175,35 @@ final class OptimizerTests: XCTestCase {
     /// 1 and 2; not where the expansion has another reader or the depthwise Conv a fused
     /// residual; node by node where a tap names the tensor between them.
     func testPointwiseDepthwiseFusionGivesTheSameBits() throws {
-        var rng = SeededRandom(seed: 13)
-        var initializers: [String: Tensor] = [:]
-        var nodes: [Node] = []
-        func add(_ op: String, _ inputs: [String], _ output: String, _ values: [String: Attributes.Value] = [:]) throws {
-            var a = Attributes(inputCount: inputs.count)
-            a.values = values
-            nodes.append(Node(name: output, opType: op, inputs: inputs, outputs: [output], op: try OperatorRegistry.table[op]!(a)))
-        }
-        func conv(_ input: String, _ output: String, _ c: Int, _ m: Int, k: Int = 1, stride: Int = 1, depthwise: Bool = false) throws {
-            initializers["\(output).w"] = rng.tensor([m, depthwise ? 1 : c, k, k], -0.3, 0.3)
-            initializers["\(output).b"] = rng.tensor([m], -0.1, 0.1)
-            try add("Conv", [input, "\(output).w", "\(output).b"], output,
-                    ["pads": .ints(Array(repeating: k / 2, count: 4)), "strides": .ints([stride, stride]),
-                     "group": .int(depthwise ? m : 1)])
-        }
+        var g = SyntheticGraph(seed: 13)
         let relu6: [String: Attributes.Value] = ["min": .float(0), "max": .float(6)]
-        try conv("x", "e0", 8, 48)
-        try add("Clip", ["e0"], "e0r", relu6)              // fused into e0 at load time
-        try conv("e0r", "d0", 48, 48, k: 3, depthwise: true) // e0 + d0: fused
-        try add("Clip", ["d0"], "d0r", relu6)
-        try conv("d0r", "p0", 48, 8)
-        try add("Add", ["p0", "x"], "a0")
-        try conv("a0", "e1", 8, 48)
-        try conv("e1", "d1", 48, 48, k: 3, stride: 2, depthwise: true)
-        try add("GlobalAveragePool", ["e1"], "g1")         // a second reader of e1: not fused
-        try conv("d1", "q2", 48, 16)
-        try conv("d1", "e2", 48, 16)
-        try conv("e2", "d2", 16, 16, k: 3, depthwise: true)
-        try add("Add", ["d2", "q2"], "a2")                 // d2 takes the residual: e2 not fused
-        try conv("a2", "e3", 16, 32)
-        try add("Relu", ["e3"], "e3r")
-        try conv("e3r", "d3", 32, 32, k: 5, stride: 2, depthwise: true) // e3 + d3: fused, stride 2
-        try add("GlobalAveragePool", ["d3"], "g3")
-        try add("Flatten", ["g3"], "y")
-        try add("Flatten", ["g1"], "z")
-        let graph = try Graph(inputs: [GraphInput(name: "x", shape: [nil, 8, 13, 12])], outputs: ["y", "z"],
-                              initializers: initializers, nodes: nodes)
-        let model = try Model(path: "synthetic", graph: graph)
+        try g.conv("x", "e0", 8, 48)
+        try g.add("Clip", ["e0"], "e0r", relu6)             // fused into e0 at load time
+        try g.conv("e0r", "d0", 48, 48, k: 3, depthwise: true) // e0 + d0: fused
+        try g.add("Clip", ["d0"], "d0r", relu6)
+        try g.conv("d0r", "p0", 48, 8)
+        try g.add("Add", ["p0", "x"], "a0")
+        try g.conv("a0", "e1", 8, 48)
+        try g.conv("e1", "d1", 48, 48, k: 3, stride: 2, depthwise: true)
+        try g.add("GlobalAveragePool", ["e1"], "g1")        // a second reader of e1: not fused
+        try g.conv("d1", "q2", 48, 16)
+        try g.conv("d1", "e2", 48, 16)
+        try g.conv("e2", "d2", 16, 16, k: 3, depthwise: true)
+        try g.add("Add", ["d2", "q2"], "a2")                // d2 takes the residual: e2 not fused
+        try g.conv("a2", "e3", 16, 32)
+        try g.add("Relu", ["e3"], "e3r")
+        try g.conv("e3r", "d3", 32, 32, k: 5, stride: 2, depthwise: true) // e3 + d3: fused, stride 2
+        try g.add("GlobalAveragePool", ["d3"], "g3")
+        try g.add("Flatten", ["g3"], "y")
+        try g.add("Flatten", ["g1"], "z")
+        let model = try g.model(input: [nil, 8, 13, 12], outputs: ["y", "z"])
         let pairs = Dictionary(uniqueKeysWithValues: model.pointwiseDepthwiseFusions.map {
             (model.optimizedGraph.nodes[$0.key].name, model.optimizedGraph.nodes[$0.value.depthwise].name)
         })
         XCTAssertEqual(pairs, ["e0": "d0", "e3": "d3"])
         XCTAssertEqual(model.pointwiseDepthwiseFusions.values.map(\.intermediates).sorted { $0[0] < $1[0] }, [["e0r"], ["e3r"]])
 
-        let x = rng.tensor([2, 8, 13, 12])
+        let x = g.rng.tensor([2, 8, 13, 12])
         let saved = Model.fusesPointwiseDepthwise
         defer { Model.fusesPointwiseDepthwise = saved }
         Model.fusesPointwiseDepthwise = false
@@ -257,40 +226,20 @@ final class OptimizerTests: XCTestCase {
     /// the bits of the nodes one by one; not where the Conv's output has a third reader; node by
     /// node where a tap names the Conv's output or the sigmoid. Gradients still run node by node.
     func testSiLUFusionGivesTheSameBits() throws {
-        var rng = SeededRandom(seed: 14)
-        var initializers: [String: Tensor] = [:]
-        var nodes: [Node] = []
-        func add(_ op: String, _ inputs: [String], _ output: String, _ values: [String: Attributes.Value] = [:]) throws {
-            var a = Attributes(inputCount: inputs.count)
-            a.values = values
-            nodes.append(Node(name: output, opType: op, inputs: inputs, outputs: [output], op: try OperatorRegistry.table[op]!(a)))
-        }
-        func conv(_ input: String, _ output: String, _ c: Int, _ m: Int, k: Int = 1, stride: Int = 1, depthwise: Bool = false) throws {
-            initializers["\(output).w"] = rng.tensor([m, depthwise ? 1 : c, k, k], -0.4, 0.4)
-            initializers["\(output).b"] = rng.tensor([m], -0.2, 0.2)
-            try add("Conv", [input, "\(output).w", "\(output).b"], output,
-                    ["pads": .ints(Array(repeating: k / 2, count: 4)), "strides": .ints([stride, stride]),
-                     "group": .int(depthwise ? m : 1)])
-        }
-        func silu(_ t: String, _ y: String, sigmoidFirst: Bool = false) throws {
-            try add("Sigmoid", [t], "\(t).s")
-            try add("Mul", sigmoidFirst ? ["\(t).s", t] : [t, "\(t).s"], y)
-        }
-        try conv("x", "c0", 3, 16, k: 3, stride: 2)       // stem: fused
-        try silu("c0", "y0")
-        try conv("y0", "e1", 16, 64)                      // expansion, SiLU, depthwise, SiLU: one pair
-        try silu("e1", "y1", sigmoidFirst: true)
-        try conv("y1", "d1", 64, 64, k: 3, depthwise: true)
-        try silu("d1", "y2")
-        try conv("y2", "p1", 64, 16)
-        try add("Sigmoid", ["p1"], "p1.s")                // a third reader of p1: not fused
-        try add("Mul", ["p1", "p1.s"], "y3")
-        try add("Add", ["y3", "p1"], "a3")
-        try add("GlobalAveragePool", ["a3"], "g")
-        try add("Flatten", ["g"], "y")
-        let graph = try Graph(inputs: [GraphInput(name: "x", shape: [nil, 3, 15, 14])], outputs: ["y"],
-                              initializers: initializers, nodes: nodes)
-        let model = try Model(path: "synthetic", graph: graph)
+        var g = SyntheticGraph(seed: 14)
+        try g.conv("x", "c0", 3, 16, k: 3, stride: 2, weights: 0.4, bias: 0.2)       // stem: fused
+        try g.silu("c0", "y0")
+        try g.conv("y0", "e1", 16, 64, weights: 0.4, bias: 0.2)                      // expansion, SiLU, depthwise, SiLU: one pair
+        try g.silu("e1", "y1", sigmoidFirst: true)
+        try g.conv("y1", "d1", 64, 64, k: 3, depthwise: true, weights: 0.4, bias: 0.2)
+        try g.silu("d1", "y2")
+        try g.conv("y2", "p1", 64, 16, weights: 0.4, bias: 0.2)
+        try g.add("Sigmoid", ["p1"], "p1.s")                // a third reader of p1: not fused
+        try g.add("Mul", ["p1", "p1.s"], "y3")
+        try g.add("Add", ["y3", "p1"], "a3")
+        try g.add("GlobalAveragePool", ["a3"], "g")
+        try g.add("Flatten", ["g"], "y")
+        let model = try g.model(input: [nil, 3, 15, 14], outputs: ["y"])
         let names = { (i: Int) in model.optimizedGraph.nodes[i].name }
         XCTAssertEqual(Set(model.siluFusions.keys.map(names)), ["c0", "e1", "d1"])
         XCTAssertEqual(model.siluFusions.values.map(\.output).sorted(), ["y0", "y1", "y2"])
@@ -300,7 +249,7 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(Set(pair.intermediates), ["y1", "e1", "e1.s", "d1", "d1.s"])
         XCTAssertEqual(model.pointwiseDepthwiseFusions.count, 1)
 
-        let x = rng.tensor([2, 3, 15, 14], -2, 2)
+        let x = g.rng.tensor([2, 3, 15, 14], -2, 2)
         let full = try model.run(["x": x])                // node by node
         let lean = try model.run(["x": x], keepAll: false)
         XCTAssertEqual(lean.outputs[0].data, full.outputs[0].data)
@@ -317,34 +266,18 @@ final class OptimizerTests: XCTestCase {
     /// Inference passes run BatchNormalization → Relu (DenseNet's pre-activation) in one pass:
     /// the bits of the two nodes; not where the normalized tensor has another reader or is tapped.
     func testBatchNormReluFusionGivesTheSameBits() throws {
-        var rng = SeededRandom(seed: 15)
-        var initializers: [String: Tensor] = [:]
-        var nodes: [Node] = []
-        func add(_ op: String, _ inputs: [String], _ output: String, _ values: [String: Attributes.Value] = [:]) throws {
-            var a = Attributes(inputCount: inputs.count)
-            a.values = values
-            nodes.append(Node(name: output, opType: op, inputs: inputs, outputs: [output], op: try OperatorRegistry.table[op]!(a)))
-        }
-        func bn(_ input: String, _ output: String, _ c: Int) throws {
-            initializers["\(output).scale"] = rng.tensor([c], 0.5, 1.5)
-            initializers["\(output).bias"] = rng.tensor([c], -0.5, 0.5)
-            initializers["\(output).mean"] = rng.tensor([c], -0.3, 0.3)
-            initializers["\(output).var"] = rng.tensor([c], 0.5, 2)
-            try add("BatchNormalization", [input, "\(output).scale", "\(output).bias", "\(output).mean", "\(output).var"], output)
-        }
-        try bn("x", "n0", 6)
-        try add("Relu", ["n0"], "r0")                     // fused
-        try bn("r0", "n1", 6)
-        try add("Relu", ["n1"], "r1")                     // not fused: n1 has a second reader
-        try add("Add", ["r1", "n1"], "a1")
-        try add("Concat", ["a1", "r0"], "c1", ["axis": .int(1)])
-        try bn("c1", "n2", 12)
-        try add("Relu", ["n2"], "y")                      // fused
-        let graph = try Graph(inputs: [GraphInput(name: "x", shape: [nil, 6, 9, 11])], outputs: ["y"],
-                              initializers: initializers, nodes: nodes)
-        let model = try Model(path: "synthetic", graph: graph)
+        var g = SyntheticGraph(seed: 15)
+        try g.batchNorm("x", "n0", 6)
+        try g.add("Relu", ["n0"], "r0")                     // fused
+        try g.batchNorm("r0", "n1", 6)
+        try g.add("Relu", ["n1"], "r1")                     // not fused: n1 has a second reader
+        try g.add("Add", ["r1", "n1"], "a1")
+        try g.add("Concat", ["a1", "r0"], "c1", ["axis": .int(1)])
+        try g.batchNorm("c1", "n2", 12)
+        try g.add("Relu", ["n2"], "y")                      // fused
+        let model = try g.model(input: [nil, 6, 9, 11], outputs: ["y"])
         XCTAssertEqual(Set(model.batchNormReluFusions.values.map(\.output)), ["r0", "y"])
-        let x = rng.tensor([2, 6, 9, 11], -2, 2)
+        let x = g.rng.tensor([2, 6, 9, 11], -2, 2)
         let full = try model.run(["x": x])
         XCTAssertEqual(try model.run(["x": x], keepAll: false).outputs[0].data, full.outputs[0].data)
         let tapped = try model.run(["x": x], taps: ["n0"], keepAll: false)
@@ -380,5 +313,53 @@ final class GemmFastPathTests: XCTestCase {
                 XCTAssertLessThan(y.maxAbsDifference(expected), 1e-4, "transB \(transB), alpha \(alpha), beta \(beta), C \(cShape)")
             }
         }
+    }
+}
+
+/// A graph built node by node for the fusion tests: each node named after its output, weights
+/// and biases seeded random initializers.
+struct SyntheticGraph {
+    var rng: SeededRandom
+    var initializers: [String: Tensor] = [:]
+    var nodes: [Node] = []
+
+    init(seed: UInt64) { rng = SeededRandom(seed: seed) }
+
+    mutating func add(_ op: String, _ inputs: [String], _ output: String, _ values: [String: Attributes.Value] = [:]) throws {
+        var a = Attributes(inputCount: inputs.count)
+        a.values = values
+        nodes.append(Node(name: output, opType: op, inputs: inputs, outputs: [output], op: try OperatorRegistry.table[op]!(a)))
+    }
+
+    /// A k × k Conv of c → m channels (depthwise: one group per channel) with "same" padding;
+    /// weights in ±`weights`, bias in ±`bias`.
+    mutating func conv(_ input: String, _ output: String, _ c: Int, _ m: Int, k: Int = 1, stride: Int = 1,
+                       depthwise: Bool = false, weights: Float = 0.3, bias: Float = 0.1) throws {
+        initializers["\(output).w"] = rng.tensor([m, depthwise ? 1 : c, k, k], -weights, weights)
+        initializers["\(output).b"] = rng.tensor([m], -bias, bias)
+        try add("Conv", [input, "\(output).w", "\(output).b"], output,
+                ["pads": .ints(Array(repeating: k / 2, count: 4)), "strides": .ints([stride, stride]),
+                 "group": .int(depthwise ? m : 1)])
+    }
+
+    /// SiLU as exporters write it: `t.s = Sigmoid(t)`, then `y = Mul(t, t.s)` (or the sigmoid first).
+    mutating func silu(_ t: String, _ y: String, sigmoidFirst: Bool = false) throws {
+        try add("Sigmoid", [t], "\(t).s")
+        try add("Mul", sigmoidFirst ? ["\(t).s", t] : [t, "\(t).s"], y)
+    }
+
+    /// Inference BatchNormalization over c channels with seeded statistics.
+    mutating func batchNorm(_ input: String, _ output: String, _ c: Int) throws {
+        initializers["\(output).scale"] = rng.tensor([c], 0.5, 1.5)
+        initializers["\(output).bias"] = rng.tensor([c], -0.5, 0.5)
+        initializers["\(output).mean"] = rng.tensor([c], -0.3, 0.3)
+        initializers["\(output).var"] = rng.tensor([c], 0.5, 2)
+        try add("BatchNormalization", [input, "\(output).scale", "\(output).bias", "\(output).mean", "\(output).var"], output)
+    }
+
+    /// The model of the nodes so far, with one input "x" of `shape`.
+    func model(input shape: [Int?], outputs: [String]) throws -> Model {
+        try Model(path: "synthetic", graph: Graph(inputs: [GraphInput(name: "x", shape: shape)], outputs: outputs,
+                                                  initializers: initializers, nodes: nodes))
     }
 }
