@@ -73,6 +73,14 @@ enum FusedStep {
 }
 
 extension Model {
+    /// How many runs of nodes inference passes can fuse, by kind (`candela inspect`): residual
+    /// Adds, expansion + depthwise pairs, SiLUs (one inside a pair counts in both), and
+    /// BatchNormalization + Relu.
+    public var inferenceFusions: [String: Int] {
+        ["residual_add": residualFusions.count, "expansion_depthwise": pointwiseDepthwiseFusions.count,
+         "silu": siluFusions.count, "batchnorm_relu": batchNormReluFusions.count]
+    }
+
     /// The fused step that starts at node `index` of the optimized graph in this pass, if any:
     /// none where a tap names a tensor it would not make, where a residual's shape is not the
     /// convolution's output shape (a broadcasting Add), or where a switch turns it off.

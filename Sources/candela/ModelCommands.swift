@@ -171,6 +171,7 @@ struct Inspect: ParsableCommand {
                     "inputs": inputs, "outputs": m.graph.outputs, "operators": ops, "nodes": m.graph.nodes.count,
                     "default_cam_layer": m.graph.defaultCAMLayer ?? NSNull(), "parameters": parameters,
                     "input_size": [w, h], "flops": flops,
+                    "optimized_nodes": m.optimizedGraph.nodes.count, "inference_fusions": m.inferenceFusions,
                     "node_profiles": profile.map { ["name": $0.name, "op": $0.opType, "output_shapes": $0.outputShapes,
                                                     "parameters": $0.parameters, "flops": 2 * $0.macs] as [String: Any] },
                 ]
@@ -184,6 +185,9 @@ struct Inspect: ParsableCommand {
             print("parameters: \(parameters)")
             print(String(format: "FLOPs at batch 1, %dx%d: %.4g G (%ld multiply-accumulates)", w, h, Double(flops) / 1e9, flops / 2))
             print("default CAM layer: \(m.graph.defaultCAMLayer ?? "none")")
+            let f = m.inferenceFusions
+            print("optimized graph: \(m.optimizedGraph.nodes.count) nodes; fused in inference passes: residual Add \(f["residual_add"]!), "
+                  + "expansion + depthwise \(f["expansion_depthwise"]!), SiLU \(f["silu"]!), BatchNormalization + Relu \(f["batchnorm_relu"]!)")
             if nodes {
                 for p in profile {
                     let shapes = p.outputShapes.map { "[\($0.map(String.init).joined(separator: ","))]" }.joined(separator: " ")

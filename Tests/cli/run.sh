@@ -150,6 +150,7 @@ expect_ok inspect-demo -- "$BIN" inspect $M --nodes
 check inspect-flops grep -q "(15925376 multiply-accumulates)" "$TMP/out"
 check inspect-params grep -q "^parameters: 42738$" "$TMP/out"
 check inspect-node-shapes grep -q "Conv  -> \[1,16,64,64\]" "$TMP/out"
+check inspect-fusions grep -q "^optimized graph: 12 nodes; fused in inference passes: residual Add 1, expansion + depthwise 0, SiLU 0, BatchNormalization + Relu 0$" "$TMP/out"
 # bench --layers: the slowest nodes with their rate, then the time per operator type.
 expect_ok bench-layers -- "$BIN" bench --model $M --seconds 0.2 --layers 3
 check bench-layers-nodes grep -qE "^ +[0-9.]+ ms +[0-9.]+%  Conv  .* -> 1x[0-9x]+  [0-9]+ GFLOP/s$" "$TMP/out"
