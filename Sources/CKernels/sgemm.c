@@ -10,6 +10,7 @@
 #include "CKernels.h"
 #include "microkernel.h"
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,9 +177,14 @@ int ck_tile_rows(int level) {
     return ck_tile(level, &mr, &nr, &kernel) ? mr : 0;
 }
 
+static _Atomic int scratch_fails; // ck_fail_scratch_for_tests
+
+void ck_fail_scratch_for_tests(int on) { scratch_fails = on; }
+
 float *ck_scratch(int slot, size_t count) {
     static __thread float *buffers[3];
     static __thread size_t capacity[3];
+    if (scratch_fails) return NULL;
     if (capacity[slot] < count) {
         free(buffers[slot]);
         size_t bytes = ((sizeof(float) * count + 63) / 64) * 64;

@@ -254,7 +254,7 @@ public enum Conv2D {
         let threads = flops < (depthwise ? 1 << 16 : 1 << 18) || Parallel.isNested ? 1 : BLAS.threadCount
         let biasData = b?.data ?? []
         // One status slot per task: a kernel that could not get its scratch memory says so, and the
-        // convolution then runs on the reference kernel.
+        // convolution then runs on the reference kernel (or fails, with a fused residual: below).
         var failed = false
         x.data.withUnsafeBufferPointer { xp in
             w.data.withUnsafeBufferPointer { wp in
@@ -270,9 +270,12 @@ public enum Conv2D {
             }
         }
         if failed {
-            // (No kernel wrote y: with a residual it still holds it.)
+            // A task without its scratch memory wrote nothing, but other tasks may have written
+            // their parts of y. Without a residual the reference recomputes all of y. With one,
+            // y no longer holds the residual everywhere, so the call fails (out of memory)
+            // rather than add the residual twice where a task succeeded.
+            if adding { throw TensorError("Conv: a kernel could not get its scratch memory (out of memory) with a fused residual") }
             var reference = try referenceForward(x: x, w: w, b: b, geometry: g)
-            if adding { reference = Elementwise.add(reference, y) }
             activation?.apply(&reference)
             return reference
         }
@@ -512,6 +515,9 @@ public enum Conv2D {
     static func projects(m: Int, c: Int, plane: Int) -> Bool {
         c > m && 2 * m < 3 * plane
     }
+
+    /// Tests only: while `on`, every kernel's scratch allocation fails (`ck_fail_scratch_for_tests`).
+    static func failScratchForTests(_ on: Bool) { ck_fail_scratch_for_tests(on ? 1 : 0) }
 
     /// Whether 3×3 stride-1 convolutions run by Winograd's F(2×2, 3×3) on AVX-512 (`ck_winograd`);
     /// `CANDELA_WINOGRAD=off` runs them as the implicit GEMM (`make bench` compares both).

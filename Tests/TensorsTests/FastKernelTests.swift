@@ -383,6 +383,38 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// When a kernel cannot get its scratch memory, a convolution falls back to the reference
+    /// kernel (and the fused expansion + depthwise to the two layers); with a fused residual it
+    /// fails instead, since tasks that did get theirs may already have added the residual.
+    func testScratchFailureFallsBackOrFails() throws {
+        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "needs the AVX-512 kernels")
+        var rng = SeededRandom(seed: 41)
+        let x = rng.tensor([2, 8, 15, 16]), w = rng.tensor([12, 8, 3, 3], -0.3, 0.3), b = rng.tensor([12])
+        let g = Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)) // implicit GEMM, packs into scratch
+        var expected = try Conv2D.referenceForward(x: x, w: w, b: b, geometry: g)
+        ConvActivation.relu.apply(&expected)
+        let r = rng.tensor(expected.shape)
+        let pw = rng.tensor([24, 8, 1, 1], -0.3, 0.3), dw = rng.tensor([24, 1, 3, 3])
+        let dg = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 24)
+        let layers = try Conv2D.forward(x: try Conv2D.forward(x: x, w: pw, b: nil, geometry: Conv2DGeometry(kernel: (1, 1))),
+                                        w: dw, b: nil, geometry: dg)
+        Conv2D.failScratchForTests(true)
+        defer { Conv2D.failScratchForTests(false) }
+        for threads in [1, 2] {
+            try withKernels(level: 2, threads: threads) {
+                let y = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu)
+                XCTAssertLessThan(relativeError(y, expected), 4e-6, "\(threads) threads")
+                XCTAssertThrowsError(try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu, residual: r)) { error in
+                    XCTAssertTrue("\(error)".contains("scratch memory"), "\(error)")
+                }
+                let fused = try Conv2D.forwardPointwiseDepthwise(x: x, w: pw, b: nil, geometry: Conv2DGeometry(kernel: (1, 1)),
+                                                                 activation: nil, cache: nil, dw: dw, dwBias: nil, dwGeometry: dg,
+                                                                 dwActivation: nil)
+                XCTAssertLessThan(relativeError(fused, layers), 4e-6, "pair, \(threads) threads")
+            }
+        }
+    }
+
     /// The cache packs once per weight tensor and repacks when it is given other weights.
     func testPackedWeightsFollowTheWeights() throws {
         try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")

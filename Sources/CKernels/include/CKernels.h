@@ -83,6 +83,10 @@ int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, in
 int ck_conv_channels(int level, const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
                      int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi, float *y);
 
+/// Tests only: while `on`, every kernel's scratch allocation fails (as when memory runs out),
+/// so that the callers' fallbacks can be checked.
+void ck_fail_scratch_for_tests(int on);
+
 /// The tile height (rows of C per micro-kernel call) at `level`, 0 when there is no kernel.
 int ck_tile_rows(int level);
 
