@@ -33,7 +33,7 @@ void ck_sigmoid(const float *x, float *y, size_t n) {
         return;
     }
     // exp(-x) overflows to +inf for x < -88.7, giving 1 / inf = 0, the limit.
-    for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+    for (size_t i = 0; i < n; i++) y[i] = ck_sigmoid1(x[i]);
 }
 
 void ck_silu(const float *x, float *y, size_t n) {

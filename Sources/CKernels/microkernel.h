@@ -34,8 +34,10 @@ static inline __m512 ck_sigmoid512(__m512 v) {
     return _mm512_div_ps(one, _mm512_add_ps(one, ck_exp512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
 }
 
-/// One lane of SiLU without AVX-512 (`ck_silu`'s fallback, as `ck_sigmoid`'s then a product).
-static inline float ck_silu1(float v) { return v * (1.0f / (1.0f + expf(-v))); }
+/// One lane of the sigmoid and of SiLU without AVX-512 (`ck_sigmoid`'s and `ck_silu`'s
+/// fallbacks, and the AVX2 stores'): SiLU is the sigmoid's bits, then the product.
+static inline float ck_sigmoid1(float v) { return 1.0f / (1.0f + expf(-v)); }
+static inline float ck_silu1(float v) { return v * ck_sigmoid1(v); }
 
 /// The fused activation on 16 lanes, shared by every AVX-512 store (GEMM tile, channel-major
 /// tile, window kernels, Winograd's output transform): CK_ACT_RELU gives max(v, 0), which is 0

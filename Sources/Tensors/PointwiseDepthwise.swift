@@ -24,14 +24,16 @@ extension Conv2D {
                                                  dw: Tensor, dwBias: Tensor?, dwGeometry dg: Conv2DGeometry,
                                                  dwActivation: ConvActivation?) throws -> Tensor {
         let (n, c, h, wd, m, _, _, _) = try checkedShapes(x: x, w: w, geometry: g)
+        // The two layers one after the other (the fallback).
+        func layers() throws -> Tensor {
+            let t = try forward(x: x, w: w, b: b, geometry: g, activation: activation, cache: cache)
+            return try forward(x: t, w: dw, b: dwBias, geometry: dg, activation: dwActivation)
+        }
         let level = ck_sgemm_level()
         let takes = BLAS.useKernels && level == 2 && isPointwise(g) && g.group == 1 && dg.group == m
             && dw.rank == 4 && dw.shape[0] == m && dw.shape[1] == 1 && dw.shape[2] == dg.kernel.h && dw.shape[3] == dg.kernel.w
             && (dwBias?.count ?? m) == m
-        guard takes else {
-            let t = try forward(x: x, w: w, b: b, geometry: g, activation: activation, cache: cache)
-            return try forward(x: t, w: dw, b: dwBias, geometry: dg, activation: dwActivation)
-        }
+        guard takes else { return try layers() }
         let (oh, ow) = dg.outputSize(h: h, w: wd)
         guard oh > 0, ow > 0 else { throw TensorError("Conv: output would be empty for input \([n, m, h, wd])") }
         let plane = h * wd
@@ -78,11 +80,8 @@ extension Conv2D {
                 }
             }
         }
-        if status.anyFailed {
-            // A task without scratch memory (or kernel): the two layers, one after the other.
-            let t = try forward(x: x, w: w, b: b, geometry: g, activation: activation, cache: cache)
-            return try forward(x: t, w: dw, b: dwBias, geometry: dg, activation: dwActivation)
-        }
+        // A task without scratch memory (or kernel): the two layers, which overwrite all of y.
+        if status.anyFailed { return try layers() }
         return y
     }
 

@@ -59,11 +59,7 @@ struct ConvOp: Operator {
 
     // x: (N,C,H,W), w: (M,C/group,kh,kw), b: (M) -> y: (N,M,OH,OW)   (1-D: drop H)
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
-        let b = inputs.count > 2 ? inputs[2] : nil
-        let p = try plan(x: x, w: w)
-        let y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry, activation: activation, cache: packedWeights)
-        return [x.rank == 3 ? y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) : y]
+        [try forward(inputs, activation: activation)]
     }
 
     /// y = relu?(conv(x) + b + residual): this Conv with the Add (and ReLU) after it, for
@@ -76,9 +72,9 @@ struct ConvOp: Operator {
                                   cache: packedWeights, residual: consume residual)
     }
 
-    /// y = act(conv(x) + b) with another activation than the fused one (`SiLUFusion`'s SiLU),
-    /// for inference passes.
-    func forward(_ inputs: [Tensor?], activation act: ConvActivation) throws -> Tensor {
+    /// y = act(conv(x) + b): `forward` with the fused activation, or another one (`SiLUFusion`'s
+    /// SiLU, for inference passes).
+    func forward(_ inputs: [Tensor?], activation act: ConvActivation?) throws -> Tensor {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         let p = try plan(x: x, w: w)

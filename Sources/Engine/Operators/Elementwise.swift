@@ -55,18 +55,15 @@ struct BatchNormalizationOp: Operator {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
         if training { return try trainingForward(x, inputs) }
-        let (a, b) = try affine(inputs)
-        guard x.rank >= 2, x.shape[1] == a.count else {
-            throw EngineError("input \(x.shape) has \(x.rank >= 2 ? x.shape[1] : 0) channels, parameters have \(a.count)")
-        }
-        return [BatchNorm.forward(x: x, a: a, b: b)]
+        return [try forward(inputs, relu: false)]
     }
 
-    /// y = max(BN(x), 0): this node with the Relu after it, for inference passes (`BatchNormReluFusion`).
+    /// Inference mode: y = BN(x), or max(BN(x), 0) with `relu` (this node with the Relu after it,
+    /// for inference passes: `BatchNormReluFusion`, which never takes a training-mode node).
     func forward(_ inputs: [Tensor?], relu: Bool) throws -> Tensor {
         let x = try required(inputs, 0, "X")
         let (a, b) = try affine(inputs)
-        guard !training, x.rank >= 2, x.shape[1] == a.count else {
+        guard x.rank >= 2, x.shape[1] == a.count else {
             throw EngineError("input \(x.shape) has \(x.rank >= 2 ? x.shape[1] : 0) channels, parameters have \(a.count)")
         }
         return BatchNorm.forward(x: x, a: a, b: b, relu: relu)
