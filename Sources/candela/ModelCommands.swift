@@ -212,6 +212,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "After the forward measurement, time every node over as many passes and print the slowest N (0: none).")
     var layers: Int = 0
+    @Flag(help: ArgumentHelp("After warm-up, read a number of seconds per line on standard input, time forward passes for that long and print one JSON line per round; end at end of input.",
+                             discussion: "For comparison scripts that alternate short rounds of two engines kept warm in their own processes (tools/bench/bench_vs_ort.py --interleave)."))
+    var roundsFromStdin = false
 
     /// Times `step` after warm-up calls, for at least `seconds` and five iterations, or one
     /// iteration when a single step already takes longer than `seconds` (slow explanations).
@@ -230,6 +233,32 @@ struct Bench: ParsableCommand {
         let elapsed = Date().timeIntervalSince(start)
         let count = Double(iterations * images)
         return (count / elapsed, 1000 * elapsed / count, iterations)
+    }
+
+    /// `--rounds-from-stdin`: warms up, prints `{"ready": true}`, then for each line of standard
+    /// input (a number of seconds) times `step` for at least that long and prints one JSON line
+    /// with the round's passes and time. A line that is not a positive number is an error.
+    func serveRounds(images: Int, _ step: () throws -> Void) throws {
+        let warm = Date()
+        repeat { try step() } while Date().timeIntervalSince(warm) < 0.5
+        // Unbuffered: the script waits for each line.
+        let emit = { (line: String) in FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+        emit("{\"ready\": true}")
+        var round = 0
+        while let line = readLine() {
+            round += 1
+            guard let seconds = Double(line.trimmingCharacters(in: .whitespaces)), seconds > 0 else {
+                throw ValidationError("standard input, line \(round): expected a number of seconds, got \"\(line)\"")
+            }
+            var iterations = 0
+            let start = Date()
+            repeat {
+                try step()
+                iterations += 1
+            } while Date().timeIntervalSince(start) < seconds
+            let elapsed = Date().timeIntervalSince(start)
+            emit("{\"round\": \(round), \"iterations\": \(iterations), \"seconds\": \(elapsed), \"ms_per_image\": \(1000 * elapsed / Double(iterations * images))}")
+        }
     }
 
     /// Times every node over `passes` forward passes and prints the slowest `layers` of them and
@@ -275,6 +304,13 @@ struct Bench: ParsableCommand {
             let x = Tensor(shape: [n, channels, hw.0, hw.1],
                            data: (0..<(n * channels * hw.0 * hw.1)).map { _ in Float.random(in: -1...1, using: &rng) })
             let explainer = try method.map { try ExplainerRegistry.make(method: $0, parameters: try parseSettings(settings)) }
+            if roundsFromStdin {
+                guard method == nil, layers == 0, !json else {
+                    throw ValidationError("--rounds-from-stdin times forward passes and prints JSON lines: leave out --method, --layers and --json")
+                }
+                try serveRounds(images: n) { _ = try m.forward(x) }
+                return
+            }
             let forward = try measure(images: n) { _ = try m.forward(x) }
             guard let explainer, let method else {
                 if json {

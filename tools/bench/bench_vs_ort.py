@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,7 +49,9 @@ DEBUG = ROOT / ".build" / "debug" / "candela"
 # ---------------------------------------------------------------- child: ONNX Runtime loop
 
 
-def ort_child(model, batch, threads, seconds, seed=0):
+def ort_session(model, batch, threads, seed=0):
+    """(run, load seconds, ORT version, RSS after imports KB): an InferenceSession as below, a
+    random float32 batch and a function that runs one pass on it."""
     import numpy as np
     import onnxruntime as ort
 
@@ -65,14 +68,23 @@ def ort_child(model, batch, threads, seconds, seed=0):
     chw = [d if isinstance(d, int) and d > 0 else dflt for d, dflt in zip(inp.shape[1:], (3, 224, 224))]
     x = np.random.default_rng(seed).standard_normal((batch, *chw)).astype(np.float32)
     feed = {inp.name: x}
-    # Warm-up: at least 2 runs and 0.5 s.
+    return (lambda: sess.run(None, feed)), load_s, ort.__version__, base_kb
+
+
+def warm_up(run):
+    """At least 2 runs and 0.5 s."""
     t0, n = time.perf_counter(), 0
     while n < 2 or time.perf_counter() - t0 < 0.5:
-        sess.run(None, feed)
+        run()
         n += 1
+
+
+def ort_child(model, batch, threads, seconds):
+    run, load_s, version, base_kb = ort_session(model, batch, threads)
+    warm_up(run)
     iters, t0 = 0, time.perf_counter()
     while True:
-        sess.run(None, feed)
+        run()
         iters += 1
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds:
@@ -88,8 +100,28 @@ def ort_child(model, batch, threads, seconds, seed=0):
         "load_seconds": load_s,
         "rss_after_imports_mb": base_kb / 1024.0,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "onnxruntime": ort.__version__,
+        "onnxruntime": version,
     }))
+
+
+def ort_server(model, batch, threads):
+    """The ORT side of --interleave: the protocol of `candela bench --rounds-from-stdin` (after
+    warm-up print {"ready": true}; per line of seconds on stdin, time passes for that long and
+    print one JSON line)."""
+    run, _, version, base_kb = ort_session(model, batch, threads)
+    warm_up(run)
+    print(json.dumps({"ready": True, "onnxruntime": version, "rss_after_imports_mb": base_kb / 1024.0}), flush=True)
+    for k, line in enumerate(sys.stdin, 1):
+        seconds = float(line)
+        iters, t0 = 0, time.perf_counter()
+        while True:
+            run()
+            iters += 1
+            elapsed = time.perf_counter() - t0
+            if elapsed >= seconds:
+                break
+        print(json.dumps({"round": k, "iterations": iters, "seconds": elapsed,
+                          "ms_per_image": 1000.0 * elapsed / (iters * batch)}), flush=True)
 
 
 # ---------------------------------------------------------------- parent
@@ -153,7 +185,7 @@ def run_measured(cmd, timeout):
         finally:
             timer.cancel()
         p.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - t0
+        wall = time.perf_counter() - t0 - args.round_gap * args.interleave * len(servers)
         other = None
         if s0 is not None:
             s1 = _cpu_sample()
@@ -212,6 +244,118 @@ def least_disturbed(measure, retries, limit=0.1):
     return best
 
 
+class Server:
+    """One engine kept warm in its own process that times a round of forward passes whenever it
+    is sent a number of seconds (`candela bench --rounds-from-stdin`, or ort_server above)."""
+
+    def __init__(self, name, cmd):
+        self.name = name
+        self.err = tempfile.TemporaryFile("w+")
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
+                                  text=True, bufsize=1)
+        self.info = self._read()
+
+    def _read(self):
+        line = self.p.stdout.readline()
+        if not line:
+            self.p.wait()
+            self.err.seek(0)
+            raise RuntimeError(f"{self.name} exited {self.p.returncode}: {self.err.read().strip()}")
+        return json.loads(line)
+
+    def round(self, seconds):
+        self.p.stdin.write(f"{seconds}\n")
+        self.p.stdin.flush()
+        return self._read()["ms_per_image"]
+
+    def close(self):
+        """Ends the process; returns its peak RSS in MB (its own rusage, from wait4)."""
+        self.p.stdin.close()
+        _, status, usage = os.wait4(self.p.pid, 0)
+        self.p.returncode = os.waitstatus_to_exitcode(status)
+        return usage.ru_maxrss / 1024.0
+
+
+def quantile(values, q):
+    v = sorted(values)
+    x = q * (len(v) - 1)
+    i = int(x)
+    return v[i] if i + 1 >= len(v) else v[i] + (x - i) * (v[i + 1] - v[i])
+
+
+def interleaved(args, candela, model, batch):
+    """--interleave: ORT, Candela (and --baseline) each warm in its own process; --interleave
+    rounds of --round-seconds each, one engine after the other, the order rotated every round.
+    Ratios are taken within a round, so the machine's drift over seconds cancels."""
+    engines = [("ort", [sys.executable, str(Path(__file__).resolve()), "--ort-serve", str(model),
+                        "--batch-child", str(batch), "--threads", str(args.threads)])]
+    bench = ["bench", "--model", str(model), "--batch", str(batch), "--threads", str(args.threads),
+             "--rounds-from-stdin"]
+    if candela is not None:
+        engines.append(("candela", [str(candela)] + bench))
+    if args.baseline:
+        engines.append(("baseline", [str(args.baseline)] + bench))
+    servers = []
+    try:
+        for name, cmd in engines:  # one at a time: each warms up alone
+            servers.append(Server(name, cmd))
+        s0 = _cpu_sample()
+        t0 = time.perf_counter()
+        ms = {s.name: [] for s in servers}
+        for k in range(args.interleave):
+            turn = servers[k % len(servers):] + servers[:k % len(servers)]
+            for s in turn:
+                # ORT's idle workers spin for some 40 ms after a round (measured from
+                # /proc/PID/stat): let them stop before the next engine starts.
+                time.sleep(args.round_gap)
+                ms[s.name].append(s.round(args.round_seconds))
+        wall = time.perf_counter() - t0 - args.round_gap * args.interleave * len(servers)
+        s1 = _cpu_sample()
+    finally:
+        rss = {}
+        for s in servers:
+            try:
+                rss[s.name] = s.close()
+            except Exception:
+                s.p.kill()
+    # Busy CPU beyond the engines' own share (one engine at a time on `threads` threads).
+    busy = ((s1[0] - s1[1]) - (s0[0] - s0[1])) / os.sysconf("SC_CLK_TCK")
+    other = max(0.0, busy / wall - args.threads) / (os.cpu_count() or 1)
+    row = {"model": model.stem, "batch": batch, "rounds": args.interleave, "round_seconds": args.round_seconds,
+           "ms_per_image": ms, "peak_rss_mb": rss, "other_cpu": other}
+    for name in ("candela", "baseline"):
+        if name in ms:
+            r = [o / c for o, c in zip(ms["ort"], ms[name])]
+            row[f"{name}_ratios"] = r
+    if "baseline" in ms:
+        row["candela_vs_baseline"] = [b / c for b, c in zip(ms["baseline"], ms["candela"])]
+    return row
+
+
+def print_interleaved(rows):
+    pairs = [("candela_ratios", "candela", "ort", "Candela / ORT"), ("baseline_ratios", "baseline", "ort", "baseline / ORT"),
+             ("candela_vs_baseline", "candela", "baseline", "Candela / baseline")]
+    cols = ["model", "batch", "engines", "ms/img", "ratio", "middle half", "rounds > 1", "peak RSS MB"]
+    widths = [14, 5, 18, 16, 6, 13, 10, 12]
+    line = "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cols, widths)))
+    print()
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        ms, rss = r["ms_per_image"], r["peak_rss_mb"]
+        for key, a, b, label in pairs:
+            if key not in r:
+                continue
+            q = r[key]
+            vals = [r["model"], r["batch"], label, f"{statistics.median(ms[a]):.3f} / {statistics.median(ms[b]):.3f}",
+                    f"{statistics.median(q):.3f}", f"{quantile(q, 0.25):.3f}–{quantile(q, 0.75):.3f}",
+                    f"{sum(x > 1 for x in q)}/{len(q)}", f"{rss.get(a, 0):.0f} / {rss.get(b, 0):.0f}"]
+            print("  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(vals, widths))))
+    print("\nratio = throughput ratio A / B (B's time over A's) within a round, median over the rounds; "
+          "middle half = its 25th to 75th percentile;\nms/img = median of the rounds; peak RSS from wait4 on each "
+          "engine's own process (ORT's includes Python)")
+
+
 def fmt(v, spec):
     return format(v, spec) if isinstance(v, (int, float)) else str(v)
 
@@ -232,13 +376,25 @@ def main():
                     help="rounds of (ORT, Candela) per model and batch, order swapped every other round; the "
                          "table shows the pair with the median ratio (default 3)")
     ap.add_argument("--no-candela", action="store_true", help="measure ONNX Runtime only")
+    ap.add_argument("--interleave", type=int, default=30, metavar="ROUNDS",
+                    help="keep each engine warm in its own process and alternate ROUNDS short rounds "
+                         "between them, ratios taken within a round (default 30; 0: the older --pairs "
+                         "mode of one process per measurement)")
+    ap.add_argument("--round-seconds", type=float, default=0.5, help="seconds per engine per round (default 0.5)")
+    ap.add_argument("--round-gap", type=float, default=0.1,
+                    help="idle seconds before each round, so the previous engine's spinning workers stop (default 0.1)")
+    ap.add_argument("--baseline", help="with --interleave: a second Candela binary in the rotation (A/B of two builds)")
     ap.add_argument("--json-out", type=Path, default=OUT / "bench_vs_ort.json")
     ap.add_argument("--ort-child", help=argparse.SUPPRESS)
+    ap.add_argument("--ort-serve", help=argparse.SUPPRESS)
     ap.add_argument("--batch-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.ort_child:
         ort_child(args.ort_child, args.batch_child, args.threads, args.seconds)
+        return 0
+    if args.ort_serve:
+        ort_server(args.ort_serve, args.batch_child, args.threads)
         return 0
 
     candela = None if args.no_candela else resolve_candela(args.candela)
@@ -251,12 +407,41 @@ def main():
 
     load0, busy0 = os.getloadavg()[0], cpu_busy()
     busy_txt = f"{busy0:.0%}" if busy0 is not None else "?"
-    print(f"candela: {candela or '(skipped)'}   threads {args.threads}   >= {args.seconds:g} s per measurement   "
+    how = (f"{args.interleave} rounds of {args.round_seconds:g} s per engine" if args.interleave > 0
+           else f">= {args.seconds:g} s per measurement")
+    print(f"candela: {candela or '(skipped)'}   threads {args.threads}   {how}   "
           f"cpus {os.cpu_count()}   CPU busy before start {busy_txt}   load average (1 min) {load0:.2f}")
     if busy0 is not None and busy0 > 0.15:
         print(f"warning: other processes keep {busy_txt} of the CPUs busy; the numbers below are noisy",
               file=sys.stderr)
     print()
+
+    if args.interleave > 0:
+        rows = []
+        for m in models:
+            for b in batches:
+                try:
+                    row = interleaved(args, candela, paths[m], b)
+                except Exception as e:  # keep going: report the rest
+                    print(f"{m} batch {b}: failed: {e}", file=sys.stderr)
+                    rows.append({"model": m, "batch": b, "error": str(e)})
+                    continue
+                rows.append(row)
+                print(f"  measured {m} batch {b}: " + ", ".join(
+                    f"{label} {statistics.median(row[key]):.3f}" for key, label in
+                    (("candela_ratios", "Candela/ORT"), ("baseline_ratios", "baseline/ORT"),
+                     ("candela_vs_baseline", "Candela/baseline")) if key in row)
+                    + f" (median of {args.interleave} rounds; other CPU {row['other_cpu']:.0%})", flush=True)
+        print_interleaved([r for r in rows if "error" not in r])
+        load1, busy1 = os.getloadavg()[0], cpu_busy()
+        print(f"CPU busy (other processes) before {busy_txt}, after "
+              f"{f'{busy1:.0%}' if busy1 is not None else '?'}; load average (1 min) {load0:.2f} before, {load1:.2f} after")
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps({
+            "mode": "interleave", "candela": str(candela) if candela else None, "baseline": args.baseline,
+            "threads": args.threads, "cpu_busy_before": busy0, "cpu_busy_after": busy1, "rows": rows}, indent=2) + "\n")
+        print(f"wrote {args.json_out}")
+        return 1 if any("error" in r for r in rows) else 0
 
     rows = []
     for m in models:
