@@ -65,8 +65,15 @@ extension Conv2D {
                             let p = FusedPointers(x: xp.baseAddress!, dw: dwp.baseAddress!, y: yp.baseAddress!,
                                                   bias: b == nil ? nil : bp.baseAddress, dwBias: dwBias == nil ? nil : dbp.baseAddress,
                                                   packed: packed.storage)
-                            // Tasks: (image, chunk of channels), claimed in turn by the threads.
-                            Parallel.run(threads, items: n * chunks) { task in
+                            // Tasks (image, chunk of channels): each thread takes a contiguous
+                            // run of them in order, and one done with its own takes the other's
+                            // last tasks (`Parallel.shares`). With the runs fixed (as
+                            // `Parallel.run` splits), MobileNetV2 at batch 1 on two threads took
+                            // 1.011-1.058x the time (three runs, in process).
+                            let tasks = n * chunks, perPart = (tasks + threads - 1) / threads
+                            Parallel.shares(threads, pieces: perPart) { part, piece in
+                                let task = part * perPart + piece
+                                guard task < tasks else { return }
                                 let (i, k) = (task / chunks, task % chunks)
                                 let (c0, c1) = (k * chunk, Swift.min(m, (k + 1) * chunk))
                                 var (pgc, dgc) = (pg, dgk)
