@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import TestSupport
 import XCTest
@@ -297,6 +298,51 @@ final class FastKernelTests: XCTestCase {
             }
             XCTAssertEqual(outputs[0].data, outputs[1].data, "\(t.label): two threads differ from one")
             XCTAssertLessThan(outputs[1].maxAbsDifference(reference), 1e-5, t.label)
+        }
+    }
+
+    /// A 1×1 convolution that reads its input in place starts its column tiles on the input's
+    /// cache lines, after a narrow tile up to the first line boundary of x + n0 (`ck_conv`):
+    /// wherever x starts in its line (16 offsets), and wherever a range of columns starts (one
+    /// range, or two cut at column 96 or 37, as threads split them), every output has the bits
+    /// of x starting on a line boundary. 400 pixels (every depth row at x's offset in its line),
+    /// 19 output channels (a partial 8-row panel), two column blocks.
+    func testPointwiseTilesFromAnyAlignmentGiveTheSameBits() throws {
+        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "needs the AVX-512 kernels")
+        let (c, m, h, w) = (40, 19, 8, 50)
+        let plane = h * w
+        var rng = SeededRandom(seed: 31)
+        let weights = rng.tensor([m, c]), bias = rng.tensor([m]), x = rng.tensor([c, plane])
+        let count = ck_packed_weights_count(2, Int32(m), Int32(c))
+        let packed = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
+        let input = UnsafeMutableRawPointer.allocate(byteCount: (c * plane + 16) * 4, alignment: 64).bindMemory(to: Float.self, capacity: c * plane + 16)
+        defer { UnsafeMutableRawPointer(packed).deallocate(); UnsafeMutableRawPointer(input).deallocate() }
+        weights.data.withUnsafeBufferPointer { ck_pack_weights(2, Int32(m), Int32(c), $0.baseAddress!, packed) }
+        var geometry = ck_conv_geometry(c: Int32(c), h: Int32(h), w: Int32(w), kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0,
+                                        dh: 1, dw: 1, oh: Int32(h), ow: Int32(w))
+        var expected: [UInt32]?
+        for offset in 0..<16 {
+            let xp = input + offset
+            x.data.withUnsafeBufferPointer { xp.update(from: $0.baseAddress!, count: c * plane) }
+            for cuts in [[0, plane], [0, 96, plane], [0, 37, plane]] {
+                var y = [Float](repeating: .nan, count: m * plane)
+                y.withUnsafeMutableBufferPointer { yp in
+                    bias.data.withUnsafeBufferPointer { bp in
+                        for (n0, n1) in zip(cuts, cuts.dropFirst()) {
+                            XCTAssertEqual(ck_conv(2, packed, Int32(m), 0, Int32(m), &geometry, xp, Int32(n0), Int32(n1), bp.baseAddress,
+                                                   0, Int32(CK_ACT_CLIP), 0, 6, yp.baseAddress!, Int32(plane)), 0)
+                        }
+                    }
+                }
+                let bits = y.map(\.bitPattern)
+                if let expected {
+                    XCTAssertEqual(zip(bits, expected).filter { $0 != $1 }.count, 0,
+                                   "outputs that differ: x \(4 * offset) bytes into a line, ranges cut at \(cuts)")
+                } else {
+                    XCTAssertFalse(y.contains { $0.isNaN }, "every output written")
+                    expected = bits
+                }
+            }
         }
     }
 
