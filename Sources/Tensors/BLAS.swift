@@ -35,8 +35,12 @@ public enum BLAS {
             if beta == 0 && !own { c.update(repeating: 0, count: n) }
             let parts = Swift.min(threads, Swift.max(1, (n * k) >> 16))
             let shared = SharedPointers(a: a, b: b, c: c, status: nil)
-            Parallel.run(parts, items: parts) { t in
-                let (lo, hi) = (n * t / parts, n * (t + 1) / parts)
+            // Each thread its outputs in four runs (`Parallel.shares`), the first done takes the
+            // other's last; every output is one dot product whatever the runs.
+            let pieces = parts > 1 ? 4 : 1
+            Parallel.shares(parts, pieces: pieces) { t, piece in
+                let (first, end) = (n * t / parts, n * (t + 1) / parts)
+                let (lo, hi) = (first + (end - first) * piece / pieces, first + (end - first) * (piece + 1) / pieces)
                 guard lo < hi else { return }
                 if own {
                     _ = ck_sgemv(transB ? 1 : 0, Int32(lo), Int32(hi), Int32(k), alpha, shared.b, Int32(ldb), shared.a, beta, shared.c)

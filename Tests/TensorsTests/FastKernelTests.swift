@@ -282,6 +282,8 @@ final class FastKernelTests: XCTestCase {
             (64, 48, 28, same, "Winograd, 196 tiles in 7 blocks"),
             (32, 40, 28, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)),
              "stride 2: implicit GEMM, 7 column panels"),
+            (3, 32, 64, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)),
+             "an RGB stem: channel-major, 32 output rows in runs of 4"),
         ]
         for t in cases {
             let x = rng.tensor([1, t.c, t.side, t.side]), wt = rng.tensor([t.m, t.c, t.g.kernel.h, t.g.kernel.w], -0.1, 0.1)
