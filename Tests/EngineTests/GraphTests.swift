@@ -141,4 +141,38 @@ final class GraphTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("outside the model's folder"), "\($0)")
         }
     }
+
+    /// `ConvOp.plan`'s array-free geometry (`plainGeometry`) agrees with the general path on
+    /// every attribute combination it takes, and leaves the others (auto_pad SAME_*, 1-D, a
+    /// kernel_shape that disagrees with the weights, attributes of the wrong length) to it.
+    func testConvPlanWithoutArraysMatchesTheGeneralPlan() throws {
+        let x = Tensor(shape: [1, 4, 9, 11]), w = Tensor(shape: [6, 2, 3, 5])
+        func op(_ set: [String: Attributes.Value]) throws -> ConvOp {
+            var a = Attributes(inputCount: 2)
+            a.values = set
+            return try ConvOp(a)
+        }
+        let taken: [[String: Attributes.Value]] = [
+            [:],
+            ["group": .int(2)],
+            ["strides": .ints([2, 3]), "pads": .ints([1, 2, 0, 3]), "dilations": .ints([2, 1])],
+            ["kernel_shape": .ints([3, 5]), "auto_pad": .string("NOTSET"), "pads": .ints([0, 0, 1, 1])],
+            ["auto_pad": .string("VALID"), "pads": .ints([1, 1, 1, 1]), "strides": .ints([1, 2])],
+        ]
+        for set in taken {
+            let conv = try op(set)
+            let plain = try XCTUnwrap(conv.plainGeometry(x: x, w: w), "\(set)")
+            XCTAssertEqual(plain, try conv.generalPlan(x: x, w: w).geometry, "\(set)")
+        }
+        let left: [[String: Attributes.Value]] = [
+            ["auto_pad": .string("SAME_UPPER")],
+            ["auto_pad": .string("SAME_LOWER"), "strides": .ints([2, 2])],
+            ["kernel_shape": .ints([3, 3])],
+            ["strides": .ints([2])],
+            ["pads": .ints([1, 1])],
+            ["dilations": .ints([1, 1, 1])],
+        ]
+        for set in left { XCTAssertNil(try op(set).plainGeometry(x: x, w: w), "\(set)") }
+        XCTAssertNil(try op([:]).plainGeometry(x: Tensor(shape: [1, 4, 11]), w: Tensor(shape: [6, 4, 3])), "1-D")
+    }
 }

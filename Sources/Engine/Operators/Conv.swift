@@ -33,6 +33,30 @@ struct ConvOp: Operator {
 
     /// The 2-D view of the operands and the geometry: (N,C,L) becomes (N,C,1,L).
     func plan(x: Tensor, w: Tensor) throws -> (x: Tensor, w: Tensor, geometry: Conv2DGeometry) {
+        if let g = plainGeometry(x: x, w: w) { return (x, w, g) }
+        return try generalPlan(x: x, w: w)
+    }
+
+    /// `plan`'s geometry in the common case, built without arrays: 2-D, explicit or no padding,
+    /// every attribute of its right length; nil otherwise, and `generalPlan` then checks and
+    /// says what is wrong. (A plan runs for every convolution of every pass: a chain of 100 small
+    /// 1×1 convolutions took 0.936 of the time without the arrays, in process; MobileNetV2's
+    /// pass is level within the noise.)
+    func plainGeometry(x: Tensor, w: Tensor) -> Conv2DGeometry? {
+        guard x.rank == 4, w.rank == 4, autoPad == "NOTSET" || autoPad == "VALID" else { return nil }
+        let (kh, kw) = (w.shape[2], w.shape[3])
+        if let ks = kernelShape, ks.count != 2 || ks[0] != kh || ks[1] != kw { return nil }
+        if let s = strides, s.count != 2 { return nil }
+        if let d = dilations, d.count != 2 { return nil }
+        let p = autoPad == "VALID" ? nil : pads
+        if let p, p.count != 4 { return nil }
+        return Conv2DGeometry(kernel: (kh, kw), strides: (strides?[0] ?? 1, strides?[1] ?? 1),
+                              pads: (p?[0] ?? 0, p?[1] ?? 0, p?[2] ?? 0, p?[3] ?? 0),
+                              dilations: (dilations?[0] ?? 1, dilations?[1] ?? 1), group: group)
+    }
+
+    /// `plan` for any rank and padding rule.
+    func generalPlan(x: Tensor, w: Tensor) throws -> (x: Tensor, w: Tensor, geometry: Conv2DGeometry) {
         guard x.rank == w.rank, x.rank == 3 || x.rank == 4 else {
             throw EngineError("only 1-D and 2-D convolution are supported; input \(x.shape), weight \(w.shape)").unsupported()
         }
