@@ -79,16 +79,21 @@ def warm_up(run):
         n += 1
 
 
-def ort_child(model, batch, threads, seconds):
-    run, load_s, version, base_kb = ort_session(model, batch, threads)
-    warm_up(run)
+def timed(run, seconds):
+    """(passes, elapsed seconds): `run` repeated until at least `seconds` have passed."""
     iters, t0 = 0, time.perf_counter()
     while True:
         run()
         iters += 1
         elapsed = time.perf_counter() - t0
         if elapsed >= seconds:
-            break
+            return iters, elapsed
+
+
+def ort_child(model, batch, threads, seconds):
+    run, load_s, version, base_kb = ort_session(model, batch, threads)
+    warm_up(run)
+    iters, elapsed = timed(run, seconds)
     images = iters * batch
     print(json.dumps({
         "images_per_second": images / elapsed,
@@ -112,14 +117,7 @@ def ort_server(model, batch, threads):
     warm_up(run)
     print(json.dumps({"ready": True, "onnxruntime": version, "rss_after_imports_mb": base_kb / 1024.0}), flush=True)
     for k, line in enumerate(sys.stdin, 1):
-        seconds = float(line)
-        iters, t0 = 0, time.perf_counter()
-        while True:
-            run()
-            iters += 1
-            elapsed = time.perf_counter() - t0
-            if elapsed >= seconds:
-                break
+        iters, elapsed = timed(run, float(line))
         print(json.dumps({"round": k, "iterations": iters, "seconds": elapsed,
                           "ms_per_image": 1000.0 * elapsed / (iters * batch)}), flush=True)
 
@@ -185,7 +183,7 @@ def run_measured(cmd, timeout):
         finally:
             timer.cancel()
         p.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - t0 - args.round_gap * args.interleave * len(servers)
+        wall = time.perf_counter() - t0
         other = None
         if s0 is not None:
             s1 = _cpu_sample()
@@ -343,6 +341,9 @@ def print_interleaved(rows):
     print("-" * len(line))
     for r in rows:
         ms, rss = r["ms_per_image"], r["peak_rss_mb"]
+        if not any(key in r for key, *_ in pairs):  # --no-candela: ORT alone
+            vals = [r["model"], r["batch"], "ORT", f"{statistics.median(ms['ort']):.3f}", "-", "-", "-", f"{rss.get('ort', 0):.0f}"]
+            print("  ".join(str(v).rjust(w) if i else str(v).ljust(w) for i, (v, w) in enumerate(zip(vals, widths))))
         for key, a, b, label in pairs:
             if key not in r:
                 continue
