@@ -295,6 +295,9 @@ struct Bench: ParsableCommand {
             if layers > 0 && (json || method != nil) {
                 throw ValidationError("--layers times forward passes and prints text: leave out \(json ? "--json" : "--method")")
             }
+            if roundsFromStdin && (method != nil || layers > 0 || json) {
+                throw ValidationError("--rounds-from-stdin times forward passes and prints JSON lines: leave out --method, --layers and --json")
+            }
             BLAS.setThreads(threads)
             let m = try Model(path: model)
             let hw = try modelInputSize(m, override: size)
@@ -305,9 +308,6 @@ struct Bench: ParsableCommand {
                            data: (0..<(n * channels * hw.0 * hw.1)).map { _ in Float.random(in: -1...1, using: &rng) })
             let explainer = try method.map { try ExplainerRegistry.make(method: $0, parameters: try parseSettings(settings)) }
             if roundsFromStdin {
-                guard method == nil, layers == 0, !json else {
-                    throw ValidationError("--rounds-from-stdin times forward passes and prints JSON lines: leave out --method, --layers and --json")
-                }
                 try serveRounds(images: n) { _ = try m.forward(x) }
                 return
             }

@@ -158,6 +158,14 @@ check bench-layers-count test "$(grep -c " ms .*% " "$TMP/out")" -ge 4
 check bench-layers-operators grep -q "^per operator:$" "$TMP/out"
 expect_error bench-layers-negative "--layers must be 0 or more" -- "$BIN" bench --model $M --layers=-2
 expect_error bench-layers-json     "leave out --json"             -- "$BIN" bench --model $M --layers 3 --json
+# bench --rounds-from-stdin (bench_vs_ort.py's protocol): ready, then one JSON line per line of
+# seconds; a line that is not a number is an error naming it; the flag excludes --json.
+printf '0.05\n0.05\n' >"$TMP/rounds"
+expect_ok bench-rounds -- "$BIN" bench --model $M --rounds-from-stdin --threads 1 <"$TMP/rounds"
+check bench-rounds-lines test "$(head -1 "$TMP/out")" = '{"ready": true}' -a "$(grep -c '"ms_per_image": [0-9.e-]*}$' "$TMP/out")" -eq 2
+printf '0.05\nsoon\n' >"$TMP/rounds"
+expect_error bench-rounds-bad "line 2: expected a number of seconds, got \"soon\"" -- "$BIN" bench --model $M --rounds-from-stdin <"$TMP/rounds"
+expect_error bench-rounds-json "leave out --method, --layers and --json" -- "$BIN" bench --model $M --rounds-from-stdin --json
 # Huge pages: the binary runs itself again with glibc.malloc.hugetlb=1 where the kernel's policy
 # is "madvise" (this machine's), not with CANDELA_HUGE_PAGES=0; a user's own tunables are kept.
 if grep -q "\[madvise\]" /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
