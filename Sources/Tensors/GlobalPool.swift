@@ -17,16 +17,26 @@ public enum GlobalAveragePool {
             y.data.withUnsafeMutableBufferPointer { yb in
                 guard let xp = xb.baseAddress, let yp = yb.baseAddress else { return }
                 let shared = PlanePointers(x: xp, y: yp)
-                // Each thread its planes in four runs, the first done takes the other's last.
+                // Each thread its planes in four runs, the first done takes the other's last. The
+                // runs are cut at multiples of eight planes, the eight `meanOfPlanes` sums side by
+                // side: cut anywhere, a pool of 32 planes went one plane at a time, and
+                // EfficientNet-style at batch 1 on two threads took 1.03–1.04x the time (in process).
                 let pieces = parts > 1 ? 4 : 1
                 Parallel.shares(parts, pieces: pieces) { part, piece in
-                    let (p0, p1) = (planes * part / parts, planes * (part + 1) / parts)
-                    meanOfPlanes(shared.x, planes: (p0 + (p1 - p0) * piece / pieces)..<(p0 + (p1 - p0) * (piece + 1) / pieces),
+                    meanOfPlanes(shared.x, planes: run(piece, of: pieces, part: part, of: parts, planes: planes),
                                  plane: plane, into: shared.y)
                 }
             }
         }
         return y
+    }
+
+    /// The planes of run `piece` of part `part`: the part's share of the planes, cut at
+    /// multiples of eight from its start (the last run takes the rest; a run may be empty).
+    static func run(_ piece: Int, of pieces: Int, part: Int, of parts: Int, planes: Int) -> Range<Int> {
+        let (p0, p1) = (planes * part / parts, planes * (part + 1) / parts)
+        func cut(_ i: Int) -> Int { i >= pieces ? p1 : p0 + (p1 - p0) * i / pieces / 8 * 8 }
+        return cut(piece)..<cut(piece + 1)
     }
 
     /// y[p] = the mean of plane p of x, for p in `planes`, eight planes at a time.

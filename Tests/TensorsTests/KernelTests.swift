@@ -76,6 +76,20 @@ final class KernelTests: XCTestCase {
             }
             XCTAssertEqual(GlobalAveragePool.forward(x: x).data, expected, "\(shape)")
         }
+        // The threads' runs cover every plane once, each part's runs in order and cut at multiples
+        // of eight planes from the part's start (the planes `meanOfPlanes` sums side by side).
+        for (planes, parts) in [(32, 2), (1283, 2), (20, 2), (3, 2), (96, 3)] {
+            var covered: [Int] = []
+            for part in 0..<parts {
+                let start = planes * part / parts
+                for piece in 0..<4 {
+                    let r = GlobalAveragePool.run(piece, of: 4, part: part, of: parts, planes: planes)
+                    covered += Array(r)
+                    if piece < 3 { XCTAssertEqual((r.upperBound - start) % 8, 0, "\(planes) planes, part \(part), run \(piece)") }
+                }
+            }
+            XCTAssertEqual(covered, Array(0..<planes), "\(planes) planes in \(parts) parts")
+        }
     }
 
     func testReluForwardBackward() {
