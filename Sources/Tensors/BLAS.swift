@@ -39,8 +39,8 @@ public enum BLAS {
             // other's last; every output is one dot product whatever the runs.
             let pieces = parts > 1 ? 4 : 1
             Parallel.shares(parts, pieces: pieces) { t, piece in
-                let (first, end) = (n * t / parts, n * (t + 1) / parts)
-                let (lo, hi) = (first + (end - first) * piece / pieces, first + (end - first) * (piece + 1) / pieces)
+                let outputs = Parallel.items(ofPiece: piece, of: pieces, part: t, of: parts, items: n)
+                let (lo, hi) = (outputs.lowerBound, outputs.upperBound)
                 guard lo < hi else { return }
                 if own {
                     _ = ck_sgemv(transB ? 1 : 0, Int32(lo), Int32(hi), Int32(k), alpha, shared.b, Int32(ldb), shared.a, beta, shared.c)

@@ -335,8 +335,8 @@ public enum Conv2D {
                 // 16 % of its time for the slower thread).
                 let pieces = piecesOfShare(repeatingPreparation: false, parts: splits)
                 Parallel.shares(splits, pieces: pieces) { part, piece in
-                    let (b0, b1) = (oh * part / splits, oh * (part + 1) / splits)
-                    let (r0, r1) = (b0 + (b1 - b0) * piece / pieces, b0 + (b1 - b0) * (piece + 1) / pieces)
+                    let rows = Parallel.items(ofPiece: piece, of: pieces, part: part, of: splits, items: oh)
+                    let (r0, r1) = (rows.lowerBound, rows.upperBound)
                     guard r0 < r1 else { return }
                     var gp = ptrs.geometry
                     status.slots[part] |= ck_conv_channels(level, packed.storage, Int32(m), 0, Int32(m), &gp, ptrs.x,

@@ -23,20 +23,13 @@ public enum GlobalAveragePool {
                 // EfficientNet-style at batch 1 on two threads took 1.03–1.04x the time (in process).
                 let pieces = parts > 1 ? 4 : 1
                 Parallel.shares(parts, pieces: pieces) { part, piece in
-                    meanOfPlanes(shared.x, planes: run(piece, of: pieces, part: part, of: parts, planes: planes),
+                    meanOfPlanes(shared.x, planes: Parallel.items(ofPiece: piece, of: pieces, part: part, of: parts, items: planes,
+                                                                  multiple: 8),
                                  plane: plane, into: shared.y)
                 }
             }
         }
         return y
-    }
-
-    /// The planes of run `piece` of part `part`: the part's share of the planes, cut at
-    /// multiples of eight from its start (the last run takes the rest; a run may be empty).
-    static func run(_ piece: Int, of pieces: Int, part: Int, of parts: Int, planes: Int) -> Range<Int> {
-        let (p0, p1) = (planes * part / parts, planes * (part + 1) / parts)
-        func cut(_ i: Int) -> Int { i >= pieces ? p1 : p0 + (p1 - p0) * i / pieces / 8 * 8 }
-        return cut(piece)..<cut(piece + 1)
     }
 
     /// y[p] = the mean of plane p of x, for p in `planes`, eight planes at a time.

@@ -53,6 +53,17 @@ public enum Parallel {
         }
     }
 
+    /// The items of run `piece` (of `pieces`) in part `part` (of `parts`) when `items` items are
+    /// split into contiguous parts and each part into runs, for `shares`: the part's share of
+    /// the items, cut at multiples of `multiple` from its start; the last run takes the rest,
+    /// and a run may be empty.
+    public static func items(ofPiece piece: Int, of pieces: Int, part: Int, of parts: Int, items: Int,
+                             multiple: Int = 1) -> Range<Int> {
+        let (first, end) = (items * part / parts, items * (part + 1) / parts)
+        func cut(_ i: Int) -> Int { i >= pieces ? end : first + (end - first) * i / pieces / multiple * multiple }
+        return cut(piece)..<cut(piece + 1)
+    }
+
     /// body(0) ..< body(count - 1) on up to `threads` threads, each taking the next index when
     /// it is done (a thread that drew a short item takes more); the results in index order.
     /// Throws the error of the lowest failing index, after every item has run.

@@ -83,13 +83,17 @@ final class KernelTests: XCTestCase {
             for part in 0..<parts {
                 let start = planes * part / parts
                 for piece in 0..<4 {
-                    let r = GlobalAveragePool.run(piece, of: 4, part: part, of: parts, planes: planes)
+                    let r = Parallel.items(ofPiece: piece, of: 4, part: part, of: parts, items: planes, multiple: 8)
                     covered += Array(r)
                     if piece < 3 { XCTAssertEqual((r.upperBound - start) % 8, 0, "\(planes) planes, part \(part), run \(piece)") }
                 }
             }
             XCTAssertEqual(covered, Array(0..<planes), "\(planes) planes in \(parts) parts")
         }
+        // Without a multiple, the runs are the even split of each part (the stem's rows, the
+        // matrix-vector product's outputs): 112 rows in two parts, runs of 14.
+        XCTAssertEqual((0..<4).map { Parallel.items(ofPiece: $0, of: 4, part: 1, of: 2, items: 112) },
+                       [56..<70, 70..<84, 84..<98, 98..<112])
     }
 
     func testReluForwardBackward() {
