@@ -3,7 +3,7 @@ import Tensors
 /// A run of nodes an inference pass on the optimized graph computes as one (see the fusions in
 /// Optimizer.swift): found once per model, applied in a pass where no tap names a tensor it
 /// would not make. Passes that keep every tensor (gradients, LRP) run the nodes one by one.
-enum FusedStep {
+enum FusedStep: Sendable {
     /// Conv → Add (→ Relu): the residual added in the convolution's store.
     case residual(ResidualFusion, ConvOp)
     /// 1×1 expansion → depthwise Conv (each with its SiLU, if any), a few channels at a time.
@@ -49,26 +49,56 @@ enum FusedStep {
         }
     }
 
-    /// Runs the step on the first node's inputs `args`.
+    /// Runs the step on the first node's inputs `args`, reading what else it needs from
+    /// `values` (a pass by tensor name).
     func run(_ args: [Tensor?], graph: Graph, values: inout [String: Tensor], frees: [[String]], keep: Set<String>) throws -> Tensor {
         switch self {
+        case .residual(let fusion, _):
+            let residual = handsOverResidual(frees: frees, keep: keep) ? values.removeValue(forKey: fusion.residual)!
+                                                                       : values[fusion.residual]!
+            return try run(args, residual: residual, depthwiseInputs: [])
+        case .pair(let pair, _, _):
+            return try run(args, residual: nil,
+                           depthwiseInputs: graph.nodes[pair.depthwise].inputs.map { $0.isEmpty ? nil : values[$0] })
+        case .silu, .batchNormRelu:
+            return try run(args, residual: nil, depthwiseInputs: [])
+        }
+    }
+
+    /// Runs the step on the first node's inputs `args`, the residual (`.residual`) and the
+    /// depthwise node's inputs (`.pair`; its first, the intermediate tensor, is not read).
+    func run(_ args: [Tensor?], residual: consuming Tensor?, depthwiseInputs: [Tensor?]) throws -> Tensor {
+        switch self {
         case .residual(let fusion, let conv):
-            // When the Add is the residual's last reader, its buffer becomes the output (taken
-            // out of `values`, it has no other owner, so writing it does not copy it).
-            let handOver = fusion.residualIdleUntilAdd && frees[fusion.add].contains(fusion.residual)
-                && !keep.contains(fusion.residual)
-            let residual = handOver ? values.removeValue(forKey: fusion.residual)! : values[fusion.residual]!
+            guard let residual = residual.take() else { throw EngineError("the fused residual Add has no residual") }
             return try conv.forward(args, residual: residual, relu: fusion.relu != nil)
         case .pair(let pair, let conv, let depthwise):
-            let next = graph.nodes[pair.depthwise]
             return try conv.forward(args, activation: pair.expansionSiLU == nil ? conv.activation : .silu,
-                                    depthwise: depthwise, next.inputs.map { $0.isEmpty ? nil : values[$0] },
+                                    depthwise: depthwise, depthwiseInputs,
                                     dwActivation: pair.depthwiseSiLU == nil ? depthwise.activation : .silu)
         case .silu(_, let conv):
             return try conv.forward(args, activation: .silu)
         case .batchNormRelu(_, let bn):
             return try bn.forward(args, relu: true)
         }
+    }
+
+    /// The tensors the step reads besides its first node's inputs, in the order `run` takes
+    /// them: the residual, or the depthwise node's inputs.
+    func extraInputs(in graph: Graph) -> [String] {
+        switch self {
+        case .residual(let f, _): return [f.residual]
+        case .pair(let f, _, _): return graph.nodes[f.depthwise].inputs
+        case .silu, .batchNormRelu: return []
+        }
+    }
+
+    /// Whether a residual step takes the residual's buffer for its output: when the Add is the
+    /// residual's last reader and nobody keeps it, the tensor leaves the pass (it has no other
+    /// owner then, so writing it does not copy it).
+    func handsOverResidual(frees: [[String]], keep: Set<String>) -> Bool {
+        guard case .residual(let fusion, _) = self else { return false }
+        return fusion.residualIdleUntilAdd && frees[fusion.add].contains(fusion.residual) && !keep.contains(fusion.residual)
     }
 }
 

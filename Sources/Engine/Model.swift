@@ -54,6 +54,8 @@ public final class Model: Sendable {
     /// Floats of node outputs one image produces in an inference pass, by per-image input shape
     /// (`imagesPerChunk`).
     let activationFloats = ShapeMemo()
+    /// Inference passes compiled per input shape (`InferencePlan`).
+    let plans = InferencePlan.Memo()
 
     /// Loads and checks an ONNX file; every operator must be supported.
     public convenience init(path: String, optimize: Bool = true) throws {
@@ -98,17 +100,28 @@ public final class Model: Sendable {
         let g = optimized ? optimizedGraph : graph
         let frees = optimized ? optimizedLastUse : lastUse
         let keep = Set(g.outputs).union(taps)
-        var values = g.initializers
+        var inputs: [Tensor] = []
         for input in g.inputs {
             guard let t = feeds[input.name] else { throw EngineError("\(path): missing value for graph input '\(input.name)'") }
             try checkShape(t, against: input)
-            values[input.name] = t
+            inputs.append(t)
         }
+        // An inference pass without taps replays the plan the first one at these shapes made.
+        let planKey = optimized && !keepAll && taps.isEmpty && clock == nil && Model.usesInferencePlans
+            ? InferencePlan.Key(shapes: inputs.map(\.shape), silu: Model.fusesSiLU, pairs: Model.fusesPointwiseDepthwise) : nil
+        if let planKey, let plan = plans.plan(planKey) {
+            let outputs = try plan.run(inputs) { error, index, step in self.failure(error, node: g.nodes[index], step: step, in: g) }
+            return ForwardPass(values: Dictionary(zip(g.outputs, outputs), uniquingKeysWith: { first, _ in first }),
+                               outputs: outputs, graph: g, reachable: optimizedDependsOnInput)
+        }
+        var values = g.initializers
+        for (input, t) in zip(g.inputs, inputs) { values[input.name] = t }
         // Inference on the optimized graph runs some runs of nodes as one (`FusedStep`) where
         // nobody asked for the tensors between them; `skip` holds the nodes a fused step has done.
         let fusing = optimized && !keepAll
         var skip = Set<Int>()
         var produced = 0
+        var trace: [(node: Int, step: FusedStep?)] = []
         for (index, node) in g.nodes.enumerated() {
             if !skip.contains(index) {
                 let step = fusing ? fusedStep(at: index, node, values: values, keep: keep) : nil
@@ -124,11 +137,10 @@ public final class Model: Sendable {
                     }
                     clock?.add(node: index, of: g, shape: results.first?.shape ?? [], nanoseconds: DispatchTime.now().uptimeNanoseconds - started,
                                with: step?.namedWith)
-                } catch let e as EngineError {
-                    throw e.prefixed("\(path): node '\(node.name)' (\(node.opType))\(step?.description(in: g) ?? ""): ")
-                } catch let e as TensorError {
-                    throw EngineError("\(path): \(EngineError.node(node, e.description))")
+                } catch {
+                    throw failure(error, node: node, step: step, in: g)
                 }
+                if planKey != nil { trace.append((index, step)) }
                 let names = step.map { [$0.output] } ?? node.outputs
                 produced += results.reduce(0) { $0 + $1.count }
                 for (name, value) in zip(names, results) where !name.isEmpty { values[name] = value }
@@ -140,10 +152,21 @@ public final class Model: Sendable {
         if !keepAll && taps.isEmpty, let x = feeds[inputName], x.rank > 1, x.shape[0] > 0 {
             activationFloats.record(Array(x.shape.dropFirst()), produced / x.shape[0])
         }
+        if let planKey { plans.store(InferencePlan(graph: g, trace: trace, frees: frees, keep: keep), for: planKey) }
         return ForwardPass(values: values, outputs: try g.outputs.map { name in
             guard let v = values[name] else { throw EngineError("\(path): output '\(name)' was not computed") }
             return v
         }, graph: g, reachable: optimized ? optimizedDependsOnInput : dependsOnInput)
+    }
+
+    /// An error from node `node` (and the fused step starting at it), named for the user: the
+    /// model file, the node, its operator and what it ran with.
+    func failure(_ error: Error, node: Node, step: FusedStep?, in g: Graph) -> Error {
+        switch error {
+        case let e as EngineError: return e.prefixed("\(path): node '\(node.name)' (\(node.opType))\(step?.description(in: g) ?? ""): ")
+        case let e as TensorError: return EngineError("\(path): \(EngineError.node(node, e.description))")
+        default: return error
+        }
     }
 
     /// Runs a single-input model and returns its first output: x (N,C,H,W) -> logits (N,K).
@@ -227,6 +250,11 @@ public final class Model: Sendable {
     /// (for comparisons).
     nonisolated(unsafe) public static var fusesPointwiseDepthwise =
         ProcessInfo.processInfo.environment["CANDELA_POINTWISE_DEPTHWISE"] != "off"
+
+    /// Whether inference passes replay a plan made by the first pass at their input shapes
+    /// (`InferencePlan`); `CANDELA_INFERENCE_PLAN=off` runs every pass node by node by name (for
+    /// comparisons).
+    nonisolated(unsafe) public static var usesInferencePlans = ProcessInfo.processInfo.environment["CANDELA_INFERENCE_PLAN"] != "off"
 
     /// Images per chunk of `forward` for every model and shape; nil (the default) chooses per
     /// model (`imagesPerChunk`). `CANDELA_CHUNK` sets it for a process.

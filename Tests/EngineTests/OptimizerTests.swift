@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import XCTest
 @testable import Engine
-import Tensors
+@testable import Tensors
 
 /// Load-time folding and fusion change nothing but speed: outputs, taps and gradients agree
 /// with the graph as written.
@@ -283,6 +283,80 @@ final class OptimizerTests: XCTestCase {
         let tapped = try model.run(["x": x], taps: ["n0"], keepAll: false)
         XCTAssertEqual(tapped.values["n0"]?.data, full.values["n0"]!.data)
         XCTAssertEqual(tapped.outputs[0].data, full.outputs[0].data)
+    }
+
+    /// Inference passes after the first at an input shape replay the plan it recorded
+    /// (`InferencePlan`): the same bits as passes by name, through every kind of fused step, a
+    /// node of two outputs and an omitted input; one plan per input shape; an error in a
+    /// replayed pass names the node as one by name does.
+    func testInferencePlanReplaysTheSameBits() throws {
+        var g = SyntheticGraph(seed: 16)
+        try g.conv("x", "c0", 8, 8, k: 3)
+        try g.add("Relu", ["c0"], "r0")
+        try g.conv("r0", "c1", 8, 8, k: 3)
+        try g.add("Relu", ["c1"], "c1r")
+        try g.conv("c1r", "c2", 8, 8, k: 3)
+        try g.add("Add", ["c2", "r0"], "a2")                // residual fused into c2, r0's buffer handed over
+        try g.conv("a2", "e3", 8, 32)
+        try g.conv("e3", "d3", 32, 32, k: 3, stride: 2, depthwise: true) // expansion + depthwise pair
+        try g.conv("d3", "p3", 32, 8)
+        try g.silu("p3", "y3")                              // SiLU in p3's store
+        try g.batchNorm("y3", "n4", 8)
+        try g.add("Relu", ["n4"], "r4")                     // BatchNormalization + Relu
+        var split = Attributes(inputCount: 1, outputCount: 2)
+        split.values = ["axis": .int(1)]
+        g.nodes.append(Node(name: "sp", opType: "Split", inputs: ["r4"], outputs: ["s0", "s1"],
+                            op: try OperatorRegistry.table["Split"]!(split)))
+        g.initializers["hi"] = Tensor(shape: [], data: [0.5])
+        try g.add("Clip", ["s0", "", "hi"], "k0")            // an omitted input
+        try g.add("GlobalAveragePool", ["k0"], "g0")
+        try g.add("Flatten", ["g0"], "y")
+        try g.add("GlobalAveragePool", ["s1"], "g1")
+        try g.add("Flatten", ["g1"], "z")
+        let model = try g.model(input: [nil, 8, 13, 12], outputs: ["y", "z"])
+        let saved = Model.usesInferencePlans
+        defer { Model.usesInferencePlans = saved }
+
+        for n in [2, 3] {
+            let x = g.rng.tensor([n, 8, 13, 12], -2, 2)
+            Model.usesInferencePlans = false
+            let byName = try model.run(["x": x], keepAll: false)
+            Model.usesInferencePlans = true
+            for pass in 0..<3 {                             // the first records the plan, the others replay it
+                let p = try model.run(["x": x], keepAll: false)
+                for i in 0..<2 { XCTAssertEqual(p.outputs[i].data, byName.outputs[i].data, "batch \(n), pass \(pass), output \(i)") }
+                if pass > 0 { XCTAssertEqual(Set(p.values.keys), ["y", "z"], "a replayed pass keeps the outputs only") }
+            }
+        }
+        XCTAssertEqual(model.plans.count, 2, "one plan per input shape")
+        let plan = try XCTUnwrap(model.plans.plan(InferencePlan.Key(shapes: [[2, 8, 13, 12]], silu: true, pairs: true)))
+        let fused = plan.steps.compactMap { step -> String? in
+            guard case .fused(let f) = step.work else { return nil }
+            switch f {
+            case .residual: return step.handsOver ? "residual, handed over" : "residual"
+            case .pair: return "pair"
+            case .silu: return "silu"
+            case .batchNormRelu: return "batchnorm+relu"
+            }
+        }
+        XCTAssertEqual(fused, ["residual, handed over", "pair", "silu", "batchnorm+relu"])
+        XCTAssertEqual(plan.steps.count, model.optimizedGraph.nodes.count - 5, "the Add, depthwise Conv, Sigmoid, Mul and Relu run inside fused steps")
+
+        // A tap or a pass keeping every tensor runs by name and does not make a plan.
+        let x = g.rng.tensor([2, 8, 13, 12], -2, 2)
+        _ = try model.run(["x": x], taps: ["d3"], keepAll: false)
+        _ = try model.run(["x": x])
+        XCTAssertEqual(model.plans.count, 2)
+
+        // A kernel that fails in a replayed pass: the error names the model and the node.
+        if BLAS.useKernels && BLAS.limitKernels(2) == 2 {
+            Conv2D.failScratchForTests(true)
+            defer { Conv2D.failScratchForTests(false) }
+            XCTAssertThrowsError(try model.run(["x": x], keepAll: false)) { error in
+                XCTAssertTrue("\(error)".hasPrefix("synthetic: node 'c2' (Conv): "), "\(error)")
+                XCTAssertTrue("\(error)".contains("scratch memory"), "\(error)")
+            }
+        }
     }
 
     func testInferencePassFreesIntermediates() throws {
