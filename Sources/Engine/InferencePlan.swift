@@ -26,9 +26,9 @@ final class InferencePlan: Sendable {
         /// The graph node the step starts at (for error messages).
         let node: Int
         let work: Work
-        /// Slots of the node's inputs (-1: an omitted optional input).
+        /// The node's inputs as `Ref`s.
         let inputs: [Int]
-        /// Slots of what a fused step reads besides (`FusedStep.extraInputs`).
+        /// What a fused step reads besides (`FusedStep.extraInputs`), as `Ref`s.
         let extra: [Int]
         /// Whether a fused residual takes the residual's buffer (`FusedStep.handsOverResidual`).
         let handsOver: Bool
@@ -38,9 +38,19 @@ final class InferencePlan: Sendable {
         var frees: [Int]
     }
 
-    /// The slots at the start of a pass: the initializers in theirs, nil elsewhere.
-    let template: [Tensor?]
-    /// Slots of the graph inputs and outputs, in the graph's order.
+    /// Where a step finds a tensor: a slot of the pass (0, 1, ...: graph inputs and node
+    /// outputs), a constant (-2, -3, ...: initializer -2 - ref), or nothing (-1: an omitted
+    /// input or output). Constants stay out of the slots, so that a pass neither copies nor
+    /// retains and releases the model's weights.
+    enum Ref {
+        static let none = -1
+        static func constant(_ i: Int) -> Int { -2 - i }
+    }
+
+    /// Slots per pass, and the initializers.
+    let slotCount: Int
+    let constants: [Tensor]
+    /// The graph inputs' slots and the graph outputs' `Ref`s, in the graph's order.
     let inputs: [Int]
     let outputs: [Int]
     let steps: [Step]
@@ -48,15 +58,20 @@ final class InferencePlan: Sendable {
     /// The plan of a pass over `graph` that ran `trace` (each executed node and the fused step
     /// it started, if any), freeing `frees[i]` after node i except what `keep` names.
     init(graph: Graph, trace: [(node: Int, step: FusedStep?)], frees: [[String]], keep: Set<String>) {
-        var slot: [String: Int] = [:]
-        func add(_ name: String) { if !name.isEmpty && slot[name] == nil { slot[name] = slot.count } }
+        var ref: [String: Int] = [:]
+        var slotCount = 0
+        func add(_ name: String) {
+            if !name.isEmpty && ref[name] == nil {
+                ref[name] = slotCount
+                slotCount += 1
+            }
+        }
         for input in graph.inputs { add(input.name) }
-        for name in graph.initializers.keys.sorted() { add(name) }
         for node in graph.nodes { node.outputs.forEach(add) }
-        func slots(_ names: [String]) -> [Int] { names.map { slot[$0] ?? -1 } }
+        let constantNames = graph.initializers.keys.filter { ref[$0] == nil }.sorted()
+        for (i, name) in constantNames.enumerated() { ref[name] = Ref.constant(i) }
+        func slots(_ names: [String]) -> [Int] { names.map { ref[$0] ?? Ref.none } }
 
-        var template = [Tensor?](repeating: nil, count: slot.count)
-        for (name, value) in graph.initializers { template[slot[name]!] = value }
         var steps: [Step] = []
         var next = 0
         for (index, fused) in trace {
@@ -73,7 +88,8 @@ final class InferencePlan: Sendable {
                 next += 1
             }
         }
-        self.template = template
+        self.slotCount = slotCount
+        self.constants = constantNames.map { graph.initializers[$0]! }
         self.inputs = slots(graph.inputs.map(\.name))
         self.outputs = slots(graph.outputs)
         self.steps = steps
@@ -82,10 +98,11 @@ final class InferencePlan: Sendable {
     /// Runs the plan on `feeds` (one per graph input, in order) and returns the graph outputs;
     /// an error is `failure`'s for the node it comes from.
     func run(_ feeds: [Tensor], failure: (Error, Int, FusedStep?) -> Error) throws -> [Tensor] {
-        var values = template
+        var values = [Tensor?](repeating: nil, count: slotCount)
         for (slot, t) in zip(inputs, feeds) where slot >= 0 { values[slot] = t }
+        func value(_ ref: Int) -> Tensor? { ref >= 0 ? values[ref] : ref == Ref.none ? nil : constants[-2 - ref] }
         for step in steps {
-            let args = step.inputs.map { $0 < 0 ? nil : values[$0] }
+            let args = step.inputs.map(value)
             switch step.work {
             case .node(let op):
                 let results: [Tensor]
@@ -96,9 +113,9 @@ final class InferencePlan: Sendable {
                 do {
                     if case .residual = fused {
                         let r = step.extra[0]
-                        result = try fused.run(args, residual: step.handsOver ? values[r].take() : values[r], depthwiseInputs: [])
+                        result = try fused.run(args, residual: step.handsOver && r >= 0 ? values[r].take() : value(r), depthwiseInputs: [])
                     } else {
-                        result = try fused.run(args, residual: nil, depthwiseInputs: step.extra.map { $0 < 0 ? nil : values[$0] })
+                        result = try fused.run(args, residual: nil, depthwiseInputs: step.extra.map(value))
                     }
                 } catch {
                     throw failure(error, step.node, fused)
@@ -107,8 +124,8 @@ final class InferencePlan: Sendable {
             }
             for slot in step.frees { values[slot] = nil }
         }
-        return try outputs.map { slot in
-            guard slot >= 0, let v = values[slot] else { throw EngineError("an output was not computed") }
+        return try outputs.map { ref in
+            guard let v = value(ref) else { throw EngineError("an output was not computed") }
             return v
         }
     }
