@@ -16,13 +16,20 @@ import Tensors
 /// end and the next one's start: hashing tensor names for the dictionary of values, looking up
 /// the fusions, building and merging the set of skipped nodes.
 final class InferencePlan: Sendable {
-    /// What one step runs: a node's operator, or a fused run of nodes starting at it.
+    /// What one step runs: a node's operator, or a fused run of nodes starting at it (boxed, so
+    /// that reading it out of a step retains one object, not every array its operators hold).
     enum Work: Sendable {
         case node(any Operator)
-        case fused(FusedStep)
+        case fused(Fused)
     }
 
-    struct Step: Sendable {
+    final class Fused: Sendable {
+        let step: FusedStep
+        init(_ step: FusedStep) { self.step = step }
+    }
+
+    /// One step (a class: a pass reads it without copying its arrays).
+    final class Step: Sendable {
         /// The graph node the step starts at (for error messages).
         let node: Int
         let work: Work
@@ -35,7 +42,12 @@ final class InferencePlan: Sendable {
         /// Slots written, in the order of the results (-1: an omitted output).
         let outputs: [Int]
         /// Slots released after the step: tensors whose last reader has run.
-        var frees: [Int]
+        let frees: [Int]
+
+        init(node: Int, work: Work, inputs: [Int], extra: [Int], handsOver: Bool, outputs: [Int], frees: [Int]) {
+            (self.node, self.work, self.inputs, self.extra) = (node, work, inputs, extra)
+            (self.handsOver, self.outputs, self.frees) = (handsOver, outputs, frees)
+        }
     }
 
     /// Where a step finds a tensor: a slot of the pass (0, 1, ...: graph inputs and node
@@ -73,20 +85,17 @@ final class InferencePlan: Sendable {
         func slots(_ names: [String]) -> [Int] { names.map { ref[$0] ?? Ref.none } }
 
         var steps: [Step] = []
-        var next = 0
-        for (index, fused) in trace {
+        for (k, (index, fused)) in trace.enumerated() {
             let node = graph.nodes[index]
-            steps.append(Step(node: index, work: fused.map { .fused($0) } ?? .node(node.op), inputs: slots(node.inputs),
-                              extra: slots(fused?.extraInputs(in: graph) ?? []),
-                              handsOver: fused?.handsOverResidual(frees: frees, keep: keep) ?? false,
-                              outputs: fused.map { slots([$0.output]) } ?? slots(node.outputs), frees: []))
             // The frees of this node and of the ones a fused step skipped before the next step
             // (as the pass by name frees them: after each node's index, executed or not).
-            let end = trace.first { $0.node > index }?.node ?? graph.nodes.count
-            while next < end {
-                steps[steps.count - 1].frees += slots(frees[next].filter { !keep.contains($0) }).filter { $0 >= 0 }
-                next += 1
-            }
+            let end = k + 1 < trace.count ? trace[k + 1].node : graph.nodes.count
+            let released = ((k == 0 ? 0 : index)..<end).flatMap { frees[$0].filter { !keep.contains($0) } }
+            steps.append(Step(node: index, work: fused.map { .fused(Fused($0)) } ?? .node(node.op), inputs: slots(node.inputs),
+                              extra: slots(fused?.extraInputs(in: graph) ?? []),
+                              handsOver: fused?.handsOverResidual(frees: frees, keep: keep) ?? false,
+                              outputs: fused.map { slots([$0.output]) } ?? slots(node.outputs),
+                              frees: slots(released).filter { $0 >= 0 }))
         }
         self.slotCount = slotCount
         self.constants = constantNames.map { graph.initializers[$0]! }
@@ -108,17 +117,17 @@ final class InferencePlan: Sendable {
                 let results: [Tensor]
                 do { results = try op.forward(args) } catch { throw failure(error, step.node, nil) }
                 for (slot, value) in zip(step.outputs, results) where slot >= 0 { values[slot] = value }
-            case .fused(let fused):
+            case .fused(let box):
                 let result: Tensor
                 do {
-                    if case .residual = fused {
+                    if case .residual = box.step {
                         let r = step.extra[0]
-                        result = try fused.run(args, residual: step.handsOver && r >= 0 ? values[r].take() : value(r), depthwiseInputs: [])
+                        result = try box.step.run(args, residual: step.handsOver && r >= 0 ? values[r].take() : value(r), depthwiseInputs: [])
                     } else {
-                        result = try fused.run(args, residual: nil, depthwiseInputs: step.extra.map(value))
+                        result = try box.step.run(args, residual: nil, depthwiseInputs: step.extra.map(value))
                     }
                 } catch {
-                    throw failure(error, step.node, fused)
+                    throw failure(error, step.node, box.step)
                 }
                 values[step.outputs[0]] = result
             }

@@ -332,7 +332,7 @@ final class OptimizerTests: XCTestCase {
         let plan = try XCTUnwrap(model.plans.plan(InferencePlan.Key(shapes: [[2, 8, 13, 12]], silu: true, pairs: true)))
         let fused = plan.steps.compactMap { step -> String? in
             guard case .fused(let f) = step.work else { return nil }
-            switch f {
+            switch f.step {
             case .residual: return step.handsOver ? "residual, handed over" : "residual"
             case .pair: return "pair"
             case .silu: return "silu"

@@ -91,7 +91,13 @@ struct ConvOp: Operator {
     func forward(_ inputs: [Tensor?], residual: consuming Tensor, relu: Bool) throws -> Tensor {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
-        let p = try plan(x: x, w: w)
+        if let g = plainGeometry(x: x, w: w) {
+            // (No plan tuple: copying the operands into one and out again retains and releases
+            // each twice, per call.)
+            return try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: relu ? .relu : nil, cache: packedWeights,
+                                      residual: consume residual)
+        }
+        let p = try generalPlan(x: x, w: w)
         return try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry, activation: relu ? .relu : nil,
                                   cache: packedWeights, residual: consume residual)
     }
@@ -101,7 +107,10 @@ struct ConvOp: Operator {
     func forward(_ inputs: [Tensor?], activation act: ConvActivation?) throws -> Tensor {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
-        let p = try plan(x: x, w: w)
+        if let g = plainGeometry(x: x, w: w) {
+            return try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: act, cache: packedWeights)
+        }
+        let p = try generalPlan(x: x, w: w)
         let y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry, activation: act, cache: packedWeights)
         return x.rank == 3 ? y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) : y
     }
@@ -114,11 +123,12 @@ struct ConvOp: Operator {
                  dwActivation: ConvActivation?) throws -> Tensor {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let k = try required(dwInputs, 1, "W")
-        guard x.rank == 4, let t = outputShape(x: x, w: w) else {
+        guard x.rank == 4, w.rank == 4 else {
             throw EngineError("a fused 1×1 and depthwise convolution needs 4-D input and weights; got \(x.shape) and \(w.shape)")
         }
         let p = try plan(x: x, w: w)
-        let q = try dw.plan(x: Tensor(shape: [0, t[1], t[2], t[3]]), w: k)
+        let (oh, ow) = p.geometry.outputSize(h: x.shape[2], w: x.shape[3])
+        let q = try dw.plan(x: Tensor(shape: [0, w.shape[0], oh, ow]), w: k)
         return try Conv2D.forwardPointwiseDepthwise(x: p.x, w: p.w, b: inputs.count > 2 ? inputs[2] : nil, geometry: p.geometry,
                                                     activation: act, cache: packedWeights, dw: q.w,
                                                     dwBias: dwInputs.count > 2 ? dwInputs[2] : nil, dwGeometry: q.geometry,
