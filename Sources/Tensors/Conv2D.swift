@@ -469,6 +469,8 @@ public enum Conv2D {
         /// Run k of `pieces` (≥ 2): the whole blocks cut into pieces − 1 runs, then the rest;
         /// nil for an empty one.
         func piece(_ k: Int, of pieces: Int) -> (blocks: Range<Int>, cross: Range<Int>)? {
+            // (With one piece, that piece would be the rest alone and the whole blocks never run.)
+            precondition(pieces >= 2, "a share is cut into at least two runs")
             if k == pieces - 1 { return rest }
             guard let whole else { return nil }
             let (b, runs) = (whole.blocks, pieces - 1)
