@@ -9,7 +9,11 @@ import Tensors
 /// name, deciding at each node which fused step applies (`Model.fusedStep`, which looks at the
 /// shapes), and records what it ran; later passes at the same shapes replay the record. The
 /// decisions depend only on the shapes, the taps (none) and the fusion switches, all part of
-/// the key, so a replayed pass runs the same kernels on the same tensors: the same bits.
+/// the key, so a replayed pass runs the same kernels on the same tensors: the same bits. (One
+/// decision reads an intermediate shape: a residual is fused only where its shape is the
+/// convolution's output shape. A graph input's values could in principle decide such a shape;
+/// a replay therefore checks the residual's shape and gives up on a different one, and the pass
+/// runs by name.)
 ///
 /// What it saves is the bookkeeping between kernels. MobileNetV2 at batch 1 spent 7 % of a pass
 /// (about 8 µs a node on two threads, with caches cold after each kernel) between one kernel's
@@ -37,16 +41,19 @@ final class InferencePlan: Sendable {
         let inputs: [Int]
         /// What a fused step reads besides (`FusedStep.extraInputs`), as `Ref`s.
         let extra: [Int]
-        /// Whether a fused residual takes the residual's buffer (`FusedStep.handsOverResidual`).
+        /// Whether a fused residual takes the residual's buffer (`FusedStep.handsOverResidual`),
+        /// and the residual's shape when the plan was made.
         let handsOver: Bool
+        let residualShape: [Int]?
         /// Slots written, in the order of the results (-1: an omitted output).
         let outputs: [Int]
         /// Slots released after the step: tensors whose last reader has run.
         let frees: [Int]
 
-        init(node: Int, work: Work, inputs: [Int], extra: [Int], handsOver: Bool, outputs: [Int], frees: [Int]) {
+        init(node: Int, work: Work, inputs: [Int], extra: [Int], handsOver: Bool, residualShape: [Int]?, outputs: [Int],
+             frees: [Int]) {
             (self.node, self.work, self.inputs, self.extra) = (node, work, inputs, extra)
-            (self.handsOver, self.outputs, self.frees) = (handsOver, outputs, frees)
+            (self.handsOver, self.residualShape, self.outputs, self.frees) = (handsOver, residualShape, outputs, frees)
         }
     }
 
@@ -67,9 +74,10 @@ final class InferencePlan: Sendable {
     let outputs: [Int]
     let steps: [Step]
 
-    /// The plan of a pass over `graph` that ran `trace` (each executed node and the fused step
-    /// it started, if any), freeing `frees[i]` after node i except what `keep` names.
-    init(graph: Graph, trace: [(node: Int, step: FusedStep?)], frees: [[String]], keep: Set<String>) {
+    /// The plan of a pass over `graph` that ran `trace` (each executed node, the fused step it
+    /// started, if any, and the shape of a fused residual), freeing `frees[i]` after node i
+    /// except what `keep` names.
+    init(graph: Graph, trace: [Trace], frees: [[String]], keep: Set<String>) {
         var ref: [String: Int] = [:]
         var slotCount = 0
         func add(_ name: String) {
@@ -85,7 +93,7 @@ final class InferencePlan: Sendable {
         func slots(_ names: [String]) -> [Int] { names.map { ref[$0] ?? Ref.none } }
 
         var steps: [Step] = []
-        for (k, (index, fused)) in trace.enumerated() {
+        for (k, (index, fused, residualShape)) in trace.enumerated() {
             let node = graph.nodes[index]
             // The frees of this node and of the ones a fused step skipped before the next step
             // (as the pass by name frees them: after each node's index, executed or not).
@@ -93,7 +101,7 @@ final class InferencePlan: Sendable {
             let released = ((k == 0 ? 0 : index)..<end).flatMap { frees[$0].filter { !keep.contains($0) } }
             steps.append(Step(node: index, work: fused.map { .fused(Fused($0)) } ?? .node(node.op), inputs: slots(node.inputs),
                               extra: slots(fused?.extraInputs(in: graph) ?? []),
-                              handsOver: fused?.handsOverResidual(frees: frees, keep: keep) ?? false,
+                              handsOver: fused?.handsOverResidual(frees: frees, keep: keep) ?? false, residualShape: residualShape,
                               outputs: fused.map { slots([$0.output]) } ?? slots(node.outputs),
                               frees: slots(released).filter { $0 >= 0 }))
         }
@@ -104,9 +112,14 @@ final class InferencePlan: Sendable {
         self.steps = steps
     }
 
-    /// Runs the plan on `feeds` (one per graph input, in order) and returns the graph outputs;
-    /// an error is `failure`'s for the node it comes from.
-    func run(_ feeds: [Tensor], failure: (Error, Int, FusedStep?) -> Error) throws -> [Tensor] {
+    /// One executed node of a pass by name: its index, the fused step it started, and the
+    /// residual's shape for a fused residual.
+    typealias Trace = (node: Int, step: FusedStep?, residualShape: [Int]?)
+
+    /// Runs the plan on `feeds` (one per graph input, in order) and returns the graph outputs
+    /// (nil where one was not computed); nil when a residual's shape is not the plan's (the
+    /// pass must run by name). An error is `failure`'s for the node it comes from.
+    func run(_ feeds: [Tensor], failure: (Error, Int, FusedStep?) -> Error) throws -> [Tensor?]? {
         var values = [Tensor?](repeating: nil, count: slotCount)
         for (slot, t) in zip(inputs, feeds) where slot >= 0 { values[slot] = t }
         func value(_ ref: Int) -> Tensor? { ref >= 0 ? values[ref] : ref == Ref.none ? nil : constants[-2 - ref] }
@@ -122,6 +135,7 @@ final class InferencePlan: Sendable {
                 do {
                     if case .residual = box.step {
                         let r = step.extra[0]
+                        guard value(r)?.shape == step.residualShape else { return nil }
                         result = try box.step.run(args, residual: step.handsOver && r >= 0 ? values[r].take() : value(r), depthwiseInputs: [])
                     } else {
                         result = try box.step.run(args, residual: nil, depthwiseInputs: step.extra.map(value))
@@ -133,10 +147,7 @@ final class InferencePlan: Sendable {
             }
             for slot in step.frees { values[slot] = nil }
         }
-        return try outputs.map { ref in
-            guard let v = value(ref) else { throw EngineError("an output was not computed") }
-            return v
-        }
+        return outputs.map(value)
     }
 
     /// What a plan is for: the input shapes and the fusion switches.

@@ -109,8 +109,12 @@ public final class Model: Sendable {
         // An inference pass without taps replays the plan the first one at these shapes made.
         let planKey = optimized && !keepAll && taps.isEmpty && clock == nil && Model.usesInferencePlans
             ? InferencePlan.Key(shapes: inputs.map(\.shape), silu: Model.fusesSiLU, pairs: Model.fusesPointwiseDepthwise) : nil
-        if let planKey, let plan = plans.plan(planKey) {
-            let outputs = try plan.run(inputs) { error, index, step in self.failure(error, node: g.nodes[index], step: step, in: g) }
+        if let planKey, let plan = plans.plan(planKey),
+           let computed = try plan.run(inputs, failure: { error, index, step in self.failure(error, node: g.nodes[index], step: step, in: g) }) {
+            let outputs = try zip(g.outputs, computed).map { name, value in
+                guard let value else { throw EngineError("\(path): output '\(name)' was not computed") }
+                return value
+            }
             return ForwardPass(values: Dictionary(zip(g.outputs, outputs), uniquingKeysWith: { first, _ in first }),
                                outputs: outputs, graph: g, reachable: optimizedDependsOnInput)
         }
@@ -121,10 +125,12 @@ public final class Model: Sendable {
         let fusing = optimized && !keepAll
         var skip = Set<Int>()
         var produced = 0
-        var trace: [(node: Int, step: FusedStep?)] = []
+        var trace: [InferencePlan.Trace] = []
         for (index, node) in g.nodes.enumerated() {
             if !skip.contains(index) {
                 let step = fusing ? fusedStep(at: index, node, values: values, keep: keep) : nil
+                var residualShape: [Int]? = nil
+                if planKey != nil, case .residual(let fusion, _) = step { residualShape = values[fusion.residual]?.shape }
                 let args = node.inputs.map { $0.isEmpty ? nil : values[$0] }
                 let started = clock == nil ? 0 : DispatchTime.now().uptimeNanoseconds
                 let results: [Tensor]
@@ -140,7 +146,7 @@ public final class Model: Sendable {
                 } catch {
                     throw failure(error, node: node, step: step, in: g)
                 }
-                if planKey != nil { trace.append((index, step)) }
+                if planKey != nil { trace.append((index, step, residualShape)) }
                 let names = step.map { [$0.output] } ?? node.outputs
                 produced += results.reduce(0) { $0 + $1.count }
                 for (name, value) in zip(names, results) where !name.isEmpty { values[name] = value }

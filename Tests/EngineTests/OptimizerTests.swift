@@ -342,6 +342,23 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(fused, ["residual, handed over", "pair", "silu", "batchnorm+relu"])
         XCTAssertEqual(plan.steps.count, model.optimizedGraph.nodes.count - 5, "the Add, depthwise Conv, Sigmoid, Mul and Relu run inside fused steps")
 
+        // A residual of another shape than the plan's (only a graph input's values could cause
+        // that): the replay gives up and the pass runs by name, with the same result.
+        let key = InferencePlan.Key(shapes: [[2, 8, 13, 12]], silu: true, pairs: true)
+        let trace: [InferencePlan.Trace] = plan.steps.map { step in
+            guard case .fused(let f) = step.work else { return (step.node, nil, nil) }
+            return (step.node, f.step, step.residualShape.map { _ in [2, 8, 1, 1] })
+        }
+        let skewed = InferencePlan(graph: model.optimizedGraph, trace: trace, frees: model.optimizedLastUse, keep: ["y", "z"])
+        let x2 = g.rng.tensor([2, 8, 13, 12], -2, 2)
+        XCTAssertNil(try skewed.run([x2], failure: { error, _, _ in error }))
+        model.plans.store(skewed, for: key)
+        Model.usesInferencePlans = false
+        let expected = try model.run(["x": x2], keepAll: false)
+        Model.usesInferencePlans = true
+        XCTAssertEqual(try model.run(["x": x2], keepAll: false).outputs.map(\.data), expected.outputs.map(\.data))
+        XCTAssertNotNil(try model.plans.plan(key)?.run([x2], failure: { error, _, _ in error }), "the pass by name made a new plan")
+
         // A tap or a pass keeping every tensor runs by name and does not make a plan.
         let x = g.rng.tensor([2, 8, 13, 12], -2, 2)
         _ = try model.run(["x": x], taps: ["d3"], keepAll: false)
