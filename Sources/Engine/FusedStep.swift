@@ -49,20 +49,13 @@ enum FusedStep: Sendable {
         }
     }
 
-    /// Runs the step on the first node's inputs `args`, reading what else it needs from
-    /// `values` (a pass by tensor name).
-    func run(_ args: [Tensor?], graph: Graph, values: inout [String: Tensor], frees: [[String]], keep: Set<String>) throws -> Tensor {
-        switch self {
-        case .residual(let fusion, _):
-            let residual = handsOverResidual(frees: frees, keep: keep) ? values.removeValue(forKey: fusion.residual)!
-                                                                       : values[fusion.residual]!
-            return try run(args, residual: residual, depthwiseInputs: [])
-        case .pair(let pair, _, _):
-            return try run(args, residual: nil,
-                           depthwiseInputs: graph.nodes[pair.depthwise].inputs.map { $0.isEmpty ? nil : values[$0] })
-        case .silu, .batchNormRelu:
-            return try run(args, residual: nil, depthwiseInputs: [])
-        }
+    /// Runs the step on the first node's inputs `args` and its `extraInputs`, given as references
+    /// into the pass (names, or an inference plan's slots): `fetch(ref, take)` returns one, taking
+    /// it out of the pass when `take` (a residual the step hands over: with no other owner,
+    /// writing it does not copy it).
+    func run<Ref>(_ args: [Tensor?], extra: [Ref], handsOver: Bool, fetch: (Ref, _ take: Bool) -> Tensor?) throws -> Tensor {
+        if case .residual = self { return try run(args, residual: fetch(extra[0], handsOver), depthwiseInputs: []) }
+        return try run(args, residual: nil, depthwiseInputs: extra.map { fetch($0, false) })
     }
 
     /// Runs the step on the first node's inputs `args`, the residual (`.residual`) and the

@@ -64,6 +64,7 @@ final class InferencePlan: Sendable {
     enum Ref {
         static let none = -1
         static func constant(_ i: Int) -> Int { -2 - i }
+        static func constantIndex(_ ref: Int) -> Int { -2 - ref }
     }
 
     /// Slots per pass, and the initializers.
@@ -122,7 +123,7 @@ final class InferencePlan: Sendable {
     func run(_ feeds: [Tensor], failure: (Error, Int, FusedStep?) -> Error) throws -> [Tensor?]? {
         var values = [Tensor?](repeating: nil, count: slotCount)
         for (slot, t) in zip(inputs, feeds) where slot >= 0 { values[slot] = t }
-        func value(_ ref: Int) -> Tensor? { ref >= 0 ? values[ref] : ref == Ref.none ? nil : constants[-2 - ref] }
+        func value(_ ref: Int) -> Tensor? { ref >= 0 ? values[ref] : ref == Ref.none ? nil : constants[Ref.constantIndex(ref)] }
         for step in steps {
             let args = step.inputs.map(value)
             switch step.work {
@@ -131,14 +132,11 @@ final class InferencePlan: Sendable {
                 do { results = try op.forward(args) } catch { throw failure(error, step.node, nil) }
                 for (slot, value) in zip(step.outputs, results) where slot >= 0 { values[slot] = value }
             case .fused(let box):
+                if case .residual = box.step, value(step.extra[0])?.shape != step.residualShape { return nil }
                 let result: Tensor
                 do {
-                    if case .residual = box.step {
-                        let r = step.extra[0]
-                        guard value(r)?.shape == step.residualShape else { return nil }
-                        result = try box.step.run(args, residual: step.handsOver && r >= 0 ? values[r].take() : value(r), depthwiseInputs: [])
-                    } else {
-                        result = try box.step.run(args, residual: nil, depthwiseInputs: step.extra.map(value))
+                    result = try box.step.run(args, extra: step.extra, handsOver: step.handsOver) { ref, take in
+                        take && ref >= 0 ? values[ref].take() : value(ref)
                     }
                 } catch {
                     throw failure(error, step.node, box.step)

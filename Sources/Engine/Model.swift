@@ -98,8 +98,6 @@ public final class Model: Sendable {
                     clock: NodeClock? = nil) throws -> ForwardPass {
         let optimized = taps.allSatisfy(optimizedNames.contains)
         let g = optimized ? optimizedGraph : graph
-        let frees = optimized ? optimizedLastUse : lastUse
-        let keep = Set(g.outputs).union(taps)
         var inputs: [Tensor] = []
         for input in g.inputs {
             guard let t = feeds[input.name] else { throw EngineError("\(path): missing value for graph input '\(input.name)'") }
@@ -109,15 +107,20 @@ public final class Model: Sendable {
         // An inference pass without taps replays the plan the first one at these shapes made.
         let planKey = optimized && !keepAll && taps.isEmpty && clock == nil && Model.usesInferencePlans
             ? InferencePlan.Key(shapes: inputs.map(\.shape), silu: Model.fusesSiLU, pairs: Model.fusesPointwiseDepthwise) : nil
-        if let planKey, let plan = plans.plan(planKey),
-           let computed = try plan.run(inputs, failure: { error, index, step in self.failure(error, node: g.nodes[index], step: step, in: g) }) {
-            let outputs = try zip(g.outputs, computed).map { name, value in
+        func collected(_ outputs: [Tensor?]) throws -> [Tensor] {
+            try zip(g.outputs, outputs).map { name, value in
                 guard let value else { throw EngineError("\(path): output '\(name)' was not computed") }
                 return value
             }
+        }
+        if let planKey, let plan = plans.plan(planKey),
+           let computed = try plan.run(inputs, failure: { error, index, step in self.failure(error, node: g.nodes[index], step: step, in: g) }) {
+            let outputs = try collected(computed)
             return ForwardPass(values: Dictionary(zip(g.outputs, outputs), uniquingKeysWith: { first, _ in first }),
                                outputs: outputs, graph: g, reachable: optimizedDependsOnInput)
         }
+        let frees = optimized ? optimizedLastUse : lastUse
+        let keep = Set(g.outputs).union(taps)
         var values = g.initializers
         for (input, t) in zip(g.inputs, inputs) { values[input.name] = t }
         // Inference on the optimized graph runs some runs of nodes as one (`FusedStep`) where
@@ -136,7 +139,9 @@ public final class Model: Sendable {
                 let results: [Tensor]
                 do {
                     if let step {
-                        results = [try step.run(args, graph: g, values: &values, frees: frees, keep: keep)]
+                        results = [try step.run(args, extra: step.extraInputs(in: g), handsOver: step.handsOverResidual(frees: frees, keep: keep)) { name, take in
+                            name.isEmpty ? nil : take ? values.removeValue(forKey: name) : values[name]
+                        }]
                         skip.formUnion(step.skipped)
                     } else {
                         results = try node.op.forward(args)
@@ -159,10 +164,8 @@ public final class Model: Sendable {
             activationFloats.record(Array(x.shape.dropFirst()), produced / x.shape[0])
         }
         if let planKey { plans.store(InferencePlan(graph: g, trace: trace, frees: frees, keep: keep), for: planKey) }
-        return ForwardPass(values: values, outputs: try g.outputs.map { name in
-            guard let v = values[name] else { throw EngineError("\(path): output '\(name)' was not computed") }
-            return v
-        }, graph: g, reachable: optimized ? optimizedDependsOnInput : dependsOnInput)
+        return ForwardPass(values: values, outputs: try collected(g.outputs.map { values[$0] }),
+                           graph: g, reachable: optimized ? optimizedDependsOnInput : dependsOnInput)
     }
 
     /// An error from node `node` (and the fused step starting at it), named for the user: the
