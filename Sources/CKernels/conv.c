@@ -870,22 +870,60 @@ void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, con
 // 112 x 112: in L1 or L2), and the depthwise kernel reads it from there. Each output is the same kernel call's sum as layer after layer
 // (the expansion's sums do not depend on the channel range), so the results are bit for bit the
 // same.
-int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, int k, int c0, int c1,
+// The input rows [*a, *e) output rows [oy0, oy1) of a convolution with geometry g read
+// (clipped to the plane; empty when the window lies in the padding only).
+static void band_input_rows(const ck_conv_geometry *g, int oy0, int oy1, int *a, int *e) {
+    int first = oy0 * g->sh - g->pt, end = (oy1 - 1) * g->sh - g->pt + (g->kh - 1) * g->dh + 1;
+    if (first < 0) first = 0;
+    if (end > g->h) end = g->h;
+    if (end < first) end = first;
+    *a = first;
+    *e = end;
+}
+
+// A band of output rows is the whole-plane kernel on the rows it reads: with those rows as the
+// plane (h' = e - a) and the top padding moved so that output row oy0 + j reads input row
+// (oy0 + j) * sh - pt + ki * dh, local row j * sh - pt' + ki * dh with pt' = pt + a - oy0 * sh.
+// Rows past e are never read by an output of the band (they lie past the plane or its window).
+void ck_depthwise_rows(const ck_conv_geometry *g, const float *x, size_t x_plane, const float *w, const float *bias,
+                       int channels, int oy0, int oy1, int act, float lo, float hi, float *y) {
+    if (oy0 >= oy1) return;
+    int a, e;
+    band_input_rows(g, oy0, oy1, &a, &e);
+    ck_conv_geometry band = *g;
+    band.h = e - a;
+    band.pt = g->pt + a - oy0 * g->sh;
+    band.oh = oy1 - oy0;
+    const size_t taps = (size_t)g->kh * g->kw, out_plane = (size_t)g->oh * g->ow;
+    for (int c = 0; c < channels; c++) {
+        ck_depthwise(&band, x + c * x_plane + (size_t)a * g->w, w + c * taps, bias ? bias + c : NULL, 1, act, lo, hi,
+                     y + c * out_plane + (size_t)oy0 * g->ow);
+    }
+}
+
+int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, int k, int c0, int c1, int oy0, int oy1,
                            const ck_conv_geometry *pointwise, const float *x, const float *bias, int act, float lo,
                            float hi, const ck_conv_geometry *depthwise, const float *w, const float *dw_bias, int dw_act,
                            float dw_lo, float dw_hi, float *y) {
     const int plane = pointwise->h * pointwise->w;
+    const int whole = oy0 <= 0 && oy1 >= depthwise->oh;
+    // The expansion's rows the band's windows read (all of them for the whole plane).
+    int a = 0, e = pointwise->h;
+    if (!whole) band_input_rows(depthwise, oy0, oy1, &a, &e);
     float *t = ck_scratch(2, (size_t)(c1 - c0) * plane);
     if (!t) return -1;
     // The expansion writes channel c (c0 <= c < c1) at row c of its output; shifted back by c0
     // rows, row c0 is the scratch's first.
     float *rows = t - (ptrdiff_t)c0 * plane;
-    const int status = panels
-        ? ck_conv1x1_channels(level, packed, m, k, c0, c1, x, plane, 0, plane, bias, 0, act, lo, hi, rows)
-        : ck_conv(level, packed, m, c0, c1, pointwise, x, 0, plane, bias, 0, act, lo, hi, rows, plane);
+    const int n0 = a * pointwise->w, n1 = e * pointwise->w;
+    const int status = n0 >= n1 ? 0
+        : panels ? ck_conv1x1_channels(level, packed, m, k, c0, c1, x, plane, n0, n1, bias, 0, act, lo, hi, rows)
+                 : ck_conv(level, packed, m, c0, c1, pointwise, x, n0, n1, bias, 0, act, lo, hi, rows, plane);
     if (status != 0) return status;
-    ck_depthwise(depthwise, t, w + (size_t)c0 * depthwise->kh * depthwise->kw, dw_bias ? dw_bias + c0 : NULL, c1 - c0,
-                 dw_act, dw_lo, dw_hi, y + (size_t)c0 * depthwise->oh * depthwise->ow);
+    const float *dw = w + (size_t)c0 * depthwise->kh * depthwise->kw, *db = dw_bias ? dw_bias + c0 : NULL;
+    float *out = y + (size_t)c0 * depthwise->oh * depthwise->ow;
+    if (whole) ck_depthwise(depthwise, t, dw, db, c1 - c0, dw_act, dw_lo, dw_hi, out);
+    else ck_depthwise_rows(depthwise, t, (size_t)plane, dw, db, c1 - c0, oy0, oy1, dw_act, dw_lo, dw_hi, out);
     return 0;
 }
 

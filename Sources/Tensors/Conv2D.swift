@@ -296,6 +296,22 @@ public enum Conv2D {
     private static func run(_ ptrs: ConvPointers, depthwise: Bool, packed: PackedConvWeights?, threads: Int, adding: Bool,
                             n: Int, c: Int, h: Int, wd: Int, m: Int, mg: Int, cg: Int, plane: Int, tiles: Int,
                             level: Int32, g: Conv2DGeometry, act: Int32, lo: Float, hi: Float) -> Bool {
+        if depthwise && n == 1 && threads > 1 && Int(ptrs.geometry.oh) >= rowBandsFrom {
+            // Each thread a band of output rows (`rowBand`), its channels in runs.
+            let pieces = piecesOfShare(repeatingPreparation: false, parts: threads)
+            let oh = Int(ptrs.geometry.oh)
+            Parallel.shares(threads, pieces: pieces) { part, piece in
+                let rows = rowBand(part, of: threads, rows: oh)
+                let channels = Parallel.items(ofPiece: piece, of: pieces, part: 0, of: 1, items: m)
+                let (c0, c1) = (channels.lowerBound, channels.upperBound)
+                guard c0 < c1 else { return }
+                var gp = ptrs.geometry
+                ck_depthwise_rows(&gp, ptrs.x + c0 * h * wd, h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
+                                  ptrs.bias.map { $0 + c0 }, Int32(c1 - c0), Int32(rows.lowerBound), Int32(rows.upperBound),
+                                  act, lo, hi, ptrs.y + c0 * plane)
+            }
+            return false
+        }
         if depthwise && n == 1 {
             // Each thread its share of the channels (`share`, one channel a block), in runs
             // (`Parallel.shares`).

@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 extension Conv2D {
     /// A 1×1 expansion and the depthwise convolution after it (a MobileNet inverted-residual
@@ -9,8 +10,10 @@ extension Conv2D {
     /// for MobileNetV2's 112 × 112 block) and the depthwise layer reads it back from memory.
     /// Here each task expands `pointwiseDepthwiseChunk` channels into its thread's scratch and
     /// filters them from there (`ck_pointwise_depthwise`); the wide tensor never exists whole,
-    /// and the threads split channels, so the depthwise layer reads only what its own core wrote.
-    /// Every output is the same kernel call's sum as layer after layer: the same bits.
+    /// and the depthwise layer reads only what its own core wrote. The threads split channels,
+    /// or on one image's tall planes bands of output rows (`rowBandsFrom`), each band expanding
+    /// the input rows its windows read. Every output is the same kernel call's sum as layer
+    /// after layer: the same bits.
     ///
     /// Without the AVX-512 kernels, or for shapes it does not take, it runs the two layers.
     ///
@@ -46,15 +49,20 @@ extension Conv2D {
         // One thread for small layers (as `forward`), and inside another parallel region.
         let flops = n * m * (plane * c + oh * ow * dg.kernel.h * dg.kernel.w)
         let threads = flops < 1 << 18 || Parallel.isNested ? 1 : BLAS.threadCount
-        let chunk = pointwiseDepthwiseChunk(channels: m, plane: plane, align: panels ? 32 : Int(ck_tile_rows(level)),
-                                            tasksWanted: 4 * threads)
+        // One image on several threads with tall planes: each thread a band of output rows of
+        // every channel (`rowBands`), else each thread its channels over the whole plane.
+        let bands = n == 1 && threads > 1 && oh >= rowBandsFrom ? threads : 1
+        let bandInputRows = Swift.min(h, (oh / bands) * dg.strides.h + dg.kernel.h)
+        let chunk = pointwiseDepthwiseChunk(channels: m, plane: bandInputRows * wd, align: panels ? 32 : Int(ck_tile_rows(level)),
+                                            tasksWanted: bands > 1 ? 4 : 4 * threads)
         let chunks = (m + chunk - 1) / chunk
         let pg = g.kernelGeometry(channels: c, h: h, w: wd, oh: h, ow: wd)
         let dgk = dg.kernelGeometry(channels: 1, h: h, w: wd, oh: oh, ow: ow)
         let (act, lo, hi) = activation?.code ?? (Int32(CK_ACT_NONE), 0, 0)
         let (dact, dlo, dhi) = dwActivation?.code ?? (Int32(CK_ACT_NONE), 0, 0)
         var y = Tensor(uninitializedShape: [n, m, oh, ow])
-        let status = StatusSlots(count: n * chunks)
+        let tasks = n * chunks * bands
+        let status = StatusSlots(count: tasks)
         defer { status.deallocate() }
         let (bias, dwb) = (b?.data ?? [], dwBias?.data ?? [])
         x.data.withUnsafeBufferPointer { xp in
@@ -65,20 +73,23 @@ extension Conv2D {
                             let p = FusedPointers(x: xp.baseAddress!, dw: dwp.baseAddress!, y: yp.baseAddress!,
                                                   bias: b == nil ? nil : bp.baseAddress, dwBias: dwBias == nil ? nil : dbp.baseAddress,
                                                   packed: packed.storage)
-                            // Tasks (image, chunk of channels): each thread takes a contiguous
-                            // run of them in order, and one done with its own takes the other's
-                            // last tasks (`Parallel.shares`). With the runs fixed (as
-                            // `Parallel.run` splits), MobileNetV2 at batch 1 on two threads took
-                            // 1.011-1.058x the time (three runs, in process).
-                            let tasks = n * chunks, perPart = (tasks + threads - 1) / threads
+                            // Tasks (image, band, chunk of channels): each thread takes a
+                            // contiguous run of them in order (with bands, its band's chunks),
+                            // and one done with its own takes the other's last tasks
+                            // (`Parallel.shares`). With the runs fixed (as `Parallel.run`
+                            // splits), MobileNetV2 at batch 1 on two threads took 1.011-1.058x
+                            // the time (three runs, in process).
+                            let perPart = (tasks + threads - 1) / threads
                             Parallel.shares(threads, pieces: perPart) { part, piece in
                                 let task = part * perPart + piece
                                 guard task < tasks else { return }
-                                let (i, k) = (task / chunks, task % chunks)
+                                let (i, band, k) = (task / (chunks * bands), task / chunks % bands, task % chunks)
                                 let (c0, c1) = (k * chunk, Swift.min(m, (k + 1) * chunk))
+                                let rows = rowBand(band, of: bands, rows: oh)
                                 var (pgc, dgc) = (pg, dgk)
                                 status.slots[task] = ck_pointwise_depthwise(
-                                    level, panels ? 1 : 0, p.packed, Int32(m), Int32(c), Int32(c0), Int32(c1), &pgc,
+                                    level, panels ? 1 : 0, p.packed, Int32(m), Int32(c), Int32(c0), Int32(c1),
+                                    Int32(rows.lowerBound), Int32(rows.upperBound), &pgc,
                                     p.x + i * c * plane, p.bias, act, lo, hi, &dgc, p.dw, p.dwBias, dact, dlo, dhi,
                                     p.y + i * m * oh * ow)
                             }
@@ -90,6 +101,37 @@ extension Conv2D {
         // A task without scratch memory (or kernel): the two layers, which overwrite all of y.
         if status.anyFailed { return try layers() }
         return y
+    }
+
+    /// Output rows from which one image's depthwise layers (alone, or after their expansion)
+    /// split across threads by bands of rows instead of by channels (`rowBand`).
+    ///
+    /// Why: the layers around a depthwise one split by pixels (a 1×1 projection takes each
+    /// thread's share of the pixels, a stem its bands of rows), so with channels split the
+    /// depthwise layer's output crossed between the cores: each thread's projection read half its
+    /// input from the other core's cache (by count, about 1.5 MB per thread and pass on
+    /// MobileNetV2's 112 × 112 and 56 × 56 blocks). With
+    /// bands, each thread reads what it wrote, but its band recomputes the expansion of the rows
+    /// its windows share with the other band, and a band not a multiple of the kernel's 4-row
+    /// blocks wastes part of its last block. Toggled every 5 passes in one process (MobileNetV2,
+    /// batch 1, two threads, bands against channels): from 56 rows 0.979-0.991 of the time
+    /// (four runs), EfficientNet-style 0.984; from 28 rows level (1.003, 0.995, 1.008: the
+    /// 28 × 28 pairs took 1.12x their time with 14-row bands); bands also for the 56 → 28
+    /// stride-2 pair 1.004-1.005.
+    ///
+    /// `CANDELA_ROW_BANDS` = a number of rows, or `off` (comparisons).
+    nonisolated(unsafe) public static var rowBandsFrom: Int = {
+        let setting = ProcessInfo.processInfo.environment["CANDELA_ROW_BANDS"] ?? ""
+        return setting == "off" ? Int.max : Int(setting) ?? 56
+    }()
+
+    /// Band `band` of `bands` of a plane's `rows` output rows: equal shares, each starting at a
+    /// multiple of `CK_DEPTHWISE_BAND_MULTIPLE` (so that every output keeps its bits); the last
+    /// ends at `rows`.
+    static func rowBand(_ band: Int, of bands: Int, rows: Int) -> Range<Int> {
+        let multiple = Int(CK_DEPTHWISE_BAND_MULTIPLE)
+        func cut(_ i: Int) -> Int { i >= bands ? rows : rows * i / bands / multiple * multiple }
+        return cut(band)..<cut(band + 1)
     }
 
     /// Channels per task of `forwardPointwiseDepthwise`: a multiple of `align` (the expansion

@@ -398,6 +398,61 @@ final class FastKernelTests: XCTestCase {
         XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 960, plane: 49, align: 32, tasksWanted: 4), 160)
     }
 
+    /// One image's depthwise layers split by bands of output rows (`Conv2D.rowBandsFrom`) give
+    /// the bits of the split by channels: alone (the row-blocked 3×3 and 5×5 kernels at strides 1
+    /// and 2, the general window kernel for a dilated and a 7×7 window, asymmetric padding) and
+    /// after their expansion (both expansion kernels). Output heights of 30 and 26 put the second
+    /// band's first row where half the plane is odd (15, 13): a band starting there would pair
+    /// the 3×3 kernel's accumulators differently, so the cut must move to an even row.
+    func testRowBandsGiveTheBitsOfTheChannelSplit() throws {
+        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "needs the AVX-512 kernels")
+        XCTAssertEqual(Conv2D.rowBand(0, of: 2, rows: 56), 0..<28)
+        XCTAssertEqual(Conv2D.rowBand(1, of: 2, rows: 30), 14..<30)
+        XCTAssertEqual(Conv2D.rowBand(1, of: 2, rows: 7), 2..<7)
+        let saved = Conv2D.rowBandsFrom
+        defer { Conv2D.rowBandsFrom = saved }
+        var rng = SeededRandom(seed: 53)
+        func splits(_ run: () throws -> Tensor) throws -> (bands: Tensor, channels: Tensor) {
+            var out: [Tensor] = []
+            for from in [1, Int.max] {
+                Conv2D.rowBandsFrom = from
+                try withKernels(level: 2, threads: 2) { out.append(try run()) }
+            }
+            return (out[0], out[1])
+        }
+        let alone: [(c: Int, side: Int, g: Conv2DGeometry, label: String)] = [
+            (16, 30, Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 16), "3×3"),
+            (12, 52, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1), group: 12), "3×3, stride 2"),
+            (10, 33, Conv2DGeometry(kernel: (5, 5), strides: (2, 2), pads: (1, 1, 2, 2), group: 10), "5×5, stride 2, SAME_UPPER pads"),
+            (10, 26, Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2), group: 10), "5×5"),
+            (8, 30, Conv2DGeometry(kernel: (3, 3), pads: (2, 2, 2, 2), dilations: (2, 2), group: 8), "3×3, dilation 2 (window kernel)"),
+            (8, 30, Conv2DGeometry(kernel: (7, 7), pads: (3, 3, 3, 3), group: 8), "7×7 (window kernel)"),
+        ]
+        for t in alone {
+            let x = rng.tensor([1, t.c, t.side, t.side]), w = rng.tensor([t.c, 1, t.g.kernel.h, t.g.kernel.w]), b = rng.tensor([t.c])
+            let (bands, channels) = try splits { try Conv2D.forward(x: x, w: w, b: b, geometry: t.g, activation: .clip(0, 6)) }
+            XCTAssertEqual(bands.shape, channels.shape, t.label)
+            XCTAssertEqual(zip(bands.data, channels.data).filter { $0.bitPattern != $1.bitPattern }.count, 0, t.label)
+        }
+        let pairs: [(c: Int, m: Int, side: Int, k: Int, stride: Int, label: String)] = [
+            (16, 48, 30, 3, 1, "implicit GEMM expansion, 3×3"),
+            (16, 40, 52, 3, 2, "implicit GEMM expansion, 3×3 at stride 2"),
+            (64, 72, 13, 5, 1, "channel-panel expansion, 5×5, 13 rows"),
+        ]
+        for t in pairs {
+            let x = rng.tensor([1, t.c, t.side, t.side])
+            let w = rng.tensor([t.m, t.c, 1, 1], -0.2, 0.2), b = rng.tensor([t.m])
+            let dw = rng.tensor([t.m, 1, t.k, t.k]), dwb = rng.tensor([t.m])
+            let dg = Conv2DGeometry(kernel: (t.k, t.k), strides: (t.stride, t.stride), pads: (t.k / 2, t.k / 2, t.k / 2, t.k / 2), group: t.m)
+            let (bands, channels) = try splits {
+                try Conv2D.forwardPointwiseDepthwise(x: x, w: w, b: b, geometry: Conv2DGeometry(kernel: (1, 1)), activation: .clip(0, 6),
+                                                     cache: nil, dw: dw, dwBias: dwb, dwGeometry: dg, dwActivation: .clip(0, 6))
+            }
+            XCTAssertEqual(bands.shape, channels.shape, t.label)
+            XCTAssertEqual(zip(bands.data, channels.data).filter { $0.bitPattern != $1.bitPattern }.count, 0, t.label)
+        }
+    }
+
     /// SiLU in a convolution's store gives the bits of the convolution, then the Sigmoid node's
     /// `Elementwise.sigmoid`, then the product, on every kernel path: the 1×1 read in place and
     /// its channel-major form, the implicit GEMM, Winograd, the stem's channel-major kernel, the

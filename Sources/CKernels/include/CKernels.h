@@ -96,15 +96,32 @@ int ck_tile_rows(int level);
 void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
                   int act, float lo, float hi, float *y);
 
-/// Channels [c0, c1) of a 1x1 expansion followed by a depthwise convolution, for one image:
-/// y[c] (oh, ow) = dw_act(depthwise(t[c], w[c]) + dw_bias[c]) with t = act(W x + bias) computed
-/// for those channels only, into a per-thread scratch. x (k, h, w); the expansion's weights
-/// `packed` as for `ck_conv1x1_channels` (panels != 0, c0 a multiple of 32) or `ck_conv`
-/// (panels == 0, c0 a multiple of `ck_tile_rows`) with m rows; `pointwise` its geometry
-/// (1x1, stride 1, no padding); `depthwise` the depthwise one (its c ignored); w (m, kh, kw);
-/// y (m, oh, ow). The same bits as the two layers one after the other. Single-threaded.
-/// Returns 0, or -1 without a kernel for `level` or without scratch memory.
-int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, int k, int c0, int c1,
+/// Output rows [oy0, oy1) of `ck_depthwise` on `channels` channels: the planes of x lie
+/// `x_plane` floats apart (h * w for a whole tensor), and only the input rows the band reads are
+/// read; y (channels, oh, ow) keeps whole planes and gets only the band's rows. With oy0 a
+/// multiple of `CK_DEPTHWISE_BAND_MULTIPLE` every output has the same bits as from
+/// `ck_depthwise` on the whole plane.
+void ck_depthwise_rows(const ck_conv_geometry *g, const float *x, size_t x_plane, const float *w, const float *bias,
+                       int channels, int oy0, int oy1, int act, float lo, float hi, float *y);
+
+/// What a band of `ck_depthwise_rows` or `ck_pointwise_depthwise` must start at a multiple of
+/// to give the whole plane's bits: the 3x3 and 5x5 kernels split each sum into two
+/// accumulators by the parity of the tap row plus the output row's place in its block of rows,
+/// and blocks start at the band's first row.
+enum { CK_DEPTHWISE_BAND_MULTIPLE = 2 };
+
+/// Channels [c0, c1) and output rows [oy0, oy1) of a 1x1 expansion followed by a depthwise
+/// convolution, for one image: y[c] (oh, ow) = dw_act(depthwise(t[c], w[c]) + dw_bias[c]) with
+/// t = act(W x + bias) computed for those channels and the input rows those output rows read
+/// only, into a per-thread scratch. x (k, h, w); the expansion's weights `packed` as for
+/// `ck_conv1x1_channels` (panels != 0, c0 a multiple of 32) or `ck_conv` (panels == 0, c0 a
+/// multiple of `ck_tile_rows`) with m rows; `pointwise` its geometry (1x1, stride 1, no
+/// padding); `depthwise` the depthwise one (its c ignored); w (m, kh, kw); y (m, oh, ow).
+/// The same bits as the two layers one after the other when oy0 is a multiple of
+/// `CK_DEPTHWISE_BAND_MULTIPLE` (a band recomputes the expansion of the rows its windows reach
+/// beyond it: the same sums). Single-threaded. Returns 0, or -1 without a kernel for `level` or
+/// without scratch memory.
+int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, int k, int c0, int c1, int oy0, int oy1,
                            const ck_conv_geometry *pointwise, const float *x, const float *bias, int act, float lo,
                            float hi, const ck_conv_geometry *depthwise, const float *w, const float *dw_bias, int dw_act,
                            float dw_lo, float dw_hi, float *y);
