@@ -54,7 +54,8 @@ extension Conv2D {
         let bands = n == 1 && threads > 1 && oh >= rowBandsFrom ? threads : 1
         let bandInputRows = Swift.min(h, (oh / bands) * dg.strides.h + dg.kernel.h)
         let chunk = pointwiseDepthwiseChunk(channels: m, plane: bandInputRows * wd, align: panels ? 32 : Int(ck_tile_rows(level)),
-                                            tasksWanted: bands > 1 ? 4 : 4 * threads)
+                                            tasksWanted: bands > 1 ? 4 : 4 * threads, images: bands > 1 ? 1 : n,
+                                            parts: bands > 1 ? 1 : threads)
         let chunks = (m + chunk - 1) / chunk
         let pg = g.kernelGeometry(channels: c, h: h, w: wd, oh: h, ow: wd)
         let dgk = dg.kernelGeometry(channels: 1, h: h, w: wd, oh: oh, ow: ow)
@@ -138,14 +139,42 @@ extension Conv2D {
     /// kernel's tile of output channels), as many as keep a chunk of the expanded tensor within
     /// 8,192 floats (32 KB: it stays in L1/L2 until the depthwise kernel reads it), at least
     /// `align`, and small enough that there are `tasksWanted` tasks where the channels allow it
-    /// (so two threads end together). Measured alone in C on MobileNetV2's blocks (expansion,
+    /// (so two threads end together). Of those sizes down to `align`, the one that gives the
+    /// busiest of `parts` threads the fewest channels: MobileNetV2's 960-channel 7 × 7 blocks cut
+    /// in chunks of 128 made 7.5 tasks, 512 channels on one thread and 448 on the other; chunks
+    /// of 96 make 10, 480 on each (the pass 0.991-0.996 of the time toggled in process, four
+    /// runs; EfficientNet-style 1.000). Measured alone in C on MobileNetV2's blocks (expansion,
     /// depthwise and projection; two threads): chunks of 8 channels at 56 × 56 took 0.92–0.95
     /// of the layer-by-layer time, 16–64 channels 0.94–1.06; 32 channels on the 14 × 14 and
     /// 7 × 7 blocks 0.94–1.01, 64 channels 0.95–1.04.
-    static func pointwiseDepthwiseChunk(channels m: Int, plane: Int, align: Int, tasksWanted: Int) -> Int {
+    static func pointwiseDepthwiseChunk(channels m: Int, plane: Int, align: Int, tasksWanted: Int,
+                                        images: Int = 1, parts: Int = 1) -> Int {
         var chunk = Swift.max(align, 8192 / Swift.max(1, plane) / align * align)
         while chunk > align && (m + chunk - 1) / chunk < tasksWanted { chunk -= align }
-        return chunk
+        // Of the chunks from there down to `align`, the one whose busiest part has the fewest
+        // channels (the largest of those that tie).
+        var (best, least) = (chunk, Int.max)
+        for c in stride(from: chunk, through: align, by: -align) {
+            let load = busiestChannels(channels: m, chunk: c, images: images, parts: parts)
+            if load < least { (best, least) = (c, load) }
+        }
+        return best
+    }
+
+    /// Channels of the busiest part when `images` × ⌈m / chunk⌉ tasks (image, chunk) are cut into
+    /// `parts` contiguous runs of ⌈tasks / parts⌉, as `forwardPointwiseDepthwise` deals them.
+    static func busiestChannels(channels m: Int, chunk: Int, images: Int, parts: Int) -> Int {
+        let chunks = (m + chunk - 1) / chunk, tasks = images * chunks, perPart = (tasks + parts - 1) / parts
+        var busiest = 0
+        for part in 0..<parts {
+            var load = 0
+            for task in (part * perPart)..<Swift.min(tasks, (part + 1) * perPart) {
+                let k = task % chunks
+                load += Swift.min(m, (k + 1) * chunk) - k * chunk
+            }
+            busiest = Swift.max(busiest, load)
+        }
+        return busiest
     }
 
     /// The buffers of one fused call, shared by its tasks (disjoint writes).

@@ -391,10 +391,15 @@ final class FastKernelTests: XCTestCase {
             XCTAssertLessThan(relativeError(fused, reference), 4e-6, t.label)
         }
         // Chunks: 8 channels (a GEMM tile) at 56 × 56, 32 (a panel) at 14 × 14, and at 7 × 7 as
-        // many as 32 KB allow (160), cut to give eight tasks (128 of 960 channels: the last 64).
-        XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 144, plane: 3136, align: 8, tasksWanted: 8), 8)
-        XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 576, plane: 196, align: 32, tasksWanted: 8), 32)
-        XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 960, plane: 49, align: 32, tasksWanted: 8), 128)
+        // many as 32 KB allow (160), cut to give eight tasks (128 of 960 channels, the last 64),
+        // then to 96 so that two threads get 480 channels each (with 128: 512 and 448). One
+        // part: every size ties, the largest stays.
+        XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 144, plane: 3136, align: 8, tasksWanted: 8, parts: 2), 8)
+        XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 576, plane: 196, align: 32, tasksWanted: 8, parts: 2), 32)
+        XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 960, plane: 49, align: 32, tasksWanted: 8, parts: 2), 96)
+        XCTAssertEqual(Conv2D.busiestChannels(channels: 960, chunk: 128, images: 1, parts: 2), 512)
+        XCTAssertEqual(Conv2D.busiestChannels(channels: 960, chunk: 96, images: 1, parts: 2), 480)
+        XCTAssertEqual(Conv2D.busiestChannels(channels: 960, chunk: 128, images: 3, parts: 2), 1472)
         XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 960, plane: 49, align: 32, tasksWanted: 4), 160)
     }
 
