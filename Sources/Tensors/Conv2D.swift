@@ -583,15 +583,14 @@ public enum Conv2D {
     ///
     /// Why: the GEMM kernel's panel is 32 tiles wide, and a 7 × 7 image has 16: half of every
     /// multiply-add was spent on empty tiles (a 14 × 14 image, 49 tiles: a third). The channel
-    /// kernel puts 8 tiles by 32 output channels in its registers, so 16 tiles fill it (49: a
-    /// block of 32, then 17 as two tiles of 8 and one of 1). The same bits (`ck_winograd`).
-    /// Toggled every 5 passes in one process, resnet18 at batch 1 on two threads took 0.947,
-    /// 0.963, 0.968 and 0.987 of the time (its layer3 and layer4 convolutions; DenseNet-121,
-    /// whose 32-channel layers keep the GEMM kernel on two threads, 0.984: noise). On one thread
-    /// resnet18 was level (1.005): at batch 1 the 7 × 7 layers mostly wait for their weights
-    /// (16 × 512 × 512 transformed floats, 16.8 MB a layer, beyond the caches), so the kernel's
-    /// arithmetic is not what limits them. Batches reach 128 tiles from 8 images of 7 × 7, where
-    /// the GEMM's panels are full. `CANDELA_WINOGRAD_PANELS=off` for comparisons.
+    /// kernel puts 8 tiles by 32 output channels in its registers, so 16 tiles fill it (49: 7
+    /// tiles of 8 and one of 1). The same bits (`ck_winograd`). Toggled every 5 passes in one
+    /// process, resnet18 at batch 1 on two threads took 0.947, 0.963, 0.968 and 0.987 of the time
+    /// (its layer3 and layer4 convolutions), DenseNet-121 0.984; on one thread resnet18 was level
+    /// (1.005): at batch 1 the 7 × 7 layers mostly wait for their weights (16 × 512 × 512
+    /// transformed floats, 16.8 MB a layer, beyond the caches), so the kernel's arithmetic is not
+    /// what limits them. Batches reach 128 tiles from 8 images of 7 × 7, where the GEMM's panels
+    /// are full. `CANDELA_WINOGRAD_PANELS=off` for comparisons.
     nonisolated(unsafe) public static var winogradPanelsBelow =
         ProcessInfo.processInfo.environment["CANDELA_WINOGRAD_PANELS"] == "off" ? 0 : 128
 
