@@ -93,8 +93,7 @@ static inline unsigned long long ck_bit_range(int a, int b, int width) {
 }
 
 /// A per-thread 64-byte aligned buffer of at least `count` floats that lives as long as the
-/// thread (slot 0 to 3; 2 is `ck_pointwise_depthwise`'s, 3 `ck_winograd`'s products with
-/// panels); NULL when it cannot be allocated.
+/// thread (slot 0, 1 or 2; 2 is `ck_pointwise_depthwise`'s); NULL when it cannot be allocated.
 float *ck_scratch(int slot, size_t count);
 
 #endif

@@ -13,8 +13,7 @@
 //        [0 -1  1  0]        [1/2 -1/2  1/2]         [0 1 -1 -1]
 //        [0  1  0 -1]        [0    0    1 ]
 //
-// U_ξ are made once per weight tensor and packed for the GEMM kernel, or as 32-channel panels for
-// the 1x1 channel kernel (few tiles, below) (ck_winograd_pack_weights);
+// U_ξ are made once per weight tensor and packed for the GEMM kernel (ck_winograd_pack_weights);
 // V_ξ are made per call straight into the kernel's B panels (16 tiles per vector, read with
 // masked loads and permutes, the padding masked to zero); M_ξ go to a scratch block, from which
 // the output transform adds the bias, applies the activation and stores the 2x2 pixels with
@@ -26,16 +25,11 @@
 /// Tiles per block: 32 (one kernel panel); V (16 x KC x 32) and M (16 x M x 32) stay in L2.
 enum { TB = 32 };
 
-// Floats of one U_ξ as packed for the GEMM kernel, or as 32-channel panels (`panels`).
-static size_t per_matrix(int panels, int m, int c) {
-    return panels ? ck_channel_panels_count(m, c) : ck_packed_weights_count(2, m, c);
+size_t ck_winograd_weights_count(int m, int c) {
+    return 16 * ck_packed_weights_count(2, m, c);
 }
 
-size_t ck_winograd_weights_count(int panels, int m, int c) {
-    return 16 * per_matrix(panels, m, c);
-}
-
-void ck_winograd_pack_weights(int panels, int m, int c, const float *w, float *out, float *scratch) {
+void ck_winograd_pack_weights(int m, int c, const float *w, float *out, float *scratch) {
     // scratch: 16 * m * c floats, U_ξ row-major.
     for (int o = 0; o < m; o++) {
         for (int i = 0; i < c; i++) {
@@ -54,11 +48,8 @@ void ck_winograd_pack_weights(int panels, int m, int c, const float *w, float *o
             }
         }
     }
-    const size_t per = per_matrix(panels, m, c);
-    for (int xi = 0; xi < 16; xi++) {
-        if (panels) ck_pack_channel_panels(m, c, scratch + (size_t)xi * m * c, out + xi * per);
-        else ck_pack_weights(2, m, c, scratch + (size_t)xi * m * c, out + xi * per);
-    }
+    const size_t per = ck_packed_weights_count(2, m, c);
+    for (int xi = 0; xi < 16; xi++) ck_pack_weights(2, m, c, scratch + (size_t)xi * m * c, out + xi * per);
 }
 
 // The tiles of one 16-lane vector, cut where a tile row (or an image) ends: lanes [q, q+len)
@@ -214,48 +205,30 @@ static void output_transform(const ck_conv_geometry *g, int tw, int per_image, i
     }
 }
 
-int ck_winograd(const float *packed, int panels, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
-                int images, int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
+int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
+                int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
     int mr, nr;
     ck_kernel_fn kernel;
     if (ck_sgemm_level() < 2 || !ck_tile(2, &mr, &nr, &kernel)) return -1;
     const int c = g->c, tw = (g->ow + 1) / 2, per_image = tw * ((g->oh + 1) / 2), tiles = per_image * images;
     const size_t x_stride = (size_t)c * g->h * g->w, y_stride = (size_t)m * g->oh * g->ow;
-    const int row_tile = panels ? 32 : mr, mpad = ((m + row_tile - 1) / row_tile) * row_tile;
-    const size_t per = per_matrix(panels, m, c);
+    const int mpad = ((m + mr - 1) / mr) * mr;
+    const size_t per = ck_packed_weights_count(2, m, c);
     float *v = ck_scratch(0, (size_t)16 * KC * TB);
-    // (Slot 1 holds the channel kernel's running sums when the depth exceeds its block.)
-    float *mb = ck_scratch(panels ? 3 : 1, (size_t)16 * mpad * TB);
+    float *mb = ck_scratch(1, (size_t)16 * mpad * TB);
     if (!v || !mb) return -1;
     if (t1 > tiles) t1 = tiles;
-    const int r0 = m0 - m0 % row_tile;
+    const int r0 = m0 - m0 % mr;
     for (int tb = t0; tb < t1; tb += TB) {
-        const int valid = t1 - tb < TB ? t1 - tb : TB;
         for (int pc = 0; pc < c; pc += KC) {
             const int kc = c - pc < KC ? c - pc : KC;
             input_transform(g, x, x_stride, tw, per_image, t1, tb, pc, kc, v);
             for (int xi = 0; xi < 16; xi++) {
+                const float *ablock = packed + xi * per + (size_t)pc * mpad;
                 const float *bpanel = v + (size_t)xi * kc * NR512;
-                if (panels) {
-                    // Mᵀ_ξ (tiles, channels) = Vᵀ_ξ Uᵀ_ξ by the 1x1 channel kernel: V_ξ's rows are its
-                    // depth rows (TB tiles a row), each 32-channel panel of Uᵀ_ξ from depth pc on.
-                    // Only the block's valid tiles are computed (8 a tile, a short last one), where
-                    // the GEMM kernel's 32-tile panel computes all 32: a 7 x 7 image has 16 tiles.
-                    // Each sum is the same chain of multiply-adds over the same products in the
-                    // same order as the GEMM kernel's (then + M_ξ so far when pc > 0): the same bits.
-                    for (int cp = r0; cp < m1; cp += 32) {
-                        const int cols = (m1 < m ? m1 : m) - cp < 32 ? (m1 < m ? m1 : m) - cp : 32;
-                        const int status = ck_conv1x1_channels(2, packed + xi * per + (size_t)cp * c + (size_t)pc * 32, 32, kc,
-                                                               0, cols, bpanel, NR512, 0, valid, NULL, pc > 0, CK_ACT_NONE,
-                                                               0.0f, 0.0f, mb + ((size_t)xi * mpad + cp) * TB);
-                        if (status != 0) return status;
-                    }
-                } else {
-                    const float *ablock = packed + xi * per + (size_t)pc * mpad;
-                    for (int ir = r0; ir < m1; ir += mr) {
-                        ck_epilogue ep = { .accumulate = pc > 0 };
-                        kernel(kc, ablock + (size_t)ir * kc, bpanel, mb + ((size_t)xi * mpad + ir) * TB, TB, &ep);
-                    }
+                for (int ir = r0; ir < m1; ir += mr) {
+                    ck_epilogue ep = { .accumulate = pc > 0 };
+                    kernel(kc, ablock + (size_t)ir * kc, bpanel, mb + ((size_t)xi * mpad + ir) * TB, TB, &ep);
                 }
             }
         }

@@ -85,12 +85,8 @@ public final class PackedConvWeights: @unchecked Sendable {
     enum Form: Sendable {
         /// The implicit GEMM (`ck_conv`): MR-row panels of W per depth block.
         case gemm
-        /// Winograd's F(2×2, 3×3) (`ck_winograd`): the 16 transformed filter matrices, packed
-        /// for the GEMM kernel (32 tiles a panel).
+        /// Winograd's F(2×2, 3×3) (`ck_winograd`): the 16 transformed filter matrices.
         case winograd
-        /// The same matrices transposed in 32-channel panels, for the 1×1 channel kernel (8 tiles
-        /// a tile): for few tiles (`winogradPanelsBelow`).
-        case winogradPanels
         /// Output channels along the vector (`ck_conv1x1_channels`, `ck_conv_channels`): Wᵀ in
         /// 32-channel panels.
         case channelPanels
@@ -108,17 +104,15 @@ public final class PackedConvWeights: @unchecked Sendable {
     init?(w: Tensor, group: Int, level: Int32, form: Form = .gemm) {
         let m = w.shape[0] / group, k = w.count / w.shape[0]
         switch form {
-        case .winograd, .winogradPanels:
+        case .winograd:
             // (M,C,3,3), one group, AVX-512.
             guard group == 1, level == 2, w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return nil }
-            let c = w.shape[1], panels: Int32 = form == .winogradPanels ? 1 : 0
-            let count = ck_winograd_weights_count(panels, Int32(m), Int32(c))
+            let c = w.shape[1]
+            let count = ck_winograd_weights_count(Int32(m), Int32(c))
             let storage = PackedConvWeights.allocate(count)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 16 * m * c)
             defer { scratch.deallocate() }
-            w.data.withUnsafeBufferPointer { wp in
-                ck_winograd_pack_weights(panels, Int32(m), Int32(c), wp.baseAddress!, storage, scratch)
-            }
+            w.data.withUnsafeBufferPointer { wp in ck_winograd_pack_weights(Int32(m), Int32(c), wp.baseAddress!, storage, scratch) }
             self.storage = storage
             self.groupStride = count
         case .channelPanels:
@@ -250,6 +244,16 @@ public enum Conv2D {
         let (act, lo, hi) = activation?.code ?? (Int32(CK_ACT_NONE), 0, 0)
         let adding = residual != nil
         var y = residual.take() ?? Tensor(uninitializedShape: [n, m, oh, ow])
+        let tiles = ((oh + 1) / 2) * ((ow + 1) / 2)
+        let winograd = useWinograd && level == 2 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
+            && g.dilations == (1, 1) && c >= 16 && n * tiles >= 16 && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
+        // Small planes of a 1×1 convolution do not fill a vector of pixels, and a stem's im2col
+        // panels are costly to pack: those run with output channels along the vector (`channelMajor`).
+        let channels = !winograd && !depthwise && level == 2 && channelMajor(g, channels: c, plane: plane)
+        let form: PackedConvWeights.Form = winograd ? .winograd : channels ? .channelPanels : .gemm
+        let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, form: form)
+                                        ?? PackedConvWeights(w: w, group: g.group, level: level, form: form))
+        if !depthwise && packed == nil { throw TensorError("Conv: could not pack weights \(w.shape)") }
         // One thread for small convolutions, and inside another parallel region (a chunk of
         // `Model.forward`'s batch), where the parts would only run one after the other. A
         // depthwise layer does little arithmetic per byte it reads, so it splits from 2^16
@@ -257,20 +261,6 @@ public enum Conv2D {
         // on one thread, 0.027 on two.
         let flops = n * m * plane * cg * g.kernel.h * g.kernel.w
         let threads = flops < (depthwise ? 1 << 16 : 1 << 18) || Parallel.isNested ? 1 : BLAS.threadCount
-        let tiles = ((oh + 1) / 2) * ((ow + 1) / 2)
-        let winograd = useWinograd && level == 2 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
-            && g.dilations == (1, 1) && c >= 16 && n * tiles >= 16 && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
-        // Small planes of a 1×1 convolution do not fill a vector of pixels, and a stem's im2col
-        // panels are costly to pack: those run with output channels along the vector (`channelMajor`).
-        let channels = !winograd && !depthwise && level == 2 && channelMajor(g, channels: c, plane: plane)
-        // Winograd with few tiles multiplies by the channel kernel (its 32-channel panels split
-        // evenly across the threads, else the GEMM kernel's 8-row tiles do).
-        let winogradPanels = n * tiles < winogradPanelsBelow && (threads == 1 || (m + 31) / 32 % threads == 0)
-        let form: PackedConvWeights.Form = winograd ? (winogradPanels ? .winogradPanels : .winograd)
-            : channels ? .channelPanels : .gemm
-        let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, form: form)
-                                        ?? PackedConvWeights(w: w, group: g.group, level: level, form: form))
-        if !depthwise && packed == nil { throw TensorError("Conv: could not pack weights \(w.shape)") }
         let biasData = b?.data ?? []
         // One status slot per task: a kernel that could not get its scratch memory says so, and the
         // convolution then runs on the reference kernel (or fails, with a fused residual: below).
@@ -400,13 +390,11 @@ public enum Conv2D {
                       pieces: piecesOfShare(repeatingPreparation: false, parts: splits), call)
             return status.anyFailed
         }
-        if packed.form == .winograd || packed.form == .winogradPanels {
+        if packed.form == .winograd {
             // The batch's tiles in one range, split across the threads in blocks of 32 when there are
-            // enough (the blocks left over split by output channels, `share`), else by output channels
-            // (in the kernel's tiles of them: 8 rows, 32 with channel panels).
+            // enough (the blocks left over split by output channels, `share`), else by output channels.
             let total = n * tiles
-            let panels = packed.form == .winogradPanels, rowTile = panels ? 32 : 8
-            let (tBlocks, rTiles) = ((total + 31) / 32, (m + rowTile - 1) / rowTile)
+            let (tBlocks, rTiles) = ((total + 31) / 32, (m + 7) / 8)
             let byTiles = total >= 64 * threads
             let pieces = piecesOfShare(repeatingPreparation: !byTiles, parts: threads)
             Parallel.shares(threads, pieces: pieces) { part, piece in
@@ -414,9 +402,9 @@ public enum Conv2D {
                                                   cross: byTiles ? rTiles : 1).piece(piece, of: pieces) else { return }
                 let (tileBlocks, rows) = byTiles ? (blocks, cross) : (0..<tBlocks, blocks)
                 let (t0, t1) = (tileBlocks.lowerBound * 32, Swift.min(total, tileBlocks.upperBound * 32))
-                let (r0, r1) = (rows.lowerBound * rowTile, Swift.min(m, rows.upperBound * rowTile))
+                let (r0, r1) = (rows.lowerBound * 8, Swift.min(m, rows.upperBound * 8))
                 var gp = ptrs.geometry
-                status.slots[part] |= ck_winograd(packed.storage, panels ? 1 : 0, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
+                status.slots[part] |= ck_winograd(packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
                                                   Int32(t0), Int32(t1), ptrs.bias, adding ? 1 : 0, act, lo, hi, ptrs.y)
             }
             return status.anyFailed
@@ -576,23 +564,6 @@ public enum Conv2D {
     /// Whether 3×3 stride-1 convolutions run by Winograd's F(2×2, 3×3) on AVX-512 (`ck_winograd`);
     /// `CANDELA_WINOGRAD=off` runs them as the implicit GEMM (`make bench` compares both).
     nonisolated(unsafe) public static var useWinograd: Bool = ProcessInfo.processInfo.environment["CANDELA_WINOGRAD"] != "off"
-
-    /// A Winograd convolution of fewer 2×2 tiles than this (over the batch) multiplies by the 1×1
-    /// channel kernel instead of the GEMM kernel (`PackedConvWeights.Form.winogradPanels`), when
-    /// its 32-channel panels split evenly across the threads.
-    ///
-    /// Why: the GEMM kernel's panel is 32 tiles wide, and a 7 × 7 image has 16: half of every
-    /// multiply-add was spent on empty tiles (a 14 × 14 image, 49 tiles: a third). The channel
-    /// kernel puts 8 tiles by 32 output channels in its registers, so 16 tiles fill it (49: 7
-    /// tiles of 8 and one of 1). The same bits (`ck_winograd`). Toggled every 5 passes in one
-    /// process, resnet18 at batch 1 on two threads took 0.947, 0.963, 0.968 and 0.987 of the time
-    /// (its layer3 and layer4 convolutions), DenseNet-121 0.984; on one thread resnet18 was level
-    /// (1.005): at batch 1 the 7 × 7 layers mostly wait for their weights (16 × 512 × 512
-    /// transformed floats, 16.8 MB a layer, beyond the caches), so the kernel's arithmetic is not
-    /// what limits them. Batches reach 128 tiles from 8 images of 7 × 7, where the GEMM's panels
-    /// are full. `CANDELA_WINOGRAD_PANELS=off` for comparisons.
-    nonisolated(unsafe) public static var winogradPanelsBelow =
-        ProcessInfo.processInfo.environment["CANDELA_WINOGRAD_PANELS"] == "off" ? 0 : 128
 
     /// The extents of a convolution, after checking that the weights fit the input and that the
     /// output is not empty: x (N,C,H,W), w (M,C/group,kh,kw) -> (N, C, H, W, M, C/group, OH, OW).

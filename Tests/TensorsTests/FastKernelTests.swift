@@ -166,44 +166,6 @@ final class FastKernelTests: XCTestCase {
         XCTAssertLessThan(gemm.maxAbsDifference(reference), 1e-5)
     }
 
-    /// Winograd's 16 products by the 1×1 channel kernel (few tiles: `winogradPanelsBelow`) give
-    /// the bits of the GEMM kernel: 7 × 7 (16 tiles), 5 × 5 (9) and 14 × 14 (49, a full block of
-    /// 32 and a short one) planes, two 7 × 7 images, a partial last panel of channels (40, 96),
-    /// depths over the GEMM's block (300 > 256) and the channel kernel's (> 128), a fused
-    /// residual and activations; one and two threads (on two, 96 channels split by the GEMM's
-    /// row tiles: three panels do not halve).
-    func testWinogradByTheChannelKernelGivesTheBitsOfTheGEMMKernel() throws {
-        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "Winograd needs the AVX-512 kernel")
-        var rng = SeededRandom(seed: 59)
-        let g = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
-        let saved = Conv2D.winogradPanelsBelow
-        defer { Conv2D.winogradPanelsBelow = saved }
-        let cases: [(n: Int, c: Int, m: Int, side: Int)] = [
-            (1, 300, 64, 7), (1, 64, 40, 5), (1, 160, 128, 14), (2, 32, 96, 7), (1, 16, 64, 14),
-        ]
-        for t in cases {
-            let x = rng.tensor([t.n, t.c, t.side, t.side]), w = rng.tensor([t.m, t.c, 3, 3], -0.1, 0.1), b = rng.tensor([t.m])
-            let r = rng.tensor([t.n, t.m, t.side, t.side])
-            for (activation, residual) in [(nil, nil), (ConvActivation.relu, r)] as [(ConvActivation?, Tensor?)] {
-                for threads in [1, 2] {
-                    var out: [Tensor] = []
-                    for below in [Int.max, 0] {
-                        Conv2D.winogradPanelsBelow = below
-                        try withKernels(level: 2, threads: threads) {
-                            out.append(try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: activation, residual: residual))
-                        }
-                    }
-                    let label = "\(t), residual \(residual != nil), \(threads) threads"
-                    XCTAssertEqual(zip(out[0].data, out[1].data).filter { $0.bitPattern != $1.bitPattern }.count, 0, label)
-                    var reference = try Conv2D.referenceForward(x: x, w: w, b: b, geometry: g)
-                    if let residual { reference = Elementwise.add(reference, residual) }
-                    activation?.apply(&reference)
-                    XCTAssertLessThan(out[0].maxAbsDifference(reference), 1e-5, label)
-                }
-            }
-        }
-    }
-
     /// 1×1 convolutions on small, deep planes and convolutions of up to 4 input channels (RGB
     /// stems) take the channel-major kernels (the cache holds their packing) and agree with the
     /// implicit GEMM they would otherwise run on; shallow or wide 1×1 ones and deeper inputs

@@ -126,26 +126,22 @@ int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, in
                            float hi, const ck_conv_geometry *depthwise, const float *w, const float *dw_bias, int dw_act,
                            float dw_lo, float dw_hi, float *y);
 
-/// Floats `ck_winograd_pack_weights` writes for an (m, c, 3, 3) filter bank (AVX-512 layout;
-/// `panels` as there).
-size_t ck_winograd_weights_count(int panels, int m, int c);
+/// Floats `ck_winograd_pack_weights` writes for an (m, c, 3, 3) filter bank (AVX-512 layout).
+size_t ck_winograd_weights_count(int m, int c);
 
 /// The 16 transformed filter matrices U_ξ = (G g Gᵀ)_ξ of F(2x2, 3x3), each (m, c), packed for
-/// the AVX-512 GEMM kernel (panels == 0) or as Uᵀ_ξ in 32-channel panels for the 1x1 channel
-/// kernel (`ck_pack_channel_panels`, panels != 0). `scratch` holds 16*m*c floats.
-void ck_winograd_pack_weights(int panels, int m, int c, const float *w, float *out, float *scratch);
+/// the AVX-512 kernel. `scratch` holds 16*m*c floats.
+void ck_winograd_pack_weights(int m, int c, const float *w, float *out, float *scratch);
 
 /// A 3x3, stride-1, undilated convolution of a batch of `images` by F(2x2, 3x3): x (images, c,
 /// h, w) -> y (images, m, oh, ow) = act(conv(x, w) + bias), on output rows [m0, m1) (m0 a
-/// multiple of 8, of 32 with `panels`) and 2x2 output tiles [t0, t1), tiles numbered row-major
-/// over ceil(oh/2) x ceil(ow/2) within an image and image after image (so small images share
-/// kernel panels). `packed` from `ck_winograd_pack_weights` with the same `panels`: the 16
-/// products by the GEMM kernel (32 tiles a panel), or with `panels` by the 1x1 channel kernel
-/// (8 tiles a tile, for few tiles); the same bits either way. Single-threaded. Returns 0, or -1
-/// without AVX-512 or without scratch memory (the caller then uses `ck_conv`).
+/// multiple of 8) and 2x2 output tiles [t0, t1), tiles numbered row-major over ceil(oh/2) x
+/// ceil(ow/2) within an image and image after image (so small images share kernel panels).
+/// `packed` from `ck_winograd_pack_weights`. Single-threaded. Returns 0, or -1 without AVX-512
+/// (the caller then uses `ck_conv`).
 /// `add_output` as for `ck_conv`.
-int ck_winograd(const float *packed, int panels, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
-                int images, int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y);
+int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
+                int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y);
 
 /// 2-D max pooling of `channels` consecutive planes with the same sliding-window loop as
 /// `ck_depthwise` (AVX-512; kernels of up to 64 taps): y[c] (oh, ow) = max over each window of
