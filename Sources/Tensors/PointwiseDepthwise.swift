@@ -50,7 +50,7 @@ extension Conv2D {
         let flops = n * m * (plane * c + oh * ow * dg.kernel.h * dg.kernel.w)
         let threads = flops < 1 << 18 || Parallel.isNested ? 1 : BLAS.threadCount
         // One image on several threads with tall planes: each thread a band of output rows of
-        // every channel (`rowBands`), else each thread its channels over the whole plane.
+        // every channel (`rowBand`), else each thread its channels over the whole plane.
         let bands = n == 1 && threads > 1 && oh >= rowBandsFrom ? threads : 1
         let bandInputRows = Swift.min(h, (oh / bands) * dg.strides.h + dg.kernel.h)
         let chunk = pointwiseDepthwiseChunk(channels: m, plane: bandInputRows * wd, align: panels ? 32 : Int(ck_tile_rows(level)),
@@ -111,14 +111,14 @@ extension Conv2D {
     /// thread's share of the pixels, a stem its bands of rows), so with channels split the
     /// depthwise layer's output crossed between the cores: each thread's projection read half its
     /// input from the other core's cache (by count, about 1.5 MB per thread and pass on
-    /// MobileNetV2's 112 × 112 and 56 × 56 blocks). With
-    /// bands, each thread reads what it wrote, but its band recomputes the expansion of the rows
-    /// its windows share with the other band, and a band not a multiple of the kernel's 4-row
-    /// blocks wastes part of its last block. Toggled every 5 passes in one process (MobileNetV2,
-    /// batch 1, two threads, bands against channels): from 56 rows 0.979-0.991 of the time
-    /// (four runs), EfficientNet-style 0.984; from 28 rows level (1.003, 0.995, 1.008: the
-    /// 28 × 28 pairs took 1.12x their time with 14-row bands); bands also for the 56 → 28
-    /// stride-2 pair 1.004-1.005.
+    /// MobileNetV2's 112 × 112 and 56 × 56 blocks). With bands, each thread reads what it wrote,
+    /// but its band recomputes the expansion of the rows its windows share with the other band,
+    /// and a band not a multiple of the kernel's 4-row blocks wastes part of its last block.
+    /// Toggled every 5 passes in one process (MobileNetV2, batch 1, two threads, bands against
+    /// channels): from 56 rows 0.979-0.991 of the time (four runs), EfficientNet-style 0.984;
+    /// from 28 rows level (1.003, 0.995, 1.008: the 28 × 28 pairs took 1.12-1.20x their time
+    /// with 14-row bands, and the projections after them were no faster); bands also for the
+    /// 56 → 28 stride-2 pair 1.004-1.005.
     ///
     /// `CANDELA_ROW_BANDS` = a number of rows, or `off` (comparisons).
     nonisolated(unsafe) public static var rowBandsFrom: Int = {

@@ -428,7 +428,7 @@ final class FastKernelTests: XCTestCase {
         let alone: [(c: Int, side: Int, g: Conv2DGeometry, label: String)] = [
             (16, 30, Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 16), "3×3"),
             (12, 52, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1), group: 12), "3×3, stride 2"),
-            (10, 33, Conv2DGeometry(kernel: (5, 5), strides: (2, 2), pads: (1, 1, 2, 2), group: 10), "5×5, stride 2, SAME_UPPER pads"),
+            (10, 33, Conv2DGeometry(kernel: (5, 5), strides: (2, 2), pads: (1, 1, 2, 2), group: 10), "5×5, stride 2, asymmetric pads"),
             (10, 26, Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2), group: 10), "5×5"),
             (8, 30, Conv2DGeometry(kernel: (3, 3), pads: (2, 2, 2, 2), dilations: (2, 2), group: 8), "3×3, dilation 2 (window kernel)"),
             (8, 30, Conv2DGeometry(kernel: (7, 7), pads: (3, 3, 3, 3), group: 8), "7×7 (window kernel)"),
