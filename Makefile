@@ -40,19 +40,21 @@ test: deps
 	$(MAKE) --no-print-directory conformance CONFORMANCE_BUILD=
 
 # ONNX's own node tests and light zoo CNNs (onnx's test-case code, written by a Python script in
-# an ignored venv: test tooling only), run through the engine with pass counts per operator.
+# an ignored venv: test tooling only), run through the engine with pass counts per operator, once
+# per kernel path this CPU runs (avx512, avx2, openblas); the zoo's expected values are ONNX
+# Runtime's, committed in Tests/Fixtures/zoo (tools/conformance/make_zoo_references.py).
 CONFORMANCE_DIR := .cache/conformance
 CONFORMANCE_VENV := .cache/venv-conformance
 CONFORMANCE_BUILD := build
 ONNX_VERSION := 1.23.2
-CONFORMANCE_FORMAT := 2
+CONFORMANCE_FORMAT := 3
 conformance: $(CONFORMANCE_BUILD)
 	@[ -x $(CONFORMANCE_VENV)/bin/python ] || python3 -m venv $(CONFORMANCE_VENV)
 	@$(CONFORMANCE_VENV)/bin/python -c "import onnx" 2>/dev/null || $(CONFORMANCE_VENV)/bin/pip install -q onnx==$(ONNX_VERSION)
 	@[ -f $(CONFORMANCE_DIR)/.done-$(ONNX_VERSION)-$(CONFORMANCE_FORMAT) ] || { rm -rf $(CONFORMANCE_DIR) && \
 	  $(CONFORMANCE_VENV)/bin/python tools/conformance/write_node_tests.py $(CONFORMANCE_DIR) && \
 	  touch $(CONFORMANCE_DIR)/.done-$(ONNX_VERSION)-$(CONFORMANCE_FORMAT); }
-	$(CANDELA) conformance $(CONFORMANCE_DIR) --gradients
+	$(CANDELA) conformance $(CONFORMANCE_DIR) --gradients --every-kernel
 
 # The demo runs the optimized build: its explainers (integrated gradients, occlusion) do
 # thousands of passes, ten times faster than in a debug build.
@@ -77,8 +79,8 @@ trust-review: release
 # mobilenet_v2 against ONNX Runtime and each method against its reference library.
 bench: release
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2
-	CANDELA_WINOGRAD=off $(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2
-	CANDELA_GEMM=openblas $(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2
+	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2 --kernel-set winograd=off
+	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2 --kernel openblas
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method gradient
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method lrp
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method integratedgradients --set steps=32

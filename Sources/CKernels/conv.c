@@ -428,7 +428,7 @@ static int conv1x1_channels_avx512(const float *panels, int m, int k, int c0, in
 
 int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, int c1, const float *x, int plane,
                         int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
-    if (level != 2) return -1;
+    if (level != 2 || ck_sgemm_level() < 2) return -1;
     return conv1x1_channels_avx512(panels, m, k, c0, c1, x, plane, n0, n1, bias, add_output, act, lo, hi, y);
 }
 
@@ -514,7 +514,7 @@ static int conv_channels_avx512(const float *panels, int m, int c0, int c1, cons
 
 int ck_conv_channels(int level, const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
                      int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
-    if (level != 2) return -1;
+    if (level != 2 || ck_sgemm_level() < 2) return -1;
     return conv_channels_avx512(panels, m, c0, c1, g, x, oy0, oy1, bias, add_output, act, lo, hi, y);
 }
 
@@ -522,7 +522,7 @@ int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv
             int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y, int ldy) {
     int mr, nr;
     ck_kernel_fn kernel;
-    if (!ck_tile(level, &mr, &nr, &kernel)) return -1;
+    if (level > ck_sgemm_level() || !ck_tile(level, &mr, &nr, &kernel)) return -1;
     const int k = g->c * g->kh * g->kw, mpad = ((m + mr - 1) / mr) * mr;
     if (nr == NR512 && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0
         && g->oh == g->h && g->ow == g->w) {
@@ -905,6 +905,7 @@ int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, in
                            const ck_conv_geometry *pointwise, const float *x, const float *bias, int act, float lo,
                            float hi, const ck_conv_geometry *depthwise, const float *w, const float *dw_bias, int dw_act,
                            float dw_lo, float dw_hi, float *y) {
+    if (level < 1 || level > ck_sgemm_level()) return -1;
     const int plane = pointwise->h * pointwise->w;
     const int whole = oy0 <= 0 && oy1 >= depthwise->oh;
     // The expansion's rows the band's windows read (all of them for the whole plane).

@@ -160,6 +160,8 @@ int ck_sgemm_level(void) {
     return d < limit_level ? d : limit_level;
 }
 
+int ck_cpu_level(void) { return detected_level(); }
+
 int ck_sgemm_limit(int level) {
     limit_level = level < 0 ? 0 : level;
     return ck_sgemm_level();

@@ -57,15 +57,44 @@ public final class Model: Sendable {
     /// Inference passes compiled per input shape (`InferencePlan`).
     let plans = InferencePlan.Memo()
 
-    /// Loads and checks an ONNX file; every operator must be supported.
+    /// How the model treats the batch extent of its input (`FreeBatch`).
+    public enum Batch: Sendable, Equatable {
+        /// The file leaves it free.
+        case free
+        /// The file fixes it; the graph was re-planned with a free batch (`reshapes` Reshape
+        /// targets changed) and checked.
+        case replanned(declared: Int, reshapes: Int)
+        /// The file fixes it and re-planning failed for `reason`: only that batch runs.
+        case fixed(declared: Int, reason: String)
+    }
+
+    /// How this model treats the batch extent (`FreeBatch`).
+    public let batch: Batch
+
+    /// Loads and checks an ONNX file; every operator must be supported. A graph whose batch
+    /// extent is fixed is re-planned with a free batch where that is checked to be exact
+    /// (`FreeBatch`).
     public convenience init(path: String, optimize: Bool = true) throws {
-        try self.init(path: path, graph: try ONNXImport.load(path: path), optimize: optimize)
+        let graph = try ONNXImport.load(path: path)
+        guard let relaxed = try? FreeBatch.relaxed(graph) else {
+            try self.init(path: path, graph: graph, optimize: optimize)
+            return
+        }
+        let strict = try Model(path: path, graph: graph, optimize: optimize)
+        let candidate = try Model(path: path, graph: relaxed.graph, optimize: optimize,
+                                  batch: .replanned(declared: relaxed.batch, reshapes: relaxed.reshapes))
+        if let reason = FreeBatch.verify(relaxed: candidate, strict: strict, batch: relaxed.batch) {
+            try self.init(path: path, graph: graph, optimize: optimize, batch: .fixed(declared: relaxed.batch, reason: reason))
+        } else {
+            try self.init(path: path, graph: relaxed.graph, optimize: optimize, batch: candidate.batch)
+        }
     }
 
     /// A model for an already-built graph (`path` names it in messages).
-    init(path: String, graph: Graph, optimize: Bool = true) throws {
+    init(path: String, graph: Graph, optimize: Bool = true, batch: Batch = .free) throws {
         self.path = path
         self.graph = graph
+        self.batch = batch
         do {
             self.optimizedGraph = optimize ? try Optimizer.optimize(graph) : graph
         } catch let e as EngineError {
@@ -251,23 +280,34 @@ public final class Model: Sendable {
     }
 
     /// Whether inference passes run a SiLU in the store of the Conv before it (`SiLUFusion`);
-    /// `CANDELA_SILU=off` runs the Sigmoid and Mul nodes (for comparisons).
-    nonisolated(unsafe) public static var fusesSiLU = ProcessInfo.processInfo.environment["CANDELA_SILU"] != "off"
+    /// `--kernel-set silu=off` runs the Sigmoid and Mul nodes (for comparisons).
+    public static var fusesSiLU: Bool {
+        get { KernelOptions.current.fuseSiLU }
+        set { KernelOptions.update { $0.fuseSiLU = newValue } }
+    }
 
     /// Whether inference passes run an expansion and its depthwise Conv together
-    /// (`PointwiseDepthwiseFusion`); `CANDELA_POINTWISE_DEPTHWISE=off` runs them node by node
-    /// (for comparisons).
-    nonisolated(unsafe) public static var fusesPointwiseDepthwise =
-        ProcessInfo.processInfo.environment["CANDELA_POINTWISE_DEPTHWISE"] != "off"
+    /// (`PointwiseDepthwiseFusion`); `--kernel-set pointwise-depthwise=off` runs them node by
+    /// node (for comparisons).
+    public static var fusesPointwiseDepthwise: Bool {
+        get { KernelOptions.current.fusePointwiseDepthwise }
+        set { KernelOptions.update { $0.fusePointwiseDepthwise = newValue } }
+    }
 
     /// Whether inference passes replay a plan made by the first pass at their input shapes
-    /// (`InferencePlan`); `CANDELA_INFERENCE_PLAN=off` runs every pass node by node by name (for
-    /// comparisons).
-    nonisolated(unsafe) public static var usesInferencePlans = ProcessInfo.processInfo.environment["CANDELA_INFERENCE_PLAN"] != "off"
+    /// (`InferencePlan`); `--kernel-set inference-plan=off` runs every pass node by node by name
+    /// (for comparisons).
+    public static var usesInferencePlans: Bool {
+        get { KernelOptions.current.inferencePlans }
+        set { KernelOptions.update { $0.inferencePlans = newValue } }
+    }
 
     /// Images per chunk of `forward` for every model and shape; nil (the default) chooses per
-    /// model (`imagesPerChunk`). `CANDELA_CHUNK` sets it for a process.
-    nonisolated(unsafe) public static var inferenceChunk: Int? = Int(ProcessInfo.processInfo.environment["CANDELA_CHUNK"] ?? "")
+    /// model (`imagesPerChunk`). `--kernel-set chunk=N` sets it for a process.
+    public static var inferenceChunk: Int? {
+        get { KernelOptions.current.chunk }
+        set { KernelOptions.update { $0.chunk = newValue } }
+    }
 
     /// Back-propagates `seeds` (gradients of a scalar objective with respect to named tensors,
     /// usually the logits) and returns the gradient at each tensor named in `wrt`.
@@ -334,7 +374,11 @@ public final class Model: Sendable {
             && zip(t.shape, input.shape).allSatisfy { actual, declared in declared == nil || declared == actual || declared == 0 }
         if !ok && !input.shape.isEmpty {
             let declared = input.shape.map { $0.map(String.init) ?? "?" }.joined(separator: ",")
-            throw EngineError("\(path): input '\(input.name)' expects shape [\(declared)], got \(t.shape)")
+            var why = ""
+            if case .fixed(let fixedBatch, let reason) = batch, t.rank == input.shape.count, t.shape.first != fixedBatch {
+                why = " (the file fixes the batch at \(fixedBatch) and re-planning it for other batches failed: \(reason))"
+            }
+            throw EngineError("\(path): input '\(input.name)' expects shape [\(declared)], got \(t.shape)\(why)")
         }
     }
 }

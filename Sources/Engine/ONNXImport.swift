@@ -165,18 +165,24 @@ enum ONNXImport {
     /// initializers are converted exactly where representable.
     static func tensor(from t: Onnx_TensorProto) throws -> Tensor {
         let shape = t.dims.map { Int($0) }
-        let n = shape.elementCount
+        guard let n = shape.checkedElementCount, shape.allSatisfy({ $0 >= 0 }) else {
+            throw EngineError("initializer '\(t.name)' has shape \(shape), whose element count is negative or overflows")
+        }
         if t.dataLocation == .external {
             throw EngineError("initializer '\(t.name)' uses external data, which is not supported yet")
         }
         let raw = t.rawData
-        /// Reads little-endian elements of type T from raw_data (in place: no copy of the bytes).
-        func fromRaw<T>(_ type: T.Type) throws -> [T] {
+        /// Reads little-endian elements of type T from raw_data: one copy of the bytes (this
+        /// host is little-endian, as ONNX's raw_data).
+        func fromRaw<T: BitwiseCopyable>(_ type: T.Type) throws -> [T] {
             let size = MemoryLayout<T>.size
-            guard raw.count == n * size else {
+            guard raw.count / size == n, raw.count % size == 0 else {
                 throw EngineError("initializer '\(t.name)' has \(raw.count) bytes of data for shape \(shape)")
             }
-            return raw.withUnsafeBytes { p in (0..<n).map { p.loadUnaligned(fromByteOffset: $0 * size, as: T.self) } }
+            return [T](unsafeUninitializedCapacity: n) { buffer, count in
+                raw.withUnsafeBytes { p in UnsafeMutableRawBufferPointer(buffer).copyMemory(from: p) }
+                count = n
+            }
         }
         let values: [Float]
         switch Int(t.dataType) {

@@ -51,6 +51,6 @@ extension Model {
                 }
             }
         }
-        return try Model(path: path, graph: try graph.replacingInitializers(replaced))
+        return try Model(path: path, graph: try graph.replacingInitializers(replaced), batch: batch)
     }
 }

@@ -20,9 +20,12 @@ public struct RunOptions: Sendable {
     public var resume: Bool
     /// Process only this shard of the dataset's items.
     public var shard: Shard?
+    /// Write the report into a non-empty folder that holds no Candela report (`ReportFolder`).
+    public var forceReport: Bool
 
     public init(jobs: Int = 1, database: String = "candela.sqlite", reportDirectory: String? = nil, handleInterrupts: Bool = false,
-                resume: Bool = false, shard: Shard? = nil) {
+                resume: Bool = false, shard: Shard? = nil, forceReport: Bool = false) {
+        self.forceReport = forceReport
         self.jobs = jobs
         self.database = database
         self.reportDirectory = reportDirectory
@@ -129,6 +132,19 @@ public final class Runner: @unchecked Sendable {
               let dataset = manifest.datasets[datasetName] else { throw PipelineError("\(manifest.file): no dataset") }
         guard let modelName = plan.order.compactMap(\.model).first ?? manifest.models.keys.sorted().first,
               let modelSpec = manifest.models[modelName] else { throw PipelineError("\(manifest.file): no model") }
+        // The report folder is checked before any item runs: a folder Candela may not write is a
+        // fatal error, not a failure found after an hour of work.
+        // `--report DIR` writes a report even when the manifest has no report stage.
+        let reportStage = plan.order.first(where: { $0.kind == .report })
+        let reportDirectory = options.reportDirectory ?? reportStage.map { stage in
+            stage.out ?? URL(fileURLWithPath: manifest.file).deletingLastPathComponent().appendingPathComponent("reports/\(manifest.pipeline)").path
+        }
+        if let reportDirectory { try ReportFolder(reportDirectory).claim(force: options.forceReport) }
+        // One writer per store, from here to the end of the run (`StoreLock`).
+        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: options.database).deletingLastPathComponent().path,
+                                                withIntermediateDirectories: true)
+        let writerLock = try StoreLock(store: options.database)
+        defer { withExtendedLifetime(writerLock) {} }
         let loaded = try Runner.loadModel(modelSpec)
         let allItems = try DatasetLoader.load(dataset)
         let items = options.shard?.select(allItems) ?? allItems
@@ -148,8 +164,6 @@ public final class Runner: @unchecked Sendable {
         }
         let explainers = jobsList
 
-        try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: options.database).deletingLastPathComponent().path,
-                                                withIntermediateDirectories: true)
         let store = try Store(path: options.database)
         let manifestHash = try Hashing.sha256(file: manifest.file)
         let runParameters = Runner.canonicalJSON(options.shard.map { ["shard": $0.description] } ?? [:])
@@ -229,15 +243,15 @@ public final class Runner: @unchecked Sendable {
         let gates = try Gates.evaluate(manifest.gates, store: store, runID: runID)
         try store.replaceGateResults(run: runID, gates)
         var reportIndex: String?
-        if let reportStage = plan.order.first(where: { $0.kind == .report }) {
-            let dir = options.reportDirectory ?? reportStage.out
-                ?? URL(fileURLWithPath: manifest.file).deletingLastPathComponent().appendingPathComponent("reports/\(manifest.pipeline)").path
+        if let dir = reportDirectory {
             do {
+                var reportOptions = Runner.reportOptions(reportStage)
+                reportOptions.force = options.forceReport
                 reportIndex = try ReportWriter(store: store, runID: runID, directory: dir,
                                                cards: Runner.cards(for: explainers.map(\.spec)),
-                                               options: Runner.reportOptions(reportStage)).write()
+                                               options: reportOptions).write()
             } catch {
-                try store.insert(FailureRecord(runID: runID, itemPath: dir, stage: reportStage.name, message: "\(error)"))
+                try store.insert(FailureRecord(runID: runID, itemPath: dir, stage: reportStage?.name ?? "report", message: "\(error)"))
                 failures += 1
                 try store.finishRun(runID, status: "partial", at: Runner.timestamp(Date()))
                 log("report failed: \(error)")
@@ -330,7 +344,13 @@ public final class Runner: @unchecked Sendable {
             prediction = cached.prediction
             size = (cached.width, cached.height)
         } else {
-            let probabilities = softmax(Array(try forward().outputs[0].data))
+            let logits = try forward().outputs[0].data
+            let nonFinite = logits.filter { !$0.isFinite }.count
+            guard nonFinite == 0 else {
+                throw PipelineError("\(item.path): the model's output '\(model.model.graph.outputs[0])' has \(nonFinite) non-finite "
+                                    + "values (NaN or Inf) of \(logits.count); no prediction is stored for it")
+            }
+            let probabilities = softmax(Array(logits))
             let top = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
             prediction = PredictionRecord(itemID: 0, modelHash: model.hash, classIndex: top, className: model.spec.classes[top],
                                           probability: Double(probabilities[top]), probabilities: probabilities.map(Double.init))

@@ -29,12 +29,17 @@ public struct ReportOptions: Sendable {
     public var doctorExplainer: String?
     /// A folder with `index|gallery|item|doctor.mustache` overriding the built-in templates.
     public var templateDirectory: String?
+    /// Write into a non-empty folder that holds no Candela report (`ReportFolder`); files that
+    /// Candela did not write are still never deleted.
+    public var force: Bool
 
-    public init(colormap: Colormap = .viridis, pageSize: Int = 100, doctorExplainer: String? = nil, templateDirectory: String? = nil) {
+    public init(colormap: Colormap = .viridis, pageSize: Int = 100, doctorExplainer: String? = nil, templateDirectory: String? = nil,
+                force: Bool = false) {
         self.colormap = colormap
         self.pageSize = pageSize
         self.doctorExplainer = doctorExplainer
         self.templateDirectory = templateDirectory
+        self.force = force
     }
 }
 
@@ -55,6 +60,8 @@ public struct ReportWriter {
     let directory: String
     let cards: [String: ReportCard]
     let options: ReportOptions
+    /// The files this report and the one before it wrote (only those are reused or deleted).
+    let folder: ReportFolder
 
     public init(store: Store, runID: Int64, directory: String, cards: [String: ReportCard] = [:], options: ReportOptions = ReportOptions()) {
         self.store = store
@@ -62,6 +69,7 @@ public struct ReportWriter {
         self.directory = directory
         self.cards = cards
         self.options = options
+        self.folder = ReportFolder(directory)
     }
 
     /// What rendering one item produced.
@@ -117,6 +125,10 @@ public struct ReportWriter {
     @discardableResult
     public func write() throws -> String {
         let fm = FileManager.default
+        try folder.claim(force: options.force)
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // The list first, so that a report killed half-way leaves a folder Candela may write again.
+        try folder.finish(using: folder.previous)
         for sub in ["images", "thumbs", "arrays", "items", "doctor"] {
             try fm.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
         }
@@ -332,7 +344,7 @@ public struct ReportWriter {
             "colormap": options.colormap.rawValue, "colorBar": colorBar,
         ]) { _, new in new }
         try render(templates["index"]!, context, to: "index.html", &used)
-        try removeUnused(keeping: used)
+        try folder.finish(using: used)
         return "\(directory)/index.html"
     }
 
@@ -448,25 +460,12 @@ public struct ReportWriter {
         used.insert(relative)
     }
 
-    /// Writes `relative` with `body` unless it exists (files are named by content); returns it.
+    /// Writes `relative` with `body` unless the previous report wrote it (files are named by
+    /// content); returns it.
     func writeOnce(_ relative: String, _ used: inout Set<String>, _ body: (String) throws -> Void) throws -> String {
-        let path = "\(directory)/\(relative)"
-        if !FileManager.default.fileExists(atPath: path) { try body(path) }
+        if !folder.wroteBefore(relative) { try body("\(directory)/\(relative)") }
         used.insert(relative)
         return relative
-    }
-
-    /// Deletes files of the report's folders that no page of this report uses.
-    func removeUnused(keeping used: Set<String>) throws {
-        let fm = FileManager.default
-        for sub in ["images", "thumbs", "arrays", "items", "doctor"] {
-            for file in (try? fm.contentsOfDirectory(atPath: "\(directory)/\(sub)")) ?? [] where !used.contains("\(sub)/\(file)") {
-                try? fm.removeItem(atPath: "\(directory)/\(sub)/\(file)")
-            }
-        }
-        for file in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where file.hasPrefix("gallery-") && !used.contains(file) {
-            try? fm.removeItem(atPath: "\(directory)/\(file)")
-        }
     }
 
     /// Report images are JPEG (quality 90): photographs and smooth overlays, written by the

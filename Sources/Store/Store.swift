@@ -15,12 +15,48 @@ public final class Store: @unchecked Sendable {
     private let readLock = NSLock()
     public var path: String { connection.path }
 
+    /// `PRAGMA application_id` of a Candela store ("CNDL").
+    static let applicationID: Int64 = 0x434E_444C
+
     /// Opens (creating if needed) the database at `path` and migrates it; ":memory:" for tests.
+    /// A file that is not a Candela store (another program's SQLite database, or not SQLite at
+    /// all), a damaged one (`PRAGMA quick_check`) or one from a newer Candela is refused with an
+    /// error naming the file; nothing is written to it.
     public init(path: String) throws {
         connection = try SQLiteConnection(path: path)
+        try Store.checkIdentity(connection)
         try connection.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         reader = path == ":memory:" || path.isEmpty ? nil : try SQLiteConnection(path: path)
         try migrate()
+    }
+
+    /// Checks that the database is empty or a Candela store, and undamaged.
+    static func checkIdentity(_ connection: SQLiteConnection) throws {
+        let path = connection.path
+        let tables: [String]
+        let application: Int64, version: Int64
+        do {
+            tables = try connection.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                .compactMap { $0.first?.text }
+            application = try connection.query("PRAGMA application_id")[0][0].int ?? 0
+            version = try connection.query("PRAGMA user_version")[0][0].int ?? 0
+        } catch {
+            throw StoreError("\(path): not a Candela store (not a readable SQLite database: \(error))")
+        }
+        if tables.isEmpty && version == 0 {
+            if application == 0 || application == applicationID { return }
+        }
+        // Stores written before the application id was set: user_version and the runs table.
+        let ours = application == applicationID || (application == 0 && version > 0 && tables.contains("runs") && tables.contains("items"))
+        guard ours else {
+            throw StoreError("\(path): not a Candela store (application id \(application), schema version \(version), tables: "
+                             + "\(tables.prefix(5).joined(separator: ", "))); give --db a new file or a Candela store")
+        }
+        let check = (try? connection.query("PRAGMA quick_check").compactMap { $0.first?.text }) ?? ["unreadable"]
+        guard check == ["ok"] else {
+            throw StoreError("\(path): the store is damaged (SQLite quick_check: \(check.prefix(3).joined(separator: "; "))); "
+                             + "restore it from a backup or start a new store")
+        }
     }
 
     /// The schema version this database is at.
@@ -35,6 +71,9 @@ public final class Store: @unchecked Sendable {
         }
         for (i, sql) in Schema.migrations.enumerated() where i >= current {
             try connection.execute("BEGIN; \(sql) PRAGMA user_version = \(i + 1); COMMIT;")
+        }
+        if path != ":memory:" && !path.isEmpty {
+            try connection.execute("PRAGMA application_id = \(Store.applicationID)")
         }
     }
 

@@ -100,21 +100,28 @@ public enum BLAS {
         return n
     }()
 
-    /// Whether `sgemm` uses Candela's own micro-kernels (AVX-512 or AVX2, when the CPU has them)
-    /// instead of OpenBLAS. `CANDELA_GEMM=openblas` forces OpenBLAS, the reference they are
-    /// tested against; tests and `candela bench --gemm` switch it in process.
-    nonisolated(unsafe) public static var useKernels: Bool =
-        ck_sgemm_level() > 0 && ProcessInfo.processInfo.environment["CANDELA_GEMM"] != "openblas"
+    /// Whether `sgemm` and the convolutions use Candela's own kernels (AVX-512 or AVX2) instead
+    /// of OpenBLAS: `KernelOptions.current.path` is not `.openblas`. Setting it false installs
+    /// the OpenBLAS path (the reference the kernels are tested against), true the best path.
+    public static var useKernels: Bool {
+        get { KernelOptions.current.path != .openblas }
+        set {
+            let path = newValue ? KernelOptions.best.path : .openblas
+            KernelOptions.update { $0.path = path }
+        }
+    }
 
-    /// Restricts the kernels to AVX2 (1) or allows AVX-512 (2); returns the level in use.
+    /// Restricts the kernels to the AVX2 path (1), the AVX-512 path (2) or OpenBLAS (0), lowered
+    /// to what the CPU runs; returns the level in use (tests).
     @discardableResult
-    public static func limitKernels(_ level: Int) -> Int { Int(ck_sgemm_limit(Int32(level))) }
+    public static func limitKernels(_ level: Int) -> Int {
+        let path = KernelOptions.supportedPaths.last { Int($0.level) <= level } ?? .openblas
+        KernelOptions.update { $0.path = path }
+        return Int(path.level)
+    }
 
     /// "avx512", "avx2" or "openblas": what `sgemm` runs on this CPU now.
-    public static var kernelName: String {
-        guard useKernels else { return "openblas" }
-        return ["openblas", "avx2", "avx512"][Int(ck_sgemm_level())]
-    }
+    public static var kernelName: String { KernelOptions.current.path.rawValue }
 
     /// Number of threads OpenBLAS currently uses.
     public static var threads: Int { Int(openblas_get_num_threads()) }

@@ -562,8 +562,11 @@ public enum Conv2D {
     static func failScratchForTests(_ on: Bool) { ck_fail_scratch_for_tests(on ? 1 : 0) }
 
     /// Whether 3×3 stride-1 convolutions run by Winograd's F(2×2, 3×3) on AVX-512 (`ck_winograd`);
-    /// `CANDELA_WINOGRAD=off` runs them as the implicit GEMM (`make bench` compares both).
-    nonisolated(unsafe) public static var useWinograd: Bool = ProcessInfo.processInfo.environment["CANDELA_WINOGRAD"] != "off"
+    /// `--kernel-set winograd=off` runs them as the implicit GEMM (`make bench` compares both).
+    public static var useWinograd: Bool {
+        get { KernelOptions.current.winograd }
+        set { KernelOptions.update { $0.winograd = newValue } }
+    }
 
     /// The extents of a convolution, after checking that the weights fit the input and that the
     /// output is not empty: x (N,C,H,W), w (M,C/group,kh,kw) -> (N, C, H, W, M, C/group, OH, OW).
@@ -752,8 +755,11 @@ public enum Conv2D {
         return isPointwise(g) ? plane <= 256 && channels >= 64 : channels <= 4 && channels * g.kernel.h * g.kernel.w <= 1024
     }
 
-    /// `CANDELA_CHANNEL_MAJOR=off` turns `channelMajor` off (for comparisons).
-    nonisolated(unsafe) public static var useChannelMajor = ProcessInfo.processInfo.environment["CANDELA_CHANNEL_MAJOR"] != "off"
+    /// `--kernel-set channel-major=off` turns `channelMajor` off (for comparisons).
+    public static var useChannelMajor: Bool {
+        get { KernelOptions.current.channelMajor }
+        set { KernelOptions.update { $0.channelMajor = newValue } }
+    }
 
     /// 1×1 kernel, stride 1, no padding: the input plane already is the im2col matrix.
     static func isPointwise(_ g: Conv2DGeometry) -> Bool {

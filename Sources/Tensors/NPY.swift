@@ -6,19 +6,28 @@ import Foundation
 /// int32 arrays in C order, converting to Float32; anything else is an error naming the file.
 public enum NPY {
     /// Reads a `.npy` file into a tensor.
-    public static func read(_ path: String) throws -> Tensor {
+    public static func read(_ path: String) throws -> Tensor { try readTyped(path).tensor }
+
+    /// Reads a `.npy` file into a tensor, with the file's dtype (`descr`, e.g. "<f4", "|i1").
+    public static func readTyped(_ path: String) throws -> (tensor: Tensor, dtype: String) {
         guard let bytes = FileManager.default.contents(atPath: path) else {
             throw TensorError("\(path): cannot read file")
         }
         do {
-            return try decode(bytes)
+            return try decodeTyped(bytes)
         } catch let e as TensorError {
             throw TensorError("\(path): \(e.description)")
         }
     }
 
+    /// Whether a dtype (`descr`) is a floating-point one.
+    public static func isFloat(_ dtype: String) -> Bool { ["<f4", "|f4", "<f8", "<f2"].contains(dtype) }
+
     /// Parses the bytes of a `.npy` file.
-    public static func decode(_ bytes: Data) throws -> Tensor {
+    public static func decode(_ bytes: Data) throws -> Tensor { try decodeTyped(bytes).tensor }
+
+    /// Parses the bytes of a `.npy` file; also returns its dtype.
+    public static func decodeTyped(_ bytes: Data) throws -> (tensor: Tensor, dtype: String) {
         let b = [UInt8](bytes)
         guard b.count >= 10, b[0] == 0x93, Array(b[1...5]) == Array("NUMPY".utf8) else {
             throw TensorError("not a .npy file (bad magic)")
@@ -45,7 +54,13 @@ public enum NPY {
             throw TensorError("Fortran-order arrays are not supported; save with np.ascontiguousarray")
         }
         let shape = try parseShape(shapeText)
-        let n = shape.elementCount
+        guard shape.allSatisfy({ $0 >= 0 }), let n = shape.checkedElementCount, n <= Int.max / 16 else {
+            throw TensorError("shape \(shape) has a negative extent or too many elements")
+        }
+        guard 4 * n <= Limits.maxBytes else {
+            throw TensorError("shape \(shape) needs \(Limits.describe(4 * n)) as float32, over the memory ceiling of "
+                              + "\(Limits.describe(Limits.maxBytes)) (--max-memory)")
+        }
         let body = headerStart + headerLength
         // Little-endian (or byte-sized) element types, all converted to Float32.
         let width: Int
@@ -78,7 +93,7 @@ public enum NPY {
             default: load(Float.self) { $0 }
             }
         }
-        return Tensor(shape: shape, data: out)
+        return (Tensor(shape: shape, data: out), descr)
     }
 
     /// Serialises a tensor as a float32 C-order `.npy` (format 1.0).

@@ -120,11 +120,11 @@ extension Conv2D {
     /// with 14-row bands, and the projections after them were no faster); bands also for the
     /// 56 → 28 stride-2 pair 1.004-1.005.
     ///
-    /// `CANDELA_ROW_BANDS` = a number of rows, or `off` (comparisons).
-    nonisolated(unsafe) public static var rowBandsFrom: Int = {
-        let setting = ProcessInfo.processInfo.environment["CANDELA_ROW_BANDS"] ?? ""
-        return setting == "off" ? Int.max : Int(setting) ?? 56
-    }()
+    /// `--kernel-set row-bands=ROWS` or `row-bands=off` (comparisons); Int.max when off.
+    public static var rowBandsFrom: Int {
+        get { KernelOptions.current.rowBandsFrom ?? Int.max }
+        set { KernelOptions.update { $0.rowBandsFrom = newValue == Int.max ? nil : newValue } }
+    }
 
     /// Band `band` of `bands` of a plane's `rows` output rows: equal shares, each starting at a
     /// multiple of `CK_DEPTHWISE_BAND_MULTIPLE` (so that every output keeps its bits); the last

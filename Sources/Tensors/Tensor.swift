@@ -81,6 +81,17 @@ public struct Tensor: Sendable, Equatable {
 extension Collection where Element == Int {
     /// Product of the extents: the number of elements of a tensor with this shape.
     public var elementCount: Int { reduce(1, *) }
+
+    /// The product of the extents, or nil when it overflows `Int` (shapes read from files).
+    public var checkedElementCount: Int? {
+        var product = 1
+        for d in self {
+            let (p, overflow) = product.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            product = p
+        }
+        return product
+    }
 }
 
 extension Array where Element == Int {

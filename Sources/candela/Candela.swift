@@ -61,3 +61,42 @@ func parseFloats(_ text: String, count: Int, option: String) throws -> [Float] {
     guard v.count == count else { throw ValidationError("\(option) expects \(count) comma-separated numbers, got '\(text)'") }
     return v
 }
+
+/// `--kernel` and `--kernel-set`: the engine's kernel path and variant switches
+/// (`KernelOptions`), for diagnosis and comparisons. Every command that runs the engine takes
+/// them; results agree across paths within the engine's tolerances.
+struct KernelFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("Kernel path: \(KernelOptions.Path.allCases.map(\.rawValue).joined(separator: ", ")) (default: the fastest this CPU runs).",
+                               valueName: "path"))
+    var kernel: String?
+    @Option(help: ArgumentHelp("Largest buffer a file or parameter may make Candela allocate: bytes, K/M/G/T, or a share of memory like 50% (default: half the physical memory).",
+                               valueName: "size"))
+    var maxMemory: String?
+    @Option(name: .customLong("kernel-set"),
+            help: ArgumentHelp("A kernel variant switch, repeatable: \(KernelOptions.settingsHelp).", valueName: "key=value"))
+    var kernelSettings: [String] = []
+
+    /// The options these flags name (the fastest path when `--kernel` is absent).
+    func options() throws -> KernelOptions {
+        var options = KernelOptions.best
+        if let kernel {
+            guard let path = KernelOptions.Path(rawValue: kernel) else {
+                throw ValidationError("--kernel: unknown path '\(kernel)'; choose \(KernelOptions.Path.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            options.path = path
+        }
+        for setting in kernelSettings {
+            do { try options.set(setting) } catch { throw ValidationError("--kernel-set: \(error)") }
+        }
+        return options
+    }
+
+    /// Puts the options in force for this process (first thing in a command's run).
+    func install() throws {
+        if let maxMemory {
+            do { Limits.maxBytes = try Limits.parseSize(maxMemory) } catch { throw ValidationError("--max-memory: \(error)") }
+        }
+        let options = try options()
+        do { try KernelOptions.install(options) } catch { throw ValidationError("--kernel: \(error)") }
+    }
+}

@@ -26,7 +26,31 @@ struct Conformance: ParsableCommand {
 
     struct Tally { var passed = 0, failed = 0, unsupported = 0, otherOps = 0 }
 
+    @Flag(help: ArgumentHelp("Run the node tests and the zoo once per kernel path this CPU runs (fastest first; --gradients on the first only).",
+                             discussion: "Overrides --kernel; --kernel-set applies to every path."))
+    var everyKernel = false
+
+    @OptionGroup var kernelFlags: KernelFlags
+
     func run() throws {
+        var options = try kernelFlags.options()
+        let paths = everyKernel ? Array(KernelOptions.supportedPaths.reversed()) : [options.path]
+        var passed = 0, failed = 0
+        for (i, path) in paths.enumerated() {
+            options.path = path
+            do { try KernelOptions.install(options) } catch { throw ValidationError("--kernel: \(error)") }
+            if paths.count > 1 { print("== kernel path \(path.rawValue)") }
+            let result = try runSuite(gradients: gradients && i == 0)
+            passed += result.passed
+            failed += result.failed
+        }
+        if paths.count > 1 { print("paths: \(paths.map(\.rawValue).joined(separator: ", ")) on \(CPU.summary)") }
+        print("conformance: \(passed) passed, \(failed) failed")
+        if failed > 0 { throw ExitCode.failure }
+    }
+
+    /// The node tests (with their gradients when asked) and the zoo on the kernels in force.
+    func runSuite(gradients: Bool) throws -> (passed: Int, failed: Int) {
         let targets = ops.map { $0.split(separator: ",").map(String.init) } ?? Conformance.targetOperators
         let fm = FileManager.default
         let nodeDir = "\(directory)/node"
@@ -84,27 +108,67 @@ struct Conformance: ParsableCommand {
         for file in ((try? fm.contentsOfDirectory(atPath: lightDir)) ?? []).sorted() where file.hasSuffix(".onnx") {
             let stem = String(file.dropLast(5))
             do {
-                let model = try Model(path: "\(lightDir)/\(file)")
-                let x = try NPY.read("\(lightDir)/\(stem).input.npy")
-                let expected = try NPY.read("\(lightDir)/\(stem).output.npy")
                 let start = Date()
-                let y = try model.forward(x)
-                let ok = Conformance.close(y, expected, rtol: 1e-3, atol: 1e-5)
-                if ok { zooPassed += 1 } else { zooFailed += 1 }
-                let diff = y.shape == expected.shape ? y.maxAbsDifference(expected) : Float.nan
-                print("zoo \(stem.padding(toLength: 24, withPad: " ", startingAt: 0)) \(ok ? "pass" : "FAIL")  max |diff| "
-                      + String(format: "%.2e  (%.2f s)", diff, Date().timeIntervalSince(start)))
+                let failures = try runZooCase(dir: lightDir, stem: stem)
+                if failures.isEmpty { zooPassed += 1 } else { zooFailed += 1 }
+                print("zoo \(stem.padding(toLength: 30, withPad: " ", startingAt: 0)) \(failures.isEmpty ? "pass" : "FAIL")  "
+                      + String(format: "(%.2f s)", Date().timeIntervalSince(start))
+                      + (failures.isEmpty ? "" : "  " + failures.joined(separator: "; ")))
             } catch {
                 zooFailed += 1
                 print("zoo \(stem) FAIL \(error)")
             }
         }
         print("unsupported variants: \(total.unsupported) (listed with --verbose)")
-        print("conformance: \(total.passed + zooPassed) passed, \(total.failed + zooFailed + gradientFailures) failed")
-        if total.failed + zooFailed + gradientFailures > 0 { throw ExitCode.failure }
+        let failed = total.failed + zooFailed + gradientFailures
+        print("kernels \(KernelOptions.current): \(total.passed + zooPassed) passed, \(failed) failed")
+        return (total.passed + zooPassed, failed)
     }
 
     enum Outcome { case pass, fail(String), unsupported(String) }
+
+    /// One light zoo case written by write_node_tests.py: STEM.onnx, STEM.input.npy and
+    /// STEM.checks.json naming the tensors to compare (graph outputs or inner tensors, tapped),
+    /// each with its expected array and tolerance. "element" scale: |y - e| <= atol + rtol |e|
+    /// everywhere; "max" scale: |y - e| <= atol + rtol max|e| (logits of order 1e21, whose
+    /// rounding depends on the summation order). Returns the failed checks, described.
+    func runZooCase(dir: String, stem: String) throws -> [String] {
+        let metaPath = "\(dir)/\(stem).checks.json"
+        guard let data = FileManager.default.contents(atPath: metaPath),
+              let meta = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let input = meta["input"] as? String, let checks = meta["checks"] as? [[String: Any]], !checks.isEmpty else {
+            throw ValidationError("\(metaPath): missing or not a zoo case description; rerun tools/conformance/write_node_tests.py")
+        }
+        let model = try Model(path: "\(dir)/\(stem).onnx")
+        let x = try NPY.read("\(dir)/\(stem).input.npy")
+        let names = checks.compactMap { $0["tensor"] as? String }
+        let pass = try model.run([input: x], taps: names, keepAll: false)
+        var failures: [String] = []
+        for check in checks {
+            guard let name = check["tensor"] as? String, let file = check["file"] as? String,
+                  let rtol = (check["rtol"] as? NSNumber)?.floatValue, let atol = (check["atol"] as? NSNumber)?.floatValue else {
+                throw ValidationError("\(metaPath): a check lacks tensor, file, rtol or atol")
+            }
+            let expected = try NPY.read("\(dir)/\(file)")
+            let y = try pass.value(name)
+            guard y.shape == expected.shape else {
+                failures.append("'\(name)' has shape \(y.shape), expected \(expected.shape)")
+                continue
+            }
+            let scale = (check["scale"] as? String) == "max" ? expected.data.reduce(0) { max($0, abs($1)) } : nil
+            var worst: Float = 0, worstRatio: Float = 0
+            for (a, e) in zip(y.data, expected.data) {
+                let diff = abs(a - e)
+                let allowed = atol + rtol * (scale ?? abs(e))
+                if !(diff <= allowed) { worstRatio = max(worstRatio, diff.isNaN ? .infinity : diff / max(allowed, .leastNormalMagnitude)) }
+                worst = max(worst, diff.isNaN ? .infinity : diff)
+            }
+            if worstRatio > 0 {
+                failures.append("'\(name)' max |diff| \(worst), \(worstRatio)x the tolerance")
+            }
+        }
+        return failures
+    }
 
     /// Inputs whose gradient the engine computes (data inputs), by operator; others: input 0.
     static let differentiatedInputs: [String: [Int]] = [

@@ -29,13 +29,25 @@ struct PreprocessingOptions: ParsableArguments {
     }
 }
 
+/// Throws naming the file when `x` holds NaN or ±Inf: a model given them returns numbers that
+/// mean nothing (a confident probability of NaN-poisoned logits).
+func checkFinite(_ x: Tensor, _ path: String) throws {
+    let bad = x.data.filter { !$0.isFinite }.count
+    if bad > 0 { throw TensorError("\(path): \(bad) of \(x.count) values are NaN or infinite; the input must be finite") }
+}
+
 /// Reads `--input`: a float32 NCHW `.npy` used as is, or an image through the preprocessing.
 func loadInput(_ path: String, model: Model, options: PreprocessingOptions) throws -> (x: Tensor, image: Image?, rgb: [Float]?) {
     if path.lowercased().hasSuffix(".npy") {
-        let x = try NPY.read(path)
+        let (x, dtype) = try NPY.readTyped(path)
+        guard NPY.isFloat(dtype) else {
+            throw TensorError("\(path): dtype '\(dtype)' is not floating point; the input must be the model's preprocessed "
+                              + "(1,C,H,W) float32 tensor (give an image file to have Candela preprocess it)")
+        }
         guard x.rank == 4, x.shape[0] == 1 else {
             throw TensorError("\(path): expected a (1,C,H,W) float32 array, got shape \(x.shape)")
         }
+        try checkFinite(x, path)
         if let declared = model.graph.inputs.first?.shape, declared.count == 4 {
             for axis in 1..<4 {
                 if let d = declared[axis], d != x.shape[axis] {
@@ -65,8 +77,11 @@ struct Explain: ParsableCommand {
     @Option(help: "Colormap for --overlay: \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")).") var colormap: String = "viridis"
     @OptionGroup var preprocessing: PreprocessingOptions
 
+    @OptionGroup var kernelFlags: KernelFlags
+
     func run() throws {
         try guarded {
+            try kernelFlags.install()
             guard let cmap = Colormap(rawValue: colormap) else {
                 throw ValidationError("unknown colormap '\(colormap)'; choose \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -111,25 +126,41 @@ struct Infer: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Runs a model on .npy inputs and writes its outputs as .npy.")
 
     @Option(help: "ONNX model.") var model: String
-    @Option(help: "X.npy for the first graph input, or NAME=X.npy (repeatable).") var input: [String]
+    @Option(help: ArgumentHelp("X.npy for the first graph input, or NAME=X.npy (repeatable; split at the last '=', so names may hold '/' or '=').",
+                               valueName: "input")) var input: [String]
     @Option(help: "Write the first output here.") var out: String?
     @Option(help: "Write every output as DIR/<output name>.npy.") var outDir: String?
 
+    @OptionGroup var kernelFlags: KernelFlags
+
+    /// The graph input and file one `--input` names: NAME=FILE split at the last '=' when NAME is
+    /// one of `inputs` (tf2onnx and optimum name inputs `input_1/0` or `x:0`); otherwise the whole
+    /// text as a file for the first input when such a file exists; otherwise an error naming the
+    /// unknown input, every name quoted.
+    static func feed(_ spec: String, inputs: [String], model: String) throws -> (name: String, file: String) {
+        if let eq = spec.lastIndex(of: "=") {
+            let name = String(spec[..<eq])
+            if inputs.contains(name) { return (name, String(spec[spec.index(after: eq)...])) }
+            if !FileManager.default.fileExists(atPath: spec) {
+                throw EngineError("\(model): the model has no input named '\(name)'; its inputs: "
+                                  + inputs.map { "'\($0)'" }.joined(separator: ", "))
+            }
+        }
+        guard let first = inputs.first else { throw EngineError("\(model): the model has no graph input") }
+        return (first, spec)
+    }
+
     func run() throws {
         try guarded {
+            try kernelFlags.install()
             let m = try Model(path: model)
             var feeds: [String: Tensor] = [:]
             for spec in input {
-                // NAME=FILE when there is an '=' before any path separator; otherwise a bare FILE.
-                if let eq = spec.firstIndex(of: "="), !spec[..<eq].contains("/") {
-                    let name = String(spec[..<eq])
-                    guard m.graph.inputs.contains(where: { $0.name == name }) else {
-                        throw EngineError("\(model): the model has no input named '\(name)'; inputs: \(m.graph.inputs.map(\.name).joined(separator: ", "))")
-                    }
-                    feeds[name] = try NPY.read(String(spec[spec.index(after: eq)...]))
-                } else {
-                    feeds[m.inputName] = try NPY.read(spec)
-                }
+                let (name, file) = try Infer.feed(spec, inputs: m.graph.inputs.map(\.name), model: model)
+                guard feeds[name] == nil else { throw ValidationError("--input: graph input '\(name)' is given twice") }
+                let x = try NPY.read(file)
+                try checkFinite(x, file)
+                feeds[name] = x
             }
             let pass = try m.run(feeds)
             if let out { try NPY.write(pass.outputs[0], to: out) }
@@ -144,6 +175,15 @@ struct Infer: ParsableCommand {
     }
 }
 
+/// `inspect --json`'s description of how a model treats its batch extent.
+func batchJSON(_ batch: Model.Batch) -> [String: Any] {
+    switch batch {
+    case .free: return ["kind": "free"]
+    case .replanned(let declared, let reshapes): return ["kind": "replanned", "declared": declared, "reshapes": reshapes]
+    case .fixed(let declared, let reason): return ["kind": "fixed", "declared": declared, "reason": reason]
+    }
+}
+
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Lists a model's inputs, outputs, operators, parameters, FLOPs and default CAM layer.",
@@ -155,8 +195,11 @@ struct Inspect: ParsableCommand {
     @Flag(help: "List every node with its output shape, parameters and FLOPs.") var nodes = false
     @Flag(help: "Print JSON.") var json = false
 
+    @OptionGroup var kernelFlags: KernelFlags
+
     func run() throws {
         try guarded {
+            try kernelFlags.install()
             let m = try Model(path: model)
             var ops: [String: Int] = [:]
             for n in m.graph.nodes { ops[n.opType, default: 0] += 1 }
@@ -171,6 +214,9 @@ struct Inspect: ParsableCommand {
                     "inputs": inputs, "outputs": m.graph.outputs, "operators": ops, "nodes": m.graph.nodes.count,
                     "default_cam_layer": m.graph.defaultCAMLayer ?? NSNull(), "parameters": parameters,
                     "input_size": [w, h], "flops": flops,
+                    "batch": batchJSON(m.batch),
+                    "kernel": KernelOptions.current.path.rawValue, "kernel_options": KernelOptions.current.description,
+                    "kernel_paths": KernelOptions.supportedPaths.map(\.rawValue), "cpu": CPU.model, "cpu_flags": CPU.vectorFlags,
                     "optimized_nodes": m.optimizedGraph.nodes.count, "inference_fusions": m.inferenceFusions,
                     "node_profiles": profile.map { ["name": $0.name, "op": $0.opType, "output_shapes": $0.outputShapes,
                                                     "parameters": $0.parameters, "flops": 2 * $0.macs] as [String: Any] },
@@ -185,6 +231,14 @@ struct Inspect: ParsableCommand {
             print("parameters: \(parameters)")
             print(String(format: "FLOPs at batch 1, %dx%d: %.4g G (%ld multiply-accumulates)", w, h, Double(flops) / 1e9, flops / 2))
             print("default CAM layer: \(m.graph.defaultCAMLayer ?? "none")")
+            switch m.batch {
+            case .free: break
+            case .replanned(let declared, let reshapes):
+                print("batch: fixed at \(declared) in the file; re-planned free (\(reshapes) Reshape targets), checked against the file's graph")
+            case .fixed(let declared, let reason):
+                print("batch: fixed at \(declared) in the file; only that batch runs (re-planning failed: \(reason))")
+            }
+            print("kernels: \(KernelOptions.current) (this CPU runs \(KernelOptions.supportedPaths.map(\.rawValue).joined(separator: ", ")); \(CPU.summary))")
             let f = m.inferenceFusions
             print("optimized graph: \(m.optimizedGraph.nodes.count) nodes; fused in inference passes: residual Add \(f["residual_add"]!), "
                   + "expansion + depthwise \(f["expansion_depthwise"]!), SiLU \(f["silu"]!), BatchNormalization + Relu \(f["batchnorm_relu"]!)")
@@ -289,9 +343,21 @@ struct Bench: ParsableCommand {
         }
     }
 
+    @OptionGroup var kernelFlags: KernelFlags
+
+    /// The kernel path, its variants and the CPU, as JSON members.
+    var kernelJSON: String {
+        "\"kernel\": \"\(KernelOptions.current.path.rawValue)\", \"kernel_options\": \"\(KernelOptions.current.description)\", "
+            + "\"cpu\": \"\(CPU.model)\", \"cpu_flags\": \"\(CPU.vectorFlags.joined(separator: " "))\""
+    }
+
     func run() throws {
         try guarded {
+            try kernelFlags.install()
             guard layers >= 0 else { throw ValidationError("--layers must be 0 or more, got \(layers)") }
+            guard (1...4096).contains(batch) else { throw ValidationError("--batch must be 1 to 4096, got \(batch)") }
+            guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256, got \(threads)") }
+            guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be a positive number, got \(seconds)") }
             if layers > 0 && (json || method != nil) {
                 throw ValidationError("--layers times forward passes and prints text: leave out \(json ? "--json" : "--method")")
             }
@@ -314,10 +380,11 @@ struct Bench: ParsableCommand {
             let forward = try measure(images: n) { _ = try m.forward(x) }
             guard let explainer, let method else {
                 if json {
-                    print("{\"images_per_second\": \(forward.ips), \"ms_per_image\": \(forward.ms), \"batch\": \(n), \"threads\": \(threads), \"method\": \"forward\", \"huge_pages\": \(Memory.hugePages)}")
+                    print("{\"images_per_second\": \(forward.ips), \"ms_per_image\": \(forward.ms), \"batch\": \(n), \"threads\": \(threads), \"method\": \"forward\", \"huge_pages\": \(Memory.hugePages), \(kernelJSON)}")
                 } else {
-                    print(String(format: "forward: %.1f images/s, %.3f ms/image (batch %d, %d threads, %d iterations)",
-                                 forward.ips, forward.ms, n, threads, forward.iterations))
+                    print(String(format: "forward: %.1f images/s, %.3f ms/image (batch %d, %d threads, %d iterations; kernels %@ on %@)",
+                                 forward.ips, forward.ms, n, threads, forward.iterations,
+                                 KernelOptions.current.description, CPU.summary))
                 }
                 if layers > 0 { try printLayers(m, x, passes: forward.iterations) }
                 return
@@ -329,7 +396,7 @@ struct Bench: ParsableCommand {
             }
             let ratio = explained.ms / forward.ms
             if json {
-                print("{\"images_per_second\": \(explained.ips), \"ms_per_image\": \(explained.ms), \"forward_ms_per_image\": \(forward.ms), \"forward_ratio\": \(ratio), \"batch\": 1, \"threads\": \(threads), \"method\": \"\(method)\", \"huge_pages\": \(Memory.hugePages)}")
+                print("{\"images_per_second\": \(explained.ips), \"ms_per_image\": \(explained.ms), \"forward_ms_per_image\": \(forward.ms), \"forward_ratio\": \(ratio), \"batch\": 1, \"threads\": \(threads), \"method\": \"\(method)\", \"huge_pages\": \(Memory.hugePages), \(kernelJSON)}")
             } else {
                 print(String(format: "%@: %.1f images/s, %.3f ms/image = %.2f× the forward pass (%.3f ms; batch 1, %d threads, %d iterations)",
                              method, explained.ips, explained.ms, ratio, forward.ms, threads, explained.iterations))

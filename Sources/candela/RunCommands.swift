@@ -16,23 +16,28 @@ struct Run: ParsableCommand {
     @Argument(help: "The pipeline manifest (YAML).") var pipeline: String
     @Option(help: "Items processed in parallel.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "SQLite database file.") var db: String = "candela.sqlite"
-    @Option(help: "Report folder (overrides the report stage's 'out').") var report: String?
+    @Option(help: "Report folder (overrides the report stage's 'out'; writes a report even when the manifest has no report stage).") var report: String?
     @Flag(help: "Continue the latest unfinished run (killed or interrupted) of this manifest and shard instead of starting a new one.")
     var resume = false
     @Option(help: "Process only shard K of N of the items (K/N, 1-based); join shard stores with 'candela merge'.")
     var shard: String?
+    @Flag(help: "Write the report into a non-empty folder that holds no Candela report (files Candela did not write are never deleted).")
+    var force = false
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
     }
 
+    @OptionGroup var kernelFlags: KernelFlags
+
     func run() throws {
         var summary: RunSummary?
         try guarded {
+            try kernelFlags.install()
             let plan = try Plan(try ManifestParser.load(path: pipeline))
             let bar = ProgressBar()
             let options = RunOptions(jobs: jobs, database: db, reportDirectory: report, handleInterrupts: true, resume: resume,
-                                     shard: try shard.map { try Shard(parsing: $0) })
+                                     shard: try shard.map { try Shard(parsing: $0) }, forceReport: force)
             var progress: (@Sendable (Int, Int) -> Void)?
             if bar.isTerminal { progress = bar.updater }
             let log: @Sendable (String) -> Void = bar.logger
@@ -74,6 +79,8 @@ struct Merge: ParsableCommand {
     @Argument(help: "Shard stores to merge.") var inputs: [String]
     @Option(help: "Manifest whose gates and report apply (default: the path recorded by the shard runs).") var manifest: String?
     @Option(help: "Report folder (default: the manifest's report stage 'out').") var report: String?
+    @Flag(help: "Write the report into a non-empty folder that holds no Candela report (files Candela did not write are never deleted).")
+    var force = false
 
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give at least one shard store to merge") }
@@ -97,6 +104,8 @@ struct Merge: ParsableCommand {
             }
             let statuses = sources.map(\.run.status)
             let status = statuses.allSatisfy { $0 == "complete" } ? "complete" : statuses.contains("running") || statuses.contains("interrupted") ? "interrupted" : "partial"
+            let writerLock = try StoreLock(store: out)
+            defer { withExtendedLifetime(writerLock) {} }
             let store = try Store(path: out)
             let parameters = String(decoding: try JSONEncoder.sorted.encode(["merged_from": inputs, "shards": shards]), as: UTF8.self)
             let runID = try store.insert(RunRecord(
@@ -120,8 +129,10 @@ struct Merge: ParsableCommand {
             for g in gates { print(Gates.describe(g)) }
             if gates.contains(where: { !$0.passed }) { exit = 3 }
             if let dir = report ?? m.stages.first(where: { $0.kind == .report })?.out {
+                var options = Runner.reportOptions(m.stages.first { $0.kind == .report })
+                options.force = force
                 let writer = ReportWriter(store: store, runID: runID, directory: dir, cards: Runner.cards(for: Array(m.explainers.values)),
-                                          options: Runner.reportOptions(m.stages.first { $0.kind == .report }))
+                                          options: options)
                 print("report: \(try writer.write())")
             }
         }
@@ -167,6 +178,8 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Folder of Mustache templates overriding the built-in ones (index, gallery, item, doctor .mustache).")
     var templates: String?
     @Option(help: "Items per gallery page (default: the report stage's page_size, else 100).") var pageSize: Int?
+    @Flag(help: "Write into a non-empty folder that holds no Candela report (files Candela did not write are never deleted).")
+    var force = false
 
     func run() throws {
         try guarded {
@@ -181,6 +194,7 @@ struct ReportCommand: ParsableCommand {
             if let pageSize { options.pageSize = max(1, pageSize) }
             if let doctorExplainer { options.doctorExplainer = doctorExplainer }
             if let templates { options.templateDirectory = templates }
+            options.force = force
             let cards = Runner.cards(for: Array(manifest?.explainers.values ?? [:].values))
             print("report: \(try ReportWriter(store: store, runID: id, directory: out, cards: cards, options: options).write())")
         }

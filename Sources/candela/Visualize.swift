@@ -25,8 +25,11 @@ struct Visualize: ParsableCommand {
     @Option(help: "Gallery PNG to write.") var out: String
     @Option(help: "Also write the first convolution's filters as a PNG gallery here.") var filters: String?
 
+    @OptionGroup var kernelFlags: KernelFlags
+
     func run() throws {
         try guarded {
+            try kernelFlags.install()
             guard channels >= 1 else { throw ValidationError("--channels must be at least 1") }
             let m = try Model(path: model)
             let hw = try modelInputSize(m, override: size)

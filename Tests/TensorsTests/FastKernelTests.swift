@@ -74,19 +74,27 @@ final class FastKernelTests: XCTestCase {
         y.maxAbsDifference(expected) / max(1, (scale ?? expected).data.map(abs).max() ?? 0)
     }
 
-    func withKernels(level: Int, threads: Int, _ body: () throws -> Void) rethrows {
-        let saved = BLAS.threadCount
-        defer { BLAS.threadCount = saved; BLAS.limitKernels(2) }
+    /// Every kernel path this CPU runs, fastest first (OpenBLAS included with `openblas`). No
+    /// test here skips a path: each runs on every path the CPU has and asserts what the
+    /// dispatcher does there (an AVX2 CPU runs exactly the avx2 and openblas iterations that an
+    /// AVX-512 one runs; kernels of a path the CPU lacks refuse to run, tested below).
+    static func paths(openblas: Bool = true) -> [KernelOptions.Path] {
+        let paths = KernelOptions.supportedPaths.reversed().filter { openblas || $0 != .openblas }
+        print("kernel paths on \(CPU.summary): \(paths.map(\.rawValue).joined(separator: ", "))")
+        return paths
+    }
+
+    func withKernels(path: KernelOptions.Path, threads: Int, _ body: () throws -> Void) rethrows {
+        let saved = (BLAS.threadCount, KernelOptions.current)
+        defer { BLAS.threadCount = saved.0; KernelOptions.update { $0 = saved.1 } }
         BLAS.threadCount = threads
-        BLAS.limitKernels(level)
+        KernelOptions.update { $0.path = path }
         try body()
     }
 
     func testFastConvolutionMatchesReference() throws {
-        try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")
         var rng = SeededRandom(seed: 11)
-        for level in [2, 1] {
-            guard BLAS.limitKernels(level) == level else { continue }
+        for level in Self.paths() {
             for threads in [1, 2] {
                 for (index, t) in cases.enumerated() {
                     let x = rng.tensor([t.n, t.c, t.h, t.w])
@@ -96,7 +104,7 @@ final class FastKernelTests: XCTestCase {
                     for activation in [nil, ConvActivation.relu, .clip(-0.5, 0.7), .silu] {
                         var expected = reference
                         activation?.apply(&expected)
-                        try withKernels(level: level, threads: threads) {
+                        try withKernels(path: level, threads: threads) {
                             let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: activation)
                             XCTAssertEqual(y.shape, expected.shape)
                             XCTAssertLessThan(relativeError(y, expected, scale: reference), 4e-6,
@@ -108,14 +116,14 @@ final class FastKernelTests: XCTestCase {
                     for activation in [nil, ConvActivation.relu] {
                         var expected = Elementwise.add(reference, r)
                         activation?.apply(&expected)
-                        try withKernels(level: level, threads: threads) {
+                        try withKernels(path: level, threads: threads) {
                             let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: activation, residual: r)
                             XCTAssertLessThan(relativeError(y, expected, scale: Elementwise.add(reference, r)), 4e-6,
                                               "residual: case \(index), level \(level), \(threads) threads, \(String(describing: activation))")
                         }
                     }
                     // Without bias.
-                    try withKernels(level: level, threads: threads) {
+                    try withKernels(path: level, threads: threads) {
                         let y = try Conv2D.forward(x: x, w: wt, b: nil, geometry: t.g)
                         XCTAssertLessThan(relativeError(y, try Conv2D.referenceForward(x: x, w: wt, b: nil, geometry: t.g)), 4e-6)
                     }
@@ -128,42 +136,54 @@ final class FastKernelTests: XCTestCase {
     /// weights; it must equal the reference (GEMM + col2im) one, including grouped, depthwise,
     /// dilated and asymmetrically padded cases, with and without a cache.
     func testFastBackwardMatchesReference() throws {
-        try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")
         var rng = SeededRandom(seed: 14)
-        for threads in [1, 2] {
+        for (path, threads) in Self.paths().flatMap({ p in [1, 2].map { (p, $0) } }) {
             for (index, t) in cases.enumerated() {
                 let x = rng.tensor([t.n, t.c, t.h, t.w])
                 let wt = rng.tensor([t.m, t.c / t.g.group, t.g.kernel.h, t.g.kernel.w])
                 let dy = rng.tensor(try Conv2D.referenceForward(x: x, w: wt, b: nil, geometry: t.g).shape)
                 let expected = Conv2D.referenceBackwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: t.g)
                 let cache = PackedWeightsCache()
-                withKernels(level: 2, threads: threads) {
+                withKernels(path: path, threads: threads) {
                     for c in [nil, cache, cache] {
                         let dx = Conv2D.backwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: t.g, cache: c)
                         XCTAssertEqual(dx.shape, x.shape)
-                        XCTAssertLessThan(dx.maxAbsDifference(expected), 2e-5, "case \(index), \(threads) threads")
+                        XCTAssertLessThan(dx.maxAbsDifference(expected), 2e-5, "case \(index), \(path), \(threads) threads")
                     }
                 }
             }
         }
     }
 
-    /// Winograd and the implicit GEMM agree on a ResNet-sized layer, and the switch works.
+    /// Winograd and the implicit GEMM agree on a ResNet-sized layer, and the switch works; only
+    /// the AVX-512 path takes Winograd (the others run the layer as the implicit GEMM or OpenBLAS).
     func testWinogradMatchesImplicitGEMM() throws {
-        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "Winograd needs the AVX-512 kernel")
         var rng = SeededRandom(seed: 15)
         let g = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
         let x = rng.tensor([1, 64, 28, 28]), w = rng.tensor([64, 64, 3, 3], -0.1, 0.1), b = rng.tensor([64])
-        let saved = Conv2D.useWinograd
-        defer { Conv2D.useWinograd = saved }
-        Conv2D.useWinograd = true
-        let fast = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu)
-        Conv2D.useWinograd = false
-        let gemm = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu)
         var reference = try Conv2D.referenceForward(x: x, w: w, b: b, geometry: g)
         ConvActivation.relu.apply(&reference)
-        XCTAssertLessThan(fast.maxAbsDifference(reference), 1e-5)
-        XCTAssertLessThan(gemm.maxAbsDifference(reference), 1e-5)
+        let saved = Conv2D.useWinograd
+        defer { Conv2D.useWinograd = saved }
+        for path in Self.paths() {
+            try withKernels(path: path, threads: 2) {
+                Conv2D.useWinograd = true
+                let cache = PackedWeightsCache()
+                let fast = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu, cache: cache)
+                XCTAssertEqual(cache.forms, path == .avx512 ? [.winograd] : path == .avx2 ? [.gemm] : [], "\(path)")
+                Conv2D.useWinograd = false
+                let gemm = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu)
+                XCTAssertLessThan(fast.maxAbsDifference(reference), 1e-5, "\(path)")
+                XCTAssertLessThan(gemm.maxAbsDifference(reference), 1e-5, "\(path)")
+            }
+        }
+        // Below the AVX-512 path (as on an AVX2 CPU) the AVX-512 kernels refuse to run, before
+        // reading any operand, and the callers take the path in force.
+        withKernels(path: .avx2, threads: 1) {
+            XCTAssertEqual(ck_winograd(nil, 8, 0, 8, nil, nil, 1, 0, 1, nil, 0, 0, 0, 0, nil), -1)
+            XCTAssertEqual(ck_conv1x1_channels(2, nil, 8, 8, 0, 8, nil, 1, 0, 1, nil, 0, 0, 0, 0, nil), -1)
+            XCTAssertEqual(ck_conv_channels(2, nil, 8, 0, 8, nil, nil, 0, 1, nil, 0, 0, 0, 0, nil), -1)
+        }
     }
 
     /// 1×1 convolutions on small, deep planes and convolutions of up to 4 input channels (RGB
@@ -172,7 +192,6 @@ final class FastKernelTests: XCTestCase {
     /// keep the GEMM. Stems: odd sizes (a short tile at each row's end), strides, dilations,
     /// asymmetric pads, two images.
     func testChannelMajorMatchesImplicitGEMM() throws {
-        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "the channel-major kernels need AVX-512")
         var rng = SeededRandom(seed: 16)
         let saved = Conv2D.useChannelMajor
         defer { Conv2D.useChannelMajor = saved }
@@ -195,12 +214,12 @@ final class FastKernelTests: XCTestCase {
             reference = Elementwise.add(reference, r)
             ConvActivation.clip(-0.5, 0.5).apply(&reference)
             let label = "\(t.c) -> \(t.m) on \(t.h)x\(t.w), kernel \(t.g.kernel)"
-            for threads in [1, 2] {
-                try withKernels(level: 2, threads: threads) {
+            for (path, threads) in Self.paths(openblas: false).flatMap({ p in [1, 2].map { (p, $0) } }) {
+                try withKernels(path: path, threads: threads) {
                     Conv2D.useChannelMajor = true
                     let cache = PackedWeightsCache()
                     let fast = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), cache: cache, residual: r)
-                    XCTAssertEqual(cache.forms, [t.channelMajor ? .channelPanels : .gemm], label)
+                    XCTAssertEqual(cache.forms, [t.channelMajor && path == .avx512 ? .channelPanels : .gemm], "\(label), \(path)")
                     Conv2D.useChannelMajor = false
                     let gemm = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), residual: r)
                     XCTAssertLessThan(fast.maxAbsDifference(reference), 1e-5, label)
@@ -214,7 +233,6 @@ final class FastKernelTests: XCTestCase {
     /// that length (`tile_sums_avx512`): each length, alone and after full tiles, on one and
     /// two threads, gives the reference's result, with a partial panel of channels.
     func testChannelMajorShortTilesMatchReference() throws {
-        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "the channel-major kernels need AVX-512")
         var rng = SeededRandom(seed: 23)
         let pointwise = Conv2DGeometry(kernel: (1, 1))
         // Planes of 1-7 pixels, and of 8-15 (one full tile, then the short one).
@@ -222,12 +240,12 @@ final class FastKernelTests: XCTestCase {
         for (h, w) in planes {
             let x = rng.tensor([1, 72, h, w]), wt = rng.tensor([40, 72, 1, 1], -0.1, 0.1), b = rng.tensor([40])
             let reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: pointwise)
-            for threads in [1, 2] {
-                try withKernels(level: 2, threads: threads) {
+            for (path, threads) in Self.paths(openblas: false).flatMap({ p in [1, 2].map { (p, $0) } }) {
+                try withKernels(path: path, threads: threads) {
                     let cache = PackedWeightsCache()
                     let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: pointwise, cache: cache)
-                    XCTAssertEqual(cache.forms, [.channelPanels], "\(h)x\(w)")
-                    XCTAssertLessThan(relativeError(y, reference), 4e-6, "\(h)x\(w), \(threads) threads")
+                    XCTAssertEqual(cache.forms, [path == .avx512 ? .channelPanels : .gemm], "\(h)x\(w), \(path)")
+                    XCTAssertLessThan(relativeError(y, reference), 4e-6, "\(h)x\(w), \(path), \(threads) threads")
                 }
             }
         }
@@ -273,7 +291,6 @@ final class FastKernelTests: XCTestCase {
 
     /// The same bits on one thread and two, with blocks left over in each kernel's split.
     func testTwoThreadsGiveTheSameBitsAsOne() throws {
-        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "needs the AVX-512 kernels")
         var rng = SeededRandom(seed: 17)
         let pointwise = Conv2DGeometry(kernel: (1, 1)), same = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
         let cases: [(c: Int, m: Int, side: Int, g: Conv2DGeometry, label: String)] = [
@@ -292,14 +309,16 @@ final class FastKernelTests: XCTestCase {
             let r = rng.tensor(reference.shape)
             reference = Elementwise.add(reference, r)
             ConvActivation.relu.apply(&reference)
-            var outputs: [Tensor] = []
-            for threads in [1, 2] {
-                try withKernels(level: 2, threads: threads) {
-                    outputs.append(try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .relu, residual: r))
+            for path in Self.paths(openblas: false) {
+                var outputs: [Tensor] = []
+                for threads in [1, 2] {
+                    try withKernels(path: path, threads: threads) {
+                        outputs.append(try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .relu, residual: r))
+                    }
                 }
+                XCTAssertEqual(outputs[0].data, outputs[1].data, "\(t.label), \(path): two threads differ from one")
+                XCTAssertLessThan(outputs[1].maxAbsDifference(reference), 1e-5, "\(t.label), \(path)")
             }
-            XCTAssertEqual(outputs[0].data, outputs[1].data, "\(t.label): two threads differ from one")
-            XCTAssertLessThan(outputs[1].maxAbsDifference(reference), 1e-5, t.label)
         }
     }
 
@@ -310,39 +329,40 @@ final class FastKernelTests: XCTestCase {
     /// of x starting on a line boundary. 400 pixels (every depth row at x's offset in its line),
     /// 19 output channels (a partial 8-row panel), two column blocks.
     func testPointwiseTilesFromAnyAlignmentGiveTheSameBits() throws {
-        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "needs the AVX-512 kernels")
-        let (c, m, h, w) = (40, 19, 8, 50)
-        let plane = h * w
-        var rng = SeededRandom(seed: 31)
-        let weights = rng.tensor([m, c]), bias = rng.tensor([m]), x = rng.tensor([c, plane])
-        let count = ck_packed_weights_count(2, Int32(m), Int32(c))
-        let packed = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
-        let input = UnsafeMutableRawPointer.allocate(byteCount: (c * plane + 16) * 4, alignment: 64).bindMemory(to: Float.self, capacity: c * plane + 16)
-        defer { UnsafeMutableRawPointer(packed).deallocate(); UnsafeMutableRawPointer(input).deallocate() }
-        weights.data.withUnsafeBufferPointer { ck_pack_weights(2, Int32(m), Int32(c), $0.baseAddress!, packed) }
-        var geometry = ck_conv_geometry(c: Int32(c), h: Int32(h), w: Int32(w), kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0,
-                                        dh: 1, dw: 1, oh: Int32(h), ow: Int32(w))
-        var expected: [UInt32]?
-        for offset in 0..<16 {
-            let xp = input + offset
-            x.data.withUnsafeBufferPointer { xp.update(from: $0.baseAddress!, count: c * plane) }
-            for cuts in [[0, plane], [0, 96, plane], [0, 37, plane]] {
-                var y = [Float](repeating: .nan, count: m * plane)
-                y.withUnsafeMutableBufferPointer { yp in
-                    bias.data.withUnsafeBufferPointer { bp in
-                        for (n0, n1) in zip(cuts, cuts.dropFirst()) {
-                            XCTAssertEqual(ck_conv(2, packed, Int32(m), 0, Int32(m), &geometry, xp, Int32(n0), Int32(n1), bp.baseAddress,
-                                                   0, Int32(CK_ACT_CLIP), 0, 6, yp.baseAddress!, Int32(plane)), 0)
+        for level: Int32 in Self.paths(openblas: false).map({ $0 == .avx512 ? 2 : 1 }) {
+            let (c, m, h, w) = (40, 19, 8, 50)
+            let plane = h * w
+            var rng = SeededRandom(seed: 31)
+            let weights = rng.tensor([m, c]), bias = rng.tensor([m]), x = rng.tensor([c, plane])
+            let count = ck_packed_weights_count(level, Int32(m), Int32(c))
+            let packed = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64).bindMemory(to: Float.self, capacity: count)
+            let input = UnsafeMutableRawPointer.allocate(byteCount: (c * plane + 16) * 4, alignment: 64).bindMemory(to: Float.self, capacity: c * plane + 16)
+            defer { UnsafeMutableRawPointer(packed).deallocate(); UnsafeMutableRawPointer(input).deallocate() }
+            weights.data.withUnsafeBufferPointer { ck_pack_weights(level, Int32(m), Int32(c), $0.baseAddress!, packed) }
+            var geometry = ck_conv_geometry(c: Int32(c), h: Int32(h), w: Int32(w), kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0,
+                                            dh: 1, dw: 1, oh: Int32(h), ow: Int32(w))
+            var expected: [UInt32]?
+            for offset in 0..<16 {
+                let xp = input + offset
+                x.data.withUnsafeBufferPointer { xp.update(from: $0.baseAddress!, count: c * plane) }
+                for cuts in [[0, plane], [0, 96, plane], [0, 37, plane]] {
+                    var y = [Float](repeating: .nan, count: m * plane)
+                    y.withUnsafeMutableBufferPointer { yp in
+                        bias.data.withUnsafeBufferPointer { bp in
+                            for (n0, n1) in zip(cuts, cuts.dropFirst()) {
+                                XCTAssertEqual(ck_conv(level, packed, Int32(m), 0, Int32(m), &geometry, xp, Int32(n0), Int32(n1), bp.baseAddress,
+                                                       0, Int32(CK_ACT_CLIP), 0, 6, yp.baseAddress!, Int32(plane)), 0)
+                            }
                         }
                     }
-                }
-                let bits = y.map(\.bitPattern)
-                if let expected {
-                    XCTAssertEqual(zip(bits, expected).filter { $0 != $1 }.count, 0,
-                                   "outputs that differ: x \(4 * offset) bytes into a line, ranges cut at \(cuts)")
-                } else {
-                    XCTAssertFalse(y.contains { $0.isNaN }, "every output written")
-                    expected = bits
+                    let bits = y.map(\.bitPattern)
+                    if let expected {
+                        XCTAssertEqual(zip(bits, expected).filter { $0 != $1 }.count, 0,
+                                       "level \(level): outputs that differ: x \(4 * offset) bytes into a line, ranges cut at \(cuts)")
+                    } else {
+                        XCTAssertFalse(y.contains { $0.isNaN }, "every output written")
+                        expected = bits
+                    }
                 }
             }
         }
@@ -353,7 +373,6 @@ final class FastKernelTests: XCTestCase {
     /// channel panels), at strides 1 and 2, with a last chunk shorter than the others, with and
     /// without biases and activations, on a batch, one and two threads.
     func testPointwiseDepthwiseGivesTheBitsOfTwoLayers() throws {
-        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "needs the AVX-512 kernels")
         var rng = SeededRandom(seed: 23)
         let cases: [(n: Int, c: Int, m: Int, side: Int, k: Int, stride: Int, label: String)] = [
             (1, 24, 144, 28, 3, 1, "implicit GEMM, 18 chunks of 8"),
@@ -369,14 +388,14 @@ final class FastKernelTests: XCTestCase {
             let dg = Conv2DGeometry(kernel: (t.k, t.k), strides: (t.stride, t.stride), pads: (t.k / 2, t.k / 2, t.k / 2, t.k / 2), group: t.m)
             for (act, dwAct) in [(ConvActivation.clip(0, 6), ConvActivation.clip(0, 6)), (nil, .relu)] as [(ConvActivation?, ConvActivation?)] {
                 for (bias, dwBias) in [(b, dwb), (nil, nil)] as [(Tensor?, Tensor?)] {
-                    for threads in [1, 2] {
-                        try withKernels(level: 2, threads: threads) {
+                    for (path, threads) in Self.paths(openblas: false).flatMap({ p in [1, 2].map { (p, $0) } }) {
+                        try withKernels(path: path, threads: threads) {
                             let t1 = try Conv2D.forward(x: x, w: w, b: bias, geometry: g, activation: act)
                             let layers = try Conv2D.forward(x: t1, w: dw, b: dwBias, geometry: dg, activation: dwAct)
                             let fused = try Conv2D.forwardPointwiseDepthwise(x: x, w: w, b: bias, geometry: g, activation: act, cache: nil,
                                                                              dw: dw, dwBias: dwBias, dwGeometry: dg, dwActivation: dwAct)
                             XCTAssertEqual(fused.shape, layers.shape, t.label)
-                            XCTAssertEqual(fused.data, layers.data, "\(t.label), \(threads) threads, bias \(bias != nil)")
+                            XCTAssertEqual(fused.data, layers.data, "\(t.label), \(path), \(threads) threads, bias \(bias != nil)")
                         }
                     }
                 }
@@ -410,20 +429,22 @@ final class FastKernelTests: XCTestCase {
     /// band's first row where half the plane is odd (15, 13): a band starting there would pair
     /// the 3×3 kernel's accumulators differently, so the cut must move to an even row.
     func testRowBandsGiveTheBitsOfTheChannelSplit() throws {
-        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "needs the AVX-512 kernels")
         XCTAssertEqual(Conv2D.rowBand(0, of: 2, rows: 56), 0..<28)
         XCTAssertEqual(Conv2D.rowBand(1, of: 2, rows: 30), 14..<30)
         XCTAssertEqual(Conv2D.rowBand(1, of: 2, rows: 7), 2..<7)
         let saved = Conv2D.rowBandsFrom
         defer { Conv2D.rowBandsFrom = saved }
         var rng = SeededRandom(seed: 53)
-        func splits(_ run: () throws -> Tensor) throws -> (bands: Tensor, channels: Tensor) {
-            var out: [Tensor] = []
-            for from in [1, Int.max] {
-                Conv2D.rowBandsFrom = from
-                try withKernels(level: 2, threads: 2) { out.append(try run()) }
+        let paths = Self.paths(openblas: false)
+        func splits(_ run: () throws -> Tensor) throws -> [(bands: Tensor, channels: Tensor)] {
+            try paths.map { path in
+                var out: [Tensor] = []
+                for from in [1, Int.max] {
+                    Conv2D.rowBandsFrom = from
+                    try withKernels(path: path, threads: 2) { out.append(try run()) }
+                }
+                return (out[0], out[1])
             }
-            return (out[0], out[1])
         }
         let alone: [(c: Int, side: Int, g: Conv2DGeometry, label: String)] = [
             (16, 30, Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 16), "3×3"),
@@ -435,9 +456,10 @@ final class FastKernelTests: XCTestCase {
         ]
         for t in alone {
             let x = rng.tensor([1, t.c, t.side, t.side]), w = rng.tensor([t.c, 1, t.g.kernel.h, t.g.kernel.w]), b = rng.tensor([t.c])
-            let (bands, channels) = try splits { try Conv2D.forward(x: x, w: w, b: b, geometry: t.g, activation: .clip(0, 6)) }
-            XCTAssertEqual(bands.shape, channels.shape, t.label)
-            XCTAssertEqual(zip(bands.data, channels.data).filter { $0.bitPattern != $1.bitPattern }.count, 0, t.label)
+            for (path, (bands, channels)) in zip(paths, try splits { try Conv2D.forward(x: x, w: w, b: b, geometry: t.g, activation: .clip(0, 6)) }) {
+                XCTAssertEqual(bands.shape, channels.shape, "\(t.label), \(path)")
+                XCTAssertEqual(zip(bands.data, channels.data).filter { $0.bitPattern != $1.bitPattern }.count, 0, "\(t.label), \(path)")
+            }
         }
         let pairs: [(c: Int, m: Int, side: Int, k: Int, stride: Int, label: String)] = [
             (16, 48, 30, 3, 1, "implicit GEMM expansion, 3×3"),
@@ -449,12 +471,14 @@ final class FastKernelTests: XCTestCase {
             let w = rng.tensor([t.m, t.c, 1, 1], -0.2, 0.2), b = rng.tensor([t.m])
             let dw = rng.tensor([t.m, 1, t.k, t.k]), dwb = rng.tensor([t.m])
             let dg = Conv2DGeometry(kernel: (t.k, t.k), strides: (t.stride, t.stride), pads: (t.k / 2, t.k / 2, t.k / 2, t.k / 2), group: t.m)
-            let (bands, channels) = try splits {
+            let results = try splits {
                 try Conv2D.forwardPointwiseDepthwise(x: x, w: w, b: b, geometry: Conv2DGeometry(kernel: (1, 1)), activation: .clip(0, 6),
                                                      cache: nil, dw: dw, dwBias: dwb, dwGeometry: dg, dwActivation: .clip(0, 6))
             }
-            XCTAssertEqual(bands.shape, channels.shape, t.label)
-            XCTAssertEqual(zip(bands.data, channels.data).filter { $0.bitPattern != $1.bitPattern }.count, 0, t.label)
+            for (path, (bands, channels)) in zip(paths, results) {
+                XCTAssertEqual(bands.shape, channels.shape, "\(t.label), \(path)")
+                XCTAssertEqual(zip(bands.data, channels.data).filter { $0.bitPattern != $1.bitPattern }.count, 0, "\(t.label), \(path)")
+            }
         }
     }
 
@@ -463,7 +487,6 @@ final class FastKernelTests: XCTestCase {
     /// its channel-major form, the implicit GEMM, Winograd, the stem's channel-major kernel, the
     /// depthwise kernel and its plain loop (over 64 taps), the AVX2 kernel with its edge tiles.
     func testSiLUInTheStoreGivesTheBitsOfSigmoidThenMul() throws {
-        try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")
         var rng = SeededRandom(seed: 29)
         let cases: [(c: Int, m: Int, side: Int, g: Conv2DGeometry, label: String)] = [
             (24, 40, 20, Conv2DGeometry(kernel: (1, 1)), "1×1 in place"),
@@ -474,13 +497,12 @@ final class FastKernelTests: XCTestCase {
             (6, 6, 19, Conv2DGeometry(kernel: (5, 5), strides: (2, 2), pads: (2, 2, 2, 2), group: 6), "depthwise"),
             (4, 4, 13, Conv2DGeometry(kernel: (9, 9), pads: (4, 4, 4, 4), group: 4), "depthwise, plain loop"),
         ]
-        for level in [2, 1] {
-            guard BLAS.limitKernels(level) == level else { continue }
+        for level in Self.paths() {
             for t in cases {
                 let x = rng.tensor([1, t.c, t.side, t.side], -3, 3)
                 let w = rng.tensor([t.m, t.c / t.g.group, t.g.kernel.h, t.g.kernel.w], -0.5, 0.5), b = rng.tensor([t.m])
                 for threads in [1, 2] {
-                    try withKernels(level: level, threads: threads) {
+                    try withKernels(path: level, threads: threads) {
                         let plain = try Conv2D.forward(x: x, w: w, b: b, geometry: t.g)
                         let s = Elementwise.sigmoid(plain)
                         let fused = try Conv2D.forward(x: x, w: w, b: b, geometry: t.g, activation: .silu)
@@ -495,7 +517,6 @@ final class FastKernelTests: XCTestCase {
     /// kernel (and the fused expansion + depthwise to the two layers); with a fused residual it
     /// fails instead, since tasks that did get theirs may already have added the residual.
     func testScratchFailureFallsBackOrFails() throws {
-        try XCTSkipIf(!BLAS.useKernels || BLAS.limitKernels(2) != 2, "needs the AVX-512 kernels")
         var rng = SeededRandom(seed: 41)
         let x = rng.tensor([2, 8, 15, 16]), w = rng.tensor([12, 8, 3, 3], -0.3, 0.3), b = rng.tensor([12])
         let g = Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)) // implicit GEMM, packs into scratch
@@ -508,10 +529,10 @@ final class FastKernelTests: XCTestCase {
                                         w: dw, b: nil, geometry: dg)
         Conv2D.failScratchForTests(true)
         defer { Conv2D.failScratchForTests(false) }
-        for threads in [1, 2] {
-            try withKernels(level: 2, threads: threads) {
+        for (path, threads) in Self.paths(openblas: false).flatMap({ p in [1, 2].map { (p, $0) } }) {
+            try withKernels(path: path, threads: threads) {
                 let y = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu)
-                XCTAssertLessThan(relativeError(y, expected), 4e-6, "\(threads) threads")
+                XCTAssertLessThan(relativeError(y, expected), 4e-6, "\(path), \(threads) threads")
                 XCTAssertThrowsError(try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu, residual: r)) { error in
                     XCTAssertTrue("\(error)".contains("scratch memory"), "\(error)")
                 }
@@ -525,7 +546,6 @@ final class FastKernelTests: XCTestCase {
 
     /// The cache packs once per weight tensor and repacks when it is given other weights.
     func testPackedWeightsFollowTheWeights() throws {
-        try XCTSkipIf(!BLAS.useKernels, "CANDELA_GEMM=openblas: fast kernels switched off")
         var rng = SeededRandom(seed: 12)
         let g = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
         let x = rng.tensor([1, 5, 8, 8])
@@ -554,14 +574,14 @@ final class FastKernelTests: XCTestCase {
             PoolGeometry(kernel: [3, 3], strides: [1, 3], pads: [1, 2, 1, 2]), // the gather path (stride 3)
         ]
         let kinds: [Pool.Kind] = [.max, .average(countIncludePad: false), .average(countIncludePad: true)]
-        for threads in [1, 2] {
+        for (path, threads) in Self.paths().flatMap({ p in [1, 2].map { (p, $0) } }) {
             for (index, g) in geometries.enumerated() {
                 var x = rng.tensor([2, 3, 9, 40]) // rows longer than one 16-lane vector
                 x.data[5] = x.data[6] // a tie: the first maximum wins
                 x.data[400] = .nan // a NaN never wins a max (first tap of some windows, inside others)
                 for kind in kinds {
                     let reference = try Pool.referenceForward(x: x, geometry: g, kind: kind)
-                    try withKernels(level: 2, threads: threads) {
+                    try withKernels(path: path, threads: threads) {
                         let fast = try Pool.forward2D(x: x, geometry: g, kind: kind, argmax: true)
                         XCTAssertEqual(fast.y.shape, reference.y.shape)
                         XCTAssertLessThan(fast.y.maxAbsDifference(reference.y), 1e-6, "geometry \(index), \(kind)")
@@ -598,9 +618,9 @@ final class FastKernelTests: XCTestCase {
             }
         }
         let relu = expected.data.map { $0 > 0 ? $0 : 0 }
-        for level in [2, 1] {
+        for level in Self.paths() {
             for threads in [1, 2] {
-                withKernels(level: level, threads: threads) {
+                withKernels(path: level, threads: threads) {
                     let y = BatchNorm.forward(x: x, a: a, b: b)
                     XCTAssertEqual(y.data.map(\.bitPattern), expected.data.map(\.bitPattern), "level \(level), \(threads) threads")
                     XCTAssertEqual(BatchNorm.forward(x: x, a: a, b: b, relu: true).data.map(\.bitPattern), relu.map(\.bitPattern),
@@ -616,7 +636,7 @@ final class FastKernelTests: XCTestCase {
         var rng = SeededRandom(seed: 39)
         let parts = [rng.tensor([2, 3, 40, 50]), rng.tensor([2, 5, 40, 50]), rng.tensor([2, 1, 40, 50])]
         for threads in [1, 2] {
-            try withKernels(level: 2, threads: threads) {
+            try withKernels(path: KernelOptions.best.path, threads: threads) {
                 let y = try Layout.concat(parts, axis: 1)
                 XCTAssertEqual(y.shape, [2, 9, 40, 50])
                 for i in 0..<2 {
@@ -645,8 +665,8 @@ final class FastKernelTests: XCTestCase {
         var rng = SeededRandom(seed: 31)
         values += rng.tensor([70_001], -30, 30).data // several vectors and a partial one, on two threads
         let x = Tensor(shape: [values.count], data: values)
-        for level in [2, 1] {
-            withKernels(level: level, threads: 2) {
+        for level in Self.paths() {
+            withKernels(path: level, threads: 2) {
                 let y = Elementwise.sigmoid(x)
                 var worst: Double = 0
                 for (v, s) in zip(values, y.data) {
@@ -676,7 +696,7 @@ final class FastKernelTests: XCTestCase {
             let a = rng.tensor(sa), b = rng.tensor(sb, 0.5, 2)
             for (kind, f) in ops {
                 for threads in [1, 2] {
-                    try withKernels(level: 2, threads: threads) {
+                    try withKernels(path: KernelOptions.best.path, threads: threads) {
                         let fast = try Elementwise.arithmetic(a, b, kind), slow = try Elementwise.binary(a, b, f)
                         XCTAssertEqual(fast.shape, slow.shape, "\(sa) \(kind) \(sb)")
                         XCTAssertEqual(fast.data, slow.data, "\(sa) \(kind) \(sb), \(threads) threads")

@@ -8,15 +8,15 @@ import XCTest
 /// one and two threads, and one row (a matrix-vector product, its outputs split across threads).
 final class GEMMKernelTests: XCTestCase {
     func product(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float,
-                 kernels: Bool, threads: Int, seed: UInt64) -> [Float] {
+                 path: KernelOptions.Path, threads: Int, seed: UInt64) -> [Float] {
         var rng = SeededGenerator(seed: seed)
         let (lda, ldb, ldc) = (transA ? m + 3 : k + 1, transB ? k + 2 : n + 5, n + 4)
         let a = (0..<((transA ? k : m) * lda)).map { _ in rng.gaussian() }
         let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.gaussian() }
         var c = (0..<(m * ldc)).map { _ in rng.gaussian() }
-        let (savedKernels, savedThreads) = (BLAS.useKernels, BLAS.threadCount)
-        defer { (BLAS.useKernels, BLAS.threadCount) = (savedKernels, savedThreads) }
-        BLAS.useKernels = kernels
+        let (savedOptions, savedThreads) = (KernelOptions.current, BLAS.threadCount)
+        defer { KernelOptions.update { $0 = savedOptions }; BLAS.threadCount = savedThreads }
+        KernelOptions.update { $0.path = path }
         BLAS.threadCount = threads
         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
             BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, lda: lda,
@@ -26,13 +26,11 @@ final class GEMMKernelTests: XCTestCase {
     }
 
     func testKernelsMatchOpenBLAS() throws {
-        try XCTSkipIf(!BLAS.useKernels && ProcessInfo.processInfo.environment["CANDELA_GEMM"] == "openblas",
-                      "CANDELA_GEMM=openblas: kernels switched off")
-        print("GEMM kernel on this CPU: \(BLAS.kernelName)")
-        defer { BLAS.limitKernels(2) }
+        // Every own-kernel path this CPU runs (an AVX2 CPU runs the avx2 iteration alone).
+        let paths = KernelOptions.supportedPaths.filter { $0 != .openblas }
+        print("GEMM kernels on \(CPU.summary): \(paths.map(\.rawValue).joined(separator: ", "))")
         var seed: UInt64 = 1
-        for level in [2, 1] {
-            guard BLAS.limitKernels(level) == level else { continue } // the CPU lacks it
+        for level in paths {
             let small = [(1, 1, 1), (1, 1000, 300), (1, 37, 5), (5, 7, 3), (12, 32, 256), (13, 33, 257), (37, 100, 600), (200, 17, 9)]
             let large = [(64, 784, 576), (256, 49, 2304)]
             for (m, n, k) in small + large {
@@ -41,8 +39,8 @@ final class GEMMKernelTests: XCTestCase {
                     for (alpha, beta) in isLarge ? [(Float(1), Float(0))] : [(Float(1), Float(0)), (1, 1), (0.5, 2)] {
                         for threads in [1, 2] {
                             seed += 1
-                            let ref = product(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, kernels: false, threads: 1, seed: seed)
-                            let got = product(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, kernels: true, threads: threads, seed: seed)
+                            let ref = product(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, path: .openblas, threads: 1, seed: seed)
+                            let got = product(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, path: level, threads: threads, seed: seed)
                             var worst: Float = 0
                             for i in 0..<ref.count { worst = max(worst, abs(got[i] - ref[i]) / (1 + abs(ref[i]))) }
                             XCTAssertLessThan(worst, 1e-4 * Float(k).squareRoot(),

@@ -52,18 +52,23 @@ wait_for_items() {
 # Wrong-shaped and malformed .npy inputs.
 python3 - "$TMP" <<'PY'
 import struct, sys
-def npy(path, shape, n=None):
-    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "")
+def npy(path, shape, n=None, descr="<f4", value=b"\x00\x00\x00\x00"):
+    header = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, ", ".join(map(str, shape)) + ("," if len(shape) == 1 else ""))
     header = header + " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
     count = 1
     for s in shape: count *= s
     with open(path, "wb") as f:
         f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
-        f.write(b"\x00\x00\x00\x00" * (count if n is None else n))
+        f.write(value * min(count if n is None else n, 1 << 20))
 d = sys.argv[1]
 npy(d + "/wrong.npy", [1, 3, 32, 32])
 npy(d + "/ok.npy", [1, 3, 64, 64])
 npy(d + "/short.npy", [1, 3, 64, 64], n=10)
+npy(d + "/row3.npy", [1, 3])
+npy(d + "/int8.npy", [1, 3, 64, 64], descr="|i1", value=b"\x07")
+npy(d + "/nan.npy", [1, 3, 64, 64], value=struct.pack("<f", float("nan")))
+npy(d + "/huge.npy", [1 << 40, 1 << 30], n=1)
+npy(d + "/big.npy", [1, 3, 512, 512], n=1)
 open(d + "/garbage.npy", "wb").write(b"not numpy")
 PY
 
@@ -76,6 +81,11 @@ expect_error not-an-image       "not a PNG or JPEG"         -- "$BIN" explain --
 expect_error wrong-shaped-npy   "wrong.npy"                 -- "$BIN" explain --model $M --input "$TMP/wrong.npy" --method saliency
 expect_error short-npy          "short.npy"                 -- "$BIN" explain --model $M --input "$TMP/short.npy" --method saliency
 expect_error garbage-npy        "garbage.npy"               -- "$BIN" explain --model $M --input "$TMP/garbage.npy" --method saliency
+expect_error int8-npy           "int8.npy: dtype '|i1' is not floating point" -- "$BIN" explain --model $M --input "$TMP/int8.npy" --method saliency
+expect_error nan-npy            "nan.npy: 12288 of 12288 values are NaN or infinite" -- "$BIN" explain --model $M --input "$TMP/nan.npy" --method saliency
+expect_error nan-npy-infer      "nan.npy: 12288 of 12288 values are NaN or infinite" -- "$BIN" infer --model $M --input "$TMP/nan.npy"
+expect_error huge-npy           "huge.npy: shape [1099511627776, 1073741824] has a negative extent or too many elements" -- "$BIN" infer --model $M --input "$TMP/huge.npy"
+expect_error npy-over-ceiling   "big.npy: shape [1, 3, 512, 512] needs 3 MiB as float32, over the memory ceiling of 1 MiB (--max-memory)" -- "$BIN" infer --model $M --input "$TMP/big.npy" --max-memory 1M
 expect_error unknown-method     "unknown method 'gradcma' (did you mean 'gradcam'?)" -- "$BIN" explain --model $M --input $IMG --method gradcma
 expect_error target-range       "--target 7 is out of range" -- "$BIN" explain --model $M --input $IMG --method gradcam --target 7 "${PRE[@]}"
 expect_error unknown-layer      "unknown layer 'no_such_layer'" -- "$BIN" explain --model $M --input $IMG --method gradcam --layer no_such_layer "${PRE[@]}"
@@ -98,6 +108,17 @@ check explain-heatmap-written test -s "$TMP/heat.npy"
 check explain-overlay-png     bash -c "head -c 8 '$TMP/overlay.png' | od -An -tx1 | grep -q '89 50 4e 47'"
 expect_ok infer-npy -- "$BIN" infer --model $M --input "$TMP/ok.npy" --out "$TMP/y.npy"
 check infer-output-written test -s "$TMP/y.npy"
+# Input and output names with '/' and '=' (tf2onnx, optimum): NAME=FILE splits at the last '='.
+SLASH=Tests/Fixtures/cli/input_with_slash.onnx
+expect_ok infer-slash-name -- "$BIN" infer --model $SLASH --input "input_1/0=$TMP/row3.npy" --out-dir "$TMP/slash"
+check infer-slash-output bash -c "grep -q 'output=1: \[1, 3\]' '$TMP/out' && test -s '$TMP/slash/output=1.npy'"
+expect_error infer-slash-unknown "no input named 'input_1/1'; its inputs: 'input_1/0'" -- "$BIN" infer --model $SLASH --input "input_1/1=$TMP/row3.npy"
+expect_error kernel-unknown "--kernel: unknown path 'sse2'; choose openblas, avx2, avx512" -- "$BIN" infer --model $SLASH --input "$TMP/row3.npy" --kernel sse2
+expect_error kernel-set-bad "kernel setting 'winograd': 'maybe' is not on or off" -- "$BIN" infer --model $SLASH --input "$TMP/row3.npy" --kernel-set winograd=maybe
+expect_error bench-negative-batch "--batch must be 1 to 4096, got -1" -- "$BIN" bench --model $M --batch=-1
+for k in $("$BIN" inspect $M --json | python3 -c "import json,sys; print(' '.join(json.load(sys.stdin)['kernel_paths']))"); do
+  expect_ok "infer-kernel-$k" -- "$BIN" infer --model $M --input "$TMP/ok.npy" --out "$TMP/y-$k.npy" --kernel $k
+done
 expect_ok validate-demo -- "$BIN" validate pipelines/demo.yaml --dot "$TMP/plan.dot"
 check validate-dot bash -c "grep -q 'digraph' '$TMP/plan.dot' && grep -q '64 items' '$TMP/out'"
 expect_ok validate-randomization -- "$BIN" validate pipelines/randomization.yaml
@@ -141,6 +162,42 @@ expect_ok export-csv -- "$BIN" export --db "$TMP/slow.sqlite" --out "$TMP/run.cs
 check export-rows bash -c "head -1 '$TMP/run.csv' | grep -q '^run,path,label,predicted' && test \$(wc -l < '$TMP/run.csv') -eq 13"
 expect_error export-bad-format "only csv is supported" -- "$BIN" export --db "$TMP/slow.sqlite" --format xml
 expect_error runs-missing-db "/no/such.sqlite" -- "$BIN" runs --db /no/such.sqlite
+
+# Never delete what Candela did not write: a folder of someone else's files is refused (before
+# any item runs); --force writes beside them and deletes none; a report folder is rewritten and
+# only its own unused files go.
+mkdir -p "$TMP/user-folder/images"
+echo "mine" > "$TMP/user-folder/notes.txt"; echo "mine" > "$TMP/user-folder/images/slide.png"
+echo "mine" > "$TMP/user-folder/gallery-old.html"
+expect_error report-refuses-foreign "user-folder: the report folder holds 3 files that Candela did not write" -- \
+  "$BIN" report --db "$TMP/slow.sqlite" --out "$TMP/user-folder"
+expect_error run-refuses-foreign "user-folder: the report folder holds 3 files that Candela did not write" -- \
+  "$BIN" run "$TMP/slow.yaml" --jobs 1 --db "$TMP/refused.sqlite" --report "$TMP/user-folder"
+check run-refused-before-items test "$(items_in "$TMP/refused.sqlite")" -eq 0
+expect_ok report-force -- "$BIN" report --db "$TMP/slow.sqlite" --out "$TMP/user-folder" --force
+check report-force-kept-files bash -c "test \"\$(cat '$TMP/user-folder/notes.txt' '$TMP/user-folder/images/slide.png' '$TMP/user-folder/gallery-old.html')\" = \"\$(printf 'mine\nmine\nmine')\""
+check report-force-wrote test -s "$TMP/user-folder/index.html" -a -s "$TMP/user-folder/.candela-report.json"
+expect_ok report-rewrite -- "$BIN" report --db "$TMP/slow.sqlite" --out "$TMP/user-folder" --page-size 5
+check report-rewrite-kept-files test -s "$TMP/user-folder/notes.txt" -a -s "$TMP/user-folder/images/slide.png" -a -s "$TMP/user-folder/gallery-old.html"
+# The store defends itself: another program's SQLite file, a file that is not SQLite and a
+# truncated store are refused and left as they were; a second writer gets the first one's pid.
+sqlite3 "$TMP/foreign.sqlite" "create table notes(x); insert into notes values ('mine');"
+cp "$TMP/foreign.sqlite" "$TMP/foreign.before"
+expect_error store-foreign "foreign.sqlite: not a Candela store" -- "$BIN" run "$TMP/slow.yaml" --db "$TMP/foreign.sqlite"
+check store-foreign-untouched cmp -s "$TMP/foreign.sqlite" "$TMP/foreign.before"
+echo "my text" > "$TMP/text.sqlite"
+expect_error store-not-sqlite "text.sqlite: not a Candela store" -- "$BIN" runs --db "$TMP/text.sqlite"
+check store-not-sqlite-untouched test "$(cat "$TMP/text.sqlite")" = "my text"
+sqlite3 "$TMP/slow.sqlite" "pragma wal_checkpoint(truncate)" >/dev/null
+head -c $(( $(stat -c %s "$TMP/slow.sqlite") / 2 )) "$TMP/slow.sqlite" > "$TMP/trunc.sqlite"
+expect_error store-truncated "trunc.sqlite: " -- "$BIN" report --db "$TMP/trunc.sqlite" --out "$TMP/trunc-report"
+check store-truncated-no-report test ! -e "$TMP/trunc-report/index.html"
+"$BIN" run "$TMP/slow.yaml" --jobs 1 --db "$TMP/busy.sqlite" >/dev/null 2>&1 &
+busypid=$!
+wait_for_items "$TMP/busy.sqlite" 0 $busypid
+expect_error store-second-writer "busy.sqlite: store in use by pid $busypid" -- "$BIN" run "$TMP/slow.yaml" --jobs 1 --db "$TMP/busy.sqlite" --resume
+kill -9 $busypid 2>/dev/null; wait $busypid 2>/dev/null
+check report-rewrite-own-files bash -c "for f in \$(python3 -c \"import json; print(' '.join(json.load(open('$TMP/user-folder/.candela-report.json'))['files']))\"); do test -e '$TMP/user-folder/'\$f || exit 1; done"
 
 # inspect: shapes, parameters and FLOPs, against the demo net counted by hand (models/demo.md):
 # 16*64*64*27 (conv 3->16) + 32*32*32*144 (conv 16->32) + 2 * 32*16*16*288 (residual convs)

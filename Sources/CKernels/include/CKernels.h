@@ -6,6 +6,9 @@
 /// (the caller falls back to OpenBLAS). Checked once with the CPU's feature flags.
 int ck_sgemm_level(void);
 
+/// What this CPU supports, whatever `ck_sgemm_limit` set: 2 = AVX-512F, 1 = AVX2+FMA, 0 = neither.
+int ck_cpu_level(void);
+
 /// Restricts the kernel to at most `level` (tests run the AVX2 kernel on an AVX-512 CPU);
 /// a level above what the CPU supports is lowered to it. Returns the level now in use.
 int ck_sgemm_limit(int level);
@@ -52,7 +55,8 @@ void ck_pack_weights(int level, int m, int k, const float *a, float *out);
 /// k = c*kh*kw; m0 must be a multiple of the level's tile height (8 for AVX-512, 6 for AVX2, see
 /// `ck_tile_rows`); y is (m, oh*ow) with row stride ldy; bias has m entries or is NULL.
 /// Single-threaded; callers split rows, columns or images across threads. Returns 0, or -1
-/// without a kernel for `level`.
+/// without a kernel for `level` or when `level` is above the one in force (`ck_sgemm_level`:
+/// a kernel never runs instructions the CPU or the chosen path lacks).
 /// With `add_output`, y's existing contents are added to the sums before the activation
 /// (y = act(W * im2col(x) + bias + y): a residual connection fused into the convolution).
 int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
@@ -70,7 +74,7 @@ void ck_pack_channel_panels(int m, int k, const float *w, float *out);
 /// (for small planes, where pixels do not fill the vectors): y (m, plane) = act(W x + bias) on
 /// channels [c0, c1) (c0 a multiple of 32) and pixels [n0, n1), x (k, plane). `panels` from
 /// `ck_pack_channel_panels`. `add_output` as for `ck_conv`. Single-threaded. Returns 0, or -1
-/// without AVX-512 (`level` below 2) or without scratch memory (depth over 128).
+/// without AVX-512 (`level` or the level in force below 2) or without scratch memory (depth over 128).
 int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, int c1, const float *x, int plane,
                         int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y);
 

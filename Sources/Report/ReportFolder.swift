@@ -1,0 +1,63 @@
+import Foundation
+import Store
+
+/// The folder a report is written to, and the files Candela wrote there.
+///
+/// Candela deletes or reuses only files it wrote: each report writes `.candela-report.json`,
+/// listing every file of the report. A folder that is not empty and has no such list is
+/// someone else's (a dataset, a home folder, `--report .`): the report refuses it unless
+/// `force` is set, and even then deletes nothing it did not list.
+public final class ReportFolder: @unchecked Sendable {
+    /// The list's file name, in the report folder.
+    public static let manifestName = ".candela-report.json"
+
+    public let directory: String
+    /// Files (relative paths) the previous report in this folder wrote.
+    public private(set) var previous: Set<String> = []
+
+    public init(_ directory: String) { self.directory = directory }
+
+    /// Checks that the folder is Candela's to write (empty, missing, or holding a report's list),
+    /// and reads the list. Throws naming the folder otherwise, unless `force`.
+    public func claim(force: Bool) throws {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDirectory) else { return }
+        guard isDirectory.boolValue else {
+            throw StoreError("\(directory): the report folder is a file; choose a folder")
+        }
+        let manifest = "\(directory)/\(Self.manifestName)"
+        if let data = fm.contents(atPath: manifest) {
+            guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let files = object["files"] as? [String] else {
+                throw StoreError("\(manifest): not a Candela report list; remove it, or choose another folder")
+            }
+            previous = Set(files.filter { !$0.hasPrefix("/") && !$0.split(separator: "/").contains("..") })
+            return
+        }
+        let contents = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+        if !contents.isEmpty && !force {
+            throw StoreError("\(directory): the report folder holds \(contents.count) files that Candela did not write "
+                             + "(no \(Self.manifestName)); choose an empty or new folder, or pass --force to write beside them "
+                             + "(nothing of theirs is deleted)")
+        }
+    }
+
+    /// Whether `relative` is a file the previous report wrote and it still exists (reusable).
+    public func wroteBefore(_ relative: String) -> Bool {
+        previous.contains(relative) && FileManager.default.fileExists(atPath: "\(directory)/\(relative)")
+    }
+
+    /// Deletes the files the previous report wrote that this one does not use, then records
+    /// `used` as the report's files.
+    public func finish(using used: Set<String>) throws {
+        let fm = FileManager.default
+        for file in previous.subtracting(used) {
+            try? fm.removeItem(atPath: "\(directory)/\(file)")
+        }
+        let object: [String: Any] = ["candela_report": 1, "files": used.sorted()]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: "\(directory)/\(Self.manifestName)"), options: .atomic)
+        previous = used
+    }
+}

@@ -1,0 +1,167 @@
+import CKernels
+import Foundation
+
+/// Which kernels the engine runs: one value for the instruction-set path and every variant
+/// switch of the fast kernels. The command line sets it (`--kernel`, `--kernel-set`), tests set
+/// it in process; nothing reads the environment for it.
+///
+/// Every path gives results within the engine's tolerances of the reference kernel (im2col and
+/// OpenBLAS); the variants (Winograd, channel-major, row bands, fusions, plans) give the same
+/// bits as the path's plain kernel or are tested against it (`FastKernelTests`, the zoo in
+/// `candela conformance --kernel`).
+public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
+    /// The instruction-set path of Candela's own kernels.
+    public enum Path: String, CaseIterable, Sendable, Comparable {
+        /// No own kernels: convolutions by im2col and OpenBLAS, elementwise kernels in plain C.
+        case openblas
+        /// Own kernels with AVX2 and FMA (6x16 GEMM tile); no Winograd or channel-major kernels.
+        case avx2
+        /// Own kernels with AVX-512F (8x32 GEMM tile, Winograd, channel-major, max pooling).
+        case avx512
+
+        /// The level the C kernels take (`ck_sgemm_limit`).
+        var level: Int32 { switch self { case .openblas: 0; case .avx2: 1; case .avx512: 2 } }
+
+        public static func < (a: Path, b: Path) -> Bool { a.level < b.level }
+    }
+
+    /// The path; `KernelOptions.best` takes the fastest this CPU runs.
+    public var path: Path
+    /// 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (AVX-512 only).
+    public var winograd = true
+    /// Output channels along the vector for small 1x1 planes and RGB stems (AVX-512 only).
+    public var channelMajor = true
+    /// One image's depthwise layers with at least this many output rows split by bands of rows
+    /// across threads (nil: never).
+    public var rowBandsFrom: Int? = 56
+    /// Inference passes run a SiLU in the store of the Conv before it.
+    public var fuseSiLU = true
+    /// Inference passes run a 1x1 expansion and the depthwise Conv after it together.
+    public var fusePointwiseDepthwise = true
+    /// Inference passes replay the plan the first pass at their shapes recorded.
+    public var inferencePlans = true
+    /// Images per chunk of a batched forward pass (nil: chosen per model).
+    public var chunk: Int? = nil
+
+    public init(path: Path) { self.path = path }
+
+    /// The paths this CPU can run, slowest first (OpenBLAS always).
+    public static var supportedPaths: [Path] { Path.allCases.filter { $0.level <= detectedLevel } }
+
+    /// The fastest path this CPU runs, every variant on.
+    public static var best: KernelOptions { KernelOptions(path: supportedPaths.last!) }
+
+    /// The options in force in this process (set by `install`).
+    public static var current: KernelOptions { state.options }
+
+    /// Puts `options` in force for this process; throws when the CPU cannot run its path.
+    /// Call it before passes start (the command line does, first thing; tests between cases).
+    public static func install(_ options: KernelOptions) throws {
+        guard supportedPaths.contains(options.path) else {
+            throw TensorError("kernel path \(options.path.rawValue) needs an instruction set this CPU lacks "
+                              + "(it runs: \(supportedPaths.map(\.rawValue).joined(separator: ", ")))")
+        }
+        update { $0 = options }
+    }
+
+    /// Changes the options in force; a path the CPU lacks is lowered to the best it runs (tests).
+    public static func update(_ change: (inout KernelOptions) -> Void) {
+        var options = state.options
+        change(&options)
+        if !supportedPaths.contains(options.path) { options.path = best.path }
+        _ = ck_sgemm_limit(options.path.level)
+        state.options = options
+        BLAS.setThreads(BLAS.threadCount) // OpenBLAS gets the threads only on its own path
+    }
+
+    /// Runs `body` with `options` in force, then restores the options before (tests).
+    public static func with<T>(_ options: KernelOptions, _ body: () throws -> T) throws -> T {
+        let saved = current
+        try install(options)
+        defer { try? install(saved) }
+        return try body()
+    }
+
+    /// The keys `set(_:)` takes, with their values, for help texts.
+    public static let settingsHelp =
+        "winograd=on|off, channel-major=on|off, row-bands=ROWS|off, silu=on|off, pointwise-depthwise=on|off, inference-plan=on|off, chunk=N|auto"
+
+    /// Applies one `key=value` setting (`settingsHelp`); throws naming the key or the value.
+    public mutating func set(_ setting: String) throws {
+        guard let eq = setting.firstIndex(of: "=") else {
+            throw TensorError("kernel setting '\(setting)': expected key=value (\(KernelOptions.settingsHelp))")
+        }
+        let key = String(setting[..<eq]), value = String(setting[setting.index(after: eq)...])
+        func flag() throws -> Bool {
+            switch value {
+            case "on": return true
+            case "off": return false
+            default: throw TensorError("kernel setting '\(key)': '\(value)' is not on or off")
+            }
+        }
+        func count(allowing word: String) throws -> Int? {
+            if value == word { return nil }
+            guard let n = Int(value), n > 0 else {
+                throw TensorError("kernel setting '\(key)': '\(value)' is neither a positive integer nor \(word)")
+            }
+            return n
+        }
+        switch key {
+        case "winograd": winograd = try flag()
+        case "channel-major": channelMajor = try flag()
+        case "row-bands": rowBandsFrom = try count(allowing: "off")
+        case "silu": fuseSiLU = try flag()
+        case "pointwise-depthwise": fusePointwiseDepthwise = try flag()
+        case "inference-plan": inferencePlans = try flag()
+        case "chunk": chunk = try count(allowing: "auto")
+        default: throw TensorError("kernel setting '\(key)' is unknown (\(KernelOptions.settingsHelp))")
+        }
+    }
+
+    /// The path, then the variants that differ from the defaults: "avx512", "avx2 winograd=off".
+    public var description: String {
+        var parts = [path.rawValue]
+        let defaults = KernelOptions(path: path)
+        if winograd != defaults.winograd { parts.append("winograd=off") }
+        if channelMajor != defaults.channelMajor { parts.append("channel-major=off") }
+        if rowBandsFrom != defaults.rowBandsFrom { parts.append("row-bands=\(rowBandsFrom.map(String.init) ?? "off")") }
+        if fuseSiLU != defaults.fuseSiLU { parts.append("silu=off") }
+        if fusePointwiseDepthwise != defaults.fusePointwiseDepthwise { parts.append("pointwise-depthwise=off") }
+        if inferencePlans != defaults.inferencePlans { parts.append("inference-plan=off") }
+        if let chunk { parts.append("chunk=\(chunk)") }
+        return parts.joined(separator: " ")
+    }
+
+    /// The CPU's own level, whatever path is installed.
+    static var detectedLevel: Int32 { ck_cpu_level() }
+
+    private final class State: @unchecked Sendable {
+        var options = KernelOptions.best
+    }
+    private static let state = State()
+}
+
+/// The CPU this process runs on, as `/proc/cpuinfo` names it: benchmarks print it beside
+/// every figure.
+public enum CPU {
+    /// The first "model name" line ("AMD EPYC", "Intel Xeon Processor"), or "unknown".
+    public static let model: String = field("model name") ?? "unknown"
+
+    /// The vector-extension flags that choose kernel paths, in the order of `/proc/cpuinfo`.
+    public static let vectorFlags: [String] = {
+        let wanted: Set<String> = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16"]
+        return (field("flags") ?? "").split(separator: " ").map(String.init).filter(wanted.contains)
+    }()
+
+    /// "AMD EPYC (avx2 fma avx512f ...)".
+    public static var summary: String { "\(model) (\(vectorFlags.joined(separator: " ")))" }
+
+    private static func field(_ name: String) -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return nil
+    }
+}
