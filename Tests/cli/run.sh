@@ -110,6 +110,13 @@ expect_ok infer-npy -- "$BIN" infer --model $M --input "$TMP/ok.npy" --out "$TMP
 check infer-output-written test -s "$TMP/y.npy"
 # Input and output names with '/' and '=' (tf2onnx, optimum): NAME=FILE splits at the last '='.
 SLASH=Tests/Fixtures/cli/input_with_slash.onnx
+# A fixed-batch export (input [1,3,64,64]) runs the batched methods (docs/engine.md, "Fixed batch").
+STATIC=Tests/Fixtures/static/demo_static_batch1.onnx
+for method in integratedgradients occlusion; do
+  expect_ok "explain-static-batch-$method" -- "$BIN" explain --model $STATIC --input $IMG --method $method "${PRE[@]}" --heatmap "$TMP/static-$method.npy"
+done
+expect_ok inspect-static-batch -- "$BIN" inspect $STATIC --json
+check inspect-static-batch-replanned bash -c "grep -q '\"kind\" : \"replanned\"' '$TMP/out'"
 expect_ok infer-slash-name -- "$BIN" infer --model $SLASH --input "input_1/0=$TMP/row3.npy" --out-dir "$TMP/slash"
 check infer-slash-output bash -c "grep -q 'output=1: \[1, 3\]' '$TMP/out' && test -s '$TMP/slash/output=1.npy'"
 expect_error infer-slash-unknown "no input named 'input_1/1'; its inputs: 'input_1/0'" -- "$BIN" infer --model $SLASH --input "input_1/1=$TMP/row3.npy"
