@@ -7,6 +7,9 @@ writes them by default, for the tests of `FreeBatch` (docs/engine.md, "Fixed bat
 - mixes_batch.onnx: input [1,4] -> Reshape [2,2] -> ReduceSum over axis 0 -> [2]: a graph that
   merges the batch with another axis, which cannot be re-planned (the engine keeps batch 1).
 
+- demo_external.onnx + demo_external.bin: the demo model with its weights as external data, and
+  demo_external.other.bin with the classifier's weights doubled (`external_demo`).
+
 Needs only the onnx package: .cache/venv-conformance/bin/python tools/make_static_batch_fixtures.py
 """
 import os
@@ -57,7 +60,31 @@ def mixes_batch():
     onnx.save(m, os.path.join(OUT, "mixes_batch.onnx"))
 
 
+def external_demo():
+    """demo_external.onnx with its weights in demo_external.bin (ONNX external data), and
+    demo_external.other.bin: the same layout with the classifier's weights doubled (tests that a
+    changed data file changes the cache key)."""
+    m = onnx.load(os.path.join(ROOT, "models", "demo.onnx"))
+    for stale in ("demo_external.bin", "demo_external.other.bin"):
+        if os.path.exists(os.path.join(OUT, stale)):
+            os.remove(os.path.join(OUT, stale))
+    onnx.save(m, os.path.join(OUT, "demo_external.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="demo_external.bin", size_threshold=0)
+    m = onnx.load(os.path.join(ROOT, "models", "demo.onnx"))
+    for t in m.graph.initializer:
+        if t.name == "fc.weight":
+            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t) * 2, t.name))
+    tmp = os.path.join(OUT, "other")
+    os.makedirs(tmp, exist_ok=True)
+    onnx.save(m, os.path.join(tmp, "x.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="demo_external.bin", size_threshold=0)
+    os.replace(os.path.join(tmp, "demo_external.bin"), os.path.join(OUT, "demo_external.other.bin"))
+    os.remove(os.path.join(tmp, "x.onnx"))
+    os.rmdir(tmp)
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     static_demo()
     mixes_batch()
+    external_demo()

@@ -75,26 +75,32 @@ public final class Model: Sendable {
     /// extent is fixed is re-planned with a free batch where that is checked to be exact
     /// (`FreeBatch`).
     public convenience init(path: String, optimize: Bool = true) throws {
-        let graph = try ONNXImport.load(path: path)
+        let (graph, dataFiles) = try ONNXImport.load(path: path)
         guard let relaxed = try? FreeBatch.relaxed(graph) else {
-            try self.init(path: path, graph: graph, optimize: optimize)
+            try self.init(path: path, graph: graph, optimize: optimize, dataFiles: dataFiles)
             return
         }
         let strict = try Model(path: path, graph: graph, optimize: optimize)
         let candidate = try Model(path: path, graph: relaxed.graph, optimize: optimize,
                                   batch: .replanned(declared: relaxed.batch, reshapes: relaxed.reshapes))
         if let reason = FreeBatch.verify(relaxed: candidate, strict: strict, batch: relaxed.batch) {
-            try self.init(path: path, graph: graph, optimize: optimize, batch: .fixed(declared: relaxed.batch, reason: reason))
+            try self.init(path: path, graph: graph, optimize: optimize, batch: .fixed(declared: relaxed.batch, reason: reason),
+                          dataFiles: dataFiles)
         } else {
-            try self.init(path: path, graph: relaxed.graph, optimize: optimize, batch: candidate.batch)
+            try self.init(path: path, graph: relaxed.graph, optimize: optimize, batch: candidate.batch, dataFiles: dataFiles)
         }
     }
 
+    /// The external data files the model's weights were read from (resolved paths, sorted):
+    /// part of a run's cache key with the model file.
+    public let dataFiles: [String]
+
     /// A model for an already-built graph (`path` names it in messages).
-    init(path: String, graph: Graph, optimize: Bool = true, batch: Batch = .free) throws {
+    init(path: String, graph: Graph, optimize: Bool = true, batch: Batch = .free, dataFiles: [String] = []) throws {
         self.path = path
         self.graph = graph
         self.batch = batch
+        self.dataFiles = dataFiles
         do {
             self.optimizedGraph = optimize ? try Optimizer.optimize(graph) : graph
         } catch let e as EngineError {

@@ -10,14 +10,15 @@ enum ONNXImport {
     /// it is converted to floats, so loading needs about one copy of the weights beyond the
     /// parsed message (VGG-11, 531 MB: peak RSS 1.92 GB when the file, the message and the floats
     /// were all held at once).
-    static func load(path: String) throws -> Graph {
+    /// Returns the graph and the external data files it read (resolved paths).
+    static func load(path: String) throws -> (graph: Graph, dataFiles: [String]) {
         var proto = try parse(path)
         do {
             let opset = proto.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }.map { Int($0.version) } ?? 21
             var g = proto.graph
             proto = Onnx_ModelProto() // g is now the only owner of the graph's storage
-            try loadExternalData(&g, directory: URL(fileURLWithPath: path).deletingLastPathComponent())
-            return try graph(from: &g, opset: opset)
+            let files = try loadExternalData(&g, directory: URL(fileURLWithPath: path).deletingLastPathComponent())
+            return (try graph(from: &g, opset: opset), files)
         } catch let e as EngineError {
             throw e.prefixed("\(path): ")
         }
@@ -37,10 +38,13 @@ enum ONNXImport {
 
     /// Reads initializers stored outside the model file (ONNX external data: `location` relative
     /// to the model's folder, optional `offset` and `length` in bytes) into their raw data.
-    /// A location outside the model's folder, a missing file or a short read is an error naming
-    /// the initializer and the file.
-    static func loadExternalData(_ g: inout Onnx_GraphProto, directory: URL) throws {
+    /// A location outside the model's folder (absolute, through "..", or through a symbolic
+    /// link that leads out of it), a missing file or a short read is an error naming the
+    /// initializer and the file. Returns the files read, resolved, sorted.
+    @discardableResult
+    static func loadExternalData(_ g: inout Onnx_GraphProto, directory: URL) throws -> [String] {
         var files: [String: Data] = [:]
+        let root = directory.resolvingSymlinksInPath().path
         for i in g.initializer.indices where g.initializer[i].dataLocation == .external {
             let t = g.initializer[i]
             let entries = Dictionary(t.externalData.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
@@ -50,7 +54,11 @@ enum ONNXImport {
             guard !location.hasPrefix("/"), !location.split(separator: "/").contains("..") else {
                 throw EngineError("initializer '\(t.name)': external data location '\(location)' is outside the model's folder")
             }
-            let file = directory.appendingPathComponent(location).path
+            let file = directory.appendingPathComponent(location).resolvingSymlinksInPath().path
+            guard file.hasPrefix(root == "/" ? "/" : root + "/") else {
+                throw EngineError("initializer '\(t.name)': external data location '\(location)' resolves to \(file), "
+                                  + "outside the model's folder \(root) (a symbolic link out of it is refused)")
+            }
             if files[file] == nil {
                 guard let bytes = FileManager.default.contents(atPath: file) else {
                     throw EngineError("initializer '\(t.name)': external data file \(file) not found")
@@ -60,7 +68,7 @@ enum ONNXImport {
             let bytes = files[file]!
             let offset = Int(entries["offset"] ?? "0") ?? -1
             let length = entries["length"].map { Int($0) ?? -1 } ?? (bytes.count - max(offset, 0))
-            guard offset >= 0, length >= 0, offset + length <= bytes.count else {
+            guard offset >= 0, length >= 0, offset <= bytes.count, length <= bytes.count - offset else {
                 throw EngineError("initializer '\(t.name)': external data offset \(entries["offset"] ?? "0"), length \(entries["length"] ?? "rest") "
                                   + "do not fit in \(file) (\(bytes.count) bytes)")
             }
@@ -68,6 +76,7 @@ enum ONNXImport {
             g.initializer[i].dataLocation = .default
             g.initializer[i].externalData = []
         }
+        return files.keys.sorted()
     }
 
     /// The graph IR of `g`; takes `g`'s initializers out of it, one at a time (each one's bytes

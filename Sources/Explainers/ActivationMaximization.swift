@@ -49,7 +49,7 @@ public struct ActivationMaxExplainer: Explainer {
         tv = try p.float("tv", default: 5e-2, range: 0...1e6)
         jitter = try p.int("jitter", default: 2, min: 0)
         clip = try p.float("clip", default: 3, range: 0.01...1e6)
-        seed = try p.int("seed", default: 0, min: 0)
+        seed = try p.int("seed", default: 0, min: 0, max: Int(Int32.max))
     }
 
     public init(layer: String? = nil, channel: Int? = nil, steps: Int = 128, lr: Float = 0.05, l2: Float = 1e-3,

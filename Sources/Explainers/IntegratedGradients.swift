@@ -24,10 +24,10 @@ public struct IntegratedGradientsExplainer: Explainer {
         limits: "Depends on the baseline: features equal to the baseline get no credit; too few steps do not converge.")
 
     init(_ p: Parameters) throws {
-        steps = try p.int("steps", default: 50, min: 2)
+        steps = try p.int("steps", default: 50, min: 2, max: 4096)
         rule = Quadrature(rawValue: try p.choice("rule", default: "gausslegendre", among: Quadrature.allCases.map(\.rawValue)))!
         baselinePath = p.string("baseline")
-        batch = try p.int("batch", default: 16)
+        batch = try p.int("batch", default: 16, max: 4096)
         objective = try Objective(p)
     }
 
@@ -38,6 +38,8 @@ public struct IntegratedGradientsExplainer: Explainer {
             guard b.count == x.count else { throw ExplainerError("\(path): baseline shape \(b.shape) does not match the input \(x.shape)") }
             return b.reshaped(x.shape)
         } ?? Tensor(shape: x.shape)
+        try Limits.checkFloats(steps.multipliedReportingOverflow(by: x.count).overflow ? nil : steps * x.count,
+                               "integratedgradients: \(steps) interpolated inputs of \(x.shape)")
         let points = rule.rule(steps)
         let scaled = Tensor.stack(points.map { p in
             Tensor(shape: x.shape, data: zip(x.data, baseline.data).map { xv, bv in bv + Float(p.alpha) * (xv - bv) })

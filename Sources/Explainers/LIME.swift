@@ -30,7 +30,7 @@ public struct LIMEExplainer: Explainer {
     init(_ p: Parameters) throws {
         samples = try p.int("samples", default: 1000, min: 2)
         compactness = try p.float("compactness", default: 10, range: 0.001...10000)
-        seed = try p.int("seed", default: 0, min: 0)
+        seed = try p.int("seed", default: 0, min: 0, max: Int(Int32.max))
         batch = try p.int("batch", default: 16)
         if let s = p.string("segments"), Int(s) == nil {
             segmentsFile = s

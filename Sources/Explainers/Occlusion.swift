@@ -44,6 +44,10 @@ public struct OcclusionExplainer: Explainer {
         for a in 0..<3 where window[a] > dims[a] {
             throw ExplainerError("occlusion: window \(window) is larger than the input \(dims)")
         }
+        let axes = ["channels", "px", "px"]
+        for a in 0..<3 where stride[a] > dims[a] {
+            throw ExplainerError("occlusion: stride \(stride[a]) exceeds the image's \(dims[a]) \(axes[a]) (stride \(stride), input \(dims))")
+        }
         let pass = try request.forwardPass()
         let clean = try Backprop.scores(pass, model: request.model)
         try Backprop.checkTarget(request.target, classes: clean.shape[1])

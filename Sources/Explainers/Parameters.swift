@@ -7,9 +7,13 @@ struct Parameters {
 
     func string(_ key: String) -> String? { values[key] }
 
-    func int(_ key: String, default d: Int, min lo: Int = 1) throws -> Int {
+    /// An integer parameter in [lo, hi]; the error names the method, the key and the range.
+    /// The default upper bound keeps every count far from overflow (docs/limits.md).
+    func int(_ key: String, default d: Int, min lo: Int = 1, max hi: Int = 1_000_000) throws -> Int {
         guard let text = values[key] else { return d }
-        guard let v = Int(text), v >= lo else { throw ExplainerError("\(method): \(key) must be an integer ≥ \(lo), got '\(text)'") }
+        guard let v = Int(text), v >= lo, v <= hi else {
+            throw ExplainerError("\(method): \(key) must be an integer from \(lo) to \(hi), got '\(text)'")
+        }
         return v
     }
 

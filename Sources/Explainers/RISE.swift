@@ -25,7 +25,7 @@ public struct RISEExplainer: Explainer {
         masks = try params.int("masks", default: 2000)
         cells = try params.int("cells", default: 7)
         p = try params.float("p", default: 0.5, range: 0.01...1)
-        seed = try params.int("seed", default: 0, min: 0)
+        seed = try params.int("seed", default: 0, min: 0, max: Int(Int32.max))
         batch = try params.int("batch", default: 16)
     }
 
@@ -44,6 +44,9 @@ public struct RISEExplainer: Explainer {
     public func explain(_ request: ExplanationRequest) throws -> Attribution {
         let x = request.input
         let (c, h, w) = (x.shape[1], x.shape[2], x.shape[3])
+        guard cells <= min(h, w) else {
+            throw ExplainerError("rise: cells \(cells) exceeds the image's \(min(h, w)) px (its smaller side); use 1 to \(min(h, w))")
+        }
         let classes = try Backprop.scores(try request.forwardPass(), model: request.model).shape[1]
         try Backprop.checkTarget(request.target, classes: classes)
         var rng = SeededGenerator(seed: UInt64(seed))

@@ -21,7 +21,7 @@ public struct SmoothGradExplainer: Explainer {
     init(_ p: Parameters) throws {
         samples = try p.int("samples", default: 25)
         sigma = try p.float("sigma", default: 0.15, range: 0...1000)
-        seed = try p.int("seed", default: 0, min: 0)
+        seed = try p.int("seed", default: 0, min: 0, max: Int(Int32.max))
         batch = try p.int("batch", default: 16)
         objective = try Objective(p)
     }

@@ -122,7 +122,36 @@ public final class Runner: @unchecked Sendable {
         guard probe.rank == 2, probe.shape[1] == spec.classes.count else {
             throw PipelineError("\(spec.onnx): model '\(spec.name)' outputs shape \(probe.shape) but the manifest lists \(spec.classes.count) classes")
         }
-        return LoadedModel(spec: spec, model: model, hash: try Hashing.sha256(file: spec.onnx))
+        return LoadedModel(spec: spec, model: model, hash: try modelHash(model))
+    }
+
+    /// The model's identity for cache keys: the file's SHA-256, and with external data the
+    /// SHA-256 of each data file as well (named relative to the model's folder), so that new
+    /// weights in a side file never serve old heatmaps.
+    static func modelHash(_ model: Model) throws -> String {
+        let fileHash = try Hashing.sha256(file: model.path)
+        guard !model.dataFiles.isEmpty else { return fileHash }
+        let folder = URL(fileURLWithPath: model.path).deletingLastPathComponent().resolvingSymlinksInPath().path + "/"
+        var parts = [fileHash]
+        for file in model.dataFiles {
+            let name = file.hasPrefix(folder) ? String(file.dropFirst(folder.count)) : file
+            parts.append("\(name)=\(try Hashing.sha256(file: file))")
+        }
+        return Hashing.sha256(parts.joined(separator: "\n"))
+    }
+
+    /// An explainer's parameters for its cache key: the canonical JSON of the values, and for
+    /// every value that names an existing file (an integrated-gradients baseline, LIME segments)
+    /// the file's SHA-256, so that a changed file is a new key.
+    static func parameterKey(_ parameters: [String: String]) throws -> String {
+        var keyed = parameters
+        for (name, value) in parameters {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: value, isDirectory: &isDirectory), !isDirectory.boolValue {
+                keyed[name + "#sha256"] = try Hashing.sha256(file: value)
+            }
+        }
+        return canonicalJSON(keyed)
     }
 
     public func run() throws -> RunSummary {
@@ -192,7 +221,8 @@ public final class Runner: @unchecked Sendable {
         // Parallelism comes from items, not from inside GEMM: N jobs use N cores, one each.
         BLAS.setThreads(1)
         let state = RunState()
-        let perItem = explainers.map { ($0.spec, $0.explainer, $0.stage.target) }
+        // Parameter keys once per run: a file a parameter names is hashed once, not per item.
+        let perItem = try explainers.map { ($0.spec, $0.explainer, $0.stage.target, try Runner.parameterKey($0.explainer.parameters)) }
         var interrupt: DispatchSourceSignal?
         if options.handleInterrupts {
             signal(SIGINT, SIG_IGN)
@@ -302,7 +332,7 @@ public final class Runner: @unchecked Sendable {
     /// the same model saw the same image bytes, a heatmap when its cache key is stored. When
     /// everything is cached the image is not even decoded.
     func process(_ item: DatasetItem, dataset: String, runID: Int64, model: LoadedModel,
-                 explainers: [(ExplainerSpec, any Explainer, TargetSpec)], metrics wanted: Set<String>, randomized: [Model]?,
+                 explainers: [(ExplainerSpec, any Explainer, TargetSpec, String)], metrics wanted: Set<String>, randomized: [Model]?,
                  store: Store) throws -> ItemOutcome {
         guard let bytes = FileManager.default.contents(atPath: item.path) else {
             throw PipelineError("\(item.path): cannot read image")
@@ -371,7 +401,7 @@ public final class Runner: @unchecked Sendable {
         var outcome = ItemOutcome()
         var attributions: [AttributionRecord] = []
         var metrics: [(String, String, Double?)] = []
-        for (spec, explainer, targetSpec) in explainers {
+        for (spec, explainer, targetSpec, parameterKey) in explainers {
             let target: Int
             switch targetSpec {
             case .predicted: target = prediction.classIndex
@@ -383,7 +413,7 @@ public final class Runner: @unchecked Sendable {
                 target = i
             }
             let params = Runner.canonicalJSON(explainer.parameters)
-            let key = Runner.cacheKey(model: model, contentHash: contentHash, method: spec.method, parameters: params, target: target)
+            let key = Runner.cacheKey(model: model, contentHash: contentHash, method: spec.method, parameters: parameterKey, target: target)
             var record: AttributionRecord
             var raw: Tensor?
             if var cached = try recent.attribution(cacheKey: key) ?? store.attribution(cacheKey: key) {

@@ -89,6 +89,9 @@ expect_error npy-over-ceiling   "big.npy: shape [1, 3, 512, 512] needs 3 MiB as 
 expect_error unknown-method     "unknown method 'gradcma' (did you mean 'gradcam'?)" -- "$BIN" explain --model $M --input $IMG --method gradcma
 expect_error target-range       "--target 7 is out of range" -- "$BIN" explain --model $M --input $IMG --method gradcam --target 7 "${PRE[@]}"
 expect_error unknown-layer      "unknown layer 'no_such_layer'" -- "$BIN" explain --model $M --input $IMG --method gradcam --layer no_such_layer "${PRE[@]}"
+expect_error ig-steps-range     "integratedgradients: steps must be an integer from 2 to 4096, got '1000000000'" -- "$BIN" explain --model $M --input $IMG --method integratedgradients --set steps=1000000000
+expect_error rise-cells-range   "rise: cells 100 exceeds the image's 64 px" -- "$BIN" explain --model $M --input $IMG --method rise --set cells=100 "${PRE[@]}"
+expect_error occlusion-stride   "occlusion: stride 300 exceeds the image's 64 px" -- "$BIN" explain --model $M --input $IMG --method occlusion --set stride=3,300,8 "${PRE[@]}"
 expect_error unknown-parameter  "has no parameter 'steps'"  -- "$BIN" explain --model $M --input $IMG --method saliency --set steps=3
 expect_error not-onnx           "not a valid ONNX model"    -- "$BIN" inspect Tests/Fixtures/images/rgb8.png
 expect_error infer-bad-input    "no input named 'nope'"     -- "$BIN" infer --model $M --input nope="$TMP/ok.npy" --out "$TMP/y.npy"
@@ -293,6 +296,50 @@ sed "s#csv: $ROOT/datasets/demo/labels.csv, limit: 4#csv: $TMP/dup.csv#" "$TMP/g
 "$BIN" run "$TMP/dup.yaml" --jobs 2 --db "$TMP/dup.sqlite" >"$TMP/out" 2>"$TMP/err"; rc=$?
 check duplicate-path-partial test "$rc" -eq 2
 check duplicate-path-stored bash -c "test \$(sqlite3 '$TMP/dup.sqlite' 'select count(*) from items') -eq 3 && sqlite3 '$TMP/dup.sqlite' 'select message from failures' | grep -q 'UNIQUE'"
+
+# Everything that can change a result is in the cache key: new weights in an external data
+# file, or a new baseline file, recompute the heatmaps they touch; an unchanged rerun reuses all.
+mkdir -p "$TMP/ext"
+cp Tests/Fixtures/static/demo_external.onnx Tests/Fixtures/static/demo_external.bin "$TMP/ext/"
+python3 -c "
+import struct
+h = \"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 3, 64, 64), }\"
+h += ' ' * ((64 - (10 + len(h) + 1) % 64) % 64) + '\\n'
+for name, v in (('zero', 0.0), ('grey', 0.5)):
+    open('$TMP/baseline-' + name + '.npy', 'wb').write(b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', len(h)) + h.encode() + struct.pack('<f', v) * 12288)
+"
+cp "$TMP/baseline-zero.npy" "$TMP/baseline.npy"
+cat > "$TMP/ext.yaml" <<YAML
+pipeline: ext
+datasets:
+  d: {csv: $ROOT/datasets/demo/labels.csv, limit: 3}
+models:
+  m:
+    onnx: $TMP/ext/demo_external.onnx
+    classes: [normal, abnormal]
+    preprocessing: {size: [64, 64], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}
+explainers:
+  sal: {method: saliency}
+  ig: {method: integratedgradients, params: {steps: 4, baseline: $TMP/baseline.npy}}
+stages:
+  predict: {kind: predict}
+  explain: {kind: explain}
+YAML
+expect_ok cache-first -- "$BIN" run "$TMP/ext.yaml" --jobs 1 --db "$TMP/ext.sqlite"
+check cache-first-computed grep -q "6 heatmaps computed, 0 reused" "$TMP/out"
+expect_ok cache-same -- "$BIN" run "$TMP/ext.yaml" --jobs 1 --db "$TMP/ext.sqlite"
+check cache-same-reused grep -q "0 heatmaps computed, 6 reused" "$TMP/out"
+cp "$TMP/baseline-grey.npy" "$TMP/baseline.npy"
+expect_ok cache-new-baseline -- "$BIN" run "$TMP/ext.yaml" --jobs 1 --db "$TMP/ext.sqlite"
+check cache-new-baseline-recomputed grep -q "3 heatmaps computed, 3 reused" "$TMP/out"
+cp Tests/Fixtures/static/demo_external.other.bin "$TMP/ext/demo_external.bin"
+expect_ok cache-new-weights -- "$BIN" run "$TMP/ext.yaml" --jobs 1 --db "$TMP/ext.sqlite"
+check cache-new-weights-recomputed grep -q "6 heatmaps computed, 0 reused" "$TMP/out"
+# External data is read only inside the model's folder: a symbolic link out of it is refused.
+mkdir -p "$TMP/linked"
+cp Tests/Fixtures/static/demo_external.onnx "$TMP/linked/"
+ln -sf "$TMP/ext/demo_external.bin" "$TMP/linked/demo_external.bin"
+expect_error external-symlink-out "resolves to $TMP/ext/demo_external.bin, outside the model's folder" -- "$BIN" inspect "$TMP/linked/demo_external.onnx"
 
 # Kill -9 at random moments five times, resuming each time: the final store equals an
 # uninterrupted run's (same heatmap bytes per item, explainer and target; no duplicates, none missing).
