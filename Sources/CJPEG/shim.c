@@ -33,7 +33,7 @@ static void copy_message(char *err, size_t err_length, const char *message) {
     }
 }
 
-int candela_jpeg_decode_rgb(const uint8_t *data, size_t length,
+int candela_jpeg_decode_rgb(const uint8_t *data, size_t length, size_t max_bytes,
                             int *width, int *height, uint8_t **out,
                             char *err, size_t err_length) {
     struct jpeg_decompress_struct cinfo;
@@ -53,6 +53,17 @@ int candela_jpeg_decode_rgb(const uint8_t *data, size_t length,
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)length);
     jpeg_read_header(&cinfo, TRUE);
+    /* The header's size is checked before anything is allocated or decoded: a small file can
+       declare 65535 x 65535 pixels (12.9 GB). */
+    if ((size_t)cinfo.image_width * cinfo.image_height > max_bytes / 3) {
+        snprintf(jerr.message, sizeof jerr.message,
+                 "JPEG of %u x %u pixels (%.2f GiB decoded) is over the limit of %.2f GiB for one decoded image (docs/limits.md)",
+                 (unsigned)cinfo.image_width, (unsigned)cinfo.image_height,
+                 3.0 * cinfo.image_width * cinfo.image_height / (1 << 30), (double)max_bytes / (1 << 30));
+        copy_message(err, err_length, jerr.message);
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
     cinfo.out_color_space = JCS_RGB;
     jpeg_start_decompress(&cinfo);
     size_t stride = (size_t)cinfo.output_width * 3;

@@ -1,6 +1,7 @@
 import CJPEG
 import CPNG
 import Foundation
+import Tensors
 
 /// PNG and JPEG decoding and encoding. The only file that calls libpng and libjpeg.
 ///
@@ -51,7 +52,13 @@ public enum Codecs {
         let channels = layout == .rgb ? 3 : 1
         image.format = layout == .rgb ? formatRGB : formatGray
         let (w, h) = (Int(image.width), Int(image.height))
-        guard w > 0, h > 0, w * h < 1 << 28 else { throw ImagingError("PNG has unusable size \(w)x\(h)") }
+        guard w > 0, h > 0 else { throw ImagingError("PNG has unusable size \(w)x\(h)") }
+        // The header's size is checked before anything is allocated or decoded: a small file can
+        // declare 2^31 x 2^31 pixels.
+        guard w * h <= Limits.maxImageBytes(channels: channels) / channels else {
+            throw ImagingError("PNG of \(w) x \(h) pixels (\(Limits.describe(w * h * channels)) decoded) is over the limit of "
+                               + "\(Limits.maxImagePixels) pixels and \(Limits.describe(Limits.maxBytes)) (--max-memory)")
+        }
         var pixels = [UInt8](repeating: 0, count: w * h * channels)
         // Transparent pixels are composited onto white, the colour of an empty slide.
         var white = png_color(red: 255, green: 255, blue: 255)
@@ -71,11 +78,11 @@ public enum Codecs {
         var out: UnsafeMutablePointer<UInt8>?
         var err = [CChar](repeating: 0, count: 256)
         let rc = bytes.withUnsafeBufferPointer { p in
-            candela_jpeg_decode_rgb(p.baseAddress, p.count, &w, &h, &out, &err, err.count)
+            candela_jpeg_decode_rgb(p.baseAddress, p.count, Limits.maxImageBytes(channels: 3), &w, &h, &out, &err, err.count)
         }
         guard rc == 0, let out else {
             let text = String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw ImagingError("corrupt or truncated JPEG: \(text)")
+            throw ImagingError(text.hasPrefix("JPEG of ") ? text : "corrupt or truncated JPEG: \(text)")
         }
         defer { candela_jpeg_free(out) }
         let n = Int(w) * Int(h) * 3

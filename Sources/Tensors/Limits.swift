@@ -19,6 +19,15 @@ public enum Limits {
         set { box.maxBytes = max(1 << 20, newValue) }
     }
 
+    /// The most pixels a PNG or JPEG may decode to: Pillow's decompression-bomb error threshold
+    /// (2 × 89,478,485 pixels, about 13,400 × 13,400). Whole slides are read tile by tile, not
+    /// decoded whole; a larger tile image is an error that names its size.
+    public static let maxImagePixels = 178_956_970
+
+    /// The bytes an image of `channels` bytes per pixel may decode to: the pixel limit and the
+    /// memory ceiling, whichever is lower.
+    public static func maxImageBytes(channels: Int) -> Int { min(maxImagePixels * channels, maxBytes) }
+
     /// Parses a size: bytes, or a number with K, M, G or T (powers of 1024), or a percentage of
     /// physical memory ("50%").
     public static func parseSize(_ text: String) throws -> Int {

@@ -10,8 +10,9 @@
 /// becomes a return value instead of a process exit. Never longjmps across Swift frames.
 ///
 /// Returns 0 on success; *out is malloc'ed (free with candela_jpeg_free) and holds
-/// (*height) * (*width) * 3 bytes. On failure returns -1 and writes a message into err.
-int candela_jpeg_decode_rgb(const uint8_t *data, size_t length,
+/// (*height) * (*width) * 3 bytes. On failure returns -1 and writes a message into err; a header
+/// declaring more than `max_bytes` of decoded RGB fails before anything is allocated.
+int candela_jpeg_decode_rgb(const uint8_t *data, size_t length, size_t max_bytes,
                             int *width, int *height, uint8_t **out,
                             char *err, size_t err_length);
 

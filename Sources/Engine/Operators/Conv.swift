@@ -29,6 +29,7 @@ struct ConvOp: Operator {
         pads = try a.ints("pads")
         autoPad = try a.string("auto_pad", default: "NOTSET")
         group = try a.int("group", default: 1)
+        try checkWindowAttributes(kernel: kernelShape, strides: strides, dilations: dilations, pads: pads, group: group)
     }
 
     /// The 2-D view of the operands and the geometry: (N,C,L) becomes (N,C,1,L).
@@ -168,4 +169,16 @@ struct ConvOp: Operator {
         let dy2 = x.rank == 3 ? dy.reshaped([dy.shape[0], dy.shape[1], 1, dy.shape[2]]) : dy
         return [Conv2D.backwardInput(dy: dy2, w: p.w, inputShape: p.x.shape, geometry: p.geometry, cache: packedWeights).reshaped(x.shape)]
     }
+}
+
+/// Checks a sliding-window operator's attributes at load time, where ONNX requires them
+/// positive (pads non-negative): a stride or dilation of 0 would divide by zero or loop
+/// forever. The error names the attribute and its value (the import adds the node).
+func checkWindowAttributes(kernel: [Int]?, strides: [Int]?, dilations: [Int]?, pads: [Int]?, group: Int) throws {
+    for (name, values, least) in [("kernel_shape", kernel, 1), ("strides", strides, 1), ("dilations", dilations, 1), ("pads", pads, 0)] {
+        if let values, let bad = values.first(where: { $0 < least || $0 > 1 << 20 }) {
+            throw EngineError("\(name) \(values) has \(bad); each must be from \(least) to \(1 << 20)")
+        }
+    }
+    guard group >= 1 else { throw EngineError("group \(group) must be at least 1") }
 }

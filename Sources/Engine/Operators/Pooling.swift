@@ -17,6 +17,7 @@ struct PoolAttributes: Sendable {
         pads = try a.ints("pads")
         autoPad = try a.string("auto_pad", default: "NOTSET")
         ceilMode = try a.int("ceil_mode", default: 0) != 0
+        try checkWindowAttributes(kernel: kernel, strides: strides, dilations: dilations, pads: pads, group: 1)
     }
 
     func geometry(_ x: Tensor) throws -> PoolGeometry {
