@@ -12,7 +12,7 @@ DEPS := libpng-dev:/usr/include/png.h \
         libssl-dev:/usr/include/openssl/sha.h \
         sqlite3:/usr/bin/sqlite3
 
-.PHONY: deps build release test conformance demo randomization-check trust-review bench explain-coverage clean
+.PHONY: deps build release test sanitize conformance demo randomization-check trust-review bench explain-coverage clean
 
 deps:
 	@missing=""; for d in $(DEPS); do pkg=$${d%%:*}; hdr=$${d#*:}; \
@@ -30,14 +30,26 @@ release: deps
 	$(SWIFT) build -c release --product candela
 
 # Unit tests (XCTest), the command-line checks (exit codes and one-line errors), the report in
-# headless Chromium (installed when missing), then the ONNX operator conformance suite.
+# headless Chromium (installed when missing), the C kernels under sanitizers, then the ONNX
+# operator conformance suite.
 # One build with tests serves all: it also links the candela binary.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 	bash Tests/cli/run.sh $(CANDELA)
 	bash Tests/browser/run.sh $(CANDELA)
+	$(MAKE) --no-print-directory sanitize
 	$(MAKE) --no-print-directory conformance CONFORMANCE_BUILD=
+
+# The C kernels under AddressSanitizer and UndefinedBehaviorSanitizer, on every level this CPU
+# runs, against direct loops (Tests/ckernels/sanitize.c; the toolchain's clang and lld).
+SANITIZE_CC ?= clang
+sanitize:
+	@mkdir -p .build
+	$(SANITIZE_CC) -fuse-ld=lld -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+	  -I Sources/CKernels/include -I Sources/CKernels Sources/CKernels/*.c Tests/ckernels/sanitize.c -lm -lpthread \
+	  -o .build/ckernels-sanitize
+	.build/ckernels-sanitize
 
 # ONNX's own node tests and light zoo CNNs (onnx's test-case code, written by a Python script in
 # an ignored venv: test tooling only), run through the engine with pass counts per operator, once
