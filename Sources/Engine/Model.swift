@@ -131,6 +131,7 @@ public final class Model: Sendable {
     ///   - clock: when given, adds each node's wall time to it (`candela bench --layers`).
     public func run(_ feeds: [String: Tensor], taps: [String] = [], keepAll: Bool = true,
                     clock: NodeClock? = nil) throws -> ForwardPass {
+        try Deadline.check()
         let optimized = taps.allSatisfy(optimizedNames.contains)
         let g = optimized ? optimizedGraph : graph
         var inputs: [Tensor] = []
@@ -224,6 +225,7 @@ public final class Model: Sendable {
     /// operator. Every image's result is the same either way: threads split a kernel's outputs,
     /// never a sum.
     public func forward(_ x: Tensor, clock: NodeClock? = nil) throws -> Tensor {
+        try Deadline.check()
         if let input = graph.inputs.first { try checkShape(x, against: input) }
         let n = x.rank > 0 ? x.shape[0] : 0
         // The per-node clock is not shared between threads; OpenBLAS has its own threads.
@@ -322,6 +324,7 @@ public final class Model: Sendable {
     /// last convolution does not pay for the backward pass through the stem.
     public func backward(_ pass: ForwardPass, seeds: [String: Tensor], wrt: [String],
                          relu: ReluBackward = .gradient) throws -> [String: Tensor] {
+        try Deadline.check()
         for name in wrt where pass.values[name] == nil {
             throw EngineError("\(path): no tensor named '\(name)' in the model")
         }

@@ -22,10 +22,13 @@ public struct RunOptions: Sendable {
     public var shard: Shard?
     /// Write the report into a non-empty folder that holds no Candela report (`ReportFolder`).
     public var forceReport: Bool
+    /// Wall-clock seconds one item may take (`Deadline`); past it the item is a failure row.
+    public var itemTimeout: Double?
 
     public init(jobs: Int = 1, database: String = "candela.sqlite", reportDirectory: String? = nil, handleInterrupts: Bool = false,
-                resume: Bool = false, shard: Shard? = nil, forceReport: Bool = false) {
+                resume: Bool = false, shard: Shard? = nil, forceReport: Bool = false, itemTimeout: Double? = nil) {
         self.forceReport = forceReport
+        self.itemTimeout = itemTimeout
         self.jobs = jobs
         self.database = database
         self.reportDirectory = reportDirectory
@@ -243,9 +246,10 @@ public final class Runner: @unchecked Sendable {
             while let index = state.next(limit: pending.count) {
                 let item = pending[index]
                 do {
-                    let outcome = try process(item, dataset: datasetName, runID: runID, model: loaded,
-                                              explainers: perItem,
-                                              metrics: wantedMetrics, randomized: randomized, store: store)
+                    let outcome = try Deadline.with(seconds: options.itemTimeout, label: item.path) {
+                        try process(item, dataset: datasetName, runID: runID, model: loaded, explainers: perItem,
+                                    metrics: wantedMetrics, randomized: randomized, store: store)
+                    }
                     if let rows = outcome.rows { writer.submit(rows) }
                     state.record(outcome)
                 } catch {

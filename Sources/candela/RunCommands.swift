@@ -23,6 +23,9 @@ struct Run: ParsableCommand {
     var shard: String?
     @Flag(help: "Write the report into a non-empty folder that holds no Candela report (files Candela did not write are never deleted).")
     var force = false
+    @Option(help: ArgumentHelp("Wall-clock seconds one item may take; past it the item stops at its next forward or backward pass and becomes a failure row (default: no limit).",
+                               valueName: "seconds"))
+    var itemTimeout: Double?
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
@@ -34,10 +37,14 @@ struct Run: ParsableCommand {
         var summary: RunSummary?
         try guarded {
             try kernelFlags.install()
+            if let t = itemTimeout, !(t > 0 && t.isFinite) {
+                throw ValidationError("--item-timeout must be a positive number of seconds, got \(String(format: "%g", t))")
+            }
             let plan = try Plan(try ManifestParser.load(path: pipeline))
             let bar = ProgressBar()
             let options = RunOptions(jobs: jobs, database: db, reportDirectory: report, handleInterrupts: true, resume: resume,
-                                     shard: try shard.map { try Shard(parsing: $0) }, forceReport: force)
+                                     shard: try shard.map { try Shard(parsing: $0) }, forceReport: force,
+                                     itemTimeout: itemTimeout)
             var progress: (@Sendable (Int, Int) -> Void)?
             if bar.isTerminal { progress = bar.updater }
             let log: @Sendable (String) -> Void = bar.logger

@@ -167,6 +167,13 @@ check sigint-kept-some-items test "$done_items" -ge 1 -a "$done_items" -lt 12
 check rerun-completes test "$rc" -eq 0
 check rerun-reuses bash -c "grep -q ', $done_items reused from the store' '$TMP/out'"
 
+# --item-timeout: an item past its wall-clock limit stops at its next pass and is a failure row;
+# the run goes on to the other items and exits 2 (partial).
+"$BIN" run "$TMP/slow.yaml" --jobs 2 --db "$TMP/timeout.sqlite" --item-timeout 0.05 >"$TMP/out" 2>"$TMP/err"; rc=$?
+check item-timeout-partial test "$rc" -eq 2
+check item-timeout-rows bash -c "test \$(sqlite3 '$TMP/timeout.sqlite' \"select count(*) from failures where message like '%stopped after 0.05 s (--item-timeout)%'\") -eq 12"
+expect_error item-timeout-bad "--item-timeout must be a positive number of seconds" -- "$BIN" run "$TMP/slow.yaml" --item-timeout=-1
+
 # Listing runs and exporting CSV.
 expect_ok runs-list -- "$BIN" runs --db "$TMP/slow.sqlite"
 check runs-shows-both bash -c "grep -c 'slow' '$TMP/out' | grep -qx 2 && grep -q interrupted '$TMP/out' && grep -q complete '$TMP/out'"
