@@ -64,6 +64,7 @@ enum FreeBatch {
             Tensor(shape: [n] + item, data: (0..<(n * item.elementCount)).map { _ in Float.random(in: -1...1, using: &rng) })
         }
         do {
+            try Limits.checkShape([2 * batch] + item, "the check's input")
             let a = images(batch), b = images(batch)
             let expectedA = try strict.run([input.name: a], keepAll: false).outputs
             let expectedB = try strict.run([input.name: b], keepAll: false).outputs

@@ -121,6 +121,7 @@ public final class Runner: @unchecked Sendable {
     static func loadModel(_ spec: ModelSpec) throws -> LoadedModel {
         let model = try Model(path: spec.onnx)
         let p = spec.preprocessing
+        try Limits.checkShape([1, 3, p.height, p.width], "\(spec.onnx): model '\(spec.name)' input at its preprocessing size")
         let probe = try model.forward(Tensor(shape: [1, 3, p.height, p.width]))
         guard probe.rank == 2, probe.shape[1] == spec.classes.count else {
             throw PipelineError("\(spec.onnx): model '\(spec.name)' outputs shape \(probe.shape) but the manifest lists \(spec.classes.count) classes")

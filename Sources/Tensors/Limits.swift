@@ -54,6 +54,14 @@ public enum Limits {
         return "\(bytes) bytes"
     }
 
+    /// Throws naming `what` when a float32 tensor of `shape` cannot be made: a negative extent,
+    /// an element count that overflows, or more bytes than the memory ceiling. Call it before
+    /// allocating a tensor whose shape comes from a file, a graph's values or a parameter.
+    public static func checkShape(_ shape: [Int], _ what: @autoclosure () -> String) throws {
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw TensorError("\(what()): shape \(shape) has a negative extent") }
+        try checkFloats(shape.checkedElementCount, "\(what()): shape \(shape)")
+    }
+
     /// Throws naming `what` when `count` floats (or `count` × `bytesPerElement`) pass the ceiling;
     /// nil count means the product overflowed.
     public static func checkFloats(_ count: Int?, bytesPerElement: Int = 4, _ what: @autoclosure () -> String) throws {

@@ -206,6 +206,7 @@ struct Inspect: ParsableCommand {
             let inputs = m.graph.inputs.map { "\($0.name) [\($0.shape.map { $0.map(String.init) ?? "N" }.joined(separator: ","))]" }
             let (h, w) = try modelInputSize(m, override: size)
             let channels = m.graph.inputs.first?.shape.dropFirst().first.flatMap { $0 } ?? 3
+            try Limits.checkShape([1, channels, h, w], "\(model): the input at batch 1")
             let profile = try m.profile(input: Tensor(shape: [1, channels, h, w]))
             let parameters = m.graph.initializers.values.reduce(0) { $0 + $1.count }
             let flops = 2 * profile.reduce(0) { $0 + $1.macs }
@@ -370,6 +371,7 @@ struct Bench: ParsableCommand {
             let channels = m.graph.inputs.first?.shape.dropFirst().first.flatMap { $0 } ?? 3
             var rng = SeededGenerator(seed: 0) // (the system generator makes one syscall per number)
             let n = method == nil ? batch : 1
+            try Limits.checkShape([n, channels, hw.0, hw.1], "\(model): the benchmark's input")
             let x = Tensor(shape: [n, channels, hw.0, hw.1],
                            data: (0..<(n * channels * hw.0 * hw.1)).map { _ in Float.random(in: -1...1, using: &rng) })
             let explainer = try method.map { try ExplainerRegistry.make(method: $0, parameters: try parseSettings(settings)) }

@@ -95,6 +95,8 @@ expect_error ig-steps-range     "integratedgradients: steps must be an integer f
 expect_error rise-cells-range   "rise: cells 100 exceeds the image's 64 px" -- "$BIN" explain --model $M --input $IMG --method rise --set cells=100 "${PRE[@]}"
 expect_error occlusion-stride   "occlusion: stride 300 exceeds the image's 64 px" -- "$BIN" explain --model $M --input $IMG --method occlusion --set stride=3,300,8 "${PRE[@]}"
 expect_error unknown-parameter  "has no parameter 'steps'"  -- "$BIN" explain --model $M --input $IMG --method saliency --set steps=3
+expect_error huge-declared-input "huge_input.onnx: the input at batch 1: shape [1, 3, 100000, 100000] needs 111.8 GiB, over the memory ceiling" -- "$BIN" inspect Tests/Fixtures/cli/huge_input.onnx
+expect_error huge-constant-shape "(ConstantOfShape): ConstantOfShape: shape [1099511627776, 1073741824] needs more than 2^63 bytes" -- "$BIN" inspect Tests/Fixtures/cli/huge_constant.onnx
 expect_error not-onnx           "not a valid ONNX model"    -- "$BIN" inspect Tests/Fixtures/images/rgb8.png
 expect_error infer-bad-input    "no input named 'nope'"     -- "$BIN" infer --model $M --input nope="$TMP/ok.npy" --out "$TMP/y.npy"
 expect_error missing-manifest   "/no/such.yaml"             -- "$BIN" validate /no/such.yaml

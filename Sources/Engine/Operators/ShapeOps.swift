@@ -256,6 +256,7 @@ struct ConstantOfShapeOp: Operator {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let shape = integers(try required(inputs, 0, "input"))
         guard shape.allSatisfy({ $0 >= 0 }) else { throw EngineError("negative extent in shape \(shape)") }
+        try Limits.checkShape(shape, "ConstantOfShape")
         return [Tensor(shape: shape, repeating: value)]
     }
 
@@ -317,8 +318,9 @@ struct CastOp: Operator {
 struct ExpandOp: Operator {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try required(inputs, 0, "input")
-        let shape = integers(try required(inputs, 1, "shape"))
-        return [try Elementwise.binary(x, Tensor(shape: try Elementwise.broadcastShape(x.shape, shape)), { v, _ in v })]
+        let shape = try Elementwise.broadcastShape(x.shape, integers(try required(inputs, 1, "shape")))
+        try Limits.checkShape(shape, "Expand")
+        return [try Elementwise.binary(x, Tensor(shape: shape), { v, _ in v })]
     }
 
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
