@@ -48,6 +48,10 @@ public struct LIMEExplainer: Explainer {
             guard t.shape == [h, w] else {
                 throw ExplainerError("\(segmentsFile): segmentation has shape \(t.shape); the model input is [\(h), \(w)]")
             }
+            // Labels must be integers (NaN, ±Inf or 2.5 would be no segment at all).
+            if let bad = t.data.firstIndex(where: { !$0.isFinite || $0 != $0.rounded() || abs($0) > 1e9 }) {
+                throw ExplainerError("\(segmentsFile): segment labels must be integers; pixel \(bad) (row \(bad / w), column \(bad % w)) is \(t.data[bad])")
+            }
             // Relabel the user's labels to 0..<count, keeping their order.
             let distinct = Array(Set(t.data.map { Int($0) })).sorted()
             let index = Dictionary(uniqueKeysWithValues: distinct.enumerated().map { ($1, $0) })

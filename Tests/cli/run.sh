@@ -69,6 +69,7 @@ npy(d + "/int8.npy", [1, 3, 64, 64], descr="|i1", value=b"\x07")
 npy(d + "/nan.npy", [1, 3, 64, 64], value=struct.pack("<f", float("nan")))
 npy(d + "/huge.npy", [1 << 40, 1 << 30], n=1)
 npy(d + "/big.npy", [1, 3, 512, 512], n=1)
+npy(d + "/nanseg.npy", [64, 64], value=struct.pack("<f", float("nan")))
 open(d + "/garbage.npy", "wb").write(b"not numpy")
 PY
 
@@ -94,6 +95,7 @@ expect_error unknown-layer      "unknown layer 'no_such_layer'" -- "$BIN" explai
 expect_error ig-steps-range     "integratedgradients: steps must be an integer from 2 to 4096, got '1000000000'" -- "$BIN" explain --model $M --input $IMG --method integratedgradients --set steps=1000000000
 expect_error rise-cells-range   "rise: cells 100 exceeds the image's 64 px" -- "$BIN" explain --model $M --input $IMG --method rise --set cells=100 "${PRE[@]}"
 expect_error occlusion-stride   "occlusion: stride 300 exceeds the image's 64 px" -- "$BIN" explain --model $M --input $IMG --method occlusion --set stride=3,300,8 "${PRE[@]}"
+expect_error lime-nan-segments  "nanseg.npy: segment labels must be integers; pixel 0 (row 0, column 0) is nan" -- "$BIN" explain --model $M --input $IMG --method lime --set segments="$TMP/nanseg.npy" "${PRE[@]}"
 expect_error unknown-parameter  "has no parameter 'steps'"  -- "$BIN" explain --model $M --input $IMG --method saliency --set steps=3
 expect_error huge-declared-input "huge_input.onnx: the input at batch 1: shape [1, 3, 100000, 100000] needs 111.8 GiB, over the memory ceiling" -- "$BIN" inspect Tests/Fixtures/cli/huge_input.onnx
 expect_error huge-constant-shape "(ConstantOfShape): ConstantOfShape: shape [1099511627776, 1073741824] needs more than 2^63 bytes" -- "$BIN" inspect Tests/Fixtures/cli/huge_constant.onnx
