@@ -85,7 +85,7 @@ trust-review: release
 	$(CANDELA_RELEASE) run pipelines/trust-review.yaml --db reports/trust-review.sqlite
 
 # Throughput of the demo model (own kernels, then without Winograd, then OpenBLAS and the
-# reference convolution), whole
+# reference convolution, then the AVX2 path with and without its Winograd), whole
 # explanations against the forward pass, the pipeline and report at scale, then (when a .venv
 # with torch, torchvision and onnxruntime exists; see tools/bench/README.md) resnet18 and
 # mobilenet_v2 against ONNX Runtime and each method against its reference library.
@@ -93,6 +93,8 @@ bench: release
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2 --kernel-set winograd=off
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2 --kernel openblas
+	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2 --kernel avx2
+	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2 --kernel avx2 --kernel-set winograd=off
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method gradient
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method lrp
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method integratedgradients --set steps=32

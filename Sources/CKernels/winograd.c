@@ -25,11 +25,11 @@
 /// Tiles per block: 32 (one kernel panel); V (16 x KC x 32) and M (16 x M x 32) stay in L2.
 enum { TB = 32 };
 
-size_t ck_winograd_weights_count(int m, int c) {
-    return 16 * ck_packed_weights_count(2, m, c);
+size_t ck_winograd_weights_count(int level, int m, int c) {
+    return 16 * ck_packed_weights_count(level, m, c);
 }
 
-void ck_winograd_pack_weights(int m, int c, const float *w, float *out, float *scratch) {
+void ck_winograd_pack_weights(int level, int m, int c, const float *w, float *out, float *scratch) {
     // scratch: 16 * m * c floats, U_ξ row-major.
     for (int o = 0; o < m; o++) {
         for (int i = 0; i < c; i++) {
@@ -48,8 +48,8 @@ void ck_winograd_pack_weights(int m, int c, const float *w, float *out, float *s
             }
         }
     }
-    const size_t per = ck_packed_weights_count(2, m, c);
-    for (int xi = 0; xi < 16; xi++) ck_pack_weights(2, m, c, scratch + (size_t)xi * m * c, out + xi * per);
+    const size_t per = ck_packed_weights_count(level, m, c);
+    for (int xi = 0; xi < 16; xi++) ck_pack_weights(level, m, c, scratch + (size_t)xi * m * c, out + xi * per);
 }
 
 // The tiles of one 16-lane vector, cut where a tile row (or an image) ends: lanes [q, q+len)
@@ -205,11 +205,125 @@ static void output_transform(const ck_conv_geometry *g, int tw, int per_image, i
     }
 }
 
-int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
-                int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
+// --- The AVX2 level: the same three steps, the transforms in plain C ---------------------------
+// V_ξ for a block of TB2 = NR256 tiles goes straight into the AVX2 kernel's B panel (kc x 16,
+// depth-major); the 16 products run on the 6 x 16 GEMM tile; M_ξ (mpad x 16) then go through
+// the output transform. The transforms are adds and subtracts only (a few dozen operations per
+// tile and channel against 16 x M multiply-adds in the products).
+enum { TB2 = 16 };
+
+// V_ξ = (Bᵀ d B)_ξ of tiles [tb, tb + TB2) (those below `tiles`; the others zero) for input
+// channels [pc, pc + kc), into v: 16 panels of kc x TB2, panel ξ at v + ξ * kc * TB2.
+static void input_transform_plain(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
+                                  int tiles, int tb, int pc, int kc, float *v) {
+    for (int j = 0; j < TB2; j++) {
+        const int t = tb + j;
+        if (t >= tiles) {
+            for (int xi = 0; xi < 16; xi++)
+                for (int p = 0; p < kc; p++) v[((size_t)xi * kc + p) * TB2 + j] = 0;
+            continue;
+        }
+        const int image = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
+        const int iy0 = 2 * ty - g->pt, ix0 = 2 * tx - g->pl;
+        for (int p = 0; p < kc; p++) {
+            const float *plane = x + (size_t)image * x_stride + (size_t)(pc + p) * g->h * g->w;
+            float d[4][4];
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++) {
+                    const int iy = iy0 + a, ix = ix0 + b;
+                    d[a][b] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? plane[(size_t)iy * g->w + ix] : 0.0f;
+                }
+            float u[4][4]; // Bᵀ d
+            for (int b = 0; b < 4; b++) {
+                u[0][b] = d[0][b] - d[2][b];
+                u[1][b] = d[1][b] + d[2][b];
+                u[2][b] = d[2][b] - d[1][b];
+                u[3][b] = d[1][b] - d[3][b];
+            }
+            for (int a = 0; a < 4; a++) { // (Bᵀ d) B
+                const float s[4] = { u[a][0] - u[a][2], u[a][1] + u[a][2], u[a][2] - u[a][1], u[a][1] - u[a][3] };
+                for (int b = 0; b < 4; b++) v[((size_t)(a * 4 + b) * kc + p) * TB2 + j] = s[b];
+            }
+        }
+    }
+}
+
+// Y = Aᵀ M A for output channels [m0, m1) of tiles [tb, tb + TB2) below `tiles`, plus the bias
+// (and y's contents with add_output), then the activation; mb holds M_ξ (mpad x TB2) for ξ in
+// 0..15. Pixels past the plane's last row or column are not stored.
+static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_image, int tiles, int tb, const float *mb,
+                                   int mpad, int m0, int m1, const float *bias, int add_output, int act, float lo, float hi,
+                                   float *y, size_t y_stride) {
+    for (int j = 0; j < TB2 && tb + j < tiles; j++) {
+        const int t = tb + j, image = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
+        for (int o = m0; o < m1; o++) {
+            float mm[4][4];
+            for (int xi = 0; xi < 16; xi++) mm[xi / 4][xi % 4] = mb[((size_t)xi * mpad + o) * TB2 + j];
+            float u[2][4]; // Aᵀ M
+            for (int b = 0; b < 4; b++) {
+                u[0][b] = mm[0][b] + mm[1][b] + mm[2][b];
+                u[1][b] = mm[1][b] - mm[2][b] - mm[3][b];
+            }
+            float *plane = y + (size_t)image * y_stride + (size_t)o * g->oh * g->ow;
+            for (int a = 0; a < 2; a++) {
+                const int oy = 2 * ty + a;
+                if (oy >= g->oh) break;
+                const float out[2] = { u[a][0] + u[a][1] + u[a][2], u[a][1] - u[a][2] - u[a][3] };
+                for (int b = 0; b < 2; b++) {
+                    const int ox = 2 * tx + b;
+                    if (ox >= g->ow) break;
+                    float v = out[b] + (bias ? bias[o] : 0.0f);
+                    float *dst = plane + (size_t)oy * g->ow + ox;
+                    if (add_output) v += *dst;
+                    if (act == CK_ACT_RELU) v = v > 0 ? v : 0.0f;
+                    else if (act == CK_ACT_CLIP) v = v < lo ? lo : (v > hi ? hi : v);
+                    else if (act == CK_ACT_SILU) v = ck_silu1(v);
+                    *dst = v;
+                }
+            }
+        }
+    }
+}
+
+static int winograd_avx2(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
+                         int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
     int mr, nr;
     ck_kernel_fn kernel;
-    if (ck_sgemm_level() < 2 || !ck_tile(2, &mr, &nr, &kernel)) return -1;
+    if (ck_sgemm_level() < 1 || !ck_tile(1, &mr, &nr, &kernel) || nr != TB2) return -1;
+    const int c = g->c, tw = (g->ow + 1) / 2, per_image = tw * ((g->oh + 1) / 2), tiles = per_image * images;
+    const size_t x_stride = (size_t)c * g->h * g->w, y_stride = (size_t)m * g->oh * g->ow;
+    const int mpad = ((m + mr - 1) / mr) * mr;
+    const size_t per = ck_packed_weights_count(1, m, c);
+    float *v = ck_scratch(3, (size_t)16 * KC * TB2);
+    float *mb = ck_scratch(4, (size_t)16 * mpad * TB2);
+    if (!v || !mb) return -1;
+    if (t1 > tiles) t1 = tiles;
+    const int r0 = m0 - m0 % mr;
+    for (int tb = t0; tb < t1; tb += TB2) {
+        for (int pc = 0; pc < c; pc += KC) {
+            const int kc = c - pc < KC ? c - pc : KC;
+            input_transform_plain(g, x, x_stride, tw, per_image, t1, tb, pc, kc, v);
+            for (int xi = 0; xi < 16; xi++) {
+                const float *ablock = packed + xi * per + (size_t)pc * mpad;
+                const float *bpanel = v + (size_t)xi * kc * TB2;
+                for (int ir = r0; ir < m1; ir += mr) {
+                    ck_epilogue ep = { .accumulate = pc > 0 };
+                    kernel(kc, ablock + (size_t)ir * kc, bpanel, mb + ((size_t)xi * mpad + ir) * TB2, TB2, &ep);
+                }
+            }
+        }
+        output_transform_plain(g, tw, per_image, t1, tb, mb, mpad, m0, m1, bias, add_output, act, lo, hi, y, y_stride);
+    }
+    return 0;
+}
+
+int ck_winograd(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
+                int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
+    if (level < 1 || level > ck_sgemm_level()) return -1;
+    if (level == 1) return winograd_avx2(packed, m, m0, m1, g, x, images, t0, t1, bias, add_output, act, lo, hi, y);
+    int mr, nr;
+    ck_kernel_fn kernel;
+    if (!ck_tile(2, &mr, &nr, &kernel)) return -1;
     const int c = g->c, tw = (g->ow + 1) / 2, per_image = tw * ((g->oh + 1) / 2), tiles = per_image * images;
     const size_t x_stride = (size_t)c * g->h * g->w, y_stride = (size_t)m * g->oh * g->ow;
     const int mpad = ((m + mr - 1) / mr) * mr;

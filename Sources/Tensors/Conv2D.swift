@@ -115,7 +115,7 @@ public enum Conv2D {
         let adding = residual != nil
         var y = residual.take() ?? Tensor(uninitializedShape: [n, m, oh, ow])
         let tiles = ((oh + 1) / 2) * ((ow + 1) / 2)
-        let winograd = useWinograd && level == 2 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
+        let winograd = useWinograd && level >= 1 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
             && g.dilations == (1, 1) && c >= 16 && n * tiles >= 16 && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
         // Small planes of a 1×1 convolution do not fill a vector of pixels, and a stem's im2col
         // panels are costly to pack: those run with output channels along the vector (`channelMajor`).
@@ -274,7 +274,7 @@ public enum Conv2D {
                 let (t0, t1) = (tileBlocks.lowerBound * 32, Swift.min(total, tileBlocks.upperBound * 32))
                 let (r0, r1) = (rows.lowerBound * 8, Swift.min(m, rows.upperBound * 8))
                 var gp = ptrs.geometry
-                status.slots[part] |= ck_winograd(packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
+                status.slots[part] |= ck_winograd(level, packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
                                                   Int32(t0), Int32(t1), ptrs.bias, adding ? 1 : 0, act, lo, hi, ptrs.y)
             }
             return status.anyFailed
@@ -431,7 +431,7 @@ public enum Conv2D {
     /// Tests only: while `on`, every kernel's scratch allocation fails (`ck_fail_scratch_for_tests`).
     static func failScratchForTests(_ on: Bool) { ck_fail_scratch_for_tests(on ? 1 : 0) }
 
-    /// Whether 3×3 stride-1 convolutions run by Winograd's F(2×2, 3×3) on AVX-512 (`ck_winograd`);
+    /// Whether 3×3 stride-1 convolutions run by Winograd's F(2×2, 3×3) (`ck_winograd`, AVX-512 or AVX2);
     /// `--kernel-set winograd=off` runs them as the implicit GEMM (`make bench` compares both).
     public static var useWinograd: Bool {
         get { KernelOptions.current.winograd }

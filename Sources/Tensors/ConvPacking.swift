@@ -29,14 +29,14 @@ public final class PackedConvWeights: @unchecked Sendable {
         let m = w.shape[0] / group, k = w.count / w.shape[0]
         switch form {
         case .winograd:
-            // (M,C,3,3), one group, AVX-512.
-            guard group == 1, level == 2, w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return nil }
+            // (M,C,3,3), one group, AVX-512 or AVX2.
+            guard group == 1, level >= 1, w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return nil }
             let c = w.shape[1]
-            let count = ck_winograd_weights_count(Int32(m), Int32(c))
+            let count = ck_winograd_weights_count(level, Int32(m), Int32(c))
             let storage = PackedConvWeights.allocate(count)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 16 * m * c)
             defer { scratch.deallocate() }
-            w.data.withUnsafeBufferPointer { wp in ck_winograd_pack_weights(Int32(m), Int32(c), wp.baseAddress!, storage, scratch) }
+            w.data.withUnsafeBufferPointer { wp in ck_winograd_pack_weights(level, Int32(m), Int32(c), wp.baseAddress!, storage, scratch) }
             self.storage = storage
             self.groupStride = count
         case .channelPanels:

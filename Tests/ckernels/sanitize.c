@@ -146,17 +146,32 @@ static void test_pointwise_channels(void) {
     free(x); free(w); free(bias); free(panels); free(want); free(y);
 }
 
-static void test_winograd(void) {
+static void test_winograd(int level) {
     ck_conv_geometry g = geometry(16, 11, 9, 3, 3, 1, 1, 1);
     int m = 12, plane = g.oh * g.ow, tiles = ((g.oh + 1) / 2) * ((g.ow + 1) / 2);
     float *x = random_floats((size_t)g.c * g.h * g.w), *w = random_floats((size_t)m * g.c * 9), *bias = random_floats(m);
-    float *packed = aligned_floats(ck_winograd_weights_count(m, g.c)), *scratch = malloc(16 * (size_t)m * g.c * sizeof(float));
-    ck_winograd_pack_weights(m, g.c, w, packed, scratch);
+    float *packed = aligned_floats(ck_winograd_weights_count(level, m, g.c)), *scratch = malloc(16 * (size_t)m * g.c * sizeof(float));
+    ck_winograd_pack_weights(level, m, g.c, w, packed, scratch);
     float *want = malloc((size_t)m * plane * sizeof(float)), *y = malloc((size_t)m * plane * sizeof(float));
     reference_conv(&g, m, x, w, bias, want);
-    int rc = ck_winograd(packed, m, 0, m, &g, x, 1, 0, tiles, bias, 0, CK_ACT_NONE, 0, 0, y);
-    expect(rc == 0, "ck_winograd returns 0", 2);
-    if (rc == 0) expect_close("ck_winograd", 2, y, want, (size_t)m * plane, 1e-4f);
+    int rc = ck_winograd(level, packed, m, 0, m, &g, x, 1, 0, tiles, bias, 0, CK_ACT_NONE, 0, 0, y);
+    expect(rc == 0, "ck_winograd returns 0", level);
+    if (rc == 0) expect_close("ck_winograd", level, y, want, (size_t)m * plane, 1e-4f);
+    // Rows [8, m) and tiles [16, tiles) alone, with the residual and a clip: the rest untouched.
+    float *r = random_floats((size_t)m * plane);
+    memcpy(y, r, (size_t)m * plane * sizeof(float));
+    rc = ck_winograd(level, packed, m, 8, m, &g, x, 1, 16, tiles, bias, 1, CK_ACT_CLIP, -0.5f, 0.5f, y);
+    int ty0 = 16 / ((g.ow + 1) / 2), tx0 = 16 % ((g.ow + 1) / 2);
+    for (int o = 0; o < m; o++)
+        for (int oy = 0; oy < g.oh; oy++)
+            for (int ox = 0; ox < g.ow; ox++) {
+                size_t i = ((size_t)o * g.oh + oy) * g.ow + ox;
+                int t = (oy / 2) * ((g.ow + 1) / 2) + ox / 2;
+                int inside = o >= 8 && (oy / 2 > ty0 || (oy / 2 == ty0 && ox / 2 >= tx0)) && t >= 16;
+                want[i] = inside ? fminf(fmaxf(want[i] + r[i], -0.5f), 0.5f) : r[i];
+            }
+    if (rc == 0) expect_close("ck_winograd, a range of rows and tiles with residual and clip", level, y, want, (size_t)m * plane, 1e-4f);
+    free(r);
     free(x); free(w); free(bias); free(packed); free(scratch); free(want); free(y);
 }
 
@@ -223,7 +238,8 @@ int main(void) {
     for (int level = top; level >= 0; level--) {
         ck_sgemm_limit(level);
         if (level >= 1) { test_sgemm(level); test_conv(level); }
-        if (level == 2) { test_pointwise_channels(); test_winograd(); }
+        if (level == 2) test_pointwise_channels();
+        if (level >= 1) test_winograd(level);
         test_depthwise_and_pooling(level);
         test_elementwise(level);
         test_col2im(level);

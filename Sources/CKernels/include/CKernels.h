@@ -130,21 +130,22 @@ int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, in
                            float hi, const ck_conv_geometry *depthwise, const float *w, const float *dw_bias, int dw_act,
                            float dw_lo, float dw_hi, float *y);
 
-/// Floats `ck_winograd_pack_weights` writes for an (m, c, 3, 3) filter bank (AVX-512 layout).
-size_t ck_winograd_weights_count(int m, int c);
+/// Floats `ck_winograd_pack_weights` writes for an (m, c, 3, 3) filter bank at `level`.
+size_t ck_winograd_weights_count(int level, int m, int c);
 
 /// The 16 transformed filter matrices U_ξ = (G g Gᵀ)_ξ of F(2x2, 3x3), each (m, c), packed for
-/// the AVX-512 kernel. `scratch` holds 16*m*c floats.
-void ck_winograd_pack_weights(int m, int c, const float *w, float *out, float *scratch);
+/// the GEMM kernel of `level` (2: AVX-512, 1: AVX2). `scratch` holds 16*m*c floats.
+void ck_winograd_pack_weights(int level, int m, int c, const float *w, float *out, float *scratch);
 
 /// A 3x3, stride-1, undilated convolution of a batch of `images` by F(2x2, 3x3): x (images, c,
 /// h, w) -> y (images, m, oh, ow) = act(conv(x, w) + bias), on output rows [m0, m1) (m0 a
 /// multiple of 8) and 2x2 output tiles [t0, t1), tiles numbered row-major over ceil(oh/2) x
 /// ceil(ow/2) within an image and image after image (so small images share kernel panels).
-/// `packed` from `ck_winograd_pack_weights`. Single-threaded. Returns 0, or -1 without AVX-512
-/// (the caller then uses `ck_conv`).
-/// `add_output` as for `ck_conv`.
-int ck_winograd(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
+/// `packed` from `ck_winograd_pack_weights` at the same `level`: 2 transforms with AVX-512
+/// (masked loads and permutes, 32 tiles a block), 1 in plain C around the AVX2 GEMM tile (16
+/// tiles a block). Single-threaded. Returns 0, or -1 for a level above the one in force or
+/// without scratch memory (the caller then uses `ck_conv`). `add_output` as for `ck_conv`.
+int ck_winograd(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
                 int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y);
 
 /// 2-D max pooling of `channels` consecutive planes with the same sliding-window loop as
