@@ -36,10 +36,51 @@ public final class ReportFolder: @unchecked Sendable {
             return
         }
         let contents = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+        // A report written before the list existed holds nothing but the names a report writes:
+        // adopt it (its files become the previous report's).
+        let legacy = contents.flatMap { name -> [String] in
+            guard ReportFolder.subfolders.contains(name) else { return [name] }
+            return ((try? fm.contentsOfDirectory(atPath: "\(directory)/\(name)")) ?? []).map { "\(name)/\($0)" }
+        }
+        if !contents.isEmpty, legacy.allSatisfy(ReportFolder.isReportFile) {
+            previous = Set(legacy)
+            return
+        }
         if !contents.isEmpty && !force {
             throw StoreError("\(directory): the report folder holds \(contents.count) files that Candela did not write "
                              + "(no \(Self.manifestName)); choose an empty or new folder, or pass --force to write beside them "
                              + "(nothing of theirs is deleted)")
+        }
+    }
+
+    /// The report's subfolders (ReportWriter).
+    static let subfolders: Set<String> = ["images", "thumbs", "arrays", "items", "doctor"]
+
+    /// Whether a relative path is named as a report names its files: `index.html`,
+    /// `gallery-<class>-<page>.html`, `items/<id>.html`, `doctor/<id>.html`, and in `images/`,
+    /// `thumbs/` and `arrays/` 16 hex digits of a content hash (with `-<colormap>` for overlays).
+    /// A user's `images/slide_001.png` is not.
+    static func isReportFile(_ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        func hex16(_ s: Substring) -> Bool { s.count == 16 && s.allSatisfy(\.isHexDigit) }
+        func digits(_ s: String, suffix: String) -> Bool {
+            s.hasSuffix(suffix) && !s.dropLast(suffix.count).isEmpty && s.dropLast(suffix.count).allSatisfy(\.isNumber)
+        }
+        switch parts.count {
+        case 1: return path == "index.html" || (path.hasPrefix("gallery-") && path.hasSuffix(".html"))
+        case 2:
+            let (folder, file) = (parts[0], parts[1])
+            switch folder {
+            case "items", "doctor": return digits(file, suffix: ".html")
+            case "arrays": return file.hasSuffix(".npy") && hex16(file.dropLast(4))
+            case "images", "thumbs":
+                guard file.hasSuffix(".jpg") else { return false }
+                let stem = file.dropLast(4)
+                let hash = stem.prefix(16), rest = stem.dropFirst(16)
+                return hex16(hash) && (rest.isEmpty || (rest.first == "-" && rest.dropFirst().allSatisfy(\.isLetter)))
+            default: return false
+            }
+        default: return false
         }
     }
 

@@ -202,6 +202,16 @@ check report-force-kept-files bash -c "test \"\$(cat '$TMP/user-folder/notes.txt
 check report-force-wrote test -s "$TMP/user-folder/index.html" -a -s "$TMP/user-folder/.candela-report.json"
 expect_ok report-rewrite -- "$BIN" report --db "$TMP/slow.sqlite" --out "$TMP/user-folder" --page-size 5
 check report-rewrite-kept-files test -s "$TMP/user-folder/notes.txt" -a -s "$TMP/user-folder/images/slide.png" -a -s "$TMP/user-folder/gallery-old.html"
+# A report written before .candela-report.json existed (only the report's own names) is adopted;
+# a folder of a user's images named otherwise is not.
+expect_ok report-legacy-first -- "$BIN" report --db "$TMP/slow.sqlite" --out "$TMP/legacy"
+rm "$TMP/legacy/.candela-report.json"; echo old > "$TMP/legacy/images/0123456789abcdef.jpg"
+expect_ok report-legacy-adopted -- "$BIN" report --db "$TMP/slow.sqlite" --out "$TMP/legacy"
+check report-legacy-stale-removed test ! -e "$TMP/legacy/images/0123456789abcdef.jpg" -a -s "$TMP/legacy/.candela-report.json"
+mkdir -p "$TMP/photos/images"; echo mine > "$TMP/photos/images/slide_001.png"
+expect_error report-refuses-photos "photos: the report folder holds 1 files that Candela did not write" -- "$BIN" report --db "$TMP/slow.sqlite" --out "$TMP/photos"
+check report-photos-kept test -s "$TMP/photos/images/slide_001.png"
+
 # The store defends itself: another program's SQLite file, a file that is not SQLite and a
 # truncated store are refused and left as they were; a second writer gets the first one's pid.
 sqlite3 "$TMP/foreign.sqlite" "create table notes(x); insert into notes values ('mine');"
