@@ -93,8 +93,7 @@ static inline unsigned long long ck_bit_range(int a, int b, int width) {
 }
 
 /// A per-thread 64-byte aligned buffer of at least `count` floats that lives as long as the
-/// thread (slot 0 to 4: 0 and 1 the GEMM's and the AVX-512 Winograd's packing, 2
-/// `ck_pointwise_depthwise`'s, 3 and 4 the AVX2 Winograd's); NULL when it cannot be allocated.
+/// thread (slot 0, 1 or 2; 2 is `ck_pointwise_depthwise`'s); NULL when it cannot be allocated.
 float *ck_scratch(int slot, size_t count);
 
 #endif

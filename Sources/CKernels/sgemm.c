@@ -184,8 +184,8 @@ static _Atomic int scratch_fails; // ck_fail_scratch_for_tests
 void ck_fail_scratch_for_tests(int on) { scratch_fails = on; }
 
 float *ck_scratch(int slot, size_t count) {
-    static __thread float *buffers[5];
-    static __thread size_t capacity[5];
+    static __thread float *buffers[3];
+    static __thread size_t capacity[3];
     if (scratch_fails) return NULL;
     if (capacity[slot] < count) {
         free(buffers[slot]);

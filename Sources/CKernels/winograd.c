@@ -285,34 +285,44 @@ static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_im
     }
 }
 
-static int winograd_avx2(const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
-                         int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
+// The three steps over tiles [t0, t1) and output rows [m0, m1) at `level`, `block` tiles (the
+// kernel's panel width) at a time: V_ξ by `input` into the B panels, the 16 products on the
+// level's GEMM tile (accumulated over depth blocks of KC), then Y by `output`.
+typedef void (*input_transform_fn)(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
+                                   int tiles, int tb, int pc, int kc, float *v);
+typedef void (*output_transform_fn)(const ck_conv_geometry *g, int tw, int per_image, int tiles, int tb, const float *mb,
+                                    int mpad, int m0, int m1, const float *bias, int add_output, int act, float lo, float hi,
+                                    float *y, size_t y_stride);
+
+static int winograd_blocks(int level, int block, input_transform_fn input, output_transform_fn output, const float *packed,
+                           int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images, int t0, int t1,
+                           const float *bias, int add_output, int act, float lo, float hi, float *y) {
     int mr, nr;
     ck_kernel_fn kernel;
-    if (ck_sgemm_level() < 1 || !ck_tile(1, &mr, &nr, &kernel) || nr != TB2) return -1;
+    if (!ck_tile(level, &mr, &nr, &kernel) || nr != block) return -1;
     const int c = g->c, tw = (g->ow + 1) / 2, per_image = tw * ((g->oh + 1) / 2), tiles = per_image * images;
     const size_t x_stride = (size_t)c * g->h * g->w, y_stride = (size_t)m * g->oh * g->ow;
     const int mpad = ((m + mr - 1) / mr) * mr;
-    const size_t per = ck_packed_weights_count(1, m, c);
-    float *v = ck_scratch(3, (size_t)16 * KC * TB2);
-    float *mb = ck_scratch(4, (size_t)16 * mpad * TB2);
+    const size_t per = ck_packed_weights_count(level, m, c);
+    float *v = ck_scratch(0, (size_t)16 * KC * block);
+    float *mb = ck_scratch(1, (size_t)16 * mpad * block);
     if (!v || !mb) return -1;
     if (t1 > tiles) t1 = tiles;
     const int r0 = m0 - m0 % mr;
-    for (int tb = t0; tb < t1; tb += TB2) {
+    for (int tb = t0; tb < t1; tb += block) {
         for (int pc = 0; pc < c; pc += KC) {
             const int kc = c - pc < KC ? c - pc : KC;
-            input_transform_plain(g, x, x_stride, tw, per_image, t1, tb, pc, kc, v);
+            input(g, x, x_stride, tw, per_image, t1, tb, pc, kc, v);
             for (int xi = 0; xi < 16; xi++) {
                 const float *ablock = packed + xi * per + (size_t)pc * mpad;
-                const float *bpanel = v + (size_t)xi * kc * TB2;
+                const float *bpanel = v + (size_t)xi * kc * block;
                 for (int ir = r0; ir < m1; ir += mr) {
                     ck_epilogue ep = { .accumulate = pc > 0 };
-                    kernel(kc, ablock + (size_t)ir * kc, bpanel, mb + ((size_t)xi * mpad + ir) * TB2, TB2, &ep);
+                    kernel(kc, ablock + (size_t)ir * kc, bpanel, mb + ((size_t)xi * mpad + ir) * block, block, &ep);
                 }
             }
         }
-        output_transform_plain(g, tw, per_image, t1, tb, mb, mpad, m0, m1, bias, add_output, act, lo, hi, y, y_stride);
+        output(g, tw, per_image, t1, tb, mb, mpad, m0, m1, bias, add_output, act, lo, hi, y, y_stride);
     }
     return 0;
 }
@@ -320,33 +330,8 @@ static int winograd_avx2(const float *packed, int m, int m0, int m1, const ck_co
 int ck_winograd(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
                 int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
     if (level < 1 || level > ck_sgemm_level()) return -1;
-    if (level == 1) return winograd_avx2(packed, m, m0, m1, g, x, images, t0, t1, bias, add_output, act, lo, hi, y);
-    int mr, nr;
-    ck_kernel_fn kernel;
-    if (!ck_tile(2, &mr, &nr, &kernel)) return -1;
-    const int c = g->c, tw = (g->ow + 1) / 2, per_image = tw * ((g->oh + 1) / 2), tiles = per_image * images;
-    const size_t x_stride = (size_t)c * g->h * g->w, y_stride = (size_t)m * g->oh * g->ow;
-    const int mpad = ((m + mr - 1) / mr) * mr;
-    const size_t per = ck_packed_weights_count(2, m, c);
-    float *v = ck_scratch(0, (size_t)16 * KC * TB);
-    float *mb = ck_scratch(1, (size_t)16 * mpad * TB);
-    if (!v || !mb) return -1;
-    if (t1 > tiles) t1 = tiles;
-    const int r0 = m0 - m0 % mr;
-    for (int tb = t0; tb < t1; tb += TB) {
-        for (int pc = 0; pc < c; pc += KC) {
-            const int kc = c - pc < KC ? c - pc : KC;
-            input_transform(g, x, x_stride, tw, per_image, t1, tb, pc, kc, v);
-            for (int xi = 0; xi < 16; xi++) {
-                const float *ablock = packed + xi * per + (size_t)pc * mpad;
-                const float *bpanel = v + (size_t)xi * kc * NR512;
-                for (int ir = r0; ir < m1; ir += mr) {
-                    ck_epilogue ep = { .accumulate = pc > 0 };
-                    kernel(kc, ablock + (size_t)ir * kc, bpanel, mb + ((size_t)xi * mpad + ir) * TB, TB, &ep);
-                }
-            }
-        }
-        output_transform(g, tw, per_image, t1, tb, mb, mpad, m0, m1, bias, add_output, act, lo, hi, y, y_stride);
-    }
-    return 0;
+    return level == 2 ? winograd_blocks(2, TB, input_transform, output_transform, packed, m, m0, m1, g, x, images, t0, t1,
+                                        bias, add_output, act, lo, hi, y)
+                      : winograd_blocks(1, TB2, input_transform_plain, output_transform_plain, packed, m, m0, m1, g, x, images,
+                                        t0, t1, bias, add_output, act, lo, hi, y);
 }

@@ -72,7 +72,8 @@ public final class Store: @unchecked Sendable {
         for (i, sql) in Schema.migrations.enumerated() where i >= current {
             try connection.execute("BEGIN; \(sql) PRAGMA user_version = \(i + 1); COMMIT;")
         }
-        if path != ":memory:" && !path.isEmpty {
+        // Marked once (a write: readers beside a running writer would wait for its lock).
+        if path != ":memory:" && !path.isEmpty, (try connection.query("PRAGMA application_id")[0][0].int ?? 0) != Store.applicationID {
             try connection.execute("PRAGMA application_id = \(Store.applicationID)")
         }
     }
