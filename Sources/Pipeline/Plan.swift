@@ -54,6 +54,31 @@ public struct Plan: Sendable {
         self.edges = edges
     }
 
+    /// The dataset and the model a run uses: the first a stage names, else the first by name.
+    /// (A run covers one dataset and one model; the DAG over every dataset × model is still to
+    /// be built: `warnings` names what a run leaves out.)
+    public var runDataset: String? { order.compactMap(\.dataset).first ?? manifest.datasets.keys.sorted().first }
+    public var runModel: String? { order.compactMap(\.model).first ?? manifest.models.keys.sorted().first }
+
+    /// What the manifest defines but a run does not use, one line each naming the manifest:
+    /// datasets and models besides the one a run takes, explainers no explain stage runs.
+    public var warnings: [String] {
+        var out: [String] = []
+        for name in manifest.datasets.keys.sorted() where name != runDataset {
+            out.append("\(manifest.file): dataset '\(name)' is not run: a run covers one dataset ('\(runDataset ?? "")') and one model")
+        }
+        for name in manifest.models.keys.sorted() where name != runModel {
+            out.append("\(manifest.file): model '\(name)' is not run: a run covers one model ('\(runModel ?? "")') and one dataset")
+        }
+        let explainStages = order.filter { $0.kind == .explain }
+        let used = Set(explainStages.flatMap { $0.explainers.isEmpty ? Array(manifest.explainers.keys) : $0.explainers })
+        for name in manifest.explainers.keys.sorted() where !used.contains(name) {
+            out.append("\(manifest.file): explainer '\(name)' is not run: no explain stage names it"
+                       + (explainStages.isEmpty ? " (there is no explain stage)" : ""))
+        }
+        return out
+    }
+
     /// A human-readable plan, as `candela validate` prints it.
     public func describe(itemCounts: [String: Int]) -> String {
         var lines = ["pipeline \(manifest.pipeline) (\(manifest.file))"]

@@ -161,10 +161,13 @@ public final class Runner: @unchecked Sendable {
     public func run() throws -> RunSummary {
         let start = Date()
         let manifest = plan.manifest
-        guard let datasetName = plan.order.compactMap(\.dataset).first ?? manifest.datasets.keys.sorted().first,
-              let dataset = manifest.datasets[datasetName] else { throw PipelineError("\(manifest.file): no dataset") }
-        guard let modelName = plan.order.compactMap(\.model).first ?? manifest.models.keys.sorted().first,
-              let modelSpec = manifest.models[modelName] else { throw PipelineError("\(manifest.file): no model") }
+        guard let datasetName = plan.runDataset, let dataset = manifest.datasets[datasetName] else {
+            throw PipelineError("\(manifest.file): no dataset")
+        }
+        guard let modelName = plan.runModel, let modelSpec = manifest.models[modelName] else {
+            throw PipelineError("\(manifest.file): no model")
+        }
+        for w in plan.warnings { log("warning: \(w)") }
         // The report folder is checked before any item runs: a folder Candela may not write is a
         // fatal error, not a failure found after an hour of work.
         // `--report DIR` writes a report even when the manifest has no report stage.
@@ -180,6 +183,7 @@ public final class Runner: @unchecked Sendable {
         defer { withExtendedLifetime(writerLock) {} }
         let loaded = try Runner.loadModel(modelSpec)
         let allItems = try DatasetLoader.load(dataset)
+        guard !allItems.isEmpty else { throw PipelineError("\(manifest.file): dataset '\(datasetName)' has no images (\(dataset.origin))") }
         let items = options.shard?.select(allItems) ?? allItems
         let explainStages = plan.order.filter { $0.kind == .explain }
         let wantedMetrics = Set(plan.order.filter { $0.kind == .evaluate }.flatMap(\.metrics))

@@ -165,8 +165,12 @@ struct Validate: ParsableCommand {
         try guarded {
             let plan = try Plan(try ManifestParser.load(path: pipeline))
             var counts: [String: Int] = [:]
-            for (name, spec) in plan.manifest.datasets { counts[name] = try DatasetLoader.load(spec).count }
+            for (name, spec) in plan.manifest.datasets {
+                counts[name] = try DatasetLoader.load(spec).count
+                if counts[name] == 0 { throw PipelineError("\(plan.manifest.file): dataset '\(name)' has no images (\(spec.origin))") }
+            }
             for spec in plan.manifest.models.values { _ = try Runner.loadModelForValidation(spec) }
+            for w in plan.warnings { note("warning: \(w)") }
             print(plan.describe(itemCounts: counts))
             if let dot { try Data(plan.dot.utf8).write(to: URL(fileURLWithPath: dot)) }
             print("ok")

@@ -295,6 +295,18 @@ expect_error manifest-unknown-explainer "uses explainer 'cma', which is not defi
 base_manifest | sed 's/  cam: {method: gradcam}/  cam: {method: gradcm}/' > "$TMP/method.yaml"
 expect_error manifest-unknown-method "unknown method 'gradcm' (did you mean 'gradcam'?)" -- "$BIN" validate "$TMP/method.yaml"
 
+# What a run leaves out is said, not silent: a second model, an explainer no stage runs, a
+# dataset without images (an empty folder or pattern was already an error; a CSV of no rows too).
+base_manifest | sed 's/^explainers:/  spare:\n    onnx: $ROOT\/models\/demo.onnx\n    classes: [normal, abnormal]\n    preprocessing: {size: [64, 64]}\nexplainers:\n  unused: {method: saliency}/' > "$TMP/spare.yaml"
+sed -i "s#\$ROOT#$ROOT#g" "$TMP/spare.yaml"
+expect_ok manifest-spare-validates -- "$BIN" validate "$TMP/spare.yaml"
+check manifest-spare-model-warned grep -q "warning: .*spare.yaml: model 'spare' is not run: a run covers one model ('m')" "$TMP/err"
+check manifest-unused-explainer-warned grep -q "warning: .*spare.yaml: explainer 'unused' is not run: no explain stage names it" "$TMP/err"
+echo "path,label" > "$TMP/empty.csv"
+base_manifest | sed "s#csv: $ROOT/datasets/demo/labels.csv, limit: 4#csv: $TMP/empty.csv#" > "$TMP/empty.yaml"
+expect_error manifest-empty-dataset "empty.yaml: dataset 'd' has no images" -- "$BIN" validate "$TMP/empty.yaml"
+expect_error run-empty-dataset "empty.yaml: dataset 'd' has no images" -- "$BIN" run "$TMP/empty.yaml" --db "$TMP/empty.sqlite"
+
 # Gates: a failed gate exits 3 with a printed verdict, stored in the store.
 { base_manifest; cat <<YAML
   evaluate: {kind: evaluate, metrics: [pointing_game]}
