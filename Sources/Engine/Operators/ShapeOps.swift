@@ -361,7 +361,11 @@ struct PadOp: Operator {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let x = try required(inputs, 0, "data")
         let value = attributePads != nil ? attributeValue : (inputs.count > 2 ? inputs[2]?.data.first ?? 0 : 0)
-        return [try Layout.pad(x, pads: try pads(inputs, rank: x.rank), mode: mode, value: value)]
+        let p = try pads(inputs, rank: x.rank)
+        // The padded shape, checked before allocating (pads come from the graph's values).
+        guard p.allSatisfy({ abs($0) <= 1 << 30 }) else { throw EngineError("pads \(p) has an entry beyond ±2^30") }
+        try Limits.checkShape(x.shape.indices.map { x.shape[$0] + p[$0] + p[$0 + x.rank] }, "Pad")
+        return [try Layout.pad(x, pads: p, mode: mode, value: value)]
     }
 
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
