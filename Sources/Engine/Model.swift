@@ -80,14 +80,19 @@ public final class Model: Sendable {
             try self.init(path: path, graph: graph, optimize: optimize, dataFiles: dataFiles)
             return
         }
-        let strict = try Model(path: path, graph: graph, optimize: optimize)
-        let candidate = try Model(path: path, graph: relaxed.graph, optimize: optimize,
-                                  batch: .replanned(declared: relaxed.batch, reshapes: relaxed.reshapes))
-        if let reason = FreeBatch.verify(relaxed: candidate, strict: strict, batch: relaxed.batch) {
+        // The two models of the check are released before the kept one is built (each holds
+        // its optimized copy of the weights).
+        let reason: String? = try {
+            let strict = try Model(path: path, graph: graph, optimize: optimize)
+            let candidate = try Model(path: path, graph: relaxed.graph, optimize: optimize)
+            return FreeBatch.verify(relaxed: candidate, strict: strict, batch: relaxed.batch)
+        }()
+        if let reason {
             try self.init(path: path, graph: graph, optimize: optimize, batch: .fixed(declared: relaxed.batch, reason: reason),
                           dataFiles: dataFiles)
         } else {
-            try self.init(path: path, graph: relaxed.graph, optimize: optimize, batch: candidate.batch, dataFiles: dataFiles)
+            try self.init(path: path, graph: relaxed.graph, optimize: optimize,
+                          batch: .replanned(declared: relaxed.batch, reshapes: relaxed.reshapes), dataFiles: dataFiles)
         }
     }
 

@@ -14,7 +14,8 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
     public enum Path: String, CaseIterable, Sendable, Comparable {
         /// No own kernels: convolutions by im2col and OpenBLAS, elementwise kernels in plain C.
         case openblas
-        /// Own kernels with AVX2 and FMA (6x16 GEMM tile); no Winograd or channel-major kernels.
+        /// Own kernels with AVX2 and FMA (6x16 GEMM tile, Winograd with plain-C transforms); no
+        /// channel-major kernels.
         case avx2
         /// Own kernels with AVX-512F (8x32 GEMM tile, Winograd, channel-major, max pooling).
         case avx512
@@ -27,7 +28,7 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
 
     /// The path; `KernelOptions.best` takes the fastest this CPU runs.
     public var path: Path
-    /// 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (AVX-512 only).
+    /// 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (AVX-512 and AVX2 paths).
     public var winograd = true
     /// Output channels along the vector for small 1x1 planes and RGB stems (AVX-512 only).
     public var channelMajor = true
@@ -72,14 +73,6 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
         _ = ck_sgemm_limit(options.path.level)
         state.options = options
         BLAS.setThreads(BLAS.threadCount) // OpenBLAS gets the threads only on its own path
-    }
-
-    /// Runs `body` with `options` in force, then restores the options before (tests).
-    public static func with<T>(_ options: KernelOptions, _ body: () throws -> T) throws -> T {
-        let saved = current
-        try install(options)
-        defer { try? install(saved) }
-        return try body()
     }
 
     /// The keys `set(_:)` takes, with their values, for help texts.
