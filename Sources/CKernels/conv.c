@@ -202,8 +202,8 @@ static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0
 // A 1x1 convolution at stride 1 without padding: the input (C, H*W) already is the im2col
 // matrix, so the kernel reads its panels in place (row stride H*W) instead of packing them.
 // Columns in blocks of NCB and depth in blocks of KC as in ck_conv's packed path; within a
-// block, the output is written one 8-row panel at a time, left to right (MobileNetV2's 16 -> 96
-// expansion on 112x112 took half the time so, against tile by tile down the rows).
+// block, the output is written one 8-row panel at a time, left to right (faster than tile by
+// tile down the rows on wide planes; tools/bench/README.md, "Figures behind the kernels").
 static void pointwise_columns_avx512(const float *packed, int mpad, int k, int m0, int m1, const float *x, int plane,
                                      int n0, int n1, const float *bias, int add_output, int act, float lo, float hi,
                                      float *y, int ldy) {
@@ -231,9 +231,8 @@ static void pointwise_columns_avx512(const float *packed, int mpad, int k, int m
 // two: where every depth row starts at the same offset in its line (plane % 16 == 0), the
 // columns up to the first 64-byte boundary of x + n0 run first as one narrow tile, and the
 // tiles after it start on line boundaries. (Activations are Swift arrays, whose elements start
-// 16 or 48 bytes into a line.) Each output's sum is the same either way. Alone on one thread,
-// with x 16 bytes into a line against aligned: 24 x 144 x 3136 took 1.22x the time, 32 x 192 x
-// 784 1.07x, 192 x 32 x 784 1.09x.
+// 16 or 48 bytes into a line.) Each output's sum is the same either way (figures in
+// tools/bench/README.md, "Figures behind the kernels").
 static void conv_pointwise_avx512(const float *packed, int mpad, int k, int m0, int m1, const float *x, int plane,
                                   int n0, int n1, const float *bias, int add_output, int act, float lo, float hi,
                                   float *y, int ldy) {

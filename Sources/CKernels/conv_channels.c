@@ -78,23 +78,21 @@ static inline void channel_tile_store(__m512 acc[8][2], int rows, int cols, cons
 
 /// How far ahead (in floats: 64 depth steps, ~500 cycles of FMAs) the 1x1 channel tile
 /// prefetches its weight panel, two lines a step. A layer's weights are cold (MobileNetV2's
-/// 14 MB cycle through a 2 MB L2), and 16 steps ahead (512) did not cover the miss: with cold
-/// weights, 1536-2048 took 0.82-0.88x the time of 512 on MobileNetV2's 14x14 and 7x7 shapes
-/// (one process, variants interleaved), 3072 no better. Panels lie one after the other, so the
+/// 14 MB cycle through a 2 MB L2), and 16 steps ahead (512) did not cover the miss (figures in
+/// tools/bench/README.md, "Figures behind the kernels"). Panels lie one after the other, so the
 /// last steps of a panel prefetch the next one's first.
 enum { PREFETCH_PANEL = 2048 };
 
 /// How far ahead (in depth rows) the 1x1 channel tile prefetches its input. Each depth row is
 /// a plane further on, a new line every step, and on two threads half of them were just
 /// written by the other core (the depthwise layer before splits by channels), a transfer the
-/// hardware prefetcher did not start early enough: two threads splitting MobileNetV2's
-/// 14 x 14 and 7 x 7 1x1 shapes by pixels, after a phase writing the input by channel halves,
-/// took 0.87-0.92x the time (16 rows ahead; 8 and 32 alike).
+/// hardware prefetcher did not start early enough (figures in tools/bench/README.md,
+/// "Figures behind the kernels").
 enum { X_AHEAD = 16 };
 
 // The sums over k depth rows of a tile of R <= 8 pixels from a (R a constant once inlined:
 // one copy of the loop per length). A 7 x 7 plane's last tile is 1 pixel; broadcasting it into
-// all 8 rows cost as much as a full tile (7 x 7 layers took 0.73-0.78x the time with this).
+// all 8 rows cost as much as a full tile (tools/bench/README.md, "Figures behind the kernels").
 // Accumulator rows R..7 keep their zeros and are never stored.
 __attribute__((target("avx512f"), always_inline))
 static inline void tile_sums_avx512(int k, const float *panel, const float *a, int plane, const int R,
@@ -151,12 +149,8 @@ static inline void channel_tile_avx512(int k, int d0, int kd, const float *panel
 /// and the input rows a tile reads in it (128 lines) stay in L1 while the block runs down all
 /// the pixel tiles, which carry their sums from block to block. In one block, a deep
 /// projection streamed its whole panel (73 KB at depth 576) from L2 for every tile of 8
-/// pixels: MobileNetV2's 96 x 576 x 196 took 0.77-0.80x the time blocked, its 1280 x 320 x 49
-/// 0.83x, 160 x 960 x 49 0.87-0.91x (cold weights, one process, variants interleaved;
-/// blocks of 64 and 256 alike, 0.91x and 0.88x over all shapes). Inside the model the gain is
-/// smaller (its deep projections 0.91-0.99x, the pass within the noise: 1.00 on two threads,
-/// DenseNet-121 0.986); the outputs are the same bits as before (checked on 7 shapes x 3
-/// activations).
+/// pixels (figures in tools/bench/README.md, "Figures behind the kernels"); the outputs are the
+/// same bits as without blocks (checked on 7 shapes x 3 activations).
 enum { DEPTH_BLOCK = 128 };
 
 __attribute__((target("avx512f")))

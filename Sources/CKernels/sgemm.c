@@ -19,8 +19,7 @@ enum { MC = 96, NC = 4096 };
 /// How far ahead (in floats) the AVX-512 tile prefetches its A panel, one cache line every two
 /// depth steps. A convolution's packed weights are its A: at batch 1 resnet18's layer4 streams
 /// 9-17 MB of them per layer from beyond the caches, which the hardware prefetcher alone did not
-/// keep up with. resnet18 batch 1 took 0.81x the time (6 of 6 interleaved pairs; 1024 ahead 0.83,
-/// 512 0.85, 2048 0.98), batch 16 0.95x; MobileNetV2 (small weights) 1.01x at batch 1, 0.98x at 16.
+/// keep up with (figures in tools/bench/README.md, "Figures behind the kernels").
 enum { PREFETCH_A = 256 };
 
 /// A 1x1 convolution's tile with B read in place (`ck_kernel_avx512_unpacked`, tiles left to
@@ -28,15 +27,12 @@ enum { PREFETCH_A = 256 };
 /// - OUT_AHEAD: at its start, a tile asks for write ownership of the next tile's output lines
 ///   (prefetchw, 8 rows x 2 lines, OUT_AHEAD floats on). A wide plane's output goes far past
 ///   L2 (MobileNetV2's 96 x 112 x 112 expansion writes 4.8 MB over 16 depth steps a tile), and
-///   each line stored waited for its read-for-ownership: that layer alone took 0.73-0.76x the
-///   time with a read prefetch of the lines (one process, variants interleaved; its 28 x 28 and
-///   56 x 56 1x1 layers level). A recycled output buffer may still sit in the other core's
-///   cache: on two threads prefetchw then took 0.959-0.977x the time of the read prefetch on
-///   MobileNetV2 batch 1 (15 of 20 pairs); on one thread the two were level.
+///   each line stored waited for its read-for-ownership. A recycled output buffer may still sit
+///   in the other core's cache, which prefetchw takes over early too.
 /// - B_AHEAD: from depth 64 on, each step prefetches B's row B_AHEAD steps on: every depth row
 ///   of the input is a plane apart (12.5 KB at 56 x 56), a new page each step, which the
-///   hardware prefetcher does not follow. 24 x 144 at 56 x 56 0.87x; at depth 16-32 it cost
-///   4-6 %, hence the threshold.
+///   hardware prefetcher does not follow; at small depths it costs more than it saves, hence
+///   the threshold.
 enum { OUT_AHEAD = 32, B_AHEAD = 8, B_AHEAD_FROM_DEPTH = 64 };
 
 // --- AVX-512: 8 rows x 32 columns, 16 accumulators (8 divides the usual channel counts) ------------------------------------

@@ -267,11 +267,8 @@ public final class Model: Sendable {
     /// and at any thread count. (A chunk's size can choose the kernel: Winograd needs 16 tiles
     /// in the chunk, and a batch of one goes through a fully connected layer as a
     /// matrix-vector product.)
-    ///
-    /// The ratio and the chunks it gives, against the best of 1, 2, 4 and 8 images at batch 16
-    /// (2 threads, ms per image): resnet18 4.4 → 4 (1: 16.4, 2: 13.5, 4: 10.8, 8: 11.8);
-    /// MobileNetV2 0.53 → 1 (5.3, 6.4, 6.9, 8.4); EfficientNet-style 0.12 → 1 (4.9, 8.2,
-    /// 8.1); DenseNet-121 0.21 → 1 (34.9, 37.6, 36.9).
+    /// (The ratio and the chunks it gives against the best fixed sizes: tools/bench/README.md,
+    /// "Figures behind the kernels".)
     func imagesPerChunk(for x: Tensor) throws -> Int {
         if let fixed = Model.inferenceChunk { return Swift.max(1, fixed) }
         let perImage = Array(x.shape.dropFirst())

@@ -155,10 +155,8 @@ public enum Memory {
     /// program asks (`transparent_hugepage` = madvise). glibc's malloc asks when its tunable
     /// `glibc.malloc.hugetlb=1` is set, and tunables are read once, at start: so the program
     /// runs itself again with it set (`ck_reexec_with_huge_pages`; `CANDELA_HUGE_PAGES=0` turns
-    /// this off). Results do not change. MobileNetV2 batch 1 took 0.955–0.987× the time on two
-    /// threads (four interleaved runs), 0.919–0.979× on one; resnet18 and batch 16 level, peak
-    /// RSS level (resnet18 batch 16 249 MB either way). Call first thing in `main`, before any
-    /// thread starts.
+    /// this off). Results do not change (figures in tools/bench/README.md, "Figures behind the
+    /// kernels"). Call first thing in `main`, before any thread starts.
     public static func useHugePages() { _ = ck_reexec_with_huge_pages(CommandLine.unsafeArgv) }
 
     /// Whether this process's malloc asks for huge pages (`glibc.malloc.hugetlb=1` is among its

@@ -127,8 +127,7 @@ public enum Conv2D {
         // One thread for small convolutions, and inside another parallel region (a chunk of
         // `Model.forward`'s batch), where the parts would only run one after the other. A
         // depthwise layer does little arithmetic per byte it reads, so it splits from 2^16
-        // multiply-adds: MobileNetV2's 576-channel 14 × 14 → 7 × 7 one (2.5 · 10^5) took 0.052 ms
-        // on one thread, 0.027 on two.
+        // multiply-adds (tools/bench/README.md, "Figures behind the kernels").
         let flops = n * m * plane * cg * g.kernel.h * g.kernel.w
         let threads = flops < (depthwise ? 1 << 16 : 1 << 18) || Parallel.isNested ? 1 : BLAS.threadCount
         let biasData = b?.data ?? []
@@ -331,8 +330,7 @@ public enum Conv2D {
     /// Runs of work per thread in a batch-1 convolution (`Parallel.shares`): each thread's share
     /// is cut into runs, and a thread done with its own takes the other's last runs. On this VM
     /// the host sometimes deschedules one vCPU for milliseconds; with each layer split in two
-    /// halves, the other thread waited that long (1.4 ms per MobileNetV2 pass in one minute's
-    /// measurement), where it now finishes the stalled thread's runs.
+    /// halves, the other thread waited that long, where it now finishes the stalled thread's runs.
     ///
     /// Four runs: three of whole blocks, then the blocks left over. Two (the share, then the
     /// rest) where each run would prepare the whole input again: Winograd split by output
@@ -405,9 +403,7 @@ public enum Conv2D {
     /// its share. That counts when the input is the larger side, in a projection to fewer
     /// channels (MobileNetV2's): the depthwise layer before it is split by channels, so half of
     /// the input was just written by the other core, and fetching it from there costs as much as
-    /// the arithmetic. Measured on MobileNetV2 at batch 1, two threads: the 28 × 28 projections
-    /// 0.13–0.14 → 0.07–0.08 ms, the pass 0.89–0.95 (8 of 10 and 10 of 12 interleaved pairs;
-    /// with a 10 % margin 0.92, all 1 × 1 convolutions by pixels 1.02). So a projection
+    /// the arithmetic (tools/bench/README.md, "Figures behind the kernels"). So a projection
     /// (`reduces`, see `projects`) splits pixels unless that gives the busiest thread more
     /// than 20 % more tiles; any other takes the split with fewer tiles, `onTies` deciding ties.
     /// (The split never changes a sum: each output adds the same products in the same order.)
@@ -422,8 +418,7 @@ public enum Conv2D {
     /// thread reads all the weights and half the input (a quarter from the other core); by
     /// channels, half the weights and all the input (half from the other core). MobileNetV2's
     /// 7 × 7 projections (960 → 160: 614 KB of weights, 188 KB of input) read the weights
-    /// twice split by pixels; split by channels they took 0.87-0.91x the time (0.53 → 0.47 ms
-    /// for the four, medians of 3 runs; the pass 0.991, 6 of 10 pairs).
+    /// twice split by pixels, so they split by channels.
     static func projects(m: Int, c: Int, plane: Int) -> Bool {
         c > m && 2 * m < 3 * plane
     }
@@ -467,12 +462,10 @@ public enum Conv2D {
     ///
     /// - 1×1 on planes of at most 256 pixels with at least 64 channels. The implicit GEMM's tiles
     ///   are 32 pixels wide: a 7×7 plane fills 49 of their 64 lanes, and 49 of 56 here. The
-    ///   transposed store does not pay back on shallow layers. Single-threaded, against the
-    ///   implicit GEMM: 1.2–1.7× as fast on MobileNetV2's 7×7 and 14×14 layers (depth 64–960),
-    ///   about even on 28×28, 0.6–0.9× at depth 16–24 on 56×56 and 112×112.
+    ///   transposed store does not pay back on shallow layers.
     /// - Up to 4 input channels (an RGB stem): the implicit GEMM would pack a short, very wide
-    ///   im2col matrix, here a zero-padded copy of the input rows is read in place. 1.06–1.23×
-    ///   as fast on resnet18's 7×7 stride-2 stem, 1.24–1.67× on MobileNetV2's 3×3 one.
+    ///   im2col matrix, here a zero-padded copy of the input rows is read in place (figures in
+    ///   tools/bench/README.md, "Figures behind the kernels").
     static func channelMajor(_ g: Conv2DGeometry, channels: Int, plane: Int) -> Bool {
         guard useChannelMajor, g.group == 1 else { return false }
         // (ck_conv_channels takes up to 1024 taps, 4 channels of a 16×16 kernel.)

@@ -67,9 +67,8 @@ public final class PackedConvWeights: @unchecked Sendable {
     deinit { UnsafeMutableRawPointer(storage).deallocate() }
 
     /// Room for `count` floats starting on a cache line: the kernels load the packed weights 16
-    /// at a time, and a load across two lines costs two. (From the allocator, the storage
-    /// started 32 bytes into a line: alone on one thread, the 1×1 channel-panel kernel then
-    /// took 1.07–1.21x the time on MobileNetV2's 7 × 7 and 14 × 14 shapes.)
+    /// at a time, and a load across two lines costs two (the allocator's storage started 32
+    /// bytes into a line).
     static func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
         UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, count) * MemoryLayout<Float>.stride, alignment: 64)
             .bindMemory(to: Float.self, capacity: count)

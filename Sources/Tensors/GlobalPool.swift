@@ -6,7 +6,7 @@ public enum GlobalAveragePool {
     /// Eight planes go side by side, so that eight chains of additions overlap. Large inputs are
     /// split by channels across the threads, as the convolution before it mostly is: reading
     /// the half of MobileNetV2's last activation (1280 planes of 7 × 7) that the other core
-    /// wrote made this 32–36 µs of serial time in a 5 ms pass (now 16–18 µs).
+    /// wrote doubled the pool's serial time.
     public static func forward(x: Tensor) -> Tensor {
         let (n, c) = (x.shape[0], x.shape[1])
         let plane = x.shape.dropFirst(2).elementCount
@@ -19,8 +19,7 @@ public enum GlobalAveragePool {
                 let shared = PlanePointers(x: xp, y: yp)
                 // Each thread its planes in four runs, the first done takes the other's last. The
                 // runs are cut at multiples of eight planes, the eight `meanOfPlanes` sums side by
-                // side: cut anywhere, a pool of 32 planes went one plane at a time, and
-                // EfficientNet-style at batch 1 on two threads took 1.03–1.04x the time (in process).
+                // side: cut anywhere, a pool of 32 planes went one plane at a time.
                 let pieces = parts > 1 ? 4 : 1
                 Parallel.shares(parts, pieces: pieces) { part, piece in
                     meanOfPlanes(shared.x, planes: Parallel.items(ofPiece: piece, of: pieces, part: part, of: parts, items: planes,

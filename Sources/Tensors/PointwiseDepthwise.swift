@@ -77,9 +77,7 @@ extension Conv2D {
                             // Tasks (image, band, chunk of channels): each thread takes a
                             // contiguous run of them in order (with bands, its band's chunks),
                             // and one done with its own takes the other's last tasks
-                            // (`Parallel.shares`). With the runs fixed (as `Parallel.run`
-                            // splits), MobileNetV2 at batch 1 on two threads took 1.011-1.058x
-                            // the time (three runs, in process).
+                            // (`Parallel.shares`) rather than waiting for it.
                             let perPart = (tasks + threads - 1) / threads
                             Parallel.shares(threads, pieces: perPart) { part, piece in
                                 let task = part * perPart + piece
@@ -113,12 +111,9 @@ extension Conv2D {
     /// input from the other core's cache (by count, about 1.5 MB per thread and pass on
     /// MobileNetV2's 112 × 112 and 56 × 56 blocks). With bands, each thread reads what it wrote,
     /// but its band recomputes the expansion of the rows its windows share with the other band,
-    /// and a band not a multiple of the kernel's 4-row blocks wastes part of its last block.
-    /// Toggled every 5 passes in one process (MobileNetV2, batch 1, two threads, bands against
-    /// channels): from 56 rows 0.979-0.991 of the time (four runs), EfficientNet-style 0.984;
-    /// from 28 rows level (1.003, 0.995, 1.008: the 28 × 28 pairs took 1.12-1.20x their time
-    /// with 14-row bands, and the projections after them were no faster); bands also for the
-    /// 56 → 28 stride-2 pair 1.004-1.005.
+    /// and a band not a multiple of the kernel's 4-row blocks wastes part of its last block:
+    /// bands pay from 56 output rows on (figures in tools/bench/README.md, "Figures behind the
+    /// kernels").
     ///
     /// `--kernel-set row-bands=ROWS` or `row-bands=off` (comparisons); Int.max when off.
     public static var rowBandsFrom: Int {
@@ -142,11 +137,8 @@ extension Conv2D {
     /// (so two threads end together). Of those sizes down to `align`, the one that gives the
     /// busiest of `parts` threads the fewest channels: MobileNetV2's 960-channel 7 × 7 blocks cut
     /// in chunks of 128 made 7.5 tasks, 512 channels on one thread and 448 on the other; chunks
-    /// of 96 make 10, 480 on each (the pass 0.991-0.996 of the time toggled in process, four
-    /// runs; EfficientNet-style 1.000). Measured alone in C on MobileNetV2's blocks (expansion,
-    /// depthwise and projection; two threads): chunks of 8 channels at 56 × 56 took 0.92–0.95
-    /// of the layer-by-layer time, 16–64 channels 0.94–1.06; 32 channels on the 14 × 14 and
-    /// 7 × 7 blocks 0.94–1.01, 64 channels 0.95–1.04.
+    /// of 96 make 10, 480 on each (figures in tools/bench/README.md, "Figures behind the
+    /// kernels").
     static func pointwiseDepthwiseChunk(channels m: Int, plane: Int, align: Int, tasksWanted: Int,
                                         images: Int = 1, parts: Int = 1) -> Int {
         var chunk = Swift.max(align, 8192 / Swift.max(1, plane) / align * align)
