@@ -175,7 +175,7 @@ public final class Runner: @unchecked Sendable {
         let reportDirectory = options.reportDirectory ?? reportStage.map { stage in
             stage.out ?? URL(fileURLWithPath: manifest.file).deletingLastPathComponent().appendingPathComponent("reports/\(manifest.pipeline)").path
         }
-        if let reportDirectory { try ReportFolder(reportDirectory).claim(force: options.forceReport) }
+        if let reportDirectory { try ReportFolder(reportDirectory).prepare(force: options.forceReport) }
         // One writer per store, from here to the end of the run (`StoreLock`).
         try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: options.database).deletingLastPathComponent().path,
                                                 withIntermediateDirectories: true)

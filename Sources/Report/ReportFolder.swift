@@ -84,6 +84,16 @@ public final class ReportFolder: @unchecked Sendable {
         }
     }
 
+    /// `claim`s the folder, creates it, and writes the list at once (the files of the report
+    /// before, if any): from then on the folder is marked as Candela's, so that files put in it
+    /// later (a store, its lock) neither make it look foreign nor are ever deleted, and a report
+    /// killed half-way leaves a folder Candela may write again.
+    public func prepare(force: Bool) throws {
+        try claim(force: force)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try finish(using: previous)
+    }
+
     /// Whether `relative` is a file the previous report wrote and it still exists (reusable).
     public func wroteBefore(_ relative: String) -> Bool {
         previous.contains(relative) && FileManager.default.fileExists(atPath: "\(directory)/\(relative)")

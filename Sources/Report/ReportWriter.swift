@@ -125,10 +125,7 @@ public struct ReportWriter {
     @discardableResult
     public func write() throws -> String {
         let fm = FileManager.default
-        try folder.claim(force: options.force)
-        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        // The list first, so that a report killed half-way leaves a folder Candela may write again.
-        try folder.finish(using: folder.previous)
+        try folder.prepare(force: options.force)
         for sub in ["images", "thumbs", "arrays", "items", "doctor"] {
             try fm.createDirectory(atPath: "\(directory)/\(sub)", withIntermediateDirectories: true)
         }

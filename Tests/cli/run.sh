@@ -376,6 +376,11 @@ cp Tests/Fixtures/static/demo_external.onnx "$TMP/linked/"
 ln -sf "$TMP/ext/demo_external.bin" "$TMP/linked/demo_external.bin"
 expect_error external-symlink-out "resolves to $TMP/ext/demo_external.bin, outside the model's folder" -- "$BIN" inspect "$TMP/linked/demo_external.onnx"
 
+# A store kept inside the report folder: the folder is marked as Candela's before the store is
+# made, so the report is written and the store left alone.
+expect_ok report-folder-holds-store -- "$BIN" run "$TMP/ext.yaml" --jobs 2 --db "$TMP/inside/run.sqlite" --report "$TMP/inside"
+check report-folder-store-kept test -s "$TMP/inside/index.html" -a -s "$TMP/inside/run.sqlite"
+
 # Kill -9 at random moments five times, resuming each time: the final store equals an
 # uninterrupted run's (same heatmap bytes per item, explainer and target; no duplicates, none missing).
 cat > "$TMP/kill.yaml" <<YAML
