@@ -9,6 +9,8 @@ public enum MatMul {
         let (kb, n) = (b2.shape[b2.rank - 2], b2.shape[b2.rank - 1])
         guard k == kb else { throw TensorError("MatMul: inner dimensions differ: \(a.shape) and \(b.shape)") }
         let batch = try Elementwise.broadcastShape(Array(a2.shape.dropLast(2)), Array(b2.shape.dropLast(2)))
+        // The broadcast operands and the product, checked before allocating (docs/limits.md).
+        for shape in [batch + [m, k], batch + [k, n], batch + [m, n]] { try Limits.checkShape(shape, "MatMul") }
         let ab = try Elementwise.binary(a2, Tensor(shape: batch + [m, k]), { v, _ in v })
         let bb = try Elementwise.binary(b2, Tensor(shape: batch + [k, n]), { v, _ in v })
         var y = Tensor(shape: batch + [m, n])

@@ -44,6 +44,9 @@ struct GemmOp: Operator {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         let c = inputs.count > 2 ? inputs[2] : nil
+        if a.rank == 2, b.rank == 2 { // the product (M, N), checked before allocating
+            try Limits.checkShape([transA ? a.shape[1] : a.shape[0], transB ? b.shape[0] : b.shape[1]], "Gemm")
+        }
         if !transA, a.rank == 2, b.rank == 2, a.shape[0] >= 4, BLAS.useKernels {
             // A batch through a fully connected layer: Yᵀ = W·Aᵀ as a 1×1 convolution over the batch,
             // so that W (N,K), the large operand, is packed once per model instead of on every call.
