@@ -38,8 +38,7 @@ public struct IntegratedGradientsExplainer: Explainer {
             guard b.count == x.count else { throw ExplainerError("\(path): baseline shape \(b.shape) does not match the input \(x.shape)") }
             return b.reshaped(x.shape)
         } ?? Tensor(shape: x.shape)
-        try Limits.checkFloats(steps.multipliedReportingOverflow(by: x.count).overflow ? nil : steps * x.count,
-                               "integratedgradients: \(steps) interpolated inputs of \(x.shape)")
+        try Limits.checkShape([steps] + x.shape, "integratedgradients: \(steps) interpolated inputs")
         let points = rule.rule(steps)
         let scaled = Tensor.stack(points.map { p in
             Tensor(shape: x.shape, data: zip(x.data, baseline.data).map { xv, bv in bv + Float(p.alpha) * (xv - bv) })

@@ -101,27 +101,8 @@ public enum BLAS {
     }()
 
     /// Whether `sgemm` and the convolutions use Candela's own kernels (AVX-512 or AVX2) instead
-    /// of OpenBLAS: `KernelOptions.current.path` is not `.openblas`. Setting it false installs
-    /// the OpenBLAS path (the reference the kernels are tested against), true the best path.
-    public static var useKernels: Bool {
-        get { KernelOptions.current.path != .openblas }
-        set {
-            let path = newValue ? KernelOptions.best.path : .openblas
-            KernelOptions.update { $0.path = path }
-        }
-    }
-
-    /// Restricts the kernels to the AVX2 path (1), the AVX-512 path (2) or OpenBLAS (0), lowered
-    /// to what the CPU runs; returns the level in use (tests).
-    @discardableResult
-    public static func limitKernels(_ level: Int) -> Int {
-        let path = KernelOptions.supportedPaths.last { Int($0.level) <= level } ?? .openblas
-        KernelOptions.update { $0.path = path }
-        return Int(path.level)
-    }
-
-    /// "avx512", "avx2" or "openblas": what `sgemm` runs on this CPU now.
-    public static var kernelName: String { KernelOptions.current.path.rawValue }
+    /// of OpenBLAS: `KernelOptions.current.path` is not `.openblas`.
+    public static var useKernels: Bool { KernelOptions.current.path != .openblas }
 
     /// Number of threads OpenBLAS currently uses.
     public static var threads: Int { Int(openblas_get_num_threads()) }

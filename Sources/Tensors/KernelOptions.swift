@@ -11,7 +11,7 @@ import Foundation
 /// `candela conformance --kernel`).
 public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
     /// The instruction-set path of Candela's own kernels.
-    public enum Path: String, CaseIterable, Sendable, Comparable {
+    public enum Path: String, CaseIterable, Sendable {
         /// No own kernels: convolutions by im2col and OpenBLAS, elementwise kernels in plain C.
         case openblas
         /// Own kernels with AVX2 and FMA (6x16 GEMM tile, Winograd with plain-C transforms); no
@@ -22,8 +22,6 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
 
         /// The level the C kernels take (`ck_sgemm_limit`).
         var level: Int32 { switch self { case .openblas: 0; case .avx2: 1; case .avx512: 2 } }
-
-        public static func < (a: Path, b: Path) -> Bool { a.level < b.level }
     }
 
     /// The path; `KernelOptions.best` takes the fastest this CPU runs.

@@ -59,15 +59,10 @@ public enum Limits {
     /// allocating a tensor whose shape comes from a file, a graph's values or a parameter.
     public static func checkShape(_ shape: [Int], _ what: @autoclosure () -> String) throws {
         guard shape.allSatisfy({ $0 >= 0 }) else { throw TensorError("\(what()): shape \(shape) has a negative extent") }
-        try checkFloats(shape.checkedElementCount, "\(what()): shape \(shape)")
-    }
-
-    /// Throws naming `what` when `count` floats (or `count` × `bytesPerElement`) pass the ceiling;
-    /// nil count means the product overflowed.
-    public static func checkFloats(_ count: Int?, bytesPerElement: Int = 4, _ what: @autoclosure () -> String) throws {
-        guard let count, count >= 0, count <= Int.max / bytesPerElement, count * bytesPerElement <= maxBytes else {
-            let size = count.map { Int.max / bytesPerElement >= $0 ? describe($0 * bytesPerElement) : "more than 2^63 bytes" } ?? "more than 2^63 bytes"
-            throw TensorError("\(what()) needs \(size), over the memory ceiling of \(describe(maxBytes)) (--max-memory)")
+        let count = shape.checkedElementCount.flatMap { $0 <= Int.max / 4 ? $0 : nil }
+        guard let count, 4 * count <= maxBytes else {
+            let size = count.map { describe(4 * $0) } ?? "more than 2^63 bytes"
+            throw TensorError("\(what()): shape \(shape) needs \(size), over the memory ceiling of \(describe(maxBytes)) (--max-memory)")
         }
     }
 }
