@@ -6,31 +6,55 @@ public enum Gates {
     /// The value each gate measures on run `runID`, compared with its threshold. A gate with no
     /// value (no item had the metric; no labelled item for `accuracy`) fails: a gate that cannot
     /// be checked must not pass silently.
+    ///
+    /// A gate on a per-model number (`accuracy`, any heatmap metric) holds for each model of the
+    /// run: with one model, or a gate naming its `model`, one verdict named as the gate; with
+    /// several models, one verdict per model named "GATE [MODEL]". `failures` counts the run.
     public static func evaluate(_ gates: [GateSpec], store: Store, runID: Int64) throws -> [GateResultRecord] {
         guard !gates.isEmpty else { return [] }
         let metrics = try store.metrics(run: runID)
         let failures = try store.failures(run: runID).count
         let items = try store.items(run: runID)
-        let predictions = Dictionary(try store.predictions(run: runID).map { ($0.itemID, $0) }, uniquingKeysWith: { a, _ in a })
-        return gates.map { gate in
-            let value: Double?
-            switch gate.metric {
-            case "failures":
-                value = Double(failures)
-            case "accuracy":
-                let labelled = items.compactMap { item -> Bool? in
-                    guard let label = item.label, let id = item.id, let p = predictions[id] else { return nil }
-                    return p.className == label
+        let predictions = try store.predictions(run: runID)
+        let names = Dictionary(try store.models().map { ($0.hash, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let runModels = Set(predictions.map(\.modelHash)).sorted { (names[$0] ?? $0, $0) < (names[$1] ?? $1, $1) }
+        let labels = Dictionary(items.compactMap { i in i.id.map { ($0, i.label) } }, uniquingKeysWith: { a, _ in a })
+        var results: [GateResultRecord] = []
+        for gate in gates {
+            // The models this gate judges (nil: the whole run).
+            var subjects: [(hash: String?, suffix: String)] = [(nil, "")]
+            if gate.metric != "failures" {
+                if let model = gate.model {
+                    subjects = runModels.filter { names[$0] == model }.map { ($0, "") }
+                    if subjects.isEmpty { subjects = [("", "")] } // the model is not in the run: no value, the gate fails
+                } else if runModels.count > 1 {
+                    subjects = runModels.map { ($0, " [\(names[$0] ?? String($0.prefix(12)))]") }
                 }
-                value = labelled.isEmpty ? nil : Double(labelled.filter { $0 }.count) / Double(labelled.count)
-            default:
-                let values = metrics.filter { $0.name == gate.metric && $0.explainer == gate.explainer }.compactMap(\.value)
-                value = values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
             }
-            let passed = value.map { gate.comparison == .atLeast ? $0 >= gate.threshold : $0 <= gate.threshold } ?? false
-            return GateResultRecord(runID: runID, name: gate.name, metric: gate.metric, explainer: gate.explainer,
-                                    comparison: gate.comparison.rawValue, threshold: gate.threshold, value: value, passed: passed)
+            for subject in subjects {
+                let value: Double?
+                switch gate.metric {
+                case "failures":
+                    value = Double(failures)
+                case "accuracy":
+                    let labelled = predictions.filter { subject.hash == nil || $0.modelHash == subject.hash }.compactMap { p -> Bool? in
+                        guard let label = labels[p.itemID] ?? nil else { return nil }
+                        return p.className == label
+                    }
+                    value = labelled.isEmpty ? nil : Double(labelled.filter { $0 }.count) / Double(labelled.count)
+                default:
+                    let values = metrics.filter {
+                        $0.name == gate.metric && $0.explainer == gate.explainer && (subject.hash == nil || $0.modelHash == subject.hash)
+                    }.compactMap(\.value)
+                    value = values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+                }
+                let passed = value.map { gate.comparison == .atLeast ? $0 >= gate.threshold : $0 <= gate.threshold } ?? false
+                results.append(GateResultRecord(runID: runID, name: gate.name + subject.suffix, metric: gate.metric,
+                                                explainer: gate.explainer, comparison: gate.comparison.rawValue,
+                                                threshold: gate.threshold, value: value, passed: passed))
+            }
         }
+        return results
     }
 
     /// One line per gate: `gate NAME: METRIC[ of EXPLAINER] = VALUE (needs >= T): PASS|FAIL`.

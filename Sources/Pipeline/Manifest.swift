@@ -12,6 +12,20 @@ public struct Manifest: Sendable {
     public var stages: [StageSpec]
     /// Gates in the order they were written.
     public var gates: [GateSpec] = []
+    /// Where each dataset, model and explainer is defined ("datasets.NAME", "models.NAME",
+    /// "explainers.NAME"), for warnings that point at the line.
+    public var marks: [String: ManifestMark] = [:]
+
+    /// "FILE:LINE:COLUMN" of a definition, or the file alone when its place is unknown.
+    public func location(_ key: String) -> String {
+        marks[key].map { "\(file):\($0.line):\($0.column)" } ?? file
+    }
+}
+
+/// A place in the manifest (1-based line and column).
+public struct ManifestMark: Sendable, Equatable {
+    public var line: Int
+    public var column: Int
 }
 
 /// Where a dataset's items come from (docs/manifest.md, "datasets").
@@ -87,8 +101,9 @@ public struct StageSpec: Sendable, Equatable {
     public var metrics: [String]
     /// report: the output folder.
     public var out: String?
-    public var dataset: String?
-    public var model: String?
+    /// predict, explain: the datasets and models the stage covers (every one when empty).
+    public var datasets: [String] = []
+    public var models: [String] = []
     public var line: Int
     public var column: Int
     /// report: the explainer shown on the doctor's pages.
@@ -109,6 +124,8 @@ public struct GateSpec: Sendable, Equatable {
     public var name: String
     public var metric: String
     public var explainer: String?
+    /// The model the gate judges; every model of the run, each on its own, when nil.
+    public var model: String? = nil
     public var comparison: Comparison
     public var threshold: Double
     public var line: Int

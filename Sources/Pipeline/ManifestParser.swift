@@ -29,6 +29,14 @@ public enum ManifestParser {
         let top = try r.mapping(root, allowed: ["pipeline", "datasets", "models", "explainers", "stages", "gates"], what: "manifest")
         let pipeline = try top["pipeline"].map { try r.string($0) } ?? URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
 
+        var marks: [String: ManifestMark] = [:]
+        // Where each name is written (its key), for warnings about definitions nothing uses.
+        for section in ["datasets", "models", "explainers"] {
+            guard let n = top[section], case .mapping(let map) = n else { continue }
+            for (k, _) in map {
+                if case .scalar(let name) = k { marks["\(section).\(name.string)"] = ManifestMark(line: k.mark?.line ?? 1, column: k.mark?.column ?? 1) }
+            }
+        }
         var datasets: [String: DatasetSpec] = [:]
         for (name, node) in try r.namedMappings(try r.require(top, "datasets", in: root)) {
             let m = try r.mapping(node, allowed: ["csv", "folder", "glob", "limit", "sample", "seed"], what: "dataset '\(name)'")
@@ -134,11 +142,22 @@ public enum ManifestParser {
                     throw r.error(mn, "unknown metric '\(x)'; metrics: \(Evaluation.metrics.joined(separator: ", "))")
                 }
             }
-            func reference(_ key: String, _ known: [String]) throws -> String? {
-                guard let n = m[key] else { return nil }
-                let v = try r.string(n)
-                guard known.contains(v) else { throw r.error(n, "no \(key) named '\(v)'; defined: \(known.sorted().joined(separator: ", "))") }
-                return v
+            /// `dataset:` / `model:`: one name or a list of names; empty (all of them) when absent.
+            func references(_ key: String, _ known: [String]) throws -> [String] {
+                guard let n = m[key] else { return [] }
+                var names: [String] = []
+                if case .sequence = n { names = try r.strings(n) } else { names = [try r.string(n)] }
+                if names.isEmpty { throw r.error(n, "stage '\(name)': \(key) lists no names; leave it out to use every \(key)") }
+                for v in names where !known.contains(v) {
+                    let hint = suggestion(for: v, among: known).map { " (did you mean '\($0)'?)" } ?? ""
+                    throw r.error(n, "no \(key) named '\(v)'\(hint); defined: \(known.sorted().joined(separator: ", "))")
+                }
+                return names
+            }
+            if kind == .report || kind == .evaluate, m["dataset"] != nil || m["model"] != nil {
+                let key = m["dataset"] != nil ? "dataset" : "model"
+                throw r.error(m[key]!, "stage '\(name)': \(key) applies to predict and explain stages only; this \(kind.rawValue) "
+                              + "stage covers what the stages it needs produced")
             }
             if let dn = m["doctor_explainer"] {
                 let e = try r.string(dn)
@@ -159,7 +178,7 @@ public enum ManifestParser {
                 name: name, kind: kind, needs: try m["needs"].map { try r.strings($0) } ?? [],
                 explainers: chosen, target: target, metrics: metrics,
                 out: try m["out"].map { r.path(try r.string($0)) },
-                dataset: try reference("dataset", Array(datasets.keys)), model: try reference("model", Array(models.keys)),
+                datasets: try references("dataset", Array(datasets.keys)), models: try references("model", Array(models.keys)),
                 line: line, column: column,
                 doctorExplainer: try m["doctor_explainer"].map { try r.string($0) },
                 templates: try m["templates"].map { r.path(try r.string($0)) },
@@ -169,7 +188,7 @@ public enum ManifestParser {
         if let gn = top["gates"] {
             let evaluated = Set(stages.filter { $0.kind == .evaluate }.flatMap(\.metrics))
             for (name, node) in try r.namedMappings(gn) {
-                let m = try r.mapping(node, allowed: ["metric", "explainer", "min", "max"], what: "gate '\(name)'")
+                let m = try r.mapping(node, allowed: ["metric", "explainer", "model", "min", "max"], what: "gate '\(name)'")
                 let metricNode = try r.require(m, "metric", in: node)
                 let metric = try r.string(metricNode)
                 let known = GateSpec.runMetrics + Evaluation.metrics.flatMap(Evaluation.storedNames)
@@ -186,6 +205,16 @@ public enum ManifestParser {
                     }
                     explainer = e
                 }
+                var model: String?
+                if let mn = m["model"] {
+                    let v = try r.string(mn)
+                    guard models[v] != nil else {
+                        let hint = suggestion(for: v, among: Array(models.keys)).map { " (did you mean '\($0)'?)" } ?? ""
+                        throw r.error(mn, "gate '\(name)' judges model '\(v)', which is not defined under models:\(hint)")
+                    }
+                    guard metric != "failures" else { throw r.error(mn, "gate '\(name)': failures counts the whole run; leave out model") }
+                    model = v
+                }
                 if !GateSpec.runMetrics.contains(metric) {
                     guard explainer != nil else { throw r.error(node, "gate '\(name)': metric '\(metric)' is per explainer; add explainer: NAME") }
                     guard evaluated.flatMap(Evaluation.storedNames).contains(metric) else {
@@ -196,13 +225,13 @@ public enum ManifestParser {
                     throw r.error(node, "gate '\(name)' needs exactly one of min or max")
                 }
                 let (comparison, boundNode) = m["min"].map { (GateSpec.Comparison.atLeast, $0) } ?? (.atMost, m["max"]!)
-                gates.append(GateSpec(name: name, metric: metric, explainer: explainer, comparison: comparison,
+                gates.append(GateSpec(name: name, metric: metric, explainer: explainer, model: model, comparison: comparison,
                                       threshold: Double(try r.float(boundNode)),
                                       line: node.mark?.line ?? 1, column: node.mark?.column ?? 1))
             }
         }
         let manifest = Manifest(file: file, pipeline: pipeline, datasets: datasets, models: models,
-                                explainers: explainers, stages: stages, gates: gates)
+                                explainers: explainers, stages: stages, gates: gates, marks: marks)
         _ = try Plan(manifest) // checks needs and cycles
         return manifest
     }

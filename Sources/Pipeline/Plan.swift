@@ -54,27 +54,60 @@ public struct Plan: Sendable {
         self.edges = edges
     }
 
-    /// The dataset and the model a run uses: the first a stage names, else the first by name.
-    /// (A run covers one dataset and one model; the DAG over every dataset × model is still to
-    /// be built: `warnings` names what a run leaves out.)
-    public var runDataset: String? { order.compactMap(\.dataset).first ?? manifest.datasets.keys.sorted().first }
-    public var runModel: String? { order.compactMap(\.model).first ?? manifest.models.keys.sorted().first }
+    /// What a run computes: every dataset × model pair a predict or explain stage covers, each
+    /// with the explainers of the explain stages that cover it and, per explainer, the metrics of
+    /// the evaluate stages that need those explain stages. A manifest without predict or explain
+    /// stages predicts every dataset with every model. Sorted by dataset, then model.
+    public var combinations: [Combination] {
+        let datasets = manifest.datasets.keys.sorted(), models = manifest.models.keys.sorted()
+        func covered(_ s: StageSpec) -> [(String, String)] {
+            let ds = s.datasets.isEmpty ? datasets : s.datasets, ms = s.models.isEmpty ? models : s.models
+            return ds.flatMap { d in ms.map { (d, $0) } }
+        }
+        var byPair: [String: Combination] = [:]
+        func key(_ d: String, _ m: String) -> String { "\(d)\u{0}\(m)" }
+        let producing = order.filter { $0.kind == .predict || $0.kind == .explain }
+        let pairs = producing.isEmpty ? datasets.flatMap { d in models.map { (d, $0) } } : producing.flatMap(covered)
+        for (d, m) in pairs where byPair[key(d, m)] == nil { byPair[key(d, m)] = Combination(dataset: d, model: m, explainers: []) }
+        for stage in order where stage.kind == .explain {
+            let names = stage.explainers.isEmpty ? manifest.explainers.keys.sorted() : stage.explainers
+            // The metrics of every evaluate stage that waits for this explain stage.
+            let metrics = Set(order.filter { $0.kind == .evaluate && (edges[$0.name] ?? []).contains(stage.name) }.flatMap(\.metrics))
+            for (d, m) in covered(stage) {
+                for name in names {
+                    byPair[key(d, m)]!.explainers.append(PlannedExplainer(spec: manifest.explainers[name]!, stage: stage.name,
+                                                                           target: stage.target, metrics: metrics))
+                }
+            }
+        }
+        return byPair.values.sorted { ($0.dataset, $0.model) < ($1.dataset, $1.model) }
+    }
 
-    /// What the manifest defines but a run does not use, one line each naming the manifest:
-    /// datasets and models besides the one a run takes, explainers no explain stage runs.
+    /// What the manifest defines but no stage uses, one line each at its definition
+    /// (FILE:LINE:COLUMN): datasets and models no predict or explain stage covers, explainers no
+    /// explain stage runs, and evaluate stages without an explain stage to measure.
     public var warnings: [String] {
         var out: [String] = []
-        for name in manifest.datasets.keys.sorted() where name != runDataset {
-            out.append("\(manifest.file): dataset '\(name)' is not run: a run covers one dataset ('\(runDataset ?? "")') and one model")
+        let combos = combinations
+        let usedDatasets = Set(combos.map(\.dataset)), usedModels = Set(combos.map(\.model))
+        for name in manifest.datasets.keys.sorted() where !usedDatasets.contains(name) {
+            out.append("\(manifest.location("datasets.\(name)")): dataset '\(name)' is not run: no predict or explain stage covers it")
         }
-        for name in manifest.models.keys.sorted() where name != runModel {
-            out.append("\(manifest.file): model '\(name)' is not run: a run covers one model ('\(runModel ?? "")') and one dataset")
+        for name in manifest.models.keys.sorted() where !usedModels.contains(name) {
+            out.append("\(manifest.location("models.\(name)")): model '\(name)' is not run: no predict or explain stage covers it")
         }
         let explainStages = order.filter { $0.kind == .explain }
         let used = Set(explainStages.flatMap { $0.explainers.isEmpty ? Array(manifest.explainers.keys) : $0.explainers })
         for name in manifest.explainers.keys.sorted() where !used.contains(name) {
-            out.append("\(manifest.file): explainer '\(name)' is not run: no explain stage names it"
+            out.append("\(manifest.location("explainers.\(name)")): explainer '\(name)' is not run: no explain stage names it"
                        + (explainStages.isEmpty ? " (there is no explain stage)" : ""))
+        }
+        for stage in order where stage.kind == .evaluate {
+            let needed = Set(edges[stage.name] ?? [])
+            if !explainStages.contains(where: { needed.contains($0.name) }) {
+                out.append("\(manifest.file):\(stage.line):\(stage.column): evaluate stage '\(stage.name)' measures nothing: "
+                           + "it needs no explain stage")
+            }
         }
         return out
     }
@@ -97,7 +130,15 @@ public struct Plan: Sendable {
                 detail += " [\(chosen.joined(separator: ", "))]"
             }
             if s.kind == .evaluate { detail += " [\(s.metrics.joined(separator: ", "))]" }
+            if !s.datasets.isEmpty { detail += " datasets: \(s.datasets.joined(separator: ", "))" }
+            if !s.models.isEmpty { detail += " models: \(s.models.joined(separator: ", "))" }
             lines.append("    \(s.name): \(detail)" + (needs.isEmpty ? "" : "  <- \(needs.joined(separator: ", "))"))
+        }
+        let combos = combinations
+        lines.append("  runs \(combos.count) dataset × model combinations:")
+        for c in combos {
+            let names = c.explainers.map(\.spec.name)
+            lines.append("    \(c.dataset) × \(c.model): " + (names.isEmpty ? "predictions only" : names.joined(separator: ", ")))
         }
         return lines.joined(separator: "\n")
     }
@@ -110,4 +151,20 @@ public struct Plan: Sendable {
         lines.append("}")
         return lines.joined(separator: "\n")
     }
+}
+
+/// One dataset × model pair of a run and the explainers that run on it.
+public struct Combination: Sendable, Equatable {
+    public var dataset: String
+    public var model: String
+    public var explainers: [PlannedExplainer]
+}
+
+/// An explainer as an explain stage runs it: its target, and the metrics measured on its heatmaps.
+public struct PlannedExplainer: Sendable, Equatable {
+    public var spec: ExplainerSpec
+    /// The explain stage that runs it.
+    public var stage: String
+    public var target: TargetSpec
+    public var metrics: Set<String>
 }

@@ -134,13 +134,39 @@ public struct ReportWriter {
         }
         let templates = try loadTemplates()
         let items = try store.items(run: runID)
-        let predictions = Dictionary(try store.predictions(run: runID).map { ($0.itemID, $0) }, uniquingKeysWith: { a, _ in a })
-        let metrics = try store.metrics(run: runID)
+        // A run may hold several models (every dataset × model of its manifest). The first by
+        // name is the primary model: its predictions sort the galleries and fill the doctor's
+        // pages. With several models every heatmap and metric is labelled "explainer [model]".
+        let allPredictions = try store.predictions(run: runID)
+        let predictionsByItem = Dictionary(grouping: allPredictions, by: \.itemID)
+        let runModelHashes = Set(allPredictions.map(\.modelHash))
+        let runModels = try store.models().filter { runModelHashes.contains($0.hash) }
+        let model = runModels.first
+        let multiModel = runModels.count > 1
+        let modelNames = Dictionary(runModels.map { ($0.hash, $0.name) }, uniquingKeysWith: { a, _ in a })
+        let classesOf = Dictionary(runModels.map { ($0.hash, $0.classes) }, uniquingKeysWith: { a, _ in a })
+        func label(_ explainer: String, _ modelHash: String) -> String {
+            multiModel ? "\(explainer) [\(modelNames[modelHash] ?? String(modelHash.prefix(12)))]" : explainer
+        }
+        let predictions = Dictionary(allPredictions.filter { model == nil || $0.modelHash == model!.hash }.map { ($0.itemID, $0) },
+                                     uniquingKeysWith: { a, _ in a })
+        let metrics = try store.metrics(run: runID).map { m -> MetricRecord in
+            var m = m
+            m.explainer = label(m.explainer, m.modelHash)
+            return m
+        }
         let metricsByItem = Dictionary(grouping: metrics, by: \.itemID)
         let failures = try store.failures(run: runID)
-        let model = try store.models().first { m in predictions.values.contains { $0.modelHash == m.hash } }
         let classes = model?.classes ?? Array(Set(predictions.values.map(\.className))).sorted()
-        let summaries = try store.attributionSummaries(run: runID)
+        var labelledCards = self.cards
+        let summaries = try store.attributionSummaries(run: runID).map { s -> AttributionSummary in
+            var s = s
+            let raw = s.explainer
+            s.explainer = label(raw, s.modelHash)
+            if let card = self.cards[raw] { labelledCards[s.explainer] = card }
+            return s
+        }
+        let cards = labelledCards
         let explainerNames = Array(Set(summaries.map(\.explainer))).sorted()
         let colorBar = SVG.colorBar(options.colormap, low: "low", high: "high importance")
 
@@ -176,7 +202,7 @@ public struct ReportWriter {
         // The explainer a doctor sees: the configured one; else, among those that did not fail the
         // sanity check, the best at the pointing game (ties: name order); else the first.
         let failedSanity = Set(metricRows.filter { $0["sanityFails"] != nil }.compactMap { $0["explainer"] as? String })
-        let doctorExplainer = options.doctorExplainer.flatMap { explainerNames.contains($0) ? $0 : nil }
+        let doctorExplainer = options.doctorExplainer.map { label($0, model?.hash ?? "") }.flatMap { explainerNames.contains($0) ? $0 : nil }
             ?? pointingBars.filter { !failedSanity.contains($0.0) }.sorted { ($1.1, $0.0) < ($0.1, $1.0) }.first?.0
             ?? explainerNames.first { !failedSanity.contains($0) } ?? explainerNames.first
 
@@ -201,7 +227,11 @@ public struct ReportWriter {
         var used = Set<String>()
         var cardsByID: [Int64: [String: Any]] = [:]
         var thumbByID: [Int64: String] = [:]
-        let common = headerContext(run: run, model: model, items: items)
+        var common = headerContext(run: run, model: model, items: items)
+        if multiModel {
+            common["model"] = runModels.map(\.name).joined(separator: ", ")
+            common["modelHash"] = runModels.map { String($0.hash.prefix(12)) }.joined(separator: ", ")
+        }
         let explainerRows = explainerParameterRows(summaries)
         // One item's images and pages; items are independent, so two workers share them.
         let renderItem = { (item: ItemRecord) throws -> ItemPages? in
@@ -224,10 +254,16 @@ public struct ReportWriter {
             var overlayViews: [[String: Any]] = []
             var doctorOverlay: String?
             var doctorTarget = p?.className ?? ""
-            for a in try store.attributions(item: id).sorted(by: { $0.explainer < $1.explainer }) {
+            let stored = try store.attributions(item: id).map { a -> AttributionRecord in
+                var a = a
+                a.explainer = label(a.explainer, a.modelHash)
+                return a
+            }
+            for a in stored.sorted(by: { $0.explainer < $1.explainer }) {
                 let tag = "\(String(a.cacheKey.prefix(16)))-\(options.colormap.rawValue)"
+                let targetClasses = classesOf[a.modelHash] ?? classes
                 var view: [String: Any] = ["explainer": a.explainer, "method": a.method, "target": a.target,
-                                           "targetName": a.target < classes.count ? classes[a.target] : "\(a.target)"]
+                                           "targetName": a.target < targetClasses.count ? targetClasses[a.target] : "\(a.target)"]
                 if let original {
                     let overlay = Overlay.blend(image: original, heatmap: a.heatmap, width: a.width, height: a.height, colormap: options.colormap)
                     view["image"] = try writeOnce("images/\(tag).jpg", &used) { try writeJPEG(overlay, to: $0) }
@@ -259,6 +295,11 @@ public struct ReportWriter {
                     ["explainer": $0.explainer, "name": $0.name, "value": $0.value.map { String(format: "%.4g", $0) } ?? "n/a"]
                 },
                 "colorBar": colorBar, "galleryHref": galleryPage[id] ?? "index.html", "doctorHref": doctorHref, "itemHref": itemHref,
+                "modelPredictions": multiModel ? (predictionsByItem[id] ?? []).sorted { (modelNames[$0.modelHash] ?? "") < (modelNames[$1.modelHash] ?? "") }.map {
+                    ["model": modelNames[$0.modelHash] ?? String($0.modelHash.prefix(12)), "className": $0.className,
+                     "probability": String(format: "%.3f", $0.probability), "wrong": item.label != nil && item.label != $0.className]
+                } as Any : false,
+                "hasModelPredictions": multiModel,
             ]) { _, new in new }
             try render(templates["item"]!, context, to: itemHref, &used)
 
@@ -312,6 +353,18 @@ public struct ReportWriter {
                 return ["count": n, "off": n > 0 && c != label]
             }]
         }
+        // Every model of the run side by side: accuracy, and agreement with the primary model.
+        let modelRows = runModels.map { m -> [String: Any] in
+            let mine = allPredictions.filter { $0.modelHash == m.hash }
+            let labelled = mine.compactMap { p -> Bool? in
+                guard let l = items.first(where: { $0.id == p.itemID })?.label else { return nil }
+                return l == p.className
+            }
+            let shared = mine.compactMap { p in predictions[p.itemID].map { $0.className == p.className } }
+            return ["name": m.name, "hash": String(m.hash.prefix(12)), "items": mine.count,
+                    "accuracy": labelled.isEmpty ? "no labels" : String(format: "%.1f%%", 100 * Double(labelled.filter { $0 }.count) / Double(labelled.count)),
+                    "agreement": shared.isEmpty ? "—" : String(format: "%.1f%%", 100 * Double(shared.filter { $0 }.count) / Double(shared.count))]
+        }
         let gates = try store.gateResults(run: runID).map { g -> [String: Any] in
             ["name": g.name, "subject": g.explainer.map { "\(g.metric) of \($0)" } ?? g.metric,
              "value": g.value.map { String(format: "%.4g", $0) } ?? "no value",
@@ -326,6 +379,7 @@ public struct ReportWriter {
             "explainers": explainerNames.joined(separator: ", "), "explainerRows": explainerRows,
             "galleries": galleryLinks,
             "hasConfusion": !labels.isEmpty, "confusion": confusion, "confusionClasses": classes,
+            "primaryModel": model?.name ?? "?", "multiModel": multiModel, "modelRows": modelRows,
             "pointing": pointingRows, "hasPointing": !pointingRows.isEmpty,
             "pointingChart": pointingBars.isEmpty ? "" : SVG.bars(pointingBars, title: "Pointing game (standard), share of items with a lesion"),
             "metricNames": present.map { ["name": $0, "help": ReportWriter.metricHelp[$0] ?? ""] },

@@ -74,9 +74,17 @@ enum Templates {
     <section id="summary">
       <h2>Summary</h2>
       <p>Predictions: {{accuracy}}.{{#runParameters}} Run parameters: <code>{{runParameters}}</code>.{{/runParameters}}</p>
+      {{#multiModel}}
+      <table id="models">
+        <caption class="muted">The run's models on the same items. Galleries, the confusion matrix and the doctor's pages
+          follow the primary model, {{primaryModel}}; agreement is the share of items where a model predicts the same class.</caption>
+        <tr><th>model</th><th>file</th><th>items</th><th>accuracy</th><th>agreement with {{primaryModel}}</th></tr>
+        {{#modelRows}}<tr><td>{{name}}</td><td><code>{{hash}}</code></td><td class="num">{{items}}</td><td class="num">{{accuracy}}</td><td class="num">{{agreement}}</td></tr>{{/modelRows}}
+      </table>
+      {{/multiModel}}
       {{#hasConfusion}}
       <table id="confusion">
-        <caption class="muted">Confusion matrix: rows are the dataset's labels, columns the model's predictions.</caption>
+        <caption class="muted">Confusion matrix{{#multiModel}} of {{primaryModel}}{{/multiModel}}: rows are the dataset's labels, columns the model's predictions.</caption>
         <tr><th>label \\ predicted</th>{{#confusionClasses}}<th>{{.}}</th>{{/confusionClasses}}</tr>
         {{#confusion}}<tr><th>{{label}}</th>{{#cells}}<td class="num{{#off}} bad{{/off}}">{{count}}</td>{{/cells}}</tr>{{/confusion}}
       </table>
@@ -217,6 +225,13 @@ enum Templates {
       <tr><th>class</th><th>probability</th></tr>
       {{#probabilities}}<tr><td>{{className}}</td><td class="num">{{value}}</td></tr>{{/probabilities}}
     </table>
+    {{#hasModelPredictions}}
+    <table id="model-predictions">
+      <caption class="muted">Every model of the run on this item.</caption>
+      <tr><th>model</th><th>predicted</th><th>probability</th></tr>
+      {{#modelPredictions}}<tr><td>{{model}}</td><td{{#wrong}} class="bad"{{/wrong}}>{{className}}</td><td class="num">{{probability}}</td></tr>{{/modelPredictions}}
+    </table>
+    {{/hasModelPredictions}}
     <div class="row big">
       <figure>{{#image}}<img src="../{{image}}" alt="original image {{name}}" width="256" height="256">{{/image}}<figcaption>original</figcaption></figure>
       {{#overlays}}<figure><img src="../{{image}}" alt="{{explainer}} heatmap over {{name}}" width="256" height="256"><figcaption>{{explainer}} ({{method}}), class {{targetName}}<br><a href="../{{array}}">heatmap array (.npy)</a></figcaption></figure>{{/overlays}}

@@ -159,18 +159,32 @@ public struct AttributionRecord: Codable, Sendable, Equatable {
     }
 }
 
-/// A named number about one attribution (e.g. the pointing game: 1 hit, 0 miss).
+/// A named number about one heatmap (e.g. the pointing game: 1 hit, 0 miss): the heatmap of
+/// `explainer` for the model `modelHash` on item `itemID`.
 public struct MetricRecord: Codable, Sendable, Equatable {
     public var itemID: Int64
     public var explainer: String
     public var name: String
     public var value: Double?
+    public var modelHash: String
 
-    public init(itemID: Int64, explainer: String, name: String, value: Double?) {
+    public init(itemID: Int64, explainer: String, name: String, value: Double?, modelHash: String = "") {
         self.itemID = itemID
         self.explainer = explainer
         self.name = name
         self.value = value
+        self.modelHash = modelHash
+    }
+}
+
+/// An item's identity within a run: its dataset and its path.
+public struct ItemKey: Hashable, Sendable {
+    public let dataset: String
+    public let path: String
+
+    public init(dataset: String, path: String) {
+        self.dataset = dataset
+        self.path = path
     }
 }
 
@@ -218,7 +232,8 @@ public struct GateResultRecord: Codable, Sendable, Equatable {
 
 /// What a run's heatmaps were made with (one row per explainer and parameter set).
 public struct AttributionSummary: Sendable, Equatable {
-    public let explainer: String
+    public var explainer: String
     public let method: String
     public let parameters: String
+    public var modelHash: String = ""
 }

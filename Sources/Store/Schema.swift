@@ -96,5 +96,46 @@ enum Schema {
         );
         ALTER TABLE items ADD COLUMN tissue_mask_path TEXT;
         """,
+        // 4: a run covers every dataset x model of its manifest. Items are unique per
+        // (run, dataset, path): one file may sit in two datasets. Metrics carry the model whose
+        // heatmap they measure; rows written before are given their item's one model.
+        // (SQLite cannot change a constraint in place: both tables are rebuilt, with foreign
+        // keys off for the migration, as SQLite's ALTER TABLE page describes.)
+        """
+        CREATE TABLE items_v4(
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            dataset TEXT NOT NULL,
+            path TEXT NOT NULL,
+            label TEXT,
+            mask_path TEXT,
+            content_hash TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            tissue_mask_path TEXT,
+            UNIQUE(run_id, dataset, path)
+        );
+        INSERT INTO items_v4(id, run_id, dataset, path, label, mask_path, content_hash, width, height, tissue_mask_path)
+            SELECT id, run_id, dataset, path, label, mask_path, content_hash, width, height, tissue_mask_path FROM items;
+        DROP TABLE items;
+        ALTER TABLE items_v4 RENAME TO items;
+        CREATE INDEX items_content_hash ON items(content_hash);
+        CREATE TABLE metrics_v4(
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            model_hash TEXT NOT NULL,
+            explainer TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value REAL,
+            PRIMARY KEY(item_id, model_hash, explainer, name)
+        );
+        INSERT INTO metrics_v4(item_id, model_hash, explainer, name, value)
+            SELECT m.item_id,
+                   COALESCE((SELECT a.model_hash FROM attributions a WHERE a.item_id = m.item_id AND a.explainer = m.explainer LIMIT 1),
+                            (SELECT p.model_hash FROM predictions p WHERE p.item_id = m.item_id LIMIT 1), ''),
+                   m.explainer, m.name, m.value
+            FROM metrics m;
+        DROP TABLE metrics;
+        ALTER TABLE metrics_v4 RENAME TO metrics;
+        """,
     ]
 }

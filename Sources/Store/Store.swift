@@ -25,9 +25,12 @@ public final class Store: @unchecked Sendable {
     public init(path: String) throws {
         connection = try SQLiteConnection(path: path)
         try Store.checkIdentity(connection)
-        try connection.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        // Foreign keys are enforced from after the migrations: a migration that rebuilds a table
+        // (4) drops and renames it, which SQLite allows only with them off.
+        try connection.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;")
         reader = path == ":memory:" || path.isEmpty ? nil : try SQLiteConnection(path: path)
         try migrate()
+        try connection.execute("PRAGMA foreign_keys=ON;")
     }
 
     /// Checks that the database is empty or a Candela store, and undamaged.
@@ -70,7 +73,17 @@ public final class Store: @unchecked Sendable {
             throw StoreError("\(path): schema version \(current) is newer than this Candela (\(Schema.migrations.count)); upgrade Candela")
         }
         for (i, sql) in Schema.migrations.enumerated() where i >= current {
-            try connection.execute("BEGIN; \(sql) PRAGMA user_version = \(i + 1); COMMIT;")
+            do {
+                try connection.execute("BEGIN; \(sql)")
+                // A rebuilt table must leave every reference valid.
+                if let bad = try connection.query("PRAGMA foreign_key_check").first {
+                    throw StoreError("a row of \(bad.first?.text ?? "?") refers to a missing row of \(bad.count > 2 ? bad[2].text ?? "?" : "?")")
+                }
+                try connection.execute("PRAGMA user_version = \(i + 1); COMMIT;")
+            } catch {
+                try? connection.execute("ROLLBACK")
+                throw StoreError("\(path): migration \(i + 1) of the store failed (\(error)); the store is unchanged")
+            }
         }
         // Marked once (a write: readers beside a running writer would wait for its lock).
         if path != ":memory:" && !path.isEmpty, (try connection.query("PRAGMA application_id")[0][0].int ?? 0) != Store.applicationID {
@@ -188,8 +201,9 @@ public final class Store: @unchecked Sendable {
 
     public func insert(_ m: MetricRecord) throws {
         try locked {
-            try connection.query("INSERT OR REPLACE INTO metrics(item_id, explainer, name, value) VALUES (?,?,?,?)",
-                                 [.int(m.itemID), .text(m.explainer), .text(m.name), m.value.map { .double($0) } ?? .null])
+            try connection.query("INSERT OR REPLACE INTO metrics(item_id, model_hash, explainer, name, value) VALUES (?,?,?,?,?)",
+                                 [.int(m.itemID), .text(m.modelHash), .text(m.explainer), .text(m.name),
+                                  m.value.map { .double($0) } ?? .null])
         }
     }
 
@@ -239,7 +253,7 @@ public final class Store: @unchecked Sendable {
         try locked {
             try connection.query("""
                 SELECT id, run_id, dataset, path, label, mask_path, content_hash, width, height, tissue_mask_path FROM items
-                WHERE run_id = ? ORDER BY path
+                WHERE run_id = ? ORDER BY dataset, path
                 """, [.int(run)]).map { r in
                 ItemRecord(id: r[0].int, runID: r[1].int ?? 0, dataset: r[2].text ?? "", path: r[3].text ?? "",
                            label: r[4].text, maskPath: r[5].text, tissueMaskPath: r[9].text, contentHash: r[6].text ?? "",
@@ -252,7 +266,7 @@ public final class Store: @unchecked Sendable {
         try locked {
             try connection.query("""
                 SELECT p.item_id, p.model_hash, p.class_index, p.class_name, p.probability, p.probabilities
-                FROM predictions p JOIN items i ON i.id = p.item_id WHERE i.run_id = ? ORDER BY i.path
+                FROM predictions p JOIN items i ON i.id = p.item_id WHERE i.run_id = ? ORDER BY i.dataset, i.path, p.model_hash
                 """, [.int(run)]).map { r in
                 PredictionRecord(itemID: r[0].int ?? 0, modelHash: r[1].text ?? "", classIndex: Int(r[2].int ?? 0),
                                  className: r[3].text ?? "", probability: r[4].double ?? 0,
@@ -266,7 +280,7 @@ public final class Store: @unchecked Sendable {
             try connection.query("""
                 SELECT a.id, a.item_id, a.model_hash, a.explainer, a.method, a.parameters, a.target, a.cache_key,
                        a.raw_shape, a.height, a.width, a.heatmap, a.seconds
-                FROM attributions a JOIN items i ON i.id = a.item_id WHERE i.run_id = ? ORDER BY i.path, a.explainer
+                FROM attributions a JOIN items i ON i.id = a.item_id WHERE i.run_id = ? ORDER BY i.dataset, i.path, a.model_hash, a.explainer
                 """, [.int(run)]).map(attributionRecord)
         }
     }
@@ -276,7 +290,7 @@ public final class Store: @unchecked Sendable {
         try locked {
             try connection.query("""
                 SELECT id, item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height, width,
-                       heatmap, seconds FROM attributions WHERE item_id = ? ORDER BY explainer, target
+                       heatmap, seconds FROM attributions WHERE item_id = ? ORDER BY model_hash, explainer, target
                 """, [.int(item)]).map(attributionRecord)
         }
     }
@@ -285,19 +299,23 @@ public final class Store: @unchecked Sendable {
     public func attributionSummaries(run: Int64) throws -> [AttributionSummary] {
         try locked {
             try connection.query("""
-                SELECT DISTINCT a.explainer, a.method, a.parameters FROM attributions a JOIN items i ON i.id = a.item_id
-                WHERE i.run_id = ? ORDER BY a.explainer
-                """, [.int(run)]).map { AttributionSummary(explainer: $0[0].text ?? "", method: $0[1].text ?? "", parameters: $0[2].text ?? "{}") }
+                SELECT DISTINCT a.explainer, a.method, a.parameters, a.model_hash FROM attributions a JOIN items i ON i.id = a.item_id
+                WHERE i.run_id = ? ORDER BY a.explainer, a.model_hash
+                """, [.int(run)]).map {
+                AttributionSummary(explainer: $0[0].text ?? "", method: $0[1].text ?? "", parameters: $0[2].text ?? "{}",
+                                   modelHash: $0[3].text ?? "")
+            }
         }
     }
 
     public func metrics(run: Int64) throws -> [MetricRecord] {
         try locked {
             try connection.query("""
-                SELECT m.item_id, m.explainer, m.name, m.value FROM metrics m JOIN items i ON i.id = m.item_id
-                WHERE i.run_id = ? ORDER BY i.path, m.explainer, m.name
+                SELECT m.item_id, m.explainer, m.name, m.value, m.model_hash FROM metrics m JOIN items i ON i.id = m.item_id
+                WHERE i.run_id = ? ORDER BY i.dataset, i.path, m.model_hash, m.explainer, m.name
                 """, [.int(run)]).map { r in
-                MetricRecord(itemID: r[0].int ?? 0, explainer: r[1].text ?? "", name: r[2].text ?? "", value: r[3].double)
+                MetricRecord(itemID: r[0].int ?? 0, explainer: r[1].text ?? "", name: r[2].text ?? "", value: r[3].double,
+                             modelHash: r[4].text ?? "")
             }
         }
     }
@@ -321,7 +339,8 @@ public final class Store: @unchecked Sendable {
     public func cachedMetric(cacheKey: String, name: String) throws -> (value: Double?, found: Bool)? {
         try reading { connection in
             try connection.query("""
-                SELECT m.value FROM attributions a JOIN metrics m ON m.item_id = a.item_id AND m.explainer = a.explainer
+                SELECT m.value FROM attributions a
+                JOIN metrics m ON m.item_id = a.item_id AND m.model_hash = a.model_hash AND m.explainer = a.explainer
                 WHERE a.cache_key = ? AND m.name = ? ORDER BY a.id DESC LIMIT 1
                 """, [.text(cacheKey), .text(name)]).first.map { ($0[0].double, true) }
         }
@@ -403,22 +422,27 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// Paths of the items a run has committed.
-    public func itemPaths(run: Int64) throws -> Set<String> {
-        try locked { Set(try connection.query("SELECT path FROM items WHERE run_id = ?", [.int(run)]).compactMap { $0[0].text }) }
+    /// The (dataset, path) of every item a run has committed.
+    public func itemKeys(run: Int64) throws -> Set<ItemKey> {
+        try locked {
+            Set(try connection.query("SELECT dataset, path FROM items WHERE run_id = ?", [.int(run)]).map {
+                ItemKey(dataset: $0[0].text ?? "", path: $0[1].text ?? "")
+            })
+        }
     }
 
     // MARK: - Merge
 
     /// Copies run `source` of the store at `path` (its items, predictions, heatmaps, metrics and
     /// failures, byte for byte, and the models they refer to) into run `target` of this store, in
-    /// one transaction. An item path already in `target` is an error naming it.
+    /// one transaction. An item (dataset and path) already in `target` is an error naming it.
     public func copyRun(_ source: Int64, from path: String, into target: Int64) throws {
         try locked {
             try connection.query("ATTACH DATABASE ? AS src", [.text(path)])
             defer { try? connection.execute("DETACH DATABASE src") }
             let duplicate = try connection.query("""
-                SELECT s.path FROM src.items s JOIN main.items m ON m.path = s.path AND m.run_id = ? WHERE s.run_id = ? LIMIT 1
+                SELECT s.path FROM src.items s JOIN main.items m ON m.dataset = s.dataset AND m.path = s.path AND m.run_id = ?
+                WHERE s.run_id = ? LIMIT 1
                 """, [.int(target), .int(source)]).first?[0].text
             if let duplicate { throw StoreError("\(path): item \(duplicate) is already in the merged run (two shards hold it)") }
             try transaction {
@@ -428,8 +452,8 @@ public final class Store: @unchecked Sendable {
                     SELECT ?, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height
                     FROM src.items WHERE run_id = ? ORDER BY id
                     """, [.int(target), .int(source)])
-                // New item ids by path within the target run.
-                let newID = "(SELECT m.id FROM main.items m WHERE m.run_id = \(target) AND m.path = si.path)"
+                // New item ids by dataset and path within the target run.
+                let newID = "(SELECT m.id FROM main.items m WHERE m.run_id = \(target) AND m.dataset = si.dataset AND m.path = si.path)"
                 try connection.query("""
                     INSERT INTO main.predictions(item_id, model_hash, class_index, class_name, probability, probabilities)
                     SELECT \(newID), p.model_hash, p.class_index, p.class_name, p.probability, p.probabilities
@@ -443,8 +467,8 @@ public final class Store: @unchecked Sendable {
                     FROM src.attributions a JOIN src.items si ON si.id = a.item_id WHERE si.run_id = ? ORDER BY a.id
                     """, [.int(source)])
                 try connection.query("""
-                    INSERT INTO main.metrics(item_id, explainer, name, value)
-                    SELECT \(newID), m.explainer, m.name, m.value
+                    INSERT INTO main.metrics(item_id, model_hash, explainer, name, value)
+                    SELECT \(newID), m.model_hash, m.explainer, m.name, m.value
                     FROM src.metrics m JOIN src.items si ON si.id = m.item_id WHERE si.run_id = ?
                     """, [.int(source)])
                 try connection.query("""

@@ -120,28 +120,20 @@ struct Merge: ParsableCommand {
                 candelaVersion: first.candelaVersion, startedAt: sources.map(\.run.startedAt).min()!,
                 status: "running", jobs: sources.map(\.run.jobs).reduce(0, +), parameters: parameters))
             for (path, run) in sources { try store.copyRun(run.id!, from: path, into: runID) }
-            try store.finishRun(runID, status: status, at: sources.compactMap(\.run.finishedAt).max() ?? ISO8601DateFormatter().string(from: Date()))
-            print("run \(runID) in \(out): \(try store.items(run: runID).count) items from \(inputs.count) stores (shards \(shards.joined(separator: ", "))), "
-                  + "\(try store.failures(run: runID).count) failures, \(status)")
-            if status != "complete" { exit = 2 }
-
+            // The manifest's gates and report, when it is still readable; the same finisher as `run`.
             let manifestPath = manifest ?? first.manifestPath
-            guard FileManager.default.fileExists(atPath: manifestPath) else {
-                print("manifest \(manifestPath) not found: gates and report skipped")
-                return
-            }
-            let m = try ManifestParser.load(path: manifestPath)
-            let gates = try Gates.evaluate(m.gates, store: store, runID: runID)
-            try store.replaceGateResults(run: runID, gates)
-            for g in gates { print(Gates.describe(g)) }
-            if gates.contains(where: { !$0.passed }) { exit = 3 }
-            if let dir = report ?? m.stages.first(where: { $0.kind == .report })?.out {
-                var options = Runner.reportOptions(m.stages.first { $0.kind == .report })
-                options.force = force
-                let writer = ReportWriter(store: store, runID: runID, directory: dir, cards: Runner.cards(for: Array(m.explainers.values)),
-                                          options: options)
-                print("report: \(try writer.write())")
-            }
+            let m = FileManager.default.fileExists(atPath: manifestPath) ? try ManifestParser.load(path: manifestPath) : nil
+            if m == nil { print("manifest \(manifestPath) not found: gates skipped\(report == nil ? " and no report" : "")") }
+            let plan = m.flatMap { RunFinisher.ReportPlan.of($0, directory: report, force: force) }
+                ?? report.map { RunFinisher.ReportPlan(directory: $0, options: ReportOptions(force: force), cards: [:]) }
+            let finished = try RunFinisher(store: store, runID: runID, gates: m?.gates ?? [], report: plan, log: { note($0) })
+                .finish(atLeast: status, at: sources.compactMap(\.run.finishedAt).max())
+            print("run \(runID) in \(out): \(try store.items(run: runID).count) items from \(inputs.count) stores (shards \(shards.joined(separator: ", "))), "
+                  + "\(finished.failures) failures, \(finished.status)")
+            for g in finished.gates { print(Gates.describe(g)) }
+            if let index = finished.reportIndex { print("report: \(index)") }
+            if finished.status != "complete" { exit = 2 }
+            if finished.gates.contains(where: { !$0.passed }) { exit = 3 }
         }
         if exit != 0 { throw ExitCode(exit) }
     }
@@ -167,7 +159,7 @@ struct Validate: ParsableCommand {
             var counts: [String: Int] = [:]
             for (name, spec) in plan.manifest.datasets {
                 counts[name] = try DatasetLoader.load(spec).count
-                if counts[name] == 0 { throw PipelineError("\(plan.manifest.file): dataset '\(name)' has no images (\(spec.origin))") }
+                if counts[name] == 0 { throw PipelineError("\(plan.manifest.location("datasets.\(name)")): dataset '\(name)' has no images (\(spec.origin))") }
             }
             for spec in plan.manifest.models.values { _ = try Runner.loadModelForValidation(spec) }
             for w in plan.warnings { note("warning: \(w)") }
@@ -201,12 +193,12 @@ struct ReportCommand: ParsableCommand {
             }
             // Method cards and report settings from the run's manifest, when it is still readable.
             let manifest = FileManager.default.fileExists(atPath: run.manifestPath) ? try? ManifestParser.load(path: run.manifestPath) : nil
-            var options = Runner.reportOptions(manifest?.stages.first { $0.kind == .report })
+            var options = RunFinisher.reportOptions(manifest?.stages.first { $0.kind == .report })
             if let pageSize { options.pageSize = max(1, pageSize) }
             if let doctorExplainer { options.doctorExplainer = doctorExplainer }
             if let templates { options.templateDirectory = templates }
             options.force = force
-            let cards = Runner.cards(for: Array(manifest?.explainers.values ?? [:].values))
+            let cards = RunFinisher.cards(for: Array(manifest?.explainers.values ?? [:].values))
             print("report: \(try ReportWriter(store: store, runID: id, directory: out, cards: cards, options: options).write())")
         }
     }
@@ -237,7 +229,7 @@ struct Runs: ParsableCommand {
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Exports a run's predictions and metrics as CSV (one row per item and explainer).")
+        abstract: "Exports a run's predictions and metrics as CSV (one row per item, model and explainer).")
 
     @Option(help: "SQLite database file.") var db: String = "candela.sqlite"
     @Option(name: .customLong("run"), help: "Run id (default: the latest run).") var runID: Int64?
@@ -256,21 +248,26 @@ struct Export: ParsableCommand {
             guard FileManager.default.fileExists(atPath: db) else { throw StoreError("\(db): no such database") }
             let store = try Store(path: db)
             guard let id = try runID ?? store.runs().last?.id else { throw StoreError("\(db): the store has no runs") }
-            let predictions = Dictionary(try store.predictions(run: id).map { ($0.itemID, $0) }, uniquingKeysWith: { a, _ in a })
+            // One row per heatmap: the item, the model that made it (its prediction), the explainer and its metrics.
+            let models = Dictionary(try store.models().map { ($0.hash, $0.name) }, uniquingKeysWith: { a, _ in a })
+            let predictions = Dictionary(try store.predictions(run: id).map { ("\($0.itemID) \($0.modelHash)", $0) }, uniquingKeysWith: { a, _ in a })
             let metrics = try store.metrics(run: id)
-            let attributions = try store.attributions(run: id)
+            let metricValue = Dictionary(metrics.map { ("\($0.itemID) \($0.modelHash) \($0.explainer) \($0.name)", $0.value) },
+                                         uniquingKeysWith: { a, _ in a })
+            let attributions = Dictionary(grouping: try store.attributions(run: id), by: \.itemID)
             let metricNames = Array(Set(metrics.map(\.name))).sorted()
-            var lines = [(["run", "path", "label", "predicted", "probability", "explainer", "method", "target", "seconds"] + metricNames)
-                .joined(separator: ",")]
+            var lines = [(["run", "path", "label", "predicted", "probability", "explainer", "method", "target", "seconds", "dataset", "model"]
+                          + metricNames).joined(separator: ",")]
             for item in try store.items(run: id) {
                 guard let itemID = item.id else { continue }
-                let p = predictions[itemID]
-                for a in attributions where a.itemID == itemID {
+                for a in attributions[itemID] ?? [] {
+                    let p = predictions["\(itemID) \(a.modelHash)"]
                     let values = metricNames.map { name in
-                        metrics.first { $0.itemID == itemID && $0.explainer == a.explainer && $0.name == name }?.value.map { "\($0)" } ?? ""
+                        (metricValue["\(itemID) \(a.modelHash) \(a.explainer) \(name)"] ?? nil).map { "\($0)" } ?? ""
                     }
                     lines.append(([String(id), item.path, item.label ?? "", p?.className ?? "", p.map { String(format: "%.6f", $0.probability) } ?? "",
-                                   a.explainer, a.method, String(a.target), String(format: "%.4f", a.seconds)] + values)
+                                   a.explainer, a.method, String(a.target), String(format: "%.4f", a.seconds), item.dataset,
+                                   models[a.modelHash] ?? a.modelHash] + values)
                         .map(Export.field).joined(separator: ","))
                 }
             }

@@ -55,6 +55,46 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(try DatasetLoader.load(m.datasets["slides"]!).count, 64)
     }
 
+    /// The DAG decides what runs: stages cover every dataset and model unless they name some;
+    /// evaluate stages measure the explain stages they need; unused definitions are warned about
+    /// at their line.
+    func testCombinationsFollowTheStages() throws {
+        let m = try parse("""
+        datasets:
+          a: {csv: ../datasets/demo/labels.csv}
+          b: {csv: ../datasets/demo/labels.csv, limit: 2}
+          c: {csv: ../datasets/demo/labels.csv, limit: 1}
+        models:
+          m1: {onnx: ../models/demo.onnx, classes: [normal, abnormal], preprocessing: {size: [64, 64]}}
+          m2: {onnx: ../models/demo-vgg.onnx, classes: [normal, abnormal], preprocessing: {size: [64, 64]}}
+        explainers:
+          cam: {method: gradcam}
+          sal: {method: saliency}
+          lrp: {method: lrp}
+        stages:
+          everywhere: {kind: explain, explainers: [cam], dataset: [a, b]}
+          on-m2: {kind: explain, explainers: [sal], model: m2, dataset: a, target: label}
+          pg: {kind: evaluate, metrics: [pointing_game], needs: [on-m2]}
+        """)
+        let plan = try Plan(m)
+        let combos = plan.combinations
+        XCTAssertEqual(combos.map { "\($0.dataset)×\($0.model)" }, ["a×m1", "a×m2", "b×m1", "b×m2"])
+        let am2 = combos[1].explainers
+        XCTAssertEqual(am2.map(\.spec.name), ["cam", "sal"])
+        XCTAssertEqual(am2.map(\.target), [.predicted, .label])
+        // pg needs on-m2 only (explicit needs replace nothing: evaluate infers every explain stage).
+        XCTAssertEqual(am2.map(\.metrics), [["pointing_game"], ["pointing_game"]])
+        XCTAssertEqual(combos[0].explainers.map(\.spec.name), ["cam"])
+        XCTAssertEqual(plan.warnings, [
+            "test.yaml:4:3: dataset 'c' is not run: no predict or explain stage covers it",
+            "test.yaml:11:3: explainer 'lrp' is not run: no explain stage names it",
+        ])
+        // Without predict or explain stages, every dataset is predicted with every model.
+        let bare = try Plan(try parse(valid.replacingOccurrences(of: "  explain:\n    kind: explain\n    explainers: [cam]\n", with: "")))
+        XCTAssertEqual(bare.combinations.map(\.explainers.count), [0])
+        XCTAssertEqual(bare.combinations.map(\.model), ["m"])
+    }
+
     func testValidManifestResolvesPathsAgainstItsFolder() throws {
         let m = try parse(valid)
         XCTAssertEqual(m.models["m"]?.onnx, Support.repo("models/demo.onnx"))

@@ -92,4 +92,93 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/report/items").count, 5)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/report/doctor").count, 5)
     }
+
+    /// Two datasets × two models × three explainers: all twelve combinations run, each item's
+    /// models share one item row, gates judge each model, the report shows both, a rerun reuses
+    /// everything and a resumed run skips what is committed.
+    func testEveryDatasetAndModelRuns() throws {
+        let dir = Support.temporaryDirectory()
+        let demo = Support.repo("datasets/demo")
+        func csv(_ range: Range<Int>) -> String {
+            "path,label,mask\n" + range.map { i in
+                let name = String(format: "slide_%03d.png", i)
+                return "\(demo)/images/\(name),\(i % 2 == 0 ? "normal" : "abnormal"),\(demo)/masks/\(name)\n"
+            }.joined()
+        }
+        try csv(0..<3).write(toFile: "\(dir)/a.csv", atomically: true, encoding: .utf8)
+        // Dataset b shares slide 2 with a: the same file in two datasets is two items.
+        try csv(2..<4).write(toFile: "\(dir)/b.csv", atomically: true, encoding: .utf8)
+        let preprocessing = "{size: [64, 64], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}"
+        try """
+        pipeline: grid
+        datasets:
+          a: {csv: a.csv}
+          b: {csv: b.csv}
+        models:
+          cnn: {onnx: \(Support.repo("models/demo.onnx")), classes: [normal, abnormal], preprocessing: \(preprocessing)}
+          vgg: {onnx: \(Support.repo("models/demo-vgg.onnx")), classes: [normal, abnormal], preprocessing: \(preprocessing)}
+        explainers:
+          gradcam: {method: gradcam}
+          saliency: {method: saliency}
+          lrp: {method: lrp}
+        stages:
+          explain: {kind: explain}
+          evaluate: {kind: evaluate, metrics: [pointing_game]}
+          report: {kind: report, out: report}
+        gates:
+          accurate: {metric: accuracy, min: 0.5}
+          vgg-points: {metric: pointing_game, explainer: lrp, model: vgg, min: 0.5}
+        """.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
+        let plan = try Plan(try ManifestParser.load(path: "\(dir)/p.yaml"))
+        XCTAssertEqual(plan.combinations.count, 4)
+        let summary = try Runner(plan: plan, options: RunOptions(jobs: 2, database: "\(dir)/c.sqlite"), log: { _ in }).run()
+        XCTAssertEqual(summary.items, 5)
+        XCTAssertEqual(summary.status, "complete")
+        let store = try Store(path: "\(dir)/c.sqlite")
+        let items = try store.items(run: summary.runID)
+        XCTAssertEqual(items.map(\.dataset), ["a", "a", "a", "b", "b"])
+        XCTAssertEqual(try store.predictions(run: summary.runID).count, 5 * 2)
+        let attributions = try store.attributions(run: summary.runID)
+        XCTAssertEqual(attributions.count, 5 * 2 * 3)
+        let models = Dictionary(uniqueKeysWithValues: try store.models().map { ($0.name, $0.hash) })
+        // Every (dataset, model, explainer) has its heatmaps: 2 × 2 × 3 = 12 combinations.
+        let byItem = Dictionary(uniqueKeysWithValues: items.map { ($0.id!, $0.dataset) })
+        let combos = Set(attributions.map { "\(byItem[$0.itemID]!) \($0.modelHash) \($0.explainer)" })
+        XCTAssertEqual(combos.count, 12)
+        // Pointing-game rows for the abnormal items (1, 3 in b... and 1 in a), per model.
+        let metrics = try store.metrics(run: summary.runID)
+        XCTAssertEqual(Set(metrics.map(\.modelHash)), Set(models.values))
+        XCTAssertEqual(metrics.filter { $0.value != nil }.count, 2 * 2 * 3 * 2) // 2 lesion items × 2 models × 3 explainers × (standard, strict)
+        // The two models' heatmaps of one item differ (they are two models, not one copied).
+        let slide1 = items.first { $0.path.hasSuffix("slide_001.png") }!.id!
+        let cams = attributions.filter { $0.itemID == slide1 && $0.explainer == "gradcam" }
+        XCTAssertEqual(cams.count, 2)
+        XCTAssertNotEqual(cams[0].heatmap, cams[1].heatmap)
+        XCTAssertEqual(summary.gates.map(\.name), ["accurate [cnn]", "accurate [vgg]", "vgg-points"])
+        let index = try String(contentsOfFile: "\(dir)/report/index.html", encoding: .utf8)
+        XCTAssertTrue(index.contains("id=\"models\""))
+        XCTAssertTrue(index.contains("gradcam [vgg]") && index.contains("lrp [cnn]"))
+        let itemPage = try String(contentsOfFile: "\(dir)/report/items/\(slide1).html", encoding: .utf8)
+        XCTAssertTrue(itemPage.contains("id=\"model-predictions\"") && itemPage.contains("saliency [cnn]"))
+
+        let again = try Runner(plan: plan, options: RunOptions(jobs: 1, database: "\(dir)/c.sqlite"), log: { _ in }).run()
+        XCTAssertEqual(again.computed, 0)
+        XCTAssertEqual(again.reused, 30)
+        XCTAssertEqual(try store.metrics(run: again.runID).map(\.value), metrics.map(\.value))
+
+        // A run killed after dataset a: resuming runs b only.
+        let partial = try store.insert(RunRecord(pipeline: "grid", manifestPath: plan.manifest.file,
+                                                 manifestHash: try Hashing.sha256(file: plan.manifest.file), candelaVersion: "x",
+                                                 startedAt: "t", status: "running", jobs: 1))
+        for item in items where item.dataset == "a" {
+            var copy = item
+            copy.runID = partial
+            try store.insert(copy)
+        }
+        let resumed = try Runner(plan: plan, options: RunOptions(jobs: 1, database: "\(dir)/c.sqlite", resume: true), log: { _ in }).run()
+        XCTAssertEqual(resumed.runID, partial)
+        XCTAssertEqual(resumed.resumed, 3)
+        XCTAssertEqual(resumed.reused, 2 * 2 * 3)
+        XCTAssertEqual(try store.items(run: partial).count, 5)
+    }
 }

@@ -50,6 +50,46 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(try reopened.runs().first?.status, "complete")
     }
 
+    /// Migration 4 on a store written at schema 3: every row kept, metrics given the model of
+    /// their heatmap, items unique per (run, dataset, path) instead of (run, path).
+    func testMigrationFourKeepsRowsAndAddsTheModelDimension() throws {
+        let path = Support.temporaryDirectory() + "/v3.sqlite"
+        do {
+            let c = try SQLiteConnection(path: path)
+            for sql in Schema.migrations.prefix(3) { try c.execute("BEGIN; \(sql) COMMIT;") }
+            try c.execute("""
+                PRAGMA user_version = 3;
+                INSERT INTO runs(id, pipeline, manifest_path, manifest_hash, candela_version, started_at, status, jobs)
+                  VALUES (1, 'p', '/m.yaml', 'h', '0.1.0', 't', 'complete', 1);
+                INSERT INTO models VALUES ('mh', 'm', '/m.onnx', '["a","b"]', '{}');
+                INSERT INTO items(id, run_id, dataset, path, content_hash, width, height) VALUES (7, 1, 'd', '/x.png', 'c', 4, 3);
+                INSERT INTO predictions VALUES (7, 'mh', 1, 'b', 0.75, '[0.25,0.75]');
+                INSERT INTO attributions(item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height,
+                                         width, heatmap, seconds) VALUES (7, 'mh', 'gradcam', 'gradcam', '{}', 1, 'k', '[2]', 1, 1, x'ffff', 0.5);
+                INSERT INTO metrics VALUES (7, 'gradcam', 'pointing_game', 1.0);
+                """)
+        }
+        let store = try Store(path: path)
+        XCTAssertEqual(store.schemaVersion, Schema.migrations.count)
+        XCTAssertEqual(try store.items(run: 1).map(\.id), [7])
+        XCTAssertEqual(try store.metrics(run: 1), [MetricRecord(itemID: 7, explainer: "gradcam", name: "pointing_game", value: 1, modelHash: "mh")])
+        XCTAssertEqual(try store.attributions(run: 1).first?.heatmap, [1])
+        // The cached metric is found through its heatmap's model.
+        XCTAssertEqual(try store.cachedMetric(cacheKey: "k", name: "pointing_game")?.value, 1)
+        // The same file in a second dataset of the run is a new item; twice in one dataset is refused.
+        XCTAssertNoThrow(try store.insert(ItemRecord(runID: 1, dataset: "e", path: "/x.png", label: nil, maskPath: nil,
+                                                     contentHash: "c", width: 4, height: 3)))
+        XCTAssertThrowsError(try store.insert(ItemRecord(runID: 1, dataset: "d", path: "/x.png", label: nil, maskPath: nil,
+                                                         contentHash: "c", width: 4, height: 3)))
+        XCTAssertEqual(try store.itemKeys(run: 1), [ItemKey(dataset: "d", path: "/x.png"), ItemKey(dataset: "e", path: "/x.png")])
+        // Foreign keys are enforced again after the migration.
+        XCTAssertThrowsError(try store.insert(PredictionRecord(itemID: 999, modelHash: "mh", classIndex: 0, className: "a",
+                                                               probability: 1, probabilities: [1, 0])))
+        // Two models' metrics on one heatmap name are two rows.
+        try store.insert(MetricRecord(itemID: 7, explainer: "gradcam", name: "pointing_game", value: 0, modelHash: "other"))
+        XCTAssertEqual(try store.metrics(run: 1).count, 2)
+    }
+
     func testTransactionRollsBack() throws {
         let store = try Store(path: ":memory:")
         let run = try fill(store)

@@ -182,7 +182,7 @@ expect_error item-timeout-bad "--item-timeout must be a positive number of secon
 expect_ok runs-list -- "$BIN" runs --db "$TMP/slow.sqlite"
 check runs-shows-both bash -c "grep -c 'slow' '$TMP/out' | grep -qx 2 && grep -q interrupted '$TMP/out' && grep -q complete '$TMP/out'"
 expect_ok export-csv -- "$BIN" export --db "$TMP/slow.sqlite" --out "$TMP/run.csv"
-check export-rows bash -c "head -1 '$TMP/run.csv' | grep -q '^run,path,label,predicted' && test \$(wc -l < '$TMP/run.csv') -eq 13"
+check export-rows bash -c "head -1 '$TMP/run.csv' | grep -q '^run,path,label,predicted,probability,explainer,method,target,seconds,dataset,model' && test \$(wc -l < '$TMP/run.csv') -eq 13"
 expect_error export-bad-format "only csv is supported" -- "$BIN" export --db "$TMP/slow.sqlite" --format xml
 expect_error runs-missing-db "/no/such.sqlite" -- "$BIN" runs --db /no/such.sqlite
 
@@ -295,17 +295,23 @@ expect_error manifest-unknown-explainer "uses explainer 'cma', which is not defi
 base_manifest | sed 's/  cam: {method: gradcam}/  cam: {method: gradcm}/' > "$TMP/method.yaml"
 expect_error manifest-unknown-method "unknown method 'gradcm' (did you mean 'gradcam'?)" -- "$BIN" validate "$TMP/method.yaml"
 
-# What a run leaves out is said, not silent: a second model, an explainer no stage runs, a
-# dataset without images (an empty folder or pattern was already an error; a CSV of no rows too).
-base_manifest | sed 's/^explainers:/  spare:\n    onnx: $ROOT\/models\/demo.onnx\n    classes: [normal, abnormal]\n    preprocessing: {size: [64, 64]}\nexplainers:\n  unused: {method: saliency}/' > "$TMP/spare.yaml"
+# What a run leaves out is said, not silent, at the line that defines it: a model no stage
+# covers, an explainer no stage runs, a dataset without images (an empty folder or pattern was
+# already an error; a CSV of no rows too).
+base_manifest | sed 's/^explainers:/  spare:\n    onnx: $ROOT\/models\/demo.onnx\n    classes: [normal, abnormal]\n    preprocessing: {size: [64, 64]}\nexplainers:\n  unused: {method: saliency}/' \
+  | sed 's/{kind: predict}/{kind: predict, model: m}/; s/explainers: \[cam\]}/explainers: [cam], model: [m]}/' > "$TMP/spare.yaml"
 sed -i "s#\$ROOT#$ROOT#g" "$TMP/spare.yaml"
 expect_ok manifest-spare-validates -- "$BIN" validate "$TMP/spare.yaml"
-check manifest-spare-model-warned grep -q "warning: .*spare.yaml: model 'spare' is not run: a run covers one model ('m')" "$TMP/err"
-check manifest-unused-explainer-warned grep -q "warning: .*spare.yaml: explainer 'unused' is not run: no explain stage names it" "$TMP/err"
+check manifest-spare-model-warned grep -q "warning: .*spare.yaml:9:3: model 'spare' is not run: no predict or explain stage covers it" "$TMP/err"
+check manifest-unused-explainer-warned grep -q "warning: .*spare.yaml:14:3: explainer 'unused' is not run: no explain stage names it" "$TMP/err"
+base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam], model: n}/' > "$TMP/nomodel.yaml"
+expect_error manifest-stage-unknown-model "nomodel.yaml:13:54: no model named 'n'" -- "$BIN" validate "$TMP/nomodel.yaml"
+base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam]}\n  evaluate: {kind: evaluate, metrics: [pointing_game], model: m}/' > "$TMP/evalmodel.yaml"
+expect_error manifest-evaluate-model "evalmodel.yaml:14:63: stage 'evaluate': model applies to predict and explain stages only" -- "$BIN" validate "$TMP/evalmodel.yaml"
 echo "path,label" > "$TMP/empty.csv"
 base_manifest | sed "s#csv: $ROOT/datasets/demo/labels.csv, limit: 4#csv: $TMP/empty.csv#" > "$TMP/empty.yaml"
-expect_error manifest-empty-dataset "empty.yaml: dataset 'd' has no images" -- "$BIN" validate "$TMP/empty.yaml"
-expect_error run-empty-dataset "empty.yaml: dataset 'd' has no images" -- "$BIN" run "$TMP/empty.yaml" --db "$TMP/empty.sqlite"
+expect_error manifest-empty-dataset "empty.yaml:3:3: dataset 'd' has no images" -- "$BIN" validate "$TMP/empty.yaml"
+expect_error run-empty-dataset "empty.yaml:3:3: dataset 'd' has no images" -- "$BIN" run "$TMP/empty.yaml" --db "$TMP/empty.sqlite"
 
 # Gates: a failed gate exits 3 with a printed verdict, stored in the store.
 { base_manifest; cat <<YAML
