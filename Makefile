@@ -10,6 +10,8 @@ DEPS := libpng-dev:/usr/include/png.h \
         liblapacke-dev:/usr/include/lapacke.h \
         libsqlite3-dev:/usr/include/sqlite3.h \
         libssl-dev:/usr/include/openssl/sha.h \
+        libopenslide-dev:/usr/include/openslide/openslide.h \
+        libtiff-dev:/usr/include/x86_64-linux-gnu/tiffio.h \
         sqlite3:/usr/bin/sqlite3
 
 .PHONY: deps build release test sanitize conformance demo randomization-check trust-review bench explain-coverage clean

@@ -21,6 +21,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
+        .systemLibrary(name: "COpenSlide", path: "Sources/COpenSlide"),
+        .systemLibrary(name: "CTIFF", path: "Sources/CTIFF"),
         // Own GEMM micro-kernels (AVX-512 / AVX2), chosen at run time; OpenBLAS is the fallback.
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
@@ -30,15 +32,16 @@ let package = Package(
         ]),
         .target(name: "Imaging", dependencies: ["Tensors", "CPNG", "CJPEG"]),
         .target(name: "Explainers", dependencies: ["Engine", "Tensors", "Imaging"]),
+        .target(name: "Slides", dependencies: ["Imaging", "COpenSlide", "CTIFF"]),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Report", dependencies: [
             "Store", "Imaging", "Tensors", .product(name: "Mustache", package: "swift-mustache"),
         ]),
         .target(name: "Pipeline", dependencies: [
-            "Engine", "Explainers", "Imaging", "Store", "Report", "Tensors", "Yams", "CCrypto",
+            "Engine", "Explainers", "Imaging", "Slides", "Store", "Report", "Tensors", "Yams", "CCrypto",
         ]),
         .executableTarget(name: "candela", dependencies: [
-            "Pipeline", "Engine", "Explainers", "Imaging", "Tensors", "Store", "Report",
+            "Pipeline", "Engine", "Explainers", "Imaging", "Slides", "Tensors", "Store", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -50,6 +53,7 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "Explainers", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Store", "Imaging", "TestSupport"]),
+        .testTarget(name: "SlidesTests", dependencies: ["Slides", "Imaging", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
