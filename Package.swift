@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Slides", dependencies: ["Imaging", "COpenSlide", "CTIFF"]),
         .target(name: "Store", dependencies: ["CSQLite"]),
         .target(name: "Report", dependencies: [
-            "Store", "Imaging", "Tensors", .product(name: "Mustache", package: "swift-mustache"),
+            "Store", "Imaging", "Slides", "Tensors", .product(name: "Mustache", package: "swift-mustache"),
         ]),
         .target(name: "Pipeline", dependencies: [
             "Engine", "Explainers", "Imaging", "Slides", "Store", "Report", "Tensors", "Yams", "CCrypto",

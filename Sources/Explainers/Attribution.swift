@@ -50,7 +50,10 @@ public struct Attribution: Sendable {
             values = Resize.bilinear(raw.data, channels: 1, height: raw.shape[0], width: raw.shape[1],
                                      toHeight: height, toWidth: width)
         }
-        return Heatmap(width: width, height: height, values: Heatmap.normalized(values))
+        let finite = values.filter { $0.isFinite }
+        var map = Heatmap(width: width, height: height, values: Heatmap.normalized(values))
+        (map.low, map.high) = (finite.min() ?? 0, finite.max() ?? 0)
+        return map
     }
 }
 
@@ -59,6 +62,10 @@ public struct Heatmap: Sendable, Equatable {
     public let width: Int
     public let height: Int
     public let values: [Float]
+    /// The range `values` were normalized from (an `Attribution`'s map before min-max scaling):
+    /// raw = low + value · (high − low). Zero for maps made directly in [0,1].
+    public var low: Float = 0
+    public var high: Float = 0
 
     public init(width: Int, height: Int, values: [Float]) {
         precondition(values.count == width * height)

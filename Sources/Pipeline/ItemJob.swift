@@ -2,6 +2,7 @@ import Engine
 import Explainers
 import Foundation
 import Imaging
+import Slides
 import Store
 import Tensors
 
@@ -128,13 +129,25 @@ struct ItemJob {
     let dataset: String
     let runID: Int64
     let models: [ModelWork]
+    let library: SlideLibrary
 
+    /// A tile is read from its slide (the pixels are its content: their SHA-256 is its hash);
+    /// an image file is hashed as bytes and decoded only when something needs its pixels.
     func run(store: Store, recent: RecentAttributions) throws -> ItemOutcome {
-        guard let bytes = FileManager.default.contents(atPath: item.path) else {
-            throw PipelineError("\(item.path): cannot read image")
-        }
-        let contentHash = Hashing.sha256(bytes)
         var decoded: Image?
+        let contentHash: String
+        var bytes = Data()
+        if let tile = item.tile, let slide = item.slide {
+            let pixels = try TileGrid.read(tile, from: try library.slide(slide))
+            decoded = pixels
+            contentHash = Hashing.sha256(Data(pixels.pixels) + Data("\(pixels.width)x\(pixels.height)x\(pixels.channels)".utf8))
+        } else {
+            guard let data = FileManager.default.contents(atPath: item.path) else {
+                throw PipelineError("\(item.path): cannot read image")
+            }
+            bytes = data
+            contentHash = Hashing.sha256(data)
+        }
         func image() throws -> Image {
             if let decoded { return decoded }
             do {
@@ -145,9 +158,13 @@ struct ItemJob {
             return decoded!
         }
         var outcome = ItemOutcome()
+        let tile = item.tile.map { t in
+            TileRecord(slidePath: item.slide ?? "", x: t.x, y: t.y, width: t.width, height: t.height, level: t.level,
+                       tissue: t.tissue, piece: t.piece)
+        }
         var rows = ItemRows(item: ItemRecord(runID: runID, dataset: dataset, path: item.path, label: item.label,
                                              maskPath: item.mask, tissueMaskPath: item.tissueMask, contentHash: contentHash,
-                                             width: 0, height: 0),
+                                             width: 0, height: 0, tile: tile, annotationPath: item.annotation),
                             predictions: [], attributions: [], metrics: [])
         for work in models {
             let size = try run(work, contentHash: contentHash, image: image, store: store, recent: recent, into: &rows, &outcome)
@@ -219,7 +236,13 @@ struct ItemJob {
             return Resize.bilinear(m.planarFloats(), channels: 1, height: m.height, width: m.width, toHeight: p.height, toWidth: p.width)
                 .map { $0 >= 127.5 ? 1 : 0 }
         }
-        let mask = try (wanted.contains("pointing_game") || wanted.contains("energy_pointing_game") ? item.mask : nil).map(binaryMask)
+        var mask = try (wanted.contains("pointing_game") || wanted.contains("energy_pointing_game") ? item.mask : nil).map(binaryMask)
+        if let annotation = item.annotation, let t = item.tile, wanted.contains("pointing_game") || wanted.contains("energy_pointing_game") {
+            // A tile's lesion mask: the slide's annotated regions over the tile, at the model's size.
+            let m = try library.annotations(annotation).mask(x: t.x, y: t.y, regionWidth: t.width, regionHeight: t.height,
+                                                             width: p.width, height: p.height)
+            mask = m.contains(1) ? m : nil
+        }
         let tissue = try (wanted.contains("outside_tissue") ? item.tissueMask : nil).map(binaryMask)
         // The model input of a black pixel, per channel: deletion's baseline, insertion's blur border.
         let black = (0..<3).map { c in (0 - p.mean[c]) / p.std[c] }
@@ -251,11 +274,12 @@ struct ItemJob {
                 let attribution = try e.explainer.explain(ExplanationRequest(
                     model: model.model, input: try x(), target: target, pass: try forward(), image: try modelRGB()))
                 raw = attribution.raw
+                let map = attribution.heatmap(height: p.height, width: p.width)
                 record = AttributionRecord(itemID: 0, modelHash: model.hash, explainer: spec.name, method: spec.method,
                                            parameters: canonicalJSON(e.explainer.parameters), target: target, cacheKey: key,
                                            rawShape: attribution.raw.shape, height: p.height, width: p.width,
-                                           heatmap: attribution.heatmap(height: p.height, width: p.width).values,
-                                           seconds: Date().timeIntervalSince(t0))
+                                           heatmap: map.values, seconds: Date().timeIntervalSince(t0),
+                                           low: Double(map.low), high: Double(map.high))
                 outcome.computed += 1
                 recent.insert(record.asStored)
             }
@@ -320,6 +344,34 @@ struct ItemJob {
                                            "std": "\(p.std)", "order": p.channelOrder.rawValue])
         return Hashing.sha256([model.hash, contentHash, preprocessing, method, parameters, "\(target)", CandelaVersion.engine]
             .joined(separator: "\n"))
+    }
+}
+
+/// The slides and annotation files of a run, each opened once and shared by the workers
+/// (OpenSlide handles are safe to read from several threads).
+final class SlideLibrary: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slides: [String: Slide] = [:]
+    private var annotationFiles: [String: Annotations] = [:]
+
+    init(_ loaded: [LoadedSlide] = []) {
+        for s in loaded { slides[s.path] = s.slide }
+    }
+
+    func slide(_ path: String) throws -> Slide {
+        lock.lock(); defer { lock.unlock() }
+        if let s = slides[path] { return s }
+        let s = try Slide(path: path)
+        slides[path] = s
+        return s
+    }
+
+    func annotations(_ path: String) throws -> Annotations {
+        lock.lock(); defer { lock.unlock() }
+        if let a = annotationFiles[path] { return a }
+        let a = try Annotations(path: path)
+        annotationFiles[path] = a
+        return a
     }
 }
 

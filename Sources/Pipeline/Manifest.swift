@@ -1,4 +1,5 @@
 import Imaging
+import Slides
 
 /// A validated pipeline manifest (docs/manifest.md). Paths are absolute, resolved against the
 /// manifest's folder.
@@ -45,8 +46,12 @@ public struct DatasetSpec: Sendable, Equatable {
     /// Use a seeded random sample of this many items (in dataset order).
     public var sample: Int?
     public var seed: Int
+    /// A dataset of whole-slide images (`kind: slides`): how they are tiled and how tile
+    /// probabilities become verdicts; nil for a dataset of image files.
+    public var slides: SlideSettings?
 
-    public init(name: String, source: Source, limit: Int? = nil, sample: Int? = nil, seed: Int = 0) {
+    public init(name: String, source: Source, limit: Int? = nil, sample: Int? = nil, seed: Int = 0, slides: SlideSettings? = nil) {
+        self.slides = slides
         self.name = name
         self.source = source
         self.limit = limit
@@ -61,6 +66,17 @@ public struct DatasetSpec: Sendable, Equatable {
         case .folder(let p): return "\(p)/<label>/"
         case .glob(let p): return p
         }
+    }
+}
+
+/// A slide dataset's settings (docs/slides.md).
+public struct SlideSettings: Sendable, Equatable {
+    public var tiling: TilingOptions
+    public var aggregation: Aggregation
+
+    public init(tiling: TilingOptions, aggregation: Aggregation = Aggregation()) {
+        self.tiling = tiling
+        self.aggregation = aggregation
     }
 }
 

@@ -1,6 +1,7 @@
 import Explainers
 import Foundation
 import Imaging
+import Slides
 import Yams
 
 /// Reads a manifest file into a `Manifest`, checking keys, types and references, and reporting
@@ -39,7 +40,45 @@ public enum ManifestParser {
         }
         var datasets: [String: DatasetSpec] = [:]
         for (name, node) in try r.namedMappings(try r.require(top, "datasets", in: root)) {
-            let m = try r.mapping(node, allowed: ["csv", "folder", "glob", "limit", "sample", "seed"], what: "dataset '\(name)'")
+            let m = try r.mapping(node, allowed: ["kind", "csv", "folder", "glob", "limit", "sample", "seed", "mpp", "tile", "overlap",
+                                                  "min_tissue", "tissue_mpp", "min_piece_area", "aggregate"], what: "dataset '\(name)'")
+            var slides: SlideSettings?
+            let kind = try m["kind"].map { try r.string($0) } ?? "images"
+            switch kind {
+            case "images":
+                for key in ["mpp", "tile", "overlap", "min_tissue", "tissue_mpp", "min_piece_area", "aggregate"] where m[key] != nil {
+                    throw r.error(m[key]!, "dataset '\(name)': \(key) applies to slide datasets; add kind: slides")
+                }
+            case "slides":
+                var tiling = TilingOptions(mpp: try m["mpp"].map { Double(try r.float($0)) }, tile: try m["tile"].map { try r.int($0, min: 8) } ?? 224,
+                                           overlap: try m["overlap"].map { try r.int($0, min: 0) } ?? 0,
+                                           minTissue: try m["min_tissue"].map { Double(try r.float($0)) } ?? 0.5)
+                if let n = m["mpp"], !(tiling.mpp! > 0) { throw r.error(n, "mpp must be > 0 (micrometres per pixel of the tiles)") }
+                if let n = m["overlap"], tiling.overlap >= tiling.tile { throw r.error(n, "overlap must be smaller than tile (\(tiling.tile))") }
+                if let n = m["min_tissue"], !(0...1).contains(tiling.minTissue) { throw r.error(n, "min_tissue must be between 0 and 1") }
+                if let n = m["tissue_mpp"] {
+                    tiling.tissue.mpp = Double(try r.float(n))
+                    if !(tiling.tissue.mpp > 0) { throw r.error(n, "tissue_mpp must be > 0") }
+                }
+                if let n = m["min_piece_area"] { tiling.tissue.minPieceArea = Double(try r.float(n)) }
+                var aggregation = Aggregation()
+                if let an = m["aggregate"] {
+                    let a = try r.mapping(an, allowed: ["rule", "k", "threshold", "class"], what: "aggregate")
+                    if let rn = a["rule"] {
+                        let text = try r.string(rn)
+                        guard let rule = Aggregation.Rule(rawValue: text) else {
+                            throw r.error(rn, "unknown aggregation rule '\(text)'; rules: \(Aggregation.Rule.allCases.map(\.rawValue).joined(separator: ", "))")
+                        }
+                        aggregation.rule = rule
+                    }
+                    if let kn = a["k"] { aggregation.k = try r.int(kn, min: 1) }
+                    if let tn = a["threshold"] { aggregation.threshold = Double(try r.float(tn)) }
+                    if let cn = a["class"] { aggregation.positiveClass = try r.string(cn) }
+                }
+                slides = SlideSettings(tiling: tiling, aggregation: aggregation)
+            default:
+                throw r.error(m["kind"]!, "dataset '\(name)': kind must be images or slides, got '\(kind)'")
+            }
             let sources = ["csv", "folder", "glob"].filter { m[$0] != nil }
             guard sources.count == 1 else {
                 throw r.error(node, sources.isEmpty ? "dataset '\(name)' needs one of csv, folder or glob"
@@ -50,7 +89,7 @@ public enum ManifestParser {
             datasets[name] = DatasetSpec(name: name, source: source,
                                          limit: try m["limit"].map { try r.int($0, min: 1) },
                                          sample: try m["sample"].map { try r.int($0, min: 1) },
-                                         seed: try m["seed"].map { try r.int($0, min: 0) } ?? 0)
+                                         seed: try m["seed"].map { try r.int($0, min: 0) } ?? 0, slides: slides)
         }
 
         var models: [String: ModelSpec] = [:]

@@ -54,7 +54,12 @@ public struct RunFinisher {
         public var reportIndex: String?
     }
 
-    public init(store: Store, runID: Int64, gates: [GateSpec], report: ReportPlan?, log: @escaping @Sendable (String) -> Void) {
+    /// The slide datasets' settings by dataset name (their aggregation rules).
+    let slideSettings: [String: SlideSettings]
+
+    public init(store: Store, runID: Int64, gates: [GateSpec], report: ReportPlan?, log: @escaping @Sendable (String) -> Void,
+                slideSettings: [String: SlideSettings] = [:]) {
+        self.slideSettings = slideSettings
         self.store = store
         self.runID = runID
         self.gates = gates
@@ -62,14 +67,16 @@ public struct RunFinisher {
         self.log = log
     }
 
-    /// Finishes the run: status "partial" when it has failure rows (or `atLeast` says so), else
-    /// `atLeast`; then gates, then the report. The verdict is recorded before the report is
+    /// Finishes the run: slide verdicts and stitched heatmaps; status "partial" when it has
+    /// failure rows (or `atLeast` says so), else `atLeast`; then gates, then the report. The verdict is recorded before the report is
     /// written, so the report shows it; a report that cannot be written is a failure row and
     /// makes the run partial.
     public func finish(atLeast: String = "complete", at time: String? = nil) throws -> Outcome {
         let stamp = time ?? RunFinisher.timestamp(Date())
         var failures = try store.failures(run: runID).count
         var status = atLeast == "complete" && failures > 0 ? "partial" : atLeast
+        // Slides: verdicts per slide and tissue piece, stitched heatmaps (from the stored tiles).
+        try SlideRecords.finish(store: store, runID: runID, settings: slideSettings)
         try store.finishRun(runID, status: status, at: stamp)
         let results = try Gates.evaluate(gates, store: store, runID: runID)
         try store.replaceGateResults(run: runID, results)

@@ -4,6 +4,7 @@ import Explainers
 import Foundation
 import Imaging
 import Report
+import Slides
 import Store
 import Tensors
 
@@ -141,9 +142,20 @@ public final class Runner: @unchecked Sendable {
         let showModel = loaded.count > 1
         var allItems: [ItemJobSpec] = []
         var explainerCount = 0
+        var slides: [(dataset: String, slide: LoadedSlide)] = []
         for dataset in Set(combinations.map(\.dataset)).sorted() {
             let spec = manifest.datasets[dataset]!
-            let items = try DatasetLoader.load(spec)
+            let items: [DatasetItem]
+            if spec.slides != nil {
+                let loaded = try DatasetLoader.slides(spec)
+                slides += loaded.map { (dataset, $0) }
+                items = loaded.flatMap(\.items)
+                for s in loaded where s.grid.tiles.isEmpty {
+                    log("warning: \(s.path): no tile has enough tissue (\(String(format: "%.1f", 100 * s.grid.mask.tissueFraction))% of the slide is tissue)")
+                }
+            } else {
+                items = try DatasetLoader.load(spec)
+            }
             guard !items.isEmpty else { throw PipelineError("\(manifest.location("datasets.\(dataset)")): dataset '\(dataset)' has no images (\(spec.origin))") }
             let works = try combinations.filter { $0.dataset == dataset }.map { c in
                 let model = loaded[c.model]!
@@ -171,6 +183,12 @@ public final class Runner: @unchecked Sendable {
                                                candelaVersion: CandelaVersion.release, startedAt: RunFinisher.timestamp(start),
                                                status: "running", jobs: options.jobs, parameters: runParameters))
         }
+        // Every slide of the run, with its header, tiling and tissue (a resumed run keeps its rows).
+        for (dataset, s) in slides {
+            try store.insert(try SlideRecords.record(s, dataset: dataset, runID: runID,
+                                                     settings: manifest.datasets[dataset]!.slides!))
+        }
+        let library = SlideLibrary(slides.map(\.slide))
         let pending = items.filter { !done.contains(ItemKey(dataset: $0.dataset, path: $0.item.path)) }
         for model in loaded.values.sorted(by: { $0.spec.name < $1.spec.name }) { try store.upsert(try model.record) }
         let datasets = Set(combinations.map(\.dataset)).sorted()
@@ -202,7 +220,7 @@ public final class Runner: @unchecked Sendable {
         DispatchQueue.concurrentPerform(iterations: jobs) { _ in
             while let index = state.next(limit: pending.count) {
                 let spec = pending[index]
-                let job = ItemJob(item: spec.item, dataset: spec.dataset, runID: runID, models: spec.models)
+                let job = ItemJob(item: spec.item, dataset: spec.dataset, runID: runID, models: spec.models, library: library)
                 do {
                     let outcome = try Deadline.with(seconds: options.itemTimeout, label: spec.item.path) {
                         try job.run(store: store, recent: recent)
@@ -228,7 +246,8 @@ public final class Runner: @unchecked Sendable {
                               reportIndex: nil, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start),
                               computed: state.computed, reused: state.reused, resumed: done.count)
         }
-        let finished = try RunFinisher(store: store, runID: runID, gates: manifest.gates, report: report, log: log).finish()
+        let finished = try RunFinisher(store: store, runID: runID, gates: manifest.gates, report: report, log: log,
+                                       slideSettings: manifest.datasets.compactMapValues(\.slides)).finish()
         return RunSummary(runID: runID, items: items.count, failures: finished.failures, status: finished.status,
                           reportIndex: finished.reportIndex, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start),
                           computed: state.computed, reused: state.reused, gates: finished.gates, resumed: done.count)

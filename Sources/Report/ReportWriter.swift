@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Mustache
+import Slides
 import Store
 import Tensors
 
@@ -233,6 +234,7 @@ public struct ReportWriter {
             common["modelHash"] = runModels.map { String($0.hash.prefix(12)) }.joined(separator: ", ")
         }
         let explainerRows = explainerParameterRows(summaries)
+        let tiles = TileReader()
         // One item's images and pages; items are independent, so two workers share them.
         let renderItem = { (item: ItemRecord) throws -> ItemPages? in
             guard let id = item.id else { return nil }
@@ -240,7 +242,7 @@ public struct ReportWriter {
             var thumbForID: String?
             let name = URL(fileURLWithPath: item.path).lastPathComponent
             let p = predictions[id]
-            let original: Image? = try? Codecs.decode(path: item.path)
+            let original: Image? = item.tile.map { try? tiles.read($0, size: item.width) } ?? (try? Codecs.decode(path: item.path))
             let key = String(item.contentHash.prefix(16))
             var imageFile: String?, thumbFile: String?
             if let original {
@@ -325,6 +327,10 @@ public struct ReportWriter {
             return ItemPages(id: id, card: card, thumb: thumbForID, used: used)
         }
         let pagesByItem = try ReportWriter.parallelMap(items, renderItem)
+        let slides = try store.slides(run: runID)
+        let slideRows = slides.isEmpty ? [] : try writeSlidePages(slides, template: templates["slide"]!, common: common,
+                                                                   modelNames: modelNames, primary: model?.hash, colorBar: colorBar,
+                                                                   used: &used)
         for page in pagesByItem.compactMap({ $0 }) {
             cardsByID[page.id] = page.card
             if let t = page.thumb { thumbByID[page.id] = t }
@@ -380,6 +386,7 @@ public struct ReportWriter {
             "galleries": galleryLinks,
             "hasConfusion": !labels.isEmpty, "confusion": confusion, "confusionClasses": classes,
             "primaryModel": model?.name ?? "?", "multiModel": multiModel, "modelRows": modelRows,
+            "hasSlides": !slideRows.isEmpty, "slides": slideRows,
             "pointing": pointingRows, "hasPointing": !pointingRows.isEmpty,
             "pointingChart": pointingBars.isEmpty ? "" : SVG.bars(pointingBars, title: "Pointing game (standard), share of items with a lesion"),
             "metricNames": present.map { ["name": $0, "help": ReportWriter.metricHelp[$0] ?? ""] },
@@ -549,6 +556,30 @@ public struct ReportWriter {
     /// A file-name-safe form of a name.
     func safe(_ s: String) -> String {
         String(s.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+    }
+}
+
+/// Reads tiles of the report's items from their slides (each slide opened once).
+final class TileReader: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slides: [String: Slide] = [:]
+
+    /// The tile's pixels as the item job read them (its level, resampled to `size`).
+    func read(_ t: TileRecord, size: Int) throws -> Image {
+        lock.lock()
+        let slide: Slide
+        if let s = slides[t.slidePath] {
+            slide = s
+        } else {
+            slide = try Slide(path: t.slidePath)
+            slides[t.slidePath] = slide
+        }
+        lock.unlock()
+        let ds = slide.levels[min(t.level, slide.levels.count - 1)].downsample
+        let tile = SlideTile(x: t.x, y: t.y, width: t.width, height: t.height, level: t.level,
+                             levelWidth: max(1, Int((Double(t.width) / ds).rounded())), levelHeight: max(1, Int((Double(t.height) / ds).rounded())),
+                             size: size, tissue: t.tissue, piece: t.piece)
+        return try TileGrid.read(tile, from: slide)
     }
 }
 

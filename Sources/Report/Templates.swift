@@ -3,13 +3,14 @@
 /// `index.mustache`, `gallery.mustache`, `item.mustache`, `doctor.mustache`); the context each
 /// receives is documented in docs/report.md.
 enum Templates {
-    static let names = ["index", "gallery", "item", "doctor"]
+    static let names = ["index", "gallery", "item", "doctor", "slide"]
 
     static func builtIn(_ name: String) -> String {
         switch name {
         case "index": return index
         case "gallery": return gallery
         case "item": return item
+        case "slide": return slide
         default: return doctor
         }
     }
@@ -133,6 +134,19 @@ enum Templates {
       </table>
     </section>
     {{/hasFailures}}
+    {{#hasSlides}}
+    <section id="slides">
+      <h2>Slides</h2>
+      <table>
+        <caption class="muted">Each slide's verdict{{#multiModel}} by {{primaryModel}}{{/multiModel}}, from its tiles' probabilities
+          (the rule is on the slide's page, with a verdict per tissue piece and the stitched heatmaps).</caption>
+        <tr><th>slide</th><th>label</th><th>verdict</th><th>score</th><th>tissue pieces</th><th>tiles</th><th>tissue</th></tr>
+        {{#slides}}<tr><td><img src="{{thumb}}" alt="{{name}}" height="48"> <a href="{{href}}">{{name}}</a></td><td>{{label}}</td>
+          <td class="{{#wrong}}bad{{/wrong}}">{{verdict}}</td><td class="num">{{score}}</td><td class="num">{{pieces}}</td>
+          <td class="num">{{tiles}}</td><td class="num">{{tissue}}</td></tr>{{/slides}}
+      </table>
+    </section>
+    {{/hasSlides}}
     <section id="curated">
       <h2>Curated views</h2>
       {{#views}}
@@ -296,6 +310,45 @@ enum Templates {
       {{#probabilities}}<tr><td>{{className}}</td><td>{{percent}}</td></tr>{{/probabilities}}
     </table>
     <p class="muted">Method: {{methodTitle}} ({{explainer}}). Candela {{version}}, run {{runID}}, model file {{modelHash}}.</p>
+    </body>
+    </html>
+    """
+
+    static let slide = """
+    <!DOCTYPE html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>{{title}}</title>
+    \(style)
+    </head>
+    <body>
+    \(header)
+    <main>
+    <nav><a href="../index.html#slides">index</a></nav>
+    <h2>{{name}}</h2>
+    <p class="muted">{{path}} · {{vendor}} · {{width}} × {{height}} pixels at level 0 · {{mpp}} · levels {{levels}}</p>
+    <p>Label {{label}} · tiles of {{tile}} · {{tiles}} tiles on tissue ({{tissue}} of the slide is tissue)</p>
+    <table id="verdicts">
+      <caption class="muted">Verdicts: {{rule}}. Piece 0 is the whole slide.</caption>
+      <tr><th>model</th><th>piece</th><th>tiles</th><th>score</th><th>verdict</th><th>mean probabilities</th></tr>
+      {{#verdicts}}<tr><td>{{model}}</td><td class="num">{{piece}}</td><td class="num">{{tiles}}</td><td class="num">{{score}}</td>
+        <td class="{{#wrong}}bad{{/wrong}}">{{verdict}}</td><td>{{probabilities}}</td></tr>{{/verdicts}}
+    </table>
+    <div class="row slide">
+      <figure><img src="{{view}}" alt="the slide at low resolution" style="width:{{viewWidth}}px;height:auto"><figcaption>slide</figcaption></figure>
+      <figure><img src="{{tissueMask}}" alt="tissue mask" style="width:{{viewWidth}}px;height:auto"><figcaption>tissue mask (white: tissue)</figcaption></figure>
+    </div>
+    <h3>Stitched heatmaps</h3>
+    <p class="muted">Every tile's heatmap on one scale for the slide (raw relevance from the slide's minimum to its 99.5th
+      percentile, not per tile); colour grows more opaque with relevance, and where no tile was taken the slide shows
+      through. {{{colorBar}}}</p>
+    <div class="row slide">
+      {{#heatmaps}}<figure><img src="{{image}}" alt="{{explainer}} over the slide" style="width:{{viewWidth}}px;height:auto">
+        <figcaption>{{explainer}} · range {{range}} · <a href="{{array}}">.npy</a></figcaption></figure>{{/heatmaps}}
+    </div>
+    </main>
     </body>
     </html>
     """

@@ -33,12 +33,21 @@ public struct SlideTile: Sendable, Equatable, Hashable {
     /// Share of the footprint that is tissue, and the tissue piece it belongs to (0: none).
     public let tissue: Double
     public let piece: Int
+
+    public init(x: Int, y: Int, width: Int, height: Int, level: Int, levelWidth: Int, levelHeight: Int, size: Int,
+                tissue: Double, piece: Int) {
+        (self.x, self.y, self.width, self.height) = (x, y, width, height)
+        (self.level, self.levelWidth, self.levelHeight, self.size) = (level, levelWidth, levelHeight, size)
+        (self.tissue, self.piece) = (tissue, piece)
+    }
 }
 
 /// A slide cut into tiles: the tissue mask and the tiles inside tissue, in reading order.
 public struct TileGrid: Sendable {
     public let tiles: [SlideTile]
     public let mask: TissueMask
+    /// The low-resolution view the mask was computed on (`mask.downsample` level-0 pixels a pixel).
+    public let view: Image
     /// Level-0 pixels per tile pixel (target mpp / level-0 mpp).
     public let scale: Double
     /// Tiles the grid had before the tissue filter.
@@ -86,6 +95,7 @@ public struct TileGrid: Sendable {
         }
         self.tiles = tiles
         self.mask = mask
+        self.view = view.image
         self.scale = scale
         self.candidates = candidates
     }

@@ -64,10 +64,17 @@ public struct ItemRecord: Codable, Sendable, Equatable {
     public var contentHash: String
     public var width: Int
     public var height: Int
+    /// For a tile of a slide: the slide and the tile's place on it.
+    public var tile: TileRecord?
+    /// A GeoJSON file of annotations (lesions) in level-0 pixels, for tiles of annotated slides.
+    public var annotationPath: String?
 
     public init(id: Int64? = nil, runID: Int64, dataset: String, path: String, label: String?, maskPath: String?,
-                tissueMaskPath: String? = nil, contentHash: String, width: Int, height: Int) {
+                tissueMaskPath: String? = nil, contentHash: String, width: Int, height: Int, tile: TileRecord? = nil,
+                annotationPath: String? = nil) {
         self.id = id
+        self.tile = tile
+        self.annotationPath = annotationPath
         self.tissueMaskPath = tissueMaskPath
         self.runID = runID
         self.dataset = dataset
@@ -77,6 +84,135 @@ public struct ItemRecord: Codable, Sendable, Equatable {
         self.contentHash = contentHash
         self.width = width
         self.height = height
+    }
+}
+
+/// Where a tile sits on its slide: a level-0 rectangle, the level it was read from, the share of
+/// it that is tissue and the tissue piece it belongs to (0: none).
+public struct TileRecord: Codable, Sendable, Equatable {
+    public var slidePath: String
+    public var x: Int, y: Int, width: Int, height: Int
+    public var level: Int
+    public var tissue: Double
+    public var piece: Int
+
+    public init(slidePath: String, x: Int, y: Int, width: Int, height: Int, level: Int, tissue: Double, piece: Int) {
+        self.slidePath = slidePath
+        (self.x, self.y, self.width, self.height) = (x, y, width, height)
+        self.level = level
+        self.tissue = tissue
+        self.piece = piece
+    }
+}
+
+/// A slide of a run: its header, how it was tiled, its tissue and a small view of it.
+public struct SlideRecord: Codable, Sendable, Equatable {
+    public var id: Int64?
+    public var runID: Int64
+    public var dataset: String
+    public var path: String
+    public var label: String?
+    public var annotationPath: String?
+    public var vendor: String
+    public var width: Int
+    public var height: Int
+    /// Each level's "WIDTHxHEIGHT@DOWNSAMPLE".
+    public var levels: [String]
+    public var mppX: Double?
+    public var mppY: Double?
+    public var objectivePower: Double?
+    public var quickHash: String
+    /// The tiling settings as canonical JSON (mpp, tile, overlap, tissue thresholds).
+    public var tiling: String
+    public var tiles: Int
+    public var tissueFraction: Double
+    /// Tissue pieces as JSON: [{"id":1,"x":..,"y":..,"width":..,"height":..}].
+    public var pieces: String
+    /// Level-0 pixels per pixel of `view` (and of the stitched heatmaps).
+    public var viewDownsample: Double
+    /// The slide at low resolution, about 1024 pixels on its longer side (JPEG), and its tissue
+    /// mask at the tissue resolution (PNG, white = tissue).
+    public var view: Data
+    public var tissueMask: Data
+
+    public init(id: Int64? = nil, runID: Int64, dataset: String, path: String, label: String?, annotationPath: String?, vendor: String,
+                width: Int, height: Int, levels: [String], mppX: Double?, mppY: Double?, objectivePower: Double?, quickHash: String,
+                tiling: String, tiles: Int, tissueFraction: Double, pieces: String, viewDownsample: Double, view: Data, tissueMask: Data) {
+        self.id = id
+        self.runID = runID
+        self.dataset = dataset
+        self.path = path
+        self.label = label
+        self.annotationPath = annotationPath
+        self.vendor = vendor
+        self.width = width
+        self.height = height
+        self.levels = levels
+        self.mppX = mppX
+        self.mppY = mppY
+        self.objectivePower = objectivePower
+        self.quickHash = quickHash
+        self.tiling = tiling
+        self.tiles = tiles
+        self.tissueFraction = tissueFraction
+        self.pieces = pieces
+        self.viewDownsample = viewDownsample
+        self.view = view
+        self.tissueMask = tissueMask
+    }
+}
+
+/// A model's verdict on a slide (piece 0) or on one tissue piece, from its tiles' probabilities.
+public struct SlideVerdictRecord: Codable, Sendable, Equatable {
+    public var slideID: Int64
+    public var modelHash: String
+    public var piece: Int
+    /// The aggregation rule and its parameters, as words ("top_k_mean k=8 threshold=0.5 class=abnormal").
+    public var rule: String
+    public var tiles: Int
+    /// The rule's score for the positive class (nil: no tile).
+    public var score: Double?
+    public var className: String
+    /// Mean tile probability per class.
+    public var probabilities: [Double]
+
+    public init(slideID: Int64, modelHash: String, piece: Int, rule: String, tiles: Int, score: Double?, className: String,
+                probabilities: [Double]) {
+        self.slideID = slideID
+        self.modelHash = modelHash
+        self.piece = piece
+        self.rule = rule
+        self.tiles = tiles
+        self.score = score
+        self.className = className
+        self.probabilities = probabilities
+    }
+}
+
+/// A stitched heatmap of one explainer over a whole slide, at `downsample` level-0 pixels per
+/// pixel: raw relevance on one scale for the slide (NaN where no tile), float32 row-major.
+public struct SlideHeatmapRecord: Codable, Sendable, Equatable {
+    public var slideID: Int64
+    public var modelHash: String
+    public var explainer: String
+    public var downsample: Double
+    public var width: Int
+    public var height: Int
+    public var low: Double?
+    public var high: Double?
+    public var values: [Float]
+
+    public init(slideID: Int64, modelHash: String, explainer: String, downsample: Double, width: Int, height: Int,
+                low: Double?, high: Double?, values: [Float]) {
+        self.slideID = slideID
+        self.modelHash = modelHash
+        self.explainer = explainer
+        self.downsample = downsample
+        self.width = width
+        self.height = height
+        self.low = low
+        self.high = high
+        self.values = values
     }
 }
 
@@ -118,10 +254,17 @@ public struct AttributionRecord: Codable, Sendable, Equatable {
     public var width: Int
     public var heatmap: [Float]
     public var seconds: Double
+    /// The range the heatmap was normalized from (raw = low + v · (high − low)); nil for rows
+    /// written before schema 5.
+    public var low: Double?
+    public var high: Double?
 
     public init(id: Int64? = nil, itemID: Int64, modelHash: String, explainer: String, method: String, parameters: String,
-                target: Int, cacheKey: String, rawShape: [Int], height: Int, width: Int, heatmap: [Float], seconds: Double) {
+                target: Int, cacheKey: String, rawShape: [Int], height: Int, width: Int, heatmap: [Float], seconds: Double,
+                low: Double? = nil, high: Double? = nil) {
         self.id = id
+        self.low = low
+        self.high = high
         self.itemID = itemID
         self.modelHash = modelHash
         self.explainer = explainer

@@ -137,5 +137,69 @@ enum Schema {
         DROP TABLE metrics;
         ALTER TABLE metrics_v4 RENAME TO metrics;
         """,
+        // 5: whole-slide images. A tile is an item with its slide and level-0 rectangle; a slide
+        // has its header, tissue pieces and a small view; verdicts per slide and tissue piece and
+        // stitched heatmaps are the run finisher's. Heatmaps keep the range they were normalized
+        // from (heat_low, heat_high), so that a slide's tiles can be put on one scale.
+        """
+        ALTER TABLE items ADD COLUMN slide_path TEXT;
+        ALTER TABLE items ADD COLUMN tile_x INTEGER;
+        ALTER TABLE items ADD COLUMN tile_y INTEGER;
+        ALTER TABLE items ADD COLUMN tile_width INTEGER;
+        ALTER TABLE items ADD COLUMN tile_height INTEGER;
+        ALTER TABLE items ADD COLUMN tile_level INTEGER;
+        ALTER TABLE items ADD COLUMN tissue REAL;
+        ALTER TABLE items ADD COLUMN piece INTEGER;
+        ALTER TABLE items ADD COLUMN annotation_path TEXT;
+        ALTER TABLE attributions ADD COLUMN heat_low REAL;
+        ALTER TABLE attributions ADD COLUMN heat_high REAL;
+        CREATE TABLE slides(
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            dataset TEXT NOT NULL,
+            path TEXT NOT NULL,
+            label TEXT,
+            annotation_path TEXT,
+            vendor TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            levels TEXT NOT NULL,
+            mpp_x REAL,
+            mpp_y REAL,
+            objective_power REAL,
+            quickhash TEXT NOT NULL,
+            tiling TEXT NOT NULL,
+            tiles INTEGER NOT NULL,
+            tissue_fraction REAL NOT NULL,
+            pieces TEXT NOT NULL,
+            view_downsample REAL NOT NULL,
+            view BLOB NOT NULL,
+            tissue_mask BLOB NOT NULL,
+            UNIQUE(run_id, dataset, path)
+        );
+        CREATE TABLE slide_verdicts(
+            slide_id INTEGER NOT NULL REFERENCES slides(id),
+            model_hash TEXT NOT NULL,
+            piece INTEGER NOT NULL,
+            rule TEXT NOT NULL,
+            tiles INTEGER NOT NULL,
+            score REAL,
+            class_name TEXT NOT NULL,
+            probabilities TEXT NOT NULL,
+            PRIMARY KEY(slide_id, model_hash, piece)
+        );
+        CREATE TABLE slide_heatmaps(
+            slide_id INTEGER NOT NULL REFERENCES slides(id),
+            model_hash TEXT NOT NULL,
+            explainer TEXT NOT NULL,
+            downsample REAL NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            low REAL,
+            high REAL,
+            heatmap BLOB NOT NULL,
+            PRIMARY KEY(slide_id, model_hash, explainer)
+        );
+        """,
     ]
 }

@@ -167,11 +167,17 @@ public final class Store: @unchecked Sendable {
     public func insert(_ i: ItemRecord) throws -> Int64 {
         try locked {
             try connection.query("""
-                INSERT INTO items(run_id, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height)
-                VALUES (?,?,?,?,?,?,?,?,?)
+                INSERT INTO items(run_id, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height,
+                                  slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                 """, [.int(i.runID), .text(i.dataset), .text(i.path), i.label.map { .text($0) } ?? .null,
                       i.maskPath.map { .text($0) } ?? .null, i.tissueMaskPath.map { .text($0) } ?? .null,
-                      .text(i.contentHash), .int(Int64(i.width)), .int(Int64(i.height))])
+                      .text(i.contentHash), .int(Int64(i.width)), .int(Int64(i.height)),
+                      i.tile.map { .text($0.slidePath) } ?? .null, i.tile.map { .int(Int64($0.x)) } ?? .null,
+                      i.tile.map { .int(Int64($0.y)) } ?? .null, i.tile.map { .int(Int64($0.width)) } ?? .null,
+                      i.tile.map { .int(Int64($0.height)) } ?? .null, i.tile.map { .int(Int64($0.level)) } ?? .null,
+                      i.tile.map { .double($0.tissue) } ?? .null, i.tile.map { .int(Int64($0.piece)) } ?? .null,
+                      i.annotationPath.map { .text($0) } ?? .null])
             return connection.lastInsertRowID
         }
     }
@@ -191,10 +197,11 @@ public final class Store: @unchecked Sendable {
         try locked {
             try connection.query("""
                 INSERT OR REPLACE INTO attributions(item_id, model_hash, explainer, method, parameters, target, cache_key,
-                  raw_shape, height, width, heatmap, seconds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                  raw_shape, height, width, heatmap, seconds, heat_low, heat_high) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                 """, [.int(a.itemID), .text(a.modelHash), .text(a.explainer), .text(a.method), .text(a.parameters),
                       .int(Int64(a.target)), .text(a.cacheKey), .text(json(a.rawShape)), .int(Int64(a.height)),
-                      .int(Int64(a.width)), .blob(AttributionRecord.quantize(a.heatmap)), .double(a.seconds)])
+                      .int(Int64(a.width)), .blob(AttributionRecord.quantize(a.heatmap)), .double(a.seconds),
+                      a.low.map { .double($0) } ?? .null, a.high.map { .double($0) } ?? .null])
             return connection.lastInsertRowID
         }
     }
@@ -214,14 +221,18 @@ public final class Store: @unchecked Sendable {
         }
     }
 
-    /// An attributions row, columns in the order id, item_id, model_hash, explainer, method,
-    /// parameters, target, cache_key, raw_shape, height, width, heatmap, seconds.
+    /// The columns of an attributions row, in the order `attributionRecord` reads them.
+    static let attributionColumns = "id, item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height, width, "
+        + "heatmap, seconds, heat_low, heat_high"
+
+    /// An attributions row, columns as `attributionColumns`.
     private func attributionRecord(_ r: [SQLValue]) -> AttributionRecord {
         AttributionRecord(id: r[0].int, itemID: r[1].int ?? 0, modelHash: r[2].text ?? "", explainer: r[3].text ?? "",
                           method: r[4].text ?? "", parameters: r[5].text ?? "{}", target: Int(r[6].int ?? 0),
                           cacheKey: r[7].text ?? "", rawShape: decode([Int].self, r[8].text) ?? [],
                           height: Int(r[9].int ?? 0), width: Int(r[10].int ?? 0),
-                          heatmap: AttributionRecord.dequantize(r[11].blob ?? Data()), seconds: r[12].double ?? 0)
+                          heatmap: AttributionRecord.dequantize(r[11].blob ?? Data()), seconds: r[12].double ?? 0,
+                          low: r[13].double, high: r[14].double)
     }
 
     // MARK: - Queries
@@ -252,12 +263,19 @@ public final class Store: @unchecked Sendable {
     public func items(run: Int64) throws -> [ItemRecord] {
         try locked {
             try connection.query("""
-                SELECT id, run_id, dataset, path, label, mask_path, content_hash, width, height, tissue_mask_path FROM items
-                WHERE run_id = ? ORDER BY dataset, path
+                SELECT id, run_id, dataset, path, label, mask_path, content_hash, width, height, tissue_mask_path,
+                       slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path FROM items
+                WHERE run_id = ? ORDER BY dataset, slide_path, tile_y, tile_x, path
                 """, [.int(run)]).map { r in
-                ItemRecord(id: r[0].int, runID: r[1].int ?? 0, dataset: r[2].text ?? "", path: r[3].text ?? "",
-                           label: r[4].text, maskPath: r[5].text, tissueMaskPath: r[9].text, contentHash: r[6].text ?? "",
-                           width: Int(r[7].int ?? 0), height: Int(r[8].int ?? 0))
+                var tile: TileRecord?
+                if let slide = r[10].text {
+                    tile = TileRecord(slidePath: slide, x: Int(r[11].int ?? 0), y: Int(r[12].int ?? 0), width: Int(r[13].int ?? 0),
+                                      height: Int(r[14].int ?? 0), level: Int(r[15].int ?? 0), tissue: r[16].double ?? 0,
+                                      piece: Int(r[17].int ?? 0))
+                }
+                return ItemRecord(id: r[0].int, runID: r[1].int ?? 0, dataset: r[2].text ?? "", path: r[3].text ?? "",
+                                  label: r[4].text, maskPath: r[5].text, tissueMaskPath: r[9].text, contentHash: r[6].text ?? "",
+                                  width: Int(r[7].int ?? 0), height: Int(r[8].int ?? 0), tile: tile, annotationPath: r[18].text)
             }
         }
     }
@@ -279,7 +297,7 @@ public final class Store: @unchecked Sendable {
         try locked {
             try connection.query("""
                 SELECT a.id, a.item_id, a.model_hash, a.explainer, a.method, a.parameters, a.target, a.cache_key,
-                       a.raw_shape, a.height, a.width, a.heatmap, a.seconds
+                       a.raw_shape, a.height, a.width, a.heatmap, a.seconds, a.heat_low, a.heat_high
                 FROM attributions a JOIN items i ON i.id = a.item_id WHERE i.run_id = ? ORDER BY i.dataset, i.path, a.model_hash, a.explainer
                 """, [.int(run)]).map(attributionRecord)
         }
@@ -289,8 +307,7 @@ public final class Store: @unchecked Sendable {
     public func attributions(item: Int64) throws -> [AttributionRecord] {
         try locked {
             try connection.query("""
-                SELECT id, item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height, width,
-                       heatmap, seconds FROM attributions WHERE item_id = ? ORDER BY model_hash, explainer, target
+                SELECT \(Store.attributionColumns) FROM attributions WHERE item_id = ? ORDER BY model_hash, explainer, target
                 """, [.int(item)]).map(attributionRecord)
         }
     }
@@ -324,8 +341,7 @@ public final class Store: @unchecked Sendable {
     public func attribution(cacheKey: String) throws -> AttributionRecord? {
         try reading { connection in
             try connection.query("""
-                SELECT id, item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height, width,
-                       heatmap, seconds FROM attributions WHERE cache_key = ? ORDER BY id DESC LIMIT 1
+                SELECT \(Store.attributionColumns) FROM attributions WHERE cache_key = ? ORDER BY id DESC LIMIT 1
                 """, [.text(cacheKey)]).first.map { row -> AttributionRecord in
                 var record = attributionRecord(row)
                 record.id = nil // a template for a new row
@@ -431,6 +447,96 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    // MARK: - Slides
+
+    static let slideColumns = "dataset, path, label, annotation_path, vendor, width, height, levels, mpp_x, mpp_y, objective_power, "
+        + "quickhash, tiling, tiles, tissue_fraction, pieces, view_downsample, view, tissue_mask"
+
+    /// Records a slide of a run (once: a resumed run keeps the row it has).
+    @discardableResult
+    public func insert(_ s: SlideRecord) throws -> Int64 {
+        try locked {
+            func opt(_ v: Double?) -> SQLValue { v.map { .double($0) } ?? .null }
+            try connection.query("""
+                INSERT OR IGNORE INTO slides(run_id, \(Store.slideColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                """, [.int(s.runID), .text(s.dataset), .text(s.path), s.label.map { .text($0) } ?? .null,
+                      s.annotationPath.map { .text($0) } ?? .null, .text(s.vendor), .int(Int64(s.width)), .int(Int64(s.height)),
+                      .text(json(s.levels)), opt(s.mppX), opt(s.mppY), opt(s.objectivePower), .text(s.quickHash), .text(s.tiling),
+                      .int(Int64(s.tiles)), .double(s.tissueFraction), .text(s.pieces), .double(s.viewDownsample),
+                      .blob(s.view), .blob(s.tissueMask)])
+            return try connection.query("SELECT id FROM slides WHERE run_id = ? AND dataset = ? AND path = ?",
+                                        [.int(s.runID), .text(s.dataset), .text(s.path)]).first?[0].int ?? 0
+        }
+    }
+
+    public func slides(run: Int64) throws -> [SlideRecord] {
+        try locked {
+            try connection.query("SELECT id, run_id, \(Store.slideColumns) FROM slides WHERE run_id = ? ORDER BY dataset, path",
+                                 [.int(run)]).map { r in
+                SlideRecord(id: r[0].int, runID: r[1].int ?? 0, dataset: r[2].text ?? "", path: r[3].text ?? "", label: r[4].text,
+                            annotationPath: r[5].text, vendor: r[6].text ?? "", width: Int(r[7].int ?? 0), height: Int(r[8].int ?? 0),
+                            levels: decode([String].self, r[9].text) ?? [], mppX: r[10].double, mppY: r[11].double,
+                            objectivePower: r[12].double, quickHash: r[13].text ?? "", tiling: r[14].text ?? "{}",
+                            tiles: Int(r[15].int ?? 0), tissueFraction: r[16].double ?? 0, pieces: r[17].text ?? "[]",
+                            viewDownsample: r[18].double ?? 1, view: r[19].blob ?? Data(), tissueMask: r[20].blob ?? Data())
+            }
+        }
+    }
+
+    /// Replaces a slide's verdicts and stitched heatmaps (the finisher's results) in one transaction.
+    public func replaceSlideResults(slide: Int64, verdicts: [SlideVerdictRecord], heatmaps: [SlideHeatmapRecord]) throws {
+        try transaction {
+            try connection.query("DELETE FROM slide_verdicts WHERE slide_id = ?", [.int(slide)])
+            try connection.query("DELETE FROM slide_heatmaps WHERE slide_id = ?", [.int(slide)])
+            for v in verdicts {
+                try connection.query("""
+                    INSERT INTO slide_verdicts(slide_id, model_hash, piece, rule, tiles, score, class_name, probabilities)
+                    VALUES (?,?,?,?,?,?,?,?)
+                    """, [.int(v.slideID), .text(v.modelHash), .int(Int64(v.piece)), .text(v.rule), .int(Int64(v.tiles)),
+                          v.score.map { .double($0) } ?? .null, .text(v.className), .text(json(v.probabilities))])
+            }
+            for h in heatmaps {
+                var bytes = Data(capacity: h.values.count * 4)
+                for v in h.values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+                try connection.query("""
+                    INSERT INTO slide_heatmaps(slide_id, model_hash, explainer, downsample, width, height, low, high, heatmap)
+                    VALUES (?,?,?,?,?,?,?,?,?)
+                    """, [.int(h.slideID), .text(h.modelHash), .text(h.explainer), .double(h.downsample), .int(Int64(h.width)),
+                          .int(Int64(h.height)), h.low.map { .double($0) } ?? .null, h.high.map { .double($0) } ?? .null, .blob(bytes)])
+            }
+        }
+    }
+
+    public func slideVerdicts(slide: Int64) throws -> [SlideVerdictRecord] {
+        try locked {
+            try connection.query("""
+                SELECT slide_id, model_hash, piece, rule, tiles, score, class_name, probabilities FROM slide_verdicts
+                WHERE slide_id = ? ORDER BY model_hash, piece
+                """, [.int(slide)]).map { r in
+                SlideVerdictRecord(slideID: r[0].int ?? 0, modelHash: r[1].text ?? "", piece: Int(r[2].int ?? 0), rule: r[3].text ?? "",
+                                   tiles: Int(r[4].int ?? 0), score: r[5].double, className: r[6].text ?? "",
+                                   probabilities: decode([Double].self, r[7].text) ?? [])
+            }
+        }
+    }
+
+    public func slideHeatmaps(slide: Int64) throws -> [SlideHeatmapRecord] {
+        try locked {
+            try connection.query("""
+                SELECT slide_id, model_hash, explainer, downsample, width, height, low, high, heatmap FROM slide_heatmaps
+                WHERE slide_id = ? ORDER BY model_hash, explainer
+                """, [.int(slide)]).map { r in
+                let bytes = [UInt8](r[8].blob ?? Data())
+                let values = stride(from: 0, to: bytes.count - 3, by: 4).map { i in
+                    Float(bitPattern: UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24)
+                }
+                return SlideHeatmapRecord(slideID: r[0].int ?? 0, modelHash: r[1].text ?? "", explainer: r[2].text ?? "",
+                                          downsample: r[3].double ?? 1, width: Int(r[4].int ?? 0), height: Int(r[5].int ?? 0),
+                                          low: r[6].double, high: r[7].double, values: values)
+            }
+        }
+    }
+
     // MARK: - Merge
 
     /// Copies run `source` of the store at `path` (its items, predictions, heatmaps, metrics and
@@ -448,8 +554,10 @@ public final class Store: @unchecked Sendable {
             try transaction {
                 try connection.execute("INSERT OR IGNORE INTO main.models SELECT hash, name, path, classes, preprocessing FROM src.models")
                 try connection.query("""
-                    INSERT INTO main.items(run_id, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height)
-                    SELECT ?, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height
+                    INSERT INTO main.items(run_id, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height,
+                                           slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path)
+                    SELECT ?, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height,
+                           slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path
                     FROM src.items WHERE run_id = ? ORDER BY id
                     """, [.int(target), .int(source)])
                 // New item ids by dataset and path within the target run.
@@ -461,9 +569,9 @@ public final class Store: @unchecked Sendable {
                     """, [.int(source)])
                 try connection.query("""
                     INSERT INTO main.attributions(item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape,
-                                                  height, width, heatmap, seconds)
+                                                  height, width, heatmap, seconds, heat_low, heat_high)
                     SELECT \(newID), a.model_hash, a.explainer, a.method, a.parameters, a.target, a.cache_key, a.raw_shape,
-                           a.height, a.width, a.heatmap, a.seconds
+                           a.height, a.width, a.heatmap, a.seconds, a.heat_low, a.heat_high
                     FROM src.attributions a JOIN src.items si ON si.id = a.item_id WHERE si.run_id = ? ORDER BY a.id
                     """, [.int(source)])
                 try connection.query("""
@@ -471,6 +579,11 @@ public final class Store: @unchecked Sendable {
                     SELECT \(newID), m.model_hash, m.explainer, m.name, m.value
                     FROM src.metrics m JOIN src.items si ON si.id = m.item_id WHERE si.run_id = ?
                     """, [.int(source)])
+                // Every shard records every slide of its datasets: one row each in the merged run.
+                try connection.query("""
+                    INSERT OR IGNORE INTO main.slides(run_id, \(Store.slideColumns))
+                    SELECT ?, \(Store.slideColumns) FROM src.slides WHERE run_id = ? ORDER BY id
+                    """, [.int(target), .int(source)])
                 try connection.query("""
                     INSERT INTO main.failures(run_id, item_path, stage, message)
                     SELECT ?, item_path, stage, message FROM src.failures WHERE run_id = ? ORDER BY id
