@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "ExplainersTests", dependencies: ["Explainers", "Engine", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "Explainers", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "Explainers", "Slides", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Store", "Imaging", "TestSupport"]),
         .testTarget(name: "SlidesTests", dependencies: ["Slides", "Imaging", "TestSupport"]),
     ],

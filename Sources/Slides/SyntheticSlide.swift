@@ -13,7 +13,7 @@ public struct SyntheticSlide: Sendable {
     public struct Ellipse: Sendable, Equatable {
         public var cx: Double, cy: Double, rx: Double, ry: Double
         public init(cx: Double, cy: Double, rx: Double, ry: Double) { (self.cx, self.cy, self.rx, self.ry) = (cx, cy, rx, ry) }
-        func contains(_ x: Double, _ y: Double, wobble: Double = 0) -> Bool {
+        public func contains(_ x: Double, _ y: Double, wobble: Double = 0) -> Bool {
             let dx = (x - cx) / rx, dy = (y - cy) / ry
             return dx * dx + dy * dy <= (1 + wobble) * (1 + wobble)
         }

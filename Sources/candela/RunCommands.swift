@@ -158,13 +158,31 @@ struct Validate: ParsableCommand {
         try guarded {
             let plan = try Plan(try ManifestParser.load(path: pipeline))
             var counts: [String: Int] = [:]
-            for (name, spec) in plan.manifest.datasets {
+            var slideLines: [String] = []
+            for (name, spec) in plan.manifest.datasets.sorted(by: { $0.key < $1.key }) where spec.slides != nil {
+                // Every slide's header and tissue before any heavy work.
+                let slides = try DatasetLoader.slides(spec)
+                counts[name] = slides.map(\.grid.tiles.count).reduce(0, +)
+                for s in slides {
+                    let slide = s.slide
+                    let mpp = slide.mpp.map { String(format: "%.4g µm/px", ($0.x + $0.y) / 2) } ?? "no mpp"
+                    slideLines.append("  slide \(s.path): \(slide.vendor), \(slide.width)x\(slide.height), \(slide.levels.count) levels, \(mpp), "
+                                      + String(format: "%.1f%% tissue in %d pieces, %d tiles", 100 * s.grid.mask.tissueFraction,
+                                               s.grid.mask.pieces.count, s.grid.tiles.count))
+                    if s.grid.scale < 1 {
+                        note("warning: \(s.path): the slide (\(mpp)) is coarser than the tiles dataset '\(name)' asks for; tiles are upsampled")
+                    }
+                    if s.grid.tiles.isEmpty { note("warning: \(s.path): no tile has enough tissue") }
+                }
+            }
+            for (name, spec) in plan.manifest.datasets where spec.slides == nil {
                 counts[name] = try DatasetLoader.load(spec).count
                 if counts[name] == 0 { throw PipelineError("\(plan.manifest.location("datasets.\(name)")): dataset '\(name)' has no images (\(spec.origin))") }
             }
             for spec in plan.manifest.models.values { _ = try Runner.loadModelForValidation(spec) }
             for w in plan.warnings { note("warning: \(w)") }
             print(plan.describe(itemCounts: counts))
+            for line in slideLines { print(line) }
             if let dot { try Data(plan.dot.utf8).write(to: URL(fileURLWithPath: dot)) }
             print("ok")
         }

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
+import Engine
+import Pipeline
 import Slides
+import Store
+import Tensors
 
 struct MakeSlide: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,6 +49,160 @@ struct MakeSlide: ParsableCommand {
             if let annotation { try Data(slide.lesionGeoJSON.utf8).write(to: URL(fileURLWithPath: annotation)) }
             print("\(out): \(width)x\(height) at \(SyntheticSlide.mpp) µm/px, \(levels.count) levels, \(slide.pieces.count) pieces, "
                   + "\(slide.lesions.count) lesions")
+        }
+    }
+}
+
+struct SlideCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slide",
+        abstract: "Audits one slide: tiles on tissue, probabilities, verdicts and stitched heatmaps into a folder.",
+        discussion: """
+            Runs the pipeline's own code on one slide: it writes DIR/slide.yaml (a manifest you can rerun with \
+            'candela run'), the run's store DIR/candela.sqlite, then DIR/tiles.csv (x,y,width,height in level-0 pixels, \
+            tissue, piece, p_<class>...), DIR/verdict.json (per slide and tissue piece, with the aggregation rule), \
+            DIR/tissue.png, and per method DIR/<method>.npy: the stitched heatmap, float32 [H,W], raw values on the \
+            slide's one scale, NaN outside tiles, at --heatmap-mpp µm per pixel; DIR/heatmaps.json gives the scale and \
+            the level-0 origin. A rerun reuses every tile already computed.
+            """)
+
+    @Option(help: "ONNX model.") var model: String
+    @Option(help: "Slide file (any format OpenSlide reads).") var slide: String
+    @Option(help: "Output folder (created; a non-empty folder must be one this command wrote).") var out: String
+    @Option(help: "Micrometres per pixel of the tiles (default: level 0 as it is).") var mpp: Double?
+    @Option(help: "Tile side in pixels (default: the model's input width).") var tile: Int?
+    @Option(help: "Pixels shared by neighbouring tiles.") var overlap: Int = 0
+    @Option(help: "Smallest tissue share of a tile.") var minTissue: Double = 0.5
+    @Option(help: "Explainer method (repeatable).") var method: [String] = []
+    @Option(name: .customLong("set"), help: "Method parameter key=value (repeatable; applies to every method).") var settings: [String] = []
+    @Option(help: "Class names, comma-separated (default: 0,1,...).") var classes: String?
+    @Option(help: "Aggregation rule: \(Aggregation.Rule.allCases.map(\.rawValue).joined(separator: ", ")).") var aggregate: String = "mean"
+    @Option(help: "Micrometres per pixel of the stitched heatmaps.") var heatmapMpp: Double = 8
+    @Option(help: "Tiles processed in parallel.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var preprocessing: PreprocessingOptions
+    @OptionGroup var kernelFlags: KernelFlags
+
+    func run() throws {
+        try guarded {
+            try kernelFlags.install()
+            guard Aggregation.Rule(rawValue: aggregate) != nil else {
+                throw ValidationError("--aggregate must be one of \(Aggregation.Rule.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard heatmapMpp > 0, mpp.map({ $0 > 0 }) ?? true else { throw ValidationError("--mpp and --heatmap-mpp must be > 0") }
+            let fm = FileManager.default
+            let marker = "\(out)/candela-slide.json"
+            if fm.fileExists(atPath: out), !(try fm.contentsOfDirectory(atPath: out)).isEmpty, !fm.fileExists(atPath: marker) {
+                throw ValidationError("\(out): the folder is not empty and was not written by 'candela slide'; give a new folder")
+            }
+            try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try Data("{\"written_by\": \"candela slide\"}\n".utf8).write(to: URL(fileURLWithPath: marker))
+            let m = try Model(path: model)
+            let p = try preprocessing.preprocessing(for: m)
+            let outputs = try m.forward(Tensor(shape: [1, 3, p.height, p.width])).shape.last ?? 0
+            let names = classes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
+                ?? (0..<outputs).map(String.init)
+            let absolute = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.path }
+            // The slide is named by a glob pattern of one file: its metacharacters are escaped.
+            func globEscaped(_ s: String) -> String {
+                s.reduce(into: "") { out, c in
+                    if "*?[]\\".contains(c) { out.append("\\") }
+                    out.append(c)
+                }
+            }
+            func quoted(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+            let parameters = try parseSettings(settings)
+            var yaml = """
+            pipeline: slide
+            datasets:
+              slide:
+                kind: slides
+                glob: \(quoted(globEscaped(absolute(slide))))
+                tile: \(tile ?? p.width)
+                overlap: \(overlap)
+                min_tissue: \(minTissue)
+                aggregate: {rule: \(aggregate)}
+
+            """
+            if let mpp { yaml += "    mpp: \(mpp)\n" }
+            yaml += """
+            models:
+              model:
+                onnx: \(quoted(absolute(model)))
+                classes: [\(names.map(quoted).joined(separator: ", "))]
+                preprocessing: {size: [\(p.width), \(p.height)], scale: \(p.scale), mean: \(p.mean), std: \(p.std), channel_order: \(p.channelOrder.rawValue)}
+
+            """
+            if !method.isEmpty {
+                yaml += "explainers:\n"
+                for name in method {
+                    let params = parameters.sorted { $0.key < $1.key }.map { "\($0.key): \(quoted($0.value))" }.joined(separator: ", ")
+                    yaml += "  \(quoted(name)): {method: \(quoted(name))\(params.isEmpty ? "" : ", params: {\(params)}")}\n"
+                }
+            }
+            yaml += "stages:\n  predict: {kind: predict}\n" + (method.isEmpty ? "" : "  explain: {kind: explain}\n")
+            let manifestPath = "\(out)/slide.yaml"
+            try Data(yaml.utf8).write(to: URL(fileURLWithPath: manifestPath))
+            let plan = try Plan(try ManifestParser.load(path: manifestPath))
+            let database = "\(out)/candela.sqlite"
+            let summary = try Runner(plan: plan, options: RunOptions(jobs: max(1, jobs), database: database, handleInterrupts: true,
+                                                                     resume: true),
+                                     log: { note($0) }).run()
+            let store = try Store(path: database)
+            guard let record = try store.slides(run: summary.runID).first, let slideID = record.id else {
+                throw SlideError("\(slide): no slide recorded")
+            }
+            // tiles.csv
+            let items = try store.items(run: summary.runID)
+            let predictions = Dictionary(try store.predictions(run: summary.runID).map { ($0.itemID, $0) }, uniquingKeysWith: { a, _ in a })
+            var csv = "x,y,width,height,tissue,piece," + names.map { "p_\($0)" }.joined(separator: ",") + "\n"
+            for item in items {
+                guard let t = item.tile, let id = item.id, let pr = predictions[id] else { continue }
+                csv += "\(t.x),\(t.y),\(t.width),\(t.height),\(String(format: "%.4f", t.tissue)),\(t.piece),"
+                    + pr.probabilities.map { String(format: "%.6f", $0) }.joined(separator: ",") + "\n"
+            }
+            try Data(csv.utf8).write(to: URL(fileURLWithPath: "\(out)/tiles.csv"))
+            try record.tissueMask.write(to: URL(fileURLWithPath: "\(out)/tissue.png"))
+            // verdict.json
+            let verdicts = try store.slideVerdicts(slide: slideID)
+            let verdictJSON: [String: Any] = [
+                "slide": record.path, "rule": verdicts.first?.rule ?? "", "tiles": record.tiles,
+                "verdicts": verdicts.map { v -> [String: Any] in
+                    ["piece": v.piece, "tiles": v.tiles, "class": v.className, "score": v.score.map { $0 as Any } ?? NSNull(),
+                     "mean_probabilities": Dictionary(uniqueKeysWithValues: zip(names, v.probabilities))]
+                },
+            ]
+            try JSONSerialization.data(withJSONObject: verdictJSON, options: [.prettyPrinted, .sortedKeys])
+                .write(to: URL(fileURLWithPath: "\(out)/verdict.json"))
+            // Stitched heatmaps at --heatmap-mpp.
+            let mpp0 = record.mppX.map { ($0 + (record.mppY ?? $0)) / 2 }
+            let downsample = max(1, heatmapMpp / (mpp0 ?? 1))
+            var stitchers: [String: Stitcher] = [:]
+            for item in items {
+                guard let id = item.id, let t = item.tile else { continue }
+                for a in try store.attributions(item: id) {
+                    var s = stitchers[a.explainer] ?? Stitcher(slideWidth: record.width, slideHeight: record.height, downsample: downsample)
+                    s.add(a.heatmap, mapWidth: a.width, mapHeight: a.height, x: t.x, y: t.y, w: t.width, h: t.height,
+                          low: a.low ?? 0, high: a.high ?? 1)
+                    stitchers[a.explainer] = s
+                }
+            }
+            var methods: [String: Any] = [:]
+            for (name, s) in stitchers.sorted(by: { $0.key < $1.key }) {
+                let r = s.result()
+                try NPY.write(Tensor(shape: [s.height, s.width], data: r.values), to: "\(out)/\(name).npy")
+                methods[name] = ["file": "\(name).npy", "low": r.low.map { $0 as Any } ?? NSNull(), "high": r.high.map { $0 as Any } ?? NSNull()]
+            }
+            let heatmapsJSON: [String: Any] = [
+                "micrometres_per_pixel": mpp0.map { $0 * downsample as Any } ?? NSNull(), "level0_pixels_per_pixel": downsample,
+                "origin_level0": [0, 0], "width": stitchers.values.first?.width ?? 0, "height": stitchers.values.first?.height ?? 0,
+                "methods": methods,
+            ]
+            try JSONSerialization.data(withJSONObject: heatmapsJSON, options: [.prettyPrinted, .sortedKeys])
+                .write(to: URL(fileURLWithPath: "\(out)/heatmaps.json"))
+            let main = verdicts.first { $0.piece == 0 }
+            print("\(record.path): \(record.tiles) tiles, verdict \(main?.className ?? "—")"
+                  + (main?.score.map { String(format: " (score %.3f)", $0) } ?? "") + "; written to \(out)")
+            if summary.failures > 0 { throw ExitCode(2) }
         }
     }
 }
