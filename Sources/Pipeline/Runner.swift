@@ -156,7 +156,10 @@ public final class Runner: @unchecked Sendable {
             } else {
                 items = try DatasetLoader.load(spec)
             }
-            guard !items.isEmpty else { throw PipelineError("\(manifest.location("datasets.\(dataset)")): dataset '\(dataset)' has no images (\(spec.origin))") }
+            guard !items.isEmpty else {
+                throw PipelineError("\(manifest.location("datasets.\(dataset)")): dataset '\(dataset)' has "
+                                    + (spec.slides == nil ? "no images" : "no tile on tissue") + " (\(spec.origin))")
+            }
             let works = try combinations.filter { $0.dataset == dataset }.map { c in
                 let model = loaded[c.model]!
                 return ModelWork(model: model, explainers: try c.explainers.map { try ExplainerWork($0, for: model.spec) },

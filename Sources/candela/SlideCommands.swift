@@ -73,6 +73,8 @@ struct SlideCommand: ParsableCommand {
     @Option(help: "Tile side in pixels (default: the model's input width).") var tile: Int?
     @Option(help: "Pixels shared by neighbouring tiles.") var overlap: Int = 0
     @Option(help: "Smallest tissue share of a tile.") var minTissue: Double = 0.5
+    @Option(help: "Micrometres per pixel of the tissue mask.") var tissueMpp: Double = 8
+    @Option(help: "Smallest tissue piece in square micrometres.") var minPieceArea: Double = 50_000
     @Option(help: "Explainer method (repeatable).") var method: [String] = []
     @Option(name: .customLong("set"), help: "Method parameter key=value (repeatable; applies to every method).") var settings: [String] = []
     @Option(help: "Class names, comma-separated (default: 0,1,...).") var classes: String?
@@ -120,6 +122,8 @@ struct SlideCommand: ParsableCommand {
                 tile: \(tile ?? p.width)
                 overlap: \(overlap)
                 min_tissue: \(minTissue)
+                tissue_mpp: \(tissueMpp)
+                min_piece_area: \(minPieceArea)
                 aggregate: {rule: \(aggregate)}
 
             """

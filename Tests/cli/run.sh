@@ -452,5 +452,82 @@ expect_error merge-twice "is already in the merged run (two shards hold it)" -- 
 expect_error merge-other-pipeline "merge shards of one manifest" -- "$BIN" merge --out "$TMP/merged3.sqlite" "$TMP/shard1.sqlite" "$TMP/gates.sqlite"
 expect_error shard-bad "--shard expects K/N" -- "$BIN" run "$TMP/kill.yaml" --shard 4
 
+# Slides (docs/slides.md): a synthetic slide written by Candela, read back through OpenSlide.
+expect_ok make-slide -- "$BIN" make-slide --out "$TMP/s.svs" --width 1536 --height 768 --pieces 1 --lesions 3 --seed 5 --annotation "$TMP/s.geojson"
+check make-slide-files test -s "$TMP/s.svs" -a -s "$TMP/s.geojson"
+printf 'path,label,annotation\ns.svs,abnormal,s.geojson\n' > "$TMP/slides.csv"
+cat > "$TMP/slides.yaml" <<YAML
+pipeline: slides
+datasets:
+  b: {kind: slides, csv: slides.csv, mpp: 0.5, tile: 64, tissue_mpp: 4, min_piece_area: 10000, aggregate: {rule: top_k_mean, k: 2}}
+models:
+  m:
+    onnx: $ROOT/models/demo.onnx
+    classes: [normal, abnormal]
+    preprocessing: {size: [64, 64], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}
+explainers:
+  # Heavy enough in the debug build that the kills below land mid-slide.
+  ig: {method: integratedgradients, params: {steps: 120}}
+  cam: {method: gradcam}
+stages:
+  explain: {kind: explain}
+  evaluate: {kind: evaluate, metrics: [pointing_game]}
+YAML
+expect_ok slides-validate -- "$BIN" validate "$TMP/slides.yaml"
+check slides-validate-header grep -q "slide $TMP/s.svs: aperio, 1536x768, .* 0.25 µm/px, .* in 1 pieces, [0-9]* tiles" "$TMP/out"
+slide_rows() { sqlite3 "$1" "select i.path, a.explainer, hex(a.heatmap), a.heat_low, a.heat_high, p.probabilities
+  from attributions a join items i on i.id = a.item_id join predictions p on p.item_id = i.id
+  where i.run_id = (select max(id) from runs) order by i.path, a.explainer;
+  select v.piece, v.score, v.class_name from slide_verdicts v join slides s on s.id = v.slide_id where s.run_id = (select max(id) from runs);
+  select h.explainer, h.width, h.height, hex(h.heatmap) from slide_heatmaps h join slides s on s.id = h.slide_id
+  where s.run_id = (select max(id) from runs) order by 1"; }
+export -f slide_rows
+"$BIN" run "$TMP/slides.yaml" --jobs 2 --db "$TMP/slides-ref.sqlite" >/dev/null 2>&1
+slide_rows "$TMP/slides-ref.sqlite" > "$TMP/slides-ref.rows"
+tiles=$(sqlite3 "$TMP/slides-ref.sqlite" "select tiles from slides")
+check slides-run-tiles bash -c "test '$tiles' -ge 8 && test \$(sqlite3 '$TMP/slides-ref.sqlite' 'select count(*) from items') -eq '$tiles'"
+check slides-verdict-abnormal bash -c "sqlite3 '$TMP/slides-ref.sqlite' 'select class_name from slide_verdicts where piece = 0' | grep -qx abnormal"
+# Killed three times mid-slide and resumed: the same tiles, heatmaps, verdicts and stitched maps.
+for round in 1 2 3; do
+  before=$(items_in "$TMP/slides-killed.sqlite")
+  "$BIN" run "$TMP/slides.yaml" --jobs 2 --resume --db "$TMP/slides-killed.sqlite" >/dev/null 2>&1 &
+  pid=$!
+  wait_for_items "$TMP/slides-killed.sqlite" "$before" $pid
+  sleep "0.$((RANDOM % 5))"
+  kill -9 $pid 2>/dev/null
+  wait $pid 2>/dev/null
+done
+slides_before=$(items_in "$TMP/slides-killed.sqlite")
+expect_ok slides-resume -- "$BIN" run "$TMP/slides.yaml" --jobs 2 --resume --db "$TMP/slides-killed.sqlite"
+check slides-resume-was-mid-slide test "$slides_before" -lt "$tiles"
+check slides-resume-same-store bash -c "diff <(slide_rows '$TMP/slides-killed.sqlite') '$TMP/slides-ref.rows' >/dev/null"
+# One slide from the command line, and the files it writes.
+expect_ok slide-command -- "$BIN" slide --model $ROOT/models/demo.onnx --slide "$TMP/s.svs" --mpp 0.5 --method gradcam \
+  --tissue-mpp 4 --min-piece-area 10000 --classes normal,abnormal --mean 0.5,0.5,0.5 --std 0.25,0.25,0.25 --out "$TMP/one"
+check slide-command-files test -s "$TMP/one/tiles.csv" -a -s "$TMP/one/verdict.json" -a -s "$TMP/one/tissue.png" -a -s "$TMP/one/gradcam.npy" -a -s "$TMP/one/heatmaps.json"
+check slide-command-tiles bash -c "head -1 '$TMP/one/tiles.csv' | grep -qx 'x,y,width,height,tissue,piece,p_normal,p_abnormal' && test \$(wc -l < '$TMP/one/tiles.csv') -eq \$(( $tiles + 1 ))"
+check slide-command-npy python3 -c "
+import json, struct, sys
+h = json.load(open('$TMP/one/heatmaps.json'))
+data = open('$TMP/one/gradcam.npy', 'rb').read()
+n = struct.unpack('<H', data[8:10])[0]
+header = data[10:10 + n].decode()
+assert \"'shape': (%d, %d)\" % (h['height'], h['width']) in header, header
+assert h['micrometres_per_pixel'] == 8 and h['level0_pixels_per_pixel'] == 32
+"
+mkdir -p "$TMP/foreign" && echo keep > "$TMP/foreign/notes.txt"
+expect_error slide-command-foreign-folder "foreign: the folder is not empty and was not written by 'candela slide'" -- \
+  "$BIN" slide --model $ROOT/models/demo.onnx --slide "$TMP/s.svs" --mpp 0.5 --out "$TMP/foreign"
+check slide-command-foreign-kept grep -qx keep "$TMP/foreign/notes.txt"
+# Files OpenSlide cannot read: one line naming the file.
+echo "not a slide" > "$TMP/text.svs"
+printf 'path,label\ntext.svs,normal\n' > "$TMP/bad-slides.csv"
+sed 's/csv: slides.csv/csv: bad-slides.csv/' "$TMP/slides.yaml" > "$TMP/bad-slides.yaml"
+expect_error slides-unreadable "text.svs: not a slide OpenSlide can read" -- "$BIN" validate "$TMP/bad-slides.yaml"
+expect_error slide-command-unreadable "text.svs: not a slide OpenSlide can read" -- \
+  "$BIN" slide --model $ROOT/models/demo.onnx --slide "$TMP/text.svs" --out "$TMP/unreadable"
+sed 's/aggregate: {rule: top_k_mean, k: 2}/aggregate: {rule: median}/' "$TMP/slides.yaml" > "$TMP/bad-rule.yaml"
+expect_error slides-bad-rule "unknown aggregation rule 'median'; rules: mean, max, top_k_mean, positive_fraction" -- "$BIN" validate "$TMP/bad-rule.yaml"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
