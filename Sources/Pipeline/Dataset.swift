@@ -139,7 +139,7 @@ public enum DatasetLoader {
                 return p.hasPrefix("/") ? p : base.appendingPathComponent(p).standardized.path
             }
             guard let path = resolve(pathColumn) else { throw PipelineError("\(file):\(i + 1): empty path") }
-            items.append(DatasetItem(path: path, label: labelColumn.map { fields[$0] }, mask: resolve(maskColumn),
+            items.append(DatasetItem(path: path, label: labelColumn.flatMap { fields[$0].isEmpty ? nil : fields[$0] }, mask: resolve(maskColumn),
                                      tissueMask: resolve(tissueColumn)))
         }
         return items
