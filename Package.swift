@@ -34,11 +34,12 @@ let package = Package(
         .target(name: "Explainers", dependencies: ["Engine", "Tensors", "Imaging"]),
         .target(name: "Slides", dependencies: ["Imaging", "COpenSlide", "CTIFF"]),
         .target(name: "Store", dependencies: ["CSQLite"]),
+        .target(name: "Analysis", dependencies: ["Explainers", "Imaging", "Store"]),
         .target(name: "Report", dependencies: [
             "Store", "Imaging", "Slides", "Tensors", .product(name: "Mustache", package: "swift-mustache"),
         ]),
         .target(name: "Pipeline", dependencies: [
-            "Engine", "Explainers", "Imaging", "Slides", "Store", "Report", "Tensors", "Yams", "CCrypto",
+            "Analysis", "Engine", "Explainers", "Imaging", "Slides", "Store", "Report", "Tensors", "Yams", "CCrypto",
         ]),
         .executableTarget(name: "candela", dependencies: [
             "Pipeline", "Engine", "Explainers", "Imaging", "Slides", "Tensors", "Store", "Report",
@@ -53,7 +54,8 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Store", "Explainers", "Slides", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Store", "Imaging", "TestSupport"]),
-        .testTarget(name: "SlidesTests", dependencies: ["Slides", "Imaging", "TestSupport"]),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "Store", "Tensors", "TestSupport"]),
+        .testTarget(name: "SlidesTests", dependencies: ["Slides", "Imaging", "Tensors", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

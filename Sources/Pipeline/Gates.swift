@@ -10,7 +10,12 @@ public enum Gates {
     /// A gate on a per-model number (`accuracy`, any heatmap metric) holds for each model of the
     /// run: with one model, or a gate naming its `model`, one verdict named as the gate; with
     /// several models, one verdict per model named "GATE [MODEL]". `failures` counts the run.
-    public static func evaluate(_ gates: [GateSpec], store: Store, runID: Int64) throws -> [GateResultRecord] {
+    /// Drift metrics average the run's comparison rows against its baseline for the explainer:
+    /// `drift_spearman`, `drift_ssim`, `drift_topk`, and `drift_moved`, the share of items whose
+    /// Spearman ρ is below the drift stage's `moved`. No baseline (a first run): no value, fails.
+    /// `driftThresholds`: each drift stage's `moved` threshold by stage name (for `drift_moved`).
+    public static func evaluate(_ gates: [GateSpec], store: Store, runID: Int64,
+                                driftThresholds: [String: Double] = [:]) throws -> [GateResultRecord] {
         guard !gates.isEmpty else { return [] }
         let metrics = try store.metrics(run: runID)
         let failures = try store.failures(run: runID).count
@@ -19,6 +24,7 @@ public enum Gates {
         let names = Dictionary(try store.models().map { ($0.hash, $0.name) }, uniquingKeysWith: { a, _ in a })
         let runModels = Set(predictions.map(\.modelHash)).sorted { (names[$0] ?? $0, $0) < (names[$1] ?? $1, $1) }
         let labels = Dictionary(items.compactMap { i in i.id.map { ($0, i.label) } }, uniquingKeysWith: { a, _ in a })
+        let drift = gates.contains { GateSpec.driftMetrics.contains($0.metric) } ? try store.comparisons(run: runID).filter { $0.kind == "baseline" } : []
         var results: [GateResultRecord] = []
         for gate in gates {
             // The models this gate judges (nil: the whole run).
@@ -42,6 +48,16 @@ public enum Gates {
                         return p.className == label
                     }
                     value = labelled.isEmpty ? nil : Double(labelled.filter { $0 }.count) / Double(labelled.count)
+                case "drift_spearman", "drift_ssim", "drift_topk", "drift_moved":
+                    let rows = drift.filter { $0.explainer == gate.explainer && (subject.hash == nil || $0.modelA == subject.hash) }
+                    let values: [Double]
+                    switch gate.metric {
+                    case "drift_spearman": values = rows.compactMap(\.spearman)
+                    case "drift_ssim": values = rows.compactMap(\.ssim)
+                    case "drift_topk": values = rows.compactMap(\.topK)
+                    default: values = rows.compactMap(\.spearman).map { $0 < (driftThresholds[rows.first?.name ?? ""] ?? 0.5) ? 1 : 0 }
+                    }
+                    value = values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
                 default:
                     let values = metrics.filter {
                         $0.name == gate.metric && $0.explainer == gate.explainer && (subject.hash == nil || $0.modelHash == subject.hash)

@@ -106,7 +106,7 @@ public enum TargetSpec: Sendable, Equatable {
 
 /// One stage of the DAG.
 public struct StageSpec: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case predict, explain, evaluate, report }
+    public enum Kind: String, Sendable, CaseIterable { case predict, explain, evaluate, compare, drift, report }
     public var name: String
     public var kind: Kind
     public var needs: [String]
@@ -128,6 +128,13 @@ public struct StageSpec: Sendable, Equatable {
     public var templates: String?
     /// report: items per gallery page.
     public var pageSize: Int = 100
+    /// drift: the baseline, "previous" (the latest earlier run of the pipeline in this store) or
+    /// "STORE.sqlite" / "STORE.sqlite#RUN".
+    public var baseline: String? = nil
+    /// drift: an item "moved" when its heatmap's Spearman ρ to the baseline is below this.
+    public var moved: Double = 0.5
+    /// compare, drift: the share of pixels of the top-k intersection.
+    public var topK: Double = 0.1
 }
 
 /// A gate: a run-level number compared with a threshold; a failed gate makes `candela run` exit 3.
@@ -149,4 +156,6 @@ public struct GateSpec: Sendable, Equatable {
 
     /// Metrics measured on the whole run rather than per item.
     public static let runMetrics = ["failures", "accuracy"]
+    /// Drift against the baseline, per explainer: mean similarities, and the share of items moved.
+    public static let driftMetrics = ["drift_spearman", "drift_ssim", "drift_topk", "drift_moved"]
 }

@@ -148,7 +148,8 @@ public enum ManifestParser {
         var stages: [StageSpec] = []
         for (name, node) in try r.namedMappings(try r.require(top, "stages", in: root)) {
             let m = try r.mapping(node, allowed: ["kind", "needs", "explainers", "target", "metrics", "out", "dataset", "model",
-                                                                    "doctor_explainer", "templates", "page_size"],
+                                                                    "doctor_explainer", "templates", "page_size", "baseline", "moved",
+                                                                    "top_k"],
                                   what: "stage '\(name)'")
             let kindNode = try r.require(m, "kind", in: node)
             let kindText = try r.string(kindNode)
@@ -193,7 +194,18 @@ public enum ManifestParser {
                 }
                 return names
             }
-            if kind == .report || kind == .evaluate, m["dataset"] != nil || m["model"] != nil {
+            if kind == .compare {
+                guard let mn = m["model"], case .sequence = mn, try r.strings(mn).count == 2 else {
+                    throw r.error(m["model"] ?? node, "compare stage '\(name)' needs model: [A, B], the two models it compares")
+                }
+            }
+            for key in ["baseline", "moved"] where m[key] != nil && kind != .drift {
+                throw r.error(m[key]!, "stage '\(name)': \(key) applies to drift stages")
+            }
+            if m["top_k"] != nil && kind != .drift && kind != .compare {
+                throw r.error(m["top_k"]!, "stage '\(name)': top_k applies to compare and drift stages")
+            }
+            if [.report, .evaluate, .drift].contains(kind), m["dataset"] != nil || m["model"] != nil {
                 let key = m["dataset"] != nil ? "dataset" : "model"
                 throw r.error(m[key]!, "stage '\(name)': \(key) applies to predict and explain stages only; this \(kind.rawValue) "
                               + "stage covers what the stages it needs produced")
@@ -221,7 +233,14 @@ public enum ManifestParser {
                 line: line, column: column,
                 doctorExplainer: try m["doctor_explainer"].map { try r.string($0) },
                 templates: try m["templates"].map { r.path(try r.string($0)) },
-                pageSize: try m["page_size"].map { try r.int($0, min: 1) } ?? 100))
+                pageSize: try m["page_size"].map { try r.int($0, min: 1) } ?? 100,
+                baseline: try m["baseline"].map { try r.string($0) } ?? (kind == .drift ? "previous" : nil),
+                moved: try m["moved"].map { Double(try r.float($0)) } ?? 0.5,
+                topK: try m["top_k"].map { n in
+                    let v = Double(try r.float(n))
+                    guard v > 0, v <= 1 else { throw r.error(n, "top_k is a share of the pixels: 0 < top_k <= 1") }
+                    return v
+                } ?? 0.1))
         }
         var gates: [GateSpec] = []
         if let gn = top["gates"] {
@@ -230,7 +249,7 @@ public enum ManifestParser {
                 let m = try r.mapping(node, allowed: ["metric", "explainer", "model", "min", "max"], what: "gate '\(name)'")
                 let metricNode = try r.require(m, "metric", in: node)
                 let metric = try r.string(metricNode)
-                let known = GateSpec.runMetrics + Evaluation.metrics.flatMap(Evaluation.storedNames)
+                let known = GateSpec.runMetrics + Evaluation.metrics.flatMap(Evaluation.storedNames) + GateSpec.driftMetrics
                 guard known.contains(metric) else {
                     let hint = suggestion(for: metric, among: known).map { " (did you mean '\($0)'?)" } ?? ""
                     throw r.error(metricNode, "gate '\(name)': unknown metric '\(metric)'\(hint); metrics: \(known.joined(separator: ", "))")
@@ -256,7 +275,11 @@ public enum ManifestParser {
                 }
                 if !GateSpec.runMetrics.contains(metric) {
                     guard explainer != nil else { throw r.error(node, "gate '\(name)': metric '\(metric)' is per explainer; add explainer: NAME") }
-                    guard evaluated.flatMap(Evaluation.storedNames).contains(metric) else {
+                    if GateSpec.driftMetrics.contains(metric) {
+                        guard stages.contains(where: { $0.kind == .drift }) else {
+                            throw r.error(metricNode, "gate '\(name)': no drift stage measures '\(metric)'; add a stage of kind drift")
+                        }
+                    } else if !evaluated.flatMap(Evaluation.storedNames).contains(metric) {
                         throw r.error(metricNode, "gate '\(name)': no evaluate stage computes '\(metric)'; add it to an evaluate stage's metrics")
                     }
                 }

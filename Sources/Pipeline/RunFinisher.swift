@@ -56,10 +56,15 @@ public struct RunFinisher {
 
     /// The slide datasets' settings by dataset name (their aggregation rules).
     let slideSettings: [String: SlideSettings]
+    /// The manifest's compare and drift stages, and the folder relative baselines are named from.
+    let analyses: [StageSpec]
+    let manifestFolder: String
 
     public init(store: Store, runID: Int64, gates: [GateSpec], report: ReportPlan?, log: @escaping @Sendable (String) -> Void,
-                slideSettings: [String: SlideSettings] = [:]) {
+                slideSettings: [String: SlideSettings] = [:], analyses: [StageSpec] = [], manifestFolder: String = ".") {
         self.slideSettings = slideSettings
+        self.analyses = analyses
+        self.manifestFolder = manifestFolder
         self.store = store
         self.runID = runID
         self.gates = gates
@@ -67,7 +72,7 @@ public struct RunFinisher {
         self.log = log
     }
 
-    /// Finishes the run: slide verdicts and stitched heatmaps; status "partial" when it has
+    /// Finishes the run: slide verdicts and stitched heatmaps, compare and drift stages; status "partial" when it has
     /// failure rows (or `atLeast` says so), else `atLeast`; then gates, then the report. The verdict is recorded before the report is
     /// written, so the report shows it; a report that cannot be written is a failure row and
     /// makes the run partial.
@@ -77,8 +82,12 @@ public struct RunFinisher {
         var status = atLeast == "complete" && failures > 0 ? "partial" : atLeast
         // Slides: verdicts per slide and tissue piece, stitched heatmaps (from the stored tiles).
         try SlideRecords.finish(store: store, runID: runID, settings: slideSettings)
+        // Dataset-level stages: model vs model, drift against a baseline.
+        try AnalysisSteps.run(analyses, store: store, runID: runID, manifestFolder: manifestFolder, log: log)
         try store.finishRun(runID, status: status, at: stamp)
-        let results = try Gates.evaluate(gates, store: store, runID: runID)
+        let results = try Gates.evaluate(gates, store: store, runID: runID,
+                                         driftThresholds: Dictionary(analyses.filter { $0.kind == .drift }.map { ($0.name, $0.moved) },
+                                                                     uniquingKeysWith: { a, _ in a }))
         try store.replaceGateResults(run: runID, results)
         var index: String?
         if let report {

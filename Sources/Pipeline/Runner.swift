@@ -250,7 +250,9 @@ public final class Runner: @unchecked Sendable {
                               computed: state.computed, reused: state.reused, resumed: done.count)
         }
         let finished = try RunFinisher(store: store, runID: runID, gates: manifest.gates, report: report, log: log,
-                                       slideSettings: manifest.datasets.compactMapValues(\.slides)).finish()
+                                       slideSettings: manifest.datasets.compactMapValues(\.slides),
+                                       analyses: plan.order.filter { $0.kind == .compare || $0.kind == .drift },
+                                       manifestFolder: URL(fileURLWithPath: manifest.file).deletingLastPathComponent().path).finish()
         return RunSummary(runID: runID, items: items.count, failures: finished.failures, status: finished.status,
                           reportIndex: finished.reportIndex, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start),
                           computed: state.computed, reused: state.reused, gates: finished.gates, resumed: done.count)

@@ -349,6 +349,7 @@ public struct ReportWriter {
             try render(templates["gallery"]!, context, to: page.file, &used)
         }
 
+        let comparisons = try comparisonSections(items: items, modelNames: modelNames, thumbs: thumbByID)
         // Index.
         var labelled = 0, correct = 0
         for item in items { if let id = item.id, let l = item.label, let p = predictions[id] { labelled += 1; if l == p.className { correct += 1 } } }
@@ -387,6 +388,7 @@ public struct ReportWriter {
             "hasConfusion": !labels.isEmpty, "confusion": confusion, "confusionClasses": classes,
             "primaryModel": model?.name ?? "?", "multiModel": multiModel, "modelRows": modelRows,
             "hasSlides": !slideRows.isEmpty, "slides": slideRows,
+            "hasComparisons": !comparisons.isEmpty, "comparisons": comparisons,
             "pointing": pointingRows, "hasPointing": !pointingRows.isEmpty,
             "pointingChart": pointingBars.isEmpty ? "" : SVG.bars(pointingBars, title: "Pointing game (standard), share of items with a lesion"),
             "metricNames": present.map { ["name": $0, "help": ReportWriter.metricHelp[$0] ?? ""] },

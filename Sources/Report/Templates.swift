@@ -134,6 +134,28 @@ enum Templates {
       </table>
     </section>
     {{/hasFailures}}
+    {{#hasComparisons}}
+    <section id="comparisons">
+      <h2>Comparisons</h2>
+      {{#comparisons}}
+      <h3>{{title}}</h3>
+      <table>
+        <caption class="muted">Per explainer: items compared, mean Spearman ρ of the heatmaps' pixel ranks, mean SSIM
+          (Wang et al. 2004), mean share of the top 10% pixels in common, and {{#isDrift}}items that moved (ρ &lt; 0.5).{{/isDrift}}{{^isDrift}}items
+          where both models predict the same class.{{/isDrift}}</caption>
+        <tr><th>explainer</th><th>items</th><th>Spearman ρ</th><th>SSIM</th><th>top-k</th><th>{{#isDrift}}moved{{/isDrift}}{{^isDrift}}same prediction{{/isDrift}}</th></tr>
+        {{#rows}}<tr><td>{{explainer}}</td><td class="num">{{n}}</td><td class="num">{{spearman}}</td><td class="num">{{ssim}}</td>
+          <td class="num">{{topk}}</td><td class="num">{{#isDrift}}{{moved}}{{/isDrift}}{{^isDrift}}{{same}}{{/isDrift}}</td></tr>{{/rows}}
+      </table>
+      <table>
+        <caption class="muted">Where the heatmaps differ most (lowest SSIM).</caption>
+        <tr><th>item</th><th>explainer</th><th>SSIM</th><th>Spearman ρ</th></tr>
+        {{#worst}}<tr><td>{{#thumb}}<img src="{{thumb}}" alt="{{name}}" width="48" height="48"> {{/thumb}}<a href="{{href}}">{{name}}</a></td>
+          <td>{{explainer}}</td><td class="num">{{ssim}}</td><td class="num">{{spearman}}</td></tr>{{/worst}}
+      </table>
+      {{/comparisons}}
+    </section>
+    {{/hasComparisons}}
     {{#hasSlides}}
     <section id="slides">
       <h2>Slides</h2>

@@ -380,3 +380,39 @@ public struct AttributionSummary: Sendable, Equatable {
     public let parameters: String
     public var modelHash: String = ""
 }
+
+/// Two heatmaps of one item compared: two models of a run (`kind` "models"), or a run's heatmap
+/// against its baseline run's (`kind` "baseline", drift; `reference` names the baseline).
+public struct ComparisonRecord: Codable, Sendable, Equatable {
+    public var runID: Int64
+    public var kind: String
+    /// The compare or drift stage.
+    public var name: String
+    public var itemID: Int64
+    public var explainer: String
+    /// Model hashes: this run's model, and the other model (baseline: the baseline run's model of the same name).
+    public var modelA: String
+    public var modelB: String
+    public var reference: String?
+    public var spearman: Double?
+    public var ssim: Double?
+    public var topK: Double?
+    /// Whether both predicted the same class (nil: a prediction is missing).
+    public var samePrediction: Bool?
+
+    public init(runID: Int64, kind: String, name: String, itemID: Int64, explainer: String, modelA: String, modelB: String,
+                reference: String? = nil, spearman: Double?, ssim: Double?, topK: Double?, samePrediction: Bool?) {
+        self.runID = runID
+        self.kind = kind
+        self.name = name
+        self.itemID = itemID
+        self.explainer = explainer
+        self.modelA = modelA
+        self.modelB = modelB
+        self.reference = reference
+        self.spearman = spearman
+        self.ssim = ssim
+        self.topK = topK
+        self.samePrediction = samePrediction
+    }
+}

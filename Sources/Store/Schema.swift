@@ -201,5 +201,24 @@ enum Schema {
             PRIMARY KEY(slide_id, model_hash, explainer)
         );
         """,
+        // 6: dataset-level comparisons: two models of a run on the same items ("models"), and a
+        // run against a baseline run ("baseline": drift), per item and explainer.
+        """
+        CREATE TABLE comparisons(
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            explainer TEXT NOT NULL,
+            model_a TEXT NOT NULL,
+            model_b TEXT NOT NULL,
+            reference TEXT,
+            spearman REAL,
+            ssim REAL,
+            topk REAL,
+            same_prediction INTEGER,
+            PRIMARY KEY(run_id, name, item_id, explainer, model_a, model_b)
+        );
+        """,
     ]
 }

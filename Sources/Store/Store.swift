@@ -537,6 +537,39 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    // MARK: - Comparisons
+
+    /// Replaces a comparison stage's rows of a run, in one transaction.
+    public func replaceComparisons(run: Int64, name: String, _ rows: [ComparisonRecord]) throws {
+        try transaction {
+            try connection.query("DELETE FROM comparisons WHERE run_id = ? AND name = ?", [.int(run), .text(name)])
+            func opt(_ v: Double?) -> SQLValue { v.map { $0.isFinite ? .double($0) : .null } ?? .null }
+            for c in rows {
+                try connection.query("""
+                    INSERT OR REPLACE INTO comparisons(run_id, kind, name, item_id, explainer, model_a, model_b, reference, spearman,
+                                                       ssim, topk, same_prediction) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+                    """, [.int(c.runID), .text(c.kind), .text(c.name), .int(c.itemID), .text(c.explainer), .text(c.modelA),
+                          .text(c.modelB), c.reference.map { .text($0) } ?? .null, opt(c.spearman), opt(c.ssim), opt(c.topK),
+                          c.samePrediction.map { .int($0 ? 1 : 0) } ?? .null])
+            }
+        }
+    }
+
+    public func comparisons(run: Int64) throws -> [ComparisonRecord] {
+        try locked {
+            try connection.query("""
+                SELECT c.run_id, c.kind, c.name, c.item_id, c.explainer, c.model_a, c.model_b, c.reference, c.spearman, c.ssim,
+                       c.topk, c.same_prediction FROM comparisons c JOIN items i ON i.id = c.item_id
+                WHERE c.run_id = ? ORDER BY c.name, c.explainer, i.dataset, i.path
+                """, [.int(run)]).map { r in
+                ComparisonRecord(runID: r[0].int ?? 0, kind: r[1].text ?? "", name: r[2].text ?? "", itemID: r[3].int ?? 0,
+                                 explainer: r[4].text ?? "", modelA: r[5].text ?? "", modelB: r[6].text ?? "", reference: r[7].text,
+                                 spearman: r[8].double, ssim: r[9].double, topK: r[10].double,
+                                 samePrediction: r[11].int.map { $0 != 0 })
+            }
+        }
+    }
+
     // MARK: - Merge
 
     /// Copies run `source` of the store at `path` (its items, predictions, heatmaps, metrics and

@@ -127,7 +127,9 @@ struct Merge: ParsableCommand {
             let plan = m.flatMap { RunFinisher.ReportPlan.of($0, directory: report, force: force) }
                 ?? report.map { RunFinisher.ReportPlan(directory: $0, options: ReportOptions(force: force), cards: [:]) }
             let finished = try RunFinisher(store: store, runID: runID, gates: m?.gates ?? [], report: plan, log: { note($0) },
-                                           slideSettings: m?.datasets.compactMapValues(\.slides) ?? [:])
+                                           slideSettings: m?.datasets.compactMapValues(\.slides) ?? [:],
+                                           analyses: m?.stages.filter { $0.kind == .compare || $0.kind == .drift } ?? [],
+                                           manifestFolder: URL(fileURLWithPath: manifestPath).deletingLastPathComponent().path)
                 .finish(atLeast: status, at: sources.compactMap(\.run.finishedAt).max())
             print("run \(runID) in \(out): \(try store.items(run: runID).count) items from \(inputs.count) stores (shards \(shards.joined(separator: ", "))), "
                   + "\(finished.failures) failures, \(finished.status)")

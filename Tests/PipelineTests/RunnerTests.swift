@@ -124,10 +124,13 @@ final class RunnerTests: XCTestCase {
         stages:
           explain: {kind: explain}
           evaluate: {kind: evaluate, metrics: [pointing_game]}
+          models: {kind: compare, model: [cnn, vgg]}
+          nightly: {kind: drift}
           report: {kind: report, out: report}
         gates:
           accurate: {metric: accuracy, min: 0.5}
           vgg-points: {metric: pointing_game, explainer: lrp, model: vgg, min: 0.5}
+          still-looks-there: {metric: drift_spearman, explainer: gradcam, min: 0.99}
         """.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
         let plan = try Plan(try ManifestParser.load(path: "\(dir)/p.yaml"))
         XCTAssertEqual(plan.combinations.count, 4)
@@ -154,16 +157,31 @@ final class RunnerTests: XCTestCase {
         let cams = attributions.filter { $0.itemID == slide1 && $0.explainer == "gradcam" }
         XCTAssertEqual(cams.count, 2)
         XCTAssertNotEqual(cams[0].heatmap, cams[1].heatmap)
-        XCTAssertEqual(summary.gates.map(\.name), ["accurate [cnn]", "accurate [vgg]", "vgg-points"])
+        XCTAssertEqual(summary.gates.map(\.name), ["accurate [cnn]", "accurate [vgg]", "vgg-points", "still-looks-there [cnn]",
+                                                   "still-looks-there [vgg]"])
+        // The first run has no baseline: the drift gates have no value and fail.
+        XCTAssertEqual(summary.gates.filter { $0.metric == "drift_spearman" }.map(\.passed), [false, false])
+        // Model vs model: one row per item and explainer, SSIM and ρ in range, models differ somewhere.
+        let compared = try store.comparisons(run: summary.runID).filter { $0.kind == "models" }
+        XCTAssertEqual(compared.count, 5 * 3)
+        XCTAssertTrue(compared.allSatisfy { ($0.ssim ?? 2) <= 1.000001 && abs($0.spearman ?? 2) <= 1.000001 && $0.samePrediction != nil })
+        XCTAssertTrue(compared.contains { ($0.ssim ?? 1) < 0.9 })
         let index = try String(contentsOfFile: "\(dir)/report/index.html", encoding: .utf8)
         XCTAssertTrue(index.contains("id=\"models\""))
         XCTAssertTrue(index.contains("gradcam [vgg]") && index.contains("lrp [cnn]"))
         let itemPage = try String(contentsOfFile: "\(dir)/report/items/\(slide1).html", encoding: .utf8)
         XCTAssertTrue(itemPage.contains("id=\"model-predictions\"") && itemPage.contains("saliency [cnn]"))
 
+        XCTAssertTrue(index.contains("id=\"comparisons\"") && index.contains("cnn vs vgg"))
+
         let again = try Runner(plan: plan, options: RunOptions(jobs: 1, database: "\(dir)/c.sqlite"), log: { _ in }).run()
         XCTAssertEqual(again.computed, 0)
         XCTAssertEqual(again.reused, 30)
+        // Against the previous run nothing moved: every drift row is identical, the gates pass.
+        let drift = try store.comparisons(run: again.runID).filter { $0.kind == "baseline" }
+        XCTAssertEqual(drift.count, 5 * 2 * 3)
+        XCTAssertTrue(drift.allSatisfy { $0.spearman == 1 && $0.ssim.map { abs($0 - 1) < 1e-9 } == true && $0.topK == 1 })
+        XCTAssertTrue(again.gates.filter { $0.metric == "drift_spearman" }.allSatisfy(\.passed))
         XCTAssertEqual(try store.metrics(run: again.runID).map(\.value), metrics.map(\.value))
 
         // A run killed after dataset a: resuming runs b only.
@@ -180,5 +198,44 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(resumed.resumed, 3)
         XCTAssertEqual(resumed.reused, 2 * 2 * 3)
         XCTAssertEqual(try store.items(run: partial).count, 5)
+    }
+
+    /// Night-over-night drift: the same model name with new weights tonight; the heatmaps move,
+    /// the drift gate fails, and the rows name the baseline run.
+    func testDriftAgainstThePreviousRunFlagsNewWeights() throws {
+        let dir = Support.temporaryDirectory()
+        let demo = Support.repo("datasets/demo")
+        try ("path,label,mask\n" + (0..<4).map { i in
+            let name = String(format: "slide_%03d.png", i)
+            return "\(demo)/images/\(name),\(i % 2 == 0 ? "normal" : "abnormal"),\(demo)/masks/\(name)\n"
+        }.joined()).write(toFile: "\(dir)/d.csv", atomically: true, encoding: .utf8)
+        func manifest(_ onnx: String) throws -> Plan {
+            try """
+            pipeline: nightly
+            datasets:
+              d: {csv: d.csv}
+            models:
+              m: {onnx: \(Support.repo(onnx)), classes: [normal, abnormal], preprocessing: {size: [64, 64], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}}
+            explainers:
+              saliency: {method: saliency}
+            stages:
+              explain: {kind: explain}
+              tonight: {kind: drift, moved: 0.9}
+            gates:
+              stable: {metric: drift_spearman, explainer: saliency, min: 0.95}
+              few-moved: {metric: drift_moved, explainer: saliency, max: 0.25}
+            """.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
+            return try Plan(try ManifestParser.load(path: "\(dir)/p.yaml"))
+        }
+        let first = try Runner(plan: try manifest("models/demo.onnx"), options: RunOptions(database: "\(dir)/c.sqlite"), log: { _ in }).run()
+        let second = try Runner(plan: try manifest("models/demo-vgg.onnx"), options: RunOptions(database: "\(dir)/c.sqlite"), log: { _ in }).run()
+        let store = try Store(path: "\(dir)/c.sqlite")
+        let rows = try store.comparisons(run: second.runID)
+        XCTAssertEqual(rows.count, 4)
+        XCTAssertTrue(rows.allSatisfy { $0.kind == "baseline" && $0.reference == "\(dir)/c.sqlite#\(first.runID)" && $0.modelA != $0.modelB })
+        XCTAssertTrue(rows.allSatisfy { ($0.spearman ?? 1) < 0.9 }, "\(rows.map(\.spearman))")
+        XCTAssertEqual(second.gates.map(\.name), ["stable", "few-moved"])
+        XCTAssertEqual(second.gates.map(\.passed), [false, false])
+        XCTAssertEqual(second.gates[1].value, 1) // every item moved
     }
 }
