@@ -202,6 +202,18 @@ public enum ManifestParser {
             for key in ["baseline", "moved"] where m[key] != nil && kind != .drift {
                 throw r.error(m[key]!, "stage '\(name)': \(key) applies to drift stages")
             }
+            if let bn = m["baseline"] {
+                // A baseline store must exist now: a missing one is found before any item runs.
+                let text = try r.string(bn)
+                if text != "previous" {
+                    var file = text
+                    if let hash = text.lastIndex(of: "#"), Int64(text[text.index(after: hash)...]) != nil { file = String(text[..<hash]) }
+                    let path = r.path(file)
+                    guard FileManager.default.fileExists(atPath: path) else {
+                        throw r.error(bn, "drift stage '\(name)': baseline store \(path) does not exist (or write baseline: previous)")
+                    }
+                }
+            }
             if m["top_k"] != nil && kind != .drift && kind != .compare {
                 throw r.error(m["top_k"]!, "stage '\(name)': top_k applies to compare and drift stages")
             }

@@ -83,7 +83,15 @@ public struct RunFinisher {
         // Slides: verdicts per slide and tissue piece, stitched heatmaps (from the stored tiles).
         try SlideRecords.finish(store: store, runID: runID, settings: slideSettings)
         // Dataset-level stages: model vs model, drift against a baseline.
-        try AnalysisSteps.run(analyses, store: store, runID: runID, manifestFolder: manifestFolder, log: log)
+        do {
+            try AnalysisSteps.run(analyses, store: store, runID: runID, manifestFolder: manifestFolder, log: log)
+        } catch {
+            // A baseline that cannot be read is the analysis's failure, not the run's end.
+            try store.insert(FailureRecord(runID: runID, itemPath: manifestFolder, stage: "analysis", message: "\(error)"))
+            failures += 1
+            if status == "complete" { status = "partial" }
+            log("failed: \(error)")
+        }
         try store.finishRun(runID, status: status, at: stamp)
         let results = try Gates.evaluate(gates, store: store, runID: runID,
                                          driftThresholds: Dictionary(analyses.filter { $0.kind == .drift }.map { ($0.name, $0.moved) },

@@ -529,5 +529,21 @@ expect_error slide-command-unreadable "text.svs: not a slide OpenSlide can read"
 sed 's/aggregate: {rule: top_k_mean, k: 2}/aggregate: {rule: median}/' "$TMP/slides.yaml" > "$TMP/bad-rule.yaml"
 expect_error slides-bad-rule "unknown aggregation rule 'median'; rules: mean, max, top_k_mean, positive_fraction" -- "$BIN" validate "$TMP/bad-rule.yaml"
 
+# Compare and drift stages (docs/analysis.md): mistakes are one line at their place.
+base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam]}\n  versus: {kind: compare, model: m}/' > "$TMP/compare1.yaml"
+expect_error compare-needs-two "compare1.yaml:14:34: compare stage 'versus' needs model: [A, B]" -- "$BIN" validate "$TMP/compare1.yaml"
+base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam], baseline: previous}/' > "$TMP/baseline-on-explain.yaml"
+expect_error baseline-on-explain "stage 'explain': baseline applies to drift stages" -- "$BIN" validate "$TMP/baseline-on-explain.yaml"
+{ base_manifest; printf 'gates:\n  stable: {metric: drift_spearman, explainer: cam, min: 0.9}\n'; } > "$TMP/drift-gate.yaml"
+expect_error drift-gate-needs-stage "gate 'stable': no drift stage measures 'drift_spearman'; add a stage of kind drift" -- "$BIN" validate "$TMP/drift-gate.yaml"
+{ base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam]}\n  nightly: {kind: drift, baseline: nowhere.sqlite}/'; } > "$TMP/drift-missing.yaml"
+expect_error drift-missing-baseline "drift-missing.yaml:14:36: drift stage 'nightly': baseline store $TMP/nowhere.sqlite does not exist" -- \
+  "$BIN" run "$TMP/drift-missing.yaml" --db "$TMP/drift.sqlite"
+{ base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam]}\n  nightly: {kind: drift}/'; printf 'gates:\n  stable: {metric: drift_spearman, explainer: cam, min: 0.9}\n'; } > "$TMP/drift.yaml"
+"$BIN" run "$TMP/drift.yaml" --db "$TMP/drift2.sqlite" >/dev/null 2>&1; rc=$?
+check drift-first-run-fails-gate test "$rc" -eq 3
+"$BIN" run "$TMP/drift.yaml" --db "$TMP/drift2.sqlite" >"$TMP/out" 2>"$TMP/err"; rc=$?
+check drift-second-run-passes bash -c "test $rc -eq 0 && grep -q 'gate stable: drift_spearman of cam = 1 (needs >= 0.9): PASS' '$TMP/out' && grep -q \"drift 'nightly' against run 1: 4 heatmaps compared, 0 moved\" '$TMP/err'"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
