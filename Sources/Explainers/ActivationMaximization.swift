@@ -144,3 +144,8 @@ public struct ActivationMaxExplainer: Explainer {
         return out
     }
 }
+
+extension ActivationMaxExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = ["layer", "channel", "steps", "lr", "l2", "tv", "jitter", "clip", "seed"]
+    static func make(_ p: Parameters) throws -> any Explainer { try ActivationMaxExplainer(p) }
+}

@@ -20,3 +20,8 @@ public struct DeconvnetExplainer: Explainer {
         Attribution(raw: Backprop.single(try Backprop.inputGradient(request, relu: .deconvnet, objective: objective)), space: .input)
     }
 }
+
+extension DeconvnetExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = Objective.keys
+    static func make(_ p: Parameters) throws -> any Explainer { DeconvnetExplainer(objective: try Objective(p)) }
+}

@@ -14,13 +14,12 @@ import Tensors
 /// | `max_sensitivity` | how much does the explanation change under tiny input noise? | lower |
 /// | `agreement` | mean Spearman ρ with the item's other explainers | context |
 public enum Evaluation {
-    /// Metric names a manifest's evaluate stage may list.
-    public static let metrics = ["pointing_game", "energy_pointing_game", "outside_tissue", "deletion_auc", "insertion_auc",
-                                 "randomization", "max_sensitivity", "agreement"]
+    /// Metric names a manifest's evaluate stage may list (`MetricRegistry`).
+    public static var metrics: [String] { MetricRegistry.all.map(\.name) }
 
     /// Names stored for a requested metric (the pointing game also stores its strict form).
     public static func storedNames(_ metric: String) -> [String] {
-        metric == "pointing_game" ? ["pointing_game", "pointing_game_strict"] : [metric]
+        MetricRegistry.all.first { $0.name == metric }?.stored ?? [metric]
     }
 
     /// The randomization check passes when the mean Spearman ρ between the heatmaps of the

@@ -34,3 +34,9 @@ public struct GradCAMExplainer: Explainer {
         return Attribution(raw: CAM.weightedMap(a, weights: weights), space: .layer)
     }
 }
+
+extension GradCAMExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = Objective.keys.union(["layer"])
+    static func make(_ p: Parameters) throws -> any Explainer { GradCAMExplainer(layer: p.string("layer"), objective: try Objective(p)) }
+    static var usesLayer: Bool { true }
+}

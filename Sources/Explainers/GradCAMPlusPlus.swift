@@ -38,3 +38,9 @@ public struct GradCAMPlusPlusExplainer: Explainer {
         return Attribution(raw: CAM.weightedMap(a, weights: weights), space: .layer)
     }
 }
+
+extension GradCAMPlusPlusExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = ["layer"]
+    static func make(_ p: Parameters) throws -> any Explainer { GradCAMPlusPlusExplainer(layer: p.string("layer")) }
+    static var usesLayer: Bool { true }
+}

@@ -18,3 +18,8 @@ public struct GradientExplainer: Explainer {
         Attribution(raw: Backprop.single(try Backprop.inputGradient(request, objective: objective)), space: .input)
     }
 }
+
+extension GradientExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = Objective.keys
+    static func make(_ p: Parameters) throws -> any Explainer { GradientExplainer(objective: try Objective(p)) }
+}

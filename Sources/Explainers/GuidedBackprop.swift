@@ -20,3 +20,8 @@ public struct GuidedBackpropExplainer: Explainer {
         Attribution(raw: Backprop.single(try Backprop.inputGradient(request, relu: .guided, objective: objective)), space: .input)
     }
 }
+
+extension GuidedBackpropExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = Objective.keys
+    static func make(_ p: Parameters) throws -> any Explainer { GuidedBackpropExplainer(objective: try Objective(p)) }
+}

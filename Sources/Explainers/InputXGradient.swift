@@ -20,3 +20,8 @@ public struct InputXGradientExplainer: Explainer {
         return Attribution(raw: Tensor(shape: g.shape, data: zip(g.data, x.data).map(*)), space: .input)
     }
 }
+
+extension InputXGradientExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = Objective.keys
+    static func make(_ p: Parameters) throws -> any Explainer { InputXGradientExplainer(objective: try Objective(p)) }
+}

@@ -53,3 +53,8 @@ public struct IntegratedGradientsExplainer: Explainer {
         return Attribution(raw: Tensor(shape: Array(x.shape.dropFirst()), data: raw), space: .input)
     }
 }
+
+extension IntegratedGradientsExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = Objective.keys.union(["steps", "rule", "baseline", "batch"])
+    static func make(_ p: Parameters) throws -> any Explainer { try IntegratedGradientsExplainer(p) }
+}

@@ -142,3 +142,8 @@ public struct LIMEExplainer: Explainer {
         return beta
     }
 }
+
+extension LIMEExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = ["samples", "segments", "compactness", "seed", "batch"]
+    static func make(_ p: Parameters) throws -> any Explainer { try LIMEExplainer(p) }
+}

@@ -48,3 +48,8 @@ public struct LRPExplainer: Explainer {
         return Attribution(raw: Backprop.single(r), space: .input)
     }
 }
+
+extension LRPExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = ["composite", "epsilon", "low", "high", "output"]
+    static func make(_ p: Parameters) throws -> any Explainer { try LRPExplainer(p) }
+}

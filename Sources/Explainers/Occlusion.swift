@@ -118,3 +118,8 @@ public struct OcclusionExplainer: Explainer {
         return (0..<windows.count).map { Array(y.data[($0 * k)..<(($0 + 1) * k)]) }
     }
 }
+
+extension OcclusionExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = ["window", "stride", "batch", "incremental"]
+    static func make(_ p: Parameters) throws -> any Explainer { try OcclusionExplainer(p) }
+}

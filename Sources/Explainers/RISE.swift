@@ -71,3 +71,8 @@ public struct RISEExplainer: Explainer {
         return Attribution(raw: Tensor(shape: [h, w], data: saliency.map { Float($0 * scale) }), space: .layer)
     }
 }
+
+extension RISEExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = ["masks", "cells", "p", "seed", "batch"]
+    static func make(_ p: Parameters) throws -> any Explainer { try RISEExplainer(p) }
+}

@@ -1,73 +1,63 @@
 /// Explainers by method name, built from `key=value` parameters (the same keys on the command
 /// line's `--set` and in a manifest).
 public enum ExplainerRegistry {
+    /// Every method, one line each. Adding a method is its file (a value conforming to
+    /// `Explainer` and `RegisteredExplainer`) and one line here.
+    static let registered: [any RegisteredExplainer.Type] = [
+        GradientExplainer.self,
+        SaliencyExplainer.self,
+        InputXGradientExplainer.self,
+        IntegratedGradientsExplainer.self,
+        SmoothGradExplainer.self,
+        GuidedBackpropExplainer.self,
+        DeconvnetExplainer.self,
+        GradCAMExplainer.self,
+        GradCAMPlusPlusExplainer.self,
+        ScoreCAMExplainer.self,
+        OcclusionExplainer.self,
+        RISEExplainer.self,
+        LIMEExplainer.self,
+        LRPExplainer.self,
+        ActivationMaxExplainer.self,
+    ]
+
+    static func entry(_ method: String) -> (any RegisteredExplainer.Type)? { registered.first { $0.method == method } }
+
     /// Registered method names.
-    public static let methods = ["gradient", "saliency", "inputxgradient", "integratedgradients", "smoothgrad",
-                                 "guidedbackprop", "deconvnet", "gradcam", "gradcam++", "scorecam", "occlusion", "rise", "lime", "lrp", "activation-max"]
+    public static var methods: [String] { registered.map { $0.method } }
 
     /// The method card of a registered method.
-    public static func card(_ method: String) -> MethodCard? {
-        let cards: [String: MethodCard] = [
-            GradientExplainer.method: GradientExplainer.card, SaliencyExplainer.method: SaliencyExplainer.card,
-            InputXGradientExplainer.method: InputXGradientExplainer.card,
-            IntegratedGradientsExplainer.method: IntegratedGradientsExplainer.card,
-            SmoothGradExplainer.method: SmoothGradExplainer.card, GuidedBackpropExplainer.method: GuidedBackpropExplainer.card,
-            DeconvnetExplainer.method: DeconvnetExplainer.card, GradCAMExplainer.method: GradCAMExplainer.card,
-            GradCAMPlusPlusExplainer.method: GradCAMPlusPlusExplainer.card, ScoreCAMExplainer.method: ScoreCAMExplainer.card,
-            OcclusionExplainer.method: OcclusionExplainer.card, RISEExplainer.method: RISEExplainer.card,
-            LIMEExplainer.method: LIMEExplainer.card, LRPExplainer.method: LRPExplainer.card,
-            ActivationMaxExplainer.method: ActivationMaxExplainer.card,
-        ]
-        return cards[method]
-    }
-
-    /// The parameters each method accepts.
-    static let allowed: [String: Set<String>] = [
-        "gradient": Objective.keys, "saliency": Objective.keys, "inputxgradient": Objective.keys,
-        "guidedbackprop": Objective.keys, "deconvnet": Objective.keys,
-        "integratedgradients": Objective.keys.union(["steps", "rule", "baseline", "batch"]),
-        "smoothgrad": Objective.keys.union(["samples", "sigma", "seed", "batch"]),
-        "gradcam": Objective.keys.union(["layer"]), "gradcam++": ["layer"], "scorecam": ["layer", "batch"],
-        "occlusion": ["window", "stride", "batch", "incremental"],
-        "rise": ["masks", "cells", "p", "seed", "batch"],
-        "lime": ["samples", "segments", "compactness", "seed", "batch"],
-        "lrp": ["composite", "epsilon", "low", "high", "output"],
-        "activation-max": ["layer", "channel", "steps", "lr", "l2", "tv", "jitter", "clip", "seed"],
-    ]
+    public static func card(_ method: String) -> MethodCard? { entry(method)?.card }
 
     /// Builds an explainer; unknown methods and parameters are errors that list what is allowed.
     public static func make(method: String, parameters: [String: String] = [:]) throws -> any Explainer {
-        guard let keys = allowed[method] else {
+        guard let type = entry(method) else {
             let hint = suggestion(for: method, among: methods).map { " (did you mean '\($0)'?)" } ?? ""
             throw ExplainerError("unknown method '\(method)'\(hint); known methods: \(methods.joined(separator: ", "))")
         }
+        let keys = type.parameterKeys
         for k in parameters.keys.sorted() where !keys.contains(k) {
             let list = keys.isEmpty ? "it takes no parameters" : "allowed: \(keys.sorted().joined(separator: ", "))"
             throw ExplainerError("method '\(method)' has no parameter '\(k)' (\(list))")
         }
-        let p = Parameters(method: method, values: parameters)
-        switch method {
-        case "gradient": return GradientExplainer(objective: try Objective(p))
-        case "saliency": return SaliencyExplainer(objective: try Objective(p))
-        case "inputxgradient": return InputXGradientExplainer(objective: try Objective(p))
-        case "guidedbackprop": return GuidedBackpropExplainer(objective: try Objective(p))
-        case "deconvnet": return DeconvnetExplainer(objective: try Objective(p))
-        case "integratedgradients": return try IntegratedGradientsExplainer(p)
-        case "smoothgrad": return try SmoothGradExplainer(p)
-        case "gradcam": return GradCAMExplainer(layer: p.string("layer"), objective: try Objective(p))
-        case "gradcam++": return GradCAMPlusPlusExplainer(layer: p.string("layer"))
-        case "scorecam": return ScoreCAMExplainer(layer: p.string("layer"), batch: try p.int("batch", default: 16))
-        case "occlusion": return try OcclusionExplainer(p)
-        case "rise": return try RISEExplainer(p)
-        case "lime": return try LIMEExplainer(p)
-        case "activation-max": return try ActivationMaxExplainer(p)
-        default: return try LRPExplainer(p)
-        }
+        return try type.make(Parameters(method: method, values: parameters))
     }
 
-    /// Methods whose maps live at a CAM layer and take its `layer` parameter.
-    /// CAM methods: their `layer` defaults to the model's `cam_layer` in a manifest.
-    public static func usesLayer(_ method: String) -> Bool { ["gradcam", "gradcam++", "scorecam"].contains(method) }
+    /// CAM methods: their maps live at a layer, whose `layer` defaults to the model's
+    /// `cam_layer` in a manifest.
+    public static func usesLayer(_ method: String) -> Bool { entry(method)?.usesLayer ?? false }
+}
+
+/// What the registry needs of a method besides `Explainer`: the parameters it accepts and how
+/// to build it from them.
+protocol RegisteredExplainer: Explainer {
+    static var parameterKeys: Set<String> { get }
+    static func make(_ p: Parameters) throws -> any Explainer
+    static var usesLayer: Bool { get }
+}
+
+extension RegisteredExplainer {
+    static var usesLayer: Bool { false }
 }
 
 /// The closest candidate by edit distance, when it is close enough to be a likely typo.

@@ -20,3 +20,8 @@ public struct SaliencyExplainer: Explainer {
         return Attribution(raw: g, space: .input)
     }
 }
+
+extension SaliencyExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = Objective.keys
+    static func make(_ p: Parameters) throws -> any Explainer { SaliencyExplainer(objective: try Objective(p)) }
+}

@@ -76,3 +76,9 @@ public struct ScoreCAMExplainer: Explainer {
         return Attribution(raw: CAM.weightedMap(a, weights: softmax(scores)), space: .layer)
     }
 }
+
+extension ScoreCAMExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = ["layer", "batch"]
+    static func make(_ p: Parameters) throws -> any Explainer { ScoreCAMExplainer(layer: p.string("layer"), batch: try p.int("batch", default: 16)) }
+    static var usesLayer: Bool { true }
+}

@@ -36,3 +36,8 @@ public struct SmoothGradExplainer: Explainer {
         return Attribution(raw: mean, space: .input)
     }
 }
+
+extension SmoothGradExplainer: RegisteredExplainer {
+    static let parameterKeys: Set<String> = Objective.keys.union(["samples", "sigma", "seed", "batch"])
+    static func make(_ p: Parameters) throws -> any Explainer { try SmoothGradExplainer(p) }
+}

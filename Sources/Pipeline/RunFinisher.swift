@@ -115,7 +115,10 @@ public struct RunFinisher {
 
     /// The report options a report stage asks for.
     public static func reportOptions(_ stage: StageSpec?) -> ReportOptions {
-        ReportOptions(pageSize: stage?.pageSize ?? 100, doctorExplainer: stage?.doctorExplainer, templateDirectory: stage?.templates)
+        var options = ReportOptions(pageSize: stage?.pageSize ?? 100, doctorExplainer: stage?.doctorExplainer,
+                                    templateDirectory: stage?.templates)
+        options.metrics = MetricRegistry.all.filter(\.inTable).map { ($0.name, $0.help) }
+        return options
     }
 
     /// The method cards of the explainers, by explainer name (Report does not import Explainers).

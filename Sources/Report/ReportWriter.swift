@@ -33,6 +33,9 @@ public struct ReportOptions: Sendable {
     /// Write into a non-empty folder that holds no Candela report (`ReportFolder`); files that
     /// Candela did not write are still never deleted.
     public var force: Bool
+    /// The metrics of the trust-metric table, in order, with a line of help each (the pipeline
+    /// passes its metric registry; Report does not import Explainers).
+    public var metrics: [(name: String, help: String)] = []
 
     public init(colormap: Colormap = .viridis, pageSize: Int = 100, doctorExplainer: String? = nil, templateDirectory: String? = nil,
                 force: Bool = false) {
@@ -109,19 +112,6 @@ public struct ReportWriter {
     static let sanityThreshold = 0.5
     static let thumbnailSide = 96
 
-    /// One line per metric for the table's header tooltips and legend.
-    static let metricHelp: [String: String] = [
-        "energy_pointing_game": "share of the heatmap's mass on the lesion (higher is better)",
-        "outside_tissue": "share of the mass outside the tissue mask (lower is better)",
-        "deletion_auc": "probability while deleting pixels in heatmap order (lower is better)",
-        "insertion_auc": "probability while inserting pixels into a blurred image (higher is better)",
-        "randomization": "rank correlation with heatmaps of randomized models (lower is better; < 0.5 passes)",
-        "max_sensitivity": "largest relative change under ±0.02 input noise (lower is better)",
-        "agreement": "rank correlation with the other explainers (context)",
-    ]
-    static let metricOrder = ["energy_pointing_game", "outside_tissue", "deletion_auc", "insertion_auc", "randomization",
-                              "max_sensitivity", "agreement"]
-
     /// Writes the report; returns the path of `index.html`.
     @discardableResult
     public func write() throws -> String {
@@ -184,7 +174,13 @@ public struct ReportWriter {
                                  "strictFraction": percent(Double(strictHits) / Double(max(strict.count, 1)))])
             pointingBars.append((e, Double(hits) / Double(standard.count)))
         }
-        let present = ReportWriter.metricOrder.filter { name in metrics.contains { $0.name == name && $0.value != nil } }
+        // The trust-metric table: the metrics the pipeline's registry lists, in its order, then any
+        // other stored metric (a store from another Candela), except the pointing game's own table.
+        let withValues = Set(metrics.filter { $0.value != nil }.map(\.name))
+        let known = options.metrics.map(\.name)
+        let present = known.filter(withValues.contains)
+            + withValues.subtracting(known).subtracting(["pointing_game", "pointing_game_strict"]).sorted()
+        let help = Dictionary(options.metrics.map { ($0.name, $0.help) }, uniquingKeysWith: { a, _ in a })
         var metricRows: [[String: Any]] = []
         for e in explainerNames where !present.isEmpty {
             var row: [String: Any] = ["explainer": e]
@@ -391,7 +387,7 @@ public struct ReportWriter {
             "hasComparisons": !comparisons.isEmpty, "comparisons": comparisons,
             "pointing": pointingRows, "hasPointing": !pointingRows.isEmpty,
             "pointingChart": pointingBars.isEmpty ? "" : SVG.bars(pointingBars, title: "Pointing game (standard), share of items with a lesion"),
-            "metricNames": present.map { ["name": $0, "help": ReportWriter.metricHelp[$0] ?? ""] },
+            "metricNames": present.map { ["name": $0, "help": help[$0] ?? ""] },
             "metricRows": metricRows, "hasMetrics": !metricRows.isEmpty, "hasSanity": present.contains("randomization"),
             "gates": gates, "hasGates": !gates.isEmpty, "gateVerdict": gatesFailed ? "FAIL" : "PASS", "gatesFailed": gatesFailed,
             "views": try curatedViews(items: items, predictions: predictions, metrics: metrics, thumbs: thumbByID, run: run),

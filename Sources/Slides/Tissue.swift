@@ -183,7 +183,7 @@ public struct TissueMask: Sendable {
     }
 
     /// 8-connected components of the set pixels (labels 1...count), by an explicit stack.
-    static func components(_ m: [Bool], _ w: Int, _ h: Int) -> ([Int32], Int) {
+    public static func components(_ m: [Bool], _ w: Int, _ h: Int) -> ([Int32], Int) {
         var labels = [Int32](repeating: 0, count: w * h)
         var count: Int32 = 0
         var stack: [Int] = []

@@ -125,7 +125,11 @@ struct Merge: ParsableCommand {
             let m = FileManager.default.fileExists(atPath: manifestPath) ? try ManifestParser.load(path: manifestPath) : nil
             if m == nil { print("manifest \(manifestPath) not found: gates skipped\(report == nil ? " and no report" : "")") }
             let plan = m.flatMap { RunFinisher.ReportPlan.of($0, directory: report, force: force) }
-                ?? report.map { RunFinisher.ReportPlan(directory: $0, options: ReportOptions(force: force), cards: [:]) }
+                ?? report.map { dir in
+                    var options = RunFinisher.reportOptions(nil)
+                    options.force = force
+                    return RunFinisher.ReportPlan(directory: dir, options: options, cards: [:])
+                }
             let finished = try RunFinisher(store: store, runID: runID, gates: m?.gates ?? [], report: plan, log: { note($0) },
                                            slideSettings: m?.datasets.compactMapValues(\.slides) ?? [:],
                                            analyses: m?.stages.filter { $0.kind == .compare || $0.kind == .drift } ?? [],
@@ -250,12 +254,19 @@ struct Runs: ParsableCommand {
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Exports a run's predictions and metrics as CSV (one row per item, model and explainer).")
+        abstract: "Exports a run's predictions and metrics as CSV (one row per item, model and explainer), or its slides as QuPath GeoJSON.",
+        discussion: """
+            --format geojson writes, into the folder --out, one QuPath-readable FeatureCollection per slide in level-0 \
+            pixels: tissue pieces as annotations classified by their verdict, tiles as detections classified by their \
+            prediction, with the probability of every class and each explainer's mean relevance as measurements \
+            (docs/slides.md).
+            """)
 
     @Option(help: "SQLite database file.") var db: String = "candela.sqlite"
     @Option(name: .customLong("run"), help: "Run id (default: the latest run).") var runID: Int64?
-    @Option(help: "Output format: csv.") var format: String = "csv"
-    @Option(help: "Output file (default: standard output).") var out: String?
+    @Option(help: "Output format: csv, or geojson (slides, for QuPath).") var format: String = "csv"
+    @Option(help: "Output file (default: standard output); for geojson, the output folder.") var out: String?
+    @Option(help: "geojson: the model whose predictions classify tiles and pieces (default: the first by name).") var model: String?
 
     /// RFC 4180 quoting: fields with commas, quotes or line breaks are quoted, quotes doubled.
     static func field(_ s: String) -> String {
@@ -265,10 +276,15 @@ struct Export: ParsableCommand {
 
     func run() throws {
         try guarded {
-            guard format == "csv" else { throw ValidationError("--format: only csv is supported, got '\(format)'") }
+            guard format == "csv" || format == "geojson" else { throw ValidationError("--format: csv or geojson, got '\(format)'") }
             guard FileManager.default.fileExists(atPath: db) else { throw StoreError("\(db): no such database") }
             let store = try Store(path: db)
             guard let id = try runID ?? store.runs().last?.id else { throw StoreError("\(db): the store has no runs") }
+            if format == "geojson" {
+                guard let out else { throw ValidationError("--format geojson writes one file per slide: give --out FOLDER") }
+                for file in try QuPathExport.write(store: store, runID: id, directory: out, model: model) { print(file) }
+                return
+            }
             // One row per heatmap: the item, the model that made it (its prediction), the explainer and its metrics.
             let models = Dictionary(try store.models().map { ($0.hash, $0.name) }, uniquingKeysWith: { a, _ in a })
             let predictions = Dictionary(try store.predictions(run: id).map { ("\($0.itemID) \($0.modelHash)", $0) }, uniquingKeysWith: { a, _ in a })

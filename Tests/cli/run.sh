@@ -183,7 +183,7 @@ expect_ok runs-list -- "$BIN" runs --db "$TMP/slow.sqlite"
 check runs-shows-both bash -c "grep -c 'slow' '$TMP/out' | grep -qx 2 && grep -q interrupted '$TMP/out' && grep -q complete '$TMP/out'"
 expect_ok export-csv -- "$BIN" export --db "$TMP/slow.sqlite" --out "$TMP/run.csv"
 check export-rows bash -c "head -1 '$TMP/run.csv' | grep -q '^run,path,label,predicted,probability,explainer,method,target,seconds,dataset,model' && test \$(wc -l < '$TMP/run.csv') -eq 13"
-expect_error export-bad-format "only csv is supported" -- "$BIN" export --db "$TMP/slow.sqlite" --format xml
+expect_error export-bad-format "--format: csv or geojson, got 'xml'" -- "$BIN" export --db "$TMP/slow.sqlite" --format xml
 expect_error runs-missing-db "/no/such.sqlite" -- "$BIN" runs --db /no/such.sqlite
 
 # Never delete what Candela did not write: a folder of someone else's files is refused (before
@@ -519,6 +519,31 @@ mkdir -p "$TMP/foreign" && echo keep > "$TMP/foreign/notes.txt"
 expect_error slide-command-foreign-folder "foreign: the folder is not empty and was not written by 'candela slide'" -- \
   "$BIN" slide --model $ROOT/models/demo.onnx --slide "$TMP/s.svs" --mpp 0.5 --out "$TMP/foreign"
 check slide-command-foreign-kept grep -qx keep "$TMP/foreign/notes.txt"
+# QuPath GeoJSON of the slide run: every feature a closed polygon inside the slide, tiles with
+# every class's probability, the tissue piece traced on the mask; read back as annotations.
+expect_ok export-geojson -- "$BIN" export --db "$TMP/slides-ref.sqlite" --format geojson --out "$TMP/qupath"
+check export-geojson-valid python3 - "$TMP/qupath" "$tiles" <<'PY'
+import glob, json, sys
+files = glob.glob(sys.argv[1] + "/*.geojson")
+assert len(files) == 1, files
+fc = json.load(open(files[0]))
+assert fc["type"] == "FeatureCollection"
+tiles = [f for f in fc["features"] if f["properties"]["objectType"] == "detection"]
+pieces = [f for f in fc["features"] if f["properties"]["objectType"] == "annotation"]
+assert len(tiles) == int(sys.argv[2]) and len(pieces) == 1, (len(tiles), len(pieces))
+for f in fc["features"]:
+    assert f["type"] == "Feature" and f["geometry"]["type"] == "Polygon"
+    for ring in f["geometry"]["coordinates"]:
+        assert len(ring) >= 4 and ring[0] == ring[-1]
+        assert all(0 <= x <= 1536 and 0 <= y <= 768 for x, y in ring), ring
+    c = f["properties"]["classification"]
+    assert c["name"] in ("normal", "abnormal") and len(c["color"]) == 3
+for t in tiles:
+    m = t["properties"]["measurements"]
+    assert abs(m["p_normal"] + m["p_abnormal"] - 1) < 1e-6 and "cam mean relevance" in m and "ig mean relevance" in m
+assert pieces[0]["properties"]["classification"]["name"] == "abnormal"
+PY
+
 # Files OpenSlide cannot read: one line naming the file.
 echo "not a slide" > "$TMP/text.svs"
 printf 'path,label\ntext.svs,normal\n' > "$TMP/bad-slides.csv"
