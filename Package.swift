@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Analysis", dependencies: ["Explainers", "Imaging", "Store"]),
         .target(name: "Report", dependencies: [
             "Store", "Imaging", "Slides", "Tensors", .product(name: "Mustache", package: "swift-mustache"),
-        ]),
+        ], exclude: ["Vendor/leaflet-COPYRIGHT"]),
         .target(name: "Pipeline", dependencies: [
             "Analysis", "Engine", "Explainers", "Imaging", "Slides", "Store", "Report", "Tensors", "Yams", "CCrypto",
         ]),

@@ -38,6 +38,7 @@ public enum Codecs {
     // PNG_FORMAT_* values from png.h (flag macros Swift does not import).
     private static let formatGray: UInt32 = 0
     private static let formatRGB: UInt32 = 2
+    private static let formatRGBA: UInt32 = 3
     private static let flag16BitSRGB: UInt32 = 4
 
     static func decodePNG(_ bytes: [UInt8], _ layout: Layout) throws -> Image {
@@ -99,14 +100,14 @@ public enum Codecs {
         return Image(width: rgb.width, height: rgb.height, channels: 1, pixels: p)
     }
 
-    /// Encodes an 8-bit gray or RGB image as PNG.
+    /// Encodes an 8-bit gray, RGB or RGBA (straight alpha) image as PNG.
     public static func encodePNG(_ img: Image) throws -> Data {
         func header() -> png_image {
             var image = png_image()
             image.version = UInt32(PNG_IMAGE_VERSION)
             image.width = UInt32(img.width)
             image.height = UInt32(img.height)
-            image.format = img.channels == 3 ? formatRGB : formatGray
+            image.format = img.channels == 4 ? formatRGBA : img.channels == 3 ? formatRGB : formatGray
             // zlib's fast level: images are written by the thousand, and the best level costs
             // 3-4x the time for ~10% smaller files.
             image.flags = UInt32(PNG_IMAGE_FLAG_FAST)

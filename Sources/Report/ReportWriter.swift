@@ -325,8 +325,8 @@ public struct ReportWriter {
         let pagesByItem = try ReportWriter.parallelMap(items, renderItem)
         let slides = try store.slides(run: runID)
         let slideRows = slides.isEmpty ? [] : try writeSlidePages(slides, template: templates["slide"]!, common: common,
-                                                                   modelNames: modelNames, primary: model?.hash, colorBar: colorBar,
-                                                                   used: &used)
+                                                                   modelNames: modelNames, primary: model, items: items,
+                                                                   predictions: predictions, colorBar: colorBar, used: &used)
         for page in pagesByItem.compactMap({ $0 }) {
             cardsByID[page.id] = page.card
             if let t = page.thumb { thumbByID[page.id] = t }
@@ -526,8 +526,8 @@ public struct ReportWriter {
 
     /// Report images are JPEG (quality 90): photographs and smooth overlays, written by the
     /// thousand; PNG would cost ~4x the bytes and ~3x the time.
-    func writeJPEG(_ image: Image, to path: String) throws {
-        try Codecs.encodeJPEG(image, quality: 90).write(to: URL(fileURLWithPath: path))
+    func writeJPEG(_ image: Image, to path: String, quality: Int = 90) throws {
+        try Codecs.encodeJPEG(image, quality: quality).write(to: URL(fileURLWithPath: path))
     }
 
     /// Images up to twice the thumbnail side are shown as they are (a smaller copy saves little).

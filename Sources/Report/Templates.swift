@@ -358,6 +358,17 @@ enum Templates {
       {{#verdicts}}<tr><td>{{model}}</td><td class="num">{{piece}}</td><td class="num">{{tiles}}</td><td class="num">{{score}}</td>
         <td class="{{#wrong}}bad{{/wrong}}">{{verdict}}</td><td>{{probabilities}}</td></tr>{{/verdicts}}
     </table>
+    {{#hasViewer}}
+    <link rel="stylesheet" href="../assets/leaflet.css">
+    <script src="../assets/leaflet.js"></script>
+    <h3>Viewer</h3>
+    <p class="muted">Scroll or pinch to zoom, drag to pan; the layer box switches the heatmaps, the tissue mask, the tiles
+      coloured by probability and the annotations; click a tile for its probability and its page.
+      Layer opacity <input id="opacity" type="range" min="0" max="100" value="100" aria-label="layer opacity"></p>
+    <div id="viewer" style="height: 520px; max-width: 1000px; background: #f5f5f5; border: 1px solid #d6d6dc;"></div>
+    <p class="muted">Viewer: Leaflet (BSD-2-Clause), vendored in <a href="../assets/leaflet-COPYRIGHT.txt">assets/</a>.</p>
+    <script>{{{viewerScript}}}</script>
+    {{/hasViewer}}
     <div class="row slide">
       <figure><img src="{{view}}" alt="the slide at low resolution" style="width:{{viewWidth}}px;height:auto"><figcaption>slide</figcaption></figure>
       <figure><img src="{{tissueMask}}" alt="tissue mask" style="width:{{viewWidth}}px;height:auto"><figcaption>tissue mask (white: tissue)</figcaption></figure>

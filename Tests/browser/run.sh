@@ -94,6 +94,35 @@ for paper in A4 Letter; do
   check "doctor-one-page-$paper" test "$npages" -eq 1
 done
 
+# A slide's page: the zoomable viewer loads its tiles and layers from file:// with no error.
+"$BIN" make-slide --out "$TMP/s.svs" --width 1536 --height 768 --pieces 1 --lesions 3 --seed 5 --annotation "$TMP/s.geojson" >/dev/null
+printf 'path,label,annotation\ns.svs,abnormal,s.geojson\n' > "$TMP/slides.csv"
+cat > "$TMP/slides.yaml" <<YAML
+pipeline: browser-slides
+datasets:
+  b: {kind: slides, csv: slides.csv, mpp: 0.5, tile: 64, tissue_mpp: 4, min_piece_area: 10000}
+models:
+  m:
+    onnx: $ROOT/models/demo.onnx
+    classes: [normal, abnormal]
+    preprocessing: {size: [64, 64], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}
+explainers:
+  gradcam: {method: gradcam}
+stages:
+  explain: {kind: explain}
+  report: {kind: report, out: $TMP/slide-report}
+YAML
+"$BIN" run "$TMP/slides.yaml" --jobs 2 --db "$TMP/s.sqlite" >"$TMP/slides.log" 2>&1
+check slide-run-ok test $? -eq 0
+: > "$TMP/console.log"
+browse --enable-logging=stderr --v=0 --virtual-time-budget=5000 --dump-dom "file://$TMP/slide-report/slides/1.html" > "$TMP/slide.dom"
+check viewer-tiles-loaded test "$(grep -o 'leaflet-tile-loaded' "$TMP/slide.dom" | wc -l)" -ge 2
+check viewer-layers bash -c "grep -q 'heatmap: gradcam' '$TMP/slide.dom' && grep -q 'tiles: p(abnormal)' '$TMP/slide.dom' && grep -q '>annotations<\|> annotations<' '$TMP/slide.dom'"
+check viewer-overlay-shown grep -q 'leaflet-image-layer' "$TMP/slide.dom"
+check viewer-annotations-drawn grep -q '<path class="leaflet-interactive"' "$TMP/slide.dom"
+check viewer-console-clean bash -c "! grep -iE 'CONSOLE.*(error|uncaught)|Uncaught|ERR_FILE_NOT_FOUND' '$TMP/console.log'"
+browse --window-size=1100,1300 --virtual-time-budget=5000 --screenshot="$OUT/slide.png" "file://$TMP/slide-report/slides/1.html" >/dev/null
+
 browse --window-size=1300,2200 --screenshot="$OUT/index.png" "file://$R/index.html" >/dev/null
 browse --window-size=1300,1400 --screenshot="$OUT/gallery.png" "file://$R/gallery-abnormal-1.html" >/dev/null
 browse --window-size=900,1200 --screenshot="$OUT/doctor.png" "file://$R/doctor/$evil_item.html" >/dev/null
