@@ -53,3 +53,23 @@ final class ReportWriterTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/doctor").count, 2)
     }
 }
+
+/// The vendored viewer library is byte for byte what tools/vendor_leaflet.sh recorded.
+final class VendoredLeafletTests: XCTestCase {
+    func testLeafletMatchesItsRecordedChecksum() throws {
+        for (base64, expected) in [(Leaflet.scriptBase64, Leaflet.scriptSHA256), (Leaflet.styleBase64, Leaflet.styleSHA256)] {
+            let path = Support.temporaryDirectory() + "/vendored"
+            try XCTUnwrap(Data(base64Encoded: base64)).write(to: URL(fileURLWithPath: path))
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
+            process.arguments = [path]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            process.waitUntilExit()
+            let line = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            XCTAssertEqual(line.split(separator: " ").first.map(String.init), expected)
+        }
+        XCTAssertTrue(String(decoding: try XCTUnwrap(Data(base64Encoded: Leaflet.copyrightBase64)), as: UTF8.self).contains("BSD"))
+    }
+}
