@@ -324,9 +324,17 @@ public struct ReportWriter {
         }
         let pagesByItem = try ReportWriter.parallelMap(items, renderItem)
         let slides = try store.slides(run: runID)
-        let slideRows = slides.isEmpty ? [] : try writeSlidePages(slides, template: templates["slide"]!, common: common,
+        // Each tile's overlay thumbnails by explainer label, for the slide pages' top tiles.
+        var overlayThumbs: [Int64: [String: String]] = [:]
+        for page in pagesByItem.compactMap({ $0 }) {
+            for o in page.card["overlays"] as? [[String: Any]] ?? [] {
+                if let e = o["explainer"] as? String, let t = o["thumb"] as? String { overlayThumbs[page.id, default: [:]][e] = t }
+            }
+        }
+        let slideRows = slides.isEmpty ? [] : try writeSlidePages(slides, templates: templates, common: common,
                                                                    modelNames: modelNames, primary: model, items: items,
-                                                                   predictions: predictions, colorBar: colorBar, used: &used)
+                                                                   predictions: predictions, overlayThumbs: overlayThumbs,
+                                                                   metricsByItem: metricsByItem, colorBar: colorBar, used: &used)
         for page in pagesByItem.compactMap({ $0 }) {
             cardsByID[page.id] = page.card
             if let t = page.thumb { thumbByID[page.id] = t }

@@ -10,9 +10,11 @@ extension ReportWriter {
     /// low-resolution view, the tissue mask, and each stitched heatmap over the view (colour only
     /// where tiles were taken, opacity growing with relevance) with its `.npy`. Returns the rows
     /// of the index's slide table (verdicts of `primary`).
-    func writeSlidePages(_ slides: [SlideRecord], template: MustacheTemplate, common: [String: Any], modelNames: [String: String],
-                         primary model: ModelRecord?, items: [ItemRecord], predictions: [Int64: PredictionRecord], colorBar: String,
-                         used: inout Set<String>) throws -> [[String: Any]] {
+    func writeSlidePages(_ slides: [SlideRecord], templates: [String: MustacheTemplate], common: [String: Any],
+                         modelNames: [String: String], primary model: ModelRecord?, items: [ItemRecord],
+                         predictions: [Int64: PredictionRecord], overlayThumbs: [Int64: [String: String]],
+                         metricsByItem: [Int64: [MetricRecord]], colorBar: String, used: inout Set<String>) throws -> [[String: Any]] {
+        let template = templates["slide"]!
         try FileManager.default.createDirectory(atPath: "\(directory)/slides", withIntermediateDirectories: true)
         try writeLeaflet(&used)
         let primary = model?.hash
@@ -28,6 +30,8 @@ extension ReportWriter {
             let tiling = (try? JSONDecoder().decode([String: String].self, from: Data(slide.tiling.utf8))) ?? [:]
             var heatmaps: [[String: Any]] = []
             var layers: [[String: Any]] = []
+            var overlayByLabel: [String: String] = [:]
+            let tileItems = items.filter { $0.dataset == slide.dataset && $0.tile?.slidePath == slide.path }
             for h in try store.slideHeatmaps(slide: id) {
                 let label = modelNames.count > 1 ? "\(h.explainer) [\(modelNames[h.modelHash] ?? String(h.modelHash.prefix(12)))]" : h.explainer
                 let tag = "\(key)-\(h.modelHash.prefix(8))-\(safe(h.explainer))-\(options.colormap.rawValue)"
@@ -46,6 +50,7 @@ extension ReportWriter {
                 let array = "slides/\(tag).npy"
                 try NPY.write(Tensor(shape: [h.height, h.width], data: h.values), to: "\(directory)/\(array)")
                 used.insert(array)
+                if h.modelHash == primary || primary == nil { overlayByLabel[label] = image }
                 heatmaps.append(["explainer": label, "image": "../\(image)", "array": "../\(array)",
                                  "range": h.low.map { String(format: "%.3g … %.3g", $0, h.high ?? $0) } ?? "no tile"])
                 let layer = "slides/\(tag)-layer.png"
@@ -67,7 +72,6 @@ extension ReportWriter {
                 layers.append(["name": "tissue", "image": "../\(tissueLayer)"])
                 // Tiles coloured by the primary model's probability of its last class.
                 let classes = model?.classes ?? []
-                let tileItems = items.filter { $0.dataset == slide.dataset && $0.tile?.slidePath == slide.path }
                 let (gw, gh) = (max(1, view.width), max(1, view.height))
                 var grid = [Float](repeating: .nan, count: gw * gh)
                 var cells: [[Any]] = []
@@ -106,6 +110,88 @@ extension ReportWriter {
                  "wrong": v.piece == 0 && slide.label != nil && slide.label != v.className,
                  "probabilities": v.probabilities.map { String(format: "%.3f", $0) }.joined(separator: " / ")]
             }
+            // Tiles to look at first: most positive, most relevant (mean raw relevance of the
+            // doctor's explainer), and where the explainers disagree most (needs `agreement`).
+            let classes = model?.classes ?? []
+            let shown = options.doctorExplainer.map { modelNames.count > 1 ? "\($0) [\(model?.name ?? "")]" : $0 }
+                .flatMap { overlayByLabel[$0] != nil ? $0 : nil } ?? overlayByLabel.keys.sorted().first
+            func card(_ item: ItemRecord, _ caption: String) -> [String: Any] {
+                let thumb = shown.flatMap { overlayThumbs[item.id!]?[$0] }
+                return ["href": "../items/\(item.id!).html", "thumb": orFalse(thumb.map { "../\($0)" }), "caption": caption, "rawThumb": orFalse(thumb)]
+            }
+            let scored = tileItems.compactMap { i -> (ItemRecord, Double)? in
+                guard let id = i.id, let p = predictions[id]?.probabilities.last else { return nil }
+                return (i, p)
+            }
+            let positive = scored.sorted { $0.1 > $1.1 }.prefix(6).map { card($0.0, String(format: "p = %.3f", $0.1)) }
+            var relevance: [(ItemRecord, Double)] = []
+            if let shown {
+                for item in tileItems {
+                    guard let id = item.id else { continue }
+                    for a in try store.attributions(item: id) where (modelNames.count > 1 ? "\(a.explainer) [\(modelNames[a.modelHash] ?? "")]" : a.explainer) == shown {
+                        let mean = a.heatmap.isEmpty ? 0 : Double(a.heatmap.reduce(0, +)) / Double(a.heatmap.count)
+                        relevance.append((item, (a.low ?? 0) + mean * ((a.high ?? 1) - (a.low ?? 0))))
+                    }
+                }
+            }
+            let relevant = relevance.sorted { $0.1 > $1.1 }.prefix(6).map { card($0.0, String(format: "relevance %.3g", $0.1)) }
+            let agreement = tileItems.compactMap { i -> (ItemRecord, Double)? in
+                let v = (metricsByItem[i.id ?? -1] ?? []).filter { $0.name == "agreement" }.compactMap(\.value)
+                return v.isEmpty ? nil : (i, v.reduce(0, +) / Double(v.count))
+            }
+            let disagree = agreement.sorted { $0.1 < $1.1 }.prefix(6).map { card($0.0, String(format: "agreement %.2f", $0.1)) }
+            var topViews: [[String: Any]] = [["title": "Most positive: highest probability of \(classes.last ?? "the last class")", "tiles": positive]]
+            if !relevant.isEmpty { topViews.append(["title": "Most relevant: highest mean \(shown ?? "") relevance", "tiles": relevant]) }
+            if !disagree.isEmpty { topViews.append(["title": "Explainers disagree most (lowest agreement)", "tiles": disagree]) }
+
+            // The doctor's slide page: verdict, pieces, slide and heatmap side by side, top tiles, warnings.
+            let main = verdicts.first { $0.piece == 0 && ($0.modelHash == primary || primary == nil) }
+            var warnings: [String] = []
+            let scale = Double(tiling["scale"] ?? "") ?? 1
+            if slide.mppX == nil {
+                warnings.append("The slide does not state its resolution: the model may not see tissue at the scale it was trained on.")
+            } else if scale < 0.98 {
+                warnings.append(String(format: "The slide (%.3g µm per pixel) is coarser than the resolution the model expects (%@ µm per pixel): its tiles were enlarged.",
+                                       slide.mppX!, tiling["mpp"] ?? "?"))
+            }
+            if slide.tissueFraction < 0.05 || slide.tiles < 10 {
+                warnings.append("Little tissue: \(slide.tiles) tiles (\(percent(slide.tissueFraction)) of the slide). The answer rests on little evidence.")
+            }
+            if let shown {
+                let raw = shown.components(separatedBy: " [").first ?? shown
+                var sanity: [Double] = []
+                for item in tileItems {
+                    for m in metricsByItem[item.id ?? -1] ?? [] where m.name == "randomization" && (m.explainer == raw || m.explainer == shown) {
+                        if let v = m.value { sanity.append(v) }
+                    }
+                }
+                if !sanity.isEmpty, sanity.reduce(0, +) / Double(sanity.count) >= ReportWriter.sanityThreshold {
+                    warnings.append("The highlighting method failed the sanity check on this run: its pictures barely change when the model's knowledge is erased.")
+                }
+            }
+            if !agreement.isEmpty, agreement.map(\.1).reduce(0, +) / Double(agreement.count) < 0.2 {
+                warnings.append("The explanation methods disagree on this slide (mean rank agreement below 0.2): read the highlighting with care.")
+            }
+            var card: ReportCard?
+            if let shown { card = cards[shown] ?? cards[shown.components(separatedBy: " [").first ?? shown] }
+            var doctor = common
+            let doctorHref = "doctor/slide-\(id).html"
+            doctor.merge([
+                "name": name, "slideHref": "slides/\(id).html", "verdict": main?.className ?? "no answer",
+                "score": orFalse(main?.score.map { String(format: "%.3f", $0) }), "label": orFalse(slide.label),
+                "rule": main?.rule ?? "no rule", "tiles": slide.tiles, "hasWarnings": !warnings.isEmpty, "warnings": warnings,
+                "pieces": verdicts.filter { $0.piece > 0 && ($0.modelHash == primary || primary == nil) }.map {
+                    ["piece": $0.piece, "tiles": $0.tiles, "verdict": $0.className, "score": $0.score.map { String(format: "%.3f", $0) } ?? "—"]
+                },
+                "view": viewFile, "overlay": orFalse(shown.flatMap { overlayByLabel[$0] }),
+                "methodTitle": card?.title ?? shown ?? "the explainer", "explainer": shown ?? "—",
+                "meaning": card?.meaning ?? "The colours show how much each region mattered to the model's answer.",
+                "limits": card?.limits ?? "", "positive": classes.last ?? "the last class",
+                "hasTopTiles": !positive.isEmpty,
+                "topTiles": positive.map { t -> [String: Any] in ["thumb": t["rawThumb"]!, "caption": t["caption"]!] },
+            ]) { _, new in new }
+            try render(templates["doctor-slide"]!, doctor, to: doctorHref, &used)
+
             var context = common
             let href = "slides/\(id).html"
             context.merge([
@@ -115,10 +201,9 @@ extension ReportWriter {
                 "tiles": slide.tiles, "tissue": percent(slide.tissueFraction), "rule": verdicts.first?.rule ?? "no verdict",
                 "verdicts": verdictRows, "view": "../\(viewFile)", "tissueMask": "../\(maskFile)", "heatmaps": heatmaps,
                 "viewWidth": min(460, max(300, view.width)), "colorBar": colorBar,
-                "hasViewer": viewer != nil, "viewerScript": viewer ?? "",
+                "hasViewer": viewer != nil, "viewerScript": viewer ?? "", "topViews": topViews, "doctorHref": doctorHref,
             ]) { _, new in new }
             try render(template, context, to: href, &used)
-            let main = verdicts.first { $0.piece == 0 && ($0.modelHash == primary || primary == nil) }
             rows.append(["name": name, "href": href, "thumb": viewFile, "label": slide.label ?? "—",
                          "verdict": main?.className ?? "—", "score": main?.score.map { String(format: "%.3f", $0) } ?? "—",
                          "wrong": slide.label != nil && main != nil && slide.label != main!.className,

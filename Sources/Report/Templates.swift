@@ -3,7 +3,7 @@
 /// `index.mustache`, `gallery.mustache`, `item.mustache`, `doctor.mustache`); the context each
 /// receives is documented in docs/report.md.
 enum Templates {
-    static let names = ["index", "gallery", "item", "doctor", "slide"]
+    static let names = ["index", "gallery", "item", "doctor", "slide", "doctor-slide"]
 
     static func builtIn(_ name: String) -> String {
         switch name {
@@ -11,6 +11,7 @@ enum Templates {
         case "gallery": return gallery
         case "item": return item
         case "slide": return slide
+        case "doctor-slide": return doctorSlide
         default: return doctor
         }
     }
@@ -373,6 +374,15 @@ enum Templates {
       <figure><img src="{{view}}" alt="the slide at low resolution" style="width:{{viewWidth}}px;height:auto"><figcaption>slide</figcaption></figure>
       <figure><img src="{{tissueMask}}" alt="tissue mask" style="width:{{viewWidth}}px;height:auto"><figcaption>tissue mask (white: tissue)</figcaption></figure>
     </div>
+    <h3>Tiles to look at first</h3>
+    <p class="muted"><a href="../{{doctorHref}}">Printable slide page for a doctor</a>.</p>
+    {{#topViews}}
+    <h4>{{title}}</h4>
+    <div class="row">
+      {{#tiles}}<figure><a href="{{href}}">{{#thumb}}<img src="{{thumb}}" alt="{{caption}}" width="96" height="96">{{/thumb}}</a>
+        <figcaption>{{caption}}</figcaption></figure>{{/tiles}}
+    </div>
+    {{/topViews}}
     <h3>Stitched heatmaps</h3>
     <p class="muted">Every tile's heatmap on one scale for the slide (raw relevance from the slide's minimum to its 99.5th
       percentile, not per tile); colour grows more opaque with relevance, and where no tile was taken the slide shows
@@ -382,6 +392,61 @@ enum Templates {
         <figcaption>{{explainer}} · range {{range}} · <a href="{{array}}">.npy</a></figcaption></figure>{{/heatmaps}}
     </div>
     </main>
+    </body>
+    </html>
+    """
+
+    static let doctorSlide = """
+    <!DOCTYPE html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <title>Slide {{name}}</title>
+    <style>
+      @page { margin: 12mm; }
+      body { font-family: Georgia, "Times New Roman", serif; color: #111; background: #fff; margin: 0 auto; max-width: 186mm; font-size: 10.5pt; }
+      h1 { font-size: 17pt; margin: 0 0 2mm 0; }
+      .answer { font-size: 13pt; margin: 2mm 0; }
+      .images { display: flex; gap: 6mm; margin: 3mm 0; }
+      .images figure { margin: 0; width: 88mm; }
+      .images img { width: 88mm; height: auto; max-height: 70mm; object-fit: contain; display: block; border: 1px solid #999; }
+      .tiles { display: flex; gap: 2mm; flex-wrap: wrap; }
+      .tiles figure { margin: 0; width: 28mm; font-size: 8pt; }
+      .tiles img { width: 28mm; height: 28mm; display: block; border: 1px solid #999; }
+      figcaption { font-size: 9pt; margin-top: 1mm; }
+      .box { border: 1px solid #999; padding: 2mm 3mm; margin: 2mm 0; }
+      .warning { border: 2px solid #b3261e; padding: 2mm 3mm; margin: 2mm 0; }
+      table { border-collapse: collapse; font-size: 9.5pt; }
+      td, th { border: 1px solid #bbb; padding: 0.8mm 3mm; text-align: left; }
+      .muted { color: #444; font-size: 8.5pt; }
+      @media screen { body { padding: 10mm; } }
+      @media print { a { color: #111; text-decoration: none; } .noprint { display: none; } }
+    </style>
+    </head>
+    <body>
+    <p class="noprint"><a href="../index.html">report index</a> · <a href="../{{slideHref}}">technical slide page</a> · print this page for the case file</p>
+    <h1>Slide {{name}}</h1>
+    <p class="muted">Automated review by the {{model}} model, {{started}}. This is a decision aid for a qualified reader, not a diagnosis.</p>
+    <p class="answer">The model's answer for the slide: <strong>{{verdict}}</strong>{{#score}} (score {{score}}){{/score}}.{{#label}} Recorded label: {{label}}.{{/label}}</p>
+    <p class="muted">How the slide's answer is reached: {{rule}}, over the {{tiles}} tiles of tissue the model looked at.</p>
+    {{#hasWarnings}}<div class="warning"><strong>Read with care.</strong><ul>{{#warnings}}<li>{{.}}</li>{{/warnings}}</ul></div>{{/hasWarnings}}
+    <table>
+      <tr><th>tissue piece</th><th>tiles</th><th>answer</th><th>score</th></tr>
+      {{#pieces}}<tr><td>{{piece}}</td><td>{{tiles}}</td><td>{{verdict}}</td><td>{{score}}</td></tr>{{/pieces}}
+    </table>
+    <div class="images">
+      <figure><img src="../{{view}}" alt="the slide at low resolution"><figcaption>The slide as scanned.</figcaption></figure>
+      <figure>{{#overlay}}<img src="../{{overlay}}" alt="the slide with the regions that raised the model's score highlighted">{{/overlay}}
+        <figcaption>The same slide: highlighted where {{methodTitle}} found the most evidence for the model's answer, on one scale for the whole slide.</figcaption></figure>
+    </div>
+    {{#hasTopTiles}}
+    <p><strong>The tiles that weigh most</strong> (highest probability of {{positive}}), with the highlighted evidence:</p>
+    <div class="tiles">{{#topTiles}}<figure>{{#thumb}}<img src="../{{thumb}}" alt="{{caption}}">{{/thumb}}<figcaption>{{caption}}</figcaption></figure>{{/topTiles}}</div>
+    {{/hasTopTiles}}
+    <div class="box"><strong>How to read the highlighted picture.</strong> {{meaning}}</div>
+    <div class="box"><strong>What it cannot tell you.</strong> {{limits}} A highlighted region shows what the model used, not that
+      the model is right.</div>
+    <p class="muted">Method: {{methodTitle}} ({{explainer}}). Candela {{version}}, run {{runID}}, model file {{modelHash}}.</p>
     </body>
     </html>
     """

@@ -4,9 +4,9 @@ import Foundation
 ///
 /// The map has `downsample` level-0 pixels per pixel. Each tile heatmap pixel is first brought
 /// back to its raw value (`low + v · (high − low)`, so that every tile is on the slide's one
-/// scale, not its own [0,1]), then added at the map pixel that holds its level-0 centre; a map
-/// pixel is the mean of what fell on it, so overlapping tiles blend and no seam appears where
-/// tiles meet. Map pixels no tile covers are NaN. Memory: the map (4 + 4 bytes a pixel), never
+/// scale, not its own [0,1]), then added at the map pixel that holds its level-0 centre (or,
+/// when map pixels are smaller than tile pixels, at every map pixel it covers); a map pixel is
+/// the mean of what fell on it, so overlapping tiles blend and no seam appears where tiles meet. Map pixels no tile covers are NaN. Memory: the map (4 + 4 bytes a pixel), never
 /// the slide.
 public struct Stitcher {
     public let width: Int
@@ -27,15 +27,29 @@ public struct Stitcher {
     /// rectangle (x, y, w, h), normalized from [low, high].
     public mutating func add(_ values: [Float], mapWidth: Int, mapHeight: Int, x: Int, y: Int, w: Int, h: Int, low: Double, high: Double) {
         let (sx, sy) = (Double(w) / Double(mapWidth), Double(h) / Double(mapHeight))
+        /// The map pixels a tile pixel's level-0 span [a, a + size) covers: the one holding its
+        /// centre when map pixels are larger, every one it overlaps when they are smaller (so a
+        /// fine map has no holes between tile pixels).
+        func span(_ a: Double, _ size: Double, _ limit: Int) -> Range<Int> {
+            if size <= downsample {
+                let i = Int((a + size / 2) / downsample)
+                return i >= 0 && i < limit ? i..<(i + 1) : 0..<0
+            }
+            let lo = max(0, Int((a / downsample).rounded(.down)))
+            let hi = min(limit, max(lo + 1, Int(((a + size) / downsample).rounded(.up))))
+            return lo < hi ? lo..<hi : 0..<0
+        }
         for r in 0..<mapHeight {
-            let row = Int((Double(y) + (Double(r) + 0.5) * sy) / downsample)
-            guard row >= 0, row < height else { continue }
+            let rows = span(Double(y) + Double(r) * sy, sy, height)
             for c in 0..<mapWidth {
-                let col = Int((Double(x) + (Double(c) + 0.5) * sx) / downsample)
-                guard col >= 0, col < width else { continue }
-                let v = Double(values[r * mapWidth + c])
-                sums[row * width + col] += low + v * (high - low)
-                counts[row * width + col] += 1
+                let cols = span(Double(x) + Double(c) * sx, sx, width)
+                let v = low + Double(values[r * mapWidth + c]) * (high - low)
+                for row in rows {
+                    for col in cols {
+                        sums[row * width + col] += v
+                        counts[row * width + col] += 1
+                    }
+                }
             }
         }
     }

@@ -121,7 +121,17 @@ check viewer-layers bash -c "grep -q 'heatmap: gradcam' '$TMP/slide.dom' && grep
 check viewer-overlay-shown grep -q 'leaflet-image-layer' "$TMP/slide.dom"
 check viewer-annotations-drawn grep -q '<path class="leaflet-interactive"' "$TMP/slide.dom"
 check viewer-console-clean bash -c "! grep -iE 'CONSOLE.*(error|uncaught)|Uncaught|ERR_FILE_NOT_FOUND' '$TMP/console.log'"
+check slide-top-tiles bash -c "grep -q 'Most positive: highest probability of abnormal' '$TMP/slide.dom' && grep -q 'Most relevant: highest mean gradcam relevance' '$TMP/slide.dom'"
 browse --window-size=1100,1300 --virtual-time-budget=5000 --screenshot="$OUT/slide.png" "file://$TMP/slide-report/slides/1.html" >/dev/null
+# The doctor's slide page: verdict, pieces, both pictures, top tiles; one printed page on A4 and Letter.
+browse --enable-logging=stderr --v=0 --dump-dom "file://$TMP/slide-report/doctor/slide-1.html" > "$TMP/doctor-slide.dom"
+check doctor-slide-content bash -c "grep -q 'answer for the slide: <strong>[a-z]*</strong>' '$TMP/doctor-slide.dom' && grep -q 'mean probability of the last class' '$TMP/doctor-slide.dom' && test \$(grep -o '<figure><img src=\"../images/' '$TMP/doctor-slide.dom' | wc -l) -ge 1"
+for paper in A4 Letter; do
+  sed "s#<style>#<style>@page { size: $paper; }#" "$TMP/slide-report/doctor/slide-1.html" > "$TMP/slide-report/doctor/print-$paper.html"
+  browse --no-pdf-header-footer --print-to-pdf="$OUT/slide-$paper.pdf" "file://$TMP/slide-report/doctor/print-$paper.html" >/dev/null 2>&1
+  npages=$(python3 -c "import re,sys; print(len(re.findall(rb'/Type\s*/Page[^s]', open(sys.argv[1],'rb').read())))" "$OUT/slide-$paper.pdf")
+  check "doctor-slide-one-page-$paper" test "$npages" -eq 1
+done
 
 browse --window-size=1300,2200 --screenshot="$OUT/index.png" "file://$R/index.html" >/dev/null
 browse --window-size=1300,1400 --screenshot="$OUT/gallery.png" "file://$R/gallery-abnormal-1.html" >/dev/null
