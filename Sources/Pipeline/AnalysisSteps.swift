@@ -47,7 +47,8 @@ enum AnalysisSteps {
                     reference = path
                     if path != URL(fileURLWithPath: store.path).standardized.path { baseline = try Store(path: path) }
                     let runs = try baseline.runs()
-                    baselineRun = wanted.map { id in runs.first { $0.id == id }?.id } ?? runs.last { $0.pipeline == run.pipeline && $0.id != runID }?.id
+                    baselineRun = wanted.map { id in runs.first { $0.id == id }?.id }
+                        ?? runs.last { $0.pipeline == run.pipeline && $0.id != runID && ["complete", "partial"].contains($0.status) }?.id
                     if let wanted, baselineRun == nil { throw PipelineError("drift stage '\(stage.name)': \(path) has no run \(wanted)") }
                 }
                 guard let baselineRun else {

@@ -9,7 +9,8 @@ public enum Gates {
     ///
     /// A gate on a per-model number (`accuracy`, any heatmap metric) holds for each model of the
     /// run: with one model, or a gate naming its `model`, one verdict named as the gate; with
-    /// several models, one verdict per model named "GATE [MODEL]". `failures` counts the run.
+    /// several models, one verdict per model that ran the gate's explainer, named "GATE [MODEL]".
+    /// `failures` counts the run.
     /// Drift metrics average the run's comparison rows against its baseline for the explainer:
     /// `drift_spearman`, `drift_ssim`, `drift_topk`, and `drift_moved`, the share of items whose
     /// Spearman ρ is below the drift stage's `moved`. No baseline (a first run): no value, fails.
@@ -34,7 +35,16 @@ public enum Gates {
                     subjects = runModels.filter { names[$0] == model }.map { ($0, "") }
                     if subjects.isEmpty { subjects = [("", "")] } // the model is not in the run: no value, the gate fails
                 } else if runModels.count > 1 {
-                    subjects = runModels.map { ($0, " [\(names[$0] ?? String($0.prefix(12)))]") }
+                    // A heatmap or drift gate judges the models that ran its explainer (a stage may
+                    // cover some models only); with none, every model, to fail without a value.
+                    var judged = runModels
+                    if gate.metric != "accuracy" {
+                        let ran = GateSpec.driftMetrics.contains(gate.metric)
+                            ? Set(drift.filter { $0.explainer == gate.explainer }.map(\.modelA))
+                            : Set(metrics.filter { $0.explainer == gate.explainer && $0.name == gate.metric }.map(\.modelHash))
+                        if !ran.isEmpty { judged = runModels.filter(ran.contains) }
+                    }
+                    subjects = judged.map { ($0, " [\(names[$0] ?? String($0.prefix(12)))]") }
                 }
             }
             for subject in subjects {

@@ -217,6 +217,9 @@ public enum ManifestParser {
             if m["top_k"] != nil && kind != .drift && kind != .compare {
                 throw r.error(m["top_k"]!, "stage '\(name)': top_k applies to compare and drift stages")
             }
+            if kind == .compare, let dn = m["dataset"] {
+                throw r.error(dn, "stage '\(name)': a compare stage compares every item both models explained; leave out dataset")
+            }
             if [.report, .evaluate, .drift].contains(kind), m["dataset"] != nil || m["model"] != nil {
                 let key = m["dataset"] != nil ? "dataset" : "model"
                 throw r.error(m[key]!, "stage '\(name)': \(key) applies to predict and explain stages only; this \(kind.rawValue) "
@@ -254,6 +257,30 @@ public enum ManifestParser {
                     return v
                 } ?? 0.1))
         }
+        // One explainer, one target: heatmaps, metrics and stitched maps are stored per explainer
+        // name, so two targets of one explainer would overwrite each other's metrics.
+        var targetOf: [String: (TargetSpec, String)] = [:]
+        for stage in stages where stage.kind == .explain {
+            for name in stage.explainers.isEmpty ? explainers.keys.sorted() : stage.explainers {
+                if let (target, other) = targetOf[name], target != stage.target {
+                    throw ManifestError(file: file, line: stage.line, column: stage.column,
+                                        message: "explainer '\(name)' has target \(target) in stage '\(other)' and \(stage.target) in stage "
+                                            + "'\(stage.name)'; define it twice under explainers: with two names, one per target")
+                }
+                targetOf[name] = (stage.target, stage.name)
+            }
+        }
+        // Two models on one ONNX file would share its hash, the store's identity of a model.
+        var byFile: [String: String] = [:]
+        for name in models.keys.sorted() {
+            let file = models[name]!.onnx
+            if let other = byFile[file] {
+                throw r.error(top["models"]!, "models '\(other)' and '\(name)' name the same file \(file); a model is identified by its "
+                              + "file's SHA-256, so give each model its own file (a copy, if the preprocessing differs)")
+            }
+            byFile[file] = name
+        }
+
         var gates: [GateSpec] = []
         if let gn = top["gates"] {
             let evaluated = Set(stages.filter { $0.kind == .evaluate }.flatMap(\.metrics))
@@ -288,8 +315,12 @@ public enum ManifestParser {
                 if !GateSpec.runMetrics.contains(metric) {
                     guard explainer != nil else { throw r.error(node, "gate '\(name)': metric '\(metric)' is per explainer; add explainer: NAME") }
                     if GateSpec.driftMetrics.contains(metric) {
-                        guard stages.contains(where: { $0.kind == .drift }) else {
+                        let driftStages = stages.filter { $0.kind == .drift }.count
+                        guard driftStages > 0 else {
                             throw r.error(metricNode, "gate '\(name)': no drift stage measures '\(metric)'; add a stage of kind drift")
+                        }
+                        guard driftStages == 1 else {
+                            throw r.error(metricNode, "gate '\(name)': drift gates need exactly one drift stage; the manifest has \(driftStages)")
                         }
                     } else if !evaluated.flatMap(Evaluation.storedNames).contains(metric) {
                         throw r.error(metricNode, "gate '\(name)': no evaluate stage computes '\(metric)'; add it to an evaluate stage's metrics")

@@ -40,6 +40,9 @@ public struct RunFinisher {
             }) else { return nil }
             var options = RunFinisher.reportOptions(stage)
             options.force = force
+            for s in manifest.stages where s.kind == .compare || s.kind == .drift {
+                options.comparisonSettings[s.name] = (s.moved, s.topK)
+            }
             return ReportPlan(directory: dir, options: options, cards: RunFinisher.cards(for: Array(manifest.explainers.values)),
                               stage: stage?.name ?? "report")
         }
@@ -81,7 +84,14 @@ public struct RunFinisher {
         var failures = try store.failures(run: runID).count
         var status = atLeast == "complete" && failures > 0 ? "partial" : atLeast
         // Slides: verdicts per slide and tissue piece, stitched heatmaps (from the stored tiles).
-        try SlideRecords.finish(store: store, runID: runID, settings: slideSettings)
+        do {
+            try SlideRecords.finish(store: store, runID: runID, settings: slideSettings)
+        } catch {
+            try store.insert(FailureRecord(runID: runID, itemPath: manifestFolder, stage: "slides", message: "\(error)"))
+            failures += 1
+            if status == "complete" { status = "partial" }
+            log("failed: \(error)")
+        }
         // Dataset-level stages: model vs model, drift against a baseline.
         do {
             try AnalysisSteps.run(analyses, store: store, runID: runID, manifestFolder: manifestFolder, log: log)

@@ -146,7 +146,14 @@ public final class Runner: @unchecked Sendable {
         for dataset in Set(combinations.map(\.dataset)).sorted() {
             let spec = manifest.datasets[dataset]!
             let items: [DatasetItem]
-            if spec.slides != nil {
+            if let settings = spec.slides {
+                // The aggregation's positive class must be a class of every model that judges the dataset.
+                if let positive = settings.aggregation.positiveClass {
+                    for c in combinations where c.dataset == dataset && !(manifest.models[c.model]?.classes.contains(positive) ?? true) {
+                        throw PipelineError("\(manifest.location("datasets.\(dataset)")): dataset '\(dataset)' aggregates class '\(positive)', "
+                                            + "which model '\(c.model)' does not have (its classes: \(manifest.models[c.model]!.classes.joined(separator: ", ")))")
+                    }
+                }
                 let loaded = try DatasetLoader.slides(spec)
                 slides += loaded.map { (dataset, $0) }
                 items = loaded.flatMap(\.items)

@@ -4,7 +4,7 @@ import Store
 extension ReportWriter {
     /// The index's comparison section: per compare or drift stage and explainer, how many items
     /// were compared and their mean Spearman ρ, SSIM and top-k intersection, the share of same
-    /// predictions (compare) or of moved items (drift: Spearman ρ below 0.5); then the items whose
+    /// predictions (compare) or of moved items (drift: Spearman ρ below the stage's `moved`); then the items whose
     /// heatmaps differ most (lowest SSIM).
     func comparisonSections(items: [ItemRecord], modelNames: [String: String], thumbs: [Int64: String]) throws -> [[String: Any]] {
         let rows = try store.comparisons(run: runID)
@@ -14,13 +14,14 @@ extension ReportWriter {
         var sections: [[String: Any]] = []
         for (name, stageRows) in Dictionary(grouping: rows, by: \.name).sorted(by: { $0.key < $1.key }) {
             let kind = stageRows[0].kind
+            let settings = options.comparisonSettings[name] ?? (moved: 0.5, topK: 0.1)
             let models = kind == "models"
                 ? "\(modelNames[stageRows[0].modelA] ?? "?") vs \(modelNames[stageRows[0].modelB] ?? "?")"
                 : "against \(stageRows[0].reference ?? "the baseline")"
             var table: [[String: Any]] = []
             for (explainer, r) in Dictionary(grouping: stageRows, by: \.explainer).sorted(by: { $0.key < $1.key }) {
                 let same = r.compactMap(\.samePrediction)
-                let moved = r.compactMap(\.spearman).filter { $0 < 0.5 }.count
+                let moved = r.compactMap(\.spearman).filter { $0 < settings.moved }.count
                 table.append(["explainer": explainer, "n": r.count, "spearman": mean(r.compactMap(\.spearman)),
                               "ssim": mean(r.compactMap(\.ssim)), "topk": mean(r.compactMap(\.topK)),
                               "same": same.isEmpty ? "—" : percent(Double(same.filter { $0 }.count) / Double(same.count)),
@@ -33,7 +34,8 @@ extension ReportWriter {
                         "spearman": c.spearman.map { String(format: "%.3f", $0) } ?? "—"]
             }
             sections.append(["name": name, "title": kind == "models" ? "Model comparison '\(name)': \(models)" : "Drift '\(name)' \(models)",
-                             "isDrift": kind == "baseline", "rows": table, "worst": Array(worst)])
+                             "isDrift": kind == "baseline", "rows": table, "worst": Array(worst),
+                             "moved": String(format: "%g", settings.moved), "topShare": percent(settings.topK)])
         }
         return sections
     }

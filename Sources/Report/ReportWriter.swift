@@ -36,6 +36,9 @@ public struct ReportOptions: Sendable {
     /// The metrics of the trust-metric table, in order, with a line of help each (the pipeline
     /// passes its metric registry; Report does not import Explainers).
     public var metrics: [(name: String, help: String)] = []
+    /// The compare and drift stages' settings by stage name: the Spearman ρ below which an item
+    /// moved, and the top-k share (defaults 0.5 and 0.1 for stages not listed).
+    public var comparisonSettings: [String: (moved: Double, topK: Double)] = [:]
 
     public init(colormap: Colormap = .viridis, pageSize: Int = 100, doctorExplainer: String? = nil, templateDirectory: String? = nil,
                 force: Bool = false) {
@@ -139,8 +142,11 @@ public struct ReportWriter {
         func label(_ explainer: String, _ modelHash: String) -> String {
             multiModel ? "\(explainer) [\(modelNames[modelHash] ?? String(modelHash.prefix(12)))]" : explainer
         }
-        let predictions = Dictionary(allPredictions.filter { model == nil || $0.modelHash == model!.hash }.map { ($0.itemID, $0) },
-                                     uniquingKeysWith: { a, _ in a })
+        // Each item's shown prediction: the first model by name among those that predicted it.
+        let rank = Dictionary(runModels.enumerated().map { ($1.hash, $0) }, uniquingKeysWith: { a, _ in a })
+        let predictions = predictionsByItem.compactMapValues { list in
+            list.min { (rank[$0.modelHash] ?? Int.max) < (rank[$1.modelHash] ?? Int.max) }
+        }
         let metrics = try store.metrics(run: runID).map { m -> MetricRecord in
             var m = m
             m.explainer = label(m.explainer, m.modelHash)
@@ -332,7 +338,7 @@ public struct ReportWriter {
             }
         }
         let slideRows = slides.isEmpty ? [] : try writeSlidePages(slides, templates: templates, common: common,
-                                                                   modelNames: modelNames, primary: model, items: items,
+                                                                   modelNames: modelNames, models: runModels, items: items,
                                                                    predictions: predictions, overlayThumbs: overlayThumbs,
                                                                    metricsByItem: metricsByItem, colorBar: colorBar, used: &used)
         for page in pagesByItem.compactMap({ $0 }) {
@@ -568,19 +574,21 @@ public struct ReportWriter {
 /// Reads tiles of the report's items from their slides (each slide opened once).
 final class TileReader: @unchecked Sendable {
     private let lock = NSLock()
-    private var slides: [String: Slide] = [:]
+    private var slides: [String: Result<Slide, Error>] = [:]
+
+    /// The slide at `path`, opened once (a slide that cannot be opened fails once, then fast).
+    private func slide(_ path: String) throws -> Slide {
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = slides[path] { return try known.get() }
+        let opened = Result { try Slide(path: path) }
+        slides[path] = opened
+        return try opened.get()
+    }
 
     /// The tile's pixels as the item job read them (its level, resampled to `size`).
     func read(_ t: TileRecord, size: Int) throws -> Image {
-        lock.lock()
-        let slide: Slide
-        if let s = slides[t.slidePath] {
-            slide = s
-        } else {
-            slide = try Slide(path: t.slidePath)
-            slides[t.slidePath] = slide
-        }
-        lock.unlock()
+        let slide = try self.slide(t.slidePath)
         let ds = slide.levels[min(t.level, slide.levels.count - 1)].downsample
         let tile = SlideTile(x: t.x, y: t.y, width: t.width, height: t.height, level: t.level,
                              levelWidth: max(1, Int((Double(t.width) / ds).rounded())), levelHeight: max(1, Int((Double(t.height) / ds).rounded())),

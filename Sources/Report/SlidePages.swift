@@ -11,13 +11,12 @@ extension ReportWriter {
     /// where tiles were taken, opacity growing with relevance) with its `.npy`. Returns the rows
     /// of the index's slide table (verdicts of `primary`).
     func writeSlidePages(_ slides: [SlideRecord], templates: [String: MustacheTemplate], common: [String: Any],
-                         modelNames: [String: String], primary model: ModelRecord?, items: [ItemRecord],
+                         modelNames: [String: String], models: [ModelRecord], items: [ItemRecord],
                          predictions: [Int64: PredictionRecord], overlayThumbs: [Int64: [String: String]],
                          metricsByItem: [Int64: [MetricRecord]], colorBar: String, used: inout Set<String>) throws -> [[String: Any]] {
         let template = templates["slide"]!
         try FileManager.default.createDirectory(atPath: "\(directory)/slides", withIntermediateDirectories: true)
         try writeLeaflet(&used)
-        let primary = model?.hash
         var rows: [[String: Any]] = []
         for slide in slides {
             guard let id = slide.id else { continue }
@@ -27,6 +26,11 @@ extension ReportWriter {
             let viewFile = try writeOnce("slides/\(key)-view.jpg", &used) { try slide.view.write(to: URL(fileURLWithPath: $0)) }
             let maskFile = try writeOnce("slides/\(key)-tissue.png", &used) { try slide.tissueMask.write(to: URL(fileURLWithPath: $0)) }
             let verdicts = try store.slideVerdicts(slide: id)
+            // The slide's primary model: the first by name among those that judged it (a dataset
+            // may be covered by some models only).
+            let judged = Set(verdicts.map(\.modelHash))
+            let model = models.first { judged.contains($0.hash) } ?? models.first
+            let primary = model?.hash
             let tiling = (try? JSONDecoder().decode([String: String].self, from: Data(slide.tiling.utf8))) ?? [:]
             var heatmaps: [[String: Any]] = []
             var layers: [[String: Any]] = []
@@ -57,12 +61,12 @@ extension ReportWriter {
                 try Codecs.encodePNG(ReportWriter.heatmapLayer(normalized, width: h.width, height: h.height, colormap: options.colormap))
                     .write(to: URL(fileURLWithPath: "\(directory)/\(layer)"))
                 used.insert(layer)
-                layers.append(["name": "heatmap: \(label)", "image": "../\(layer)"])
+                layers.append(["name": ReportWriter.htmlEscaped("heatmap: \(label)"), "image": "../\(layer)"])
             }
             // The zoomable viewer, when the slide file is still readable (a report rewritten
             // elsewhere keeps the page, without the viewer).
             var viewer: String?
-            if FileManager.default.isReadableFile(atPath: slide.path), let opened = try? Slide(path: slide.path) {
+            if FileManager.default.isReadableFile(atPath: slide.path), let opened = try? Slide(path: slide.path) { do {
                 let finest = max(1, Double(tiling["scale"] ?? "1") ?? 1)
                 let maxZoom = try writeDeepZoom(opened, key: key, finest: finest, used: &used)
                 let tissueLayer = "slides/\(key)-tissue-layer.png"
@@ -89,7 +93,7 @@ extension ReportWriter {
                 try Codecs.encodePNG(ReportWriter.heatmapLayer(grid, width: gw, height: gh, colormap: .turbo))
                     .write(to: URL(fileURLWithPath: "\(directory)/\(probabilityLayer)"))
                 used.insert(probabilityLayer)
-                layers.append(["name": "tiles: p(\(classes.last ?? "class"))", "image": "../\(probabilityLayer)"])
+                layers.append(["name": ReportWriter.htmlEscaped("tiles: p(\(classes.last ?? "class"))"), "image": "../\(probabilityLayer)"])
                 var config: [String: Any] = ["width": slide.width, "height": slide.height, "finest": finest, "maxZoom": maxZoom,
                                              "tiles": "\(key)/{z}/{x}_{y}.jpg", "layers": layers, "cells": cells,
                                              "positive": classes.last ?? "class"]
@@ -97,11 +101,16 @@ extension ReportWriter {
                    let geo = try? JSONSerialization.jsonObject(with: data) {
                     config["annotations"] = geo
                 }
-                // Inline JSON inside <script>: "</" cannot end the script element.
+                // Inline JSON inside <script>: no "<" at all (nothing can end the element or open a
+                // comment), and no U+2028/U+2029 (line breaks to older JavaScript).
                 let json = String(decoding: try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys]), as: UTF8.self)
-                    .replacingOccurrences(of: "</", with: "<\\/")
+                    .replacingOccurrences(of: "<", with: "\\u003c").replacingOccurrences(of: "\u{2028}", with: "\\u2028")
+                    .replacingOccurrences(of: "\u{2029}", with: "\\u2029")
                 viewer = ReportWriter.viewerScript(config: json)
-            }
+            } catch {
+                // A slide that reads badly loses its viewer, not the report.
+                viewer = nil
+            } }
             let mpp = slide.mppX.map { String(format: "%.4g µm per pixel", $0) } ?? "resolution not stated"
             let pieces = (try? JSONSerialization.jsonObject(with: Data(slide.pieces.utf8)) as? [Any])?.count ?? 0
             let verdictRows = verdicts.map { v -> [String: Any] in

@@ -22,35 +22,54 @@ extension ReportWriter {
 
     /// Writes the slide's tile pyramid `slides/<key>/<z>/<x>_<y>.jpg` (256-pixel JPEG tiles; zoom 0
     /// fits the slide in one tile; the finest zoom is the resolution the model's tiles were cut at,
-    /// `finest` level-0 pixels per pixel), reading each tile from the coarsest level fine enough.
-    /// Returns the finest zoom. Tiles named by slide and place are written once per report folder.
+    /// `finest` level-0 pixels per pixel). The finest zoom is read from the slide (the coarsest
+    /// level fine enough, resampled); every coarser zoom is made from the four tiles below it,
+    /// box-averaged, so no read is larger than a finest tile's. Returns the finest zoom. Tiles named
+    /// by slide and place are written once per report folder.
     func writeDeepZoom(_ slide: Slide, key: String, finest: Double, used: inout Set<String>) throws -> Int {
         let side = ReportWriter.viewerTile
+        let glass: UInt8 = 245
         let longest = Double(max(slide.width, slide.height)) / finest
         let maxZoom = max(0, Int(ceil(log2(longest / Double(side)))))
-        for z in 0...maxZoom {
-            let f = finest * pow(2, Double(maxZoom - z)) // level-0 pixels per tile pixel
-            let span = Double(side) * f
-            let (cols, rows) = (Int(ceil(Double(slide.width) / span)), Int(ceil(Double(slide.height) / span)))
+        func grid(_ z: Int) -> (cols: Int, rows: Int, span: Double) {
+            let span = Double(side) * finest * pow(2, Double(maxZoom - z)) // level-0 pixels a tile covers
+            return (Int(ceil(Double(slide.width) / span)), Int(ceil(Double(slide.height) / span)), span)
+        }
+        func file(_ z: Int, _ x: Int, _ y: Int) -> String { "slides/\(key)/\(z)/\(x)_\(y).jpg" }
+        for z in stride(from: maxZoom, through: 0, by: -1) {
+            try FileManager.default.createDirectory(atPath: "\(directory)/slides/\(key)/\(z)", withIntermediateDirectories: true)
+            let (cols, rows, span) = grid(z)
             for ty in 0..<rows {
                 for tx in 0..<cols {
-                    _ = try writeOnce("slides/\(key)/\(z)/\(tx)_\(ty).jpg", &used) { path in
-                        let x0 = Int(Double(tx) * span), y0 = Int(Double(ty) * span)
-                        let w0 = min(Int(span.rounded()), slide.width - x0), h0 = min(Int(span.rounded()), slide.height - y0)
-                        let (w, h) = (max(1, Int((Double(w0) / f).rounded())), max(1, Int((Double(h0) / f).rounded())))
-                        let level = slide.level(forDownsample: f)
-                        let ds = slide.levels[level].downsample
-                        let region = try slide.read(x: x0, y: y0, level: level, width: max(1, Int((Double(w0) / ds).rounded())),
-                                                    height: max(1, Int((Double(h0) / ds).rounded())))
-                        let pixels = Resample.toSize(region, width: w, height: h)
-                        // Edge tiles are padded with glass white to the full tile (Leaflet draws tiles 256 a side).
-                        var padded = [UInt8](repeating: 245, count: side * side * 3)
-                        for r in 0..<h { for c in 0..<w { for k in 0..<3 { padded[(r * side + c) * 3 + k] = pixels.pixels[(r * w + c) * 3 + k] } } }
-                        if !FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path) {
-                            try FileManager.default.createDirectory(atPath: URL(fileURLWithPath: path).deletingLastPathComponent().path,
-                                                                    withIntermediateDirectories: true)
+                    _ = try writeOnce(file(z, tx, ty), &used) { path in
+                        var pixels = [UInt8](repeating: glass, count: side * side * 3)
+                        if z == maxZoom {
+                            let f = finest
+                            let x0 = Int(Double(tx) * span), y0 = Int(Double(ty) * span)
+                            let w0 = min(Int(span.rounded()), slide.width - x0), h0 = min(Int(span.rounded()), slide.height - y0)
+                            let (w, h) = (max(1, Int((Double(w0) / f).rounded())), max(1, Int((Double(h0) / f).rounded())))
+                            let level = slide.level(forDownsample: f)
+                            let ds = slide.levels[level].downsample
+                            let region = try slide.read(x: x0, y: y0, level: level, width: max(1, Int((Double(w0) / ds).rounded())),
+                                                        height: max(1, Int((Double(h0) / ds).rounded())))
+                            let resampled = Resample.toSize(region, width: w, height: h)
+                            for r in 0..<min(h, side) { for c in 0..<min(w, side) { for k in 0..<3 {
+                                pixels[(r * side + c) * 3 + k] = resampled.pixels[(r * w + c) * 3 + k]
+                            } } }
+                        } else {
+                            // Four children (2x, 2y) .. (2x+1, 2y+1) of the next zoom, each averaged 2 x 2.
+                            let below = grid(z + 1)
+                            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                                let (cx, cy) = (2 * tx + dx, 2 * ty + dy)
+                                guard cx < below.cols, cy < below.rows else { continue }
+                                let child = try Codecs.decode(path: "\(directory)/\(file(z + 1, cx, cy))")
+                                let half = Resample.toSize(child, width: side / 2, height: side / 2)
+                                for r in 0..<(side / 2) { for c in 0..<(side / 2) { for k in 0..<3 {
+                                    pixels[((dy * side / 2 + r) * side + dx * side / 2 + c) * 3 + k] = half.pixels[(r * side / 2 + c) * 3 + k]
+                                } } }
+                            }
                         }
-                        try writeJPEG(Image(width: side, height: side, channels: 3, pixels: padded), to: path, quality: 80)
+                        try writeJPEG(Image(width: side, height: side, channels: 3, pixels: pixels), to: path, quality: 80)
                     }
                 }
             }
@@ -79,6 +98,13 @@ extension ReportWriter {
             (pixels[i * 4], pixels[i * 4 + 1], pixels[i * 4 + 2], pixels[i * 4 + 3]) = (0, 114, 178, 90)
         }
         return Image(width: mask.width, height: mask.height, channels: 4, pixels: pixels)
+    }
+
+    /// Text for a place where Leaflet writes HTML (its layer control's labels).
+    static func htmlEscaped(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+            .replacingOccurrences(of: "'", with: "&#39;")
     }
 
     /// The viewer's script: the pyramid, the overlay layers with a layer control and an opacity

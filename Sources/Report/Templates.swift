@@ -142,7 +142,7 @@ enum Templates {
       <h3>{{title}}</h3>
       <table>
         <caption class="muted">Per explainer: items compared, mean Spearman ρ of the heatmaps' pixel ranks, mean SSIM
-          (Wang et al. 2004), mean share of the top 10% pixels in common, and {{#isDrift}}items that moved (ρ &lt; 0.5).{{/isDrift}}{{^isDrift}}items
+          (Wang et al. 2004), mean share of the top {{topShare}} pixels in common, and {{#isDrift}}items that moved (ρ &lt; {{moved}}).{{/isDrift}}{{^isDrift}}items
           where both models predict the same class.{{/isDrift}}</caption>
         <tr><th>explainer</th><th>items</th><th>Spearman ρ</th><th>SSIM</th><th>top-k</th><th>{{#isDrift}}moved{{/isDrift}}{{^isDrift}}same prediction{{/isDrift}}</th></tr>
         {{#rows}}<tr><td>{{explainer}}</td><td class="num">{{n}}</td><td class="num">{{spearman}}</td><td class="num">{{ssim}}</td>

@@ -69,7 +69,9 @@ public struct TileGrid: Sendable {
             }
             scale = target / mpp0
         }
-        let viewDownsample = max(1, options.tissue.mpp / (mpp0 ?? 1))
+        // The tissue view: `tissue.mpp` µm per pixel, and never over 4,096 pixels a side (a slide
+        // without mpp is taken at 1 µm per pixel, which for a large slide would be huge).
+        let viewDownsample = max(1, options.tissue.mpp / (mpp0 ?? 1), Double(max(slide.width, slide.height)) / 4096)
         let view = try SlideView.read(slide, downsample: viewDownsample)
         let mask = TissueMask.detect(view.image, downsample: view.downsample, mpp0: mpp0, options: options.tissue)
         let extent = Int((Double(options.tile) * scale).rounded())
@@ -121,8 +123,9 @@ public struct SlideView {
         let l = slide.levels[level]
         let factor = downsample / l.downsample // level pixels per view pixel, ≥ 1
         let (w, h) = (max(1, Int(Double(l.width) / factor)), max(1, Int(Double(l.height) / factor)))
-        var sums = [Double](repeating: 0, count: w * h * 3)
-        var counts = [Double](repeating: 0, count: w * h)
+        // Float sums are exact here: at most 255 · (level pixels per view pixel)² < 2^24.
+        var sums = [Float](repeating: 0, count: w * h * 3)
+        var counts = [Float](repeating: 0, count: w * h)
         let strip = max(1, min(l.height, (1 << 22) / max(1, min(l.width, 8192))))
         var row = 0
         while row < l.height {
@@ -137,7 +140,7 @@ public struct SlideView {
                     for c in 0..<columns {
                         let vc = min(w - 1, Int(Double(column + c) / factor))
                         let s = (r * columns + c) * 3, d = vr * w + vc
-                        sums[d * 3] += Double(part.pixels[s]); sums[d * 3 + 1] += Double(part.pixels[s + 1]); sums[d * 3 + 2] += Double(part.pixels[s + 2])
+                        sums[d * 3] += Float(part.pixels[s]); sums[d * 3 + 1] += Float(part.pixels[s + 1]); sums[d * 3 + 2] += Float(part.pixels[s + 2])
                         counts[d] += 1
                     }
                 }

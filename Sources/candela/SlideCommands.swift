@@ -180,6 +180,11 @@ struct SlideCommand: ParsableCommand {
             // Stitched heatmaps at --heatmap-mpp.
             let mpp0 = record.mppX.map { ($0 + (record.mppY ?? $0)) / 2 }
             let downsample = max(1, heatmapMpp / (mpp0 ?? 1))
+            let (mapWidth, mapHeight) = (Double(record.width) / downsample, Double(record.height) / downsample)
+            guard mapWidth * mapHeight <= 64_000_000 else {
+                throw ValidationError(String(format: "--heatmap-mpp %g makes a %.0f x %.0f map (over 64 Mpixels); give a larger --heatmap-mpp",
+                                             heatmapMpp, mapWidth, mapHeight))
+            }
             var stitchers: [String: Stitcher] = [:]
             for item in items {
                 guard let id = item.id, let t = item.tile else { continue }

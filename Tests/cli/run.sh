@@ -298,7 +298,7 @@ expect_error manifest-unknown-method "unknown method 'gradcm' (did you mean 'gra
 # What a run leaves out is said, not silent, at the line that defines it: a model no stage
 # covers, an explainer no stage runs, a dataset without images (an empty folder or pattern was
 # already an error; a CSV of no rows too).
-base_manifest | sed 's/^explainers:/  spare:\n    onnx: $ROOT\/models\/demo.onnx\n    classes: [normal, abnormal]\n    preprocessing: {size: [64, 64]}\nexplainers:\n  unused: {method: saliency}/' \
+base_manifest | sed 's/^explainers:/  spare:\n    onnx: $ROOT\/models\/demo-vgg.onnx\n    classes: [normal, abnormal]\n    preprocessing: {size: [64, 64]}\nexplainers:\n  unused: {method: saliency}/' \
   | sed 's/{kind: predict}/{kind: predict, model: m}/; s/explainers: \[cam\]}/explainers: [cam], model: [m]}/' > "$TMP/spare.yaml"
 sed -i "s#\$ROOT#$ROOT#g" "$TMP/spare.yaml"
 expect_ok manifest-spare-validates -- "$BIN" validate "$TMP/spare.yaml"
@@ -553,6 +553,12 @@ expect_error slide-command-unreadable "text.svs: not a slide OpenSlide can read"
   "$BIN" slide --model $ROOT/models/demo.onnx --slide "$TMP/text.svs" --out "$TMP/unreadable"
 sed 's/aggregate: {rule: top_k_mean, k: 2}/aggregate: {rule: median}/' "$TMP/slides.yaml" > "$TMP/bad-rule.yaml"
 expect_error slides-bad-rule "unknown aggregation rule 'median'; rules: mean, max, top_k_mean, positive_fraction" -- "$BIN" validate "$TMP/bad-rule.yaml"
+
+# One explainer, one target; one model, one file.
+base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam]}\n  explain-label: {kind: explain, explainers: [cam], target: label}/' > "$TMP/two-targets.yaml"
+expect_error explainer-two-targets "two-targets.yaml:14:18: explainer 'cam' has target predicted in stage 'explain' and label in stage 'explain-label'" -- "$BIN" validate "$TMP/two-targets.yaml"
+base_manifest | sed "s#^explainers:#  m2: {onnx: $ROOT/models/demo.onnx, classes: [normal, abnormal], preprocessing: {size: [64, 64]}}\nexplainers:#" > "$TMP/same-file.yaml"
+expect_error models-same-file "models 'm' and 'm2' name the same file $ROOT/models/demo.onnx" -- "$BIN" validate "$TMP/same-file.yaml"
 
 # Compare and drift stages (docs/analysis.md): mistakes are one line at their place.
 base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam]}\n  versus: {kind: compare, model: m}/' > "$TMP/compare1.yaml"
