@@ -237,6 +237,8 @@ public struct ReportWriter {
         }
         let explainerRows = explainerParameterRows(summaries)
         let tiles = TileReader()
+        let slides = try store.slides(run: runID)
+        let slideIDs = Dictionary(slides.compactMap { s in s.id.map { ("\(s.dataset)\u{0}\(s.path)", $0) } }, uniquingKeysWith: { a, _ in a })
         // One item's images and pages; items are independent, so two workers share them.
         let renderItem = { (item: ItemRecord) throws -> ItemPages? in
             guard let id = item.id else { return nil }
@@ -274,8 +276,11 @@ public struct ReportWriter {
                     view["thumb"] = needsThumbnail(original)
                         ? try writeOnce("thumbs/\(tag).jpg", &used) { try writeJPEG(thumbnail(overlay), to: $0) } : view["image"]
                 }
-                view["array"] = try writeOnce("arrays/\(String(a.cacheKey.prefix(16))).npy", &used) {
-                    try NPY.write(Tensor(shape: [a.height, a.width], data: a.heatmap), to: $0)
+                // A slide tile's heatmap is in the slide's stitched .npy (and the store): no file per tile.
+                if item.tile == nil {
+                    view["array"] = try writeOnce("arrays/\(String(a.cacheKey.prefix(16))).npy", &used) {
+                        try NPY.write(Tensor(shape: [a.height, a.width], data: a.heatmap), to: $0)
+                    }
                 }
                 if let v = itemMetrics.first(where: { $0.explainer == a.explainer && $0.name == "pointing_game" })?.value {
                     view["lesion"] = v >= 0.5 ? "peak on lesion" : "peak off lesion"
@@ -289,7 +294,9 @@ public struct ReportWriter {
             let probabilities = (p?.probabilities ?? []).enumerated().map { i, v -> [String: Any] in
                 ["className": i < classes.count ? classes[i] : "\(i)", "value": String(format: "%.4f", v), "percent": percent(v)]
             }
-            let itemHref = "items/\(id).html", doctorHref = "doctor/\(id).html"
+            // A tile's case page is its slide's doctor page.
+            let slideID = item.tile.flatMap { slideIDs["\(item.dataset)\u{0}\($0.slidePath)"] }
+            let itemHref = "items/\(id).html", doctorHref = slideID.map { "doctor/slide-\($0).html" } ?? "doctor/\(id).html"
             var context = common
             context.merge([
                 "title": "Candela: \(name)", "name": name, "path": item.path, "label": item.label ?? "—",
@@ -307,7 +314,7 @@ public struct ReportWriter {
             ]) { _, new in new }
             try render(templates["item"]!, context, to: itemHref, &used)
 
-            if let doctorExplainer {
+            if let doctorExplainer, item.tile == nil {
                 let card = cards[doctorExplainer]
                 var doctor = context
                 doctor.merge([
@@ -329,7 +336,6 @@ public struct ReportWriter {
             return ItemPages(id: id, card: card, thumb: thumbForID, used: used)
         }
         let pagesByItem = try ReportWriter.parallelMap(items, renderItem)
-        let slides = try store.slides(run: runID)
         // Each tile's overlay thumbnails by explainer label, for the slide pages' top tiles.
         var overlayThumbs: [Int64: [String: String]] = [:]
         for page in pagesByItem.compactMap({ $0 }) {

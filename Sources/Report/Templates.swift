@@ -163,11 +163,32 @@ enum Templates {
       <table>
         <caption class="muted">Each slide's verdict{{#multiModel}} by {{primaryModel}}{{/multiModel}}, from its tiles' probabilities
           (the rule is on the slide's page, with a verdict per tissue piece and the stitched heatmaps).</caption>
-        <tr><th>slide</th><th>label</th><th>verdict</th><th>score</th><th>tissue pieces</th><th>tiles</th><th>tissue</th></tr>
+        <thead><tr><th>slide</th><th>label</th><th>verdict</th><th>score</th><th>tissue pieces</th><th>tiles</th><th>tissue</th></tr></thead><tbody>
         {{#slides}}<tr><td><img src="{{thumb}}" alt="{{name}}" height="48"> <a href="{{href}}">{{name}}</a></td><td>{{label}}</td>
           <td class="{{#wrong}}bad{{/wrong}}">{{verdict}}</td><td class="num">{{score}}</td><td class="num">{{pieces}}</td>
           <td class="num">{{tiles}}</td><td class="num">{{tissue}}</td></tr>{{/slides}}
-      </table>
+      </tbody></table>
+      <p class="muted">Click a column's title to sort the slides by it (again to reverse).</p>
+      <script>
+        (function () {
+          var table = document.querySelector('#slides table'), body = table.tBodies[0];
+          table.querySelectorAll('thead th').forEach(function (th, column) {
+            th.style.cursor = 'pointer';
+            th.addEventListener('click', function () {
+              var up = th.dataset.order !== 'up';
+              th.dataset.order = up ? 'up' : 'down';
+              var rows = Array.prototype.slice.call(body.rows);
+              rows.sort(function (a, b) {
+                var x = a.cells[column].textContent.trim(), y = b.cells[column].textContent.trim();
+                var nx = parseFloat(x), ny = parseFloat(y);
+                var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+                return up ? c : -c;
+              });
+              rows.forEach(function (r) { body.appendChild(r); });
+            });
+          });
+        })();
+      </script>
     </section>
     {{/hasSlides}}
     <section id="curated">
@@ -271,7 +292,7 @@ enum Templates {
     {{/hasModelPredictions}}
     <div class="row big">
       <figure>{{#image}}<img src="../{{image}}" alt="original image {{name}}" width="256" height="256">{{/image}}<figcaption>original</figcaption></figure>
-      {{#overlays}}<figure><img src="../{{image}}" alt="{{explainer}} heatmap over {{name}}" width="256" height="256"><figcaption>{{explainer}} ({{method}}), class {{targetName}}<br><a href="../{{array}}">heatmap array (.npy)</a></figcaption></figure>{{/overlays}}
+      {{#overlays}}<figure><img src="../{{image}}" alt="{{explainer}} heatmap over {{name}}" width="256" height="256"><figcaption>{{explainer}} ({{method}}), class {{targetName}}{{#array}}<br><a href="../{{array}}">heatmap array (.npy)</a>{{/array}}</figcaption></figure>{{/overlays}}
     </div>
     {{{colorBar}}}
     <table>
@@ -367,6 +388,7 @@ enum Templates {
       coloured by probability and the annotations; click a tile for its probability and its page.
       Layer opacity <input id="opacity" type="range" min="0" max="100" value="100" aria-label="layer opacity"></p>
     <div id="viewer" style="height: 520px; max-width: 1000px; background: #f5f5f5; border: 1px solid #d6d6dc;"></div>
+    <div class="muted">Heatmap layers: {{{colorBar}}} (tiles layer: the probability from 0 to 1 in the turbo colormap, more opaque when higher)</div>
     <p class="muted">Viewer: Leaflet (BSD-2-Clause), vendored in <a href="../assets/leaflet-COPYRIGHT.txt">assets/</a>.</p>
     <script>{{{viewerScript}}}</script>
     {{/hasViewer}}
