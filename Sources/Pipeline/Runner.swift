@@ -25,6 +25,8 @@ public struct RunOptions: Sendable {
     public var forceReport: Bool
     /// Wall-clock seconds one item may take (`Deadline`); past it the item is a failure row.
     public var itemTimeout: Double?
+    /// Overrides every drift stage's `baseline` ("previous", "STORE.sqlite" or "STORE.sqlite#RUN").
+    public var baseline: String?
 
     public init(jobs: Int = 1, database: String = "candela.sqlite", reportDirectory: String? = nil, handleInterrupts: Bool = false,
                 resume: Bool = false, shard: Shard? = nil, forceReport: Bool = false, itemTimeout: Double? = nil) {
@@ -258,7 +260,11 @@ public final class Runner: @unchecked Sendable {
         }
         let finished = try RunFinisher(store: store, runID: runID, gates: manifest.gates, report: report, log: log,
                                        slideSettings: manifest.datasets.compactMapValues(\.slides),
-                                       analyses: plan.order.filter { $0.kind == .compare || $0.kind == .drift },
+                                       analyses: plan.order.filter { $0.kind == .compare || $0.kind == .drift }.map { stage in
+                                           var stage = stage
+                                           if stage.kind == .drift, let baseline = options.baseline { stage.baseline = baseline }
+                                           return stage
+                                       },
                                        manifestFolder: URL(fileURLWithPath: manifest.file).deletingLastPathComponent().path).finish()
         return RunSummary(runID: runID, items: items.count, failures: finished.failures, status: finished.status,
                           reportIndex: finished.reportIndex, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start),

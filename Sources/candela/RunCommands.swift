@@ -26,6 +26,9 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Wall-clock seconds one item may take; past it the item stops at its next forward or backward pass and becomes a failure row (default: no limit).",
                                valueName: "seconds"))
     var itemTimeout: Double?
+    @Option(help: ArgumentHelp("The baseline of the manifest's drift stages: previous, STORE.sqlite or STORE.sqlite#RUN (overrides their 'baseline').",
+                               valueName: "baseline"))
+    var baseline: String?
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
@@ -37,14 +40,22 @@ struct Run: ParsableCommand {
         var summary: RunSummary?
         try guarded {
             try kernelFlags.install()
+            if let baseline, baseline != "previous" {
+                var file = baseline
+                if let hash = baseline.lastIndex(of: "#"), Int64(baseline[baseline.index(after: hash)...]) != nil { file = String(baseline[..<hash]) }
+                guard FileManager.default.fileExists(atPath: file) else {
+                    throw ValidationError("--baseline: \(file) does not exist (give a Candela store, STORE.sqlite#RUN, or previous)")
+                }
+            }
             if let t = itemTimeout, !(t > 0 && t.isFinite) {
                 throw ValidationError("--item-timeout must be a positive number of seconds, got \(String(format: "%g", t))")
             }
             let plan = try Plan(try ManifestParser.load(path: pipeline))
             let bar = ProgressBar()
-            let options = RunOptions(jobs: jobs, database: db, reportDirectory: report, handleInterrupts: true, resume: resume,
+            var options = RunOptions(jobs: jobs, database: db, reportDirectory: report, handleInterrupts: true, resume: resume,
                                      shard: try shard.map { try Shard(parsing: $0) }, forceReport: force,
                                      itemTimeout: itemTimeout)
+            options.baseline = baseline.map { $0 == "previous" || $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
             var progress: (@Sendable (Int, Int) -> Void)?
             if bar.isTerminal { progress = bar.updater }
             let log: @Sendable (String) -> Void = bar.logger

@@ -575,6 +575,10 @@ expect_error drift-missing-baseline "drift-missing.yaml:14:36: drift stage 'nigh
 check drift-first-run-fails-gate test "$rc" -eq 3
 "$BIN" run "$TMP/drift.yaml" --db "$TMP/drift2.sqlite" >"$TMP/out" 2>"$TMP/err"; rc=$?
 check drift-second-run-passes bash -c "test $rc -eq 0 && grep -q 'gate stable: drift_spearman of cam = 1 (needs >= 0.9): PASS' '$TMP/out' && grep -q \"drift 'nightly' against run 1: 4 heatmaps compared, 0 moved\" '$TMP/err'"
+# --baseline names another store's run: a fresh store against the run of drift2.sqlite.
+"$BIN" run "$TMP/drift.yaml" --db "$TMP/drift3.sqlite" --baseline "$TMP/drift2.sqlite#1" >"$TMP/out" 2>"$TMP/err"; rc=$?
+check drift-baseline-flag bash -c "test $rc -eq 0 && grep -q \"drift 'nightly' against run 1: 4 heatmaps compared, 0 moved\" '$TMP/err'"
+expect_error drift-baseline-missing "--baseline: $TMP/nowhere.sqlite does not exist" -- "$BIN" run "$TMP/drift.yaml" --db "$TMP/drift4.sqlite" --baseline "$TMP/nowhere.sqlite"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
