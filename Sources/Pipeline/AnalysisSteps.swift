@@ -35,11 +35,8 @@ enum AnalysisSteps {
                     baselineRun = try store.runs().last { ($0.id ?? 0) < runID && $0.pipeline == run.pipeline
                         && ["complete", "partial"].contains($0.status) }?.id
                 } else {
-                    var path = spec, wanted: Int64?
-                    if let hash = spec.lastIndex(of: "#"), let id = Int64(spec[spec.index(after: hash)...]) {
-                        path = String(spec[..<hash])
-                        wanted = id
-                    }
+                    let (named, wanted) = baselineStore(spec)
+                    var path = named
                     if !path.hasPrefix("/") { path = URL(fileURLWithPath: manifestFolder).appendingPathComponent(path).standardized.path }
                     guard FileManager.default.fileExists(atPath: path) else {
                         throw PipelineError("drift stage '\(stage.name)': baseline store \(path) does not exist")
@@ -66,4 +63,13 @@ enum AnalysisSteps {
             }
         }
     }
+}
+
+/// A drift baseline other than "previous": "STORE.sqlite" or "STORE.sqlite#RUN" split into the
+/// store's path and the run (nil: the store's latest run of the pipeline).
+public func baselineStore(_ text: String) -> (path: String, run: Int64?) {
+    if let hash = text.lastIndex(of: "#"), let run = Int64(text[text.index(after: hash)...]) {
+        return (String(text[..<hash]), run)
+    }
+    return (text, nil)
 }

@@ -129,7 +129,7 @@ struct ItemJob {
     let dataset: String
     let runID: Int64
     let models: [ModelWork]
-    let library: SlideLibrary
+    let library: SlideCache
 
     /// A tile is read from its slide (the pixels are its content: their SHA-256 is its hash);
     /// an image file is hashed as bytes and decoded only when something needs its pixels.
@@ -344,34 +344,6 @@ struct ItemJob {
                                            "std": "\(p.std)", "order": p.channelOrder.rawValue])
         return Hashing.sha256([model.hash, contentHash, preprocessing, method, parameters, "\(target)", CandelaVersion.engine]
             .joined(separator: "\n"))
-    }
-}
-
-/// The slides and annotation files of a run, each opened once and shared by the workers
-/// (OpenSlide handles are safe to read from several threads).
-final class SlideLibrary: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slides: [String: Slide] = [:]
-    private var annotationFiles: [String: Annotations] = [:]
-
-    init(_ loaded: [LoadedSlide] = []) {
-        for s in loaded { slides[s.path] = s.slide }
-    }
-
-    func slide(_ path: String) throws -> Slide {
-        lock.lock(); defer { lock.unlock() }
-        if let s = slides[path] { return s }
-        let s = try Slide(path: path)
-        slides[path] = s
-        return s
-    }
-
-    func annotations(_ path: String) throws -> Annotations {
-        lock.lock(); defer { lock.unlock() }
-        if let a = annotationFiles[path] { return a }
-        let a = try Annotations(path: path)
-        annotationFiles[path] = a
-        return a
     }
 }
 

@@ -206,9 +206,7 @@ public enum ManifestParser {
                 // A baseline store must exist now: a missing one is found before any item runs.
                 let text = try r.string(bn)
                 if text != "previous" {
-                    var file = text
-                    if let hash = text.lastIndex(of: "#"), Int64(text[text.index(after: hash)...]) != nil { file = String(text[..<hash]) }
-                    let path = r.path(file)
+                    let path = r.path(baselineStore(text).path)
                     guard FileManager.default.fileExists(atPath: path) else {
                         throw r.error(bn, "drift stage '\(name)': baseline store \(path) does not exist (or write baseline: previous)")
                     }

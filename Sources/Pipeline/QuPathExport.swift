@@ -62,8 +62,7 @@ public enum QuPathExport {
                 var measurements: [String: Any] = ["tissue": t.tissue, "piece": t.piece]
                 for (i, v) in p.probabilities.enumerated() where i < classes.count { measurements["p_\(classes[i])"] = v }
                 for a in try store.attributions(item: id) where a.modelHash == chosen.hash {
-                    let mean = a.heatmap.isEmpty ? 0 : Double(a.heatmap.reduce(0, +)) / Double(a.heatmap.count)
-                    measurements["\(a.explainer) mean relevance"] = (a.low ?? 0) + mean * ((a.high ?? 1) - (a.low ?? 0))
+                    measurements["\(a.explainer) mean relevance"] = a.meanRaw
                 }
                 let (x0, y0, x1, y1) = (Double(t.x), Double(t.y), Double(t.x + t.width), Double(t.y + t.height))
                 features.append(feature(rings: [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]], objectType: "detection",

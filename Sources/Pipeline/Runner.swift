@@ -200,7 +200,7 @@ public final class Runner: @unchecked Sendable {
             try store.insert(try SlideRecords.record(s, dataset: dataset, runID: runID,
                                                      settings: manifest.datasets[dataset]!.slides!))
         }
-        let library = SlideLibrary(slides.map(\.slide))
+        let library = SlideCache(slides.map(\.slide.slide))
         let pending = items.filter { !done.contains(ItemKey(dataset: $0.dataset, path: $0.item.path)) }
         for model in loaded.values.sorted(by: { $0.spec.name < $1.spec.name }) { try store.upsert(try model.record) }
         let datasets = Set(combinations.map(\.dataset)).sorted()

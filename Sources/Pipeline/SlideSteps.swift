@@ -5,7 +5,7 @@ import Store
 
 /// The slide steps of a run (docs/slides.md): the slide rows written when a run starts, and the
 /// run finisher's step that turns stored tiles into verdicts and stitched heatmaps.
-enum SlideRecords {
+public enum SlideRecords {
     /// A slide's row: header, tiling settings, tissue pieces, the low-resolution view (JPEG) and
     /// the tissue mask (PNG).
     static func record(_ s: LoadedSlide, dataset: String, runID: Int64, settings: SlideSettings) throws -> SlideRecord {
@@ -55,26 +55,34 @@ enum SlideRecords {
                                                        tiles: chosen.count, score: v.score, className: v.className, probabilities: v.mean))
                 }
             }
-            var heatmaps: [SlideHeatmapRecord] = []
-            var stitchers: [String: (hash: String, explainer: String, stitcher: Stitcher)] = [:]
-            for item in tiles {
-                guard let id = item.id, let t = item.tile else { continue }
-                for a in try store.attributions(item: id) {
-                    let key = "\(a.modelHash)\u{0}\(a.explainer)"
-                    var entry = stitchers[key] ?? (a.modelHash, a.explainer,
-                                                   Stitcher(slideWidth: slide.width, slideHeight: slide.height, downsample: slide.viewDownsample))
-                    entry.stitcher.add(a.heatmap, mapWidth: a.width, mapHeight: a.height, x: t.x, y: t.y, w: t.width, h: t.height,
-                                       low: a.low ?? 0, high: a.high ?? 1)
-                    stitchers[key] = entry
-                }
-            }
-            for (_, entry) in stitchers.sorted(by: { $0.key < $1.key }) {
-                let r = entry.stitcher.result()
-                heatmaps.append(SlideHeatmapRecord(slideID: slideID, modelHash: entry.hash, explainer: entry.explainer,
-                                                   downsample: entry.stitcher.downsample, width: entry.stitcher.width,
-                                                   height: entry.stitcher.height, low: r.low, high: r.high, values: r.values))
+            let heatmaps = try stitch(tiles, of: slide, downsample: slide.viewDownsample, store: store).map { m in
+                SlideHeatmapRecord(slideID: slideID, modelHash: m.modelHash, explainer: m.explainer, downsample: m.downsample,
+                                   width: m.width, height: m.height, low: m.low, high: m.high, values: m.values)
             }
             try store.replaceSlideResults(slide: slideID, verdicts: verdicts, heatmaps: heatmaps)
+        }
+    }
+
+    /// The stored heatmaps of a slide's `tiles`, stitched per model and explainer on a map of
+    /// `downsample` level-0 pixels per pixel (`Stitcher`), sorted by model hash and explainer.
+    /// The run finisher stitches at the slide's view resolution, `candela slide` at `--heatmap-mpp`.
+    public static func stitch(_ tiles: [ItemRecord], of slide: SlideRecord, downsample: Double, store: Store) throws
+        -> [(modelHash: String, explainer: String, downsample: Double, width: Int, height: Int, low: Double?, high: Double?, values: [Float])] {
+        var stitchers: [String: (hash: String, explainer: String, stitcher: Stitcher)] = [:]
+        for item in tiles {
+            guard let id = item.id, let t = item.tile else { continue }
+            for a in try store.attributions(item: id) {
+                let key = "\(a.modelHash)\u{0}\(a.explainer)"
+                var entry = stitchers[key] ?? (a.modelHash, a.explainer,
+                                               Stitcher(slideWidth: slide.width, slideHeight: slide.height, downsample: downsample))
+                entry.stitcher.add(a.heatmap, mapWidth: a.width, mapHeight: a.height, x: t.x, y: t.y, w: t.width, h: t.height,
+                                   low: a.rawRange.low, high: a.rawRange.high)
+                stitchers[key] = entry
+            }
+        }
+        return stitchers.sorted { $0.key < $1.key }.map { _, entry in
+            let r = entry.stitcher.result()
+            return (entry.hash, entry.explainer, entry.stitcher.downsample, entry.stitcher.width, entry.stitcher.height, r.low, r.high, r.values)
         }
     }
 }

@@ -579,22 +579,11 @@ public struct ReportWriter {
 
 /// Reads tiles of the report's items from their slides (each slide opened once).
 final class TileReader: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slides: [String: Result<Slide, Error>] = [:]
-
-    /// The slide at `path`, opened once (a slide that cannot be opened fails once, then fast).
-    private func slide(_ path: String) throws -> Slide {
-        lock.lock()
-        defer { lock.unlock() }
-        if let known = slides[path] { return try known.get() }
-        let opened = Result { try Slide(path: path) }
-        slides[path] = opened
-        return try opened.get()
-    }
+    private let slides = SlideCache()
 
     /// The tile's pixels as the item job read them (its level, resampled to `size`).
     func read(_ t: TileRecord, size: Int) throws -> Image {
-        let slide = try self.slide(t.slidePath)
+        let slide = try slides.slide(t.slidePath)
         let ds = slide.levels[min(t.level, slide.levels.count - 1)].downsample
         let tile = SlideTile(x: t.x, y: t.y, width: t.width, height: t.height, level: t.level,
                              levelWidth: max(1, Int((Double(t.width) / ds).rounded())), levelHeight: max(1, Int((Double(t.height) / ds).rounded())),

@@ -138,8 +138,7 @@ extension ReportWriter {
                 for item in tileItems {
                     guard let id = item.id else { continue }
                     for a in try store.attributions(item: id) where (modelNames.count > 1 ? "\(a.explainer) [\(modelNames[a.modelHash] ?? "")]" : a.explainer) == shown {
-                        let mean = a.heatmap.isEmpty ? 0 : Double(a.heatmap.reduce(0, +)) / Double(a.heatmap.count)
-                        relevance.append((item, (a.low ?? 0) + mean * ((a.high ?? 1) - (a.low ?? 0))))
+                        relevance.append((item, a.meanRaw))
                     }
                 }
             }

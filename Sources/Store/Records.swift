@@ -279,6 +279,15 @@ public struct AttributionRecord: Codable, Sendable, Equatable {
         self.seconds = seconds
     }
 
+    /// The range the heatmap was normalized from; [0, 1] for rows written before schema 5.
+    public var rawRange: (low: Double, high: Double) { (low ?? 0, high ?? 1) }
+
+    /// The heatmap's mean in raw units (its [0,1] mean brought back through `rawRange`).
+    public var meanRaw: Double {
+        let mean = heatmap.isEmpty ? 0 : Double(heatmap.reduce(0, +)) / Double(heatmap.count)
+        return rawRange.low + mean * (rawRange.high - rawRange.low)
+    }
+
     /// The record as the store gives it back: the heatmap through its 16-bit quantization.
     public var asStored: AttributionRecord {
         var r = self

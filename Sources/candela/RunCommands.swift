@@ -41,8 +41,7 @@ struct Run: ParsableCommand {
         try guarded {
             try kernelFlags.install()
             if let baseline, baseline != "previous" {
-                var file = baseline
-                if let hash = baseline.lastIndex(of: "#"), Int64(baseline[baseline.index(after: hash)...]) != nil { file = String(baseline[..<hash]) }
+                let file = baselineStore(baseline).path
                 guard FileManager.default.fileExists(atPath: file) else {
                     throw ValidationError("--baseline: \(file) does not exist (give a Candela store, STORE.sqlite#RUN, or previous)")
                 }

@@ -185,25 +185,16 @@ struct SlideCommand: ParsableCommand {
                 throw ValidationError(String(format: "--heatmap-mpp %g makes a %.0f x %.0f map (over 64 Mpixels); give a larger --heatmap-mpp",
                                              heatmapMpp, mapWidth, mapHeight))
             }
-            var stitchers: [String: Stitcher] = [:]
-            for item in items {
-                guard let id = item.id, let t = item.tile else { continue }
-                for a in try store.attributions(item: id) {
-                    var s = stitchers[a.explainer] ?? Stitcher(slideWidth: record.width, slideHeight: record.height, downsample: downsample)
-                    s.add(a.heatmap, mapWidth: a.width, mapHeight: a.height, x: t.x, y: t.y, w: t.width, h: t.height,
-                          low: a.low ?? 0, high: a.high ?? 1)
-                    stitchers[a.explainer] = s
-                }
-            }
+            // The pipeline's stitching at --heatmap-mpp (one model in this run).
+            let maps = try SlideRecords.stitch(items.filter { $0.tile != nil }, of: record, downsample: downsample, store: store)
             var methods: [String: Any] = [:]
-            for (name, s) in stitchers.sorted(by: { $0.key < $1.key }) {
-                let r = s.result()
-                try NPY.write(Tensor(shape: [s.height, s.width], data: r.values), to: "\(out)/\(name).npy")
-                methods[name] = ["file": "\(name).npy", "low": r.low.map { $0 as Any } ?? NSNull(), "high": r.high.map { $0 as Any } ?? NSNull()]
+            for m in maps {
+                try NPY.write(Tensor(shape: [m.height, m.width], data: m.values), to: "\(out)/\(m.explainer).npy")
+                methods[m.explainer] = ["file": "\(m.explainer).npy", "low": m.low.map { $0 as Any } ?? NSNull(), "high": m.high.map { $0 as Any } ?? NSNull()]
             }
             let heatmapsJSON: [String: Any] = [
                 "micrometres_per_pixel": mpp0.map { $0 * downsample as Any } ?? NSNull(), "level0_pixels_per_pixel": downsample,
-                "origin_level0": [0, 0], "width": stitchers.values.first?.width ?? 0, "height": stitchers.values.first?.height ?? 0,
+                "origin_level0": [0, 0], "width": maps.first?.width ?? 0, "height": maps.first?.height ?? 0,
                 "methods": methods,
             ]
             try JSONSerialization.data(withJSONObject: heatmapsJSON, options: [.prettyPrinted, .sortedKeys])
