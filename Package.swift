@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Explainers", dependencies: ["Engine", "Tensors", "Imaging"]),
         .target(name: "Slides", dependencies: ["Imaging", "COpenSlide", "CTIFF"]),
         .target(name: "Store", dependencies: ["CSQLite"]),
-        .target(name: "Analysis", dependencies: ["Explainers", "Imaging", "Store"]),
+        .target(name: "Analysis", dependencies: ["Explainers", "Imaging", "Store", "Tensors"]),
         .target(name: "Report", dependencies: [
             "Store", "Imaging", "Slides", "Tensors", .product(name: "Mustache", package: "swift-mustache"),
         ], exclude: ["Vendor/leaflet-COPYRIGHT"]),

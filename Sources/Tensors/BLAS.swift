@@ -126,6 +126,17 @@ public enum LinearAlgebra {
         let info = LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), 1, &a, Int32(n), &x, 1)
         return info == 0 ? x : nil
     }
+
+    /// Eigenvalues (ascending) and eigenvectors of a symmetric matrix A (n×n, row-major, upper
+    /// triangle read) by LAPACK's divide and conquer (LAPACKE_dsyevd). `vectors[i * n + j]` is
+    /// component i of the eigenvector of `values[j]`. Nil when LAPACK does not converge.
+    public static func symmetricEigen(_ a: [Double], n: Int) -> (values: [Double], vectors: [Double])? {
+        precondition(a.count == n * n)
+        guard n > 0 else { return ([], []) }
+        var a = a, w = [Double](repeating: 0, count: n)
+        let info = LAPACKE_dsyevd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "V")), Int8(UInt8(ascii: "U")), Int32(n), &a, Int32(n), &w)
+        return info == 0 ? (w, a) : nil
+    }
 }
 
 /// Process-wide memory settings.
