@@ -32,14 +32,16 @@ release: deps
 	$(SWIFT) build -c release --product candela
 
 # Unit tests (XCTest), the command-line checks (exit codes and one-line errors), the report in
-# headless Chromium (installed when missing), the C kernels under sanitizers, then the ONNX
-# operator conformance suite.
+# headless Chromium (installed when missing), three shards as a job array on a single-node Slurm
+# started by hand (packages installed when missing; docs/slurm.md), the C kernels under
+# sanitizers, then the ONNX operator conformance suite.
 # One build with tests serves all: it also links the candela binary.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 	bash Tests/cli/run.sh $(CANDELA)
 	bash Tests/browser/run.sh $(CANDELA)
+	bash Tests/slurm/run.sh $(CANDELA)
 	$(MAKE) --no-print-directory sanitize
 	$(MAKE) --no-print-directory conformance CONFORMANCE_BUILD=
 

@@ -30,8 +30,12 @@ public enum SpRAy {
         public var neighbours: Int?
         /// The eigengap looks at most this many clusters.
         public var maxClusters = 8
-        /// Flag: the members' median share of relevance outside their object masks at least this.
+        /// Flag: the members' median share of relevance outside their object masks at least this,
         public var outside = 0.5
+        /// and the objects' median lift (their share of relevance over their share of the image)
+        /// below this: with 1, the objects get less relevance than a map spread evenly over the
+        /// image would give them (a coarse map that spills over its object still lifts it above 1).
+        public var lift = 1.0
         /// Flag (no masks): the members' median share of relevance in the cluster's region at least this.
         public var fixed = 0.5
         /// The region is the fewest cells of the mean heatmap holding half its relevance, and
@@ -78,9 +82,11 @@ public enum SpRAy {
         public var regionShare: Double
         /// Where the region is, in words ("top-left corner", "left border", "interior").
         public var place: String
-        /// The members' median share of relevance outside their (widened) object masks; nil when
-        /// fewer than half the members have a mask.
+        /// The members' median share of relevance outside their (widened) object masks, and the
+        /// median lift of the objects (share of relevance inside ÷ share of the image inside); nil
+        /// when fewer than half the members have a mask.
         public var outsideShare: Double?
+        public var objectLift: Double?
         public var flagged: Bool
         /// Why it is flagged, in words (empty when it is not).
         public var reasons: [String]
@@ -255,8 +261,8 @@ public enum SpRAy {
 
     /// A cluster's mean heatmap, its region and the test: flagged when it has at least `minSize`
     /// members and either
-    /// - at least half its members have an object mask and the median share of relevance
-    ///   outside the (widened) masks is at least `outside`; or
+    /// - at least half its members have an object mask, the median share of relevance outside
+    ///   the (widened) masks is at least `outside` and the objects' median lift is below `lift`; or
     /// - (without masks) its mean heatmap concentrates on a region of at most `regionArea` of the
     ///   image that touches the image's border band (the outer eighth: where scanner labels, pen
     ///   marks, rulers and corner tags sit), and the members' median share there is at least `fixed`.
@@ -297,21 +303,23 @@ public enum SpRAy {
         }
         // Relevance outside the members' objects.
         let masked = members.filter { samples[$0].object != nil }
-        var outsideShare: Double?
+        var outsideShare: Double?, objectLift: Double?
         if !masked.isEmpty, masked.count * 2 >= members.count {
-            outsideShare = median(masked.compactMap { i -> Double? in
+            let shares = masked.compactMap { i -> (inside: Double, area: Double)? in
                 let f = samples[i].features
                 let all = f.reduce(0, +)
                 guard all > 0, let object = samples[i].object else { return nil }
                 let inside = widen(Set((0..<d).filter { object[$0] }), by: settings.margin, size: s)
-                return Double(1 - inside.reduce(Float(0)) { $0 + f[$1] } / all)
-            })
+                return (Double(inside.reduce(Float(0)) { $0 + f[$1] } / all), Double(inside.count) / Double(d))
+            }
+            outsideShare = median(shares.map { 1 - $0.inside })
+            objectLift = median(shares.map { $0.inside / $0.area })
         }
         var reasons: [String] = []
         if members.count >= settings.minSize {
-            if let o = outsideShare, o >= settings.outside {
-                reasons.append(String(format: "%.0f%% of its relevance lies outside the object masks (median over %d members)",
-                                      100 * o, masked.count))
+            if let o = outsideShare, let l = objectLift, o >= settings.outside, l < settings.lift {
+                reasons.append(String(format: "%.0f%% of its relevance lies outside the object masks, and the objects get %.1f× "
+                                      + "the relevance of an even spread (medians over %d members)", 100 * o, l, masked.count))
             }
             if outsideShare == nil, concentrated, border, regionShare >= settings.fixed {
                 reasons.append(String(format: "its relevance sits in the %@ (median %.0f%% of it in %.0f%% of the image)",
@@ -319,7 +327,7 @@ public enum SpRAy {
             }
         }
         return Cluster(index: index, members: members, medoid: medoid, mean: mean, region: region.sorted(), concentrated: concentrated,
-                       regionShare: regionShare, place: place, outsideShare: outsideShare, flagged: !reasons.isEmpty, reasons: reasons)
+                       regionShare: regionShare, place: place, outsideShare: outsideShare, objectLift: objectLift, flagged: !reasons.isEmpty, reasons: reasons)
     }
 
     /// Cells within `by` cells (Chebyshev distance) of `cells`.

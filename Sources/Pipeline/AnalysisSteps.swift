@@ -3,7 +3,7 @@ import Foundation
 import Store
 
 /// The run finisher's dataset-level stages (docs/analysis.md): `compare` (two models on the
-/// same items) and `drift` (this run against a baseline run). They read the stored heatmaps, so
+/// same items), `drift` (this run against a baseline run) and `spray` (clusters of heatmaps). They read the stored heatmaps, so
 /// a merged or resumed run gets the same rows as an uninterrupted one.
 enum AnalysisSteps {
     static func run(_ stages: [StageSpec], store: Store, runID: Int64, manifestFolder: String,
@@ -58,6 +58,11 @@ enum AnalysisSteps {
                 try store.replaceComparisons(run: runID, name: stage.name, rows)
                 let movedCount = rows.filter { ($0.spearman ?? 1) < stage.moved }.count
                 log("drift '\(stage.name)' against run \(baselineRun): \(rows.count) heatmaps compared, \(movedCount) moved (Spearman < \(stage.moved))")
+            case .spray:
+                let (rows, summaries) = try Clusters.spray(store: store, runID: runID, name: stage.name, settings: stage.spray,
+                                                           explainers: explainers, models: stage.models.isEmpty ? nil : Set(stage.models),
+                                                           log: log)
+                try store.replaceClusters(run: runID, name: stage.name, rows, summaries: summaries)
             default:
                 continue
             }

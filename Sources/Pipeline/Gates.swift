@@ -15,6 +15,8 @@ public enum Gates {
     /// `drift_spearman`, `drift_ssim`, `drift_topk`, and `drift_moved`, the share of items whose
     /// Spearman ρ is below the drift stage's `moved`. No baseline (a first run): no value, fails.
     /// `driftThresholds`: each drift stage's `moved` threshold by stage name (for `drift_moved`).
+    /// `spray_flags` counts the SpRAy clusters flagged as Clever Hans for the explainer (over
+    /// its classes); no spray rows: no value, fails.
     public static func evaluate(_ gates: [GateSpec], store: Store, runID: Int64,
                                 driftThresholds: [String: Double] = [:]) throws -> [GateResultRecord] {
         guard !gates.isEmpty else { return [] }
@@ -25,6 +27,7 @@ public enum Gates {
         let names = Dictionary(try store.models().map { ($0.hash, $0.name) }, uniquingKeysWith: { a, _ in a })
         let runModels = Set(predictions.map(\.modelHash)).sorted { (names[$0] ?? $0, $0) < (names[$1] ?? $1, $1) }
         let labels = Dictionary(items.compactMap { i in i.id.map { ($0, i.label) } }, uniquingKeysWith: { a, _ in a })
+        let spray = gates.contains { GateSpec.sprayMetrics.contains($0.metric) } ? try store.clusterSummaries(run: runID) : []
         let drift = gates.contains { GateSpec.driftMetrics.contains($0.metric) } ? try store.comparisons(run: runID).filter { $0.kind == "baseline" } : []
         var results: [GateResultRecord] = []
         for gate in gates {
@@ -41,6 +44,8 @@ public enum Gates {
                     if gate.metric != "accuracy" {
                         let ran = GateSpec.driftMetrics.contains(gate.metric)
                             ? Set(drift.filter { $0.explainer == gate.explainer }.map(\.modelA))
+                            : GateSpec.sprayMetrics.contains(gate.metric)
+                            ? Set(spray.filter { $0.explainer == gate.explainer }.map(\.modelHash))
                             : Set(metrics.filter { $0.explainer == gate.explainer && $0.name == gate.metric }.map(\.modelHash))
                         if !ran.isEmpty { judged = runModels.filter(ran.contains) }
                     }
@@ -68,6 +73,9 @@ public enum Gates {
                     default: values = rows.compactMap(\.spearman).map { $0 < (driftThresholds[rows.first?.name ?? ""] ?? 0.5) ? 1 : 0 }
                     }
                     value = values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+                case "spray_flags":
+                    let rows = spray.filter { $0.explainer == gate.explainer && (subject.hash == nil || $0.modelHash == subject.hash) }
+                    value = rows.isEmpty ? nil : Double(rows.filter(\.flagged).count)
                 default:
                     let values = metrics.filter {
                         $0.name == gate.metric && $0.explainer == gate.explainer && (subject.hash == nil || $0.modelHash == subject.hash)

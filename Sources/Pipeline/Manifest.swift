@@ -1,3 +1,4 @@
+import Analysis
 import Imaging
 import Slides
 
@@ -106,7 +107,7 @@ public enum TargetSpec: Sendable, Equatable {
 
 /// One stage of the DAG.
 public struct StageSpec: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case predict, explain, evaluate, compare, drift, report }
+    public enum Kind: String, Sendable, CaseIterable { case predict, explain, evaluate, compare, drift, spray, report }
     public var name: String
     public var kind: Kind
     public var needs: [String]
@@ -135,6 +136,8 @@ public struct StageSpec: Sendable, Equatable {
     public var moved: Double = 0.5
     /// compare, drift: the share of pixels of the top-k intersection.
     public var topK: Double = 0.1
+    /// spray: the analysis's settings (docs/analysis.md, "SpRAy").
+    public var spray = SpRAy.Settings()
 }
 
 /// A gate: a run-level number compared with a threshold; a failed gate makes `candela run` exit 3.
@@ -158,4 +161,6 @@ public struct GateSpec: Sendable, Equatable {
     public static let runMetrics = ["failures", "accuracy"]
     /// Drift against the baseline, per explainer: mean similarities, and the share of items moved.
     public static let driftMetrics = ["drift_spearman", "drift_ssim", "drift_topk", "drift_moved"]
+    /// SpRAy, per explainer: the number of clusters flagged as Clever Hans (over the classes).
+    public static let sprayMetrics = ["spray_flags"]
 }

@@ -1,3 +1,4 @@
+import Analysis
 import Explainers
 import Foundation
 import Imaging
@@ -149,7 +150,8 @@ public enum ManifestParser {
         for (name, node) in try r.namedMappings(try r.require(top, "stages", in: root)) {
             let m = try r.mapping(node, allowed: ["kind", "needs", "explainers", "target", "metrics", "out", "dataset", "model",
                                                                     "doctor_explainer", "templates", "page_size", "baseline", "moved",
-                                                                    "top_k"],
+                                                                    "top_k", "size", "neighbours", "max_clusters", "outside", "lift",
+                                                                    "fixed", "region", "min_size", "margin"],
                                   what: "stage '\(name)'")
             let kindNode = try r.require(m, "kind", in: node)
             let kindText = try r.string(kindNode)
@@ -215,6 +217,32 @@ public enum ManifestParser {
             if m["top_k"] != nil && kind != .drift && kind != .compare {
                 throw r.error(m["top_k"]!, "stage '\(name)': top_k applies to compare and drift stages")
             }
+            let sprayKeys = ["size", "neighbours", "max_clusters", "outside", "lift", "fixed", "region", "min_size", "margin"]
+            for key in sprayKeys where m[key] != nil && kind != .spray {
+                throw r.error(m[key]!, "stage '\(name)': \(key) applies to spray stages")
+            }
+            var spray = SpRAy.Settings()
+            if kind == .spray {
+                if let n = m["size"] { spray.size = try r.int(n, min: 2, max: 64) }
+                if let n = m["neighbours"] { spray.neighbours = try r.int(n, min: 1, max: 1000) }
+                if let n = m["max_clusters"] { spray.maxClusters = try r.int(n, min: 1, max: 50) }
+                if let n = m["min_size"] { spray.minSize = try r.int(n, min: 1) }
+                if let n = m["margin"] { spray.margin = try r.int(n, min: 0, max: 16) }
+                if let n = m["lift"] {
+                    spray.lift = Double(try r.float(n))
+                    guard spray.lift > 0 else { throw r.error(n, "stage '\(name)': lift must be > 0") }
+                }
+                for (key, set) in [("outside", { (v: Double) in spray.outside = v }), ("fixed", { spray.fixed = $0 }),
+                                   ("region", { spray.regionArea = $0 })] as [(String, (Double) -> Void)] {
+                    guard let n = m[key] else { continue }
+                    let v = Double(try r.float(n))
+                    guard v > 0, v <= 1 else { throw r.error(n, "stage '\(name)': \(key) is a share: 0 < \(key) <= 1") }
+                    set(v)
+                }
+                if let dn = m["dataset"] {
+                    throw r.error(dn, "stage '\(name)': a spray stage clusters every heatmap of its explainers; leave out dataset")
+                }
+            }
             if kind == .compare, let dn = m["dataset"] {
                 throw r.error(dn, "stage '\(name)': a compare stage compares every item both models explained; leave out dataset")
             }
@@ -253,7 +281,8 @@ public enum ManifestParser {
                     let v = Double(try r.float(n))
                     guard v > 0, v <= 1 else { throw r.error(n, "top_k is a share of the pixels: 0 < top_k <= 1") }
                     return v
-                } ?? 0.1))
+                } ?? 0.1,
+                spray: spray))
         }
         // One explainer, one target: heatmaps, metrics and stitched maps are stored per explainer
         // name, so two targets of one explainer would overwrite each other's metrics.
@@ -286,7 +315,7 @@ public enum ManifestParser {
                 let m = try r.mapping(node, allowed: ["metric", "explainer", "model", "min", "max"], what: "gate '\(name)'")
                 let metricNode = try r.require(m, "metric", in: node)
                 let metric = try r.string(metricNode)
-                let known = GateSpec.runMetrics + Evaluation.metrics.flatMap(Evaluation.storedNames) + GateSpec.driftMetrics
+                let known = GateSpec.runMetrics + Evaluation.metrics.flatMap(Evaluation.storedNames) + GateSpec.driftMetrics + GateSpec.sprayMetrics
                 guard known.contains(metric) else {
                     let hint = suggestion(for: metric, among: known).map { " (did you mean '\($0)'?)" } ?? ""
                     throw r.error(metricNode, "gate '\(name)': unknown metric '\(metric)'\(hint); metrics: \(known.joined(separator: ", "))")
@@ -319,6 +348,10 @@ public enum ManifestParser {
                         }
                         guard driftStages == 1 else {
                             throw r.error(metricNode, "gate '\(name)': drift gates need exactly one drift stage; the manifest has \(driftStages)")
+                        }
+                    } else if GateSpec.sprayMetrics.contains(metric) {
+                        guard stages.contains(where: { $0.kind == .spray && ($0.explainers.isEmpty || $0.explainers.contains(explainer!)) }) else {
+                            throw r.error(metricNode, "gate '\(name)': no spray stage clusters the heatmaps of '\(explainer!)'; add a stage of kind spray")
                         }
                     } else if !evaluated.flatMap(Evaluation.storedNames).contains(metric) {
                         throw r.error(metricNode, "gate '\(name)': no evaluate stage computes '\(metric)'; add it to an evaluate stage's metrics")
@@ -436,10 +469,11 @@ struct Reader {
         return s
     }
 
-    func int(_ node: Node, min lo: Int = Int.min) throws -> Int {
+    func int(_ node: Node, min lo: Int = Int.min, max hi: Int = Int.max) throws -> Int {
         let s = try scalarText(node)
         guard let v = Int(s) else { throw error(node, "expected an integer, got '\(s)'") }
         guard v >= lo else { throw error(node, "must be ≥ \(lo), got \(v)") }
+        guard v <= hi else { throw error(node, "must be ≤ \(hi), got \(v)") }
         return v
     }
 

@@ -3,7 +3,7 @@ import Explainers
 /// The stage DAG of a manifest: explicit `needs:` plus inferred edges, in a runnable order.
 ///
 /// Inferred edges: explain needs every predict stage (targets depend on the prediction),
-/// evaluate, compare and drift need every explain stage, report needs every other stage.
+/// evaluate, compare, drift and spray need every explain stage, report needs every other stage.
 public struct Plan: Sendable {
     public let manifest: Manifest
     /// Stages in dependency order.
@@ -27,8 +27,8 @@ public struct Plan: Sendable {
             switch s.kind {
             case .predict: inferred = []
             case .explain: inferred = [.predict]
-            case .evaluate, .compare, .drift: inferred = [.explain]
-            case .report: inferred = [.predict, .explain, .evaluate, .compare, .drift]
+            case .evaluate, .compare, .drift, .spray: inferred = [.explain]
+            case .report: inferred = [.predict, .explain, .evaluate, .compare, .drift, .spray]
             }
             for o in stages where inferred.contains(o.kind) && !needs.contains(o.name) { needs.append(o.name) }
             edges[s.name] = needs
@@ -132,6 +132,7 @@ public struct Plan: Sendable {
             if s.kind == .evaluate { detail += " [\(s.metrics.joined(separator: ", "))]" }
             if s.kind == .compare { detail += " [\(s.models.joined(separator: " vs "))]" }
             if s.kind == .drift { detail += " [against \(s.baseline ?? "previous")]" }
+            if s.kind == .spray { detail += " [\(s.spray.size)×\(s.spray.size) grid, up to \(s.spray.maxClusters) clusters per class]" }
             if !s.datasets.isEmpty { detail += " datasets: \(s.datasets.joined(separator: ", "))" }
             if !s.models.isEmpty && s.kind != .compare { detail += " models: \(s.models.joined(separator: ", "))" }
             lines.append("    \(s.name): \(detail)" + (needs.isEmpty ? "" : "  <- \(needs.joined(separator: ", "))"))

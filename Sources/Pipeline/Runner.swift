@@ -260,7 +260,7 @@ public final class Runner: @unchecked Sendable {
         }
         let finished = try RunFinisher(store: store, runID: runID, gates: manifest.gates, report: report, log: log,
                                        slideSettings: manifest.datasets.compactMapValues(\.slides),
-                                       analyses: plan.order.filter { $0.kind == .compare || $0.kind == .drift }.map { stage in
+                                       analyses: plan.order.filter { [.compare, .drift, .spray].contains($0.kind) }.map { stage in
                                            var stage = stage
                                            if stage.kind == .drift, let baseline = options.baseline { stage.baseline = baseline }
                                            return stage

@@ -366,6 +366,9 @@ public struct ReportWriter {
         }
 
         let comparisons = try comparisonSections(items: items, modelNames: modelNames, thumbs: thumbByID)
+        let sprayRows = try writeSprayPage(templates: templates, common: common, modelNames: modelNames,
+                                           classNames: Dictionary(try store.models().map { ($0.hash, $0.classes) }, uniquingKeysWith: { a, _ in a }),
+                                           items: items, overlayThumbs: overlayThumbs, thumbs: thumbByID, label: label, used: &used)
         // Index.
         var labelled = 0, correct = 0
         for item in items { if let id = item.id, let l = item.label, let p = predictions[id] { labelled += 1; if l == p.className { correct += 1 } } }
@@ -405,6 +408,7 @@ public struct ReportWriter {
             "primaryModel": model?.name ?? "?", "multiModel": multiModel, "modelRows": modelRows,
             "hasSlides": !slideRows.isEmpty, "slides": slideRows,
             "hasComparisons": !comparisons.isEmpty, "comparisons": comparisons,
+            "hasSpray": !sprayRows.isEmpty, "spray": sprayRows,
             "pointing": pointingRows, "hasPointing": !pointingRows.isEmpty,
             "pointingChart": pointingBars.isEmpty ? "" : SVG.bars(pointingBars, title: "Pointing game (standard), share of items with a lesion"),
             "metricNames": present.map { ["name": $0, "help": help[$0] ?? ""] },

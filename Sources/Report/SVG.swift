@@ -41,4 +41,55 @@ enum SVG {
         }
         return "<svg role=\"img\" aria-label=\"\(escape(title))\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" xmlns=\"http://www.w3.org/2000/svg\">\(body)</svg>"
     }
+
+    /// A colour per cluster (Okabe and Ito 2008, colour-blind safe), cycling after eight.
+    static func clusterColor(_ i: Int) -> String {
+        let palette = ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000"]
+        return palette[((i % palette.count) + palette.count) % palette.count]
+    }
+
+    /// A scatter plot of 2-D points coloured by group; points of flagged groups drawn as crosses;
+    /// each point a link when it has one, its title shown on hover.
+    static func scatter(_ points: [(x: Double, y: Double, group: Int, flagged: Bool, title: String, href: String?)], title: String,
+                        width: Int = 420, height: Int = 320) -> String {
+        let finite = points.filter { $0.x.isFinite && $0.y.isFinite }
+        let (x0, x1) = (finite.map(\.x).min() ?? 0, finite.map(\.x).max() ?? 1)
+        let (y0, y1) = (finite.map(\.y).min() ?? 0, finite.map(\.y).max() ?? 1)
+        let pad = 14.0, top = 22.0
+        func px(_ x: Double) -> Double { pad + (x1 > x0 ? (x - x0) / (x1 - x0) : 0.5) * (Double(width) - 2 * pad) }
+        func py(_ y: Double) -> Double { top + (y1 > y0 ? (y1 - y) / (y1 - y0) : 0.5) * (Double(height) - top - pad) }
+        var body = "<text x=\"0\" y=\"14\" font-size=\"12\" font-weight=\"600\" fill=\"#222\">\(escape(title))</text>"
+        body += "<rect x=\"1\" y=\"\(Int(top) - 6)\" width=\"\(width - 2)\" height=\"\(height - Int(top) + 5)\" fill=\"none\" stroke=\"#d6d6dc\"/>"
+        for p in finite {
+            let (cx, cy) = (String(format: "%.1f", px(p.x)), String(format: "%.1f", py(p.y)))
+            let colour = clusterColor(p.group)
+            let mark = p.flagged
+                ? "<path d=\"M\(cx) \(cy) m-4 -4 l8 8 m0 -8 l-8 8\" stroke=\"\(colour)\" stroke-width=\"2.2\"><title>\(escape(p.title)) (cluster \(p.group), flagged)</title></path>"
+                : "<circle cx=\"\(cx)\" cy=\"\(cy)\" r=\"4\" fill=\"\(colour)\" fill-opacity=\"0.75\"><title>\(escape(p.title)) (cluster \(p.group))</title></circle>"
+            body += p.href.map { "<a href=\"\(escape($0))\">\(mark)</a>" } ?? mark
+        }
+        return "<svg class=\"scatter\" role=\"img\" aria-label=\"\(escape(title))\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" xmlns=\"http://www.w3.org/2000/svg\">\(body)</svg>"
+    }
+
+    /// The smallest Laplacian eigenvalues as dots, the largest gap (the chosen cluster count) marked.
+    static func eigenvalues(_ values: [Double], chosen: Int, width: Int = 300, height: Int = 160) -> String {
+        guard !values.isEmpty else { return "" }
+        let top = max(values.max() ?? 1, 1e-9), left = 34.0, bottom = Double(height) - 22
+        let step = (Double(width) - left - 10) / Double(max(1, values.count - 1))
+        func py(_ v: Double) -> Double { 24 + (1 - max(0, v) / top) * (bottom - 24) }
+        var body = "<text x=\"0\" y=\"14\" font-size=\"12\" font-weight=\"600\" fill=\"#222\">Eigenvalues (the largest gap chose \(chosen))</text>"
+        body += "<line x1=\"\(left)\" y1=\"\(bottom)\" x2=\"\(width - 6)\" y2=\"\(bottom)\" stroke=\"#999\"/>"
+        body += "<text x=\"\(left - 4)\" y=\"\(bottom + 4)\" font-size=\"10\" text-anchor=\"end\" fill=\"#555\">0</text>"
+        body += "<text x=\"\(left - 4)\" y=\"28\" font-size=\"10\" text-anchor=\"end\" fill=\"#555\">\(String(format: "%.2f", top))</text>"
+        if chosen >= 1, chosen < values.count {
+            let x = left + (Double(chosen) - 0.5) * step
+            body += "<line x1=\"\(String(format: "%.1f", x))\" y1=\"22\" x2=\"\(String(format: "%.1f", x))\" y2=\"\(bottom)\" stroke=\"#cc3311\" stroke-dasharray=\"4 3\"/>"
+        }
+        for (i, v) in values.enumerated() {
+            let x = left + Double(i) * step
+            body += "<circle cx=\"\(String(format: "%.1f", x))\" cy=\"\(String(format: "%.1f", py(v)))\" r=\"3.5\" fill=\"#3b528b\"><title>λ\(i + 1) = \(String(format: "%.4f", v))</title></circle>"
+            body += "<text x=\"\(String(format: "%.1f", x))\" y=\"\(Int(bottom) + 14)\" font-size=\"10\" text-anchor=\"middle\" fill=\"#555\">\(i + 1)</text>"
+        }
+        return "<svg role=\"img\" aria-label=\"eigenvalues\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" xmlns=\"http://www.w3.org/2000/svg\">\(body)</svg>"
+    }
 }

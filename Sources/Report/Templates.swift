@@ -3,7 +3,7 @@
 /// `index.mustache`, `gallery.mustache`, `item.mustache`, `doctor.mustache`); the context each
 /// receives is documented in docs/report.md.
 enum Templates {
-    static let names = ["index", "gallery", "item", "doctor", "slide", "doctor-slide"]
+    static let names = ["index", "gallery", "item", "doctor", "slide", "doctor-slide", "spray"]
 
     static func builtIn(_ name: String) -> String {
         switch name {
@@ -12,6 +12,7 @@ enum Templates {
         case "item": return item
         case "slide": return slide
         case "doctor-slide": return doctorSlide
+        case "spray": return spray
         default: return doctor
         }
     }
@@ -41,6 +42,8 @@ enum Templates {
       .row { display: flex; gap: 4px; flex-wrap: wrap; }
       .row figure { margin: 0; text-align: center; font-size: 11px; color: #444; }
       .row img { width: 96px; height: 96px; display: block; }
+      .cluster { border-left: 4px solid #d6d6dc; padding-left: 10px; margin: 12px 0; }
+      .cluster.flagged { border-left-color: #cc3311; }
       .big img { width: 256px; height: 256px; }
       figcaption.meta { font-size: 13px; margin-top: 6px; }
       .bad { color: #b3261e; font-weight: 600; }
@@ -135,6 +138,18 @@ enum Templates {
       </table>
     </section>
     {{/hasFailures}}
+    {{#hasSpray}}
+    <section id="spray">
+      <h2>Strategies (SpRAy)</h2>
+      <table>
+        <caption class="muted">Per class, the heatmaps clustered by where they put relevance; a flagged cluster looks
+          away from the object or at a fixed place at the border (a Clever-Hans candidate). <a href="spray.html">All clusters, plots and montages</a>.</caption>
+        <tr><th>explainer</th><th>class</th><th>stage</th><th>heatmaps</th><th>clusters</th><th>flagged</th></tr>
+        {{#spray}}<tr><td><a href="{{href}}">{{explainer}}</a></td><td>{{className}}</td><td>{{stage}}</td><td class="num">{{count}}</td>
+          <td class="num">{{clusters}}</td><td class="num{{#anyFlagged}} bad{{/anyFlagged}}">{{flagged}}</td></tr>{{/spray}}
+      </table>
+    </section>
+    {{/hasSpray}}
     {{#hasComparisons}}
     <section id="comparisons">
       <h2>Comparisons</h2>
@@ -413,6 +428,51 @@ enum Templates {
       {{#heatmaps}}<figure><img src="{{image}}" alt="{{explainer}} over the slide" style="width:{{viewWidth}}px;height:auto">
         <figcaption>{{explainer}} · range {{range}} · <a href="{{array}}">.npy</a></figcaption></figure>{{/heatmaps}}
     </div>
+    </main>
+    </body>
+    </html>
+    """
+
+    /// The SpRAy page: per stage, explainer and class, the eigengap, the embedding and the clusters.
+    static let spray = """
+    <!DOCTYPE html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>{{title}}</title>
+    \(style)
+    </head>
+    <body>
+    \(header)
+    <main>
+    <nav><a href="index.html#spray">index</a></nav>
+    <h2>Spectral relevance analysis (SpRAy)</h2>
+    <p class="muted">Per class, the heatmaps are pooled to a coarse grid and clustered on a nearest-neighbour graph
+      (Lapuschkin et al. 2019, "Unmasking Clever Hans predictors"). A cluster is a strategy the model uses on part of the
+      class; a <span class="bad">flagged</span> cluster is one whose relevance lies outside the objects (where masks
+      exist) or in a fixed place at the image border: look at its montage before trusting the model on such images.</p>
+    {{#groups}}
+    <section id="{{anchor}}">
+    <h3>{{explainer}} · class {{className}} <span class="muted">({{stage}})</span></h3>
+    <p>{{count}} heatmaps, {{clusters}} cluster(s) from {{neighbours}} nearest neighbours;
+      {{#anyFlagged}}<strong class="bad">{{flaggedCount}} flagged</strong>{{/anyFlagged}}{{^anyFlagged}}none flagged{{/anyFlagged}}.</p>
+    <div class="row">{{{scatter}}} {{{eigen}}}</div>
+    {{#cards}}
+    <div class="cluster{{#flagged}} flagged{{/flagged}}">
+      <h4><span style="color:{{color}}">●</span> Cluster {{cluster}}: {{size}} items{{#flagged}} · <span class="bad">flagged</span>{{/flagged}}</h4>
+      {{#flagged}}<p class="bad">{{reasons}}</p>{{/flagged}}
+      <p class="muted">Mean heatmap concentrated in the {{place}} (white outline; {{regionShare}} of a member's relevance there,
+        median) · relevance outside the object masks: {{outside}} · object lift: {{lift}}</p>
+      <div class="row">
+        <figure><img src="{{mean}}" alt="mean heatmap of cluster {{cluster}}" width="128" height="128"><figcaption>mean heatmap</figcaption></figure>
+        {{#montage}}<figure>{{#href}}<a href="{{href}}">{{/href}}{{#thumb}}<img src="{{thumb}}" alt="{{caption}}" width="96" height="96">{{/thumb}}{{#href}}</a>{{/href}}
+          <figcaption>{{caption}}</figcaption></figure>{{/montage}}
+      </div>
+    </div>
+    {{/cards}}
+    </section>
+    {{/groups}}
     </main>
     </body>
     </html>

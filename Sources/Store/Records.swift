@@ -425,3 +425,91 @@ public struct ComparisonRecord: Codable, Sendable, Equatable {
         self.samePrediction = samePrediction
     }
 }
+
+/// One heatmap's place in a SpRAy analysis (docs/analysis.md): its cluster among the heatmaps of
+/// its class (`classIndex`, the explained class) for one model and explainer.
+public struct ClusterRecord: Codable, Sendable, Equatable {
+    public var runID: Int64
+    /// The spray stage.
+    public var name: String
+    public var itemID: Int64
+    public var modelHash: String
+    public var explainer: String
+    public var classIndex: Int
+    public var cluster: Int
+    /// Whether the item is its cluster's medoid.
+    public var medoid: Bool
+    /// The item's place in the 2-D spectral embedding.
+    public var x: Double
+    public var y: Double
+
+    public init(runID: Int64, name: String, itemID: Int64, modelHash: String, explainer: String, classIndex: Int, cluster: Int,
+                medoid: Bool, x: Double, y: Double) {
+        self.runID = runID
+        self.name = name
+        self.itemID = itemID
+        self.modelHash = modelHash
+        self.explainer = explainer
+        self.classIndex = classIndex
+        self.cluster = cluster
+        self.medoid = medoid
+        self.x = x
+        self.y = y
+    }
+}
+
+/// One SpRAy cluster: its size, medoid, mean heatmap and what the Clever-Hans test found.
+public struct ClusterSummaryRecord: Codable, Sendable, Equatable {
+    public var runID: Int64
+    public var name: String
+    public var modelHash: String
+    public var explainer: String
+    public var classIndex: Int
+    public var cluster: Int
+    public var size: Int
+    public var medoidItem: Int64
+    public var flagged: Bool
+    /// Why it is flagged, in words (empty when not).
+    public var reasons: [String]
+    /// Where the mean heatmap concentrates ("top-left corner", "interior", ...).
+    public var place: String
+    /// Median share of relevance outside the object masks (nil: too few masks).
+    public var outsideShare: Double?
+    /// Median lift of the objects: their share of relevance over their share of the image.
+    public var objectLift: Double?
+    /// Median share of relevance in the mean heatmap's region.
+    public var regionShare: Double
+    /// The mean heatmap's side (cells) and values (grid², row-major, unit sum).
+    public var grid: Int
+    public var meanMap: [Float]
+    /// The region's cells (row-major indices into the grid).
+    public var region: [Int]
+    /// The class's smallest Laplacian eigenvalues (the eigengap chose the cluster count).
+    public var eigenvalues: [Double]
+    /// k of the class's nearest-neighbour graph.
+    public var neighbours: Int
+
+    public init(runID: Int64, name: String, modelHash: String, explainer: String, classIndex: Int, cluster: Int, size: Int,
+                medoidItem: Int64, flagged: Bool, reasons: [String], place: String, outsideShare: Double?, objectLift: Double? = nil, regionShare: Double,
+                grid: Int, meanMap: [Float], region: [Int], eigenvalues: [Double], neighbours: Int) {
+        self.runID = runID
+        self.name = name
+        self.modelHash = modelHash
+        self.explainer = explainer
+        self.classIndex = classIndex
+        self.cluster = cluster
+        self.size = size
+        self.medoidItem = medoidItem
+        self.flagged = flagged
+        self.reasons = reasons
+        self.place = place
+        self.outsideShare = outsideShare
+        self.objectLift = objectLift
+        self.regionShare = regionShare
+        self.grid = grid
+        self.meanMap = meanMap
+        self.region = region
+        self.eigenvalues = eigenvalues
+        self.neighbours = neighbours
+    }
+}

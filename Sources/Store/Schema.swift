@@ -220,5 +220,44 @@ enum Schema {
             PRIMARY KEY(run_id, name, item_id, explainer, model_a, model_b)
         );
         """,
+        // 7: SpRAy (spectral relevance analysis): each heatmap's cluster within its class, and
+        // per cluster its medoid, mean heatmap and the Clever-Hans test.
+        """
+        CREATE TABLE clusters(
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            name TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            model_hash TEXT NOT NULL,
+            explainer TEXT NOT NULL,
+            class_index INTEGER NOT NULL,
+            cluster INTEGER NOT NULL,
+            medoid INTEGER NOT NULL,
+            x REAL,
+            y REAL,
+            PRIMARY KEY(run_id, name, item_id, model_hash, explainer)
+        );
+        CREATE TABLE cluster_summaries(
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            name TEXT NOT NULL,
+            model_hash TEXT NOT NULL,
+            explainer TEXT NOT NULL,
+            class_index INTEGER NOT NULL,
+            cluster INTEGER NOT NULL,
+            size INTEGER NOT NULL,
+            medoid_item INTEGER NOT NULL REFERENCES items(id),
+            flagged INTEGER NOT NULL,
+            reasons TEXT NOT NULL,
+            place TEXT NOT NULL,
+            outside_share REAL,
+            object_lift REAL,
+            region_share REAL NOT NULL,
+            grid INTEGER NOT NULL,
+            mean_map TEXT NOT NULL,
+            region TEXT NOT NULL,
+            eigenvalues TEXT NOT NULL,
+            neighbours INTEGER NOT NULL,
+            PRIMARY KEY(run_id, name, model_hash, explainer, class_index, cluster)
+        );
+        """,
     ]
 }

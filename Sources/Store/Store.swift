@@ -570,6 +570,70 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    // MARK: - SpRAy clusters
+
+    /// Replaces a spray stage's rows of a run (items and cluster summaries), in one transaction.
+    public func replaceClusters(run: Int64, name: String, _ rows: [ClusterRecord], summaries: [ClusterSummaryRecord]) throws {
+        try transaction {
+            try connection.query("DELETE FROM clusters WHERE run_id = ? AND name = ?", [.int(run), .text(name)])
+            try connection.query("DELETE FROM cluster_summaries WHERE run_id = ? AND name = ?", [.int(run), .text(name)])
+            func finite(_ v: Double) -> SQLValue { v.isFinite ? .double(v) : .null }
+            for c in rows {
+                try connection.query("""
+                    INSERT INTO clusters(run_id, name, item_id, model_hash, explainer, class_index, cluster, medoid, x, y)
+                    VALUES (?,?,?,?,?,?,?,?,?,?)
+                    """, [.int(c.runID), .text(c.name), .int(c.itemID), .text(c.modelHash), .text(c.explainer),
+                          .int(Int64(c.classIndex)), .int(Int64(c.cluster)), .int(c.medoid ? 1 : 0), finite(c.x), finite(c.y)])
+            }
+            for s in summaries {
+                try connection.query("""
+                    INSERT INTO cluster_summaries(run_id, name, model_hash, explainer, class_index, cluster, size, medoid_item, flagged,
+                      reasons, place, outside_share, object_lift, region_share, grid, mean_map, region, eigenvalues, neighbours)
+                    VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                    """, [.int(s.runID), .text(s.name), .text(s.modelHash), .text(s.explainer), .int(Int64(s.classIndex)),
+                          .int(Int64(s.cluster)), .int(Int64(s.size)), .int(s.medoidItem), .int(s.flagged ? 1 : 0),
+                          .text(json(s.reasons)), .text(s.place), s.outsideShare.map(finite) ?? .null, s.objectLift.map(finite) ?? .null,
+                          finite(s.regionShare),
+                          .int(Int64(s.grid)), .text(json(s.meanMap)), .text(json(s.region)), .text(json(s.eigenvalues)),
+                          .int(Int64(s.neighbours))])
+            }
+        }
+    }
+
+    /// A run's SpRAy rows, by stage, model, explainer, class, cluster, then item path.
+    public func clusters(run: Int64) throws -> [ClusterRecord] {
+        try reading { c in
+            try c.query("""
+                SELECT k.run_id, k.name, k.item_id, k.model_hash, k.explainer, k.class_index, k.cluster, k.medoid, k.x, k.y
+                FROM clusters k JOIN items i ON i.id = k.item_id WHERE k.run_id = ?
+                ORDER BY k.name, k.model_hash, k.explainer, k.class_index, k.cluster, i.dataset, i.path
+                """, [.int(run)]).map { r in
+                ClusterRecord(runID: r[0].int ?? 0, name: r[1].text ?? "", itemID: r[2].int ?? 0, modelHash: r[3].text ?? "",
+                              explainer: r[4].text ?? "", classIndex: Int(r[5].int ?? 0), cluster: Int(r[6].int ?? 0),
+                              medoid: (r[7].int ?? 0) != 0, x: r[8].double ?? .nan, y: r[9].double ?? .nan)
+            }
+        }
+    }
+
+    public func clusterSummaries(run: Int64) throws -> [ClusterSummaryRecord] {
+        try reading { c in
+            try c.query("""
+                SELECT run_id, name, model_hash, explainer, class_index, cluster, size, medoid_item, flagged, reasons, place,
+                       outside_share, object_lift, region_share, grid, mean_map, region, eigenvalues, neighbours
+                FROM cluster_summaries WHERE run_id = ? ORDER BY name, model_hash, explainer, class_index, cluster
+                """, [.int(run)]).map { r in
+                ClusterSummaryRecord(runID: r[0].int ?? 0, name: r[1].text ?? "", modelHash: r[2].text ?? "", explainer: r[3].text ?? "",
+                                     classIndex: Int(r[4].int ?? 0), cluster: Int(r[5].int ?? 0), size: Int(r[6].int ?? 0),
+                                     medoidItem: r[7].int ?? 0, flagged: (r[8].int ?? 0) != 0,
+                                     reasons: decode([String].self, r[9].text) ?? [], place: r[10].text ?? "",
+                                     outsideShare: r[11].double, objectLift: r[12].double, regionShare: r[13].double ?? 0,
+                                     grid: Int(r[14].int ?? 0), meanMap: decode([Float].self, r[15].text) ?? [],
+                                     region: decode([Int].self, r[16].text) ?? [], eigenvalues: decode([Double].self, r[17].text) ?? [],
+                                     neighbours: Int(r[18].int ?? 0))
+            }
+        }
+    }
+
     // MARK: - Merge
 
     /// Copies run `source` of the store at `path` (its items, predictions, heatmaps, metrics and

@@ -142,7 +142,7 @@ struct Merge: ParsableCommand {
                 }
             let finished = try RunFinisher(store: store, runID: runID, gates: m?.gates ?? [], report: plan, log: { note($0) },
                                            slideSettings: m?.datasets.compactMapValues(\.slides) ?? [:],
-                                           analyses: m?.stages.filter { $0.kind == .compare || $0.kind == .drift } ?? [],
+                                           analyses: m?.stages.filter { [.compare, .drift, .spray].contains($0.kind) } ?? [],
                                            manifestFolder: URL(fileURLWithPath: manifestPath).deletingLastPathComponent().path)
                 .finish(atLeast: status, at: sources.compactMap(\.run.finishedAt).max())
             print("run \(runID) in \(out): \(try store.items(run: runID).count) items from \(inputs.count) stores (shards \(shards.joined(separator: ", "))), "
@@ -264,7 +264,7 @@ struct Runs: ParsableCommand {
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Exports a run's predictions and metrics as CSV (one row per item, model and explainer), or its slides as QuPath GeoJSON.",
+        abstract: "Exports a run's predictions and metrics as CSV (one row per item, model and explainer), its SpRAy clusters, or its slides as QuPath GeoJSON.",
         discussion: """
             --format geojson writes, into the folder --out, one QuPath-readable FeatureCollection per slide in level-0 \
             pixels: tissue pieces as annotations classified by their verdict, tiles as detections classified by their \
@@ -277,6 +277,8 @@ struct Export: ParsableCommand {
     @Option(help: "Output format: csv, or geojson (slides, for QuPath).") var format: String = "csv"
     @Option(help: "Output file (default: standard output); for geojson, the output folder.") var out: String?
     @Option(help: "geojson: the model whose predictions classify tiles and pieces (default: the first by name).") var model: String?
+    @Option(help: "csv: the table, heatmaps (one row per item, model and explainer) or clusters (SpRAy: path,class,explainer,cluster,medoid).")
+    var table: String = "heatmaps"
 
     /// RFC 4180 quoting: fields with commas, quotes or line breaks are quoted, quotes doubled.
     static func field(_ s: String) -> String {
@@ -295,8 +297,28 @@ struct Export: ParsableCommand {
                 for file in try QuPathExport.write(store: store, runID: id, directory: out, model: model) { print(file) }
                 return
             }
-            // One row per heatmap: the item, the model that made it (its prediction), the explainer and its metrics.
+            guard ["heatmaps", "clusters"].contains(table) else { throw ValidationError("--table: heatmaps or clusters, got '\(table)'") }
             let models = Dictionary(try store.models().map { ($0.hash, $0.name) }, uniquingKeysWith: { a, _ in a })
+            if table == "clusters" {
+                // SpRAy: one row per clustered heatmap; class by name where the model lists it.
+                let rows = try store.clusters(run: id)
+                guard !rows.isEmpty else { throw StoreError("\(db): run \(id) has no SpRAy clusters (add a stage of kind spray)") }
+                let paths = Dictionary(try store.items(run: id).compactMap { i in i.id.map { ($0, i.path) } }, uniquingKeysWith: { a, _ in a })
+                let classes = Dictionary(try store.models().map { ($0.hash, $0.classes) }, uniquingKeysWith: { a, _ in a })
+                let flagged = Set(try store.clusterSummaries(run: id).filter(\.flagged).map { "\($0.name) \($0.modelHash) \($0.explainer) \($0.classIndex) \($0.cluster)" })
+                var lines = ["path,class,explainer,cluster,medoid,model,stage,flagged"]
+                for r in rows {
+                    let names = classes[r.modelHash] ?? []
+                    let cls = r.classIndex < names.count ? names[r.classIndex] : String(r.classIndex)
+                    let isFlagged = flagged.contains("\(r.name) \(r.modelHash) \(r.explainer) \(r.classIndex) \(r.cluster)")
+                    lines.append([paths[r.itemID] ?? "", cls, r.explainer, String(r.cluster), r.medoid ? "1" : "0",
+                                  models[r.modelHash] ?? r.modelHash, r.name, isFlagged ? "1" : "0"].map(Export.field).joined(separator: ","))
+                }
+                let text = lines.joined(separator: "\n") + "\n"
+                if let out { try Data(text.utf8).write(to: URL(fileURLWithPath: out)) } else { print(text, terminator: "") }
+                return
+            }
+            // One row per heatmap: the item, the model that made it (its prediction), the explainer and its metrics.
             let predictions = Dictionary(try store.predictions(run: id).map { ("\($0.itemID) \($0.modelHash)", $0) }, uniquingKeysWith: { a, _ in a })
             let metrics = try store.metrics(run: id)
             let metricValue = Dictionary(metrics.map { ("\($0.itemID) \($0.modelHash) \($0.explainer) \($0.name)", $0.value) },

@@ -112,7 +112,7 @@ final class ManifestTests: XCTestCase {
         assertError(valid.replacingOccurrences(of: "size: [64, 64]", with: "size: [64]"),
                     "test.yaml:10:13: size must be [width, height]")
         assertError(valid.replacingOccurrences(of: "kind: explain", with: "kind: explian"),
-                    "test.yaml:18:11: unknown stage kind 'explian' (did you mean 'explain'?); kinds: predict, explain, evaluate, compare, drift, report")
+                    "test.yaml:18:11: unknown stage kind 'explian' (did you mean 'explain'?); kinds: predict, explain, evaluate, compare, drift, spray, report")
         assertError(valid.replacingOccurrences(of: "method: gradcam", with: "method: gradcan"),
                     "test.yaml:13:13: unknown method 'gradcan' (did you mean 'gradcam'?); known methods: " + ExplainerRegistry.methods.joined(separator: ", "))
         assertError(valid.replacingOccurrences(of: "explainers: [cam]", with: "explainers: [camm]"),
