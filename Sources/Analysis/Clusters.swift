@@ -56,8 +56,9 @@ public enum Clusters {
                     region: c.region, eigenvalues: result.eigenvalues, neighbours: result.neighbours))
             }
             let flagged = result.clusters.filter(\.flagged).count
-            log(String(format: "spray '%@': %@ [%@] class %d: %d heatmaps, %d clusters, %d flagged (%.2f s)", name, group.explainer,
-                       names[group.model] ?? String(group.model.prefix(12)), group.target, samples.count, result.clusters.count, flagged,
+            let count = result.clusters.count == 1 ? "1 cluster" : "\(result.clusters.count) clusters"
+            log(String(format: "spray '%@': %@ [%@] class %d: %d heatmaps, %@, %d flagged (%.2f s)", name, group.explainer,
+                       names[group.model] ?? String(group.model.prefix(12)), group.target, samples.count, count, flagged,
                        Date().timeIntervalSince(started)))
         }
         return (rows, summaries)

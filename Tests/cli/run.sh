@@ -580,5 +580,21 @@ check drift-second-run-passes bash -c "test $rc -eq 0 && grep -q 'gate stable: d
 check drift-baseline-flag bash -c "test $rc -eq 0 && grep -q \"drift 'nightly' against run 1: 4 heatmaps compared, 0 moved\" '$TMP/err'"
 expect_error drift-baseline-missing "--baseline: $TMP/nowhere.sqlite does not exist" -- "$BIN" run "$TMP/drift.yaml" --db "$TMP/drift4.sqlite" --baseline "$TMP/nowhere.sqlite"
 
+# SpRAy (docs/analysis.md): settings belong to spray stages, the gate needs one, export writes the clusters.
+base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam], size: 8}/' > "$TMP/size-on-explain.yaml"
+expect_error spray-key-on-explain "stage 'explain': size applies to spray stages" -- "$BIN" validate "$TMP/size-on-explain.yaml"
+base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam]}\n  strategies: {kind: spray, outside: 2}/' > "$TMP/spray-share.yaml"
+expect_error spray-bad-share "spray-share.yaml:14:38: stage 'strategies': outside is a share: 0 < outside <= 1" -- "$BIN" validate "$TMP/spray-share.yaml"
+{ base_manifest; printf 'gates:\n  hans: {metric: spray_flags, explainer: cam, max: 0}\n'; } > "$TMP/spray-gate.yaml"
+expect_error spray-gate-needs-stage "gate 'hans': no spray stage clusters the heatmaps of 'cam'; add a stage of kind spray" -- "$BIN" validate "$TMP/spray-gate.yaml"
+{ base_manifest | sed -e 's/limit: 4/limit: 24/' -e 's/explainers: \[cam\]}/explainers: [cam]}\n  strategies: {kind: spray}/'
+  printf 'gates:\n  hans: {metric: spray_flags, explainer: cam, max: 0}\n'; } > "$TMP/spray.yaml"
+"$BIN" run "$TMP/spray.yaml" --db "$TMP/spray.sqlite" >"$TMP/out" 2>"$TMP/err"; rc=$?
+check spray-runs bash -c "test $rc -eq 0 && grep -q \"spray 'strategies': cam \[m\] class 0: 20 heatmaps, 1 cluster,\" '$TMP/err' && grep -q 'gate hans: spray_flags of cam = 0' '$TMP/out'"
+expect_ok spray-export -- "$BIN" export --db "$TMP/spray.sqlite" --table clusters --out "$TMP/clusters.csv"
+check spray-export-rows bash -c "head -1 '$TMP/clusters.csv' | grep -qx 'path,class,explainer,cluster,medoid,model,stage,flagged' && test \$(wc -l < '$TMP/clusters.csv') -eq 25 && test \$(awk -F, 'NR > 1 && \$5 == 1' '$TMP/clusters.csv' | wc -l) -ge 2"
+expect_error spray-export-none "has no SpRAy clusters (add a stage of kind spray)" -- "$BIN" export --db "$TMP/drift2.sqlite" --table clusters
+expect_error export-bad-table "--table: heatmaps or clusters, got 'cluster'" -- "$BIN" export --db "$TMP/spray.sqlite" --table cluster
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
