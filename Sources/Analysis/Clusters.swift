@@ -14,6 +14,7 @@ public enum Clusters {
         let names = Dictionary(try store.models().map { ($0.hash, $0.name) }, uniquingKeysWith: { a, _ in a })
         var groups: [Group: [SpRAy.Sample]] = [:]
         var maskCache: [String: [Bool]?] = [:]
+        let reading = Date()
         for item in try store.items(run: runID) {
             guard let id = item.id else { continue }
             var object: [Bool]??
@@ -36,6 +37,8 @@ public enum Clusters {
             }
             if maskCache.count > 4096 { maskCache.removeAll() }
         }
+        log(String(format: "spray '%@': %d heatmaps pooled to %d×%d in %.2f s", name, groups.values.reduce(0) { $0 + $1.count },
+                   settings.size, settings.size, Date().timeIntervalSince(reading)))
         var rows: [ClusterRecord] = []
         var summaries: [ClusterSummaryRecord] = []
         for group in groups.keys.sorted(by: { ($0.model, $0.explainer, $0.target) < ($1.model, $1.explainer, $1.target) }) {

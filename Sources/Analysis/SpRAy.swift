@@ -376,80 +376,106 @@ public enum Spectrum {
 
     /// Subspace iteration on S = (M + I) / 2 (eigenvalues in [0, 1], M's order), a block of
     /// `count` + 8 vectors, Rayleigh–Ritz every 5 steps, until the wanted residuals ‖Sx − θx‖
-    /// are below 1e-8 or 20,000 steps.
+    /// are below 1e-6 or 20,000 steps.
     static func iterate(_ graph: [[Int]], inverseRoot: [Double], count: Int, seed: UInt64) -> (values: [Double], vectors: [[Double]]) {
         let n = graph.count
         let p = min(n, count + 8)
         var rng = SeededGenerator(seed: seed &+ 0x5EED)
-        var block = (0..<p).map { _ in (0..<n).map { _ in Double.random(in: -1...1, using: &rng) } }
-        func apply(_ x: [Double]) -> [Double] {
-            var y = [Double](repeating: 0, count: n)
-            for i in 0..<n {
-                var s = 0.0
-                for j in graph[i] { s += inverseRoot[j] * x[j] }
-                y[i] = 0.5 * (x[i] + inverseRoot[i] * s)
-            }
-            return y
-        }
-        orthonormalize(&block)
-        var theta = [Double](repeating: 0, count: p)
-        for step in 1...20_000 {
-            block = block.map(apply)
-            orthonormalize(&block)
-            guard step % 5 == 0 else { continue }
-            // Rayleigh–Ritz: H = Xᵀ S X, rotate X by H's eigenvectors (largest first).
-            let sx = block.map(apply)
-            var h = [Double](repeating: 0, count: p * p)
-            for a in 0..<p { for b in a..<p { let v = dot(block[a], sx[b]); h[a * p + b] = v; h[b * p + a] = v } }
-            guard let (values, vectors) = LinearAlgebra.symmetricEigen(h, n: p) else { break }
-            var rotated = [[Double]](repeating: [Double](repeating: 0, count: n), count: p)
-            var rotatedS = rotated
-            for (slot, j) in (0..<p).reversed().enumerated() {
-                theta[slot] = values[j]
-                for a in 0..<p where vectors[a * p + j] != 0 {
-                    let w = vectors[a * p + j]
-                    for i in 0..<n { rotated[slot][i] += w * block[a][i]; rotatedS[slot][i] += w * sx[a][i] }
+        // The block, vector j at [j·n, (j+1)·n); S times it; the Ritz rotation's scratch.
+        var x = (0..<(n * p)).map { _ in Double.random(in: -1...1, using: &rng) }
+        var y = [Double](repeating: 0, count: n * p)
+        var rotated = [Double](repeating: 0, count: n * p)
+        // The graph as compressed rows.
+        var offsets = [0], columns: [Int] = []
+        for row in graph { columns += row; offsets.append(columns.count) }
+        func apply(_ from: UnsafePointer<Double>, _ to: UnsafeMutablePointer<Double>) {
+            for j in 0..<p {
+                let (src, dst) = (from + j * n, to + j * n)
+                for i in 0..<n {
+                    var s = 0.0
+                    for e in offsets[i]..<offsets[i + 1] { let c = columns[e]; s += inverseRoot[c] * src[c] }
+                    dst[i] = 0.5 * (src[i] + inverseRoot[i] * s)
                 }
             }
-            block = rotated
-            var worst = 0.0
-            for j in 0..<count {
-                var r = 0.0
-                for i in 0..<n { let e = rotatedS[j][i] - theta[j] * rotated[j][i]; r += e * e }
-                worst = max(worst, r.squareRoot())
+        }
+        x.withUnsafeMutableBufferPointer { orthonormalize($0.baseAddress!, n: n, count: p) }
+        var theta = [Double](repeating: 0, count: p)
+        for step in 1...20_000 {
+            x.withUnsafeBufferPointer { xs in y.withUnsafeMutableBufferPointer { apply(xs.baseAddress!, $0.baseAddress!) } }
+            swap(&x, &y)
+            x.withUnsafeMutableBufferPointer { orthonormalize($0.baseAddress!, n: n, count: p) }
+            guard step % 5 == 0 else { continue }
+            // Rayleigh–Ritz: H = Xᵀ S X, X rotated by H's eigenvectors (largest first).
+            x.withUnsafeBufferPointer { xs in y.withUnsafeMutableBufferPointer { apply(xs.baseAddress!, $0.baseAddress!) } }
+            var h = [Double](repeating: 0, count: p * p)
+            x.withUnsafeBufferPointer { xs in
+                y.withUnsafeBufferPointer { ys in
+                    for a in 0..<p { for b in a..<p { let v = dot(xs.baseAddress! + a * n, ys.baseAddress! + b * n, n); h[a * p + b] = v; h[b * p + a] = v } }
+                }
             }
-            if worst < 1e-8 { break }
+            guard let (values, vectors) = LinearAlgebra.symmetricEigen(h, n: p) else { break }
+            var worst = 0.0
+            x.withUnsafeBufferPointer { xs in
+                y.withUnsafeMutableBufferPointer { ys in
+                    rotated.withUnsafeMutableBufferPointer { rs in
+                        let (xb, yb, rb) = (xs.baseAddress!, ys.baseAddress!, rs.baseAddress!)
+                        var sxRotated = [Double](repeating: 0, count: n)
+                        for (slot, j) in (0..<p).reversed().enumerated() {
+                            theta[slot] = values[j]
+                            let out = rb + slot * n
+                            out.update(repeating: 0, count: n)
+                            for i in 0..<n { sxRotated[i] = 0 }
+                            for a in 0..<p {
+                                let w = vectors[a * p + j]
+                                guard w != 0 else { continue }
+                                let (xa, ya) = (xb + a * n, yb + a * n)
+                                for i in 0..<n { out[i] += w * xa[i]; sxRotated[i] += w * ya[i] }
+                            }
+                            if slot < count {
+                                var r = 0.0
+                                for i in 0..<n { let e = sxRotated[i] - theta[slot] * out[i]; r += e * e }
+                                worst = max(worst, r.squareRoot())
+                            }
+                        }
+                    }
+                }
+            }
+            swap(&x, &rotated)
+            if worst < 1e-6 { break }
         }
         // S's eigenvalue θ is (1 + μ) / 2: L's is 1 − μ = 2 − 2θ.
-        return ((0..<count).map { 2 - 2 * theta[$0] }, Array(block.prefix(count)))
+        return ((0..<count).map { 2 - 2 * theta[$0] }, (0..<count).map { Array(x[($0 * n)..<(($0 + 1) * n)]) })
     }
 
-    static func dot(_ a: [Double], _ b: [Double]) -> Double {
+    static func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
         var s = 0.0
-        for i in a.indices { s += a[i] * b[i] }
+        for i in 0..<n { s += a[i] * b[i] }
         return s
     }
 
-    /// Modified Gram–Schmidt, twice (a vector that vanishes is replaced by a unit basis vector
-    /// orthogonalized in turn).
-    static func orthonormalize(_ vectors: inout [[Double]]) {
+    /// Modified Gram–Schmidt, twice, on `count` vectors of length n stored one after another (a
+    /// vector that vanishes is replaced by a unit basis vector orthogonalized in turn).
+    static func orthonormalize(_ v: UnsafeMutablePointer<Double>, n: Int, count: Int) {
         for _ in 0..<2 {
-            for j in vectors.indices {
+            for j in 0..<count {
+                let vj = v + j * n
                 for i in 0..<j {
-                    let c = dot(vectors[i], vectors[j])
-                    for t in vectors[j].indices { vectors[j][t] -= c * vectors[i][t] }
+                    let vi = v + i * n
+                    let c = dot(vi, vj, n)
+                    for t in 0..<n { vj[t] -= c * vi[t] }
                 }
-                var norm = dot(vectors[j], vectors[j]).squareRoot()
+                var norm = dot(vj, vj, n).squareRoot()
                 if norm < 1e-12 {
-                    vectors[j] = [Double](repeating: 0, count: vectors[j].count)
-                    vectors[j][j % vectors[j].count] = 1
+                    vj.update(repeating: 0, count: n)
+                    vj[j % n] = 1
                     for i in 0..<j {
-                        let c = dot(vectors[i], vectors[j])
-                        for t in vectors[j].indices { vectors[j][t] -= c * vectors[i][t] }
+                        let vi = v + i * n
+                        let c = dot(vi, vj, n)
+                        for t in 0..<n { vj[t] -= c * vi[t] }
                     }
-                    norm = max(1e-300, dot(vectors[j], vectors[j]).squareRoot())
+                    norm = max(1e-300, dot(vj, vj, n).squareRoot())
                 }
-                for t in vectors[j].indices { vectors[j][t] /= norm }
+                for t in 0..<n { vj[t] /= norm }
             }
         }
     }

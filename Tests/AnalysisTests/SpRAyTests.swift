@@ -40,6 +40,23 @@ final class SpRAyTests: XCTestCase {
         }
     }
 
+    /// On a k-nearest-neighbour graph of three noisy groups (the shape SpRAy meets), subspace
+    /// iteration agrees with LAPACK's dense solver.
+    func testIterativeAgreesWithDenseOnNeighbourGraph() {
+        var rng = SeededGenerator(seed: 5)
+        let features = (0..<300).map { i -> [Float] in
+            (0..<8).map { d in Float(d == i % 3 ? 1 : 0) + Float.random(in: -0.6...0.6, using: &rng) }
+        }
+        let graph = SpRAy.neighbourGraph(features, dimension: 8, k: 8)
+        let dense = Spectrum.smallest(of: graph, count: 9)
+        let iterative = Spectrum.smallest(of: graph, count: 9, seed: 2, forceIterative: true)
+        for (a, b) in zip(dense.values, iterative.values) { XCTAssertEqual(a, b, accuracy: 1e-7) }
+        // The same invariant subspace of the first three: |⟨u, v⟩| summed over the pairs is 3.
+        var overlap = 0.0
+        for u in dense.vectors.prefix(3) { for v in iterative.vectors.prefix(3) { let d = zip(u, v).reduce(0.0) { $0 + $1.0 * $1.1 }; overlap += d * d } }
+        XCTAssertEqual(overlap, 3, accuracy: 1e-6)
+    }
+
     func testPoolAveragesPositivePartToUnitSum() {
         // 4×4 → 2×2: block means of the positive part, scaled to sum 1.
         let map: [Float] = [1, 1, 0, 0,
