@@ -22,7 +22,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CCrypto", path: "Sources/CCrypto"),
         .systemLibrary(name: "COpenSlide", path: "Sources/COpenSlide"),
-        .systemLibrary(name: "CTIFF", path: "Sources/CTIFF"),
+        .target(name: "CTIFF", path: "Sources/CTIFF", linkerSettings: [.linkedLibrary("tiff")]),
         // Own GEMM micro-kernels (AVX-512 / AVX2), chosen at run time; OpenBLAS is the fallback.
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O3"])]),
 
@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Engine", dependencies: [
             "Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
-        .target(name: "Imaging", dependencies: ["Tensors", "CPNG", "CJPEG"]),
+        .target(name: "Imaging", dependencies: ["Tensors", "CPNG", "CJPEG", "CTIFF"]),
         .target(name: "Explainers", dependencies: ["Engine", "Tensors", "Imaging"]),
         .target(name: "Slides", dependencies: ["Imaging", "COpenSlide", "CTIFF"]),
         .target(name: "Store", dependencies: ["CSQLite"]),

@@ -1,9 +1,11 @@
 import CJPEG
 import CPNG
+import CTIFF
 import Foundation
 import Tensors
 
-/// PNG and JPEG decoding and encoding. The only file that calls libpng and libjpeg.
+/// PNG, JPEG and TIFF decoding; PNG and JPEG encoding. The only file that calls libpng and
+/// libjpeg, and libtiff's reader (Slides/PyramidWriter writes TIFF).
 ///
 /// PNG goes through libpng's simplified API (png_image), which handles 8/16-bit, gray, RGB,
 /// RGBA and palette files and returns errors instead of longjmp-ing. JPEG goes through a small
@@ -11,7 +13,7 @@ import Tensors
 public enum Codecs {
     public enum Layout: Sendable { case gray, rgb }
 
-    /// Decodes a PNG or JPEG file (chosen by its signature, not its extension).
+    /// Decodes a PNG, JPEG or TIFF file (chosen by its signature, not its extension).
     public static func decode(path: String, as layout: Layout = .rgb) throws -> Image {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ImagingError("\(path): cannot read file")
@@ -23,7 +25,7 @@ public enum Codecs {
         }
     }
 
-    /// Decodes PNG or JPEG bytes.
+    /// Decodes PNG, JPEG or TIFF bytes.
     public static func decode(_ data: Data, as layout: Layout = .rgb) throws -> Image {
         let bytes = [UInt8](data)
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(bytes, layout) }
@@ -31,8 +33,35 @@ public enum Codecs {
             let rgb = try decodeJPEG(bytes)
             return layout == .rgb ? rgb : grayscale(rgb)
         }
+        // TIFF ("II*\0", "MM\0*") and BigTIFF ("II+\0", "MM\0+").
+        if bytes.count >= 4, (bytes[0] == 0x49 && bytes[1] == 0x49 && (bytes[2] == 0x2A || bytes[2] == 0x2B) && bytes[3] == 0)
+            || (bytes[0] == 0x4D && bytes[1] == 0x4D && bytes[2] == 0 && (bytes[3] == 0x2A || bytes[3] == 0x2B)) {
+            let rgb = try decodeTIFF(bytes)
+            return layout == .rgb ? rgb : grayscale(rgb)
+        }
         if bytes.isEmpty { throw ImagingError("empty file") }
-        throw ImagingError("not a PNG or JPEG file")
+        throw ImagingError("not a PNG, JPEG or TIFF file")
+    }
+
+    /// The first image of a TIFF or BigTIFF, through libtiff (Sources/CTIFF/shim.c).
+    static func decodeTIFF(_ bytes: [UInt8]) throws -> Image {
+        var w: Int32 = 0, h: Int32 = 0, pages: Int32 = 0
+        var out: UnsafeMutablePointer<UInt8>?
+        var err = [CChar](repeating: 0, count: 256)
+        let rc = bytes.withUnsafeBufferPointer { p in
+            candela_tiff_decode_rgb(p.baseAddress, p.count, Limits.maxImageBytes(channels: 4), &w, &h, &pages, &out, &err, err.count)
+        }
+        if rc == -2 {
+            let pyramid = pages > 1 ? "; a pyramidal slide (\(pages) images) belongs in a dataset of kind: slides (docs/slides.md)" : ""
+            throw ImagingError("TIFF of \(w) x \(h) pixels (\(Limits.describe(Int(w) * Int(h) * 4)) decoded) is over the limit of "
+                               + "\(Limits.maxImagePixels) pixels and \(Limits.describe(Limits.maxBytes)) (--max-memory)\(pyramid)")
+        }
+        guard rc == 0, let out else {
+            let text = String(decoding: err.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw ImagingError("corrupt or unsupported TIFF: \(text)")
+        }
+        defer { candela_tiff_free(out) }
+        return Image(width: Int(w), height: Int(h), channels: 3, pixels: Array(UnsafeBufferPointer(start: out, count: Int(w) * Int(h) * 3)))
     }
 
     // PNG_FORMAT_* values from png.h (flag macros Swift does not import).

@@ -51,7 +51,7 @@ public struct LoadedSlide: @unchecked Sendable {
 let slideExtensions: Set<String> = ["svs", "tif", "tiff", "ndpi", "vms", "vmu", "scn", "mrxs", "svslide", "bif"]
 
 /// The image files a dataset may list (by extension, case-insensitive).
-let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
+let imageExtensions: Set<String> = ["png", "jpg", "jpeg", "tif", "tiff"]
 
 /// Reads a dataset's items from its source, then applies `sample` and `limit`.
 ///

@@ -19,7 +19,7 @@ public enum Limits {
         set { box.maxBytes = max(1 << 20, newValue) }
     }
 
-    /// The most pixels a PNG or JPEG may decode to: Pillow's decompression-bomb error threshold
+    /// The most pixels a PNG, JPEG or TIFF may decode to: Pillow's decompression-bomb error threshold
     /// (2 × 89,478,485 pixels, about 13,400 × 13,400). Whole slides are read tile by tile, not
     /// decoded whole; a larger tile image is an error that names its size.
     public static let maxImagePixels = 178_956_970

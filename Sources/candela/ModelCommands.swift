@@ -66,7 +66,7 @@ struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Explains one input with one method and writes the raw attribution, heatmap and overlay.")
 
     @Option(help: "ONNX model.") var model: String
-    @Option(help: "Image (PNG/JPEG) or float32 NCHW .npy.") var input: String
+    @Option(help: "Image (PNG, JPEG or TIFF) or float32 NCHW .npy.") var input: String
     @Option(help: "Method: \(ExplainerRegistry.methods.joined(separator: ", ")).") var method: String
     @Option(help: "Class index to explain (default: the top-1 class).") var target: Int?
     @Option(help: "Layer tensor for CAM methods (default: last rank-4 tensor before global pooling).") var layer: String?

@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 import TestSupport
 import XCTest
 @testable import Imaging
@@ -54,7 +55,8 @@ final class CodecTests: XCTestCase {
     /// Corrupt and truncated files are Swift errors naming the file, never a process exit.
     func testBadFilesAreErrors() {
         for (name, words) in [("truncated.jpg", "JPEG"), ("corrupt.jpg", "JPEG"), ("truncated.png", "PNG"),
-                              ("corrupt.png", "PNG"), ("not-an-image.png", "not a PNG or JPEG")] {
+                              ("corrupt.png", "PNG"), ("not-an-image.png", "not a PNG, JPEG or TIFF"),
+                              ("tiff/truncated.tif", "TIFF")] {
             let path = Support.fixture("images/\(name)")
             XCTAssertThrowsError(try Codecs.decode(path: path), name) {
                 XCTAssertTrue("\($0)".contains(path), "\($0)")
@@ -63,6 +65,30 @@ final class CodecTests: XCTestCase {
         }
         XCTAssertThrowsError(try Codecs.decode(Data()))
         XCTAssertThrowsError(try Codecs.decode(path: "/no/such/file.png")) { XCTAssertTrue("\($0)".contains("/no/such/file.png")) }
+    }
+
+    /// TIFF tiles through libtiff (tools/make_tiff_fixtures.py: Pillow's pixels in every layout
+    /// a tile dataset meets) equal the PNG of the same pixels.
+    func testTIFFVariantsMatchTheirPNG() throws {
+        let dir = Support.fixture("images/tiff")
+        let rgb = try Codecs.decode(path: "\(dir)/rgb.png")
+        for name in ["none", "lzw", "deflate", "packbits", "bigtiff", "bigendian", "tiled"] {
+            XCTAssertEqual(try Codecs.decode(path: "\(dir)/rgb-\(name).tif"), rgb, name)
+        }
+        XCTAssertEqual(try Codecs.decode(path: "\(dir)/gray.tif", as: .gray), try Codecs.decode(path: "\(dir)/gray.png", as: .gray))
+        XCTAssertEqual(try Codecs.decode(path: "\(dir)/palette.tif"), try Codecs.decode(path: "\(dir)/palette.png"))
+        // Unassociated alpha: composited onto white like a PNG's.
+        XCTAssertEqual(try Codecs.decode(path: "\(dir)/rgba.tif"), try Codecs.decode(path: "\(dir)/rgba.png"))
+    }
+
+    /// A TIFF whose first image is over the pixel limit is refused from its header (a 126-byte
+    /// file declaring 100000 × 100000 pixels).
+    func testTIFFBombIsRefusedFromItsHeader() throws {
+        let path = Support.fixture("images/tiff/bomb.tif")
+        XCTAssertLessThan(try Data(contentsOf: URL(fileURLWithPath: path)).count, 200)
+        XCTAssertThrowsError(try Codecs.decode(path: path)) {
+            XCTAssertTrue("\($0)".contains("bomb.tif: TIFF of 100000 x 100000 pixels (37.3 GiB decoded) is over the limit"), "\($0)")
+        }
     }
 
     func testPNGRoundTrip() throws {
