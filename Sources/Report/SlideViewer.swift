@@ -150,6 +150,7 @@ extension ReportWriter {
               }
             }
           });
+          map.candelaConfig = c;
           window.candelaViewer = map;
         })();
         """

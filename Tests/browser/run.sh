@@ -122,6 +122,53 @@ check viewer-overlay-shown grep -q 'leaflet-image-layer' "$TMP/slide.dom"
 check viewer-annotations-drawn grep -q '<path class="leaflet-interactive"' "$TMP/slide.dom"
 check viewer-console-clean bash -c "! grep -iE 'CONSOLE.*(error|uncaught)|Uncaught|ERR_FILE_NOT_FOUND' '$TMP/console.log'"
 check slide-top-tiles bash -c "grep -q 'Most positive: highest probability of abnormal' '$TMP/slide.dom' && grep -q 'Most relevant: highest mean gradcam relevance' '$TMP/slide.dom'"
+# Interactions, by a script appended to a copy of the page (headless Chromium has no clicks on
+# its command line): zoom in two steps and see finer tiles load, switch layers on and off in the
+# layer control, move the opacity slider, click a tile and get its popup with a link.
+cat > "$TMP/interact.js" <<'JS'
+window.addEventListener('load', function () {
+  var map = window.candelaViewer, c = map.candelaConfig, out = {};
+  var images = function () { return document.querySelectorAll('.leaflet-image-layer').length; };
+  out.zoomBefore = map.getZoom();
+  map.setZoom(Math.min(c.maxZoom, Math.floor(map.getZoom()) + 2), {animate: false});
+  out.zoomAfter = map.getZoom();
+  var boxes = document.querySelectorAll('.leaflet-control-layers-overlays input[type=checkbox]');
+  out.boxes = boxes.length;
+  out.shownBefore = images();
+  boxes[1].click();
+  out.shownAfterOn = images();
+  boxes[0].click();
+  out.shownAfterOff = images();
+  var s = document.getElementById('opacity');
+  s.value = 30; s.dispatchEvent(new Event('input'));
+  out.opacity = document.querySelector('.leaflet-image-layer').style.opacity;
+  var t = c.cells[0];
+  map.fire('click', {latlng: map.unproject([(t[0] + t[2] / 2) / c.finest, (t[1] + t[3] / 2) / c.finest], c.maxZoom)});
+  var popup = document.querySelector('.leaflet-popup-content');
+  out.popup = popup ? popup.textContent : '';
+  setTimeout(function () {
+    var z = Math.round(map.getZoom());
+    out.finerTiles = Array.prototype.filter.call(document.querySelectorAll('img.leaflet-tile-loaded'),
+      function (img) { return img.src.indexOf('/' + z + '/') >= 0; }).length;
+    document.body.setAttribute('data-interactions', JSON.stringify(out));
+  }, 1500);
+});
+JS
+sed "s#</body>#<script>$(tr '\n' ' ' < "$TMP/interact.js")</script></body>#" "$TMP/slide-report/slides/1.html" > "$TMP/slide-report/slides/interact.html"
+: > "$TMP/console.log"
+browse --enable-logging=stderr --v=0 --virtual-time-budget=8000 --dump-dom "file://$TMP/slide-report/slides/interact.html" > "$TMP/interact.dom"
+python3 - "$TMP/interact.dom" > "$TMP/interact.txt" <<'PY'
+import html, json, re, sys
+m = re.search(r'data-interactions="([^"]*)"', open(sys.argv[1]).read())
+print(json.dumps(json.loads(html.unescape(m.group(1))) if m else {}))
+PY
+j() { python3 -c "import json,sys; print(json.load(open('$TMP/interact.txt')).get('$1', ''))"; }
+check viewer-zoom-in bash -c "python3 -c \"import json; d = json.load(open('$TMP/interact.txt')); assert d['zoomAfter'] > d['zoomBefore'], d\""
+check viewer-finer-tiles-load test "$(j finerTiles)" -ge 1
+check viewer-layer-toggle bash -c "test '$(j shownAfterOn)' -eq \$(( $(j shownBefore) + 1 )) && test '$(j shownAfterOff)' -eq $(j shownBefore)"
+check viewer-opacity-slider test "$(j opacity)" = "0.3"
+check viewer-click-popup bash -c "j() { :; }; grep -q 'p(abnormal) = [0-9.]* tile page' <<< '$(j popup)'"
+check viewer-interactions-console-clean bash -c "! grep -iE 'CONSOLE.*(error|uncaught)|Uncaught|ERR_FILE_NOT_FOUND' '$TMP/console.log'"
 browse --window-size=1100,1300 --virtual-time-budget=5000 --screenshot="$OUT/slide.png" "file://$TMP/slide-report/slides/1.html" >/dev/null
 # The doctor's slide page: verdict, pieces, both pictures, top tiles; one printed page on A4 and Letter.
 browse --enable-logging=stderr --v=0 --dump-dom "file://$TMP/slide-report/doctor/slide-1.html" > "$TMP/doctor-slide.dom"

@@ -80,7 +80,9 @@ expect_error corrupt-jpeg       "corrupt.jpg"               -- "$BIN" explain --
 expect_error truncated-png      "truncated.png"             -- "$BIN" explain --model $M --input Tests/Fixtures/images/truncated.png --method saliency "${PRE[@]}"
 expect_error jpeg-bomb          "bomb.jpg: JPEG of 60000 x 60000 pixels (10.06 GiB decoded) is over the limit" -- "$BIN" explain --model $M --input Tests/Fixtures/images/bomb.jpg --method saliency
 expect_error png-bomb           "bomb.png: PNG of 100000 x 100000 pixels (27.9 GiB decoded) is over the limit of 178956970 pixels" -- "$BIN" explain --model $M --input Tests/Fixtures/images/bomb.png --method saliency
-expect_error not-an-image       "not a PNG or JPEG"         -- "$BIN" explain --model $M --input Tests/Fixtures/images/not-an-image.png --method saliency
+expect_error tiff-bomb          "bomb.tif: TIFF of 100000 x 100000 pixels (37.3 GiB decoded) is over the limit" -- "$BIN" explain --model $M --input Tests/Fixtures/images/tiff/bomb.tif --method saliency
+expect_ok    tiff-tile          -- "$BIN" explain --model $M --input Tests/Fixtures/images/tiff/rgb-tiled.tif --method saliency "${PRE[@]}"
+expect_error not-an-image       "not a PNG, JPEG or TIFF"         -- "$BIN" explain --model $M --input Tests/Fixtures/images/not-an-image.png --method saliency
 expect_error wrong-shaped-npy   "wrong.npy"                 -- "$BIN" explain --model $M --input "$TMP/wrong.npy" --method saliency
 expect_error short-npy          "short.npy"                 -- "$BIN" explain --model $M --input "$TMP/short.npy" --method saliency
 expect_error garbage-npy        "garbage.npy"               -- "$BIN" explain --model $M --input "$TMP/garbage.npy" --method saliency
