@@ -112,9 +112,11 @@ struct ItemOutcome {
     var rows: ItemRows?
     /// Pointing-game hit per explainer label (`ModelWork.label`).
     var pointing: [String: Bool] = [:]
-    /// Heatmaps computed, and heatmaps reused from the store by cache key.
+    /// Heatmaps computed, heatmaps reused from the store by cache key, and explainers left out
+    /// by their `only:` scope.
     var computed = 0
     var reused = 0
+    var skipped = 0
 }
 
 /// The item job (DESIGN.md §5): one item of a dataset through every model that covers the
@@ -172,6 +174,26 @@ struct ItemJob {
         }
         outcome.rows = rows
         return outcome
+    }
+
+    /// Whether an explainer's `only:` scope takes this item: its prediction by the model (the
+    /// class and probability asked for) and, for `annotated`, a tile overlapping its slide's
+    /// annotation. A class the model does not have takes nothing.
+    func covers(_ only: ExplainerScope, prediction: PredictionRecord, classes: [String]) throws -> Bool {
+        var index = prediction.classIndex
+        if let name = only.className {
+            guard let i = classes.firstIndex(of: name) else { return false }
+            if only.probability == nil && prediction.classIndex != i { return false }
+            index = i
+        }
+        if let p = only.probability, index >= prediction.probabilities.count || prediction.probabilities[index] < p { return false }
+        if only.annotated {
+            guard let annotation = item.annotation, let t = item.tile else { return false }
+            let m = try library.annotations(annotation).mask(x: t.x, y: t.y, regionWidth: t.width, regionHeight: t.height,
+                                                             width: 32, height: 32)
+            if !m.contains(1) { return false }
+        }
+        return true
     }
 
     /// The prediction of a model's class scores: softmax, top-1. Non-finite scores are an error
@@ -252,6 +274,10 @@ struct ItemJob {
         }
         for e in work.explainers {
             let spec = e.planned.spec, wanted = e.planned.metrics
+            if let only = spec.only, !(try covers(only, prediction: prediction, classes: model.spec.classes)) {
+                outcome.skipped += 1
+                continue
+            }
             let target: Int
             switch e.planned.target {
             case .predicted: target = prediction.classIndex

@@ -96,6 +96,38 @@ public struct ExplainerSpec: Sendable, Equatable {
     public var name: String
     public var method: String
     public var parameters: [String: String]
+    /// The items it explains (nil: every item): a budget for costly methods on slides.
+    public var only: ExplainerScope? = nil
+}
+
+/// Which items an explainer explains (`only:`, docs/manifest.md): decided per item, from the
+/// item's own prediction and annotation, so that resume, shards and merge give the same rows as
+/// one uninterrupted run.
+public struct ExplainerScope: Sendable, Equatable {
+    /// Items the model predicts as this class (any class when nil) ...
+    public var className: String?
+    /// ... with at least this probability (of `className`, else of the top class).
+    public var probability: Double?
+    /// Slide tiles that overlap their slide's annotation.
+    public var annotated: Bool = false
+
+    public init(className: String? = nil, probability: Double? = nil, annotated: Bool = false) {
+        self.className = className
+        self.probability = probability
+        self.annotated = annotated
+    }
+
+    /// In words, for the plan and the report.
+    public var description: String {
+        var parts: [String] = []
+        if let probability {
+            parts.append(String(format: "p(%@) ≥ %g", className ?? "top class", probability))
+        } else if let className {
+            parts.append("predicted \(className)")
+        }
+        if annotated { parts.append("tiles on the annotation") }
+        return parts.joined(separator: ", ")
+    }
 }
 
 /// What to explain: the predicted class, the item's label, or a class index.

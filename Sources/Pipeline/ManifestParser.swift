@@ -130,7 +130,7 @@ public enum ManifestParser {
         var explainers: [String: ExplainerSpec] = [:]
         if let en = top["explainers"] {
             for (name, node) in try r.namedMappings(en) {
-                let m = try r.mapping(node, allowed: ["method", "params"], what: "explainer '\(name)'")
+                let m = try r.mapping(node, allowed: ["method", "params", "only"], what: "explainer '\(name)'")
                 let methodNode = try r.require(m, "method", in: node)
                 let method = try r.string(methodNode)
                 var params: [String: String] = [:]
@@ -142,7 +142,29 @@ public enum ManifestParser {
                 } catch let e as ExplainerError {
                     throw r.error(m["params"] != nil && ExplainerRegistry.methods.contains(method) ? m["params"]! : methodNode, e.description)
                 }
-                explainers[name] = ExplainerSpec(name: name, method: method, parameters: params)
+                var only: ExplainerScope?
+                if let on = m["only"] {
+                    let o = try r.mapping(on, allowed: ["class", "probability", "annotated"], what: "explainer '\(name)' only")
+                    var scope = ExplainerScope()
+                    if let c = o["class"] {
+                        let text = try r.string(c)
+                        guard models.values.contains(where: { $0.classes.contains(text) }) else {
+                            throw r.error(c, "explainer '\(name)': only: class '\(text)' is not a class of any model")
+                        }
+                        scope.className = text
+                    }
+                    if let pn = o["probability"] {
+                        let v = Double(try r.float(pn))
+                        guard v >= 0, v <= 1 else { throw r.error(pn, "explainer '\(name)': only: probability is between 0 and 1") }
+                        scope.probability = v
+                    }
+                    if let an = o["annotated"] { scope.annotated = try r.scalarText(an) == "true" }
+                    guard scope.className != nil || scope.probability != nil || scope.annotated else {
+                        throw r.error(on, "explainer '\(name)': only: needs class, probability or annotated: true")
+                    }
+                    only = scope
+                }
+                explainers[name] = ExplainerSpec(name: name, method: method, parameters: params, only: only)
             }
         }
 

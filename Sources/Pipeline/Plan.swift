@@ -140,7 +140,7 @@ public struct Plan: Sendable {
         let combos = combinations
         lines.append("  runs \(combos.count) dataset × model combinations:")
         for c in combos {
-            let names = c.explainers.map(\.spec.name)
+            let names = c.explainers.map { e in e.spec.name + (e.spec.only.map { " (only \($0.description))" } ?? "") }
             lines.append("    \(c.dataset) × \(c.model): " + (names.isEmpty ? "predictions only" : names.joined(separator: ", ")))
         }
         return lines.joined(separator: "\n")

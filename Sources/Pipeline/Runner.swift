@@ -85,6 +85,8 @@ public struct RunSummary: Sendable {
     /// Heatmaps computed in this run, and heatmaps reused from the store by cache key.
     public var computed: Int
     public var reused: Int
+    /// Heatmaps left out by explainers' `only:` scopes.
+    public var skipped: Int = 0
     /// Gate verdicts (empty when the manifest has no gates or the run was interrupted).
     public var gates: [GateResultRecord] = []
     /// Items already committed by the resumed run and skipped here.
@@ -256,7 +258,7 @@ public final class Runner: @unchecked Sendable {
             try store.finishRun(runID, status: "interrupted", at: RunFinisher.timestamp(Date()))
             return RunSummary(runID: runID, items: items.count, failures: try store.failures(run: runID).count, status: "interrupted",
                               reportIndex: nil, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start),
-                              computed: state.computed, reused: state.reused, resumed: done.count)
+                              computed: state.computed, reused: state.reused, skipped: state.skipped, resumed: done.count)
         }
         let finished = try RunFinisher(store: store, runID: runID, gates: manifest.gates, report: report, log: log,
                                        slideSettings: manifest.datasets.compactMapValues(\.slides),
@@ -268,7 +270,8 @@ public final class Runner: @unchecked Sendable {
                                        manifestFolder: URL(fileURLWithPath: manifest.file).deletingLastPathComponent().path).finish()
         return RunSummary(runID: runID, items: items.count, failures: finished.failures, status: finished.status,
                           reportIndex: finished.reportIndex, pointingGame: state.pointing, seconds: Date().timeIntervalSince(start),
-                          computed: state.computed, reused: state.reused, gates: finished.gates, resumed: done.count)
+                          computed: state.computed, reused: state.reused, skipped: state.skipped, gates: finished.gates,
+                          resumed: done.count)
     }
 
     /// One item of the run with the models that run on it.
@@ -309,11 +312,13 @@ final class RunState: @unchecked Sendable {
 
     private(set) var computed = 0
     private(set) var reused = 0
+    private(set) var skipped = 0
 
     func record(_ o: ItemOutcome) {
         lock.lock(); defer { lock.unlock() }
         computed += o.computed
         reused += o.reused
+        skipped += o.skipped
         for (name, hit) in o.pointing {
             var p = pointing[name] ?? (0, 0)
             p.total += 1

@@ -65,7 +65,8 @@ struct Run: ParsableCommand {
         guard let s = summary else { return }
         print("run \(s.runID): \(s.items) items\(s.resumed > 0 ? " (\(s.resumed) committed before the resume)" : ""), "
               + "\(s.failures) failures, \(s.status), \(String(format: "%.1f", s.seconds)) s; "
-              + "\(s.computed) heatmaps computed, \(s.reused) reused from the store")
+              + "\(s.computed) heatmaps computed, \(s.reused) reused from the store"
+              + (s.skipped > 0 ? ", \(s.skipped) left out by explainers' only: scopes" : ""))
         for (name, p) in s.pointingGame.sorted(by: { $0.key < $1.key }) {
             print("pointing game \(name): \(p.hits)/\(p.total) = \(String(format: "%.1f", 100 * Double(p.hits) / Double(max(p.total, 1))))%")
         }

@@ -51,6 +51,44 @@ final class SlideRunTests: XCTestCase {
         return try Plan(try ManifestParser.load(path: "\(dir)/p.yaml"))
     }
 
+    /// A budget for costly explainers (`only:`): occlusion on the tiles the model calls abnormal
+    /// with p ≥ 0.5, LIME on the tiles that touch the annotation; Grad-CAM on every tile.
+    func testOnlyScopesBudgetCostlyExplainers() throws {
+        let dir = Support.temporaryDirectory()
+        let truth = try writeSlides(dir)
+        _ = try manifest(dir)
+        var text = try String(contentsOfFile: "\(dir)/p.yaml", encoding: .utf8)
+        text = text.replacingOccurrences(of: "  lrp: {method: lrp}", with: "  occlusion: {method: occlusion, params: {window: \"3,16,16\", "
+            + "stride: \"3,16,16\"}, only: {class: abnormal, probability: 0.5}}\n  lime: {method: lime, params: {samples: 32}, only: {annotated: true}}")
+        XCTAssertTrue(text.contains("only: {annotated: true}"))
+        try text.write(toFile: "\(dir)/p.yaml", atomically: true, encoding: .utf8)
+        let plan = try Plan(try ManifestParser.load(path: "\(dir)/p.yaml"))
+        let summary = try Runner(plan: plan, options: RunOptions(jobs: 2, database: "\(dir)/c.sqlite"), log: { _ in }).run()
+        XCTAssertEqual(summary.status, "complete")
+        let store = try Store(path: "\(dir)/c.sqlite")
+        let items = Dictionary(uniqueKeysWithValues: try store.items(run: summary.runID).map { ($0.id!, $0) })
+        let predictions = Dictionary(uniqueKeysWithValues: try store.predictions(run: summary.runID).map { ($0.itemID, $0) })
+        let byExplainer = Dictionary(grouping: try store.attributions(run: summary.runID), by: \.explainer).mapValues { Set($0.map(\.itemID)) }
+        XCTAssertEqual(byExplainer["gradcam"]?.count, items.count)
+        let positive = Set(predictions.values.filter { $0.probabilities[1] >= 0.5 }.map(\.itemID))
+        XCTAssertFalse(positive.isEmpty)
+        XCTAssertEqual(byExplainer["occlusion"] ?? [], positive)
+        // LIME: tiles of the abnormal slide only (the normal slide has no annotation), each within
+        // a lesion's bounding box widened by the tile.
+        let lime = byExplainer["lime"] ?? []
+        XCTAssertFalse(lime.isEmpty)
+        XCTAssertLessThan(lime.count, items.count / 2)
+        for id in lime {
+            let t = items[id]!.tile!
+            XCTAssertTrue(t.slidePath.hasSuffix("abnormal.svs"))
+            XCTAssertTrue(truth[0].lesions.contains { l in
+                let r = 1.3 * max(l.rx, l.ry) // the outline's wobble
+                return Double(t.x) < l.cx + r && l.cx - r < Double(t.x + t.width) && Double(t.y) < l.cy + r && l.cy - r < Double(t.y + t.height)
+            }, "tile \(t.x),\(t.y) is far from every lesion")
+        }
+        XCTAssertEqual(summary.skipped, 2 * items.count - positive.count - lime.count)
+    }
+
     func testSlideAuditFindsTheLesions() throws {
         let dir = Support.temporaryDirectory()
         let truth = try writeSlides(dir)

@@ -582,6 +582,12 @@ check drift-second-run-passes bash -c "test $rc -eq 0 && grep -q 'gate stable: d
 check drift-baseline-flag bash -c "test $rc -eq 0 && grep -q \"drift 'nightly' against run 1: 4 heatmaps compared, 0 moved\" '$TMP/err'"
 expect_error drift-baseline-missing "--baseline: $TMP/nowhere.sqlite does not exist" -- "$BIN" run "$TMP/drift.yaml" --db "$TMP/drift4.sqlite" --baseline "$TMP/nowhere.sqlite"
 
+# Budgets (docs/slides.md): only: scopes are checked at their place.
+base_manifest | sed 's/  cam: {method: gradcam}/  cam: {method: gradcam, only: {class: tumour}}/' > "$TMP/only-class.yaml"
+expect_error only-unknown-class "explainer 'cam': only: class 'tumour' is not a class of any model" -- "$BIN" validate "$TMP/only-class.yaml"
+base_manifest | sed 's/  cam: {method: gradcam}/  cam: {method: gradcam, only: {}}/' > "$TMP/only-empty.yaml"
+expect_error only-empty "explainer 'cam': only: needs class, probability or annotated: true" -- "$BIN" validate "$TMP/only-empty.yaml"
+
 # SpRAy (docs/analysis.md): settings belong to spray stages, the gate needs one, export writes the clusters.
 base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam], size: 8}/' > "$TMP/size-on-explain.yaml"
 expect_error spray-key-on-explain "stage 'explain': size applies to spray stages" -- "$BIN" validate "$TMP/size-on-explain.yaml"
