@@ -33,7 +33,8 @@ release: deps
 
 # Unit tests (XCTest), the command-line checks (exit codes and one-line errors), the report in
 # headless Chromium (installed when missing), three shards as a job array on a single-node Slurm
-# started by hand (packages installed when missing; docs/slurm.md), the C kernels under
+# started by hand (packages installed when missing; docs/slurm.md), the JUnit, JSON and Prometheus
+# outputs against their schema and parser (docs/ci.md), the C kernels under
 # sanitizers, then the ONNX operator conformance suite.
 # One build with tests serves all: it also links the candela binary.
 test: deps
@@ -42,6 +43,7 @@ test: deps
 	bash Tests/cli/run.sh $(CANDELA)
 	bash Tests/browser/run.sh $(CANDELA)
 	bash Tests/slurm/run.sh $(CANDELA)
+	bash Tests/ci/run.sh $(CANDELA)
 	$(MAKE) --no-print-directory sanitize
 	$(MAKE) --no-print-directory conformance CONFORMANCE_BUILD=
 

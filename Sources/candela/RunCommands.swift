@@ -30,6 +30,8 @@ struct Run: ParsableCommand {
                                valueName: "baseline"))
     var baseline: String?
 
+    @OptionGroup var outputs: MachineOutputs
+
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
     }
@@ -77,6 +79,10 @@ struct Run: ParsableCommand {
             let failed = s.gates.filter { !$0.passed }.count
             print(failed == 0 ? "verdict: PASS (\(s.gates.count) gates)" : "verdict: FAIL (\(failed) of \(s.gates.count) gates failed)")
         }
+        try guarded {
+            try outputs.write(RunOutputs(store: try Store(path: db), runID: s.runID, database: db, reportIndex: s.reportIndex, seconds: s.seconds,
+                                         heatmaps: (s.computed, s.reused, s.skipped)))
+        }
         if s.status == "interrupted" { throw ExitCode(130) }
         if s.gates.contains(where: { !$0.passed }) { throw ExitCode(3) }
         if s.failures > 0 { throw ExitCode(2) }
@@ -99,6 +105,7 @@ struct Merge: ParsableCommand {
     @Option(help: "Report folder (default: the manifest's report stage 'out').") var report: String?
     @Flag(help: "Write the report into a non-empty folder that holds no Candela report (files Candela did not write are never deleted).")
     var force = false
+    @OptionGroup var outputs: MachineOutputs
 
     func validate() throws {
         guard !inputs.isEmpty else { throw ValidationError("give at least one shard store to merge") }
@@ -106,6 +113,7 @@ struct Merge: ParsableCommand {
 
     func run() throws {
         var exit: Int32 = 0
+        let start = Date()
         try guarded {
             var sources: [(path: String, run: RunRecord)] = []
             for path in inputs {
@@ -150,10 +158,29 @@ struct Merge: ParsableCommand {
                   + "\(finished.failures) failures, \(finished.status)")
             for g in finished.gates { print(Gates.describe(g)) }
             if let index = finished.reportIndex { print("report: \(index)") }
+            try outputs.write(RunOutputs(store: store, runID: runID, database: out, reportIndex: finished.reportIndex,
+                                         seconds: Date().timeIntervalSince(start)))
             if finished.status != "complete" { exit = 2 }
             if finished.gates.contains(where: { !$0.passed }) { exit = 3 }
         }
         if exit != 0 { throw ExitCode(exit) }
+    }
+}
+
+/// `--junit`, `--summary`, `--metrics` of `run` and `merge` (docs/ci.md).
+struct MachineOutputs: ParsableArguments {
+    @Option(help: ArgumentHelp("Write JUnit XML here: a test case per gate and per failed item (Jenkins, GitLab).", valueName: "file"))
+    var junit: String?
+    @Option(help: ArgumentHelp("Write a JSON summary here: counts, gates, metric means, store and report (docs/ci.md).", valueName: "file"))
+    var summary: String?
+    @Option(help: ArgumentHelp("Write Prometheus text here, for node_exporter's textfile collector (a .prom file).", valueName: "file"))
+    var metrics: String?
+
+    /// Each requested file, written whole or not at all (temporary file, then rename).
+    func write(_ outputs: RunOutputs) throws {
+        if let junit { try RunOutputs.write(Data(try outputs.junit().utf8), to: junit) }
+        if let summary { try RunOutputs.write(try outputs.summary() + Data("\n".utf8), to: summary) }
+        if let metrics { try RunOutputs.write(Data(try outputs.prometheus().utf8), to: metrics) }
     }
 }
 
