@@ -32,6 +32,14 @@ final class SQLiteConnection {
     /// Runs one statement with bound values; returns the rows, each as column values.
     @discardableResult
     func query(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
+        var rows: [[SQLValue]] = []
+        try forEachRow(sql, values) { rows.append($0) }
+        return rows
+    }
+
+    /// Runs one statement with bound values and hands each row to `body` as it is stepped: a
+    /// result of any size in the memory of one row.
+    func forEachRow(_ sql: String, _ values: [SQLValue] = [], _ body: ([SQLValue]) throws -> Void) throws {
         var stmt: OpaquePointer?
         guard sqlite3_prepare_v2(db, sql, -1, &stmt, nil) == SQLITE_OK else {
             throw StoreError("\(path): \(String(cString: sqlite3_errmsg(db))) in: \(sql.prefix(120))")
@@ -49,7 +57,7 @@ final class SQLiteConnection {
                 _ = d.withUnsafeBytes { sqlite3_bind_blob(stmt, index, $0.baseAddress, Int32($0.count), transient) }
             }
         }
-        var rows: [[SQLValue]] = []
+        let columns = sqlite3_column_count(stmt)
         while true {
             let rc = sqlite3_step(stmt)
             if rc == SQLITE_DONE { break }
@@ -57,7 +65,8 @@ final class SQLiteConnection {
                 throw StoreError("\(path): \(String(cString: sqlite3_errmsg(db))) in: \(sql.prefix(120))")
             }
             var row: [SQLValue] = []
-            for c in 0..<sqlite3_column_count(stmt) {
+            row.reserveCapacity(Int(columns))
+            for c in 0..<columns {
                 switch sqlite3_column_type(stmt, c) {
                 case SQLITE_INTEGER: row.append(.int(sqlite3_column_int64(stmt, c)))
                 case SQLITE_FLOAT: row.append(.double(sqlite3_column_double(stmt, c)))
@@ -68,9 +77,8 @@ final class SQLiteConnection {
                 default: row.append(.null)
                 }
             }
-            rows.append(row)
+            try body(row)
         }
-        return rows
     }
 
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }

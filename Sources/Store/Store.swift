@@ -570,6 +570,65 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    // MARK: - Export
+
+    /// One heatmap of a run as `candela export` writes it: the item, the model's prediction, the
+    /// explainer, its metrics, and (when asked) the heatmap.
+    public struct ExportRow {
+        public var itemID: Int64
+        public var dataset: String
+        public var path: String
+        public var label: String?
+        public var predicted: String?
+        public var probability: Double?
+        public var explainer: String
+        public var method: String
+        public var target: Int
+        public var seconds: Double
+        public var modelHash: String
+        public var modelName: String?
+        /// Metric name → value (nil: stored without a value).
+        public var metrics: [String: Double?]
+        public var heatmap: (width: Int, height: Int, values: [Float])?
+    }
+
+    /// The metric names of a run's rows, sorted.
+    public func metricNames(run: Int64) throws -> [String] {
+        try reading { c in
+            try c.query("SELECT DISTINCT m.name FROM metrics m JOIN items i ON i.id = m.item_id WHERE i.run_id = ? ORDER BY m.name",
+                        [.int(run)]).compactMap { $0[0].text }
+        }
+    }
+
+    /// Streams a run's heatmap rows in (dataset, path, model, explainer) order, one SQL row at a
+    /// time: memory does not grow with the run. Metrics come from one indexed lookup per row.
+    public func exportRows(run: Int64, heatmaps: Bool, _ body: (ExportRow) throws -> Void) throws {
+        try reading { c in
+            try c.forEachRow("""
+                SELECT a.item_id, i.dataset, i.path, i.label, p.class_name, p.probability, a.explainer, a.method, a.target, a.seconds,
+                       a.model_hash, mo.name,
+                       (SELECT json_group_object(m.name, m.value) FROM metrics m
+                        WHERE m.item_id = a.item_id AND m.model_hash = a.model_hash AND m.explainer = a.explainer),
+                       a.width, a.height, \(heatmaps ? "a.heatmap" : "NULL")
+                FROM attributions a JOIN items i ON i.id = a.item_id
+                LEFT JOIN predictions p ON p.item_id = a.item_id AND p.model_hash = a.model_hash
+                LEFT JOIN models mo ON mo.hash = a.model_hash
+                WHERE i.run_id = ? ORDER BY i.dataset, i.path, mo.name, a.model_hash, a.explainer
+                """, [.int(run)]) { r in
+                var metrics: [String: Double?] = [:]
+                if let text = r[12].text, let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
+                    for (k, v) in object { metrics[k] = (v as? NSNumber)?.doubleValue }
+                }
+                let (w, h) = (Int(r[13].int ?? 0), Int(r[14].int ?? 0))
+                try body(ExportRow(itemID: r[0].int ?? 0, dataset: r[1].text ?? "", path: r[2].text ?? "", label: r[3].text,
+                                   predicted: r[4].text, probability: r[5].double, explainer: r[6].text ?? "", method: r[7].text ?? "",
+                                   target: Int(r[8].int ?? 0), seconds: r[9].double ?? 0, modelHash: r[10].text ?? "",
+                                   modelName: r[11].text, metrics: metrics,
+                                   heatmap: r[15].blob.map { (w, h, AttributionRecord.dequantize($0)) }))
+            }
+        }
+    }
+
     // MARK: - SpRAy clusters
 
     /// Replaces a spray stage's rows of a run (items and cluster summaries), in one transaction.

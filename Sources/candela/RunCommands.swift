@@ -3,6 +3,7 @@ import Foundation
 import Pipeline
 import Report
 import Store
+import Tensors
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -302,7 +303,9 @@ struct Export: ParsableCommand {
 
     @Option(help: "SQLite database file.") var db: String = "candela.sqlite"
     @Option(name: .customLong("run"), help: "Run id (default: the latest run).") var runID: Int64?
-    @Option(help: "Output format: csv, or geojson (slides, for QuPath).") var format: String = "csv"
+    @Option(help: "Output format: csv, jsonl (one JSON object a line), or geojson (slides, for QuPath).") var format: String = "csv"
+    @Option(help: "csv, jsonl: also write each heatmap as FOLDER/<item>-<model>-<explainer>.npy ([0,1] float32, model-input size) and name it in an 'array' column.")
+    var arrays: String?
     @Option(help: "Output file (default: standard output); for geojson, the output folder.") var out: String?
     @Option(help: "geojson: the model whose predictions classify tiles and pieces (default: the first by name).") var model: String?
     @Option(help: "csv: the table, heatmaps (one row per item, model and explainer) or clusters (SpRAy: path,class,explainer,cluster,medoid).")
@@ -316,7 +319,7 @@ struct Export: ParsableCommand {
 
     func run() throws {
         try guarded {
-            guard format == "csv" || format == "geojson" else { throw ValidationError("--format: csv or geojson, got '\(format)'") }
+            guard ["csv", "jsonl", "geojson"].contains(format) else { throw ValidationError("--format: csv, jsonl or geojson, got '\(format)'") }
             guard FileManager.default.fileExists(atPath: db) else { throw StoreError("\(db): no such database") }
             let store = try Store(path: db)
             guard let id = try runID ?? store.runs().last?.id else { throw StoreError("\(db): the store has no runs") }
@@ -339,38 +342,102 @@ struct Export: ParsableCommand {
                     let names = classes[r.modelHash] ?? []
                     let cls = r.classIndex < names.count ? names[r.classIndex] : String(r.classIndex)
                     let isFlagged = flagged.contains("\(r.name) \(r.modelHash) \(r.explainer) \(r.classIndex) \(r.cluster)")
-                    lines.append([paths[r.itemID] ?? "", cls, r.explainer, String(r.cluster), r.medoid ? "1" : "0",
+                    lines.append([Export.cell(paths[r.itemID] ?? ""), Export.cell(cls), Export.cell(r.explainer), String(r.cluster), r.medoid ? "1" : "0",
                                   models[r.modelHash] ?? r.modelHash, r.name, isFlagged ? "1" : "0"].map(Export.field).joined(separator: ","))
                 }
                 let text = lines.joined(separator: "\n") + "\n"
                 if let out { try Data(text.utf8).write(to: URL(fileURLWithPath: out)) } else { print(text, terminator: "") }
                 return
             }
-            // One row per heatmap: the item, the model that made it (its prediction), the explainer and its metrics.
-            let predictions = Dictionary(try store.predictions(run: id).map { ("\($0.itemID) \($0.modelHash)", $0) }, uniquingKeysWith: { a, _ in a })
-            let metrics = try store.metrics(run: id)
-            let metricValue = Dictionary(metrics.map { ("\($0.itemID) \($0.modelHash) \($0.explainer) \($0.name)", $0.value) },
-                                         uniquingKeysWith: { a, _ in a })
-            let attributions = Dictionary(grouping: try store.attributions(run: id), by: \.itemID)
-            let metricNames = Array(Set(metrics.map(\.name))).sorted()
-            var lines = [(["run", "path", "label", "predicted", "probability", "explainer", "method", "target", "seconds", "dataset", "model"]
-                          + metricNames).joined(separator: ",")]
-            for item in try store.items(run: id) {
-                guard let itemID = item.id else { continue }
-                for a in attributions[itemID] ?? [] {
-                    let p = predictions["\(itemID) \(a.modelHash)"]
-                    let values = metricNames.map { name in
-                        (metricValue["\(itemID) \(a.modelHash) \(a.explainer) \(name)"] ?? nil).map { "\($0)" } ?? ""
-                    }
-                    lines.append(([String(id), item.path, item.label ?? "", p?.className ?? "", p.map { String(format: "%.6f", $0.probability) } ?? "",
-                                   a.explainer, a.method, String(a.target), String(format: "%.4f", a.seconds), item.dataset,
-                                   models[a.modelHash] ?? a.modelHash] + values)
-                        .map(Export.field).joined(separator: ","))
-                }
+            // One row per heatmap, streamed from SQL: the item, the model that made it (its
+            // prediction), the explainer and its metrics; with --arrays, the heatmap as .npy.
+            let metricNames = try store.metricNames(run: id)
+            let writer = try StreamWriter(path: out)
+            if let arrays {
+                try FileManager.default.createDirectory(atPath: arrays, withIntermediateDirectories: true)
             }
-            let text = lines.joined(separator: "\n") + "\n"
-            if let out { try Data(text.utf8).write(to: URL(fileURLWithPath: out)) } else { print(text, terminator: "") }
+            let header = ["run", "path", "label", "predicted", "probability", "explainer", "method", "target", "seconds", "dataset", "model"]
+                + metricNames + (arrays == nil ? [] : ["array"])
+            if format == "csv" { try writer.write(header.joined(separator: ",") + "\n") }
+            var rows = 0
+            try store.exportRows(run: id, heatmaps: arrays != nil) { r in
+                var array: String?
+                if let arrays, let h = r.heatmap {
+                    let name = "\(r.itemID)-\(r.modelHash.prefix(12))-\(Export.fileSafe(r.explainer)).npy"
+                    try NPY.write(Tensor(shape: [h.height, h.width], data: h.values), to: "\(arrays)/\(name)")
+                    array = name
+                }
+                let model = r.modelName ?? r.modelHash
+                if format == "jsonl" {
+                    var object: [String: Any] = [
+                        "run": id, "path": r.path, "label": r.label ?? NSNull(), "predicted": r.predicted ?? NSNull(),
+                        "probability": r.probability ?? NSNull(), "explainer": r.explainer, "method": r.method, "target": r.target,
+                        "seconds": r.seconds, "dataset": r.dataset, "model": model,
+                        "metrics": r.metrics.mapValues { $0.map { $0 as Any } ?? NSNull() },
+                    ]
+                    if let array { object["array"] = array }
+                    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                    try writer.write(String(decoding: data, as: UTF8.self) + "\n")
+                } else {
+                    let values = metricNames.map { name in (r.metrics[name] ?? nil).map { "\($0)" } ?? "" }
+                    // Text cells are made safe for spreadsheets; numbers are written as they are.
+                    let cells = [String(id), Export.cell(r.path), Export.cell(r.label ?? ""), Export.cell(r.predicted ?? ""),
+                                 r.probability.map { String(format: "%.6f", $0) } ?? "", Export.cell(r.explainer), Export.cell(r.method),
+                                 String(r.target), String(format: "%.4f", r.seconds), Export.cell(r.dataset), Export.cell(model)]
+                        + values + (arrays == nil ? [] : [array ?? ""])
+                    try writer.write(cells.map(Export.field).joined(separator: ",") + "\n")
+                }
+                rows += 1
+            }
+            try writer.close()
+            if out != nil { note("exported \(rows) rows\(arrays.map { " and their heatmaps into \($0)" } ?? "")") }
         }
+    }
+
+    /// OWASP's defence against CSV injection: a text cell that a spreadsheet would read as a
+    /// formula (starting with =, +, -, @, a tab or a carriage return) gets a leading apostrophe.
+    static func cell(_ s: String) -> String {
+        guard let first = s.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return s }
+        return "'" + s
+    }
+
+    /// An explainer name as part of a file name.
+    static func fileSafe(_ s: String) -> String {
+        String(s.map { $0.isLetter || $0.isNumber || "+-_.".contains($0) ? $0 : "_" })
+    }
+}
+
+/// Text written to a file (or standard output) through a 1 MB buffer.
+final class StreamWriter {
+    private let handle: FileHandle
+    private let owned: Bool
+    private var buffer = Data()
+
+    init(path: String?) throws {
+        if let path {
+            guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+                throw ValidationError("\(path): cannot write")
+            }
+            (handle, owned) = (h, true)
+        } else {
+            (handle, owned) = (FileHandle.standardOutput, false)
+        }
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    func write(_ text: String) throws {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    func flush() throws {
+        try handle.write(contentsOf: buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func close() throws {
+        try flush()
+        if owned { try handle.close() }
     }
 }
 

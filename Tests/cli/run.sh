@@ -185,7 +185,37 @@ expect_ok runs-list -- "$BIN" runs --db "$TMP/slow.sqlite"
 check runs-shows-both bash -c "grep -c 'slow' '$TMP/out' | grep -qx 2 && grep -q interrupted '$TMP/out' && grep -q complete '$TMP/out'"
 expect_ok export-csv -- "$BIN" export --db "$TMP/slow.sqlite" --out "$TMP/run.csv"
 check export-rows bash -c "head -1 '$TMP/run.csv' | grep -q '^run,path,label,predicted,probability,explainer,method,target,seconds,dataset,model' && test \$(wc -l < '$TMP/run.csv') -eq 13"
-expect_error export-bad-format "--format: csv or geojson, got 'xml'" -- "$BIN" export --db "$TMP/slow.sqlite" --format xml
+expect_error export-bad-format "--format: csv, jsonl or geojson, got 'xml'" -- "$BIN" export --db "$TMP/slow.sqlite" --format xml
+expect_ok export-jsonl -- "$BIN" export --db "$TMP/slow.sqlite" --format jsonl --arrays "$TMP/arrays" --out "$TMP/run.jsonl"
+check export-jsonl-rows python3 - "$TMP/run.jsonl" "$TMP/arrays" "$TMP/run.csv" <<'PY'
+import csv, json, os, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+table = list(csv.DictReader(open(sys.argv[3])))
+assert len(rows) == len(table) == 12, (len(rows), len(table))
+for r in rows:
+    assert {"run", "path", "explainer", "model", "metrics", "array"} <= set(r), r
+    data = open(os.path.join(sys.argv[2], r["array"]), "rb").read()
+    assert data[:6] == b"\x93NUMPY", r["array"]
+# The same rows as the CSV, key by key.
+key = lambda d: (d["path"], d["model"], d["explainer"])
+assert sorted(map(key, rows)) == sorted(map(key, table))
+PY
+# CSV injection (OWASP): a label that a spreadsheet would run as a formula is written as text.
+printf 'path,label\n%s,=HYPERLINK("http://x")\n' "$ROOT/datasets/demo/images/slide_000.png" > "$TMP/formula.csv"
+cat > "$TMP/formula.yaml" <<YAML
+pipeline: formula
+datasets:
+  d: {csv: formula.csv}
+models:
+  m: {onnx: $ROOT/models/demo.onnx, classes: [normal, abnormal], preprocessing: {size: [64, 64]}}
+explainers:
+  cam: {method: gradcam}
+stages:
+  explain: {kind: explain}
+YAML
+"$BIN" run "$TMP/formula.yaml" --db "$TMP/formula.sqlite" >/dev/null 2>&1
+expect_ok export-formula -- "$BIN" export --db "$TMP/formula.sqlite" --out "$TMP/formula-out.csv"
+check export-csv-injection-safe python3 -c "import csv,sys; r = list(csv.DictReader(open(sys.argv[1]))); assert r[0]['label'] == \"'=HYPERLINK(\\\"http://x\\\")\", r" "$TMP/formula-out.csv"
 expect_error runs-missing-db "/no/such.sqlite" -- "$BIN" runs --db /no/such.sqlite
 
 # Never delete what Candela did not write: a folder of someone else's files is refused (before
