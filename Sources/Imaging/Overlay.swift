@@ -30,4 +30,48 @@ public enum Overlay {
         }
         return Image(width: rgb.width, height: rgb.height, channels: 3, pixels: p)
     }
+
+    /// How a relevance overlay was scaled: the value of the [0,1] map shown at full colour.
+    public struct Scale: Sendable, Equatable {
+        /// The map value at the `percentile` (and above it: clipped).
+        public var clip: Float
+        public var percentile: Double
+    }
+
+    /// A relevance overlay that reads at a glance (Captum's and Zennit's habits): the map is
+    /// clipped at its `percentile` (outliers no longer squeeze everything else into the dark end
+    /// of the colormap), coloured by the clipped value, and blended with an opacity that grows
+    /// with it, up to `maxAlpha`: where nothing is relevant the image shows untouched.
+    ///
+    /// out = (1 − a)·image + a·colormap(v′), v′ = min(1, v / q), a = maxAlpha · v′, q the map's
+    /// `percentile` quantile (over its pixels; 1 when the map is all zero).
+    public static func relevance(image: Image, heatmap: [Float], width: Int, height: Int, colormap: Colormap = .viridis,
+                                 percentile: Double = 0.995, maxAlpha: Float = 0.85) -> (image: Image, scale: Scale) {
+        let rgb = image.rgb()
+        let clip = quantile(heatmap, percentile)
+        let scaled = heatmap.map { $0.isFinite ? min(1, max(0, $0 / clip)) : 0 }
+        let h = Resize.bilinear(scaled, channels: 1, height: height, width: width, toHeight: rgb.height, toWidth: rgb.width)
+        let table = colormap.table
+        var p = rgb.pixels
+        for i in 0..<(rgb.width * rgb.height) {
+            let v = min(1, max(0, h[i]))
+            let a = maxAlpha * v
+            let c = table[Int((v * 255).rounded())]
+            for (k, channel) in [c.0, c.1, c.2].enumerated() {
+                let mixed = (1 - a) * Float(rgb.pixels[3 * i + k]) + a * Float(channel)
+                p[3 * i + k] = UInt8(min(255, max(0, mixed.rounded())))
+            }
+        }
+        return (Image(width: rgb.width, height: rgb.height, channels: 3, pixels: p), Scale(clip: clip, percentile: percentile))
+    }
+
+    /// The `q` quantile of the finite values (nearest rank, as numpy's "higher"), at least the
+    /// smallest positive float so that dividing by it is safe; 1 for an all-zero map.
+    static func quantile(_ values: [Float], _ q: Double) -> Float {
+        let finite = values.filter { $0.isFinite }.sorted()
+        guard let top = finite.last, top > 0 else { return 1 }
+        let rank = min(finite.count - 1, Int((Double(finite.count - 1) * q).rounded(.up)))
+        let v = finite[rank]
+        return v > 0 ? v : top
+    }
 }

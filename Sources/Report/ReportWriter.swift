@@ -165,7 +165,7 @@ public struct ReportWriter {
         }
         let cards = labelledCards
         let explainerNames = Array(Set(summaries.map(\.explainer))).sorted()
-        let colorBar = SVG.colorBar(options.colormap, low: "low", high: "high importance")
+        let colorBar = SVG.colorBar(options.colormap, low: "0 (image shows)", high: "≥ 99.5th pct.", width: 260)
 
         // Pointing game and metric tables.
         func values(_ e: String, _ name: String) -> [Double] { metrics.filter { $0.explainer == e && $0.name == name }.compactMap(\.value) }
@@ -266,12 +266,17 @@ public struct ReportWriter {
                 return a
             }
             for a in stored.sorted(by: { $0.explainer < $1.explainer }) {
-                let tag = "\(String(a.cacheKey.prefix(16)))-\(options.colormap.rawValue)"
+                let tag = "\(String(a.cacheKey.prefix(16)))-\(options.colormap.rawValue)-q995"
                 let targetClasses = classesOf[a.modelHash] ?? classes
                 var view: [String: Any] = ["explainer": a.explainer, "method": a.method, "target": a.target,
                                            "targetName": a.target < targetClasses.count ? targetClasses[a.target] : "\(a.target)"]
                 if let original {
-                    let overlay = Overlay.blend(image: original, heatmap: a.heatmap, width: a.width, height: a.height, colormap: options.colormap)
+                    let (overlay, scale) = Overlay.relevance(image: original, heatmap: a.heatmap, width: a.width, height: a.height,
+                                                             colormap: options.colormap)
+                    // The clip in the method's own units: the stored map is min-max scaled from [low, high].
+                    let (low, high) = a.rawRange
+                    view["scale"] = String(format: "full colour from %.3g (99.5th percentile; map range %.3g to %.3g)",
+                                           low + Double(scale.clip) * (high - low), low, high)
                     view["image"] = try writeOnce("images/\(tag).jpg", &used) { try writeJPEG(overlay, to: $0) }
                     view["thumb"] = needsThumbnail(original)
                         ? try writeOnce("thumbs/\(tag).jpg", &used) { try writeJPEG(thumbnail(overlay), to: $0) } : view["image"]

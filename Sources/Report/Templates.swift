@@ -307,7 +307,7 @@ enum Templates {
     {{/hasModelPredictions}}
     <div class="row big">
       <figure>{{#image}}<img src="../{{image}}" alt="original image {{name}}" width="256" height="256">{{/image}}<figcaption>original</figcaption></figure>
-      {{#overlays}}<figure><img src="../{{image}}" alt="{{explainer}} heatmap over {{name}}" width="256" height="256"><figcaption>{{explainer}} ({{method}}), class {{targetName}}{{#array}}<br><a href="../{{array}}">heatmap array (.npy)</a>{{/array}}</figcaption></figure>{{/overlays}}
+      {{#overlays}}<figure><img src="../{{image}}" alt="{{explainer}} heatmap over {{name}}" width="256" height="256"><figcaption>{{explainer}} ({{method}}), class {{targetName}}{{#scale}}<br><span class="muted">{{scale}}</span>{{/scale}}{{#array}}<br><a href="../{{array}}">heatmap array (.npy)</a>{{/array}}</figcaption></figure>{{/overlays}}
     </div>
     {{{colorBar}}}
     <table>

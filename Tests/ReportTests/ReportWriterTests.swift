@@ -44,7 +44,7 @@ final class ReportWriterTests: XCTestCase {
         XCTAssertTrue(gallery.contains("image unreadable"))
         // One original and one overlay for the readable item, named by content hash and cache key.
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/images").sorted()
-        XCTAssertEqual(files, ["c0.jpg", "k0-viridis.jpg"])
+        XCTAssertEqual(files, ["c0.jpg", "k0-viridis-q995.jpg"])
         // A second write keeps them (written once) and a doctor's page exists per item.
         let before = try FileManager.default.attributesOfItem(atPath: "\(dir)/images/c0.jpg")[.modificationDate] as? Date
         Thread.sleep(forTimeInterval: 0.01)
