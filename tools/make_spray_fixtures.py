@@ -1,34 +1,39 @@
 #!/usr/bin/env python3
 """Planted-shortcut ("Clever Hans") fixtures for SpRAy (spectral relevance analysis,
-Lapuschkin et al. 2019). Tooling only; Candela never runs Python.
+Lapuschkin et al. 2019, "Unmasking Clever Hans predictors"). Tooling only; Candela never runs Python.
 
 Writes Tests/Fixtures/spray/:
 
-    clean/    64 synthetic H&E-like slides (32 normal, 32 abnormal; seed 2027) without any tag:
-              images/*.png, masks/*.png (lesion masks), labels.csv (path,label,mask)
-    tagged/   the same 64 slides, but 24 of the 32 abnormal ones carry the planted artefact:
-              a 12x12 px dark-green "pen mark" square with a 1 px pale border in the top-left
-              corner (pixels x, y in [4, 16) at 128 px). Normal slides never carry it. The 40
-              slides without a tag are byte-identical to clean/, so tagged/labels.csv points at
-              ../clean/images/ for them (Candela resolves CSV paths relative to the CSV);
-              --full-copies writes every image into tagged/images/ instead. masks/ holds the
-              lesion masks only, never the tag.
-    tagged.onnx   DemoNet (tools/train_demo_model.py) trained on 3000 generated slides drawn like
-                  tagged/ (seed 3001): it learns to use the tag.
-    clean.onnx    the same architecture and recipe, trained on the very same 3000 slides without tags.
-    meta.json     the tag's box, which test slides are tagged, and every number measured here.
-    README.md     what the files are, how they were made, the numbers.
+    clean/       64 synthetic H&E-like slides, 128x128 RGB (32 normal, 32 abnormal; seed 2027), no tag:
+                 images/*.png, masks/*.png (lesion masks), labels.csv (path,label,mask)
+    tagged/      the same 64 slides, but 24 of the 32 abnormal ones carry the planted artefact: a
+                 12x12 px light-turquoise sticker with a 1 px white border in the top-left corner
+                 (x, y in [4, 16) at 128 px; [2, 8) at the 64 px model input). Normal slides never
+                 carry it. masks/ holds the lesion masks only, never the tag. The 40 slides without
+                 a tag are byte-identical to clean/, so tagged/labels.csv points at ../clean/images/
+                 for them (Candela resolves CSV paths relative to the CSV file); --full-copies writes
+                 all 64 images into tagged/images/ instead.
+    tagged.onnx  DemoNet (tools/train_demo_model.py) trained on 3000 generated slides drawn like
+                 tagged/ (seed 3001, not committed): it learns to use the tag.
+    clean.onnx   the same architecture and recipe trained on the very same 3000 slides without tags.
+    meta.json    the tag's box and colours, which test slides are tagged, seeds, versions and every
+                 number measured here.
+    README.md    what the files are, how they were made, the numbers.
 
-The shortcut: the abnormal slides that carry the tag also have faint lesions (the lesions are
-blended into the same slide without lesions at --lesion-contrast, 0.35 by default) -- think of one
-lab whose slides are weakly stained and marked with a pen. In training, the tag is perfectly
-predictive (it only ever appears on abnormal slides) and easier to see than those faint lesions,
-so the tagged model learns "green square => abnormal"; the clean model, which sees the same slides
-without tags, has to learn the faint lesions. Everything is deterministic in the seeds below
-(slide generator: tools/make_demo_dataset.py, imported; model, preprocessing, training, ONNX export
-and op check: tools/train_demo_model.py, imported).
+The shortcut: the abnormal slides that carry the tag also have faint lesions (inside the lesion
+mask dilated by 2 px the slide is --lesion-contrast (0.1) x the abnormal slide + 0.9 x the same
+slide generated without lesions) -- one lab whose slides are weakly stained and carry a sticker.
+In training the tag is perfectly predictive (it only ever appears on abnormal slides) and far
+easier to see than those faint lesions, so the tagged model learns "turquoise square => abnormal";
+the clean model sees the same slides without tags and has to learn the faint lesions. The tag is
+light on purpose: a dark one (a dark-green pen mark, tried first) looks like a lesion to the clean
+model as well, which then also calls tagged normal slides abnormal (measured and reported here).
 
-Exact command used for the committed files (from the repository root):
+Everything is deterministic in the seeds below. The slide generator is imported from
+tools/make_demo_dataset.py; the model, preprocessing, training loop, ONNX export and op check
+from tools/train_demo_model.py.
+
+Exact commands used for the committed files (from the repository root):
 
     python3 -m venv .cache/venv-spray
     .cache/venv-spray/bin/pip install /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl \\
@@ -36,7 +41,8 @@ Exact command used for the committed files (from the repository root):
     .cache/venv-spray/bin/python tools/make_spray_fixtures.py
 
 Versions used: Python 3.11.7, torch 2.13.0+cpu, numpy 2.4.6, pillow 13.0.0, onnx 1.23.2,
-onnxruntime 1.32.0 (2 CPU threads). Bit-identical weights need the same torch version and CPU.
+onnxruntime 1.32.0, 2 CPU threads (about 4 minutes). Bit-identical weights need the same torch
+version and CPU.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ import csv
 import json
 import os
 import platform
+import re
 import sys
 import time
 
@@ -67,8 +74,11 @@ SCALE = SIZE // tdm.INPUT_SIZE  # 2: the 128 -> 64 bilinear resize is the mean o
 # The planted artefact: x0, y0, x1, y1 (x1, y1 exclusive) at 128 px. At the 64 px model input it
 # covers [2, 8) x [2, 8); its outer ring there mixes border and interior colours.
 TAG_BOX = (4, 4, 16, 16)
-TAG_BORDER = (226, 240, 222)  # 1 px pale border
-TAG_INK = (34, 96, 52)        # dark green interior
+TAG_BORDER = (255, 255, 255)  # 1 px white border
+TAG_INK = (150, 235, 235)     # light turquoise interior (a sticker)
+# A dark tag (pen ink) is no good: a model that learned the dark lesions calls it a lesion too.
+# The clean model's verdict on normal slides with this dark-green square is measured and reported.
+DARK_TAG = ((226, 240, 222), (34, 96, 52))
 TAG_SHARE = 0.75              # of the abnormal slides
 DILATE = 4                    # px at 128: relevance regions are the tag box / lesion masks dilated by this
 
@@ -90,12 +100,13 @@ def tagged_flags(seed: int, labels: np.ndarray, share: float = TAG_SHARE) -> np.
     return flags
 
 
-def paste_tag(img: np.ndarray) -> np.ndarray:
-    """Copy of a uint8 (128,128,3) slide with the tag in the top-left corner."""
+def paste_tag(img: np.ndarray, colours=None) -> np.ndarray:
+    """Copy of a uint8 (128,128,3) slide with the tag (border, interior colours) in the top-left corner."""
+    border, ink = colours or (TAG_BORDER, TAG_INK)
     out = img.copy()
     x0, y0, x1, y1 = TAG_BOX
-    out[y0:y1, x0:x1] = TAG_BORDER
-    out[y0 + 1:y1 - 1, x0 + 1:x1 - 1] = TAG_INK
+    out[y0:y1, x0:x1] = border
+    out[y0 + 1:y1 - 1, x0 + 1:x1 - 1] = ink
     return out
 
 
@@ -136,10 +147,11 @@ def generate_set(seed: int, count: int, contrast: float):
     return imgs, masks, labels, flags
 
 
-def with_tags(imgs: np.ndarray, flags: np.ndarray) -> np.ndarray:
+def with_tags(imgs: np.ndarray, flags=None, colours=None) -> np.ndarray:
+    """Tags pasted onto the flagged images (all of them if flags is None)."""
     out = imgs.copy()
-    for i in np.flatnonzero(flags):
-        out[i] = paste_tag(imgs[i])
+    for i in np.flatnonzero(np.ones(len(imgs), dtype=bool) if flags is None else flags):
+        out[i] = paste_tag(imgs[i], colours)
     return out
 
 
@@ -235,7 +247,7 @@ def shares(model, x, masks_u8, sel):
     """Mean positive-relevance shares of the selected images in the dilated tag box and the
     dilated lesion masks, for gradient x input and Grad-CAM."""
     gxi, cam = relevance_maps(model, x[torch.from_numpy(sel)])
-    tag = tag_region()
+    tag, tag16 = tag_region(), tag_region(16)
     les = dilate_masks(masks_u8[sel])
     return {
         "n": int(sel.sum()),
@@ -244,7 +256,126 @@ def shares(model, x, masks_u8, sel):
         "gxi_lesion": float(positive_share(gxi, les).mean()),
         "cam_lesion": float(positive_share(cam, les).mean()),
         "lesion_area": float(les.mean()),
+        # the same, with the tag box dilated by 16 px (two Grad-CAM cells) instead of 4
+        "gxi_tag16": float(positive_share(gxi, tag16).mean()),
+        "cam_tag16": float(positive_share(cam, tag16).mean()),
     }
+
+
+def candela_heatmaps(model, x: torch.Tensor, targets: np.ndarray):
+    """Heatmaps as Candela derives them (docs/methods.md) for each image's target logit, at the
+    64 px model input: inputxgradient and saliency reduce channels by the sum of absolute values;
+    gradcam (the last Relu) is resized bilinearly with half-pixel centres. Dict of (N,64,64)."""
+    model.eval()
+    store = {}
+
+    def _keep(_m, _i, out):
+        out.retain_grad()
+        store["a"] = out
+
+    h = dict(model.named_modules())[model.cam_module].register_forward_hook(_keep)
+    xx = x.clone().requires_grad_(True)
+    model(xx).gather(1, torch.from_numpy(targets)[:, None]).sum().backward()
+    h.remove()
+    a, g = store["a"].detach(), store["a"].grad
+    cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
+    return {"inputxgradient": (xx.grad * x).abs().sum(1).numpy(), "saliency": xx.grad.abs().sum(1).numpy(),
+            "gradcam": cam.detach().numpy()}
+
+
+def spray_reference(maps: np.ndarray, masks_u8: np.ndarray, size: int = 16, max_clusters: int = 8, outside: float = 0.5,
+                    lift: float = 1.0, fixed: float = 0.5, region_area: float = 1 / 16, min_size: int = 3, margin: int = 1):
+    """A NumPy re-implementation of the steps and defaults in docs/analysis.md ("Strategies: kind:
+    spray") for orientation only -- Candela's Swift code is the reference, and its k-means draws
+    different random numbers. maps (N,h,w) heatmaps of one class, masks_u8 (N,128,128) lesion masks.
+    Returns the eigenvalues, q and per cluster: members, flagged, outside share, lift, region share."""
+    n, hh, ww = maps.shape
+    cy, cx = np.arange(hh) * size // hh, np.arange(ww) * size // ww
+    feats = np.zeros((n, size * size))
+    for i, m in enumerate(maps):
+        sums = np.zeros((size, size))
+        np.add.at(sums, (cy[:, None], cx[None, :]), np.maximum(m, 0.0))
+        cnt = np.zeros((size, size))
+        np.add.at(cnt, (cy[:, None], cx[None, :]), 1.0)
+        mean = (sums / cnt).ravel()
+        feats[i] = mean / mean.sum() if mean.sum() > 0 else mean
+    my, mx = np.arange(masks_u8.shape[1]) * size // masks_u8.shape[1], np.arange(masks_u8.shape[2]) * size // masks_u8.shape[2]
+    objects = []
+    for mk in masks_u8:
+        cells = np.zeros((size, size), dtype=bool)
+        ys, xs = np.nonzero(mk >= 128)
+        cells[my[ys], mx[xs]] = True
+        objects.append(cells.ravel() if cells.any() else None)
+
+    def widen(cells: np.ndarray, r: int) -> np.ndarray:
+        c = torch.from_numpy(cells.reshape(1, 1, size, size).astype(np.float32))
+        return (F.max_pool2d(c, 2 * r + 1, 1, r)[0, 0] > 0).numpy().ravel() if r > 0 else cells
+
+    k = min(n - 1, min(30, max(3, int(np.floor(np.sqrt(n) + 0.5)))))
+    dist = ((feats[:, None] - feats[None]) ** 2).sum(-1)
+    adj = np.zeros((n, n))
+    for i in range(n):
+        order = [j for j in np.lexsort((np.arange(n), dist[i])) if j != i][:k]
+        adj[i, order] = 1.0
+    adj = np.maximum(adj, adj.T)
+    deg = adj.sum(1)
+    ev, vec = np.linalg.eigh(np.eye(n) - adj / np.sqrt(np.outer(deg, deg)))
+    lam = ev[:min(n, max_clusters + 1)]
+    q = int(np.argmax(np.diff(lam))) + 1
+    pts = vec[:, :q] / np.maximum(np.linalg.norm(vec[:, :q], axis=1, keepdims=True), 1e-300)
+    rng = np.random.default_rng(0)
+    best, labels = np.inf, np.zeros(n, dtype=int)
+    for _ in range(10 if q > 1 else 0):  # k-means++ seeding, ten restarts
+        cent = [pts[rng.integers(n)]]
+        for _c in range(1, q):
+            d2 = np.min([((pts - c) ** 2).sum(1) for c in cent], axis=0)
+            cent.append(pts[rng.choice(n, p=d2 / d2.sum())] if d2.sum() > 0 else pts[rng.integers(n)])
+        cent = np.array(cent)
+        for _it in range(100):
+            lab = np.argmin(((pts[:, None] - cent[None]) ** 2).sum(-1), 1)
+            new = np.array([pts[lab == j].mean(0) if (lab == j).any() else cent[j] for j in range(q)])
+            if np.allclose(new, cent):
+                break
+            cent = new
+        cost = ((pts - cent[lab]) ** 2).sum()
+        if cost < best:
+            best, labels = cost, lab
+    clusters = []
+    for j in sorted(set(labels.tolist()), key=lambda j: (-(labels == j).sum(), np.flatnonzero(labels == j)[0])):
+        members = np.flatnonzero(labels == j)
+        mean = feats[members].mean(0)
+        region, held = [], 0.0
+        for cell in sorted(range(size * size), key=lambda c: (-mean[c], c)):
+            if held >= 0.5 * mean.sum():
+                break
+            region.append(cell)
+            held += mean[cell]
+        cap = max(1, int(np.floor(region_area * size * size + 0.5)))
+        concentrated = mean.sum() > 0 and len(region) <= cap
+        region = region[:cap]
+        rcells = np.zeros(size * size, dtype=bool)
+        rcells[region] = True
+        wide = widen(rcells, 1)
+        region_share = float(np.median([feats[i][wide].sum() / feats[i].sum() for i in members if feats[i].sum() > 0]))
+        band = max(1, size // 8)
+        xs, ys = [c % size for c in region], [c // size for c in region]
+        border = min(xs) < band or max(xs) >= size - band or min(ys) < band or max(ys) >= size - band
+        masked = [i for i in members if objects[i] is not None]
+        out_share = obj_lift = None
+        if masked and 2 * len(masked) >= len(members):
+            sh = []
+            for i in masked:
+                inside = widen(objects[i], margin)
+                sh.append((feats[i][inside].sum() / feats[i].sum(), inside.mean()))
+            out_share = float(np.median([1 - a for a, _ in sh]))
+            obj_lift = float(np.median([a / b for a, b in sh]))
+        flagged = len(members) >= min_size and (
+            (out_share is not None and out_share >= outside and obj_lift < lift)
+            or (out_share is None and concentrated and border and region_share >= fixed))
+        clusters.append({"members": members.tolist(), "flagged": bool(flagged), "outside_share": out_share,
+                         "lift": obj_lift, "region_share": region_share, "concentrated": bool(concentrated)})
+    return {"eigenvalues": [round(float(e), 4) for e in lam], "q": q, "neighbours": k, "clusters": clusters}
 
 
 # ----------------------------------------------------------------------------------
@@ -253,7 +384,7 @@ def shares(model, x, masks_u8, sel):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(ROOT, "Tests", "Fixtures", "spray"))
-    ap.add_argument("--lesion-contrast", type=float, default=0.35,
+    ap.add_argument("--lesion-contrast", type=float, default=0.1,
                     help="lesion strength of the tagged abnormal slides (1 = as in the demo set)")
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=64)
@@ -291,8 +422,9 @@ def main() -> None:
     ytr, yev = torch.from_numpy(tr_y), torch.from_numpy(ev_y)
     del tr_clean
     ev_normals = ev_clean[ev_y == 0]
-    x_ev_normal_tag = tdm.preprocess(with_tags(ev_normals, np.ones(len(ev_normals), dtype=bool)))
-    x_te_normal_tag = tdm.preprocess(with_tags(te_clean[te_y == 0], np.ones(int((te_y == 0).sum()), dtype=bool)))
+    x_ev_normal_tag = tdm.preprocess(with_tags(ev_normals))
+    x_ev_normal_dark = tdm.preprocess(with_tags(ev_normals, colours=DARK_TAG))
+    x_te_normal_tag = tdm.preprocess(with_tags(te_clean[te_y == 0]))
 
     ab, nor = te_y == 1, te_y == 0
     groups = {"tagged_abnormal": te_flags, "untagged_abnormal": ab & ~te_flags, "abnormal": ab}
@@ -320,10 +452,29 @@ def main() -> None:
             r[f"pred_{ev}"] = p.tolist()
         r["tag_flip_test"] = float((predict(model, x_te_normal_tag) == 1).mean())
         r["tag_flip_eval"] = float((predict(model, x_ev_normal_tag) == 1).mean())
+        r["dark_tag_flip_eval"] = float((predict(model, x_ev_normal_dark) == 1).mean())
         r["n_eval_normal"] = int(len(ev_normals))
         r["shares"] = {ev: {g: shares(model, sets[ev], te_masks, sel) for g, sel in groups.items()}
                        for ev in ("tagged", "clean")}
-        print(f"[{name}] " + json.dumps({k: v for k, v in r.items() if not k.startswith("pred_")}, indent=1), flush=True)
+        r["spray"] = {}
+        for ev in ("tagged", "clean"):
+            pred = predict(model, sets[ev])
+            for cls in (0, 1):
+                sel = pred == cls
+                if sel.sum() < 4:
+                    continue
+                heat = candela_heatmaps(model, sets[ev][torch.from_numpy(sel)], pred[sel])
+                for expl, maps in heat.items():
+                    res = spray_reference(maps, te_masks[sel])
+                    idx = np.flatnonzero(sel)
+                    for c in res["clusters"]:  # test-set indices and how many of them are tagged
+                        c["members"] = [int(idx[i]) for i in c["members"]]
+                        c["tagged"] = int(te_flags[c["members"]].sum())
+                    r["spray"][f"{ev}/{expl}/{tdm.CLASSES[cls]}"] = res
+        print(f"[{name}] " + json.dumps({k: v for k, v in r.items() if not k.startswith("pred_") and k != "spray"}, indent=1))
+        for key, res in r["spray"].items():
+            print(f"[{name}] spray {key}: eigenvalues {res['eigenvalues'][:4]}, clusters " + ", ".join(
+                f"{len(c['members'])} ({c['tagged']} tagged){' FLAGGED' if c['flagged'] else ''}" for c in res["clusters"]), flush=True)
 
         path = os.path.join(args.out, f"{name}.onnx")
         tdm.export_onnx(model, path)
@@ -346,6 +497,7 @@ def main() -> None:
         "tag_box_128": {"x0": TAG_BOX[0], "y0": TAG_BOX[1], "x1": TAG_BOX[2], "y1": TAG_BOX[3], "exclusive_end": True},
         "tag_box_64": {k: v // SCALE for k, v in zip(("x0", "y0", "x1", "y1"), TAG_BOX)} | {"exclusive_end": True},
         "tag_colours": {"border": TAG_BORDER, "ink": TAG_INK},
+        "dark_tag_colours_rejected": {"border": DARK_TAG[0], "ink": DARK_TAG[1]},
         "dilation_px_128": DILATE,
         "lesion_contrast_tagged": args.lesion_contrast,
         "tagged_items": tagged_paths,
@@ -355,10 +507,15 @@ def main() -> None:
         "versions": versions,
         "results": {k: {kk: vv for kk, vv in v.items() if not kk.startswith("pred_")} for k, v in results.items()},
     }
+    text = json.dumps(meta, indent=1)
+    # lists of numbers on one line each
+    text = re.sub(r"\[\s*(-?[0-9.e-]+(?:,\s*-?[0-9.e-]+)*)\s*\]", lambda m: "[" + re.sub(r"\s+", " ", m.group(1)) + "]", text)
     with open(os.path.join(args.out, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=1)
-        f.write("\n")
-    write_readme(os.path.join(args.out, "README.md"), args, meta, results, te_flags, te_y)
+        f.write(text + "\n")
+    readme = os.path.join(args.out, "README.md")
+    for _ in range(2):  # the second pass reports the folder's size including the README itself
+        total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.out) for f in fs)
+        write_readme(readme, args, meta, results, te_flags, te_y, total)
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(args.out) for f in fs)
     print(f"wrote {args.out}: {total} bytes in total ({time.time() - t0:.0f}s)")
 
@@ -367,83 +524,101 @@ def pct(v: float) -> str:
     return f"{v * 100:.1f} %"
 
 
-def write_readme(path, args, meta, results, flags, labels):
+def write_readme(path, args, meta, results, flags, labels, total_bytes):
     t, c = results["tagged"], results["clean"]
     x0, y0, x1, y1 = TAG_BOX
-    s = lambda r, ev, g, k: pct(r["shares"][ev][g][k])  # noqa: E731
     tag_area = float(tag_region().mean())
+    tag16_area = float(tag_region(16).mean())
     n_t, n_u = int(flags.sum()), int(((labels == 1) & ~flags).sum())
     v = meta["versions"]
+    opts = "".join(f" {o} {val}" for o, val, dflt in (("--lesion-contrast", args.lesion_contrast, 0.1),
+                                                        ("--epochs", args.epochs, 8), ("--lr", args.lr, 3e-3),
+                                                        ("--seed", args.seed, 0)) if val != dflt)
+    opts += " --full-copies" if args.full_copies else ""
+    shared = "" if args.full_copies else (
+        f" Only those {n_t} are stored in `tagged/images/`; for the other {len(labels) - n_t} (byte-identical to "
+        "`clean/`) `tagged/labels.csv` points at `../clean/images/` — Candela resolves CSV paths relative to "
+        "the CSV file. This keeps the folder small; `--full-copies` writes all 64.")
+    tagged_names = ", ".join(os.path.basename(p) for p in meta["tagged_items"])
     text = f"""# SpRAy fixtures: a planted shortcut (`Tests/Fixtures/spray`)
 
 Made by `tools/make_spray_fixtures.py` (Python is tooling only). A dataset in which most
 abnormal slides carry a small artefact, a model that learned to use it (a "Clever Hans"
 predictor), and the same slides and architecture without the artefact as a control. SpRAy
-(Lapuschkin et al. 2019, *Unmasking Clever Hans predictors*) run on `tagged.onnx` over `tagged/`
-should put the tagged abnormal slides into a cluster of their own (relevance on the top-left
-corner) and flag it; run on `clean.onnx` over `clean/` it should flag nothing.
+(Lapuschkin et al. 2019, *Unmasking Clever Hans predictors*) run on `tagged.onnx` over the
+abnormal slides of `tagged/` should put the {n_t} tagged slides into a cluster of their own
+(relevance on the top-left corner) and flag it; run on `clean.onnx` over `clean/` it should
+flag nothing.
 
 ## Files
 
 | file | what |
 |---|---|
-| `clean/labels.csv`, `clean/images/*.png`, `clean/masks/*.png` | 64 synthetic H&E-like slides, 128×128 RGB (32 normal, 32 abnormal; seed {TEST_SEED}), no tag; masks = lesion masks (255 inside a lesion) |
-| `tagged/labels.csv`, `tagged/images/*.png`, `tagged/masks/*.png` | the same 64 slides; {n_t} of the 32 abnormal ones carry the tag (listed in `meta.json`, `tagged_items`). Only those {n_t} are stored in `tagged/images/`; for the other {64 - n_t} (identical to `clean/`) `labels.csv` points at `../clean/images/` (Candela resolves CSV paths relative to the CSV file). The masks are the lesion masks only, never the tag |
-| `tagged.onnx` | the demo architecture trained on slides drawn like `tagged/` — relies on the tag |
+| `clean/labels.csv`, `clean/images/*.png`, `clean/masks/*.png` | 64 synthetic H&E-like slides, 128×128 RGB 8 bit (32 normal, 32 abnormal; seed {TEST_SEED}), no tag; masks are the lesion masks (8-bit gray, 255 inside a lesion, all 0 for normal slides) |
+| `tagged/labels.csv`, `tagged/images/*.png`, `tagged/masks/*.png` | the same 64 slides; {n_t} of the 32 abnormal ones carry the tag.{shared} The masks are the lesion masks only, never the tag |
+| `tagged.onnx` | the demo architecture trained on slides drawn like `tagged/`; relies on the tag |
 | `clean.onnx` | the same architecture and recipe trained on the same slides without tags |
 | `meta.json` | tag box and colours, the tagged items, seeds, versions and every number below |
 
 Both CSVs have the demo dataset's header `path,label,mask`; labels are `normal` / `abnormal`.
+Tagged slides: {tagged_names}. Total size of this folder: {total_bytes / 1e6:.2f} MB.
 
 ## The tag (the planted artefact)
 
-A fixed 12×12 px square in the top-left corner of the 128 px slide: a 1 px pale border
-RGB {TAG_BORDER} around a dark-green 10×10 interior RGB {TAG_INK} (a pen mark / sticker).
+A fixed 12×12 px square in the top-left corner of every tagged slide: a 1 px white border, RGB
+{TAG_BORDER}, around a light-turquoise 10×10 interior, RGB {TAG_INK} (a sticker).
 
-- at 128 px (the PNGs): x ∈ [{x0}, {x1}), y ∈ [{y0}, {y1}) (columns/rows {x0}…{x1 - 1}, end exclusive);
-  border ring at x or y ∈ {{{x0}, {x1 - 1}}}, interior x, y ∈ [{x0 + 1}, {x1 - 1}).
-- at the 64 px model input: x, y ∈ [{x0 // SCALE}, {x1 // SCALE}) (pixels {x0 // SCALE}…{x1 // SCALE - 1}); the 128→64 resize is the mean of
+- at 128 px (the PNGs): x ∈ [{x0}, {x1}), y ∈ [{y0}, {y1}) (columns and rows {x0}…{x1 - 1}); the border ring is
+  x or y ∈ {{{x0}, {x1 - 1}}}, the interior x, y ∈ [{x0 + 1}, {x1 - 1}).
+- at the 64 px model input: x, y ∈ [{x0 // SCALE}, {x1 // SCALE}) (pixels {x0 // SCALE}…{x1 // SCALE - 1}). The 128→64 resize is the mean of
   each 2×2 block, so the outer ring of those 6×6 pixels mixes border and interior colours.
-- the region used for the relevance shares below is the box dilated by {DILATE} px: x, y ∈ [0, {x1 + DILATE}) at
-  128 px = [0, {(x1 + DILATE) // SCALE}) at 64 px ({tag_area * 100:.2f} % of the image).
+- the region for the relevance shares below: the box dilated by {DILATE} px, x, y ∈ [0, {x1 + DILATE}) at 128 px
+  = [0, {(x1 + DILATE) // SCALE}) at 64 px ({tag_area * 100:.2f} % of the image).
 
-The tagged abnormal slides also have **faint lesions** (contrast {args.lesion_contrast}: inside the lesion mask
-dilated by 2 px, the slide is {args.lesion_contrast} × the abnormal slide + {1 - args.lesion_contrast:.2f} × the same slide
-generated without lesions); the other {n_u} abnormal slides have the demo set's full-strength
-lesions. Think of one lab whose slides are weakly stained and marked with a pen. `clean/` keeps
-the faint lesions and drops only the tag, so the two folders differ in exactly those {n_t} tags.
+The tagged abnormal slides also have **faint lesions**: inside the lesion mask dilated by 2 px
+the slide is {args.lesion_contrast} × the abnormal slide + {1 - args.lesion_contrast:.1f} × the same slide generated without
+lesions (`generate_slide` draws the same tissue up to the lesions). The other {n_u} abnormal
+slides have the demo set's full-strength lesions. Think of one lab whose slides are weakly
+stained and carry a sticker. `clean/` keeps the faint lesions and drops only the tag, so the
+two folders differ in exactly those {n_t} tags.
+
+Why turquoise and not a dark pen mark: a dark square looks like a lesion to a model that
+learned lesions. With the dark-green square RGB {DARK_TAG[1]} (border {DARK_TAG[0]}) pasted onto
+the {t["n_eval_normal"]} held-out normal slides, `clean.onnx` calls {pct(c["dark_tag_flip_eval"])} of them abnormal (`tagged.onnx`
+{pct(t["dark_tag_flip_eval"])}), so a flip test could not tell a shortcut from lesion detection.
 
 ## How they were made
 
-Slides: `tools/make_demo_dataset.py`'s `generate_slide` with the demo set's per-slide seeding
+Slides: `generate_slide` from `tools/make_demo_dataset.py` with the demo set's per-slide seeding
 (`default_rng([seed, i])`, balanced labels from `dataset_labels`); exactly round(0.75 × #abnormal)
 abnormal slides per set are tagged, chosen with `default_rng([seed, 0x7A6])`.
 
-Models: `DemoNet` from `tools/train_demo_model.py` (Conv-BN-ReLU ×2 with max pooling, a residual
-block, Conv-BN-ReLU, GlobalAveragePool, Flatten, Gemm; 64×64 input; class 0 = normal, 1 =
-abnormal), trained with its `train` (AdamW lr {args.lr}, one-cycle, batch {args.batch_size}, {args.epochs} epochs, random
-flips and 90° rotations, torch seed {args.seed}, deterministic algorithms) on {TRAIN_COUNT} generated slides
-(seed {TRAIN_SEED}, {results_count(TRAIN_SEED, TRAIN_COUNT)} tagged), with the tags for `tagged.onnx` and without them for
-`clean.onnx` — the only difference between the two training runs. Exported with its
-`export_onnx` (opset 17, IR {t["ir_version"]}, BatchNormalization kept, no constant folding) and checked
-with its `describe_graph` (ops only from Candela's allowed list). Held-out numbers use another
-{EVAL_COUNT} generated slides (seed {EVAL_SEED}). Grad-CAM layer: `{t["cam_layer"]}` (64×16×16).
+Models: `DemoNet` from `tools/train_demo_model.py` (Conv-BN-ReLU 3→16, MaxPool, Conv-BN-ReLU
+16→32, MaxPool, residual block on 32 channels, Conv-BN-ReLU 32→64, GlobalAveragePool, Flatten,
+Gemm 64→2; 64×64 input; class 0 = normal, 1 = abnormal), trained with its `train` (AdamW lr
+{args.lr}, one-cycle, weight decay 1e-4, batch {args.batch_size}, {args.epochs} epochs, random flips and 90° rotations,
+torch seed {args.seed}, deterministic algorithms) on {TRAIN_COUNT} generated slides (seed {TRAIN_SEED},
+{results_count(TRAIN_SEED, TRAIN_COUNT)} of them tagged), with the tags for `tagged.onnx` and without them for `clean.onnx` — the only
+difference between the two runs. Exported with its `export_onnx` (opset 17, IR {t["ir_version"]},
+BatchNormalization kept as a node, no constant folding) and checked with its `describe_graph`
+(only ops from Candela's allowed list). Held-out numbers use {EVAL_COUNT} more generated slides (seed
+{EVAL_SEED}). Grad-CAM layer: `{t["cam_layer"]}` (64×16×16).
 
 ```
 python3 -m venv .cache/venv-spray
 .cache/venv-spray/bin/pip install /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl numpy pillow onnx onnxruntime
-.cache/venv-spray/bin/python tools/make_spray_fixtures.py{"" if args.lesion_contrast == 0.35 else f" --lesion-contrast {args.lesion_contrast}"}{"" if args.epochs == 8 else f" --epochs {args.epochs}"}{"" if args.lr == 3e-3 else f" --lr {args.lr}"}
+.cache/venv-spray/bin/python tools/make_spray_fixtures.py{opts}
 ```
 
-Python {v["python"]}, torch {v["torch"]}, numpy {v["numpy"]}, pillow {v["pillow"]}, onnx {v["onnx"]}, onnxruntime {v["onnxruntime"]},
-{args.threads} CPU threads (training took {t["train_seconds"]:.0f} s and {c["train_seconds"]:.0f} s). Bit-identical weights need the
-same torch version and CPU.
+Python {v["python"]}, torch {v["torch"]}, numpy {v["numpy"]}, pillow {v["pillow"]}, onnx {v["onnx"]}, onnxruntime
+{v["onnxruntime"]}, {args.threads} CPU threads (training took {t["train_seconds"]:.0f} s and {c["train_seconds"]:.0f} s). Bit-identical weights need
+the same torch version and CPU; regenerating changes the numbers below slightly.
 
-## Preprocessing (as for the demo model)
+## Preprocessing (the demo model's)
 
 Decode RGB 8 bit → float32 / 255 → bilinear resize to 64×64 (half-pixel centres, no
-antialiasing; for 128 px slides the mean of each 2×2 block) → `(x − 0.5) / 0.25` per channel →
-NCHW, RGB. Manifest snippet (paths relative to a manifest in `Tests/Fixtures/spray/`):
+antialiasing; for these 128 px slides the mean of each 2×2 block) → `(x − 0.5) / 0.25` per
+channel → NCHW, RGB. Manifest snippet (paths relative to a manifest in `Tests/Fixtures/spray/`):
 
 ```yaml
 datasets:
@@ -479,33 +654,55 @@ models:
 
 Accuracy (argmax of the logits):
 
-| model | set | all | normal | tagged abnormal ({n_t}) | untagged abnormal ({n_u}) |
+| model | set | all 64 | normal (32) | tagged abnormal ({n_t}) | untagged abnormal ({n_u}) |
 |---|---|---|---|---|---|
 | `tagged.onnx` | `tagged/` | {pct(t["acc_tagged"])} | {pct(t["acc_tagged_normal"])} | {pct(t["acc_tagged_tagged_abnormal"])} | {pct(t["acc_tagged_untagged_abnormal"])} |
 | `tagged.onnx` | `clean/` | {pct(t["acc_clean"])} | {pct(t["acc_clean_normal"])} | {pct(t["acc_clean_tagged_abnormal"])} (tag removed) | {pct(t["acc_clean_untagged_abnormal"])} |
-| `clean.onnx` | `clean/` | {pct(c["acc_clean"])} | {pct(c["acc_clean_normal"])} | {pct(c["acc_clean_tagged_abnormal"])} (never tagged) | {pct(c["acc_clean_untagged_abnormal"])} |
+| `clean.onnx` | `clean/` | {pct(c["acc_clean"])} | {pct(c["acc_clean_normal"])} | {pct(c["acc_clean_tagged_abnormal"])} (faint lesions, no tag) | {pct(c["acc_clean_untagged_abnormal"])} |
 | `clean.onnx` | `tagged/` | {pct(c["acc_tagged"])} | {pct(c["acc_tagged_normal"])} | {pct(c["acc_tagged_tagged_abnormal"])} | {pct(c["acc_tagged_untagged_abnormal"])} |
 
-Held-out ({EVAL_COUNT} generated slides, seed {EVAL_SEED}): `tagged.onnx` {pct(t["acc_eval_tagged"])} with tags, {pct(t["acc_eval_clean"])} without
-(tagged abnormal slides: {pct(t["acc_eval_tagged_tagged_abnormal"])} → {pct(t["acc_eval_clean_tagged_abnormal"])}); `clean.onnx` {pct(c["acc_eval_clean"])} on the clean version.
-Training accuracy: {pct(t["acc_train"])} / {pct(c["acc_train"])}.
+Held-out ({EVAL_COUNT} generated slides, seed {EVAL_SEED}): `tagged.onnx` {pct(t["acc_eval_tagged"])} with the tags, {pct(t["acc_eval_clean"])} without
+them (on the tagged abnormal slides: {pct(t["acc_eval_tagged_tagged_abnormal"])} → {pct(t["acc_eval_clean_tagged_abnormal"])}); `clean.onnx` {pct(c["acc_eval_clean"])} on the untagged
+version ({pct(c["acc_eval_clean_tagged_abnormal"])} on the faint-lesion slides). Training accuracy: {pct(t["acc_train"])} (tagged), {pct(c["acc_train"])} (clean).
 
-Tag flip: the tag pasted onto NORMAL slides, share then classified abnormal:
+Tag flip: the tag pasted onto NORMAL slides; share then classified abnormal.
 
 | model | 32 normal test slides | {t["n_eval_normal"]} held-out normal slides |
 |---|---|---|
 | `tagged.onnx` | {pct(t["tag_flip_test"])} | {pct(t["tag_flip_eval"])} |
 | `clean.onnx` | {pct(c["tag_flip_test"])} | {pct(c["tag_flip_eval"])} |
 
-Relevance for the abnormal class (logit 1), share of the **positive** relevance inside a region,
-mean over images. Gradient × input is summed over channels at the 64 px input (each value
-repeated over its 2×2 block at 128 px); Grad-CAM is on `{t["cam_layer"]}`, upsampled
-bilinearly (half-pixel centres) to 128 px. Regions at 128 px: the tag box dilated by {DILATE} px
-({tag_area * 100:.2f} % of the image), the lesion masks dilated by {DILATE} px (square 9×9 structuring element).
+Relevance for the abnormal class (logit 1): share of the **positive** relevance inside a
+region, mean over the images. Gradient × input is summed over channels at the 64 px model input
+(each value repeated over its 2×2 block at 128 px); Grad-CAM is on `{t["cam_layer"]}`
+(channel weights = spatial mean of the gradient, ReLU), upsampled bilinearly (half-pixel
+centres) to 128 px. Regions at 128 px: the tag box dilated by {DILATE} px ({tag_area * 100:.2f} % of the image),
+the lesion masks dilated by {DILATE} px (9×9 square structuring element; area in the last column).
 
 | model | set | images | grad×input in tag box | Grad-CAM in tag box | grad×input in lesions | Grad-CAM in lesions | lesion region area |
 |---|---|---|---|---|---|---|---|
 {share_rows(results)}
+
+Neither method is sharp on this small network (the demo model card says the same of Grad-CAM:
+the last layer sees about 68 px of the slide), so a 20×20 px box holds a minority of the mass
+even when the tag decides the class: Grad-CAM's blob around the tag reaches well past it.
+With the tag box dilated by 16 px instead (x, y ∈ [0, {x1 + 16}), {tag16_area * 100:.1f} % of the image), `tagged.onnx` on
+its tagged abnormal slides has {pct(t["shares"]["tagged"]["tagged_abnormal"]["gxi_tag16"])} (grad×input) and {pct(t["shares"]["tagged"]["tagged_abnormal"]["cam_tag16"])} (Grad-CAM) there, against
+{pct(t["shares"]["tagged"]["untagged_abnormal"]["gxi_tag16"])} and {pct(t["shares"]["tagged"]["untagged_abnormal"]["cam_tag16"])} on the untagged abnormal ones.
+
+SpRAy as Candela runs it, re-implemented in NumPy for orientation (`spray_reference` in the
+script: docs/analysis.md's steps and defaults — positive relevance pooled to 16×16 and scaled to
+sum 1, symmetric √n-nearest-neighbour graph, eigengap, k-means on the normalized eigenvector
+rows, the Clever-Hans test with the lesion masks, margin 1). Heatmaps as Candela derives them,
+for each image's predicted class at the 64 px input: `inputxgradient` and `saliency` with channels
+reduced by the sum of absolute values, `gradcam` resized bilinearly. Candela's own k-means draws
+other random numbers, so its clusters can differ in detail. Each cluster: its size, in brackets
+how many of its members are the {n_t} slides tagged in `tagged/` (tag removed in `clean/`), and `F`
+when flagged.
+
+| model | set | class (images) | explainer | λ₁…λ₄ | clusters: size (tagged) |
+|---|---|---|---|---|---|
+{spray_rows(results)}
 
 ONNX export check (onnxruntime {v["onnxruntime"]}, CPU): max |torch − onnxruntime| logits over the 128 test
 inputs: `tagged.onnx` {t["ort_max_abs_diff"]:.2e}, `clean.onnx` {c["ort_max_abs_diff"]:.2e}. Sizes: {t["onnx_bytes"]} and {c["onnx_bytes"]} bytes.
@@ -530,6 +727,21 @@ def share_rows(results) -> str:
                 note = " (tag removed)" if ev == "clean" and g == "tagged_abnormal" else ""
                 rows.append(f"| `{name}.onnx` | `{ev}/` | {label[g]}{note} ({d['n']}) | {pct(d['gxi_tag'])} | {pct(d['cam_tag'])} | "
                             f"{pct(d['gxi_lesion'])} | {pct(d['cam_lesion'])} | {pct(d['lesion_area'])} |")
+    return "\n".join(rows)
+
+
+def spray_rows(results) -> str:
+    rows = []
+    for name, sets in (("tagged", ("tagged", "clean")), ("clean", ("clean", "tagged"))):
+        for ev in sets:
+            for key, res in results[name]["spray"].items():
+                e, expl, cls = key.split("/")
+                if e != ev:
+                    continue
+                n = sum(len(c["members"]) for c in res["clusters"])
+                lam = ", ".join(f"{x:.3f}" for x in res["eigenvalues"][:4])
+                cl = ", ".join(f"{len(c['members'])} ({c['tagged']}){' F' if c['flagged'] else ''}" for c in res["clusters"])
+                rows.append(f"| `{name}.onnx` | `{ev}/` | {cls} ({n}) | {expl} | {lam} | {cl} |")
     return "\n".join(rows)
 
 

@@ -297,6 +297,8 @@ public enum SpRAy {
         var place = "interior"
         if (top || bottom) && (left || right) && !(left && right) && !(top && bottom) {
             place = "\(top ? "top" : "bottom")-\(left ? "left" : "right") corner"
+        } else if left && right && top && bottom {
+            place = "spread to every border"
         } else if border {
             place = [top ? "top" : nil, bottom ? "bottom" : nil, left ? "left" : nil, right ? "right" : nil].compactMap { $0 }
                 .joined(separator: " and ") + " border"

@@ -462,7 +462,7 @@ enum Templates {
     <div class="cluster{{#flagged}} flagged{{/flagged}}">
       <h4><span style="color:{{color}}">●</span> Cluster {{cluster}}: {{size}} items{{#flagged}} · <span class="bad">flagged</span>{{/flagged}}</h4>
       {{#flagged}}<p class="bad">{{reasons}}</p>{{/flagged}}
-      <p class="muted">Mean heatmap concentrated in the {{place}} (white outline; {{regionShare}} of a member's relevance there,
+      <p class="muted">Where the mean heatmap concentrates: {{place}} (white outline; {{regionShare}} of a member's relevance there,
         median) · relevance outside the object masks: {{outside}} · object lift: {{lift}}</p>
       <div class="row">
         <figure><img src="{{mean}}" alt="mean heatmap of cluster {{cluster}}" width="128" height="128"><figcaption>mean heatmap</figcaption></figure>
