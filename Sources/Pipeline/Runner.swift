@@ -246,6 +246,10 @@ public final class Runner: @unchecked Sendable {
                     log("failed: \(error)")
                 }
                 let done = state.finished()
+                if done == 1 {
+                    // Time to first item: opening, tissue detection and tiling of slides, model loading, one item.
+                    log(String(format: "first item done %.2f s after the start", Date().timeIntervalSince(start)))
+                }
                 if let progress {
                     progress(done, pending.count)
                 } else if done % 16 == 0 || done == pending.count {

@@ -23,7 +23,7 @@ struct Candela: ParsableCommand {
         commandName: "candela",
         abstract: "Explains image classifiers in batch: manifests, ONNX models, heatmaps, SQLite, HTML reports.",
         version: CandelaVersion.release,
-        subcommands: [Run.self, Validate.self, Explain.self, Infer.self, Inspect.self, Bench.self, ReportCommand.self, Runs.self, Export.self, Merge.self, Visualize.self, Conformance.self, MakeSlide.self, SlideCommand.self])
+        subcommands: [Run.self, Validate.self, Explain.self, Infer.self, Inspect.self, Bench.self, ReportCommand.self, Runs.self, Export.self, Merge.self, Visualize.self, Conformance.self, MakeSlide.self, SlideCommand.self, ReadSlide.self])
 }
 
 /// Runs a command body, turning every known error into one line on stderr and exit status 1.

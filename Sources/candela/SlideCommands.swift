@@ -206,3 +206,89 @@ struct SlideCommand: ParsableCommand {
         }
     }
 }
+
+/// `candela read-slide`: the pipeline's slide input path alone (open, tissue, grid, every tile
+/// read and resampled), timed; what `make bench` compares with openslide-python + NumPy.
+struct ReadSlide: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read-slide",
+        abstract: "Times reading a slide as a slide dataset does: tissue detection, the tile grid, every tile read and resampled.")
+
+    @Option(help: "Slide file (any format OpenSlide reads).") var slide: String
+    @Option(help: "Micrometres per pixel of the tiles (default: level 0 as it is).") var mpp: Double?
+    @Option(help: "Tile side in pixels.") var tile: Int = 224
+    @Option(help: "Smallest tissue share of a tile.") var minTissue: Double = 0.5
+    @Option(help: "Threads reading tiles.") var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: "Also write the tiles as CSV (x,y,width,height in level-0 pixels, level, level_width, level_height), for comparisons.")
+    var tilesCsv: String?
+
+    func run() throws {
+        try guarded {
+            guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+            let t0 = Date()
+            let opened = try Slide(path: slide)
+            let t1 = Date()
+            let grid = try TileGrid(slide: opened, options: TilingOptions(mpp: mpp, tile: tile, minTissue: minTissue))
+            let t2 = Date()
+            // Every tile, `jobs` threads pulling from one counter, each with its own handle (as the
+            // pipeline's workers share one SlideCache).
+            let cache = SlideCache()
+            let next = Counter()
+            let tiles = grid.tiles
+            let outcome = Outcome()
+            DispatchQueue.concurrentPerform(iterations: jobs) { _ in
+                do {
+                    let s = try cache.slide(slide)
+                    while true {
+                        let i = next.take()
+                        if i >= tiles.count { break }
+                        _ = try TileGrid.read(tiles[i], from: s)
+                        if i == 0 { outcome.set(first: Date().timeIntervalSince(t0)) }
+                    }
+                } catch {
+                    outcome.set(failure: error)
+                }
+            }
+            if let failure = outcome.failure { throw failure }
+            let firstTile = outcome.first
+            let t3 = Date()
+            if let tilesCsv {
+                let rows = tiles.map { "\($0.x),\($0.y),\($0.width),\($0.height),\($0.level),\($0.levelWidth),\($0.levelHeight)" }
+                try Data((["x,y,width,height,level,level_width,level_height"] + rows).joined(separator: "\n").appending("\n").utf8)
+                    .write(to: URL(fileURLWithPath: tilesCsv))
+            }
+            let result: [String: Any] = [
+                "slide": slide, "width": opened.width, "height": opened.height, "tiles": tiles.count, "tile": tile,
+                "level": tiles.first?.level ?? 0, "jobs": jobs,
+                "open_seconds": t1.timeIntervalSince(t0), "tissue_and_grid_seconds": t2.timeIntervalSince(t1),
+                "read_seconds": t3.timeIntervalSince(t2), "total_seconds": t3.timeIntervalSince(t0),
+                "first_tile_seconds": firstTile.isNaN ? NSNull() : firstTile as Any,
+                "tiles_per_second": Double(tiles.count) / max(1e-9, t3.timeIntervalSince(t2)),
+            ]
+            if json {
+                print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                print(String(format: "%@: %d x %d, %d tiles of %d px (level %d): open %.2f s, tissue + grid %.2f s, read %.2f s (%.0f tiles/s, %d threads)",
+                             slide, opened.width, opened.height, tiles.count, tile, tiles.first?.level ?? 0, t1.timeIntervalSince(t0),
+                             t2.timeIntervalSince(t1), t3.timeIntervalSince(t2), Double(tiles.count) / max(1e-9, t3.timeIntervalSince(t2)), jobs))
+            }
+        }
+    }
+
+    /// What the reading threads report.
+    final class Outcome: @unchecked Sendable {
+        private let lock = NSLock()
+        private(set) var first = Double.nan
+        private(set) var failure: Error?
+        func set(first value: Double) { lock.lock(); first = value; lock.unlock() }
+        func set(failure value: Error) { lock.lock(); if failure == nil { failure = value }; lock.unlock() }
+    }
+
+    /// A shared cursor over the tiles.
+    final class Counter: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = 0
+        func take() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value - 1 }
+    }
+}
