@@ -14,14 +14,6 @@ import Tensors
 /// | `max_sensitivity` | how much does the explanation change under tiny input noise? | lower |
 /// | `agreement` | mean Spearman ρ with the item's other explainers | context |
 public enum Evaluation {
-    /// Metric names a manifest's evaluate stage may list (`MetricRegistry`).
-    public static var metrics: [String] { MetricRegistry.all.map(\.name) }
-
-    /// Names stored for a requested metric (the pointing game also stores its strict form).
-    public static func storedNames(_ metric: String) -> [String] {
-        MetricRegistry.all.first { $0.name == metric }?.stored ?? [metric]
-    }
-
     /// The randomization check passes when the mean Spearman ρ between the heatmaps of the
     /// trained and the randomized model is below this: the map depends on what the model learnt.
     public static let sanityThreshold = 0.5

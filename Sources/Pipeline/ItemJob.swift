@@ -213,7 +213,7 @@ struct ItemJob {
 
     /// One model on the item: prediction, heatmaps, metrics appended to `rows`; returns the
     /// image's size.
-    private func run(_ work: ModelWork, contentHash: String, image: () throws -> Image, store: Store, recent: RecentAttributions,
+    private func run(_ work: ModelWork, contentHash: String, image: @escaping () throws -> Image, store: Store, recent: RecentAttributions,
                      into rows: inout ItemRows, _ outcome: inout ItemOutcome) throws -> (width: Int, height: Int) {
         let model = work.model
         let p = model.spec.preprocessing
@@ -251,24 +251,35 @@ struct ItemJob {
         }
         rows.predictions.append(prediction)
 
-        let wanted = Set(work.explainers.flatMap(\.planned.metrics))
         /// A binary mask at the model input's size (resized bilinearly, then thresholded at half).
         func binaryMask(_ path: String) throws -> [Float] {
             let m = try Codecs.decode(path: path, as: .gray)
             return Resize.bilinear(m.planarFloats(), channels: 1, height: m.height, width: m.width, toHeight: p.height, toWidth: p.width)
                 .map { $0 >= 127.5 ? 1 : 0 }
         }
-        var mask = try (wanted.contains("pointing_game") || wanted.contains("energy_pointing_game") ? item.mask : nil).map(binaryMask)
-        if let annotation = item.annotation, let t = item.tile, wanted.contains("pointing_game") || wanted.contains("energy_pointing_game") {
-            // A tile's lesion mask: the slide's annotated regions over the tile, at the model's size.
-            let m = try library.annotations(annotation).mask(x: t.x, y: t.y, regionWidth: t.width, regionHeight: t.height,
-                                                             width: p.width, height: p.height)
-            mask = m.contains(1) ? m : nil
+        // The masks metrics may ask for, each loaded once for all explainers.
+        var lesion: [Float]??
+        func lesionMask() throws -> [Float]? {
+            if let lesion { return lesion }
+            var mask = try item.mask.map(binaryMask)
+            if let annotation = item.annotation, let t = item.tile {
+                // A tile's lesion mask: the slide's annotated regions over the tile, at the model's size.
+                let m = try library.annotations(annotation).mask(x: t.x, y: t.y, regionWidth: t.width, regionHeight: t.height,
+                                                                 width: p.width, height: p.height)
+                mask = m.contains(1) ? m : nil
+            }
+            lesion = .some(mask)
+            return mask
         }
-        let tissue = try (wanted.contains("outside_tissue") ? item.tissueMask : nil).map(binaryMask)
+        var tissue: [Float]??
+        func tissueMask() throws -> [Float]? {
+            if let tissue { return tissue }
+            tissue = .some(try item.tissueMask.map(binaryMask))
+            return tissue!
+        }
         // The model input of a black pixel, per channel: deletion's baseline, insertion's blur border.
         let black = (0..<3).map { c in (0 - p.mean[c]) / p.std[c] }
-        var agreeing: [String: Heatmap] = [:]
+        var across: [String: [String: Heatmap]] = [:]
         func metric(_ explainer: String, _ name: String, _ value: Double?) {
             rows.metrics.append(MetricRecord(itemID: 0, explainer: explainer, name: name, value: value, modelHash: model.hash))
         }
@@ -311,53 +322,40 @@ struct ItemJob {
             }
             rows.attributions.append(record)
             let heatmap = Heatmap(width: record.width, height: record.height, values: record.heatmap)
-            if wanted.contains("agreement") { agreeing[spec.name] = heatmap }
-            if let mask, wanted.contains("pointing_game") {
-                for (name, value) in Evaluation.pointingGame(heatmap, mask: mask) {
+            var curves: Faithfulness.Curves?
+            let context = MetricContext(
+                explainer: e.explainer, heatmap: heatmap, raw: raw, randomized: work.randomized, lesion: lesionMask, tissue: tissueMask,
+                request: { ExplanationRequest(model: model.model, input: try x(), target: target, pass: try forward(), image: try modelRGB()) },
+                curves: {
+                    if let curves { return curves }
+                    curves = try Faithfulness().curves(model: model.model, input: try x(), target: target, heatmap: heatmap, black: black)
+                    return curves!
+                })
+            // Each metric of the evaluate stages that need this explainer, in the registry's order.
+            for m in MetricRegistry.registered where wanted.contains(m.info.name) {
+                if m.acrossExplainers {
+                    across[m.info.name, default: [:]][spec.name] = heatmap
+                    continue
+                }
+                // A reusable (costly) metric whose values are stored under this heatmap's key is not measured again.
+                if m.reusable {
+                    let cached = try m.info.stored.map { try store.cachedMetric(cacheKey: key, name: $0) }
+                    if cached.allSatisfy({ $0 != nil }) {
+                        for (name, c) in zip(m.info.stored, cached) { metric(spec.name, name, c!.value) }
+                        continue
+                    }
+                }
+                for (name, value) in try m.measure(context) {
                     metric(spec.name, name, value)
-                    if let value { outcome.pointing[work.label(name == "pointing_game" ? spec.name : "\(spec.name) (strict)")] = value >= 0.5 }
+                    if m.info.name == PointingGameMetric.info.name, let value {
+                        outcome.pointing[work.label(name == "pointing_game" ? spec.name : "\(spec.name) (strict)")] = value >= 0.5
+                    }
                 }
             }
-            if wanted.contains("energy_pointing_game") {
-                metric(spec.name, "energy_pointing_game", mask.flatMap { Evaluation.massInside(heatmap, region: $0) })
-            }
-            if wanted.contains("outside_tissue") {
-                metric(spec.name, "outside_tissue", tissue.flatMap { Evaluation.outsideTissue(heatmap, tissue: $0) })
-            }
-            // The costly metrics depend only on what the cache key covers: reuse stored values.
-            func costly(_ name: String, _ compute: () throws -> Double?) throws -> Double? {
-                if let cached = try store.cachedMetric(cacheKey: key, name: name) { return cached.value }
-                return try compute()
-            }
-            func request() throws -> ExplanationRequest {
-                ExplanationRequest(model: model.model, input: try x(), target: target, pass: try forward(), image: try modelRGB())
-            }
-            var curves: Faithfulness.Curves?
-            func curvesOnce() throws -> Faithfulness.Curves {
-                if let curves { return curves }
-                curves = try Faithfulness().curves(model: model.model, input: try x(), target: target, heatmap: heatmap, black: black)
-                return curves!
-            }
-            if wanted.contains("deletion_auc") {
-                metric(spec.name, "deletion_auc", try costly("deletion_auc") { try curvesOnce().deletionAUC })
-            }
-            if wanted.contains("insertion_auc") {
-                metric(spec.name, "insertion_auc", try costly("insertion_auc") { try curvesOnce().insertionAUC })
-            }
-            if let randomized = work.randomized, wanted.contains("randomization") {
-                metric(spec.name, "randomization", try costly("randomization") {
-                    try Evaluation.randomization(e.explainer, request: try request(), heatmap: heatmap, cascade: randomized)
-                })
-            }
-            if wanted.contains("max_sensitivity") {
-                metric(spec.name, "max_sensitivity", try costly("max_sensitivity") {
-                    let r = try request()
-                    return try Evaluation.maxSensitivity(e.explainer, request: r, attribution: try raw ?? e.explainer.explain(r).raw)
-                })
-            }
         }
-        if !agreeing.isEmpty {
-            for (name, value) in Evaluation.agreement(agreeing) { metric(name, "agreement", value) }
+        for (name, maps) in across.sorted(by: { $0.key < $1.key }) {
+            guard let m = MetricRegistry.entry(name), let values = m.across(maps) else { continue }
+            for (explainer, value) in values { metric(explainer, name, value) }
         }
         return size
     }

@@ -202,8 +202,8 @@ public enum ManifestParser {
             }
             let metrics = try m["metrics"].map { try r.strings($0) } ?? []
             if let mn = m["metrics"] {
-                for x in metrics where !Evaluation.metrics.contains(x) {
-                    throw r.error(mn, "unknown metric '\(x)'; metrics: \(Evaluation.metrics.joined(separator: ", "))")
+                for x in metrics where !MetricRegistry.names.contains(x) {
+                    throw r.error(mn, "unknown metric '\(x)'; metrics: \(MetricRegistry.names.joined(separator: ", "))")
                 }
             }
             /// `dataset:` / `model:`: one name or a list of names; empty (all of them) when absent.
@@ -337,7 +337,7 @@ public enum ManifestParser {
                 let m = try r.mapping(node, allowed: ["metric", "explainer", "model", "min", "max"], what: "gate '\(name)'")
                 let metricNode = try r.require(m, "metric", in: node)
                 let metric = try r.string(metricNode)
-                let known = GateSpec.runMetrics + Evaluation.metrics.flatMap(Evaluation.storedNames) + GateSpec.driftMetrics + GateSpec.sprayMetrics
+                let known = GateSpec.runMetrics + MetricRegistry.names.flatMap(MetricRegistry.storedNames) + GateSpec.driftMetrics + GateSpec.sprayMetrics
                 guard known.contains(metric) else {
                     let hint = suggestion(for: metric, among: known).map { " (did you mean '\($0)'?)" } ?? ""
                     throw r.error(metricNode, "gate '\(name)': unknown metric '\(metric)'\(hint); metrics: \(known.joined(separator: ", "))")
@@ -375,7 +375,7 @@ public enum ManifestParser {
                         guard stages.contains(where: { $0.kind == .spray && ($0.explainers.isEmpty || $0.explainers.contains(explainer!)) }) else {
                             throw r.error(metricNode, "gate '\(name)': no spray stage clusters the heatmaps of '\(explainer!)'; add a stage of kind spray")
                         }
-                    } else if !evaluated.flatMap(Evaluation.storedNames).contains(metric) {
+                    } else if !evaluated.flatMap(MetricRegistry.storedNames).contains(metric) {
                         throw r.error(metricNode, "gate '\(name)': no evaluate stage computes '\(metric)'; add it to an evaluate stage's metrics")
                     }
                 }

@@ -49,8 +49,9 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(m.models["demo-cnn"]?.preprocessing.mean, [0.5, 0.5, 0.5])
         XCTAssertEqual(m.datasets["slides"]?.source, .csv(Support.repo("datasets/demo/labels.csv")))
         let plan = try Plan(m)
-        XCTAssertEqual(plan.order.map(\.name), ["predict", "explain", "evaluate", "report"])
-        XCTAssertEqual(Set(plan.edges["report"] ?? []), ["predict", "explain", "evaluate"])
+        XCTAssertEqual(plan.order.map(\.name), ["predict", "explain", "evaluate", "spray", "report"])
+        XCTAssertEqual(Set(plan.edges["report"] ?? []), ["predict", "explain", "evaluate", "spray"])
+        XCTAssertEqual(plan.edges["spray"], ["explain"])
         XCTAssertTrue(plan.dot.contains("\"explain\" -> \"evaluate\""))
         XCTAssertEqual(try DatasetLoader.load(m.datasets["slides"]!).count, 64)
     }
