@@ -77,7 +77,11 @@ public final class ReportFolder: @unchecked Sendable {
                 guard file.hasSuffix(".jpg") else { return false }
                 let stem = file.dropLast(4)
                 let hash = stem.prefix(16), rest = stem.dropFirst(16)
-                return hex16(hash) && (rest.isEmpty || (rest.first == "-" && rest.dropFirst().allSatisfy(\.isLetter)))
+                // "-<colormap>", and since the percentile-clipped overlays "-<colormap>-q<digits>".
+                let parts = rest.split(separator: "-", omittingEmptySubsequences: false)
+                let colormap = parts.count >= 2 && parts[0].isEmpty && !parts[1].isEmpty && parts[1].allSatisfy(\.isLetter)
+                let clip = parts.count == 2 || (parts.count == 3 && parts[2].first == "q" && parts[2].count > 1 && parts[2].dropFirst().allSatisfy(\.isNumber))
+                return hex16(hash) && (rest.isEmpty || (colormap && clip))
             default: return false
             }
         default: return false
