@@ -45,6 +45,9 @@ public enum Clusters {
             let samples = groups[group]!
             let started = Date()
             let result = SpRAy.analyse(samples, settings: settings)
+            if !result.converged {
+                log("warning: spray '\(name)': the eigensolver for \(group.explainer) class \(group.target) did not converge in 20,000 steps; its clusters are approximate")
+            }
             let medoids = Set(result.clusters.map(\.medoid))
             for (i, s) in samples.enumerated() {
                 rows.append(ClusterRecord(runID: runID, name: name, itemID: s.id, modelHash: group.model, explainer: group.explainer,

@@ -101,6 +101,8 @@ public enum SpRAy {
         public var eigenvalues: [Double]
         public var neighbours: Int
         public var clusters: [Cluster]
+        /// False when the eigensolver stopped before its residuals were small (the clusters are then a rough guess).
+        public var converged = true
     }
 
     // MARK: - Pooling
@@ -183,7 +185,8 @@ public enum SpRAy {
             let s = 1 / degree[i].squareRoot()
             return (spectrum.vectors.count > 1 ? spectrum.vectors[1][i] * s : 0, spectrum.vectors.count > 2 ? spectrum.vectors[2][i] * s : 0)
         }
-        return Result(assignment: assignment, embedding: embedding, eigenvalues: lambdas, neighbours: k, clusters: clusters)
+        return Result(assignment: assignment, embedding: embedding, eigenvalues: lambdas, neighbours: k, clusters: clusters,
+                      converged: spectrum.converged)
     }
 
     /// The symmetric k-nearest-neighbour graph (neighbour lists, sorted, no self loops).
@@ -361,7 +364,7 @@ public enum Spectrum {
     /// The `count` smallest eigenvalues of L (ascending) and their unit eigenvectors (one array of
     /// n per eigenvalue). `graph`: symmetric neighbour lists.
     public static func smallest(of graph: [[Int]], count: Int, seed: UInt64 = 0, forceIterative: Bool = false)
-        -> (values: [Double], vectors: [[Double]]) {
+        -> (values: [Double], vectors: [[Double]], converged: Bool) {
         let n = graph.count
         let inverseRoot = graph.map { $0.isEmpty ? 0 : 1 / Double($0.count).squareRoot() }
         if n <= denseLimit && !forceIterative {
@@ -370,7 +373,7 @@ public enum Spectrum {
             if let (values, vectors) = LinearAlgebra.symmetricEigen(m, n: n) {
                 // M's largest first: L's smallest.
                 let order = (0..<n).reversed().prefix(count)
-                return (order.map { 1 - values[$0] }, order.map { j in (0..<n).map { vectors[$0 * n + j] } })
+                return (order.map { 1 - values[$0] }, order.map { j in (0..<n).map { vectors[$0 * n + j] } }, true)
             }
         }
         return iterate(graph, inverseRoot: inverseRoot, count: count, seed: seed)
@@ -379,7 +382,8 @@ public enum Spectrum {
     /// Subspace iteration on S = (M + I) / 2 (eigenvalues in [0, 1], M's order), a block of
     /// `count` + 8 vectors, Rayleigh–Ritz every 5 steps, until the wanted residuals ‖Sx − θx‖
     /// are below 1e-6 or 20,000 steps.
-    static func iterate(_ graph: [[Int]], inverseRoot: [Double], count: Int, seed: UInt64) -> (values: [Double], vectors: [[Double]]) {
+    static func iterate(_ graph: [[Int]], inverseRoot: [Double], count: Int, seed: UInt64)
+        -> (values: [Double], vectors: [[Double]], converged: Bool) {
         let n = graph.count
         let p = min(n, count + 8)
         var rng = SeededGenerator(seed: seed &+ 0x5EED)
@@ -402,6 +406,7 @@ public enum Spectrum {
         }
         x.withUnsafeMutableBufferPointer { orthonormalize($0.baseAddress!, n: n, count: p) }
         var theta = [Double](repeating: 0, count: p)
+        var converged = false
         for step in 1...20_000 {
             x.withUnsafeBufferPointer { xs in y.withUnsafeMutableBufferPointer { apply(xs.baseAddress!, $0.baseAddress!) } }
             swap(&x, &y)
@@ -443,10 +448,10 @@ public enum Spectrum {
                 }
             }
             swap(&x, &rotated)
-            if worst < 1e-6 { break }
+            if worst < 1e-6 { converged = true; break }
         }
         // S's eigenvalue θ is (1 + μ) / 2: L's is 1 − μ = 2 − 2θ.
-        return ((0..<count).map { 2 - 2 * theta[$0] }, (0..<count).map { Array(x[($0 * n)..<(($0 + 1) * n)]) })
+        return ((0..<count).map { 2 - 2 * theta[$0] }, (0..<count).map { Array(x[($0 * n)..<(($0 + 1) * n)]) }, converged)
     }
 
     static func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
@@ -526,11 +531,14 @@ enum KMeans {
                 }
                 if !changed { break }
                 var sums = [Double](repeating: 0, count: k * d), sizes = [Int](repeating: 0, count: k)
+                var reseeded = Set<Int>()
                 for i in 0..<n { sizes[labels[i]] += 1; for t in 0..<d { sums[labels[i] * d + t] += points[i * d + t] } }
                 for j in 0..<k {
                     if sizes[j] == 0 {
-                        // An empty cluster takes the point farthest from its centre.
-                        let far = (0..<n).max { distance($0, centres, labels[$0]) < distance($1, centres, labels[$1]) }!
+                        // An empty cluster takes the point farthest from its centre not taken by another this round.
+                        let far = (0..<n).filter { !reseeded.contains($0) }
+                            .max { distance($0, centres, labels[$0]) < distance($1, centres, labels[$1]) } ?? 0
+                        reseeded.insert(far)
                         for t in 0..<d { centres[j * d + t] = points[far * d + t] }
                     } else {
                         for t in 0..<d { centres[j * d + t] = sums[j * d + t] / Double(sizes[j]) }

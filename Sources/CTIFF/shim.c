@@ -66,6 +66,8 @@ int candela_tiff_decode_rgb(const uint8_t *data, size_t length, size_t max_bytes
     if (!options) { snprintf(err, err_length, "out of memory"); return -1; }
     TIFFOpenOptionsSetErrorHandlerExtR(options, on_error, &m);
     TIFFOpenOptionsSetWarningHandlerExtR(options, on_warning, &m);
+    // libtiff's own strip and tile buffers are bounded too (a tile's size is independent of the image's).
+    TIFFOpenOptionsSetMaxSingleMemAlloc(options, (tmsize_t)(max_bytes > (size_t)INT64_MAX ? INT64_MAX : max_bytes));
     // "m": no memory mapping (the client has none to offer).
     TIFF *tif = TIFFClientOpenExt("memory", "rm", (thandle_t)&m, mem_read, mem_write, mem_seek, mem_close, mem_size,
                                   mem_map, mem_unmap, options);
@@ -99,7 +101,9 @@ int candela_tiff_decode_rgb(const uint8_t *data, size_t length, size_t max_bytes
         snprintf(err, err_length, "out of memory for %ux%u pixels", w, h);
         return -1;
     }
-    if (!TIFFReadRGBAImageOriented(tif, w, h, raster, ORIENTATION_TOPLEFT, 0)) {
+    // stop_on_error = 1: a strip or tile that cannot be read fails the image (otherwise libtiff
+    // passes a stale buffer on and reports success); an error reported on the way fails it too.
+    if (!TIFFReadRGBAImageOriented(tif, w, h, raster, ORIENTATION_TOPLEFT, 1) || (err_length > 0 && err[0] != '\0')) {
         if (err_length > 0 && err[0] == '\0') snprintf(err, err_length, "cannot decode the image");
         _TIFFfree(raster);
         free(rgb);

@@ -178,8 +178,9 @@ struct ItemJob {
 
     /// Whether an explainer's `only:` scope takes this item: its prediction by the model (the
     /// class and probability asked for) and, for `annotated`, a tile overlapping its slide's
-    /// annotation. A class the model does not have takes nothing.
-    func covers(_ only: ExplainerScope, prediction: PredictionRecord, classes: [String]) throws -> Bool {
+    /// annotation (its lesion mask at the model's size, the one the pointing game uses, has an
+    /// annotated pixel). A class the model does not have takes nothing.
+    func covers(_ only: ExplainerScope, prediction: PredictionRecord, classes: [String], lesion: () throws -> [Float]?) throws -> Bool {
         var index = prediction.classIndex
         if let name = only.className {
             guard let i = classes.firstIndex(of: name) else { return false }
@@ -188,10 +189,7 @@ struct ItemJob {
         }
         if let p = only.probability, index >= prediction.probabilities.count || prediction.probabilities[index] < p { return false }
         if only.annotated {
-            guard let annotation = item.annotation, let t = item.tile else { return false }
-            let m = try library.annotations(annotation).mask(x: t.x, y: t.y, regionWidth: t.width, regionHeight: t.height,
-                                                             width: 32, height: 32)
-            if !m.contains(1) { return false }
+            guard item.annotation != nil, item.tile != nil, try lesion() != nil else { return false }
         }
         return true
     }
@@ -285,7 +283,7 @@ struct ItemJob {
         }
         for e in work.explainers {
             let spec = e.planned.spec, wanted = e.planned.metrics
-            if let only = spec.only, !(try covers(only, prediction: prediction, classes: model.spec.classes)) {
+            if let only = spec.only, !(try covers(only, prediction: prediction, classes: model.spec.classes, lesion: lesionMask)) {
                 outcome.skipped += 1
                 continue
             }

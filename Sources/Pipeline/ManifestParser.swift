@@ -372,8 +372,12 @@ public enum ManifestParser {
                             throw r.error(metricNode, "gate '\(name)': drift gates need exactly one drift stage; the manifest has \(driftStages)")
                         }
                     } else if GateSpec.sprayMetrics.contains(metric) {
-                        guard stages.contains(where: { $0.kind == .spray && ($0.explainers.isEmpty || $0.explainers.contains(explainer!)) }) else {
+                        let covering = stages.filter { $0.kind == .spray && ($0.explainers.isEmpty || $0.explainers.contains(explainer!)) }.count
+                        guard covering > 0 else {
                             throw r.error(metricNode, "gate '\(name)': no spray stage clusters the heatmaps of '\(explainer!)'; add a stage of kind spray")
+                        }
+                        guard covering == 1 else {
+                            throw r.error(metricNode, "gate '\(name)': \(covering) spray stages cluster the heatmaps of '\(explainer!)'; a spray_flags gate needs exactly one")
                         }
                     } else if !evaluated.flatMap(MetricRegistry.storedNames).contains(metric) {
                         throw r.error(metricNode, "gate '\(name)': no evaluate stage computes '\(metric)'; add it to an evaluate stage's metrics")

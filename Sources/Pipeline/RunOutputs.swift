@@ -90,7 +90,8 @@ public struct RunOutputs {
             let value = g.value.map { String(format: "%.6g", $0) } ?? "no value"
             let head = "<testcase classname=\"candela.\(pipeline).gates\" name=\"\(esc(g.name))\" time=\"0\""
             guard !g.passed else { return head + "/>" }
-            return head + "><failure type=\"gate\" message=\"\(esc(subject)) = \(value), needs \(g.comparison) \(String(format: "%g", g.threshold))\"/></testcase>"
+            let message = "\(subject) = \(value), needs \(g.comparison) \(String(format: "%g", g.threshold))"
+            return head + "><failure type=\"gate\" message=\"\(esc(message))\"/></testcase>"
         }
         suites.append("<testsuite name=\"gates\" tests=\"\(gateCases.count)\" failures=\"\(f.gates.filter { !$0.passed }.count)\" "
                       + "errors=\"0\" skipped=\"0\" time=\"0\">\(gateCases.joined())</testsuite>")

@@ -34,7 +34,14 @@ extension ReportWriter {
                  title: byID[p.itemID].map { URL(fileURLWithPath: $0.path).lastPathComponent } ?? "",
                  href: byID[p.itemID]?.tile == nil ? "items/\(p.itemID).html" : nil)
             }, title: "Spectral embedding of the \(points.count) heatmaps (colour: cluster)")
-            let eigen = SVG.eigenvalues(clusters.first?.eigenvalues ?? [], chosen: clusters.count)
+            // The eigengap's choice, from the eigenvalues themselves (k-means may leave fewer clusters).
+            let values = clusters.first?.eigenvalues ?? []
+            var chosen = 1, widest = -Double.infinity
+            for i in 1..<max(1, values.count) where values[i] - values[i - 1] > widest + 1e-12 {
+                widest = values[i] - values[i - 1]
+                chosen = i
+            }
+            let eigen = SVG.eigenvalues(values, chosen: chosen)
             var cards: [[String: Any]] = []
             for c in clusters {
                 let mine = points.filter { $0.cluster == c.cluster }
@@ -49,7 +56,9 @@ extension ReportWriter {
                     return ["thumb": orFalse(overlayThumbs[p.itemID]?[shown] ?? thumbs[p.itemID]), "caption": p.itemID == c.medoidItem ? "medoid: \(name)" : name,
                             "href": orFalse(item?.tile == nil ? "items/\(p.itemID).html" : nil)]
                 }
-                let mean = try writeOnce("images/spray-\(anchor)-\(c.cluster).png", &used) { path in
+                // Named by what it shows (a rerun into the same folder must not keep an old picture).
+                let content = ReportWriter.fnv1a("\(c.meanMap) \(c.region) \(c.grid) \(options.colormap.rawValue)")
+                let mean = try writeOnce("images/spray-\(content).png", &used) { path in
                     try Codecs.writePNG(meanMapImage(c.meanMap, grid: c.grid, region: Set(c.region)), to: path)
                 }
                 cards.append(["cluster": c.cluster, "size": c.size, "flagged": c.flagged, "reasons": c.reasons.joined(separator: "; "),
@@ -68,6 +77,13 @@ extension ReportWriter {
         context.merge(["title": "Candela: spectral relevance analysis", "groups": groups]) { _, new in new }
         try render(templates["spray"]!, context, to: "spray.html", &used)
         return indexRows
+    }
+
+    /// A 64-bit FNV-1a digest in hex: a file name for derived pictures (not a security hash).
+    static func fnv1a(_ text: String) -> String {
+        var h: UInt64 = 0xcbf29ce484222325
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100000001b3 }
+        return String(format: "%016llx", h)
     }
 
     /// A cluster's mean heatmap as an image: each grid cell 8 × 8 pixels in the report's

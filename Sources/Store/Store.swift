@@ -601,23 +601,22 @@ public final class Store: @unchecked Sendable {
     }
 
     /// Streams a run's heatmap rows in (dataset, path, model, explainer) order, one SQL row at a
-    /// time: memory does not grow with the run. Metrics come from one indexed lookup per row.
+    /// time: memory does not grow with the run. Metrics come from one indexed lookup per row,
+    /// read as doubles (exact; a JSON detour would round them to 15 digits).
     public func exportRows(run: Int64, heatmaps: Bool, _ body: (ExportRow) throws -> Void) throws {
         try reading { c in
             try c.forEachRow("""
                 SELECT a.item_id, i.dataset, i.path, i.label, p.class_name, p.probability, a.explainer, a.method, a.target, a.seconds,
-                       a.model_hash, mo.name,
-                       (SELECT json_group_object(m.name, m.value) FROM metrics m
-                        WHERE m.item_id = a.item_id AND m.model_hash = a.model_hash AND m.explainer = a.explainer),
-                       a.width, a.height, \(heatmaps ? "a.heatmap" : "NULL")
+                       a.model_hash, mo.name, NULL, a.width, a.height, \(heatmaps ? "a.heatmap" : "NULL")
                 FROM attributions a JOIN items i ON i.id = a.item_id
                 LEFT JOIN predictions p ON p.item_id = a.item_id AND p.model_hash = a.model_hash
                 LEFT JOIN models mo ON mo.hash = a.model_hash
                 WHERE i.run_id = ? ORDER BY i.dataset, i.path, mo.name, a.model_hash, a.explainer
                 """, [.int(run)]) { r in
                 var metrics: [String: Double?] = [:]
-                if let text = r[12].text, let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] {
-                    for (k, v) in object { metrics[k] = (v as? NSNumber)?.doubleValue }
+                try c.forEachRow("SELECT name, value FROM metrics WHERE item_id = ? AND model_hash = ? AND explainer = ?",
+                                 [.int(r[0].int ?? 0), .text(r[10].text ?? ""), .text(r[6].text ?? "")]) { m in
+                    metrics[m[0].text ?? ""] = .some(m[1].double)
                 }
                 let (w, h) = (Int(r[13].int ?? 0), Int(r[14].int ?? 0))
                 try body(ExportRow(itemID: r[0].int ?? 0, dataset: r[1].text ?? "", path: r[2].text ?? "", label: r[3].text,

@@ -313,7 +313,7 @@ struct Export: ParsableCommand {
 
     /// RFC 4180 quoting: fields with commas, quotes or line breaks are quoted, quotes doubled.
     static func field(_ s: String) -> String {
-        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+        s.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline })
             ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
@@ -331,17 +331,29 @@ struct Export: ParsableCommand {
             guard ["heatmaps", "clusters"].contains(table) else { throw ValidationError("--table: heatmaps or clusters, got '\(table)'") }
             let models = Dictionary(try store.models().map { ($0.hash, $0.name) }, uniquingKeysWith: { a, _ in a })
             if table == "clusters" {
+                guard arrays == nil, format != "geojson" else {
+                    throw ValidationError("--table clusters writes csv or jsonl; --arrays and geojson apply to the heatmaps table")
+                }
                 // SpRAy: one row per clustered heatmap; class by name where the model lists it.
                 let rows = try store.clusters(run: id)
                 guard !rows.isEmpty else { throw StoreError("\(db): run \(id) has no SpRAy clusters (add a stage of kind spray)") }
                 let paths = Dictionary(try store.items(run: id).compactMap { i in i.id.map { ($0, i.path) } }, uniquingKeysWith: { a, _ in a })
                 let classes = Dictionary(try store.models().map { ($0.hash, $0.classes) }, uniquingKeysWith: { a, _ in a })
                 let flagged = Set(try store.clusterSummaries(run: id).filter(\.flagged).map { "\($0.name) \($0.modelHash) \($0.explainer) \($0.classIndex) \($0.cluster)" })
-                var lines = ["path,class,explainer,cluster,medoid,model,stage,flagged"]
+                var lines = format == "jsonl" ? [] : ["path,class,explainer,cluster,medoid,model,stage,flagged"]
                 for r in rows {
                     let names = classes[r.modelHash] ?? []
                     let cls = r.classIndex < names.count ? names[r.classIndex] : String(r.classIndex)
                     let isFlagged = flagged.contains("\(r.name) \(r.modelHash) \(r.explainer) \(r.classIndex) \(r.cluster)")
+                    if format == "jsonl" {
+                        let object: [String: Any] = ["path": paths[r.itemID] ?? "", "class": cls, "explainer": r.explainer, "cluster": r.cluster,
+                                                     "medoid": r.medoid, "model": models[r.modelHash] ?? r.modelHash, "stage": r.name,
+                                                     "flagged": isFlagged, "x": r.x.isFinite ? r.x : NSNull() as Any,
+                                                     "y": r.y.isFinite ? r.y : NSNull() as Any]
+                        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+                        lines.append(String(decoding: data, as: UTF8.self))
+                        continue
+                    }
                     lines.append([Export.cell(paths[r.itemID] ?? ""), Export.cell(cls), Export.cell(r.explainer), String(r.cluster), r.medoid ? "1" : "0",
                                   models[r.modelHash] ?? r.modelHash, r.name, isFlagged ? "1" : "0"].map(Export.field).joined(separator: ","))
                 }

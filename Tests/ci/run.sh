@@ -45,6 +45,7 @@ stages:
 gates:
   accurate: {metric: accuracy, min: 0.5}
   "finds <all> & more": {metric: pointing_game, explainer: cam, min: 1.01}
+  nothing-failed: {metric: failures, max: 0}
 YAML
 "$BIN" run "$TMP/ci.yaml" --db "$TMP/ci.sqlite" --junit "$TMP/junit.xml" --summary "$TMP/summary.json" --metrics "$TMP/run.prom" >/dev/null 2>&1
 check run-exit-3 test $? -eq 3
@@ -56,14 +57,16 @@ root = ET.parse(sys.argv[1]).getroot()
 suites = {s.get("name"): s for s in root.findall("testsuite")}
 assert set(suites) == {"run", "gates", "items"}, suites
 gates = {c.get("name"): c for c in suites["gates"].findall("testcase")}
-assert set(gates) == {"accurate", "finds <all> & more"}, gates
+assert set(gates) == {"accurate", "finds <all> & more", "nothing-failed"}, gates
+n = gates["nothing-failed"].find("failure")
+assert n is not None and n.get("message") == "failures = 1, needs <= 0", n.attrib  # a max: gate's "<=" escaped
 assert gates["accurate"].find("failure") is None
 f = gates["finds <all> & more"].find("failure")
 assert f is not None and "pointing_game of cam" in f.get("message") and "needs >= 1.01" in f.get("message"), f.attrib
 items = suites["items"].findall("testcase")
 assert len(items) == 1 and items[0].get("name").endswith("no-such-tile.png") and items[0].find("error") is not None
 assert suites["run"].find("testcase/failure").get("message") == "1 failure(s): items or stages that failed; 6 items stored"
-assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("4", "2", "1"), root.attrib
+assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("5", "3", "1"), root.attrib
 PY
 check prometheus-parses $VENV/bin/python - "$TMP/run.prom" <<'PY'
 import sys
@@ -78,6 +81,7 @@ assert value("candela_run_items", pipeline="ci-outputs") == 6
 assert value("candela_run_failures") == 1
 assert value("candela_run_status", status="partial") == 1 and value("candela_run_status", status="complete") == 0
 assert value("candela_gate_passed", gate="accurate") == 1 and value("candela_gate_passed", gate="finds <all> & more") == 0
+assert value("candela_gate_passed", gate="nothing-failed") == 0
 assert value("candela_run_heatmaps", source="computed") == 6
 assert value("candela_run_duration_seconds") > 0
 assert all(f.type == "gauge" for f in families.values())
@@ -106,7 +110,7 @@ check merge-prometheus $VENV/bin/python -c "import sys; from prometheus_client.p
 sed -i '/finds <all>/d' "$TMP/ci.yaml"; sed -i '/no-such-tile/d' "$TMP/labels.csv"
 "$BIN" run "$TMP/ci.yaml" --db "$TMP/ok.sqlite" --junit "$TMP/ok.xml" >/dev/null 2>&1
 check clean-run-exit-0 test $? -eq 0
-check clean-junit bash -c "grep -q 'tests=\"2\" failures=\"0\" errors=\"0\"' '$TMP/ok.xml'"
+check clean-junit bash -c "grep -q 'tests=\"3\" failures=\"0\" errors=\"0\"' '$TMP/ok.xml'"
 # An unwritable output is one line naming the file, exit 1.
 "$BIN" run "$TMP/ci.yaml" --db "$TMP/ok.sqlite" --summary /no/such/folder/s.json >/dev/null 2>"$TMP/err"
 check unwritable-output bash -c "test $? -eq 1 && grep -q '/no/such/folder/s.json: cannot write' '$TMP/err'"
