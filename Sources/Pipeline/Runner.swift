@@ -27,6 +27,8 @@ public struct RunOptions: Sendable {
     public var itemTimeout: Double?
     /// Overrides every drift stage's `baseline` ("previous", "STORE.sqlite" or "STORE.sqlite#RUN").
     public var baseline: String?
+    /// Log a line for every item as it finishes (`--verbose`), not every 16th.
+    public var logEveryItem = false
 
     public init(jobs: Int = 1, database: String = "candela.sqlite", reportDirectory: String? = nil, handleInterrupts: Bool = false,
                 resume: Bool = false, shard: Shard? = nil, forceReport: Bool = false, itemTimeout: Double? = nil) {
@@ -252,6 +254,8 @@ public final class Runner: @unchecked Sendable {
                 }
                 if let progress {
                     progress(done, pending.count)
+                } else if options.logEveryItem {
+                    log("\(done)/\(pending.count) items: \(spec.item.path) (\(spec.dataset))")
                 } else if done % 16 == 0 || done == pending.count {
                     log("\(done)/\(pending.count) items")
                 }

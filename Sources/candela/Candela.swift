@@ -22,7 +22,8 @@ struct Candela: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "candela",
         abstract: "Explains image classifiers in batch: manifests, ONNX models, heatmaps, SQLite, HTML reports.",
-        version: CandelaVersion.release,
+        // The release, the numerics version that cache keys carry, and the kernel path this CPU gets.
+        version: "\(CandelaVersion.release) (\(CandelaVersion.engine); kernel path \(KernelOptions.current.path.rawValue) on \(CPU.summary))",
         subcommands: [Run.self, Validate.self, Explain.self, Infer.self, Inspect.self, Bench.self, ReportCommand.self, Runs.self, Export.self, Merge.self, Visualize.self, Conformance.self, MakeSlide.self, SlideCommand.self, ReadSlide.self])
 }
 

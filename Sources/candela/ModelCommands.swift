@@ -63,7 +63,16 @@ func loadInput(_ path: String, model: Model, options: PreprocessingOptions) thro
 }
 
 struct Explain: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Explains one input with one method and writes the raw attribution, heatmap and overlay.")
+    static let configuration = CommandConfiguration(
+        abstract: "Explains one input with one method and writes the raw attribution, heatmap and overlay.",
+        discussion: """
+            Examples:
+              candela explain --model models/demo.onnx --method gradcam \\
+                --input datasets/demo/images/slide_001.png --size 64,64 \\
+                --mean 0.5,0.5,0.5 --std 0.25,0.25,0.25 --overlay cam.png
+              candela explain --model resnet18.onnx --input x.npy \\
+                --method integratedgradients --set steps=64 --out ig.npy
+            """)
 
     @Option(help: "ONNX model.") var model: String
     @Option(help: "Image (PNG, JPEG or TIFF) or float32 NCHW .npy.") var input: String

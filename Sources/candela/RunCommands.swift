@@ -12,6 +12,12 @@ struct Run: ParsableCommand {
             Exit status: 0 when every item succeeded and every gate passed; 3 when a gate failed; 2 when some items \
             failed (recorded in the store) and no gate failed; 130 when interrupted (Ctrl-C finishes the items in flight and \
             commits them; --resume continues the run, and any rerun reuses their results); 1 on a fatal error.
+
+            Examples:
+              candela run pipelines/demo.yaml --db audit.sqlite
+              candela run nightly.yaml --db a.sqlite -q --junit j.xml --metrics m.prom
+              candela run nightly.yaml --db a.sqlite --resume    # after a kill
+              candela run audit.yaml --shard 2/8 --db s2.sqlite  # then: merge
             """)
 
     @Argument(help: "The pipeline manifest (YAML).") var pipeline: String
@@ -32,9 +38,14 @@ struct Run: ParsableCommand {
     var baseline: String?
 
     @OptionGroup var outputs: MachineOutputs
+    @Flag(name: .shortAndLong, help: "Print only warnings, failures, the summary and the verdict: no progress bar or log lines.")
+    var quiet = false
+    @Flag(name: .shortAndLong, help: "Log every item as it finishes (instead of a progress bar or every 16th item).")
+    var verbose = false
 
     func validate() throws {
         guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard !(quiet && verbose) else { throw ValidationError("--quiet and --verbose exclude each other") }
     }
 
     @OptionGroup var kernelFlags: KernelFlags
@@ -58,9 +69,15 @@ struct Run: ParsableCommand {
                                      shard: try shard.map { try Shard(parsing: $0) }, forceReport: force,
                                      itemTimeout: itemTimeout)
             options.baseline = baseline.map { $0 == "previous" || $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+            options.logEveryItem = verbose
             var progress: (@Sendable (Int, Int) -> Void)?
-            if bar.isTerminal { progress = bar.updater }
-            let log: @Sendable (String) -> Void = bar.logger
+            if bar.isTerminal && !quiet && !verbose { progress = bar.updater }
+            let full: @Sendable (String) -> Void = bar.logger
+            // --quiet keeps what a reader must see: warnings and failures.
+            @Sendable func essential(_ line: String) {
+                if line.hasPrefix("warning") || line.hasPrefix("failed") || line.contains(": warning") { full(line) }
+            }
+            let log: @Sendable (String) -> Void = quiet ? essential : full
             let runner = Runner(plan: plan, options: options, log: log, progress: progress)
             summary = try runner.run()
             bar.clear()
@@ -295,6 +312,12 @@ struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Exports a run's predictions and metrics as CSV (one row per item, model and explainer), its SpRAy clusters, or its slides as QuPath GeoJSON.",
         discussion: """
+            Examples:
+              candela export --db audit.sqlite --out run.csv
+              candela export --db a.sqlite --format jsonl --arrays maps/ --out r.jsonl
+              candela export --db audit.sqlite --table clusters --out clusters.csv
+              candela export --db slides.sqlite --format geojson --out qupath/
+
             --format geojson writes, into the folder --out, one QuPath-readable FeatureCollection per slide in level-0 \
             pixels: tissue pieces as annotations classified by their verdict, tiles as detections classified by their \
             prediction, with the probability of every class and each explainer's mean relevance as measurements \

@@ -612,6 +612,15 @@ check drift-second-run-passes bash -c "test $rc -eq 0 && grep -q 'gate stable: d
 check drift-baseline-flag bash -c "test $rc -eq 0 && grep -q \"drift 'nightly' against run 1: 4 heatmaps compared, 0 moved\" '$TMP/err'"
 expect_error drift-baseline-missing "--baseline: $TMP/nowhere.sqlite does not exist" -- "$BIN" run "$TMP/drift.yaml" --db "$TMP/drift4.sqlite" --baseline "$TMP/nowhere.sqlite"
 
+# CLI habits: --version names the engine and the kernel path; --quiet and --verbose.
+check version-says-engine-and-path bash -c "'$BIN' --version | grep -qE '^[0-9]+\.[0-9]+\.[0-9]+ \(engine-[0-9]+; kernel path (avx512|avx2|openblas) on '"
+check quiet-verbose bash -c "out=\$('$BIN' run x.yaml -q -v 2>&1); test \$? -eq 64 && grep -q -- '--quiet and --verbose exclude each other' <<< \"\$out\""
+base_manifest > "$TMP/quiet.yaml"
+"$BIN" run "$TMP/quiet.yaml" --db "$TMP/quiet.sqlite" --quiet >"$TMP/out" 2>"$TMP/err"
+check quiet-no-log-lines bash -c "test ! -s '$TMP/err' && grep -q '^run 1: 4 items, 0 failures, complete' '$TMP/out'"
+"$BIN" run "$TMP/quiet.yaml" --db "$TMP/quiet.sqlite" --verbose >"$TMP/out" 2>"$TMP/err"
+check verbose-every-item test "$(grep -c '^[0-9]/4 items: ' "$TMP/err")" -eq 4
+
 # Budgets (docs/slides.md): only: scopes are checked at their place.
 base_manifest | sed 's/  cam: {method: gradcam}/  cam: {method: gradcam, only: {class: tumour}}/' > "$TMP/only-class.yaml"
 expect_error only-unknown-class "explainer 'cam': only: class 'tumour' is not a class of any model" -- "$BIN" validate "$TMP/only-class.yaml"
