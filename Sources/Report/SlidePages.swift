@@ -96,7 +96,9 @@ extension ReportWriter {
                 layers.append(["name": ReportWriter.htmlEscaped("tiles: p(\(classes.last ?? "class"))"), "image": "../\(probabilityLayer)"])
                 var config: [String: Any] = ["width": slide.width, "height": slide.height, "finest": finest, "maxZoom": maxZoom,
                                              "tiles": "\(key)/{z}/{x}_{y}.jpg", "layers": layers, "cells": cells,
-                                             "positive": classes.last ?? "class"]
+                                             "positive": classes.last ?? "class",
+                                             // The heatmap layers' scale, drawn inside the map.
+                                             "legend": SVG.colorBar(options.colormap, low: "slide minimum", high: "99.5th pct.", width: 200)]
                 if let path = slide.annotationPath, let data = FileManager.default.contents(atPath: path),
                    let geo = try? JSONSerialization.jsonObject(with: data) {
                     config["annotations"] = geo

@@ -130,6 +130,15 @@ extension ReportWriter {
               style: {color: '#c00', weight: 2, fill: false}}).addTo(map);
           }
           L.control.layers(null, overlays, {collapsed: false}).addTo(map);
+          // The heatmaps' colour scale inside the map, where the eye is (built by Candela, escaped there).
+          var legend = L.control({position: 'bottomleft'});
+          legend.onAdd = function () {
+            var d = L.DomUtil.create('div', 'candela-legend');
+            d.style.background = 'rgba(255,255,255,0.85)'; d.style.padding = '4px 6px'; d.style.borderRadius = '4px';
+            d.innerHTML = '<div style="font-size:11px;color:#333">heatmap layers</div>' + c.legend;
+            return d;
+          };
+          legend.addTo(map);
           var slider = document.getElementById('opacity');
           slider.addEventListener('input', function () {
             Object.keys(overlays).forEach(function (k) { if (overlays[k].setOpacity) overlays[k].setOpacity(slider.value / 100); });

@@ -120,6 +120,7 @@ check viewer-tiles-loaded test "$(grep -o 'leaflet-tile-loaded' "$TMP/slide.dom"
 check viewer-layers bash -c "grep -q 'heatmap: gradcam' '$TMP/slide.dom' && grep -q 'tiles: p(abnormal)' '$TMP/slide.dom' && grep -q '>annotations<\|> annotations<' '$TMP/slide.dom'"
 check viewer-overlay-shown grep -q 'leaflet-image-layer' "$TMP/slide.dom"
 check viewer-annotations-drawn grep -q '<path class="leaflet-interactive"' "$TMP/slide.dom"
+check viewer-legend-in-map bash -c "grep -q 'class=\"candela-legend' '$TMP/slide.dom' && grep -q '99.5th pct.' '$TMP/slide.dom'"
 check viewer-console-clean bash -c "! grep -iE 'CONSOLE.*(error|uncaught)|Uncaught|ERR_FILE_NOT_FOUND' '$TMP/console.log'"
 check slide-top-tiles bash -c "grep -q 'Most positive: highest probability of abnormal' '$TMP/slide.dom' && grep -q 'Most relevant: highest mean gradcam relevance' '$TMP/slide.dom'"
 # Interactions, by a script appended to a copy of the page (headless Chromium has no clicks on
