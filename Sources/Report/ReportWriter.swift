@@ -187,6 +187,14 @@ public struct ReportWriter {
         let present = known.filter(withValues.contains)
             + withValues.subtracting(known).subtracting(["pointing_game", "pointing_game_strict"]).sorted()
         let help = Dictionary(options.metrics.map { ($0.name, $0.help) }, uniquingKeysWith: { a, _ in a })
+        // Plots (inline SVG, no script): each metric's distribution per explainer, and the time
+        // each explainer took per heatmap.
+        let metricPlots = present.map { name in
+            SVG.strips(explainerNames.map { ($0, values($0, name)) }.filter { !$0.1.isEmpty }, title: "\(name): every item (dots), median (red)")
+        }.filter { !$0.isEmpty }
+        let timePlot = SVG.amounts(try store.attributionSeconds(run: runID).filter { $0.count > 0 }
+            .map { (label($0.explainer, $0.modelHash), 1000 * $0.seconds / Double($0.count)) }.sorted { $0.0 < $1.0 },
+            title: "Time per heatmap (mean of first computations)", unit: "ms")
         var metricRows: [[String: Any]] = []
         for e in explainerNames where !present.isEmpty {
             var row: [String: Any] = ["explainer": e]
@@ -417,7 +425,8 @@ public struct ReportWriter {
             "pointing": pointingRows, "hasPointing": !pointingRows.isEmpty,
             "pointingChart": pointingBars.isEmpty ? "" : SVG.bars(pointingBars, title: "Pointing game (standard), share of items with a lesion"),
             "metricNames": present.map { ["name": $0, "help": help[$0] ?? ""] },
-            "metricRows": metricRows, "hasMetrics": !metricRows.isEmpty, "hasSanity": present.contains("randomization"),
+            "metricRows": metricRows, "hasMetrics": !metricRows.isEmpty,
+            "metricPlots": metricPlots.map { ["svg": $0] }, "hasMetricPlots": !metricPlots.isEmpty, "timePlot": timePlot, "hasSanity": present.contains("randomization"),
             "gates": gates, "hasGates": !gates.isEmpty, "gateVerdict": gatesFailed ? "FAIL" : "PASS", "gatesFailed": gatesFailed,
             "views": try curatedViews(items: items, predictions: predictions, metrics: metrics, thumbs: thumbByID, run: run),
             "cards": explainerNames.compactMap { e -> [String: Any]? in

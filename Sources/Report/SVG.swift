@@ -92,4 +92,53 @@ enum SVG {
         }
         return "<svg role=\"img\" aria-label=\"eigenvalues\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" xmlns=\"http://www.w3.org/2000/svg\">\(body)</svg>"
     }
+
+    /// One strip per label: every value as a dot on a common axis (min to max of all values), the
+    /// median as a bar; a distribution at a glance, as a strip plot.
+    static func strips(_ rows: [(label: String, values: [Double])], title: String, width: Int = 420) -> String {
+        let all = rows.flatMap(\.values).filter(\.isFinite)
+        guard let lo = all.min(), let hi = all.max() else { return "" }
+        let labelWidth = 150, plot = Double(width - labelWidth - 16), rowHeight = 22
+        let height = rows.count * rowHeight + 40
+        func px(_ v: Double) -> Double { Double(labelWidth) + (hi > lo ? (v - lo) / (hi - lo) : 0.5) * plot }
+        var body = "<text x=\"0\" y=\"14\" font-size=\"12\" font-weight=\"600\" fill=\"#222\">\(escape(title))</text>"
+        for (i, r) in rows.enumerated() {
+            let y = 24 + i * rowHeight + rowHeight / 2
+            body += "<text x=\"\(labelWidth - 6)\" y=\"\(y + 4)\" font-size=\"12\" text-anchor=\"end\" fill=\"#222\">\(escape(r.label))</text>"
+            body += "<line x1=\"\(labelWidth)\" y1=\"\(y)\" x2=\"\(Int(Double(labelWidth) + plot))\" y2=\"\(y)\" stroke=\"#e0e0e6\"/>"
+            let values = r.values.filter(\.isFinite)
+            for (k, v) in values.enumerated() {
+                // A small deterministic vertical jitter keeps equal values visible.
+                let jitter = Double((k * 7) % 9 - 4)
+                body += "<circle cx=\"\(String(format: "%.1f", px(v)))\" cy=\"\(String(format: "%.1f", Double(y) + jitter))\" r=\"2.2\" fill=\"#3b528b\" fill-opacity=\"0.45\"/>"
+            }
+            if !values.isEmpty {
+                let sorted = values.sorted()
+                let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+                let x = String(format: "%.1f", px(median))
+                body += "<line x1=\"\(x)\" y1=\"\(y - 8)\" x2=\"\(x)\" y2=\"\(y + 8)\" stroke=\"#cc3311\" stroke-width=\"2\"><title>median \(String(format: "%.3g", median)) of \(values.count)</title></line>"
+            }
+        }
+        let axis = 24 + rows.count * rowHeight + 12
+        body += "<text x=\"\(labelWidth)\" y=\"\(axis)\" font-size=\"10\" fill=\"#555\">\(String(format: "%.3g", lo))</text>"
+        body += "<text x=\"\(Int(Double(labelWidth) + plot))\" y=\"\(axis)\" font-size=\"10\" text-anchor=\"end\" fill=\"#555\">\(String(format: "%.3g", hi))</text>"
+        return "<svg role=\"img\" aria-label=\"\(escape(title))\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" xmlns=\"http://www.w3.org/2000/svg\">\(body)</svg>"
+    }
+
+    /// Horizontal bars of positive amounts (seconds, counts), scaled to the largest, the amount
+    /// printed at each bar's end with `unit`.
+    static func amounts(_ rows: [(label: String, value: Double)], title: String, unit: String, width: Int = 420) -> String {
+        guard let top = rows.map(\.value).max(), top > 0 else { return "" }
+        let labelWidth = 150, barWidth = width - labelWidth - 70, rowHeight = 20
+        let height = rows.count * rowHeight + 24
+        var body = "<text x=\"0\" y=\"14\" font-size=\"12\" font-weight=\"600\" fill=\"#222\">\(escape(title))</text>"
+        for (i, r) in rows.enumerated() {
+            let y = 22 + i * rowHeight
+            let w = Int((Double(barWidth) * r.value / top).rounded())
+            body += "<text x=\"\(labelWidth - 6)\" y=\"\(y + 13)\" font-size=\"12\" text-anchor=\"end\" fill=\"#222\">\(escape(r.label))</text>"
+            body += "<rect x=\"\(labelWidth)\" y=\"\(y + 2)\" width=\"\(w)\" height=\"14\" fill=\"#3b528b\"/>"
+            body += "<text x=\"\(labelWidth + w + 6)\" y=\"\(y + 13)\" font-size=\"12\" fill=\"#222\">\(String(format: "%.3g", r.value)) \(escape(unit))</text>"
+        }
+        return "<svg role=\"img\" aria-label=\"\(escape(title))\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" xmlns=\"http://www.w3.org/2000/svg\">\(body)</svg>"
+    }
 }

@@ -113,6 +113,8 @@ enum Templates {
       </table>
       <ul class="muted legend">{{#metricNames}}<li><strong>{{name}}</strong>: {{help}}</li>{{/metricNames}}</ul>
       {{/hasMetrics}}
+      {{#hasMetricPlots}}<div class="row plots">{{#metricPlots}}{{{svg}}}{{/metricPlots}}</div>{{/hasMetricPlots}}
+      {{{timePlot}}}
       <table id="explainers">
         <caption class="muted">Explainers and their parameters.</caption>
         <tr><th>explainer</th><th>method</th><th>parameters</th></tr>

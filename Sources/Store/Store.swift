@@ -592,6 +592,16 @@ public final class Store: @unchecked Sendable {
         public var heatmap: (width: Int, height: Int, values: [Float])?
     }
 
+    /// Per model and explainer of a run: the seconds its heatmaps took in all, and how many there are.
+    public func attributionSeconds(run: Int64) throws -> [(modelHash: String, explainer: String, seconds: Double, count: Int)] {
+        try reading { c in
+            try c.query("""
+                SELECT a.model_hash, a.explainer, SUM(a.seconds), COUNT(*) FROM attributions a JOIN items i ON i.id = a.item_id
+                WHERE i.run_id = ? GROUP BY a.model_hash, a.explainer ORDER BY a.explainer
+                """, [.int(run)]).map { r in (r[0].text ?? "", r[1].text ?? "", r[2].double ?? 0, Int(r[3].int ?? 0)) }
+        }
+    }
+
     /// The metric names of a run's rows, sorted.
     public func metricNames(run: Int64) throws -> [String] {
         try reading { c in

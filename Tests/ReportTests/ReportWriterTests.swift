@@ -20,7 +20,8 @@ final class ReportWriterTests: XCTestCase {
                                               probability: 0.9, probabilities: [0.1, 0.9]))
             try store.insert(AttributionRecord(itemID: item, modelHash: "abcdef0123456789", explainer: "gradcam", method: "gradcam",
                                                parameters: "{}", target: 1, cacheKey: "k\(i)", rawShape: [2, 2], height: 2, width: 2,
-                                               heatmap: [0, 0.5, 0.5, 1], seconds: 0))
+                                               heatmap: [0, 0.5, 0.5, 1], seconds: 0.02 * Double(i + 1)))
+            try store.insert(MetricRecord(itemID: item, explainer: "gradcam", name: "energy_pointing_game", value: 0.25 * Double(i + 1)))
             try store.insert(MetricRecord(itemID: item, explainer: "gradcam", name: "pointing_game", value: i == 0 ? 1 : nil))
             try store.insert(MetricRecord(itemID: item, explainer: "gradcam", name: "pointing_game_strict", value: i == 0 ? 0 : nil))
         }
@@ -37,6 +38,10 @@ final class ReportWriterTests: XCTestCase {
         // The misclassified item leads "most confident errors", its name escaped.
         XCTAssertTrue(html.contains("&quot;quoted&quot;.png"))
         XCTAssertTrue(html.contains("Grad-CAM"))
+        // Plots as inline SVG: the metric's distribution (two dots, the median between them) and time per heatmap.
+        XCTAssertTrue(html.contains("aria-label=\"energy_pointing_game: every item (dots), median (red)\""), html)
+        XCTAssertTrue(html.contains("<title>median 0.375 of 2</title>"), html)
+        XCTAssertTrue(html.contains(">30 ms</text>"), html)
         XCTAssertFalse(html.contains("src=\"http") || html.contains("href=\"http") || html.contains("<script src"),
                        "the report must not reach the network")
         let gallery = try String(contentsOfFile: "\(dir)/gallery-abnormal-1.html", encoding: .utf8)
