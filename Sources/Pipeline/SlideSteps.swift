@@ -27,7 +27,8 @@ public enum SlideRecords {
                            mppX: slide.mpp?.x, mppY: slide.mpp?.y, objectivePower: slide.objectivePower, quickHash: slide.quickHash,
                            tiling: canonicalJSON(tiling), tiles: grid.tiles.count, tissueFraction: grid.mask.tissueFraction,
                            pieces: "[" + pieces.joined(separator: ",") + "]", viewDownsample: display.downsample,
-                           view: try Codecs.encodeJPEG(display.image, quality: 85), tissueMask: try Codecs.encodePNG(grid.mask.image))
+                           view: try Codecs.encodeJPEG(display.image, quality: 85), tissueMask: try Codecs.encodePNG(grid.mask.image),
+                           penFraction: grid.mask.penFraction)
     }
 
     /// For every slide of the run and every model: the verdict of the slide (piece 0) and of each

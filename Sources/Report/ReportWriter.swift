@@ -114,6 +114,8 @@ public struct ReportWriter {
     /// Mirrors `Evaluation.sanityThreshold` (Report does not import Explainers).
     static let sanityThreshold = 0.5
     static let thumbnailSide = 96
+    /// A slide whose tissue view is at least this share pen ink gets a warning on its pages.
+    static let penWarning = 0.001
 
     /// Writes the report; returns the path of `index.html`.
     @discardableResult

@@ -167,6 +167,10 @@ extension ReportWriter {
             if slide.tissueFraction < 0.05 || slide.tiles < 10 {
                 warnings.append("Little tissue: \(slide.tiles) tiles (\(percent(slide.tissueFraction)) of the slide). The answer rests on little evidence.")
             }
+            if slide.penFraction >= ReportWriter.penWarning {
+                warnings.append(String(format: "Pen marks cover %.1f%% of the slide. Ink is left out of the tissue, but a tile at its edge may still hold some: check the highlighting near the marks.",
+                                       100 * slide.penFraction))
+            }
             if let shown {
                 let raw = shown.components(separatedBy: " [").first ?? shown
                 var sanity: [Double] = []

@@ -28,6 +28,9 @@ public struct TissueOptions: Sendable, Equatable {
     public var minPieceArea: Double = 50_000
     /// Largest hole filled, in square micrometres.
     public var maxHoleArea: Double = 20_000
+    /// Ink counts as a pen mark (for `penFraction`) in connected patches of at least this many
+    /// square micrometres (0.02 mm²): a marker's stroke, not a saturated blue nucleus.
+    public var minPenArea: Double = 20_000
 
     public init() {}
 }
@@ -43,6 +46,10 @@ public struct TissueMask: Sendable {
     public let pieces: [Piece]
     /// The saturation threshold used (Otsu's, or the floor).
     public let threshold: Double
+    /// Share of the view's pixels that are pen marks (saturated blue or green ink in patches of
+    /// at least `minPenArea`): shown to the reader as a warning, since ink next to tissue can
+    /// still reach a tile's border.
+    public var penFraction: Double = 0
 
     public struct Piece: Sendable, Equatable {
         public let id: Int
@@ -85,6 +92,7 @@ public struct TissueMask: Sendable {
         let (w, h) = (rgb.width, rgb.height)
         var saturation = [Double](repeating: 0, count: w * h)
         var excluded = [Bool](repeating: false, count: w * h)
+        var ink = [Bool](repeating: false, count: w * h)
         for i in 0..<(w * h) {
             let r = Double(rgb.pixels[i * 3]), g = Double(rgb.pixels[i * 3 + 1]), b = Double(rgb.pixels[i * 3 + 2])
             let mx = max(r, g, b), mn = min(r, g, b)
@@ -95,7 +103,7 @@ public struct TissueMask: Sendable {
                 var hue: Double
                 if mx == r { hue = 60 * ((g - b) / (mx - mn)) } else if mx == g { hue = 60 * ((b - r) / (mx - mn) + 2) } else { hue = 60 * ((r - g) / (mx - mn) + 4) }
                 if hue < 0 { hue += 360 }
-                if options.penHues.contains(hue) { excluded[i] = true }
+                if options.penHues.contains(hue) { excluded[i] = true; ink[i] = true }
             }
         }
         let threshold = max(options.minSaturation, otsu(saturation))
@@ -139,7 +147,14 @@ public struct TissueMask: Sendable {
             return Piece(id: k + 1, x: Int(Double(b.x0) * downsample), y: Int(Double(b.y0) * downsample),
                          width: Int(Double(b.x1 - b.x0 + 1) * downsample), height: Int(Double(b.y1 - b.y0 + 1) * downsample), pixels: b.n)
         }
-        return TissueMask(width: w, height: h, downsample: downsample, labels: final, pieces: pieces, threshold: threshold)
+        var result = TissueMask(width: w, height: h, downsample: downsample, labels: final, pieces: pieces, threshold: threshold)
+        // Pen marks: ink in patches of at least `minPenArea`.
+        let (inkLabels, inkCount) = components(ink, w, h)
+        var inkSizes = [Int](repeating: 0, count: inkCount + 1)
+        for l in inkLabels where l > 0 { inkSizes[Int(l)] += 1 }
+        let pen = inkSizes.dropFirst().filter { Double($0) * pixelArea >= options.minPenArea }.reduce(0, +)
+        result.penFraction = Double(pen) / Double(max(1, w * h))
+        return result
     }
 
     /// Otsu's threshold of values in [0, 1] (256 bins): the cut maximizing between-class variance.

@@ -134,11 +134,15 @@ public struct SlideRecord: Codable, Sendable, Equatable {
     /// mask at the tissue resolution (PNG, white = tissue).
     public var view: Data
     public var tissueMask: Data
+    /// Share of the tissue view rejected as pen ink.
+    public var penFraction: Double
 
     public init(id: Int64? = nil, runID: Int64, dataset: String, path: String, label: String?, annotationPath: String?, vendor: String,
                 width: Int, height: Int, levels: [String], mppX: Double?, mppY: Double?, objectivePower: Double?, quickHash: String,
-                tiling: String, tiles: Int, tissueFraction: Double, pieces: String, viewDownsample: Double, view: Data, tissueMask: Data) {
+                tiling: String, tiles: Int, tissueFraction: Double, pieces: String, viewDownsample: Double, view: Data, tissueMask: Data,
+                penFraction: Double = 0) {
         self.id = id
+        self.penFraction = penFraction
         self.runID = runID
         self.dataset = dataset
         self.path = path

@@ -259,5 +259,9 @@ enum Schema {
             PRIMARY KEY(run_id, name, model_hash, explainer, class_index, cluster)
         );
         """,
+        // 8: the share of a slide's tissue view rejected as pen ink (a warning for the reader).
+        """
+        ALTER TABLE slides ADD COLUMN pen_fraction REAL NOT NULL DEFAULT 0;
+        """,
     ]
 }

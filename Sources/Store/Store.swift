@@ -450,7 +450,7 @@ public final class Store: @unchecked Sendable {
     // MARK: - Slides
 
     static let slideColumns = "dataset, path, label, annotation_path, vendor, width, height, levels, mpp_x, mpp_y, objective_power, "
-        + "quickhash, tiling, tiles, tissue_fraction, pieces, view_downsample, view, tissue_mask"
+        + "quickhash, tiling, tiles, tissue_fraction, pieces, view_downsample, view, tissue_mask, pen_fraction"
 
     /// Records a slide of a run (once: a resumed run keeps the row it has).
     @discardableResult
@@ -458,12 +458,12 @@ public final class Store: @unchecked Sendable {
         try locked {
             func opt(_ v: Double?) -> SQLValue { v.map { .double($0) } ?? .null }
             try connection.query("""
-                INSERT OR IGNORE INTO slides(run_id, \(Store.slideColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                INSERT OR IGNORE INTO slides(run_id, \(Store.slideColumns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                 """, [.int(s.runID), .text(s.dataset), .text(s.path), s.label.map { .text($0) } ?? .null,
                       s.annotationPath.map { .text($0) } ?? .null, .text(s.vendor), .int(Int64(s.width)), .int(Int64(s.height)),
                       .text(json(s.levels)), opt(s.mppX), opt(s.mppY), opt(s.objectivePower), .text(s.quickHash), .text(s.tiling),
                       .int(Int64(s.tiles)), .double(s.tissueFraction), .text(s.pieces), .double(s.viewDownsample),
-                      .blob(s.view), .blob(s.tissueMask)])
+                      .blob(s.view), .blob(s.tissueMask), .double(s.penFraction)])
             return try connection.query("SELECT id FROM slides WHERE run_id = ? AND dataset = ? AND path = ?",
                                         [.int(s.runID), .text(s.dataset), .text(s.path)]).first?[0].int ?? 0
         }
@@ -478,7 +478,8 @@ public final class Store: @unchecked Sendable {
                             levels: decode([String].self, r[9].text) ?? [], mppX: r[10].double, mppY: r[11].double,
                             objectivePower: r[12].double, quickHash: r[13].text ?? "", tiling: r[14].text ?? "{}",
                             tiles: Int(r[15].int ?? 0), tissueFraction: r[16].double ?? 0, pieces: r[17].text ?? "[]",
-                            viewDownsample: r[18].double ?? 1, view: r[19].blob ?? Data(), tissueMask: r[20].blob ?? Data())
+                            viewDownsample: r[18].double ?? 1, view: r[19].blob ?? Data(), tissueMask: r[20].blob ?? Data(),
+                            penFraction: r[21].double ?? 0)
             }
         }
     }

@@ -62,6 +62,16 @@ final class SlideTests: XCTestCase {
         }
         let penColumn = grid.mask.coverage(x: 1018, y: 100, width: 12, height: 800)
         XCTAssertEqual(penColumn.fraction, 0, accuracy: 0.01)
+        // Pen marks: a marker's stroke (30 × 50 view pixels at 4 µm: 0.024 mm² of ink) next to
+        // the tissue is counted; the tissue alone has no ink patch that large (H&E's purples and
+        // saturated nuclei are not pen marks).
+        let base = SyntheticSlide.layout(width: 2048, height: 1024, pieceCount: 2, lesionsPerPiece: 3, seed: 7)
+        let view = base.render(x: 0, y: 0, width: 128, height: 64, downsample: 16)
+        XCTAssertLessThan(TissueMask.detect(view, downsample: 16, mpp0: 0.25).penFraction, 0.001)
+        var inked = view.pixels
+        for y in 0..<50 { for x in 60..<90 { inked.replaceSubrange((3 * (y * 128 + x))..<(3 * (y * 128 + x) + 3), with: [40, 70, 200]) } }
+        let mark = TissueMask.detect(Image(width: 128, height: 64, channels: 3, pixels: inked), downsample: 16, mpp0: 0.25)
+        XCTAssertEqual(mark.penFraction, 1500.0 / (128 * 64), accuracy: 0.002, "\(mark.penFraction)")
         // Tiles: 128 level-0 pixels (64 at 0.5 µm), read from level 1, all on tissue.
         XCTAssertEqual(grid.scale, 2, accuracy: 1e-9)
         XCTAssertFalse(grid.tiles.isEmpty)

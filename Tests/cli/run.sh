@@ -553,6 +553,12 @@ expect_error slide-command-foreign-folder "foreign: the folder is not empty and 
 check slide-command-foreign-kept grep -qx keep "$TMP/foreign/notes.txt"
 # QuPath GeoJSON of the slide run: every feature a closed polygon inside the slide, tiles with
 # every class's probability, the tissue piece traced on the mask; read back as annotations.
+# The doctor's slide page warns about pen marks (the share the tissue detector measured, set here in a copy).
+cp "$TMP/slides-ref.sqlite" "$TMP/pen.sqlite"
+sqlite3 "$TMP/pen.sqlite" "update slides set pen_fraction = 0.023"
+expect_ok report-pen -- "$BIN" report --db "$TMP/pen.sqlite" --out "$TMP/pen-report"
+"$BIN" report --db "$TMP/slides-ref.sqlite" --out "$TMP/nopen-report" >/dev/null 2>&1
+check doctor-pen-warning bash -c "grep -q 'Pen marks cover 2.3% of the slide' '$TMP'/pen-report/doctor/slide-*.html && test -s \$(ls '$TMP'/nopen-report/doctor/slide-*.html | head -1) && ! grep -q 'Pen marks' '$TMP'/nopen-report/doctor/slide-*.html"
 expect_ok export-geojson -- "$BIN" export --db "$TMP/slides-ref.sqlite" --format geojson --out "$TMP/qupath"
 check export-geojson-valid python3 - "$TMP/qupath" "$tiles" <<'PY'
 import glob, json, sys
