@@ -612,30 +612,38 @@ public final class Store: @unchecked Sendable {
     }
 
     /// Streams a run's heatmap rows in (dataset, path, model, explainer) order, one SQL row at a
-    /// time: memory does not grow with the run. Metrics come from one indexed lookup per row,
-    /// read as doubles (exact; a JSON detour would round them to 15 digits).
+    /// time: memory does not grow with the run. Metrics arrive joined to their heatmap row, read
+    /// as doubles (exact; a JSON detour would round them to 15 digits).
     public func exportRows(run: Int64, heatmaps: Bool, _ body: (ExportRow) throws -> Void) throws {
         try reading { c in
+            // One statement: each heatmap row once per metric (LEFT JOIN), adjacent by the
+            // attribution's id, folded here into one row.
+            var current: ExportRow?
+            var currentID: Int64?
             try c.forEachRow("""
-                SELECT a.item_id, i.dataset, i.path, i.label, p.class_name, p.probability, a.explainer, a.method, a.target, a.seconds,
-                       a.model_hash, mo.name, NULL, a.width, a.height, \(heatmaps ? "a.heatmap" : "NULL")
+                SELECT a.id, a.item_id, i.dataset, i.path, i.label, p.class_name, p.probability, a.explainer, a.method, a.target,
+                       a.seconds, a.model_hash, mo.name, a.width, a.height, \(heatmaps ? "a.heatmap" : "NULL"), m.name, m.value
                 FROM attributions a JOIN items i ON i.id = a.item_id
                 LEFT JOIN predictions p ON p.item_id = a.item_id AND p.model_hash = a.model_hash
                 LEFT JOIN models mo ON mo.hash = a.model_hash
-                WHERE i.run_id = ? ORDER BY i.dataset, i.path, mo.name, a.model_hash, a.explainer
+                LEFT JOIN metrics m ON m.item_id = a.item_id AND m.model_hash = a.model_hash AND m.explainer = a.explainer
+                WHERE i.run_id = ? ORDER BY i.dataset, i.path, mo.name, a.model_hash, a.explainer, a.id, m.name
                 """, [.int(run)]) { r in
-                var metrics: [String: Double?] = [:]
-                try c.forEachRow("SELECT name, value FROM metrics WHERE item_id = ? AND model_hash = ? AND explainer = ?",
-                                 [.int(r[0].int ?? 0), .text(r[10].text ?? ""), .text(r[6].text ?? "")]) { m in
-                    metrics[m[0].text ?? ""] = .some(m[1].double)
+                let id = r[0].int ?? 0
+                if id != currentID {
+                    if let current { try body(current) }
+                    currentID = id
+                    let (w, h) = (Int(r[13].int ?? 0), Int(r[14].int ?? 0))
+                    current = ExportRow(itemID: r[1].int ?? 0, dataset: r[2].text ?? "", path: r[3].text ?? "", label: r[4].text,
+                                        predicted: r[5].text, probability: r[6].double, explainer: r[7].text ?? "", method: r[8].text ?? "",
+                                        target: Int(r[9].int ?? 0), seconds: r[10].double ?? 0, modelHash: r[11].text ?? "",
+                                        modelName: r[12].text, metrics: [:],
+                                        heatmap: r[15].blob.map { (w, h, AttributionRecord.dequantize($0)) })
                 }
-                let (w, h) = (Int(r[13].int ?? 0), Int(r[14].int ?? 0))
-                try body(ExportRow(itemID: r[0].int ?? 0, dataset: r[1].text ?? "", path: r[2].text ?? "", label: r[3].text,
-                                   predicted: r[4].text, probability: r[5].double, explainer: r[6].text ?? "", method: r[7].text ?? "",
-                                   target: Int(r[8].int ?? 0), seconds: r[9].double ?? 0, modelHash: r[10].text ?? "",
-                                   modelName: r[11].text, metrics: metrics,
-                                   heatmap: r[15].blob.map { (w, h, AttributionRecord.dequantize($0)) }))
+                // Values as doubles, exactly as stored (NULL: stored without a value).
+                if let name = r[16].text { current?.metrics[name] = .some(r[17].double) }
             }
+            if let current { try body(current) }
         }
     }
 
