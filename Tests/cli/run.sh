@@ -38,8 +38,9 @@ check() {
   if "$@"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $name"; fi
 }
 
-# Items committed in a store so far (0 before the file exists).
-items_in() { sqlite3 "$1" 'select count(*) from items' 2>/dev/null || echo 0; }
+# rows, metric_rows, items_in (items committed so far; 0 before the file exists): what two
+# stores must agree on.
+source "$ROOT/Tests/lib/store-rows.sh"
 # Waits until store $1 holds more than $2 items, process $3 has ended, or 20 s have passed.
 wait_for_items() {
   for _ in $(seq 400); do
@@ -440,11 +441,6 @@ stages:
   explain: {kind: explain}
   evaluate: {kind: evaluate, metrics: [pointing_game]}
 YAML
-rows() { sqlite3 "$1" "select i.path, a.explainer, a.target, hex(a.heatmap), p.class_index, p.probabilities
-  from attributions a join items i on i.id = a.item_id join predictions p on p.item_id = i.id
-  where i.run_id = (select max(id) from runs) order by i.path, a.explainer"; }
-metric_rows() { sqlite3 "$1" "select i.path, m.explainer, m.name, m.value from metrics m join items i on i.id = m.item_id
-  where i.run_id = (select max(id) from runs) order by 1, 2, 3"; }
 export -f rows metric_rows
 "$BIN" run "$TMP/kill.yaml" --jobs 2 --db "$TMP/reference.sqlite" >/dev/null 2>&1
 rows "$TMP/reference.sqlite" > "$TMP/reference.rows"; metric_rows "$TMP/reference.sqlite" > "$TMP/reference.metrics"

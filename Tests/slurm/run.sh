@@ -57,13 +57,8 @@ stages:
   explain: {kind: explain}
   evaluate: {kind: evaluate, metrics: [pointing_game]}
 YAML
-# Same queries as Tests/cli/run.sh.
-rows() { sqlite3 "$1" "select i.path, a.explainer, a.target, hex(a.heatmap), p.class_index, p.probabilities
-  from attributions a join items i on i.id = a.item_id join predictions p on p.item_id = i.id
-  where i.run_id = (select max(id) from runs) order by i.path, a.explainer"; }
-metric_rows() { sqlite3 "$1" "select i.path, m.explainer, m.name, m.value from metrics m join items i on i.id = m.item_id
-  where i.run_id = (select max(id) from runs) order by 1, 2, 3"; }
-items_in() { sqlite3 "$1" 'select count(*) from items' 2>/dev/null || echo 0; }
+# rows, metric_rows, items_in: the same comparisons as Tests/cli/run.sh.
+source "$ROOT/Tests/lib/store-rows.sh"
 
 "$BIN" run "$TMP/slurm.yaml" --jobs 2 --db "$TMP/reference.sqlite" >"$TMP/reference.out" 2>&1
 rows "$TMP/reference.sqlite" > "$TMP/reference.rows"; metric_rows "$TMP/reference.sqlite" > "$TMP/reference.metrics"
