@@ -2,9 +2,10 @@ import Foundation
 import Store
 
 /// A finished run in the forms machines read (docs/ci.md): JUnit XML for a CI server, a JSON
-/// summary for a dashboard, and Prometheus text for node_exporter's textfile collector. Everything comes from the store, so `candela run` and `candela merge` write the
-/// same for the same rows.
-public struct RunOutputs {
+/// summary for a dashboard, and Prometheus text for node_exporter's textfile collector.
+/// Everything comes from the store, read once for all three, so `candela run` and `candela
+/// merge` write the same for the same rows.
+public final class RunOutputs {
     public let store: Store
     public let runID: Int64
     /// The store's path and the report's index, as the command knows them.
@@ -36,11 +37,17 @@ public struct RunOutputs {
         let modelNames: [String: String]
     }
 
+    private var read: Facts?
+
+    /// The run's rows, read from the store the first time an output needs them.
     func facts() throws -> Facts {
+        if let read { return read }
         guard let run = try store.runs().first(where: { $0.id == runID }) else { throw StoreError("\(database): no run \(runID)") }
-        return Facts(run: run, items: try store.items(run: runID).count, failures: try store.failures(run: runID),
-                     gates: try store.gateResults(run: runID), metrics: try store.metrics(run: runID),
-                     modelNames: Dictionary(try store.models().map { ($0.hash, $0.name) }, uniquingKeysWith: { a, _ in a }))
+        let facts = Facts(run: run, items: try store.items(run: runID).count, failures: try store.failures(run: runID),
+                          gates: try store.gateResults(run: runID), metrics: try store.metrics(run: runID),
+                          modelNames: Dictionary(try store.models().map { ($0.hash, $0.name) }, uniquingKeysWith: { a, _ in a }))
+        read = facts
+        return facts
     }
 
     // MARK: - JUnit

@@ -98,8 +98,10 @@ struct Run: ParsableCommand {
             print(failed == 0 ? "verdict: PASS (\(s.gates.count) gates)" : "verdict: FAIL (\(failed) of \(s.gates.count) gates failed)")
         }
         try guarded {
-            try outputs.write(RunOutputs(store: try Store(path: db), runID: s.runID, database: db, reportIndex: s.reportIndex, seconds: s.seconds,
-                                         heatmaps: (s.computed, s.reused, s.skipped)))
+            try outputs.write {
+                RunOutputs(store: try Store(path: db), runID: s.runID, database: db, reportIndex: s.reportIndex, seconds: s.seconds,
+                           heatmaps: (s.computed, s.reused, s.skipped))
+            }
         }
         if s.status == "interrupted" { throw ExitCode(130) }
         if s.gates.contains(where: { !$0.passed }) { throw ExitCode(3) }
@@ -176,8 +178,10 @@ struct Merge: ParsableCommand {
                   + "\(finished.failures) failures, \(finished.status)")
             for g in finished.gates { print(Gates.describe(g)) }
             if let index = finished.reportIndex { print("report: \(index)") }
-            try outputs.write(RunOutputs(store: store, runID: runID, database: out, reportIndex: finished.reportIndex,
-                                         seconds: Date().timeIntervalSince(start)))
+            try outputs.write {
+                RunOutputs(store: store, runID: runID, database: out, reportIndex: finished.reportIndex,
+                           seconds: Date().timeIntervalSince(start))
+            }
             if finished.status != "complete" { exit = 2 }
             if finished.gates.contains(where: { !$0.passed }) { exit = 3 }
         }
@@ -194,8 +198,11 @@ struct MachineOutputs: ParsableArguments {
     @Option(help: ArgumentHelp("Write Prometheus text here, for node_exporter's textfile collector (a .prom file).", valueName: "file"))
     var metrics: String?
 
-    /// Each requested file, written whole or not at all (temporary file, then rename).
-    func write(_ outputs: RunOutputs) throws {
+    /// Each requested file, written whole or not at all (temporary file, then rename); the
+    /// outputs (and the store behind them) are not even made when no file is asked for.
+    func write(_ make: () throws -> RunOutputs) throws {
+        guard junit != nil || summary != nil || metrics != nil else { return }
+        let outputs = try make()
         if let junit { try RunOutputs.write(Data(try outputs.junit().utf8), to: junit) }
         if let summary { try RunOutputs.write(try outputs.summary() + Data("\n".utf8), to: summary) }
         if let metrics { try RunOutputs.write(Data(try outputs.prometheus().utf8), to: metrics) }
