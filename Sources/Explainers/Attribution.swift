@@ -22,6 +22,10 @@ public struct Attribution: Sendable {
     public let raw: Tensor
     public let space: Space
     public let reduction: Reduction
+    /// What a stochastic method measured about its own result, stored beside the heatmap as
+    /// metrics: `stability` (split-half reliability), `fit_r2` (LIME's weighted R²), `samples`
+    /// (the forward passes spent). Empty for deterministic methods.
+    public var diagnostics: [String: Double] = [:]
 
     public init(raw: Tensor, space: Space, reduction: Reduction = .absolute) {
         self.raw = raw

@@ -38,3 +38,16 @@ public enum Statistics {
         pearson(ranks(a), ranks(b))
     }
 }
+
+extension Statistics {
+    /// Split-half reliability of a Monte Carlo map: Pearson's r between the maps estimated from
+    /// two disjoint halves of the samples, stepped up to the full sample count with the
+    /// Spearman–Brown formula 2r / (1 + r) (Spearman 1910; Brown 1910). It estimates the
+    /// correlation between this map and the map of an independent run with as many samples
+    /// (another seed). Clamped to [0, 1]: halves that do not agree at all give 0, as do halves
+    /// of which one is constant.
+    public static func splitHalfReliability(_ a: [Float], _ b: [Float]) -> Double {
+        let r = pearson(a, b)
+        return r > 0 ? min(1, 2 * r / (1 + r)) : 0
+    }
+}

@@ -314,11 +314,13 @@ struct ItemJob {
                                            parameters: canonicalJSON(e.explainer.parameters), target: target, cacheKey: key,
                                            rawShape: attribution.raw.shape, height: p.height, width: p.width,
                                            heatmap: map.values, seconds: Date().timeIntervalSince(t0),
-                                           low: Double(map.low), high: Double(map.high))
+                                           low: Double(map.low), high: Double(map.high), diagnostics: attribution.diagnostics)
                 outcome.computed += 1
                 recent.insert(record.asStored)
             }
             rows.attributions.append(record)
+            // A stochastic method's own measures of this heatmap (computed now or cached with it).
+            for (name, value) in record.diagnostics.sorted(by: { $0.key < $1.key }) { metric(spec.name, name, value) }
             let heatmap = Heatmap(width: record.width, height: record.height, values: record.heatmap)
             var curves: Faithfulness.Curves?
             let context = MetricContext(

@@ -337,7 +337,9 @@ public enum ManifestParser {
                 let m = try r.mapping(node, allowed: ["metric", "explainer", "model", "min", "max"], what: "gate '\(name)'")
                 let metricNode = try r.require(m, "metric", in: node)
                 let metric = try r.string(metricNode)
-                let known = GateSpec.runMetrics + MetricRegistry.names.flatMap(MetricRegistry.storedNames) + GateSpec.driftMetrics + GateSpec.sprayMetrics
+                let diagnostics = MetricRegistry.diagnostics.map(\.name)
+                let known = GateSpec.runMetrics + MetricRegistry.names.flatMap(MetricRegistry.storedNames) + diagnostics
+                    + GateSpec.driftMetrics + GateSpec.sprayMetrics
                 guard known.contains(metric) else {
                     let hint = suggestion(for: metric, among: known).map { " (did you mean '\($0)'?)" } ?? ""
                     throw r.error(metricNode, "gate '\(name)': unknown metric '\(metric)'\(hint); metrics: \(known.joined(separator: ", "))")
@@ -378,6 +380,14 @@ public enum ManifestParser {
                         }
                         guard covering == 1 else {
                             throw r.error(metricNode, "gate '\(name)': \(covering) spray stages cluster the heatmaps of '\(explainer!)'; a spray_flags gate needs exactly one")
+                        }
+                    } else if diagnostics.contains(metric) {
+                        let method = explainers[explainer!]!.method
+                        guard ["lime", "rise"].contains(method) else {
+                            throw r.error(metricNode, "gate '\(name)': '\(metric)' is measured by LIME and RISE heatmaps; explainer '\(explainer!)' is \(method)")
+                        }
+                        guard metric != "fit_r2" || method == "lime" else {
+                            throw r.error(metricNode, "gate '\(name)': fit_r2 is LIME's; explainer '\(explainer!)' is \(method)")
                         }
                     } else if !evaluated.flatMap(MetricRegistry.storedNames).contains(metric) {
                         throw r.error(metricNode, "gate '\(name)': no evaluate stage computes '\(metric)'; add it to an evaluate stage's metrics")

@@ -127,7 +127,7 @@ public struct RunFinisher {
     public static func reportOptions(_ stage: StageSpec?) -> ReportOptions {
         var options = ReportOptions(pageSize: stage?.pageSize ?? 100, doctorExplainer: stage?.doctorExplainer,
                                     templateDirectory: stage?.templates)
-        options.metrics = MetricRegistry.all.filter(\.inTable).map { ($0.name, $0.help) }
+        options.metrics = (MetricRegistry.all + MetricRegistry.diagnostics).filter(\.inTable).map { ($0.name, $0.help) }
         return options
     }
 

@@ -113,6 +113,9 @@ public struct ReportWriter {
 
     /// Mirrors `Evaluation.sanityThreshold` (Report does not import Explainers).
     static let sanityThreshold = 0.5
+    /// A LIME or RISE heatmap whose stability (split-half reliability) is below this is flagged
+    /// unstable wherever it is shown (docs/methods.md, "Stability").
+    static let stabilityThreshold = 0.8
     static let thumbnailSide = 96
     /// A slide whose tissue view is at least this share pen ink gets a warning on its pages.
     static let penWarning = 0.001
@@ -300,6 +303,13 @@ public struct ReportWriter {
                 if let v = itemMetrics.first(where: { $0.explainer == a.explainer && $0.name == "pointing_game" })?.value {
                     view["lesion"] = v >= 0.5 ? "peak on lesion" : "peak off lesion"
                 }
+                if let stability = a.diagnostics["stability"] {
+                    var parts = [String(format: "stability %.2f", stability)]
+                    if let r2 = a.diagnostics["fit_r2"] { parts.append(String(format: "fit R² %.2f", r2)) }
+                    if let n = a.diagnostics["samples"] { parts.append("\(Int(n)) samples") }
+                    view["stability"] = parts.joined(separator: " · ")
+                    if stability < ReportWriter.stabilityThreshold { view["unstable"] = true }
+                }
                 if a.explainer == doctorExplainer {
                     doctorOverlay = view["image"] as? String
                     doctorTarget = view["targetName"] as? String ?? doctorTarget
@@ -340,13 +350,16 @@ public struct ReportWriter {
                     "meaning": card?.meaning ?? "The colours show how much each region mattered to the model's answer.",
                     "limits": card?.limits ?? "",
                     "trust": trustSentence(doctorExplainer, metricRows: metricRows, pointing: pointingRows),
+                    "unstable": overlayViews.first { $0["explainer"] as? String == doctorExplainer }?["unstable"] != nil
+                        ? "This method draws its picture from random samples, and for this case two halves of its samples drew different pictures: treat the highlighted regions as uncertain." as Any : false,
                 ]) { _, new in new }
                 try render(templates["doctor"]!, doctor, to: doctorHref, &used)
             }
 
             let card: [String: Any] = ["name": name, "label": item.label ?? "—", "prediction": p?.className ?? "—",
                              "probability": p.map { String(format: "%.3f", $0.probability) } ?? "—", "wrong": wrong,
-                             "thumb": orFalse(thumbFile), "overlays": overlayViews.map { ["explainer": $0["explainer"]!, "thumb": orFalse($0["thumb"]), "lesion": orFalse($0["lesion"])] },
+                             "thumb": orFalse(thumbFile), "overlays": overlayViews.map { ["explainer": $0["explainer"]!, "thumb": orFalse($0["thumb"]), "lesion": orFalse($0["lesion"]),
+                                                                   "unstable": $0["unstable"] ?? false] },
                              "href": itemHref, "doctorHref": doctorHref]
             return ItemPages(id: id, card: card, thumb: thumbForID, used: used)
         }
@@ -433,7 +446,19 @@ public struct ReportWriter {
             "views": try curatedViews(items: items, predictions: predictions, metrics: metrics, thumbs: thumbByID, run: run),
             "cards": explainerNames.compactMap { e -> [String: Any]? in
                 guard let c = cards[e] else { return nil }
-                return ["name": e, "title": c.title, "meaning": c.meaning, "cost": c.cost, "limits": c.limits]
+                var card: [String: Any] = ["name": e, "title": c.title, "meaning": c.meaning, "cost": c.cost, "limits": c.limits]
+                if let s = summaries.first(where: { $0.explainer == e }),
+                   let mode = (try? JSONDecoder().decode([String: String].self, from: Data(s.parameters.utf8)))?["mode"] {
+                    card["mode"] = mode
+                }
+                let stability = values(e, "stability").sorted()
+                if !stability.isEmpty {
+                    let unstable = stability.filter { $0 < ReportWriter.stabilityThreshold }.count
+                    card["stability"] = String(format: "Stability (split-half reliability): median %.2f over %d heatmaps", stability[stability.count / 2], stability.count)
+                        + (unstable > 0 ? "; \(unstable) below \(ReportWriter.stabilityThreshold), flagged unstable" : "; none below \(ReportWriter.stabilityThreshold)")
+                    if unstable > 0 { card["unstable"] = true }
+                }
+                return card
             },
             "failures": failures.prefix(500).map { ["path": $0.itemPath, "stage": $0.stage, "message": $0.message] },
             "failureCount": failures.count, "hasFailures": !failures.isEmpty,

@@ -227,11 +227,13 @@ enum Templates {
       <div class="cards">
       {{#cards}}
         <div class="card"><strong>{{title}}</strong> <span class="muted">({{name}})</span>
-          <p>{{meaning}}</p><p class="muted">Cost: {{cost}}</p><p class="muted">Limits: {{limits}}</p></div>
+          <p>{{meaning}}</p>{{#mode}}<p class="muted">Mode: {{mode}}</p>{{/mode}}<p class="muted">Cost: {{cost}}</p><p class="muted">Limits: {{limits}}</p>
+          {{#stability}}<p{{#unstable}} class="bad"{{/unstable}}>{{stability}}</p>{{/stability}}</div>
       {{/cards}}
       </div>
-      <p class="muted">Overlays: each heatmap is normalized to [0,1] per image and blended at 50% over the image with the
-        {{colormap}} colormap (perceptually uniform and readable with the common forms of colour blindness).</p>
+      <p class="muted">Overlays: each heatmap is normalized to [0,1] per image, clipped at its 99.5th percentile and drawn
+        with the {{colormap}} colormap (perceptually uniform and readable with the common forms of colour blindness), its
+        opacity growing with the relevance, so that the image shows untouched where the heatmap is low.</p>
       {{{colorBar}}}
     </section>
     </main>
@@ -260,7 +262,7 @@ enum Templates {
       <figure class="item{{#wrong}} wrong{{/wrong}}" data-name="{{name}}">
         <div class="row">
           <figure>{{#thumb}}<img src="{{thumb}}" alt="original image {{name}}" width="96" height="96">{{/thumb}}{{^thumb}}<span class="bad">image unreadable</span>{{/thumb}}<figcaption>original</figcaption></figure>
-          {{#overlays}}<figure>{{#thumb}}<img src="{{thumb}}" alt="{{explainer}} heatmap over {{name}}" width="96" height="96">{{/thumb}}<figcaption>{{explainer}}{{#lesion}}<br>{{lesion}}{{/lesion}}</figcaption></figure>{{/overlays}}
+          {{#overlays}}<figure>{{#thumb}}<img src="{{thumb}}" alt="{{explainer}} heatmap over {{name}}" width="96" height="96">{{/thumb}}<figcaption>{{explainer}}{{#lesion}}<br>{{lesion}}{{/lesion}}{{#unstable}}<br><span class="bad">unstable</span>{{/unstable}}</figcaption></figure>{{/overlays}}
         </div>
         <figcaption class="meta"><a href="{{href}}"><strong>{{name}}</strong></a> — predicted <strong>{{prediction}}</strong> (p = {{probability}}) · label {{label}}{{#wrong}} <span class="bad">misclassified</span>{{/wrong}} · <a href="{{doctorHref}}">case page</a></figcaption>
       </figure>
@@ -309,7 +311,7 @@ enum Templates {
     {{/hasModelPredictions}}
     <div class="row big">
       <figure>{{#image}}<img src="../{{image}}" alt="original image {{name}}" width="256" height="256">{{/image}}<figcaption>original</figcaption></figure>
-      {{#overlays}}<figure><img src="../{{image}}" alt="{{explainer}} heatmap over {{name}}" width="256" height="256"><figcaption>{{explainer}} ({{method}}), class {{targetName}}{{#scale}}<br><span class="muted">{{scale}}</span>{{/scale}}{{#array}}<br><a href="../{{array}}">heatmap array (.npy)</a>{{/array}}</figcaption></figure>{{/overlays}}
+      {{#overlays}}<figure><img src="../{{image}}" alt="{{explainer}} heatmap over {{name}}" width="256" height="256"><figcaption>{{explainer}} ({{method}}), class {{targetName}}{{#scale}}<br><span class="muted">{{scale}}</span>{{/scale}}{{#stability}}<br><span class="{{#unstable}}bad{{/unstable}}{{^unstable}}muted{{/unstable}}">{{stability}}{{#unstable}}: unstable, a rerun with another seed would draw a different picture{{/unstable}}</span>{{/stability}}{{#array}}<br><a href="../{{array}}">heatmap array (.npy)</a>{{/array}}</figcaption></figure>{{/overlays}}
     </div>
     {{{colorBar}}}
     <table>
@@ -366,6 +368,7 @@ enum Templates {
       <strong>What it cannot tell you.</strong> {{limits}} A highlighted region shows what the model used, not that the
       model is right: a model can rely on the wrong feature and still be confident. {{#trust}}{{trust}}{{/trust}}
     </div>
+    {{#unstable}}<div class="box" style="border: 2px solid #b3261e"><strong>Uncertain picture.</strong> {{unstable}}</div>{{/unstable}}
     <table>
       <tr><th>possible answer</th><th>model's probability</th></tr>
       {{#probabilities}}<tr><td>{{className}}</td><td>{{percent}}</td></tr>{{/probabilities}}

@@ -262,11 +262,15 @@ public struct AttributionRecord: Codable, Sendable, Equatable {
     /// written before schema 5.
     public var low: Double?
     public var high: Double?
+    /// What a stochastic method measured about this heatmap (`stability`, `fit_r2`, `samples`);
+    /// empty for the others and for rows written before schema 9.
+    public var diagnostics: [String: Double]
 
     public init(id: Int64? = nil, itemID: Int64, modelHash: String, explainer: String, method: String, parameters: String,
                 target: Int, cacheKey: String, rawShape: [Int], height: Int, width: Int, heatmap: [Float], seconds: Double,
-                low: Double? = nil, high: Double? = nil) {
+                low: Double? = nil, high: Double? = nil, diagnostics: [String: Double] = [:]) {
         self.id = id
+        self.diagnostics = diagnostics
         self.low = low
         self.high = high
         self.itemID = itemID

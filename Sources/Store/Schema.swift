@@ -263,5 +263,10 @@ enum Schema {
         """
         ALTER TABLE slides ADD COLUMN pen_fraction REAL NOT NULL DEFAULT 0;
         """,
+        // 9: what a stochastic method measured about its own heatmap (JSON object, name → number:
+        // LIME's and RISE's stability, fit_r2, samples), cached with the heatmap.
+        """
+        ALTER TABLE attributions ADD COLUMN diagnostics TEXT;
+        """,
     ]
 }

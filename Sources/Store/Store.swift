@@ -197,11 +197,12 @@ public final class Store: @unchecked Sendable {
         try locked {
             try connection.query("""
                 INSERT OR REPLACE INTO attributions(item_id, model_hash, explainer, method, parameters, target, cache_key,
-                  raw_shape, height, width, heatmap, seconds, heat_low, heat_high) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                  raw_shape, height, width, heatmap, seconds, heat_low, heat_high, diagnostics) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                 """, [.int(a.itemID), .text(a.modelHash), .text(a.explainer), .text(a.method), .text(a.parameters),
                       .int(Int64(a.target)), .text(a.cacheKey), .text(json(a.rawShape)), .int(Int64(a.height)),
                       .int(Int64(a.width)), .blob(AttributionRecord.quantize(a.heatmap)), .double(a.seconds),
-                      a.low.map { .double($0) } ?? .null, a.high.map { .double($0) } ?? .null])
+                      a.low.map { .double($0) } ?? .null, a.high.map { .double($0) } ?? .null,
+                      a.diagnostics.isEmpty ? .null : .text(json(a.diagnostics))])
             return connection.lastInsertRowID
         }
     }
@@ -223,7 +224,7 @@ public final class Store: @unchecked Sendable {
 
     /// The columns of an attributions row, in the order `attributionRecord` reads them.
     static let attributionColumns = "id, item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height, width, "
-        + "heatmap, seconds, heat_low, heat_high"
+        + "heatmap, seconds, heat_low, heat_high, diagnostics"
 
     /// An attributions row, columns as `attributionColumns`.
     private func attributionRecord(_ r: [SQLValue]) -> AttributionRecord {
@@ -232,7 +233,7 @@ public final class Store: @unchecked Sendable {
                           cacheKey: r[7].text ?? "", rawShape: decode([Int].self, r[8].text) ?? [],
                           height: Int(r[9].int ?? 0), width: Int(r[10].int ?? 0),
                           heatmap: AttributionRecord.dequantize(r[11].blob ?? Data()), seconds: r[12].double ?? 0,
-                          low: r[13].double, high: r[14].double)
+                          low: r[13].double, high: r[14].double, diagnostics: decode([String: Double].self, r[15].text) ?? [:])
     }
 
     // MARK: - Queries
@@ -297,7 +298,7 @@ public final class Store: @unchecked Sendable {
         try locked {
             try connection.query("""
                 SELECT a.id, a.item_id, a.model_hash, a.explainer, a.method, a.parameters, a.target, a.cache_key,
-                       a.raw_shape, a.height, a.width, a.heatmap, a.seconds, a.heat_low, a.heat_high
+                       a.raw_shape, a.height, a.width, a.heatmap, a.seconds, a.heat_low, a.heat_high, a.diagnostics
                 FROM attributions a JOIN items i ON i.id = a.item_id WHERE i.run_id = ? ORDER BY i.dataset, i.path, a.model_hash, a.explainer
                 """, [.int(run)]).map(attributionRecord)
         }
@@ -743,9 +744,9 @@ public final class Store: @unchecked Sendable {
                     """, [.int(source)])
                 try connection.query("""
                     INSERT INTO main.attributions(item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape,
-                                                  height, width, heatmap, seconds, heat_low, heat_high)
+                                                  height, width, heatmap, seconds, heat_low, heat_high, diagnostics)
                     SELECT \(newID), a.model_hash, a.explainer, a.method, a.parameters, a.target, a.cache_key, a.raw_shape,
-                           a.height, a.width, a.heatmap, a.seconds, a.heat_low, a.heat_high
+                           a.height, a.width, a.heatmap, a.seconds, a.heat_low, a.heat_high, a.diagnostics
                     FROM src.attributions a JOIN src.items si ON si.id = a.item_id WHERE si.run_id = ? ORDER BY a.id
                     """, [.int(source)])
                 try connection.query("""

@@ -119,6 +119,12 @@ struct Explain: ParsableCommand {
                 try Codecs.writePNG(Overlay.relevance(image: base, heatmap: map.values, width: w, height: h, colormap: cmap).image, to: overlay)
             }
             print("method \(method), target \(t) (p = \(String(format: "%.4f", probs[t]))), top-1 \(top), raw shape \(attribution.raw.shape)")
+            if !attribution.diagnostics.isEmpty {
+                // A stochastic method's own measure of its result (docs/methods.md, "Stability").
+                print(attribution.diagnostics.sorted { $0.key < $1.key }
+                    .map { "\($0.key) \($0.key == "samples" ? "\(Int($0.value))" : String(format: "%.3f", $0.value))" }
+                    .joined(separator: ", "))
+            }
         }
     }
 

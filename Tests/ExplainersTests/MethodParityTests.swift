@@ -113,12 +113,18 @@ final class MethodParityTests: XCTestCase {
     }
 
     func testRISEIsSeededAndFavoursTheClassEvidence() throws {
-        let a = try explain("rise", ["masks": "64", "seed": "3"])
+        let a = try explain("rise", ["mode": "paper", "masks": "64", "seed": "3"])
         XCTAssertEqual(a.shape, [64, 64])
-        XCTAssertEqual(a, try explain("rise", ["masks": "64", "seed": "3"]))
+        XCTAssertEqual(a, try explain("rise", ["mode": "paper", "masks": "64", "seed": "3"]))
+        XCTAssertNotEqual(a, try explain("rise", ["mode": "paper", "masks": "64", "seed": "4"]))
         // Σ_i P·M_i / (N·p) averages the probability: its mean is near the clean probability.
         let mean = a.data.reduce(0, +) / Float(a.count)
         XCTAssertGreaterThan(mean, 0.05)
         XCTAssertLessThan(mean, 1.5)
+        // The adaptive estimator Σ (P − P̄)·M / Σ M is centred: a probability-weighted mean of
+        // deviations from P̄, so its pixel mean is near 0, within the probability's spread.
+        let b = try explain("rise", ["masks": "500", "seed": "3", "output": "probability"])
+        XCTAssertEqual(b, try explain("rise", ["masks": "500", "seed": "3", "output": "probability"]))
+        XCTAssertLessThan(abs(b.data.reduce(0, +) / Float(b.count)), 0.05)
     }
 }

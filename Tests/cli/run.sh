@@ -99,6 +99,11 @@ expect_error ig-steps-range     "integratedgradients: steps must be an integer f
 expect_error rise-cells-range   "rise: cells 100 exceeds the image's 64 px" -- "$BIN" explain --model $M --input $IMG --method rise --set cells=100 "${PRE[@]}"
 expect_error occlusion-stride   "occlusion: stride 300 exceeds the image's 64 px" -- "$BIN" explain --model $M --input $IMG --method occlusion --set stride=3,300,8 "${PRE[@]}"
 expect_error lime-nan-segments  "nanseg.npy: segment labels must be integers; pixel 0 (row 0, column 0) is nan" -- "$BIN" explain --model $M --input $IMG --method lime --set segments="$TMP/nanseg.npy" "${PRE[@]}"
+expect_error lime-mode          "lime: mode must be one of adaptive, lime, got 'fast'" -- "$BIN" explain --model $M --input $IMG --method lime --set mode=fast "${PRE[@]}"
+expect_error rise-paper-stability "rise: stability is the adaptive mode's stopping rule" -- "$BIN" explain --model $M --input $IMG --method rise --set mode=paper --set stability=0.9 "${PRE[@]}"
+# LIME and RISE print their own measures: stability, fit, forward passes spent.
+expect_ok    lime-stability     -- "$BIN" explain --model $M --input $IMG --method lime --set samples=300 "${PRE[@]}"
+check        lime-stability-printed grep -qE "^fit_r2 [0-9.]+, samples [0-9]+, stability [0-9.]+$" "$TMP/out"
 expect_error unknown-parameter  "has no parameter 'steps'"  -- "$BIN" explain --model $M --input $IMG --method saliency --set steps=3
 expect_error huge-declared-input "huge_input.onnx: the input at batch 1: shape [1, 3, 100000, 100000] needs 111.8 GiB, over the memory ceiling" -- "$BIN" inspect Tests/Fixtures/cli/huge_input.onnx
 expect_error huge-constant-shape "(ConstantOfShape): ConstantOfShape: shape [1099511627776, 1073741824] needs more than 2^63 bytes" -- "$BIN" inspect Tests/Fixtures/cli/huge_constant.onnx

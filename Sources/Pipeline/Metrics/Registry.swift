@@ -89,6 +89,16 @@ public enum MetricRegistry {
         AgreementMetric.self,
     ]
 
+    /// What the stochastic methods measure about their own heatmaps (`Attribution.diagnostics`):
+    /// stored for every LIME and RISE heatmap without an evaluate stage asking, cached with it.
+    public static let diagnostics: [MetricInfo] = [
+        MetricInfo(name: "stability", stored: ["stability"],
+                   help: "LIME, RISE: split-half reliability, the expected correlation with a rerun under another seed (higher is better; below 0.8 the heatmap is flagged unstable)",
+                   inTable: true),
+        MetricInfo(name: "fit_r2", stored: ["fit_r2"], help: "LIME: weighted R² of its linear model (higher is better)", inTable: true),
+        MetricInfo(name: "samples", stored: ["samples"], help: "LIME, RISE: forward passes spent on the heatmap", inTable: true),
+    ]
+
     public static var all: [MetricInfo] { registered.map { $0.info } }
     /// Metric names a manifest's evaluate stage may list.
     public static var names: [String] { all.map(\.name) }
