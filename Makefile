@@ -126,6 +126,7 @@ bench: release
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method integratedgradients --set steps=32
 	bash tools/bench/bench_scale.sh $(CANDELA_RELEASE)
 	bash tools/bench/bench_slides.sh $(CANDELA_RELEASE)
+	bash tools/bench/bench_localization.sh $(CANDELA_RELEASE)
 	@if .venv/bin/python -c "import torch, torchvision, onnxruntime" 2>/dev/null; then \
 	  .venv/bin/python tools/bench/export_models.py --models resnet18,mobilenet_v2 && \
 	  .venv/bin/python tools/bench/bench_vs_ort.py --candela $(CANDELA_RELEASE) && \

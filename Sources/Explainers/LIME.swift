@@ -38,8 +38,8 @@ public struct LIMEExplainer: Explainer {
     let segmentsFile: String?
     let compactness: Float
     /// nil: the median heuristic.
-    let kernelWidth: Double?
-    let stability: Double
+    let kernelWidth: Float?
+    let stability: Float
     /// What the linear model explains: the target's probability (lime's) or its log-odds.
     let output: SampledOutput
     let seed: Int
@@ -56,7 +56,7 @@ public struct LIMEExplainer: Explainer {
     }
     public static let card = MethodCard(
         title: "LIME",
-        meaning: "A simple linear model fitted to how the class probability changes when superpixels are greyed out: each region's weight.",
+        meaning: "A simple linear model fitted to how the class score (its log-odds; the probability in lime mode) changes when superpixels are greyed out: each region's weight.",
         cost: "One forward pass per sample: adaptive mode samples until the map is stable (at most 2000 by default); lime mode 1000.",
         limits: "Depends on the segmentation and on the random samples (its stability says how much); fills hidden regions with their mean colour, which the model may still read.")
 
@@ -69,12 +69,12 @@ public struct LIMEExplainer: Explainer {
         output = try SampledOutput(p, default: mode == .lime ? .probability : .logodds)
         switch p.string("kernel_width") {
         case nil, "auto": kernelWidth = mode == .lime ? 0.25 : nil
-        default: kernelWidth = Double(try p.float("kernel_width", default: 0.25, range: 1e-6...1e6))
+        default: kernelWidth = try p.float("kernel_width", default: 0.25, range: 1e-6...1e6)
         }
         if mode == .lime, p.string("stability") != nil {
             throw ExplainerError("lime: stability is the adaptive mode's stopping rule; mode=lime draws exactly `samples`")
         }
-        stability = Double(try p.float("stability", default: 0.9, range: 0...1))
+        stability = try p.float("stability", default: 0.9, range: 0...1)
         let given = p.string("segments")
         if let given, given != "auto", Int(given) == nil {
             segmentsFile = given
@@ -181,7 +181,7 @@ public struct LIMEExplainer: Explainer {
         try Backprop.checkTarget(request.target, classes: classes)
         var scales = try segmentations(request, height: h, width: w).map { Scale(labels: $0.labels, count: $0.count, input: x) }
         var rng = SeededGenerator(seed: UInt64(seed))
-        var width = kernelWidth
+        var width = kernelWidth.map(Double.init)
         var spent = 0
 
         /// Draws `n[s]` rows for each scale s (a scale's first row is all ones), runs them in
@@ -252,13 +252,13 @@ public struct LIMEExplainer: Explainer {
             let result = try fit()
             let reliability = Statistics.splitHalfReliability(result.halves[0], result.halves[1])
             let left = samples - spent
-            if mode == .lime || reliability >= stability || left <= 0 {
+            if mode == .lime || reliability >= Double(stability) || left <= 0 {
                 var attribution = Attribution(raw: Tensor(shape: [h, w], data: result.map), space: .layer)
                 attribution.diagnostics = ["stability": reliability, "fit_r2": result.r2, "samples": Double(spent)]
                 return attribution
             }
             // More samples where the fit is poor: to the scales whose own map is not stable yet.
-            let poor = scales.indices.filter { scales[$0].stability < stability }
+            let poor = scales.indices.filter { scales[$0].stability < Double(stability) }
             let next = poor.isEmpty ? Array(scales.indices) : poor
             let each = max(1, min(LIMEExplainer.round, left / next.count))
             var n = [Int](repeating: 0, count: scales.count)

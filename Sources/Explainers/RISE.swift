@@ -37,7 +37,7 @@ public struct RISEExplainer: Explainer {
     /// nil: from the image size.
     let cells: Int?
     let p: Float
-    let stability: Double
+    let stability: Float
     /// What is averaged under the masks: the target's probability (the paper's) or its log-odds.
     let output: SampledOutput
     let seed: Int
@@ -52,7 +52,7 @@ public struct RISEExplainer: Explainer {
     }
     public static let card = MethodCard(
         title: "RISE",
-        meaning: "Regions whose presence, under random partial masking, keeps the class probability high.",
+        meaning: "Regions whose presence, under random partial masking, keeps the class score high (its log-odds; the probability in paper mode).",
         cost: "One forward pass per mask: adaptive mode masks until the map is stable (at most 4000 by default); paper mode 2000.",
         limits: "Noisy with few masks (its stability says how much); smooth at the grid's scale; random unless the seed is fixed.")
 
@@ -68,7 +68,7 @@ public struct RISEExplainer: Explainer {
         if mode == .paper, params.string("stability") != nil {
             throw ExplainerError("rise: stability is the adaptive mode's stopping rule; mode=paper runs exactly `masks`")
         }
-        stability = Double(try params.float("stability", default: 0.9, range: 0...1))
+        stability = try params.float("stability", default: 0.9, range: 0...1)
         seed = try params.int("seed", default: 0, min: 0, max: Int(Int32.max))
         batch = try params.int("batch", default: 16)
         output = try SampledOutput(params, default: mode == .paper ? .probability : .logodds)
@@ -153,7 +153,7 @@ public struct RISEExplainer: Explainer {
                 }
             }
             let reliability = Statistics.splitHalfReliability(saliency(halves[0]), saliency(halves[1]))
-            if mode == .paper || reliability >= stability || done >= masks {
+            if mode == .paper || reliability >= Double(stability) || done >= masks {
                 var attribution = Attribution(raw: Tensor(shape: [h, w], data: saliency(halves[0] + halves[1])), space: .layer)
                 attribution.diagnostics = ["stability": reliability, "samples": Double(done)]
                 return attribution

@@ -210,7 +210,7 @@ public struct ReportWriter {
                     row["sanity"] = mean < ReportWriter.sanityThreshold ? "passes" : "fails"
                     if mean >= ReportWriter.sanityThreshold { row["sanityFails"] = true }
                 }
-                return ["value": mean.map { String(format: "%.3f", $0) } ?? "—", "n": v.count]
+                return ["value": mean.map { String(format: name == "samples" ? "%.0f" : "%.3f", $0) } ?? "—", "n": v.count]
             }
             metricRows.append(row)
         }

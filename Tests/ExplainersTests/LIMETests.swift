@@ -89,6 +89,10 @@ final class LIMETests: XCTestCase {
         XCTAssertEqual(capped.diagnostics["samples"], 90)
         let mask = try LIMETests.lesionMask("slide_001")
         XCTAssertEqual(PointingGame.hit(heatmap: a.heatmap(height: 64, width: 64), mask: mask, tolerance: 3), true)
+        // What stability claims: the correlation with a rerun under another seed.
+        let other = try ExplainerRegistry.make(method: "lime", parameters: ["seed": "1"]).explain(request)
+        let rerun = Statistics.pearson(a.raw.data, other.raw.data)
+        XCTAssertEqual(rerun, (d["stability"]! + other.diagnostics["stability"]!) / 2, accuracy: 0.1, "rerun r \(rerun), \(d), \(other.diagnostics)")
     }
 
     func testAutoScalesFollowTheImageSize() {

@@ -50,6 +50,11 @@ final class RISETests: XCTestCase {
         XCTAssertLessThanOrEqual(a.diagnostics["samples"]!, 4000)
         let mask = try LIMETests.lesionMask("slide_001")
         XCTAssertEqual(PointingGame.hit(heatmap: a.heatmap(height: 64, width: 64), mask: mask, tolerance: 3), true)
+        // What stability claims: the correlation with a rerun under another seed.
+        let other = try ExplainerRegistry.make(method: "rise", parameters: ["seed": "1"]).explain(request)
+        let rerun = Statistics.pearson(a.raw.data, other.raw.data)
+        XCTAssertEqual(rerun, (a.diagnostics["stability"]! + other.diagnostics["stability"]!) / 2, accuracy: 0.1,
+                       "rerun r \(rerun), \(a.diagnostics), \(other.diagnostics)")
         let n = Int(a.diagnostics["samples"]!)
         let paper = try ExplainerRegistry.make(method: "rise", parameters: ["mode": "paper", "masks": "\(n)"]).explain(request)
         XCTAssertEqual(paper.diagnostics["samples"], Double(n))
