@@ -49,9 +49,12 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(m.models["demo-cnn"]?.preprocessing.mean, [0.5, 0.5, 0.5])
         XCTAssertEqual(m.datasets["slides"]?.source, .csv(Support.repo("datasets/demo/labels.csv")))
         let plan = try Plan(m)
-        XCTAssertEqual(plan.order.map(\.name), ["predict", "explain", "evaluate", "spray", "report"])
-        XCTAssertEqual(Set(plan.edges["report"] ?? []), ["predict", "explain", "evaluate", "spray"])
-        XCTAssertEqual(plan.edges["spray"], ["explain"])
+        XCTAssertEqual(plan.order.map(\.name), ["predict", "explain", "explain-sampled", "evaluate", "evaluate-sampled", "spray", "report"])
+        XCTAssertEqual(Set(plan.edges["report"] ?? []), ["predict", "explain", "explain-sampled", "evaluate", "evaluate-sampled", "spray"])
+        XCTAssertEqual(plan.edges["spray"], ["explain", "explain-sampled"])
+        // Naming an explain stage in needs limits an evaluate stage to it.
+        XCTAssertEqual(plan.edges["evaluate"], ["explain"])
+        XCTAssertEqual(plan.edges["evaluate-sampled"], ["explain-sampled"])
         XCTAssertTrue(plan.dot.contains("\"explain\" -> \"evaluate\""))
         XCTAssertEqual(try DatasetLoader.load(m.datasets["slides"]!).count, 64)
     }
@@ -83,8 +86,8 @@ final class ManifestTests: XCTestCase {
         let am2 = combos[1].explainers
         XCTAssertEqual(am2.map(\.spec.name), ["cam", "sal"])
         XCTAssertEqual(am2.map(\.target), [.predicted, .label])
-        // pg needs on-m2 only (explicit needs replace nothing: evaluate infers every explain stage).
-        XCTAssertEqual(am2.map(\.metrics), [["pointing_game"], ["pointing_game"]])
+        // pg names on-m2 in its needs: it measures that explain stage's heatmaps only.
+        XCTAssertEqual(am2.map(\.metrics), [[], ["pointing_game"]])
         XCTAssertEqual(combos[0].explainers.map(\.spec.name), ["cam"])
         XCTAssertEqual(plan.warnings, [
             "test.yaml:4:3: dataset 'c' is not run: no predict or explain stage covers it",
