@@ -14,7 +14,7 @@ DEPS := libpng-dev:/usr/include/png.h \
         libtiff-dev:/usr/include/x86_64-linux-gnu/tiffio.h \
         sqlite3:/usr/bin/sqlite3
 
-.PHONY: deps build release test sanitize conformance demo slides-data randomization-check trust-review bench explain-coverage clean
+.PHONY: deps build release dist dist-check test sanitize conformance demo slides-data randomization-check trust-review bench explain-coverage clean
 
 deps:
 	@missing=""; for d in $(DEPS); do pkg=$${d%%:*}; hdr=$${d#*:}; \
@@ -30,6 +30,19 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release --product candela
+
+# Candela without a Swift toolchain (docs/install.md): a release build with the Swift runtime
+# and Foundation linked in, packaged with the demo audit, the docs, its run-time Debian packages
+# (DEPENDENCIES) and a Dockerfile into dist/candela-VERSION-linux-x86_64.tar.gz (+ .sha256).
+# dist-check runs it with the toolchain hidden (Tests/dist/run.sh; CI runs it after make test).
+VERSION := $(shell sed -n 's/.*static let release = "\(.*\)".*/\1/p' Sources/Pipeline/Version.swift)
+DIST := dist/candela-$(VERSION)-linux-x86_64
+dist: deps
+	$(SWIFT) build -c release --product candela --static-swift-stdlib --scratch-path .build-dist
+	bash tools/dist/make_dist.sh .build-dist/release/candela $(DIST)
+
+dist-check: dist
+	bash Tests/dist/run.sh $(DIST).tar.gz
 
 # Unit tests (XCTest), the command-line checks (exit codes and one-line errors), the report in
 # headless Chromium (installed when missing), three shards as a job array on a single-node Slurm
@@ -140,4 +153,4 @@ explain-coverage: release
 	bash tools/bench/explain_coverage.sh $(CANDELA_RELEASE)
 
 clean:
-	rm -rf .build reports
+	rm -rf .build .build-dist dist reports

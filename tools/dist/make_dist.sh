@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Packages a Candela binary built with --static-swift-stdlib into a folder and a tarball that run
+# without a Swift toolchain (docs/install.md):
+#   DIST/bin/candela         the binary (Swift runtime and Foundation linked in)
+#   DIST/DEPENDENCIES        the Debian packages of the shared libraries it loads (from its
+#                            ELF NEEDED entries, resolved by dpkg on this machine)
+#   DIST/Dockerfile          Debian 12 slim + those packages + this folder; runs the demo audit
+#   DIST/pipelines/demo.yaml, models/demo.onnx, datasets/demo/   the demo audit
+#   DIST/README.md, docs/    the documentation
+# and DIST.tar.gz with DIST.tar.gz.sha256 (sha256sum format) beside it.
+# Refuses a binary that still loads a Swift library.
+# Usage: tools/dist/make_dist.sh BINARY DIST_FOLDER
+# (No pipefail: grep -q and awk may close their pipe early; results are checked instead.)
+set -eu
+BIN=$1
+DIST=$2
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+needed=$(readelf -d "$BIN" | sed -n 's/.*(NEEDED).*Shared library: \[\(.*\)\]/\1/p')
+swift_libs=$(grep -E '^lib(swift|Foundation|dispatch|BlocksRuntime|_Foundation)' <<< "$needed" || true)
+if [ -n "$swift_libs" ]; then
+  echo "make_dist: $BIN loads Swift libraries ($(xargs <<< "$swift_libs")); build it with --static-swift-stdlib" >&2
+  exit 1
+fi
+rm -rf "$DIST" "$DIST.tar.gz" "$DIST.tar.gz.sha256"
+mkdir -p "$DIST/bin" "$DIST/pipelines" "$DIST/models" "$DIST/datasets"
+cp "$BIN" "$DIST/bin/candela"
+strip "$DIST/bin/candela"
+packages=()
+for lib in $needed; do
+  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ && !found { print $NF; found = 1 }')
+  [ -n "$path" ] || { echo "make_dist: $lib is not a library this machine knows (ldconfig)" >&2; exit 1; }
+  pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | sed -n '1s/:.*//p' || true)
+  [ -n "$pkg" ] || pkg=$(dpkg -S "$path" 2>/dev/null | sed -n '1s/:.*//p' || true)
+  [ -n "$pkg" ] || { echo "make_dist: no Debian package owns $path" >&2; exit 1; }
+  packages+=("$pkg")
+done
+printf '%s\n' "${packages[@]}" | sort -u > "$DIST/DEPENDENCIES"
+cp "$ROOT/pipelines/demo.yaml" "$DIST/pipelines/"
+cp "$ROOT/models/demo.onnx" "$DIST/models/"
+cp -r "$ROOT/datasets/demo" "$DIST/datasets/"
+cp -r "$ROOT/README.md" "$ROOT/docs" "$DIST/"
+cp "$ROOT/tools/dist/Dockerfile" "$DIST/Dockerfile"
+name=$(basename "$DIST")
+tar -C "$(dirname "$DIST")" -czf "$DIST.tar.gz" "$name"
+(cd "$(dirname "$DIST")" && sha256sum "$name.tar.gz" > "$name.tar.gz.sha256")
+echo "dist: $DIST.tar.gz ($(du -h "$DIST.tar.gz" | cut -f1)), checksum $DIST.tar.gz.sha256"
+echo "dist: run-time packages: $(xargs < "$DIST/DEPENDENCIES")"
