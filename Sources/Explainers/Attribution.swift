@@ -26,11 +26,32 @@ public struct Attribution: Sendable {
     /// metrics: `stability` (split-half reliability), `fit_r2` (LIME's weighted R²), `samples`
     /// (the forward passes spent). Empty for deterministic methods.
     public var diagnostics: [String: Double] = [:]
+    /// Whether the sign of the raw values tells the reader something: positive is evidence for
+    /// the class, negative against it (gradients, input × gradient, integrated gradients, LRP).
+    /// Such maps are also kept signed (`signedMap`) and drawn with a diverging colormap.
+    public let signed: Bool
 
-    public init(raw: Tensor, space: Space, reduction: Reduction = .absolute) {
+    public init(raw: Tensor, space: Space, reduction: Reduction = .absolute, signed: Bool = false) {
         self.raw = raw
         self.space = space
         self.reduction = reduction
+        self.signed = signed
+    }
+
+    /// The signed map (H,W) at the input's resolution, in raw units: channels summed with their
+    /// signs (Captum's `sign="all"` view, Zennit's summed relevance), layer maps resized
+    /// bilinearly. nil for a method whose sign means nothing (`signed` false).
+    public func signedMap(height: Int, width: Int) -> [Float]? {
+        guard signed else { return nil }
+        switch space {
+        case .input:
+            let (c, h, w) = (raw.shape[0], raw.shape[1], raw.shape[2])
+            var values = [Float](repeating: 0, count: h * w)
+            for ch in 0..<c { for i in 0..<(h * w) { values[i] += raw.data[ch * h * w + i] } }
+            return Resize.bilinear(values, channels: 1, height: h, width: w, toHeight: height, toWidth: width)
+        case .layer:
+            return Resize.bilinear(raw.data, channels: 1, height: raw.shape[0], width: raw.shape[1], toHeight: height, toWidth: width)
+        }
     }
 
     /// The [H,W] heatmap at the input's resolution (DESIGN.md §3): channels reduced (sum of

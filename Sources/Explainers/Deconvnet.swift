@@ -17,7 +17,7 @@ public struct DeconvnetExplainer: Explainer {
     public init(objective: Objective = .logit) { self.objective = objective }
 
     public func explain(_ request: ExplanationRequest) throws -> Attribution {
-        Attribution(raw: Backprop.single(try Backprop.inputGradient(request, relu: .deconvnet, objective: objective)), space: .input)
+        Attribution(raw: Backprop.single(try Backprop.inputGradient(request, relu: .deconvnet, objective: objective)), space: .input, signed: true)
     }
 }
 

@@ -15,7 +15,7 @@ public struct GradientExplainer: Explainer {
     public init(objective: Objective = .logit) { self.objective = objective }
 
     public func explain(_ request: ExplanationRequest) throws -> Attribution {
-        Attribution(raw: Backprop.single(try Backprop.inputGradient(request, objective: objective)), space: .input)
+        Attribution(raw: Backprop.single(try Backprop.inputGradient(request, objective: objective)), space: .input, signed: true)
     }
 }
 

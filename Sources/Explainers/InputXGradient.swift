@@ -17,7 +17,7 @@ public struct InputXGradientExplainer: Explainer {
     public func explain(_ request: ExplanationRequest) throws -> Attribution {
         let g = Backprop.single(try Backprop.inputGradient(request, objective: objective))
         let x = Backprop.single(request.input)
-        return Attribution(raw: Tensor(shape: g.shape, data: zip(g.data, x.data).map(*)), space: .input)
+        return Attribution(raw: Tensor(shape: g.shape, data: zip(g.data, x.data).map(*)), space: .input, signed: true)
     }
 }
 

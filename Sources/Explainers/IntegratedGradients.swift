@@ -50,7 +50,7 @@ public struct IntegratedGradientsExplainer: Explainer {
             for i in 0..<plane { total[i] += p.weight * Double(grads.data[k * plane + i]) }
         }
         let raw = (0..<plane).map { Float(Double(x.data[$0] - baseline.data[$0]) * total[$0]) }
-        return Attribution(raw: Tensor(shape: Array(x.shape.dropFirst()), data: raw), space: .input)
+        return Attribution(raw: Tensor(shape: Array(x.shape.dropFirst()), data: raw), space: .input, signed: true)
     }
 }
 

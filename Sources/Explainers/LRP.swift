@@ -45,7 +45,7 @@ public struct LRPExplainer: Explainer {
         default: seed.data[request.target] = 1
         }
         let r = try request.model.relevance(pass, seed: seed, composite: composite)
-        return Attribution(raw: Backprop.single(r), space: .input)
+        return Attribution(raw: Backprop.single(r), space: .input, signed: true)
     }
 }
 

@@ -310,11 +310,13 @@ struct ItemJob {
                     model: model.model, input: try x(), target: target, pass: try forward(), image: try modelRGB()))
                 raw = attribution.raw
                 let map = attribution.heatmap(height: p.height, width: p.width)
+                let signed = attribution.signedMap(height: p.height, width: p.width).flatMap(AttributionRecord.normalizedSigned)
                 record = AttributionRecord(itemID: 0, modelHash: model.hash, explainer: spec.name, method: spec.method,
                                            parameters: canonicalJSON(e.explainer.parameters), target: target, cacheKey: key,
                                            rawShape: attribution.raw.shape, height: p.height, width: p.width,
                                            heatmap: map.values, seconds: Date().timeIntervalSince(t0),
-                                           low: Double(map.low), high: Double(map.high), diagnostics: attribution.diagnostics)
+                                           low: Double(map.low), high: Double(map.high), diagnostics: attribution.diagnostics,
+                                           signed: signed?.values, signedMax: signed?.max)
                 outcome.computed += 1
                 recent.insert(record.asStored)
             }

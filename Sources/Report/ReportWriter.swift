@@ -170,7 +170,10 @@ public struct ReportWriter {
         }
         let cards = labelledCards
         let explainerNames = Array(Set(summaries.map(\.explainer))).sorted()
-        let colorBar = SVG.colorBar(options.colormap, low: "0 (image shows)", high: "≥ 99.5th pct.", width: 260)
+        let sequentialBar = SVG.colorBar(options.colormap, low: "0 (image shows)", high: "≥ 99.5th pct.", width: 260)
+        // With signed methods in the run, their diverging scale beside it (item pages give its values).
+        let colorBar = try store.hasSignedAttributions(run: runID)
+            ? sequentialBar + " " + SVG.divergingBar(low: "−99.5th pct.", high: "+99.5th pct.", width: 260) : sequentialBar
 
         // Pointing game and metric tables.
         func values(_ e: String, _ name: String) -> [Double] { metrics.filter { $0.explainer == e && $0.name == name }.compactMap(\.value) }
@@ -281,7 +284,8 @@ public struct ReportWriter {
             for a in stored.sorted(by: { $0.explainer < $1.explainer }) {
                 let tag = "\(String(a.cacheKey.prefix(16)))-\(options.colormap.rawValue)-q995"
                 let targetClasses = classesOf[a.modelHash] ?? classes
-                var view: [String: Any] = ["explainer": a.explainer, "method": a.method, "target": a.target,
+                // colorBar false: a view without its own bar must not inherit the page's in the template.
+                var view: [String: Any] = ["explainer": a.explainer, "method": a.method, "target": a.target, "colorBar": false,
                                            "targetName": a.target < targetClasses.count ? targetClasses[a.target] : "\(a.target)"]
                 if let original {
                     let (overlay, scale) = Overlay.relevance(image: original, heatmap: a.heatmap, width: a.width, height: a.height,
@@ -291,8 +295,36 @@ public struct ReportWriter {
                     view["scale"] = String(format: "full colour from %.3g (99.5th percentile; map range %.3g to %.3g)",
                                            low + Double(scale.clip) * (high - low), low, high)
                     view["image"] = try writeOnce("images/\(tag).jpg", &used) { try writeJPEG(overlay, to: $0) }
+                    // The heatmap alone, at the image's size, for the item page's view switch.
+                    view["map"] = try writeOnce("images/\(tag)-map.jpg", &used) {
+                        let clipped = a.heatmap.map { min(1, max(0, $0 / scale.clip)) }
+                        let resized = Resize.bilinear(clipped, channels: 1, height: a.height, width: a.width,
+                                                      toHeight: original.height, toWidth: original.width)
+                        try writeJPEG(Overlay.colorize(resized, width: original.width, height: original.height, colormap: options.colormap), to: $0)
+                    }
+                    // A signed method: red for the class, blue against it, on the item page and in the
+                    // gallery; the doctor's page keeps the magnitude (one colour scale to explain).
+                    view["doctorImage"] = view["image"]
+                    var (shown, shownTag) = (overlay, tag)
+                    if let signed = a.signed, let top = a.signedMax {
+                        let (bwr, s) = Overlay.signedRelevance(image: original, map: signed, width: a.width, height: a.height)
+                        let q = Double(s.clip) * top
+                        let (lo, hi) = (Double(signed.min() ?? 0) * top, Double(signed.max() ?? 0) * top)
+                        let name = view["targetName"] as? String ?? ""
+                        view["scale"] = String(format: "red: for %@, blue: against; full colour at ±%.3g (99.5th percentile of |relevance|; signed map from %.3g to %.3g)",
+                                               name, q, lo, hi)
+                        view["colorBar"] = SVG.divergingBar(low: String(format: "−%.3g", q), high: String(format: "+%.3g", q))
+                        (shown, shownTag) = (bwr, "\(String(a.cacheKey.prefix(16)))-bwr-q995")
+                        view["image"] = try writeOnce("images/\(shownTag).jpg", &used) { try writeJPEG(bwr, to: $0) }
+                        view["map"] = try writeOnce("images/\(shownTag)-map.jpg", &used) {
+                            let resized = Resize.bilinear(signed, channels: 1, height: a.height, width: a.width,
+                                                          toHeight: original.height, toWidth: original.width)
+                            try writeJPEG(Overlay.colorizeSigned(resized, width: original.width, height: original.height, clip: s.clip), to: $0)
+                        }
+                    }
+                    view["original"] = imageFile
                     view["thumb"] = needsThumbnail(original)
-                        ? try writeOnce("thumbs/\(tag).jpg", &used) { try writeJPEG(thumbnail(overlay), to: $0) } : view["image"]
+                        ? try writeOnce("thumbs/\(shownTag).jpg", &used) { try writeJPEG(thumbnail(shown), to: $0) } : view["image"]
                 }
                 // A slide tile's heatmap is in the slide's stitched .npy (and the store): no file per tile.
                 if item.tile == nil {
@@ -311,7 +343,7 @@ public struct ReportWriter {
                     if stability < ReportWriter.stabilityThreshold { view["unstable"] = true }
                 }
                 if a.explainer == doctorExplainer {
-                    doctorOverlay = view["image"] as? String
+                    doctorOverlay = (view["doctorImage"] ?? view["image"]) as? String
                     doctorTarget = view["targetName"] as? String ?? doctorTarget
                 }
                 overlayViews.append(view)
@@ -343,7 +375,7 @@ public struct ReportWriter {
                 let card = cards[doctorExplainer]
                 var doctor = context
                 doctor.merge([
-                    "label": orFalse(item.label), "overlay": orFalse(doctorOverlay), "explainer": doctorExplainer,
+                    "label": orFalse(item.label), "overlay": orFalse(doctorOverlay), "explainer": doctorExplainer, "colorBar": sequentialBar,
                     "targetName": doctorTarget, "methodTitle": card?.title ?? doctorExplainer,
                     "probabilityPercent": p.map { percent($0.probability) } ?? "—",
                     "caption": "The same image: the highlighted regions are those that raised the model's '\(doctorTarget)' score the most.",
@@ -374,7 +406,7 @@ public struct ReportWriter {
         let slideRows = slides.isEmpty ? [] : try writeSlidePages(slides, templates: templates, common: common,
                                                                    modelNames: modelNames, models: runModels, items: items,
                                                                    predictions: predictions, overlayThumbs: overlayThumbs,
-                                                                   metricsByItem: metricsByItem, colorBar: colorBar, used: &used)
+                                                                   metricsByItem: metricsByItem, colorBar: sequentialBar, used: &used)
         for page in pagesByItem.compactMap({ $0 }) {
             cardsByID[page.id] = page.card
             if let t = page.thumb { thumbByID[page.id] = t }

@@ -26,6 +26,22 @@ enum SVG {
         """
     }
 
+    /// A diverging colour bar (blue, white at 0, red: `Overlay.bwr`) with its ends and centre labelled.
+    static func divergingBar(low: String, high: String, width: Int = 240) -> String {
+        let stops = (0...10).map { i -> String in
+            let c = Overlay.bwr(Float(i) / 5 - 1)
+            return "<stop offset=\"\(i * 10)%\" stop-color=\"\(hex(c))\"/>"
+        }.joined()
+        return """
+        <svg class="colorbar" role="img" aria-label="diverging colour scale: \(escape(low)) (against) to \(escape(high)) (for)" width="\(width)" height="34" viewBox="0 0 \(width) 34" xmlns="http://www.w3.org/2000/svg">\
+        <defs><linearGradient id="cb-bwr">\(stops)</linearGradient></defs>\
+        <rect x="0" y="0" width="\(width)" height="14" fill="url(#cb-bwr)" stroke="#555" stroke-width="0.5"/>\
+        <text x="0" y="28" font-size="11" fill="#333">\(escape(low)) against</text>\
+        <text x="\(width / 2)" y="28" font-size="11" fill="#333" text-anchor="middle">0</text>\
+        <text x="\(width)" y="28" font-size="11" fill="#333" text-anchor="end">for \(escape(high))</text></svg>
+        """
+    }
+
     /// Horizontal bars for values in [0,1], one per label, the value printed at the bar's end.
     static func bars(_ rows: [(label: String, value: Double)], title: String, width: Int = 420) -> String {
         let labelWidth = 170, barWidth = width - labelWidth - 50, rowHeight = 20

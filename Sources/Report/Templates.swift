@@ -51,6 +51,10 @@ enum Templates {
       .muted { color: #555; }
       .legend li { font-size: 13px; }
       input[type=search] { font-size: 14px; padding: 4px 8px; width: 260px; }
+      .view-switch { font-size: 14px; margin: 8px 0; }
+      .row img.v-map, .row img.v-img { display: none; }
+      body:has(#view-map:checked) .row img.v-ov, body:has(#view-image:checked) .row img.v-ov { display: none; }
+      body:has(#view-map:checked) .row img.v-map, body:has(#view-image:checked) .row img.v-img { display: block; }
     </style>
     """
 
@@ -309,9 +313,13 @@ enum Templates {
       {{#modelPredictions}}<tr><td>{{model}}</td><td{{#wrong}} class="bad"{{/wrong}}>{{className}}</td><td class="num">{{probability}}</td></tr>{{/modelPredictions}}
     </table>
     {{/hasModelPredictions}}
+    {{#image}}<form class="view-switch" aria-label="what the heatmap figures show">Show:
+      <label><input type="radio" name="view" id="view-overlay" checked> heatmap over the image</label>
+      <label><input type="radio" name="view" id="view-map"> heatmap alone</label>
+      <label><input type="radio" name="view" id="view-image"> image alone</label></form>{{/image}}
     <div class="row big">
       <figure>{{#image}}<img src="../{{image}}" alt="original image {{name}}" width="256" height="256">{{/image}}<figcaption>original</figcaption></figure>
-      {{#overlays}}<figure><img src="../{{image}}" alt="{{explainer}} heatmap over {{name}}" width="256" height="256"><figcaption>{{explainer}} ({{method}}), class {{targetName}}{{#scale}}<br><span class="muted">{{scale}}</span>{{/scale}}{{#stability}}<br><span class="{{#unstable}}bad{{/unstable}}{{^unstable}}muted{{/unstable}}">{{stability}}{{#unstable}}: unstable, a rerun with another seed would draw a different picture{{/unstable}}</span>{{/stability}}{{#array}}<br><a href="../{{array}}">heatmap array (.npy)</a>{{/array}}</figcaption></figure>{{/overlays}}
+      {{#overlays}}<figure><img class="v-ov" src="../{{image}}" alt="{{explainer}} heatmap over {{name}}" width="256" height="256">{{#map}}<img class="v-map" src="../{{map}}" alt="{{explainer}} heatmap alone" width="256" height="256">{{/map}}{{#original}}<img class="v-img" src="../{{original}}" alt="the image without the heatmap" width="256" height="256">{{/original}}{{#colorBar}}<br>{{{colorBar}}}{{/colorBar}}<figcaption>{{explainer}} ({{method}}), class {{targetName}}{{#scale}}<br><span class="muted">{{scale}}</span>{{/scale}}{{#stability}}<br><span class="{{#unstable}}bad{{/unstable}}{{^unstable}}muted{{/unstable}}">{{stability}}{{#unstable}}: unstable, a rerun with another seed would draw a different picture{{/unstable}}</span>{{/stability}}{{#array}}<br><a href="../{{array}}">heatmap array (.npy)</a>{{/array}}</figcaption></figure>{{/overlays}}
     </div>
     {{{colorBar}}}
     <table>

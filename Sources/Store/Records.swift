@@ -265,12 +265,20 @@ public struct AttributionRecord: Codable, Sendable, Equatable {
     /// What a stochastic method measured about this heatmap (`stability`, `fit_r2`, `samples`);
     /// empty for the others and for rows written before schema 9.
     public var diagnostics: [String: Double]
+    /// A signed method's map (gradients, integrated gradients, LRP) at the heatmap's size,
+    /// divided by its largest |value| (`signedMax`, in raw units): values in [−1, 1], positive
+    /// for the class. nil for unsigned methods and for rows written before schema 10.
+    public var signed: [Float]?
+    public var signedMax: Double?
 
     public init(id: Int64? = nil, itemID: Int64, modelHash: String, explainer: String, method: String, parameters: String,
                 target: Int, cacheKey: String, rawShape: [Int], height: Int, width: Int, heatmap: [Float], seconds: Double,
-                low: Double? = nil, high: Double? = nil, diagnostics: [String: Double] = [:]) {
+                low: Double? = nil, high: Double? = nil, diagnostics: [String: Double] = [:],
+                signed: [Float]? = nil, signedMax: Double? = nil) {
         self.id = id
         self.diagnostics = diagnostics
+        self.signed = signed
+        self.signedMax = signedMax
         self.low = low
         self.high = high
         self.itemID = itemID
@@ -300,7 +308,32 @@ public struct AttributionRecord: Codable, Sendable, Equatable {
     public var asStored: AttributionRecord {
         var r = self
         r.heatmap = AttributionRecord.dequantize(AttributionRecord.quantize(heatmap))
+        r.signed = signed.map { AttributionRecord.dequantizeSigned(AttributionRecord.quantizeSigned($0)) }
         return r
+    }
+
+    /// A raw signed map as stored: divided by its largest |value|, which is returned beside it
+    /// (nil when the map is all zero or not finite anywhere).
+    public static func normalizedSigned(_ map: [Float]) -> (values: [Float], max: Double)? {
+        let top = map.filter { $0.isFinite }.map { abs($0) }.max() ?? 0
+        guard top > 0 else { return nil }
+        return (map.map { $0.isFinite ? $0 / top : 0 }, Double(top))
+    }
+
+    /// Values in [−1, 1] as little-endian Int16 of round(v · 32767): error below 1.6·10⁻⁵.
+    static func quantizeSigned(_ values: [Float]) -> Data {
+        var d = Data(capacity: values.count * 2)
+        for v in values {
+            let q = UInt16(bitPattern: Int16((min(1, max(-1, v.isFinite ? v : 0)) * 32767).rounded()))
+            d.append(UInt8(q & 0xff))
+            d.append(UInt8(q >> 8))
+        }
+        return d
+    }
+
+    static func dequantizeSigned(_ d: Data) -> [Float] {
+        let b = [UInt8](d)
+        return stride(from: 0, to: b.count - 1, by: 2).map { Float(Int16(bitPattern: UInt16(b[$0]) | UInt16(b[$0 + 1]) << 8)) / 32767 }
     }
 
     static func quantize(_ values: [Float]) -> Data {

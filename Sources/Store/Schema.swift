@@ -268,5 +268,11 @@ enum Schema {
         """
         ALTER TABLE attributions ADD COLUMN diagnostics TEXT;
         """,
+        // 10: a signed method's map kept signed (Int16 of v / max|v|) and its largest |value|,
+        // for the report's diverging overlays.
+        """
+        ALTER TABLE attributions ADD COLUMN signed BLOB;
+        ALTER TABLE attributions ADD COLUMN signed_max REAL;
+        """,
     ]
 }

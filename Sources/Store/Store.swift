@@ -197,12 +197,14 @@ public final class Store: @unchecked Sendable {
         try locked {
             try connection.query("""
                 INSERT OR REPLACE INTO attributions(item_id, model_hash, explainer, method, parameters, target, cache_key,
-                  raw_shape, height, width, heatmap, seconds, heat_low, heat_high, diagnostics) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                  raw_shape, height, width, heatmap, seconds, heat_low, heat_high, diagnostics, signed, signed_max)
+                  VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                 """, [.int(a.itemID), .text(a.modelHash), .text(a.explainer), .text(a.method), .text(a.parameters),
                       .int(Int64(a.target)), .text(a.cacheKey), .text(json(a.rawShape)), .int(Int64(a.height)),
                       .int(Int64(a.width)), .blob(AttributionRecord.quantize(a.heatmap)), .double(a.seconds),
                       a.low.map { .double($0) } ?? .null, a.high.map { .double($0) } ?? .null,
-                      a.diagnostics.isEmpty ? .null : .text(json(a.diagnostics))])
+                      a.diagnostics.isEmpty ? .null : .text(json(a.diagnostics)),
+                      a.signed.map { .blob(AttributionRecord.quantizeSigned($0)) } ?? .null, a.signedMax.map { .double($0) } ?? .null])
             return connection.lastInsertRowID
         }
     }
@@ -224,7 +226,7 @@ public final class Store: @unchecked Sendable {
 
     /// The columns of an attributions row, in the order `attributionRecord` reads them.
     static let attributionColumns = "id, item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape, height, width, "
-        + "heatmap, seconds, heat_low, heat_high, diagnostics"
+        + "heatmap, seconds, heat_low, heat_high, diagnostics, signed, signed_max"
 
     /// An attributions row, columns as `attributionColumns`.
     private func attributionRecord(_ r: [SQLValue]) -> AttributionRecord {
@@ -233,7 +235,8 @@ public final class Store: @unchecked Sendable {
                           cacheKey: r[7].text ?? "", rawShape: decode([Int].self, r[8].text) ?? [],
                           height: Int(r[9].int ?? 0), width: Int(r[10].int ?? 0),
                           heatmap: AttributionRecord.dequantize(r[11].blob ?? Data()), seconds: r[12].double ?? 0,
-                          low: r[13].double, high: r[14].double, diagnostics: decode([String: Double].self, r[15].text) ?? [:])
+                          low: r[13].double, high: r[14].double, diagnostics: decode([String: Double].self, r[15].text) ?? [:],
+                          signed: r[16].blob.map(AttributionRecord.dequantizeSigned), signedMax: r[17].double)
     }
 
     // MARK: - Queries
@@ -298,7 +301,8 @@ public final class Store: @unchecked Sendable {
         try locked {
             try connection.query("""
                 SELECT a.id, a.item_id, a.model_hash, a.explainer, a.method, a.parameters, a.target, a.cache_key,
-                       a.raw_shape, a.height, a.width, a.heatmap, a.seconds, a.heat_low, a.heat_high, a.diagnostics
+                       a.raw_shape, a.height, a.width, a.heatmap, a.seconds, a.heat_low, a.heat_high, a.diagnostics,
+                       a.signed, a.signed_max
                 FROM attributions a JOIN items i ON i.id = a.item_id WHERE i.run_id = ? ORDER BY i.dataset, i.path, a.model_hash, a.explainer
                 """, [.int(run)]).map(attributionRecord)
         }
@@ -594,6 +598,15 @@ public final class Store: @unchecked Sendable {
         public var heatmap: (width: Int, height: Int, values: [Float])?
     }
 
+    /// Whether any heatmap of a run kept a signed map (the report then shows the diverging scale).
+    public func hasSignedAttributions(run: Int64) throws -> Bool {
+        try reading { connection in
+            try connection.query("""
+                SELECT 1 FROM attributions a JOIN items i ON i.id = a.item_id WHERE i.run_id = ? AND a.signed IS NOT NULL LIMIT 1
+                """, [.int(run)]).isEmpty == false
+        }
+    }
+
     /// Per model and explainer of a run: the seconds its heatmaps took in all, and how many there are.
     public func attributionSeconds(run: Int64) throws -> [(modelHash: String, explainer: String, seconds: Double, count: Int)] {
         try reading { c in
@@ -744,9 +757,9 @@ public final class Store: @unchecked Sendable {
                     """, [.int(source)])
                 try connection.query("""
                     INSERT INTO main.attributions(item_id, model_hash, explainer, method, parameters, target, cache_key, raw_shape,
-                                                  height, width, heatmap, seconds, heat_low, heat_high, diagnostics)
+                                                  height, width, heatmap, seconds, heat_low, heat_high, diagnostics, signed, signed_max)
                     SELECT \(newID), a.model_hash, a.explainer, a.method, a.parameters, a.target, a.cache_key, a.raw_shape,
-                           a.height, a.width, a.heatmap, a.seconds, a.heat_low, a.heat_high, a.diagnostics
+                           a.height, a.width, a.heatmap, a.seconds, a.heat_low, a.heat_high, a.diagnostics, a.signed, a.signed_max
                     FROM src.attributions a JOIN src.items si ON si.id = a.item_id WHERE si.run_id = ? ORDER BY a.id
                     """, [.int(source)])
                 try connection.query("""

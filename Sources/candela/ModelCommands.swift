@@ -82,7 +82,7 @@ struct Explain: ParsableCommand {
     @Option(name: .customLong("set"), help: "Method parameter key=value (repeatable).") var settings: [String] = []
     @Option(help: "Write the raw attribution (.npy).") var out: String?
     @Option(help: "Write the [0,1] heatmap at input resolution (.npy).") var heatmap: String?
-    @Option(help: "Write a PNG of the heatmap over the input (clipped at its 99.5th percentile; opacity grows with relevance).") var overlay: String?
+    @Option(help: "Write a PNG of the heatmap over the input (clipped at its 99.5th percentile; opacity grows with relevance; signed methods in red for the class and blue against it).") var overlay: String?
     @Option(help: "Colormap for --overlay: \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")).") var colormap: String = "viridis"
     @OptionGroup var preprocessing: PreprocessingOptions
 
@@ -115,8 +115,13 @@ struct Explain: ParsableCommand {
             if let heatmap { try NPY.write(Tensor(shape: [h, w], data: map.values), to: heatmap) }
             if let overlay {
                 let base = image ?? grayPreview(x)
-                // The report's rendering: clipped at the 99.5th percentile, opacity growing with relevance.
-                try Codecs.writePNG(Overlay.relevance(image: base, heatmap: map.values, width: w, height: h, colormap: cmap).image, to: overlay)
+                // The report's rendering: clipped at the 99.5th percentile, opacity growing with relevance;
+                // a signed method in red (for the class) and blue (against).
+                if let signed = attribution.signedMap(height: h, width: w) {
+                    try Codecs.writePNG(Overlay.signedRelevance(image: base, map: signed, width: w, height: h).image, to: overlay)
+                } else {
+                    try Codecs.writePNG(Overlay.relevance(image: base, heatmap: map.values, width: w, height: h, colormap: cmap).image, to: overlay)
+                }
             }
             print("method \(method), target \(t) (p = \(String(format: "%.4f", probs[t]))), top-1 \(top), raw shape \(attribution.raw.shape)")
             if !attribution.diagnostics.isEmpty {

@@ -131,4 +131,16 @@ final class ExplainerTests: XCTestCase {
         XCTAssertEqual(p[0], 0.5, accuracy: 1e-6)
         XCTAssertEqual(p[2], 0, accuracy: 1e-6)
     }
+
+    /// A signed attribution keeps its sign: channels summed as they are (the heatmap sums
+    /// magnitudes); an unsigned one has no signed map.
+    func testSignedMapSumsChannelsWithTheirSigns() {
+        // (C,H,W) = (2,1,2): pixel 0 has +3 and −1, pixel 1 has −2 and −2.
+        let raw = Tensor(shape: [2, 1, 2], data: [3, -2, -1, -2])
+        let signed = Attribution(raw: raw, space: .input, signed: true)
+        XCTAssertEqual(signed.signedMap(height: 1, width: 2), [2, -4])
+        // The magnitudes cannot tell the pixels apart: |3| + |−1| = 4 = |−2| + |−2|, a constant map.
+        XCTAssertEqual(signed.heatmap(height: 1, width: 2).values, [0, 0])
+        XCTAssertNil(Attribution(raw: raw, space: .input).signedMap(height: 1, width: 2))
+    }
 }

@@ -48,4 +48,33 @@ final class OverlayTests: XCTestCase {
         XCTAssertEqual(overlay, image)
         XCTAssertEqual(scale.clip, 1)
     }
+
+    /// The signed overlay: red where the map is for the class, blue where against, the image
+    /// untouched at 0, clipped at the 99.5th percentile of |v|.
+    func testSignedOverlayIsRedForBlueAgainstAndClear() {
+        XCTAssertTrue(Overlay.bwr(1) == (255, 0, 0))
+        XCTAssertTrue(Overlay.bwr(-1) == (0, 0, 255))
+        XCTAssertTrue(Overlay.bwr(0) == (255, 255, 255))
+        XCTAssertTrue(Overlay.bwr(-0.5) == (128, 128, 255))
+        let (image, _) = scene()
+        var map = [Float](repeating: 0, count: 64 * 64)
+        for y in 20..<30 { for x in 20..<30 { map[y * 64 + x] = 0.2 } }   // for the class
+        for y in 40..<50 { for x in 40..<50 { map[y * 64 + x] = -0.2 } }  // against
+        map[5 * 64 + 60] = -3                                             // one outlier
+        let (overlay, scale) = Overlay.signedRelevance(image: image, map: map, width: 64, height: 64)
+        XCTAssertEqual(scale.clip, 0.2, accuracy: 1e-7, "200 pixels at |0.2| and one at 3: the 99.5th percentile of |v| is 0.2")
+        let d = change(image, overlay)
+        let zero = map.indices.filter { map[$0] == 0 }
+        XCTAssertEqual(zero.filter { d[$0] == 0 }.count, zero.count, "every zero pixel shows the image as it is")
+        // Full colour inside the blobs: 85 % red over the gray for, 85 % blue against.
+        let red = 25 * 64 + 25, blue = 45 * 64 + 45
+        XCTAssertEqual(Double(overlay.pixels[3 * red]), 0.15 * 128 + 0.85 * 255, accuracy: 1)
+        XCTAssertEqual(Double(overlay.pixels[3 * red + 2]), 0.15 * 128, accuracy: 1)
+        XCTAssertEqual(Double(overlay.pixels[3 * blue]), 0.15 * 128, accuracy: 1)
+        XCTAssertEqual(Double(overlay.pixels[3 * blue + 2]), 0.15 * 128 + 0.85 * 255, accuracy: 1)
+        // The heatmap alone: the same colours on white.
+        let alone = Overlay.colorizeSigned(map, width: 64, height: 64, clip: scale.clip)
+        XCTAssertEqual(Array(alone.pixels[(3 * red)..<(3 * red + 3)]), [255, 0, 0])
+        XCTAssertEqual(Array(alone.pixels[0..<3]), [255, 255, 255])
+    }
 }

@@ -86,9 +86,10 @@ final class RunnerTests: XCTestCase {
         }
         XCTAssertTrue(gallery.contains("&lt;img src=x onerror=alert(1)&gt;.png"))
         // Files are named by content: the injected name is a copy of slide_001, so it shares its
-        // original and overlays; four distinct readable images, each with two overlays.
+        // original and overlays; four distinct readable images, each with two overlays and the
+        // two heatmaps alone (the item page's view switch).
         let images = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/report/images")
-        XCTAssertEqual(images.count, 4 * 3)
+        XCTAssertEqual(images.count, 4 * 5)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/report/items").count, 5)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/report/doctor").count, 5)
     }

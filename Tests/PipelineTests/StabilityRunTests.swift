@@ -29,6 +29,7 @@ final class StabilityRunTests: XCTestCase {
           rise: {method: rise, params: {masks: 600}}
           rise-few: {method: rise, params: {mode: paper, masks: 40}}
           saliency: {method: saliency}
+          lrp: {method: lrp}
         stages:
           explain: {kind: explain, target: 1}
           report: {kind: report, out: report}
@@ -55,7 +56,7 @@ final class StabilityRunTests: XCTestCase {
         }
         XCTAssertEqual(values("lime", "fit_r2").count, 3)
         XCTAssertTrue(values("rise", "fit_r2").isEmpty)
-        XCTAssertTrue(metrics.filter { $0.explainer == "saliency" }.isEmpty, "deterministic methods have no diagnostics")
+        XCTAssertTrue(metrics.filter { $0.explainer == "saliency" || $0.explainer == "lrp" }.isEmpty, "deterministic methods have no diagnostics")
         XCTAssertTrue(values("lime", "samples").allSatisfy { $0 <= 400 })
         XCTAssertEqual(values("rise-few", "samples"), [40, 40, 40])
         // 40 masks of the paper's estimator: its halves do not agree.
@@ -64,6 +65,19 @@ final class StabilityRunTests: XCTestCase {
             XCTAssertEqual(a.diagnostics["samples"].map { _ in true }, true, a.explainer)
         }
         XCTAssertEqual(try store.gateResults(run: summary.runID).first?.passed, true)
+        // LRP's map is also kept signed (for the red/blue overlay); the others are not.
+        for a in try store.attributions(run: summary.runID) {
+            if a.method == "lrp" {
+                let signed = try XCTUnwrap(a.signed)
+                XCTAssertEqual(signed.map { abs($0) }.max()!, 1, accuracy: 1e-4)
+                XCTAssertGreaterThan(a.signedMax ?? 0, 0)
+                // The positive evidence dominates (z⁺ and flat rules; the dense layers' epsilon rule
+                // can leave a little negative relevance).
+                XCTAssertGreaterThan(signed.filter { $0 > 0 }.reduce(0, +), 5 * signed.filter { $0 < 0 }.reduce(0) { $0 - $1 })
+            } else {
+                XCTAssertNil(a.signed, a.method)
+            }
+        }
 
         // A rerun reuses every heatmap and stores the same measures with them.
         let again = try Runner(plan: plan, options: RunOptions(jobs: 1, database: "\(dir)/c.sqlite"), log: { _ in }).run()
@@ -81,6 +95,7 @@ final class StabilityRunTests: XCTestCase {
         let page = try String(contentsOfFile: "\(dir)/report/items/\(items.sorted()[0])", encoding: .utf8)
         XCTAssertTrue(page.contains("unstable, a rerun with another seed would draw a different picture"))
         XCTAssertTrue(page.contains("fit R²"))
+        XCTAssertTrue(page.contains("red: for abnormal, blue: against"))
     }
 
     func testGatesOnDiagnosticsNeedTheirMethods() throws {

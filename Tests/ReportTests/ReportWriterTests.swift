@@ -21,6 +21,12 @@ final class ReportWriterTests: XCTestCase {
             try store.insert(AttributionRecord(itemID: item, modelHash: "abcdef0123456789", explainer: "gradcam", method: "gradcam",
                                                parameters: "{}", target: 1, cacheKey: "k\(i)", rawShape: [2, 2], height: 2, width: 2,
                                                heatmap: [0, 0.5, 0.5, 1], seconds: 0.02 * Double(i + 1)))
+            if i == 0 {
+                // A signed method: its map kept signed for the red/blue overlay.
+                try store.insert(AttributionRecord(itemID: item, modelHash: "abcdef0123456789", explainer: "lrp", method: "lrp",
+                                                   parameters: "{}", target: 1, cacheKey: "s\(i)", rawShape: [3, 2, 2], height: 2, width: 2,
+                                                   heatmap: [1, 0.5, 0, 0.5], seconds: 0.01, signed: [1, 0.5, -0.5, 0], signedMax: 4))
+            }
             try store.insert(MetricRecord(itemID: item, explainer: "gradcam", name: "energy_pointing_game", value: 0.25 * Double(i + 1)))
             try store.insert(MetricRecord(itemID: item, explainer: "gradcam", name: "pointing_game", value: i == 0 ? 1 : nil))
             try store.insert(MetricRecord(itemID: item, explainer: "gradcam", name: "pointing_game_strict", value: i == 0 ? 0 : nil))
@@ -49,7 +55,20 @@ final class ReportWriterTests: XCTestCase {
         XCTAssertTrue(gallery.contains("image unreadable"))
         // One original and one overlay for the readable item, named by content hash and cache key.
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/images").sorted()
-        XCTAssertEqual(files, ["c0.jpg", "k0-viridis-q995.jpg"])
+        XCTAssertEqual(files, ["c0.jpg", "k0-viridis-q995-map.jpg", "k0-viridis-q995.jpg", "s0-bwr-q995-map.jpg", "s0-bwr-q995.jpg",
+                               "s0-viridis-q995-map.jpg", "s0-viridis-q995.jpg"])
+        // The item page: the signed map in red and blue with its diverging scale in raw units, the
+        // switch between overlay, heatmap alone and image alone; the doctor keeps the magnitude.
+        let items = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/items").sorted()
+        let page = try items.map { try String(contentsOfFile: "\(dir)/items/\($0)", encoding: .utf8) }.first { $0.contains("lrp (lrp)") }!
+        XCTAssertTrue(page.contains("red: for abnormal, blue: against; full colour at ±4 "), page)
+        XCTAssertTrue(page.contains("aria-label=\"diverging colour scale: −4 (against) to +4 (for)\""), page)
+        XCTAssertTrue(page.contains("src=\"../images/s0-bwr-q995.jpg\""))
+        XCTAssertTrue(page.contains("class=\"v-map\" src=\"../images/s0-bwr-q995-map.jpg\""))
+        XCTAssertTrue(page.contains("class=\"v-img\" src=\"../images/c0.jpg\""))
+        XCTAssertTrue(page.contains("id=\"view-map\""))
+        let doctors = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/doctor")
+        XCTAssertFalse(try doctors.contains { try String(contentsOfFile: "\(dir)/doctor/\($0)", encoding: .utf8).contains("bwr") })
         // A second write keeps them (written once) and a doctor's page exists per item.
         let before = try FileManager.default.attributesOfItem(atPath: "\(dir)/images/c0.jpg")[.modificationDate] as? Date
         Thread.sleep(forTimeInterval: 0.01)

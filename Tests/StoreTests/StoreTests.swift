@@ -16,12 +16,22 @@ final class StoreTests: XCTestCase {
         try store.insert(AttributionRecord(itemID: item, modelHash: "mh", explainer: "gradcam", method: "gradcam",
                                            parameters: "{}", target: 1, cacheKey: "k", rawShape: [2, 2], height: 2, width: 3,
                                            heatmap: [0, 0.1, 0.5, 0.33333, 0.9, 1], seconds: 0.01))
+        try store.insert(AttributionRecord(itemID: item, modelHash: "mh", explainer: "lrp", method: "lrp",
+                                           parameters: "{}", target: 1, cacheKey: "s", rawShape: [3, 2, 3], height: 2, width: 3,
+                                           heatmap: [1, 0.1, 0.5, 0, 0.9, 1], seconds: 0.01, diagnostics: ["samples": 3],
+                                           signed: [-1, 0.1, 0.5, 0, -0.9, 1], signedMax: 2.5))
         try store.insert(MetricRecord(itemID: item, explainer: "gradcam", name: "pointing_game", value: 1))
         try store.insert(FailureRecord(runID: run, itemPath: "/bad.png", stage: "item", message: "truncated"))
         return run
     }
 
     func check(_ store: Store, _ run: Int64) throws {
+        // A signed map and diagnostics come back as written (the map within Int16 quantization).
+        let lrp = try XCTUnwrap(try store.attributions(run: run).first { $0.explainer == "lrp" })
+        XCTAssertEqual(lrp.signedMax, 2.5)
+        XCTAssertEqual(lrp.diagnostics, ["samples": 3])
+        for (a, b) in zip(try XCTUnwrap(lrp.signed), [Float(-1), 0.1, 0.5, 0, -0.9, 1]) { XCTAssertEqual(a, b, accuracy: 1.6e-5) }
+        XCTAssertNil(try store.attributions(run: run).first { $0.explainer == "gradcam" }?.signed)
         XCTAssertEqual(try store.runs().map(\.pipeline), ["p"])
         XCTAssertEqual(try store.items(run: run).map(\.path), ["/x.png"])
         XCTAssertEqual(try store.predictions(run: run).first?.probabilities, [0.25, 0.75])

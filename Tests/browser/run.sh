@@ -44,6 +44,7 @@ models:
 explainers:
   gradcam: {method: gradcam}
   saliency: {method: saliency}
+  ig: {method: integratedgradients, params: {steps: 8}}
 stages:
   predict: {kind: predict}
   explain: {kind: explain}
@@ -79,6 +80,32 @@ evil_item=$(sqlite3 "$TMP/b.sqlite" "select id from items where path like '%oner
 browse --enable-logging=stderr --v=0 --dump-dom "file://$R/items/$evil_item.html" > "$TMP/item.dom"
 check item-page-escaped bash -c "grep -qF '&lt;img src=x onerror=alert(1)&gt;.png' '$TMP/item.dom' && ! grep -qF 'onerror=\"' '$TMP/item.dom'"
 check item-page-arrays grep -q 'heatmap array (.npy)' "$TMP/item.dom"
+# The signed map (integrated gradients) in red and blue with its diverging colour bar.
+check item-page-signed bash -c "grep -q 'red: for abnormal, blue: against' '$TMP/item.dom' && grep -q 'diverging colour scale' '$TMP/item.dom' && grep -q 'bwr-q995.jpg' '$TMP/item.dom'"
+# The view switch, by a script appended to a copy of the page: each choice shows one kind of
+# picture per heatmap, and every picture it shows has loaded. (No "&" in the script: sed's
+# replacement would read it as the matched text.)
+cat > "$TMP/switch.js" <<'JS'
+window.addEventListener('load', function () {
+  var out = {};
+  var shown = function (cls) {
+    return Array.prototype.filter.call(document.querySelectorAll('img.' + cls), function (img) {
+      return getComputedStyle(img).display === 'none' ? false : img.naturalWidth > 0; }).length; };
+  ['view-overlay', 'view-map', 'view-image'].forEach(function (id) {
+    document.getElementById(id).click();
+    out[id] = [shown('v-ov'), shown('v-map'), shown('v-img')].join(',');
+  });
+  document.body.setAttribute('data-switch', JSON.stringify(out));
+});
+JS
+sed "s#</body>#<script>$(tr '\n' ' ' < "$TMP/switch.js")</script></body>#" "$R/items/$evil_item.html" > "$R/items/switch.html"
+browse --enable-logging=stderr --v=0 --virtual-time-budget=3000 --dump-dom "file://$R/items/switch.html" > "$TMP/switch.dom"
+python3 - "$TMP/switch.dom" > "$TMP/switch.txt" <<'PY'
+import html, json, re, sys
+m = re.search(r'data-switch="([^"]*)"', open(sys.argv[1]).read())
+print(json.dumps(json.loads(html.unescape(m.group(1))) if m else {}))
+PY
+check item-view-switch python3 -c "import json; d = json.load(open('$TMP/switch.txt')); assert d == {'view-overlay': '3,0,0', 'view-map': '0,3,0', 'view-image': '0,0,3'}, d"
 # The console: no JavaScript error, no failed resource.
 check console-clean bash -c "! grep -iE 'CONSOLE.*(error|uncaught)|Uncaught|ERR_FILE_NOT_FOUND' '$TMP/console.log'"
 # The filter script runs: typing is simulated by a URL-free check that the script parsed (no error above)
