@@ -80,13 +80,20 @@ public enum Evaluation {
     /// learnt weights keeps ρ near 1 and fails (`sanityThreshold`).
     public static func randomization(_ explainer: any Explainer, request: ExplanationRequest, heatmap: Heatmap,
                                      cascade: [Model]) throws -> Double {
+        let rhos = try randomizationCurve(explainer, request: request, heatmap: heatmap, cascade: cascade)
+        return rhos.reduce(0, +) / Double(rhos.count)
+    }
+
+    /// The cascade's Spearman ρ one by one: with the top 1, 2, ..., L layers randomized (the
+    /// curve of Adebayo et al.'s Fig. 2, one point per layer).
+    public static func randomizationCurve(_ explainer: any Explainer, request: ExplanationRequest, heatmap: Heatmap,
+                                          cascade: [Model]) throws -> [Double] {
         precondition(!cascade.isEmpty)
-        let rhos = try cascade.map { randomized -> Double in
+        return try cascade.map { randomized -> Double in
             let other = try explainer.explain(ExplanationRequest(model: randomized, input: request.input, target: request.target,
                                                                  image: request.image))
             return Statistics.spearman(heatmap.values, other.heatmap(height: heatmap.height, width: heatmap.width).values)
         }
-        return rhos.reduce(0, +) / Double(rhos.count)
     }
 
     /// The models of the cascade: the top 1, 2, ..., L Conv/Gemm layers randomized.

@@ -105,6 +105,7 @@ struct ItemRows {
     var predictions: [PredictionRecord]
     var attributions: [AttributionRecord]
     var metrics: [MetricRecord]
+    var curves: [CurveRecord] = []
 }
 
 /// The outcome of one item, for the run summary, with the rows to store.
@@ -281,6 +282,9 @@ struct ItemJob {
         func metric(_ explainer: String, _ name: String, _ value: Double?) {
             rows.metrics.append(MetricRecord(itemID: 0, explainer: explainer, name: name, value: value, modelHash: model.hash))
         }
+        func curve(_ explainer: String, _ kind: String, _ points: [Double]) {
+            rows.curves.append(CurveRecord(itemID: 0, modelHash: model.hash, explainer: explainer, kind: kind, points: points))
+        }
         for e in work.explainers {
             let spec = e.planned.spec, wanted = e.planned.metrics
             if let only = spec.only, !(try covers(only, prediction: prediction, classes: model.spec.classes, lesion: lesionMask)) {
@@ -344,6 +348,9 @@ struct ItemJob {
                     let cached = try m.info.stored.map { try store.cachedMetric(cacheKey: key, name: $0) }
                     if cached.allSatisfy({ $0 != nil }) {
                         for (name, c) in zip(m.info.stored, cached) { metric(spec.name, name, c!.value) }
+                        for kind in m.curves {
+                            if let points = try store.cachedCurve(cacheKey: key, kind: kind) { curve(spec.name, kind, points) }
+                        }
                         continue
                     }
                 }
@@ -354,6 +361,7 @@ struct ItemJob {
                     }
                 }
             }
+            for (kind, points) in context.recorded.sorted(by: { $0.key < $1.key }) { curve(spec.name, kind, points) }
         }
         for (name, maps) in across.sorted(by: { $0.key < $1.key }) {
             guard let m = MetricRegistry.entry(name), let values = m.across(maps) else { continue }

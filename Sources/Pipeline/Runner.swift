@@ -427,6 +427,10 @@ final class ItemWriter: @unchecked Sendable {
             m.itemID = itemID
             try store.insert(m)
         }
+        for var c in rows.curves {
+            c.itemID = itemID
+            try store.insert(c)
+        }
     }
 
     private func record(_ failure: FailureRecord) {

@@ -58,7 +58,8 @@ public final class ReportFolder: @unchecked Sendable {
 
     /// Whether a relative path is named as a report names its files: `index.html`,
     /// `gallery-<class>-<page>.html`, `items/<id>.html`, `doctor/<id>.html`, and in `images/`,
-    /// `thumbs/` and `arrays/` 16 hex digits of a content hash (with `-<colormap>` for overlays).
+    /// `thumbs/` and `arrays/` 16 hex digits of a content hash (with `-<colormap>[-q<pct>][-map]`
+    /// for overlays and heatmaps alone).
     /// A user's `images/slide_001.png` is not.
     static func isReportFile(_ path: String) -> Bool {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
@@ -77,8 +78,10 @@ public final class ReportFolder: @unchecked Sendable {
                 guard file.hasSuffix(".jpg") else { return false }
                 let stem = file.dropLast(4)
                 let hash = stem.prefix(16), rest = stem.dropFirst(16)
-                // "-<colormap>", and since the percentile-clipped overlays "-<colormap>-q<digits>".
-                let parts = rest.split(separator: "-", omittingEmptySubsequences: false)
+                // "-<colormap>", since the percentile-clipped overlays "-<colormap>-q<digits>", and
+                // since the heatmap-alone pictures "-<colormap>-q<digits>-map" ("bwr" for signed maps).
+                var parts = rest.split(separator: "-", omittingEmptySubsequences: false)
+                if parts.count == 4 && parts[3] == "map" { parts.removeLast() }
                 let colormap = parts.count >= 2 && parts[0].isEmpty && !parts[1].isEmpty && parts[1].allSatisfy(\.isLetter)
                 let clip = parts.count == 2 || (parts.count == 3 && parts[2].first == "q" && parts[2].count > 1 && parts[2].dropFirst().allSatisfy(\.isNumber))
                 return hex16(hash) && (rest.isEmpty || (colormap && clip))

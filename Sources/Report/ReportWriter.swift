@@ -203,6 +203,34 @@ public struct ReportWriter {
         let timePlot = SVG.amounts(try store.attributionSeconds(run: runID).filter { $0.count > 0 }
             .map { (label($0.explainer, $0.modelHash), 1000 * $0.seconds / Double($0.count)) }.sorted { $0.0 < $1.0 },
             title: "Time per heatmap (mean of first computations)", unit: "ms")
+        // Curves (inline SVG): the mean deletion and insertion curve of each explainer with its
+        // mean AUC, and the randomization check per layer (Adebayo et al.'s cascade) with the 0.5 line.
+        let curves = try store.curves(run: runID)
+        func meanCurve(_ kind: String, _ e: String) -> [Double] {
+            let list = curves.filter { $0.kind == kind && label($0.explainer, $0.modelHash) == e }.map(\.points)
+            guard let n = list.map(\.count).min(), n > 0 else { return [] }
+            return (0..<n).map { i in list.reduce(0) { $0 + $1[i] } / Double(list.count) }
+        }
+        func curvePlot(_ kind: String, metric: String, title: String, better: String) -> String {
+            SVG.lines(explainerNames.compactMap { e -> (label: String, points: [Double], note: String)? in
+                let c = meanCurve(kind, e)
+                let auc = values(e, metric)
+                guard !c.isEmpty, !auc.isEmpty else { return nil }
+                return (e, c, String(format: "AUC %.3f (mean of %d)", auc.reduce(0, +) / Double(auc.count), auc.count))
+            }, title: "\(title) (\(better))", xLabel: "share of pixels \(kind == "deletion" ? "deleted" : "inserted"), most relevant first",
+                      yLabel: "probability", yRange: 0...1)
+        }
+        let curvePlots = [
+            curvePlot("deletion", metric: "deletion_auc", title: "Deletion: mean probability", better: "lower is better"),
+            curvePlot("insertion", metric: "insertion_auc", title: "Insertion: mean probability", better: "higher is better"),
+            SVG.lines(explainerNames.compactMap { e -> (label: String, points: [Double], note: String)? in
+                let c = meanCurve("randomization", e)
+                guard !c.isEmpty else { return nil }
+                let mean = c.reduce(0, +) / Double(c.count)
+                return (e, c, String(format: "mean ρ %.3f: %@", mean, mean < ReportWriter.sanityThreshold ? "passes" : "fails"))
+            }, title: "Sanity check per layer: Spearman ρ with the randomized model's heatmap (below 0.5 passes)",
+                      xLabel: "top layers randomized", yLabel: "Spearman ρ", xFrom: 1, yRange: -0.2...1, reference: ReportWriter.sanityThreshold),
+        ].filter { !$0.isEmpty }
         var metricRows: [[String: Any]] = []
         for e in explainerNames where !present.isEmpty {
             var row: [String: Any] = ["explainer": e]
@@ -473,7 +501,7 @@ public struct ReportWriter {
             "pointingChart": pointingBars.isEmpty ? "" : SVG.bars(pointingBars, title: "Pointing game (standard), share of items with a lesion"),
             "metricNames": present.map { ["name": $0, "help": help[$0] ?? ""] },
             "metricRows": metricRows, "hasMetrics": !metricRows.isEmpty,
-            "metricPlots": metricPlots.map { ["svg": $0] }, "hasMetricPlots": !metricPlots.isEmpty, "timePlot": timePlot, "hasSanity": present.contains("randomization"),
+            "metricPlots": (curvePlots + metricPlots).map { ["svg": $0] }, "hasMetricPlots": !(curvePlots + metricPlots).isEmpty, "timePlot": timePlot, "hasSanity": present.contains("randomization"),
             "gates": gates, "hasGates": !gates.isEmpty, "gateVerdict": gatesFailed ? "FAIL" : "PASS", "gatesFailed": gatesFailed,
             "views": try curatedViews(items: items, predictions: predictions, metrics: metrics, thumbs: thumbByID, run: run),
             "cards": explainerNames.compactMap { e -> [String: Any]? in

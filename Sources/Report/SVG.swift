@@ -141,6 +141,53 @@ enum SVG {
         return "<svg role=\"img\" aria-label=\"\(escape(title))\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" xmlns=\"http://www.w3.org/2000/svg\">\(body)</svg>"
     }
 
+    /// Paul Tol's "bright" qualitative colours (distinguishable with the common colour blindnesses).
+    static let palette = ["#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#BBBBBB", "#222222"]
+
+    /// A line chart, one line per series, each in its own colour with its label and `note` in
+    /// the legend; the n points of a series sit at x = 0 … 1 evenly (`xFrom` 0) or at x = 1 … n
+    /// (`xFrom` 1). `reference` draws a dashed horizontal line (a threshold) labelled with its value.
+    static func lines(_ series: [(label: String, points: [Double], note: String)], title: String, xLabel: String, yLabel: String,
+                      xFrom: Int = 0, yRange: ClosedRange<Double>, reference: Double? = nil, width: Int = 420) -> String {
+        let drawn = series.filter { $0.points.count > 1 || ($0.points.count == 1 && xFrom == 1) }
+        guard !drawn.isEmpty else { return "" }
+        let (left, right, top, plotHeight) = (44.0, Double(width) - 12, 26.0, 150.0)
+        let legendTop = Int(top + plotHeight) + 34
+        let height = legendTop + drawn.count * 16 + 6
+        let maxN = drawn.map(\.points.count).max()!
+        func px(_ i: Int, _ n: Int) -> Double {
+            xFrom == 1 ? left + (maxN > 1 ? Double(i) / Double(maxN - 1) : 0.5) * (right - left)
+                       : left + Double(i) / Double(max(1, n - 1)) * (right - left)
+        }
+        func py(_ v: Double) -> Double {
+            top + (1 - (min(yRange.upperBound, max(yRange.lowerBound, v)) - yRange.lowerBound) / (yRange.upperBound - yRange.lowerBound)) * plotHeight
+        }
+        func f(_ v: Double) -> String { String(format: "%.1f", v) }
+        var body = "<text x=\"0\" y=\"14\" font-size=\"12\" font-weight=\"600\" fill=\"#222\">\(escape(title))</text>"
+        body += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(right - left))\" height=\"\(f(plotHeight))\" fill=\"#fff\" stroke=\"#bbb\"/>"
+        for v in [yRange.lowerBound, (yRange.lowerBound + yRange.upperBound) / 2, yRange.upperBound] {
+            body += "<text x=\"\(f(left - 4))\" y=\"\(f(py(v) + 4))\" font-size=\"10\" text-anchor=\"end\" fill=\"#555\">\(String(format: "%.3g", v))</text>"
+        }
+        let xTicks = xFrom == 1 ? [("1", left), ("\(maxN)", right)] : [("0", left), ("0.5", (left + right) / 2), ("1", right)]
+        for (label, x) in xTicks {
+            body += "<text x=\"\(f(x))\" y=\"\(f(top + plotHeight + 13))\" font-size=\"10\" text-anchor=\"middle\" fill=\"#555\">\(label)</text>"
+        }
+        body += "<text x=\"\(f((left + right) / 2))\" y=\"\(f(top + plotHeight + 26))\" font-size=\"11\" text-anchor=\"middle\" fill=\"#333\">\(escape(xLabel))</text>"
+        body += "<text x=\"10\" y=\"\(f(top + plotHeight / 2))\" font-size=\"11\" fill=\"#333\" text-anchor=\"middle\" transform=\"rotate(-90 10 \(f(top + plotHeight / 2)))\">\(escape(yLabel))</text>"
+        if let reference {
+            body += "<line x1=\"\(f(left))\" y1=\"\(f(py(reference)))\" x2=\"\(f(right))\" y2=\"\(f(py(reference)))\" stroke=\"#cc3311\" stroke-dasharray=\"4 3\"><title>\(String(format: "%.3g", reference))</title></line>"
+        }
+        for (k, s) in drawn.enumerated() {
+            let colour = palette[k % palette.count]
+            let points = s.points.enumerated().map { "\(f(px($0.offset, s.points.count))),\(f(py($0.element)))" }.joined(separator: " ")
+            body += "<polyline points=\"\(points)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"1.8\"><title>\(escape(s.label)): \(escape(s.note))</title></polyline>"
+            let y = legendTop + k * 16
+            body += "<line x1=\"\(Int(left))\" y1=\"\(y - 4)\" x2=\"\(Int(left) + 18)\" y2=\"\(y - 4)\" stroke=\"\(colour)\" stroke-width=\"2.5\"/>"
+            body += "<text x=\"\(Int(left) + 24)\" y=\"\(y)\" font-size=\"11\" fill=\"#222\">\(escape(s.label)) — \(escape(s.note))</text>"
+        }
+        return "<svg role=\"img\" aria-label=\"\(escape(title))\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" xmlns=\"http://www.w3.org/2000/svg\">\(body)</svg>"
+    }
+
     /// Horizontal bars of positive amounts (seconds, counts), scaled to the largest, the amount
     /// printed at each bar's end with `unit`.
     static func amounts(_ rows: [(label: String, value: Double)], title: String, unit: String, width: Int = 420) -> String {

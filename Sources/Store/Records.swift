@@ -352,6 +352,26 @@ public struct AttributionRecord: Codable, Sendable, Equatable {
     }
 }
 
+/// A curve measured on one heatmap, for the report's plots: `deletion` and `insertion` (the
+/// target's probability at each step, the steps evenly spaced over the share of pixels 0…1) and
+/// `randomization` (Spearman ρ with the heatmap of the model with its top 1, 2, … layers
+/// randomized).
+public struct CurveRecord: Codable, Sendable, Equatable {
+    public var itemID: Int64
+    public var modelHash: String
+    public var explainer: String
+    public var kind: String
+    public var points: [Double]
+
+    public init(itemID: Int64, modelHash: String, explainer: String, kind: String, points: [Double]) {
+        self.itemID = itemID
+        self.modelHash = modelHash
+        self.explainer = explainer
+        self.kind = kind
+        self.points = points
+    }
+}
+
 /// A named number about one heatmap (e.g. the pointing game: 1 hit, 0 miss): the heatmap of
 /// `explainer` for the model `modelHash` on item `itemID`.
 public struct MetricRecord: Codable, Sendable, Equatable {

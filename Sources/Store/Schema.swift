@@ -274,5 +274,16 @@ enum Schema {
         ALTER TABLE attributions ADD COLUMN signed BLOB;
         ALTER TABLE attributions ADD COLUMN signed_max REAL;
         """,
+        // 11: the curves behind the deletion/insertion AUCs and the randomization check, per heatmap.
+        """
+        CREATE TABLE curves(
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            model_hash TEXT NOT NULL,
+            explainer TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            points TEXT NOT NULL,
+            PRIMARY KEY(item_id, model_hash, explainer, kind)
+        );
+        """,
     ]
 }

@@ -217,6 +217,37 @@ public final class Store: @unchecked Sendable {
         }
     }
 
+    public func insert(_ c: CurveRecord) throws {
+        try locked {
+            try connection.query("INSERT OR REPLACE INTO curves(item_id, model_hash, explainer, kind, points) VALUES (?,?,?,?,?)",
+                                 [.int(c.itemID), .text(c.modelHash), .text(c.explainer), .text(c.kind), .text(json(c.points))])
+        }
+    }
+
+    /// Every curve of a run's heatmaps.
+    public func curves(run: Int64) throws -> [CurveRecord] {
+        try reading { connection in
+            try connection.query("""
+                SELECT c.item_id, c.model_hash, c.explainer, c.kind, c.points FROM curves c JOIN items i ON i.id = c.item_id
+                WHERE i.run_id = ? ORDER BY c.item_id, c.model_hash, c.explainer, c.kind
+                """, [.int(run)]).map {
+                CurveRecord(itemID: $0[0].int ?? 0, modelHash: $0[1].text ?? "", explainer: $0[2].text ?? "", kind: $0[3].text ?? "",
+                            points: decode([Double].self, $0[4].text) ?? [])
+            }
+        }
+    }
+
+    /// The stored curve of a heatmap with this cache key (as `cachedMetric`), nil when none is.
+    public func cachedCurve(cacheKey: String, kind: String) throws -> [Double]? {
+        try reading { connection in
+            try connection.query("""
+                SELECT c.points FROM attributions a
+                JOIN curves c ON c.item_id = a.item_id AND c.model_hash = a.model_hash AND c.explainer = a.explainer
+                WHERE a.cache_key = ? AND c.kind = ? ORDER BY a.id DESC LIMIT 1
+                """, [.text(cacheKey), .text(kind)]).first.flatMap { decode([Double].self, $0[0].text) }
+        }
+    }
+
     public func insert(_ f: FailureRecord) throws {
         try locked {
             try connection.query("INSERT INTO failures(run_id, item_path, stage, message) VALUES (?,?,?,?)",
@@ -766,6 +797,11 @@ public final class Store: @unchecked Sendable {
                     INSERT INTO main.metrics(item_id, model_hash, explainer, name, value)
                     SELECT \(newID), m.model_hash, m.explainer, m.name, m.value
                     FROM src.metrics m JOIN src.items si ON si.id = m.item_id WHERE si.run_id = ?
+                    """, [.int(source)])
+                try connection.query("""
+                    INSERT INTO main.curves(item_id, model_hash, explainer, kind, points)
+                    SELECT \(newID), c.model_hash, c.explainer, c.kind, c.points
+                    FROM src.curves c JOIN src.items si ON si.id = c.item_id WHERE si.run_id = ?
                     """, [.int(source)])
                 // Every shard records every slide of its datasets: one row each in the merged run.
                 try connection.query("""

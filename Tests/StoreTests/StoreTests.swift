@@ -21,6 +21,7 @@ final class StoreTests: XCTestCase {
                                            heatmap: [1, 0.1, 0.5, 0, 0.9, 1], seconds: 0.01, diagnostics: ["samples": 3],
                                            signed: [-1, 0.1, 0.5, 0, -0.9, 1], signedMax: 2.5))
         try store.insert(MetricRecord(itemID: item, explainer: "gradcam", name: "pointing_game", value: 1))
+        try store.insert(CurveRecord(itemID: item, modelHash: "mh", explainer: "gradcam", kind: "deletion", points: [0.9, 0.5, 0.1]))
         try store.insert(FailureRecord(runID: run, itemPath: "/bad.png", stage: "item", message: "truncated"))
         return run
     }
@@ -32,6 +33,9 @@ final class StoreTests: XCTestCase {
         XCTAssertEqual(lrp.diagnostics, ["samples": 3])
         for (a, b) in zip(try XCTUnwrap(lrp.signed), [Float(-1), 0.1, 0.5, 0, -0.9, 1]) { XCTAssertEqual(a, b, accuracy: 1.6e-5) }
         XCTAssertNil(try store.attributions(run: run).first { $0.explainer == "gradcam" }?.signed)
+        XCTAssertEqual(try store.curves(run: run).map(\.points), [[0.9, 0.5, 0.1]])
+        XCTAssertEqual(try store.cachedCurve(cacheKey: "k", kind: "deletion"), [0.9, 0.5, 0.1])
+        XCTAssertNil(try store.cachedCurve(cacheKey: "k", kind: "insertion"))
         XCTAssertEqual(try store.runs().map(\.pipeline), ["p"])
         XCTAssertEqual(try store.items(run: run).map(\.path), ["/x.png"])
         XCTAssertEqual(try store.predictions(run: run).first?.probabilities, [0.25, 0.75])

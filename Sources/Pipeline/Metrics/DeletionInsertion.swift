@@ -7,9 +7,12 @@ struct DeletionAUCMetric: HeatmapMetric {
     static let info = MetricInfo(name: "deletion_auc", stored: ["deletion_auc"],
                                  help: "probability while deleting pixels in heatmap order (lower is better)", inTable: true)
     static let reusable = true
+    static let curves = ["deletion"]
 
     static func measure(_ c: MetricContext) throws -> [(name: String, value: Double?)] {
-        [("deletion_auc", try c.curves().deletionAUC)]
+        let curves = try c.curves()
+        c.record(curve: "deletion", curves.deletion)
+        return [("deletion_auc", curves.deletionAUC)]
     }
 }
 
@@ -19,8 +22,11 @@ struct InsertionAUCMetric: HeatmapMetric {
     static let info = MetricInfo(name: "insertion_auc", stored: ["insertion_auc"],
                                  help: "probability while inserting pixels into a blurred image (higher is better)", inTable: true)
     static let reusable = true
+    static let curves = ["insertion"]
 
     static func measure(_ c: MetricContext) throws -> [(name: String, value: Double?)] {
-        [("insertion_auc", try c.curves().insertionAUC)]
+        let curves = try c.curves()
+        c.record(curve: "insertion", curves.insertion)
+        return [("insertion_auc", curves.insertionAUC)]
     }
 }

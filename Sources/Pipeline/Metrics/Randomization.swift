@@ -7,9 +7,12 @@ struct RandomizationMetric: HeatmapMetric {
     static let info = MetricInfo(name: "randomization", stored: ["randomization"],
                                  help: "rank correlation with heatmaps of randomized models (lower is better; < 0.5 passes)", inTable: true)
     static let reusable = true
+    static let curves = ["randomization"]
 
     static func measure(_ c: MetricContext) throws -> [(name: String, value: Double?)] {
         guard let cascade = c.randomized else { return [] }
-        return [("randomization", try Evaluation.randomization(c.explainer, request: try c.request(), heatmap: c.heatmap, cascade: cascade))]
+        let rhos = try Evaluation.randomizationCurve(c.explainer, request: try c.request(), heatmap: c.heatmap, cascade: cascade)
+        c.record(curve: "randomization", rhos)
+        return [("randomization", rhos.reduce(0, +) / Double(rhos.count))]
     }
 }

@@ -27,6 +27,9 @@ final class MetricContext {
     private let tissueMask: () throws -> [Float]?
     private let makeRequest: () throws -> ExplanationRequest
     private let makeCurves: () throws -> Faithfulness.Curves
+    /// Curves a metric measured on the way (kind → points), stored beside its values for the
+    /// report's plots (`CurveRecord`).
+    private(set) var recorded: [String: [Double]] = [:]
 
     init(explainer: any Explainer, heatmap: Heatmap, raw: Tensor?, randomized: [Model]?, lesion: @escaping () throws -> [Float]?,
          tissue: @escaping () throws -> [Float]?, request: @escaping () throws -> ExplanationRequest,
@@ -49,6 +52,8 @@ final class MetricContext {
     func request() throws -> ExplanationRequest { try makeRequest() }
     /// Deletion and insertion curves of this heatmap, computed once for both AUCs.
     func curves() throws -> Faithfulness.Curves { try makeCurves() }
+    /// Keeps a curve for the store (see `HeatmapMetric.curves`).
+    func record(curve kind: String, _ points: [Double]) { recorded[kind] = points }
 }
 
 /// A metric: its description and how it is measured on one heatmap. Adding a metric is its
@@ -60,6 +65,8 @@ protocol HeatmapMetric {
     static var reusable: Bool { get }
     /// The values to store (names from `info.stored`); nil values are stored as "does not apply".
     static func measure(_ c: MetricContext) throws -> [(name: String, value: Double?)]
+    /// The curves `measure` records (`MetricContext.record`); a reused value brings its stored curves.
+    static var curves: [String] { get }
     /// Whether it is measured over an item's explainers together (agreement) by `across`
     /// rather than on each heatmap by `measure`.
     static var acrossExplainers: Bool { get }
@@ -70,6 +77,7 @@ protocol HeatmapMetric {
 
 extension HeatmapMetric {
     static var reusable: Bool { false }
+    static var curves: [String] { [] }
     static var acrossExplainers: Bool { false }
     static func measure(_ c: MetricContext) throws -> [(name: String, value: Double?)] { [] }
     static func across(_ heatmaps: [String: Heatmap]) -> [String: Double]? { nil }
