@@ -12,7 +12,8 @@ DEPS := libpng-dev:/usr/include/png.h \
         libssl-dev:/usr/include/openssl/sha.h \
         libopenslide-dev:/usr/include/openslide/openslide.h \
         libtiff-dev:/usr/include/x86_64-linux-gnu/tiffio.h \
-        sqlite3:/usr/bin/sqlite3
+        sqlite3:/usr/bin/sqlite3 \
+        time:/usr/bin/time
 
 .PHONY: deps build release dist dist-check test sanitize conformance demo slides-data randomization-check trust-review bench explain-coverage clean
 
@@ -140,6 +141,7 @@ bench: release
 	bash tools/bench/bench_scale.sh $(CANDELA_RELEASE)
 	bash tools/bench/bench_slides.sh $(CANDELA_RELEASE)
 	bash tools/bench/bench_localization.sh $(CANDELA_RELEASE)
+	bash tools/bench/bench_export.sh $(CANDELA_RELEASE)
 	@if .venv/bin/python -c "import torch, torchvision, onnxruntime" 2>/dev/null; then \
 	  .venv/bin/python tools/bench/export_models.py --models resnet18,mobilenet_v2 && \
 	  .venv/bin/python tools/bench/bench_vs_ort.py --candela $(CANDELA_RELEASE) && \

@@ -27,7 +27,9 @@ public struct Attribution: Sendable {
     /// (the forward passes spent). Empty for deterministic methods.
     public var diagnostics: [String: Double] = [:]
     /// Whether the sign of the raw values tells the reader something: positive is evidence for
-    /// the class, negative against it (gradients, input × gradient, integrated gradients, LRP).
+    /// the class, negative against it (gradients, input × gradient, integrated gradients, LRP;
+    /// guided backprop and deconvnet too, as Captum draws them, though their modified ReLU
+    /// backward makes "against" a weaker reading).
     /// Such maps are also kept signed (`signedMap`) and drawn with a diverging colormap.
     public let signed: Bool
 

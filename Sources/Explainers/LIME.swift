@@ -180,6 +180,8 @@ public struct LIMEExplainer: Explainer {
         let classes = try Backprop.scores(try request.forwardPass(), model: request.model).shape[1]
         try Backprop.checkTarget(request.target, classes: classes)
         var scales = try segmentations(request, height: h, width: w).map { Scale(labels: $0.labels, count: $0.count, input: x) }
+        // A budget too small for two samples per scale keeps the coarsest scales only.
+        if mode == .adaptive && samples < 2 * scales.count { scales = Array(scales.prefix(max(1, samples / 2))) }
         var rng = SeededGenerator(seed: UInt64(seed))
         var width = kernelWidth.map(Double.init)
         var spent = 0
@@ -245,7 +247,7 @@ public struct LIMEExplainer: Explainer {
         case .lime:
             try sample([samples])
         case .adaptive:
-            let first = min(LIMEExplainer.firstRound, max(2, samples / scales.count))
+            let first = min(LIMEExplainer.firstRound, samples / scales.count)
             try sample(scales.map { _ in first })
         }
         while true {

@@ -53,9 +53,12 @@ struct RidgeMoments {
     /// The ridge coefficients β (intercept excluded) and the weighted R² of the fit.
     /// Centred about the weighted means: C = Σw(z−z̄)(z−z̄)ᵀ, c = Σw(z−z̄)(y−ȳ);
     /// (C + αI)β = c; RSS = TSS − 2βᵀc + βᵀCβ; R² = 1 − RSS/TSS (0 when y is constant).
+    /// No rows of positive weight give β = 0 and R² 0.
     func fit(alpha: Double) throws -> (beta: [Double], r2: Double) {
         let p = features
-        guard sw > 0 else { throw ExplainerError("lime: no sample has a positive weight") }
+        // No weight at all (a kernel so narrow that only the all-ones row, which sits in the other
+        // half, counts): nothing to fit.
+        guard sw > 0 else { return ([Double](repeating: 0, count: p), 0) }
         var c = [Double](repeating: 0, count: p * p), rhs = [Double](repeating: 0, count: p)
         for j in 0..<p {
             rhs[j] = swzy[j] - swz[j] * swy / sw

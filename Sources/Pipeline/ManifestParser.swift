@@ -391,6 +391,19 @@ public enum ManifestParser {
                         }
                     } else if !evaluated.flatMap(MetricRegistry.storedNames).contains(metric) {
                         throw r.error(metricNode, "gate '\(name)': no evaluate stage computes '\(metric)'; add it to an evaluate stage's metrics")
+                    } else {
+                        // The explainer's heatmaps must reach an evaluate stage that computes it: one
+                        // whose needs name no explain stage (it takes all), or one of the explainer's.
+                        let kinds = Dictionary(stages.map { ($0.name, $0.kind) }, uniquingKeysWith: { a, _ in a })
+                        let explaining = Set(stages.filter { $0.kind == .explain && ($0.explainers.isEmpty || $0.explainers.contains(explainer!)) }.map(\.name))
+                        let reaching = stages.filter { s in
+                            guard s.kind == .evaluate, s.metrics.flatMap(MetricRegistry.storedNames).contains(metric) else { return false }
+                            let named = s.needs.filter { kinds[$0] == .explain }
+                            return named.isEmpty || !explaining.isDisjoint(with: named)
+                        }
+                        guard !reaching.isEmpty else {
+                            throw r.error(metricNode, "gate '\(name)': no evaluate stage that computes '\(metric)' needs an explain stage of '\(explainer!)'")
+                        }
                     }
                 }
                 guard (m["min"] == nil) != (m["max"] == nil) else {

@@ -3,8 +3,8 @@ import Explainers
 /// The stage DAG of a manifest: explicit `needs:` plus inferred edges, in a runnable order.
 ///
 /// Inferred edges: explain needs every predict stage (targets depend on the prediction),
-/// evaluate, compare, drift and spray need every explain stage (unless their `needs:` name
-/// explain stages: then those only), report needs every other stage.
+/// evaluate, compare, drift and spray need every explain stage (an evaluate stage whose `needs:`
+/// names explain stages: those only), report needs every other stage.
 public struct Plan: Sendable {
     public let manifest: Manifest
     /// Stages in dependency order.
@@ -31,10 +31,10 @@ public struct Plan: Sendable {
             case .evaluate, .compare, .drift, .spray: inferred = [.explain]
             case .report: inferred = [.predict, .explain, .evaluate, .compare, .drift, .spray]
             }
-            // A stage that names explain stages in `needs` measures those only.
-            let namesExplain = s.needs.contains { n in stages.first { $0.name == n }?.kind == .explain }
+            // An evaluate stage that names explain stages in `needs` measures those only.
+            let namesExplain = s.kind == .evaluate && s.needs.contains { n in stages.first { $0.name == n }?.kind == .explain }
             for o in stages where inferred.contains(o.kind) && !needs.contains(o.name) {
-                if o.kind == .explain && s.kind != .report && namesExplain { continue }
+                if o.kind == .explain && namesExplain { continue }
                 needs.append(o.name)
             }
             edges[s.name] = needs

@@ -13,5 +13,8 @@ public enum CandelaVersion {
     /// engine-4: 1 × 1 convolutions on planes of at most 256 pixels with at least 64 input
     /// channels run with output channels along the vector, summing all channels in one pass
     /// (MobileNetV2's 14 × 14 and 7 × 7 layers round differently).
-    public static let engine = "engine-4"
+    /// engine-5: heatmaps carry what the report draws beyond the [0,1] map (signed maps of the
+    /// signed methods, LIME's and RISE's diagnostics, the deletion/insertion/randomization
+    /// curves); a heatmap cached before them would be reused without them for good.
+    public static let engine = "engine-5"
 }

@@ -333,6 +333,9 @@ public struct ReportWriter {
                     // A signed method: red for the class, blue against it, on the item page and in the
                     // gallery; the doctor's page keeps the magnitude (one colour scale to explain).
                     view["doctorImage"] = view["image"]
+                    // The sequential thumbnail also serves the slide and SpRAy pages (one colour scale there).
+                    view["sequentialThumb"] = needsThumbnail(original)
+                        ? try writeOnce("thumbs/\(tag).jpg", &used) { try writeJPEG(thumbnail(overlay), to: $0) } : view["image"]
                     var (shown, shownTag) = (overlay, tag)
                     if let signed = a.signed, let top = a.signedMax {
                         let (bwr, s) = Overlay.signedRelevance(image: original, map: signed, width: a.width, height: a.height)
@@ -351,7 +354,7 @@ public struct ReportWriter {
                         }
                     }
                     view["original"] = imageFile
-                    view["thumb"] = needsThumbnail(original)
+                    view["thumb"] = shownTag == tag ? view["sequentialThumb"] : needsThumbnail(original)
                         ? try writeOnce("thumbs/\(shownTag).jpg", &used) { try writeJPEG(thumbnail(shown), to: $0) } : view["image"]
                 }
                 // A slide tile's heatmap is in the slide's stitched .npy (and the store): no file per tile.
@@ -428,7 +431,7 @@ public struct ReportWriter {
         var overlayThumbs: [Int64: [String: String]] = [:]
         for page in pagesByItem.compactMap({ $0 }) {
             for o in page.card["overlays"] as? [[String: Any]] ?? [] {
-                if let e = o["explainer"] as? String, let t = o["thumb"] as? String { overlayThumbs[page.id, default: [:]][e] = t }
+                if let e = o["explainer"] as? String, let t = (o["sequentialThumb"] ?? o["thumb"]) as? String { overlayThumbs[page.id, default: [:]][e] = t }
             }
         }
         let slideRows = slides.isEmpty ? [] : try writeSlidePages(slides, templates: templates, common: common,

@@ -87,6 +87,15 @@ final class LIMETests: XCTestCase {
         // A budget too small for the target stops at the budget.
         let capped = try ExplainerRegistry.make(method: "lime", parameters: ["samples": "90", "stability": "1"]).explain(request)
         XCTAssertEqual(capped.diagnostics["samples"], 90)
+        // A budget below two samples per scale keeps fewer scales and is never overspent.
+        for n in [2, 3, 5] {
+            let tiny = try ExplainerRegistry.make(method: "lime", parameters: ["samples": "\(n)"]).explain(request)
+            XCTAssertLessThanOrEqual(tiny.diagnostics["samples"]!, Double(n))
+        }
+        // A kernel so narrow that only the all-ones row has weight: a flat map, stability 0, no error.
+        let narrow = try ExplainerRegistry.make(method: "lime", parameters: ["mode": "lime", "kernel_width": "0.001", "samples": "40"])
+            .explain(request)
+        XCTAssertEqual(narrow.diagnostics["stability"], 0)
         let mask = try LIMETests.lesionMask("slide_001")
         XCTAssertEqual(PointingGame.hit(heatmap: a.heatmap(height: 64, width: 64), mask: mask, tolerance: 3), true)
         // What stability claims: the correlation with a rerun under another seed.

@@ -59,6 +59,30 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(try DatasetLoader.load(m.datasets["slides"]!).count, 64)
     }
 
+    /// A gate on a metric must reach the explainer's heatmaps: an evaluate stage that computes
+    /// it and needs the explainer's explain stage (or names none).
+    func testGateMetricMustReachTheExplainersStage() throws {
+        let text = """
+        datasets:
+          a: {csv: ../datasets/demo/labels.csv}
+        models:
+          m: {onnx: ../models/demo.onnx, classes: [normal, abnormal], preprocessing: {size: [64, 64]}}
+        explainers:
+          cam: {method: gradcam}
+          sal: {method: saliency}
+        stages:
+          e1: {kind: explain, explainers: [cam]}
+          e2: {kind: explain, explainers: [sal]}
+          pg: {kind: evaluate, metrics: [pointing_game], needs: [e1]}
+        gates:
+          g: {metric: pointing_game, explainer: EXPLAINER, min: 0.5}
+        """
+        XCTAssertNoThrow(try parse(text.replacingOccurrences(of: "EXPLAINER", with: "cam")))
+        XCTAssertThrowsError(try parse(text.replacingOccurrences(of: "EXPLAINER", with: "sal"))) {
+            XCTAssertTrue("\($0)".contains("gate 'g': no evaluate stage that computes 'pointing_game' needs an explain stage of 'sal'"), "\($0)")
+        }
+    }
+
     /// The DAG decides what runs: stages cover every dataset and model unless they name some;
     /// evaluate stages measure the explain stages they need; unused definitions are warned about
     /// at their line.

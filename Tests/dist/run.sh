@@ -32,6 +32,10 @@ check dockerfile-installs-dependencies grep -q 'apt-get install .*DEPENDENCIES' 
 SWIFT_BIN=$(command -v swift || true)
 [ -n "$SWIFT_BIN" ] || { echo "Tests/dist: no swift on PATH: nothing to hide, so the check would prove nothing" >&2; exit 1; }
 TOOLCHAIN=$(dirname "$(dirname "$(dirname "$(readlink -f "$SWIFT_BIN")")")")
+case "$TOOLCHAIN" in
+  /|/usr) echo "Tests/dist: swift is installed in $TOOLCHAIN/usr with the system; it cannot be hidden alone here" >&2; exit 1 ;;
+esac
+[ "$(id -u)" = 0 ] || { echo "Tests/dist: hiding $TOOLCHAIN needs a mount namespace: run as root (as CI does)" >&2; exit 1; }
 cat > "$TMP/inside.sh" <<INSIDE
 set -u
 mount -t tmpfs none "$TOOLCHAIN" || exit 90
