@@ -255,7 +255,8 @@ public struct LIMEExplainer: Explainer {
             let reliability = Statistics.splitHalfReliability(result.halves[0], result.halves[1])
             let left = samples - spent
             if mode == .lime || reliability >= Double(stability) || left <= 0 {
-                var attribution = Attribution(raw: Tensor(shape: [h, w], data: result.map), space: .layer)
+                // Coefficients are signed (a region that lowers the score is negative): drawn diverging.
+                var attribution = Attribution(raw: Tensor(shape: [h, w], data: result.map), space: .layer, signed: true)
                 attribution.diagnostics = ["stability": reliability, "fit_r2": result.r2, "samples": Double(spent)]
                 return attribution
             }

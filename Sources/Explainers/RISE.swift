@@ -154,7 +154,9 @@ public struct RISEExplainer: Explainer {
             }
             let reliability = Statistics.splitHalfReliability(saliency(halves[0]), saliency(halves[1]))
             if mode == .paper || reliability >= Double(stability) || done >= masks {
-                var attribution = Attribution(raw: Tensor(shape: [h, w], data: saliency(halves[0] + halves[1])), space: .layer)
+                // The adaptive map is centred (0: the mean score under the masks): drawn diverging.
+                var attribution = Attribution(raw: Tensor(shape: [h, w], data: saliency(halves[0] + halves[1])), space: .layer,
+                                              signed: mode == .adaptive)
                 attribution.diagnostics = ["stability": reliability, "samples": Double(done)]
                 return attribution
             }

@@ -45,6 +45,7 @@ enum Templates {
       .cluster { border-left: 4px solid #d6d6dc; padding-left: 10px; margin: 12px 0; }
       .cluster.flagged { border-left-color: #cc3311; }
       .big img { width: 256px; height: 256px; }
+      .big figure { max-width: 300px; }
       figcaption.meta { font-size: 13px; margin-top: 6px; }
       .bad { color: #b3261e; font-weight: 600; }
       .good { color: #1b6e2e; font-weight: 600; }

@@ -65,7 +65,7 @@ final class StabilityRunTests: XCTestCase {
             XCTAssertEqual(a.diagnostics["samples"].map { _ in true }, true, a.explainer)
         }
         XCTAssertEqual(try store.gateResults(run: summary.runID).first?.passed, true)
-        // LRP's map is also kept signed (for the red/blue overlay); the others are not.
+        // LRP, LIME and adaptive RISE keep a signed map (for the red/blue overlay); the others do not.
         for a in try store.attributions(run: summary.runID) {
             if a.method == "lrp" {
                 let signed = try XCTUnwrap(a.signed)
@@ -74,8 +74,11 @@ final class StabilityRunTests: XCTestCase {
                 // The positive evidence dominates (z⁺ and flat rules; the dense layers' epsilon rule
                 // can leave a little negative relevance).
                 XCTAssertGreaterThan(signed.filter { $0 > 0 }.reduce(0, +), 5 * signed.filter { $0 < 0 }.reduce(0) { $0 - $1 })
+            } else if a.explainer == "lime" || a.explainer == "rise" {
+                // LIME's coefficients and adaptive RISE's centred map: 0 means no effect.
+                XCTAssertNotNil(a.signed, a.explainer)
             } else {
-                XCTAssertNil(a.signed, a.method)
+                XCTAssertNil(a.signed, a.explainer) // saliency, and RISE's paper mode (all positive)
             }
         }
 

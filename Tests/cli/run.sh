@@ -222,6 +222,9 @@ YAML
 "$BIN" run "$TMP/formula.yaml" --db "$TMP/formula.sqlite" >/dev/null 2>&1
 expect_ok export-formula -- "$BIN" export --db "$TMP/formula.sqlite" --out "$TMP/formula-out.csv"
 check export-csv-injection-safe python3 -c "import csv,sys; r = list(csv.DictReader(open(sys.argv[1]))); assert r[0]['label'] == \"'=HYPERLINK(\\\"http://x\\\")\", r" "$TMP/formula-out.csv"
+# JSON Lines escape what they carry (quotes here) and are not spreadsheets: the label as it is.
+expect_ok export-formula-jsonl -- "$BIN" export --db "$TMP/formula.sqlite" --format jsonl --out "$TMP/formula-out.jsonl"
+check export-jsonl-escaped python3 -c "import json,sys; r = [json.loads(l) for l in open(sys.argv[1])]; assert r[0]['label'] == '=HYPERLINK(\"http://x\")' and isinstance(r[0]['probability'], float) and r[0]['run'] == 1, r" "$TMP/formula-out.jsonl"
 expect_error runs-missing-db "/no/such.sqlite" -- "$BIN" runs --db /no/such.sqlite
 
 # Never delete what Candela did not write: a folder of someone else's files is refused (before
