@@ -205,21 +205,9 @@ def relevance_maps(model, x: torch.Tensor, target: int = 1):
     """Gradient x input (summed over channels, at the 64 px input, repeated 2x2 to 128 px) and
     Grad-CAM (last Relu, channel weights = spatial mean of the gradient, ReLU, bilinearly
     upsampled with half-pixel centres to 128 px), both for logit `target`. (N,128,128) each."""
-    model.eval()
-    store = {}
-
-    def _keep(_m, _i, out):
-        out.retain_grad()
-        store["a"] = out
-
-    h = dict(model.named_modules())[model.cam_module].register_forward_hook(_keep)
-    xx = x.clone().requires_grad_(True)
-    model(xx)[:, target].sum().backward()
-    h.remove()
-    gxi = (xx.grad * x).sum(1)
+    cam, grad = tdm.gradcam_backward(model, x, lambda y: y[:, target].sum())
+    gxi = (grad * x).sum(1)
     gxi = gxi.repeat_interleave(SCALE, 1).repeat_interleave(SCALE, 2)
-    a, g = store["a"].detach(), store["a"].grad
-    cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=(SIZE, SIZE), mode="bilinear", align_corners=False)[:, 0]
     return gxi.detach().numpy(), cam.detach().numpy()
 
@@ -266,21 +254,9 @@ def candela_heatmaps(model, x: torch.Tensor, targets: np.ndarray):
     """Heatmaps as Candela derives them (docs/methods.md) for each image's target logit, at the
     64 px model input: inputxgradient and saliency reduce channels by the sum of absolute values;
     gradcam (the last Relu) is resized bilinearly with half-pixel centres. Dict of (N,64,64)."""
-    model.eval()
-    store = {}
-
-    def _keep(_m, _i, out):
-        out.retain_grad()
-        store["a"] = out
-
-    h = dict(model.named_modules())[model.cam_module].register_forward_hook(_keep)
-    xx = x.clone().requires_grad_(True)
-    model(xx).gather(1, torch.from_numpy(targets)[:, None]).sum().backward()
-    h.remove()
-    a, g = store["a"].detach(), store["a"].grad
-    cam = F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
+    cam, grad = tdm.gradcam_backward(model, x, lambda y: y.gather(1, torch.from_numpy(targets)[:, None]).sum())
     cam = F.interpolate(cam, size=x.shape[2:], mode="bilinear", align_corners=False)[:, 0]
-    return {"inputxgradient": (xx.grad * x).abs().sum(1).numpy(), "saliency": xx.grad.abs().sum(1).numpy(),
+    return {"inputxgradient": (grad * x).abs().sum(1).numpy(), "saliency": grad.abs().sum(1).numpy(),
             "gradcam": cam.detach().numpy()}
 
 

@@ -253,11 +253,10 @@ def train(model, xtr, ytr, epochs: int, bs: int, lr: float, seed: int, mtr=None,
         hook.remove()
 
 
-def gradcam_localization(model: nn.Module, x: torch.Tensor, masks_u8: np.ndarray):
-    """Grad-CAM (class 1) on images with blobs, upsampled bilinearly to the mask size.
-
-    Returns (fraction whose CAM maximum lies inside the mask, fraction inside the mask
-    dilated by 8 px = one CAM cell, mean share of CAM mass inside the 8 px dilation)."""
+def gradcam_backward(model: nn.Module, x: torch.Tensor, objective):
+    """One backward pass of the scalar objective(logits): Grad-CAM at the model's `cam_module`
+    (channel weights = spatial mean of the gradient, ReLU; (N,1,h,w), not upsampled) and the
+    gradient at the input (N,C,H,W)."""
     model.eval()
     store = {}
 
@@ -267,10 +266,18 @@ def gradcam_localization(model: nn.Module, x: torch.Tensor, masks_u8: np.ndarray
 
     h = dict(model.named_modules())[model.cam_module].register_forward_hook(_keep)
     xx = x.clone().requires_grad_(True)
-    model(xx)[:, 1].sum().backward()
+    objective(model(xx)).backward()
     h.remove()
-    a, gr = store["a"].detach(), store["a"].grad
-    cam = F.relu((gr.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
+    a, g = store["a"].detach(), store["a"].grad
+    return F.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True)), xx.grad
+
+
+def gradcam_localization(model: nn.Module, x: torch.Tensor, masks_u8: np.ndarray):
+    """Grad-CAM (class 1) on images with blobs, upsampled bilinearly to the mask size.
+
+    Returns (fraction whose CAM maximum lies inside the mask, fraction inside the mask
+    dilated by 8 px = one CAM cell, mean share of CAM mass inside the 8 px dilation)."""
+    cam, _ = gradcam_backward(model, x, lambda y: y[:, 1].sum())
     size = masks_u8.shape[1:]
     up = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)[:, 0].numpy()
     m = torch.from_numpy((masks_u8 > 0).astype(np.float32))[:, None]
