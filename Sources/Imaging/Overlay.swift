@@ -47,22 +47,31 @@ public enum Overlay {
     /// `percentile` quantile (over its pixels; 1 when the map is all zero).
     public static func relevance(image: Image, heatmap: [Float], width: Int, height: Int, colormap: Colormap = .viridis,
                                  percentile: Double = 0.995, maxAlpha: Float = 0.85) -> (image: Image, scale: Scale) {
-        let rgb = image.rgb()
         let clip = quantile(heatmap, percentile)
-        let scaled = heatmap.map { $0.isFinite ? min(1, max(0, $0 / clip)) : 0 }
-        let h = Resize.bilinear(scaled, channels: 1, height: height, width: width, toHeight: rgb.height, toWidth: rgb.width)
         let table = colormap.table
+        let out = relevanceBlend(image: image, scaled: heatmap.map { $0.isFinite ? min(1, max(0, $0 / clip)) : 0 }, width: width, height: height,
+                        range: 0...1, maxAlpha: maxAlpha) { table[Int(($0 * 255).rounded())] }
+        return (out, Scale(clip: clip, percentile: percentile))
+    }
+
+    /// The blend both relevance overlays share: `scaled` (H,W), already divided by its clip, is
+    /// resized to the image, clamped to `range`, coloured by `color` and laid over the image with
+    /// opacity `maxAlpha`·|v|.
+    static func relevanceBlend(image: Image, scaled: [Float], width: Int, height: Int, range: ClosedRange<Float>, maxAlpha: Float,
+                      color: (Float) -> (UInt8, UInt8, UInt8)) -> Image {
+        let rgb = image.rgb()
+        let h = Resize.bilinear(scaled, channels: 1, height: height, width: width, toHeight: rgb.height, toWidth: rgb.width)
         var p = rgb.pixels
         for i in 0..<(rgb.width * rgb.height) {
-            let v = min(1, max(0, h[i]))
-            let a = maxAlpha * v
-            let c = table[Int((v * 255).rounded())]
+            let v = min(range.upperBound, max(range.lowerBound, h[i]))
+            let a = maxAlpha * abs(v)
+            let c = color(v)
             for (k, channel) in [c.0, c.1, c.2].enumerated() {
                 let mixed = (1 - a) * Float(rgb.pixels[3 * i + k]) + a * Float(channel)
                 p[3 * i + k] = UInt8(min(255, max(0, mixed.rounded())))
             }
         }
-        return (Image(width: rgb.width, height: rgb.height, channels: 3, pixels: p), Scale(clip: clip, percentile: percentile))
+        return Image(width: rgb.width, height: rgb.height, channels: 3, pixels: p)
     }
 
     /// The diverging colour of v ∈ [−1, 1] (matplotlib's `bwr`): blue (0,0,255) at −1, white at
@@ -98,21 +107,10 @@ public enum Overlay {
     /// map's `percentile` quantile of |v|.
     public static func signedRelevance(image: Image, map: [Float], width: Int, height: Int,
                                        percentile: Double = 0.995, maxAlpha: Float = 0.85) -> (image: Image, scale: Scale) {
-        let rgb = image.rgb()
         let clip = signedClip(map, percentile: percentile)
-        let scaled = map.map { $0.isFinite ? min(1, max(-1, $0 / clip)) : 0 }
-        let h = Resize.bilinear(scaled, channels: 1, height: height, width: width, toHeight: rgb.height, toWidth: rgb.width)
-        var p = rgb.pixels
-        for i in 0..<(rgb.width * rgb.height) {
-            let v = min(1, max(-1, h[i]))
-            let a = maxAlpha * abs(v)
-            let c = bwr(v)
-            for (k, channel) in [c.0, c.1, c.2].enumerated() {
-                let mixed = (1 - a) * Float(rgb.pixels[3 * i + k]) + a * Float(channel)
-                p[3 * i + k] = UInt8(min(255, max(0, mixed.rounded())))
-            }
-        }
-        return (Image(width: rgb.width, height: rgb.height, channels: 3, pixels: p), Scale(clip: clip, percentile: percentile))
+        let out = relevanceBlend(image: image, scaled: map.map { $0.isFinite ? min(1, max(-1, $0 / clip)) : 0 }, width: width, height: height,
+                        range: -1...1, maxAlpha: maxAlpha, color: bwr)
+        return (out, Scale(clip: clip, percentile: percentile))
     }
 
     /// The `q` quantile of the finite values (nearest rank, as numpy's "higher"), at least the

@@ -312,8 +312,7 @@ public struct ReportWriter {
             for a in stored.sorted(by: { $0.explainer < $1.explainer }) {
                 let tag = "\(String(a.cacheKey.prefix(16)))-\(options.colormap.rawValue)-q995"
                 let targetClasses = classesOf[a.modelHash] ?? classes
-                // colorBar false: a view without its own bar must not inherit the page's in the template.
-                var view: [String: Any] = ["explainer": a.explainer, "method": a.method, "target": a.target, "colorBar": false,
+                var view: [String: Any] = ["explainer": a.explainer, "method": a.method, "target": a.target,
                                            "targetName": a.target < targetClasses.count ? targetClasses[a.target] : "\(a.target)"]
                 if let original {
                     let (overlay, scale) = Overlay.relevance(image: original, heatmap: a.heatmap, width: a.width, height: a.height,
@@ -323,12 +322,13 @@ public struct ReportWriter {
                     view["scale"] = String(format: "full colour from %.3g (99.5th percentile; map range %.3g to %.3g)",
                                            low + Double(scale.clip) * (high - low), low, high)
                     view["image"] = try writeOnce("images/\(tag).jpg", &used) { try writeJPEG(overlay, to: $0) }
-                    // The heatmap alone, at the image's size, for the item page's view switch.
-                    view["map"] = try writeOnce("images/\(tag)-map.jpg", &used) {
-                        let clipped = a.heatmap.map { min(1, max(0, $0 / scale.clip)) }
-                        let resized = Resize.bilinear(clipped, channels: 1, height: a.height, width: a.width,
-                                                      toHeight: original.height, toWidth: original.width)
-                        try writeJPEG(Overlay.colorize(resized, width: original.width, height: original.height, colormap: options.colormap), to: $0)
+                    /// The heatmap alone at the image's size (for the item page's view switch): `values`
+                    /// resized to the image, then `paint`ed.
+                    func alone(_ name: String, _ values: [Float], _ paint: ([Float]) -> Image) throws -> String {
+                        try writeOnce("images/\(name)-map.jpg", &used) {
+                            try writeJPEG(paint(Resize.bilinear(values, channels: 1, height: a.height, width: a.width,
+                                                                toHeight: original.height, toWidth: original.width)), to: $0)
+                        }
                     }
                     // A signed method: red for the class, blue against it, on the item page and in the
                     // gallery; the doctor's page keeps the magnitude (one colour scale to explain).
@@ -344,13 +344,15 @@ public struct ReportWriter {
                         let name = view["targetName"] as? String ?? ""
                         view["scale"] = String(format: "red: for %@, blue: against; full colour at ±%.3g (99.5th percentile of |relevance|; signed map from %.3g to %.3g)",
                                                name, q, lo, hi)
-                        view["colorBar"] = SVG.divergingBar(low: String(format: "−%.3g", q), high: String(format: "+%.3g", q))
+                        view["signedBar"] = SVG.divergingBar(low: String(format: "−%.3g", q), high: String(format: "+%.3g", q))
                         (shown, shownTag) = (bwr, "\(String(a.cacheKey.prefix(16)))-bwr-q995")
                         view["image"] = try writeOnce("images/\(shownTag).jpg", &used) { try writeJPEG(bwr, to: $0) }
-                        view["map"] = try writeOnce("images/\(shownTag)-map.jpg", &used) {
-                            let resized = Resize.bilinear(signed, channels: 1, height: a.height, width: a.width,
-                                                          toHeight: original.height, toWidth: original.width)
-                            try writeJPEG(Overlay.colorizeSigned(resized, width: original.width, height: original.height, clip: s.clip), to: $0)
+                        view["map"] = try alone(shownTag, signed) {
+                            Overlay.colorizeSigned($0, width: original.width, height: original.height, clip: s.clip)
+                        }
+                    } else {
+                        view["map"] = try alone(tag, a.heatmap.map { min(1, max(0, $0 / scale.clip)) }) {
+                            Overlay.colorize($0, width: original.width, height: original.height, colormap: options.colormap)
                         }
                     }
                     view["original"] = imageFile

@@ -376,12 +376,13 @@ struct Export: ParsableCommand {
                     let cls = r.classIndex < names.count ? names[r.classIndex] : String(r.classIndex)
                     let isFlagged = flagged.contains("\(r.name) \(r.modelHash) \(r.explainer) \(r.classIndex) \(r.cluster)")
                     if format == "jsonl" {
-                        let object: [String: Any] = ["path": paths[r.itemID] ?? "", "class": cls, "explainer": r.explainer, "cluster": r.cluster,
-                                                     "medoid": r.medoid, "model": models[r.modelHash] ?? r.modelHash, "stage": r.name,
-                                                     "flagged": isFlagged, "x": r.x.isFinite ? r.x : NSNull() as Any,
-                                                     "y": r.y.isFinite ? r.y : NSNull() as Any]
-                        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-                        lines.append(String(decoding: data, as: UTF8.self))
+                        var line = ""
+                        JSONValue.object([
+                            ("class", .string(cls)), ("cluster", .int(r.cluster)), ("explainer", .string(r.explainer)),
+                            ("flagged", .bool(isFlagged)), ("medoid", .bool(r.medoid)), ("model", .string(models[r.modelHash] ?? r.modelHash)),
+                            ("path", .string(paths[r.itemID] ?? "")), ("stage", .string(r.name)), ("x", .number(r.x)), ("y", .number(r.y)),
+                        ]).write(into: &line)
+                        lines.append(line)
                         continue
                     }
                     lines.append([Export.cell(paths[r.itemID] ?? ""), Export.cell(cls), Export.cell(r.explainer), String(r.cluster), r.medoid ? "1" : "0",
@@ -520,11 +521,11 @@ final class ProgressBar: @unchecked Sendable {
     }
 }
 
-/// A JSON value written by hand for `export --format jsonl` (RFC 8259): strings escaped (quote,
+/// A JSON value written by hand for `export --format jsonl`, heatmaps and clusters (RFC 8259): strings escaped (quote,
 /// backslash, control characters; "/" and non-ASCII as they are), numbers in Swift's shortest
 /// round-trip form, non-finite numbers as null, objects in the order given.
 enum JSONValue {
-    case string(String), number(Double), int(Int), null
+    case string(String), number(Double), int(Int), bool(Bool), null
     case object([(String, JSONValue)])
 
     static func optional(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
@@ -534,6 +535,7 @@ enum JSONValue {
         case .string(let s): JSONValue.quote(s, into: &out)
         case .number(let d): out += d.isFinite ? "\(d)" : "null"
         case .int(let i): out += String(i)
+        case .bool(let b): out += b ? "true" : "false"
         case .null: out += "null"
         case .object(let fields):
             out += "{"

@@ -55,8 +55,9 @@ final class ReportWriterTests: XCTestCase {
         XCTAssertTrue(gallery.contains("image unreadable"))
         // One original and one overlay for the readable item, named by content hash and cache key.
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/images").sorted()
+        // The signed method's heatmap alone is the red/blue one; its sequential overlay serves the doctor's page.
         XCTAssertEqual(files, ["c0.jpg", "k0-viridis-q995-map.jpg", "k0-viridis-q995.jpg", "s0-bwr-q995-map.jpg", "s0-bwr-q995.jpg",
-                               "s0-viridis-q995-map.jpg", "s0-viridis-q995.jpg"])
+                               "s0-viridis-q995.jpg"])
         // The item page: the signed map in red and blue with its diverging scale in raw units, the
         // switch between overlay, heatmap alone and image alone; the doctor keeps the magnitude.
         let items = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/items").sorted()

@@ -23,6 +23,21 @@ check() {
   if "$@"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $name"; fi
 }
 browse() { chromium --headless --no-sandbox --disable-gpu --no-first-run --disable-dev-shm-usage "$@" 2>>"$TMP/console.log"; }
+# run_script PAGE SCRIPT ATTRIBUTE OUT BUDGET_MS: headless Chromium has no clicks on its command
+# line, so a copy of PAGE (beside it: relative links hold) gets SCRIPT appended; the JSON the
+# script leaves in the body's ATTRIBUTE is written to OUT ({} when it left none). No "&" in a
+# script: sed's replacement would read it as the matched text.
+run_script() {
+  local page=$1 script=$2 attribute=$3 out=$4 budget=$5
+  local copy; copy="$(dirname "$page")/script-$(basename "$script" .js).html"
+  sed "s#</body>#<script>$(tr '\n' ' ' < "$script")</script></body>#" "$page" > "$copy"
+  browse --enable-logging=stderr --v=0 --virtual-time-budget="$budget" --dump-dom "file://$copy" > "$out.dom"
+  python3 - "$out.dom" "$attribute" > "$out" <<'PY'
+import html, json, re, sys
+m = re.search(sys.argv[2] + r'="([^"]*)"', open(sys.argv[1]).read())
+print(json.dumps(json.loads(html.unescape(m.group(1))) if m else {}))
+PY
+}
 
 # A dataset of six demo slides and one whose file name is an HTML injection.
 EVIL='<img src=x onerror=alert(1)>.png'
@@ -83,8 +98,7 @@ check item-page-arrays grep -q 'heatmap array (.npy)' "$TMP/item.dom"
 # The signed map (integrated gradients) in red and blue with its diverging colour bar.
 check item-page-signed bash -c "grep -q 'red: for abnormal, blue: against' '$TMP/item.dom' && grep -q 'diverging colour scale' '$TMP/item.dom' && grep -q 'bwr-q995.jpg' '$TMP/item.dom'"
 # The view switch, by a script appended to a copy of the page: each choice shows one kind of
-# picture per heatmap, and every picture it shows has loaded. (No "&" in the script: sed's
-# replacement would read it as the matched text.)
+# picture per heatmap, and every picture it shows has loaded.
 cat > "$TMP/switch.js" <<'JS'
 window.addEventListener('load', function () {
   var out = {};
@@ -98,13 +112,7 @@ window.addEventListener('load', function () {
   document.body.setAttribute('data-switch', JSON.stringify(out));
 });
 JS
-sed "s#</body>#<script>$(tr '\n' ' ' < "$TMP/switch.js")</script></body>#" "$R/items/$evil_item.html" > "$R/items/switch.html"
-browse --enable-logging=stderr --v=0 --virtual-time-budget=3000 --dump-dom "file://$R/items/switch.html" > "$TMP/switch.dom"
-python3 - "$TMP/switch.dom" > "$TMP/switch.txt" <<'PY'
-import html, json, re, sys
-m = re.search(r'data-switch="([^"]*)"', open(sys.argv[1]).read())
-print(json.dumps(json.loads(html.unescape(m.group(1))) if m else {}))
-PY
+run_script "$R/items/$evil_item.html" "$TMP/switch.js" data-switch "$TMP/switch.txt" 3000
 check item-view-switch python3 -c "import json; d = json.load(open('$TMP/switch.txt')); assert d == {'view-overlay': '3,0,0', 'view-map': '0,3,0', 'view-image': '0,0,3'}, d"
 # The console: no JavaScript error, no failed resource.
 check console-clean bash -c "! grep -iE 'CONSOLE.*(error|uncaught)|Uncaught|ERR_FILE_NOT_FOUND' '$TMP/console.log'"
@@ -182,14 +190,8 @@ window.addEventListener('load', function () {
   }, 1500);
 });
 JS
-sed "s#</body>#<script>$(tr '\n' ' ' < "$TMP/interact.js")</script></body>#" "$TMP/slide-report/slides/1.html" > "$TMP/slide-report/slides/interact.html"
 : > "$TMP/console.log"
-browse --enable-logging=stderr --v=0 --virtual-time-budget=8000 --dump-dom "file://$TMP/slide-report/slides/interact.html" > "$TMP/interact.dom"
-python3 - "$TMP/interact.dom" > "$TMP/interact.txt" <<'PY'
-import html, json, re, sys
-m = re.search(r'data-interactions="([^"]*)"', open(sys.argv[1]).read())
-print(json.dumps(json.loads(html.unescape(m.group(1))) if m else {}))
-PY
+run_script "$TMP/slide-report/slides/1.html" "$TMP/interact.js" data-interactions "$TMP/interact.txt" 8000
 j() { python3 -c "import json,sys; print(json.load(open('$TMP/interact.txt')).get('$1', ''))"; }
 check viewer-zoom-in bash -c "python3 -c \"import json; d = json.load(open('$TMP/interact.txt')); assert d['zoomAfter'] > d['zoomBefore'], d\""
 check viewer-finer-tiles-load test "$(j finerTiles)" -ge 1

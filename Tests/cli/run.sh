@@ -650,6 +650,16 @@ expect_error spray-gate-needs-stage "gate 'hans': no spray stage clusters the he
 check spray-runs bash -c "test $rc -eq 0 && grep -q \"spray 'strategies': cam \[m\] class 0: 20 heatmaps, 1 cluster,\" '$TMP/err' && grep -q 'gate hans: spray_flags of cam = 0' '$TMP/out'"
 expect_ok spray-export -- "$BIN" export --db "$TMP/spray.sqlite" --table clusters --out "$TMP/clusters.csv"
 check spray-export-rows bash -c "head -1 '$TMP/clusters.csv' | grep -qx 'path,class,explainer,cluster,medoid,model,stage,flagged' && test \$(wc -l < '$TMP/clusters.csv') -eq 25 && test \$(awk -F, 'NR > 1 && \$5 == 1' '$TMP/clusters.csv' | wc -l) -ge 2"
+expect_ok spray-export-jsonl -- "$BIN" export --db "$TMP/spray.sqlite" --table clusters --format jsonl --out "$TMP/clusters.jsonl"
+check spray-export-jsonl-rows python3 -c "
+import csv, json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+table = list(csv.DictReader(open(sys.argv[2])))
+assert len(rows) == len(table) > 0, (len(rows), len(table))
+assert all(isinstance(r['flagged'], bool) and isinstance(r['medoid'], bool) and isinstance(r['cluster'], int) for r in rows), rows[0]
+key = lambda d: (d['path'], d['explainer'], str(d['cluster']), str(int(d['medoid'])) if isinstance(d['medoid'], bool) else d['medoid'])
+assert sorted(map(key, rows)) == sorted(map(key, table))
+" "$TMP/clusters.jsonl" "$TMP/clusters.csv"
 expect_error spray-export-none "has no SpRAy clusters (add a stage of kind spray)" -- "$BIN" export --db "$TMP/drift2.sqlite" --table clusters
 expect_error export-bad-table "--table: heatmaps or clusters, got 'cluster'" -- "$BIN" export --db "$TMP/spray.sqlite" --table cluster
 

@@ -16,13 +16,12 @@ check checksum bash -c "cd '$(dirname "$TARBALL")' && sha256sum --quiet -c '$(ba
 tar -C "$TMP" -xzf "$TARBALL"
 DIST=$(echo "$TMP"/candela-*)
 BIN=$DIST/bin/candela
-needed=$(readelf -d "$BIN" | sed -n 's/.*(NEEDED).*Shared library: \[\(.*\)\]/\1/p')
-check no-swift-libraries bash -c "! grep -qE '^lib(swift|Foundation|dispatch|BlocksRuntime|_Foundation)' <<< '$needed'"
-check no-swift-runpath bash -c "! readelf -d '$BIN' | grep -E 'R(UN)?PATH' | grep -q swift"
+. "$(dirname "$0")/../../tools/dist/elf.sh"
+needed=$(needed_libraries "$BIN")
+check no-swift-libraries bash -c "! grep -qE '$SWIFT_LIBRARIES' <<< '$needed'"
+check no-swift-runpath test -z "$(swift_run_path "$BIN")"
 for lib in $needed; do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ && !found { print $NF; found = 1 }')
-  pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | sed -n '1s/:.*//p')
-  [ -n "$pkg" ] || pkg=$(dpkg -S "$path" 2>/dev/null | sed -n '1s/:.*//p')
+  pkg=$(package_of "$(library_path "$lib")")
   check "dependency-$lib" grep -qx "$pkg" "$DIST/DEPENDENCIES"
 done
 check dockerfile-installs-dependencies grep -q 'apt-get install .*DEPENDENCIES' "$DIST/Dockerfile"

@@ -16,14 +16,16 @@ set -eu
 BIN=$1
 DIST=$2
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-needed=$(readelf -d "$BIN" | sed -n 's/.*(NEEDED).*Shared library: \[\(.*\)\]/\1/p')
-swift_libs=$(grep -E '^lib(swift|Foundation|dispatch|BlocksRuntime|_Foundation)' <<< "$needed" || true)
+. "$ROOT/tools/dist/elf.sh"
+needed=$(needed_libraries "$BIN")
+swift_libs=$(grep -E "$SWIFT_LIBRARIES" <<< "$needed" || true)
 if [ -n "$swift_libs" ]; then
   echo "make_dist: $BIN loads Swift libraries ($(xargs <<< "$swift_libs")); build it with --static-swift-stdlib" >&2
   exit 1
 fi
-if readelf -d "$BIN" | grep -E 'R(UN)?PATH' | grep -q swift; then
-  echo "make_dist: $BIN has a run path into the Swift toolchain: $(readelf -d "$BIN" | grep -E 'R(UN)?PATH')" >&2
+run_path=$(swift_run_path "$BIN")
+if [ -n "$run_path" ]; then
+  echo "make_dist: $BIN has a run path into the Swift toolchain: $run_path" >&2
   exit 1
 fi
 # The Dockerfile's base image is the build machine's system (its packages are the ones listed).
@@ -39,10 +41,9 @@ cp "$BIN" "$DIST/bin/candela"
 strip "$DIST/bin/candela"
 packages=()
 for lib in $needed; do
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ && !found { print $NF; found = 1 }')
+  path=$(library_path "$lib")
   [ -n "$path" ] || { echo "make_dist: $lib is not a library this machine knows (ldconfig)" >&2; exit 1; }
-  pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | sed -n '1s/:.*//p' || true)
-  [ -n "$pkg" ] || pkg=$(dpkg -S "$path" 2>/dev/null | sed -n '1s/:.*//p' || true)
+  pkg=$(package_of "$path")
   [ -n "$pkg" ] || { echo "make_dist: no Debian package owns $path" >&2; exit 1; }
   packages+=("$pkg")
 done
