@@ -11,9 +11,11 @@ import Imaging
 ///
 /// Pixels come from `render(x, y, width, height, downsample)`: the region at level-0 pixel
 /// (x, y) of `width` × `height` pixels of a level with that downsample. Every level is rendered
-/// from the closure (not from the level above), one tile at a time, so a 100,000-pixel slide is
-/// written with one tile in memory. Used for the synthetic slides of the tests and the demo.
-public struct PyramidWriter {
+/// from the closure (not from the level above), a row of tiles at a time, the row's tiles
+/// concurrently (so `render` must be safe to call from several threads): a 100,000-pixel slide
+/// is written with one row of tiles in memory. Used for the synthetic slides of the tests and
+/// the demo.
+public struct PyramidWriter: Sendable {
     public enum Compression: Sendable { case jpeg(quality: Int), deflate }
 
     public var tileSize = 256
@@ -32,7 +34,7 @@ public struct PyramidWriter {
     /// Writes the pyramid of a `width` × `height` level 0 to `path`; returns each level's size.
     @discardableResult
     public func write(to path: String, width: Int, height: Int,
-                      render: (_ x: Int, _ y: Int, _ width: Int, _ height: Int, _ downsample: Int) throws -> Image) throws -> [(Int, Int)] {
+                      render: @escaping @Sendable (_ x: Int, _ y: Int, _ width: Int, _ height: Int, _ downsample: Int) throws -> Image) throws -> [(Int, Int)] {
         guard let tiff = TIFFOpen(path, width * height > 1 << 30 ? "w8" : "w") else { throw SlideError("\(path): cannot create TIFF") }
         defer { TIFFClose(tiff) }
         var sizes: [(Int, Int)] = []
@@ -48,7 +50,7 @@ public struct PyramidWriter {
     }
 
     private func writeLevel(_ tiff: OpaquePointer, path: String, width: Int, height: Int, downsample: Int,
-                            render: (Int, Int, Int, Int, Int) throws -> Image) throws {
+                            render: @escaping @Sendable (Int, Int, Int, Int, Int) throws -> Image) throws {
         func set(_ tag: Int32, _ value: UInt32) { _ = withVaList([value]) { TIFFVSetField(tiff, UInt32(tag), $0) } }
         func setDouble(_ tag: Int32, _ value: Double) { _ = withVaList([value]) { TIFFVSetField(tiff, UInt32(tag), $0) } }
         set(TIFFTAG_IMAGEWIDTH, UInt32(width))
@@ -76,20 +78,29 @@ public struct PyramidWriter {
                 + "|AppMag = \(Int((10 / mpp).rounded()))|MPP = \(mpp)"
             _ = description.withCString { text in withVaList([text]) { TIFFVSetField(tiff, UInt32(TIFFTAG_IMAGEDESCRIPTION), $0) } }
         }
+        // A row of tiles is rendered on every core, then compressed and written in order.
         var buffer = [UInt8](repeating: 255, count: tileSize * tileSize * 3)
+        let columns = Array(stride(from: 0, to: width, by: tileSize))
         for ty in stride(from: 0, to: height, by: tileSize) {
-            for tx in stride(from: 0, to: width, by: tileSize) {
-                let (w, h) = (min(tileSize, width - tx), min(tileSize, height - ty))
-                let image = try render(tx * downsample, ty * downsample, w, h, downsample).rgb()
+            let h = min(tileSize, height - ty)
+            let row = RenderedRow(count: columns.count)
+            DispatchQueue.concurrentPerform(iterations: columns.count) { k in
+                let w = min(tileSize, width - columns[k])
+                row.set(k, Result { try render(columns[k] * downsample, ty * downsample, w, h, downsample).rgb() })
+            }
+            for (k, tx) in columns.enumerated() {
+                let w = min(tileSize, width - tx)
+                let image = try row.take(k)
                 guard image.width == w, image.height == h else {
                     throw SlideError("\(path): the renderer gave \(image.width)×\(image.height) pixels for a \(w)×\(h) tile")
                 }
                 // Edge tiles are padded to the full tile with white.
-                for i in 0..<buffer.count { buffer[i] = 255 }
-                for row in 0..<h {
-                    for col in 0..<w {
-                        let s = (row * w + col) * 3, d = (row * tileSize + col) * 3
-                        buffer[d] = image.pixels[s]; buffer[d + 1] = image.pixels[s + 1]; buffer[d + 2] = image.pixels[s + 2]
+                if w < tileSize || h < tileSize { for i in 0..<buffer.count { buffer[i] = 255 } }
+                image.pixels.withUnsafeBufferPointer { src in
+                    buffer.withUnsafeMutableBufferPointer { dst in
+                        for r in 0..<h {
+                            for i in 0..<(w * 3) { dst[r * tileSize * 3 + i] = src[r * w * 3 + i] }
+                        }
                     }
                 }
                 let written = buffer.withUnsafeMutableBytes { raw in
@@ -99,5 +110,19 @@ public struct PyramidWriter {
             }
         }
         guard TIFFWriteDirectory(tiff) == 1 else { throw SlideError("\(path): libtiff could not write a level directory") }
+    }
+}
+
+/// The tiles of one row, filled by concurrent renderers (each slot written once, under a lock).
+private final class RenderedRow: @unchecked Sendable {
+    private var slots: [Result<Image, Error>?]
+    private let lock = NSLock()
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ k: Int, _ result: Result<Image, Error>) { lock.lock(); slots[k] = result; lock.unlock() }
+    func take(_ k: Int) throws -> Image {
+        lock.lock(); defer { lock.unlock() }
+        let result = slots[k]!
+        slots[k] = nil
+        return try result.get()
     }
 }
