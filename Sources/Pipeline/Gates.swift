@@ -16,7 +16,8 @@ public enum Gates {
     /// Spearman ρ is below the drift stage's `moved`. No baseline (a first run): no value, fails.
     /// `driftThresholds`: each drift stage's `moved` threshold by stage name (for `drift_moved`).
     /// `spray_flags` counts the SpRAy clusters flagged as Clever Hans for the explainer (over
-    /// its classes); no spray rows: no value, fails.
+    /// its classes); no spray rows: no value, fails. `slide_pointing_game` averages the slide
+    /// pointing game of the explainer's stitched maps over the run's annotated slides.
     public static func evaluate(_ gates: [GateSpec], store: Store, runID: Int64,
                                 driftThresholds: [String: Double] = [:]) throws -> [GateResultRecord] {
         guard !gates.isEmpty else { return [] }
@@ -28,6 +29,10 @@ public enum Gates {
         let runModels = Set(predictions.map(\.modelHash)).sorted { (names[$0] ?? $0, $0) < (names[$1] ?? $1, $1) }
         let labels = Dictionary(items.compactMap { i in i.id.map { ($0, i.label) } }, uniquingKeysWith: { a, _ in a })
         let spray = gates.contains { GateSpec.sprayMetrics.contains($0.metric) } ? try store.clusterSummaries(run: runID) : []
+        var slideMaps: [SlideHeatmapRecord] = []
+        if gates.contains(where: { GateSpec.slideMetrics.contains($0.metric) }) {
+            for slide in try store.slides(run: runID) { slideMaps += try store.slideHeatmaps(slide: slide.id ?? -1) }
+        }
         let drift = gates.contains { GateSpec.driftMetrics.contains($0.metric) } ? try store.comparisons(run: runID).filter { $0.kind == "baseline" } : []
         var results: [GateResultRecord] = []
         for gate in gates {
@@ -46,6 +51,8 @@ public enum Gates {
                             ? Set(drift.filter { $0.explainer == gate.explainer }.map(\.modelA))
                             : GateSpec.sprayMetrics.contains(gate.metric)
                             ? Set(spray.filter { $0.explainer == gate.explainer }.map(\.modelHash))
+                            : GateSpec.slideMetrics.contains(gate.metric)
+                            ? Set(slideMaps.filter { $0.explainer == gate.explainer && $0.pointing != nil }.map(\.modelHash))
                             : Set(metrics.filter { $0.explainer == gate.explainer && $0.name == gate.metric }.map(\.modelHash))
                         if !ran.isEmpty { judged = runModels.filter(ran.contains) }
                     }
@@ -76,6 +83,10 @@ public enum Gates {
                 case "spray_flags":
                     let rows = spray.filter { $0.explainer == gate.explainer && (subject.hash == nil || $0.modelHash == subject.hash) }
                     value = rows.isEmpty ? nil : Double(rows.filter(\.flagged).count)
+                case "slide_pointing_game":
+                    let values = slideMaps.filter { $0.explainer == gate.explainer && (subject.hash == nil || $0.modelHash == subject.hash) }
+                        .compactMap(\.pointing)
+                    value = values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
                 default:
                     let values = metrics.filter {
                         $0.name == gate.metric && $0.explainer == gate.explainer && (subject.hash == nil || $0.modelHash == subject.hash)

@@ -140,9 +140,11 @@ struct ItemJob {
         var decoded: Image?
         let contentHash: String
         var bytes = Data()
+        var sharpness: Double?
         if let tile = item.tile, let slide = item.slide {
             let pixels = try TileGrid.read(tile, from: try library.slide(slide))
             decoded = pixels
+            sharpness = Focus.sharpness(pixels)
             contentHash = Hashing.sha256(Data(pixels.pixels) + Data("\(pixels.width)x\(pixels.height)x\(pixels.channels)".utf8))
         } else {
             guard let data = FileManager.default.contents(atPath: item.path) else {
@@ -163,7 +165,7 @@ struct ItemJob {
         var outcome = ItemOutcome()
         let tile = item.tile.map { t in
             TileRecord(slidePath: item.slide ?? "", x: t.x, y: t.y, width: t.width, height: t.height, level: t.level,
-                       tissue: t.tissue, piece: t.piece)
+                       tissue: t.tissue, piece: t.piece, sharpness: sharpness)
         }
         var rows = ItemRows(item: ItemRecord(runID: runID, dataset: dataset, path: item.path, label: item.label,
                                              maskPath: item.mask, tissueMaskPath: item.tissueMask, contentHash: contentHash,

@@ -195,4 +195,6 @@ public struct GateSpec: Sendable, Equatable {
     public static let driftMetrics = ["drift_spearman", "drift_ssim", "drift_topk", "drift_moved"]
     /// SpRAy, per explainer: the number of clusters flagged as Clever Hans (over the classes).
     public static let sprayMetrics = ["spray_flags"]
+    /// Slides, per explainer: the slide pointing game, averaged over the run's annotated slides.
+    public static let slideMetrics = ["slide_pointing_game"]
 }

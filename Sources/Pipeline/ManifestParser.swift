@@ -339,7 +339,7 @@ public enum ManifestParser {
                 let metric = try r.string(metricNode)
                 let diagnostics = MetricRegistry.diagnostics.map(\.name)
                 let known = GateSpec.runMetrics + MetricRegistry.names.flatMap(MetricRegistry.storedNames) + diagnostics
-                    + GateSpec.driftMetrics + GateSpec.sprayMetrics
+                    + GateSpec.driftMetrics + GateSpec.sprayMetrics + GateSpec.slideMetrics
                 guard known.contains(metric) else {
                     let hint = suggestion(for: metric, among: known).map { " (did you mean '\($0)'?)" } ?? ""
                     throw r.error(metricNode, "gate '\(name)': unknown metric '\(metric)'\(hint); metrics: \(known.joined(separator: ", "))")
@@ -380,6 +380,10 @@ public enum ManifestParser {
                         }
                         guard covering == 1 else {
                             throw r.error(metricNode, "gate '\(name)': \(covering) spray stages cluster the heatmaps of '\(explainer!)'; a spray_flags gate needs exactly one")
+                        }
+                    } else if GateSpec.slideMetrics.contains(metric) {
+                        guard datasets.values.contains(where: { $0.slides != nil }) else {
+                            throw r.error(metricNode, "gate '\(name)': '\(metric)' is measured on slides; the manifest has no dataset of kind slides")
                         }
                     } else if diagnostics.contains(metric) {
                         let method = explainers[explainer!]!.method

@@ -110,8 +110,10 @@ public struct RunFinisher {
         var index: String?
         if let report {
             do {
+                var options = report.options
+                options.log = options.log ?? log
                 index = try ReportWriter(store: store, runID: runID, directory: report.directory, cards: report.cards,
-                                         options: report.options).write()
+                                         options: options).write()
             } catch {
                 try store.insert(FailureRecord(runID: runID, itemPath: report.directory, stage: report.stage, message: "\(error)"))
                 failures += 1

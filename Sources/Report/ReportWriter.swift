@@ -39,6 +39,8 @@ public struct ReportOptions: Sendable {
     /// The compare and drift stages' settings by stage name: the Spearman ρ below which an item
     /// moved, and the top-k share (defaults 0.5 and 0.1 for stages not listed).
     public var comparisonSettings: [String: (moved: Double, topK: Double)] = [:]
+    /// Progress lines (the slide viewer's pyramid: tiles written and time); nil: quiet.
+    public var log: (@Sendable (String) -> Void)?
 
     public init(colormap: Colormap = .viridis, pageSize: Int = 100, doctorExplainer: String? = nil, templateDirectory: String? = nil,
                 force: Bool = false) {
@@ -119,6 +121,8 @@ public struct ReportWriter {
     static let thumbnailSide = 96
     /// A slide whose tissue view is at least this share pen ink gets a warning on its pages.
     static let penWarning = 0.001
+    /// A slide with at least this share of its tiles out of focus (`Focus.blurred`) gets a warning.
+    static let blurWarning = 0.05
 
     /// Writes the report; returns the path of `index.html`.
     @discardableResult

@@ -41,7 +41,11 @@ extension ReportWriter {
                 let tag = "\(key)-\(h.modelHash.prefix(8))-\(safe(h.explainer))-\(options.colormap.rawValue)"
                 // Shown on the slide's own scale from its minimum to its 99.5th percentile (the few
                 // hottest pixels would otherwise leave the rest of the slide dark), clipped at 1.
-                let finite = h.values.filter { $0.isFinite }.sorted()
+                // A signed map (gradients, LRP, IG: negative values) is shown from 0 to the 99.5th
+                // percentile of its positive values: the evidence for the class; evidence against
+                // stays transparent instead of washing the whole slide at half strength.
+                var finite = h.values.filter { $0.isFinite }.sorted()
+                if let first = finite.first, first < 0 { finite = [0] + finite.filter { $0 > 0 } }
                 let low = Double(finite.first ?? 0)
                 let top = finite.isEmpty ? low : Double(finite[min(finite.count - 1, Int(Double(finite.count - 1) * 0.995))])
                 let span = max(top - low, 1e-30)
@@ -55,7 +59,8 @@ extension ReportWriter {
                 try NPY.write(Tensor(shape: [h.height, h.width], data: h.values), to: "\(directory)/\(array)")
                 used.insert(array)
                 if h.modelHash == primary || primary == nil { overlayByLabel[label] = image }
-                heatmaps.append(["explainer": label, "image": "../\(image)", "array": "../\(array)",
+                let pointing = h.pointing.flatMap { v in h.pointingK.map { "\(Int((v * Double($0)).rounded()))/\($0)" } }
+                heatmaps.append(["explainer": label, "image": "../\(image)", "array": "../\(array)", "slidePointing": orFalse(pointing),
                                  "range": h.low.map { String(format: "%.3g … %.3g", $0, h.high ?? $0) } ?? "no tile"])
                 let layer = "slides/\(tag)-layer.png"
                 try Codecs.encodePNG(ReportWriter.heatmapLayer(normalized, width: h.width, height: h.height, colormap: options.colormap))
@@ -68,7 +73,14 @@ extension ReportWriter {
             var viewer: String?
             if FileManager.default.isReadableFile(atPath: slide.path), let opened = try? Slide(path: slide.path) { do {
                 let finest = max(1, Double(tiling["scale"] ?? "1") ?? 1)
-                let maxZoom = try writeDeepZoom(opened, key: key, finest: finest, used: &used)
+                let started = Date()
+                let pyramid = try writeDeepZoom(opened, key: key, finest: finest, tissue: try Codecs.decode(slide.tissueMask, as: .gray),
+                                                used: &used)
+                let seconds = Date().timeIntervalSince(started)
+                options.log?("slide \(name): viewer pyramid \(pyramid.written) tiles written in "
+                             + String(format: "%.2f s (%.0f tiles/s)", seconds, Double(pyramid.written) / max(seconds, 1e-9))
+                             + ", \(pyramid.kept) kept, \(pyramid.grid - pyramid.written - pyramid.kept) on glass left out")
+                let maxZoom = pyramid.maxZoom
                 let tissueLayer = "slides/\(key)-tissue-layer.png"
                 _ = try writeOnce(tissueLayer, &used) {
                     try Codecs.encodePNG(ReportWriter.tissueLayer(try Codecs.decode(slide.tissueMask, as: .gray))).write(to: URL(fileURLWithPath: $0))
@@ -95,10 +107,11 @@ extension ReportWriter {
                 used.insert(probabilityLayer)
                 layers.append(["name": ReportWriter.htmlEscaped("tiles: p(\(classes.last ?? "class"))"), "image": "../\(probabilityLayer)"])
                 var config: [String: Any] = ["width": slide.width, "height": slide.height, "finest": finest, "maxZoom": maxZoom,
-                                             "tiles": "\(key)/{z}/{x}_{y}.jpg", "layers": layers, "cells": cells,
+                                             "tiles": "\(key)/{z}/{x}_{y}.jpg", "glass": "\(key)/glass.jpg", "grids": pyramid.json,
+                                             "layers": layers, "cells": cells,
                                              "positive": classes.last ?? "class",
                                              // The heatmap layers' scale, drawn inside the map.
-                                             "legend": SVG.colorBar(options.colormap, low: "slide minimum", high: "99.5th pct.", width: 200)]
+                                             "legend": SVG.colorBar(options.colormap, low: "slide min. (signed: 0)", high: "99.5th pct.", width: 200)]
                 if let path = slide.annotationPath, let data = FileManager.default.contents(atPath: path),
                    let geo = try? JSONSerialization.jsonObject(with: data) {
                     config["annotations"] = geo
@@ -171,6 +184,15 @@ extension ReportWriter {
                 warnings.append(String(format: "Pen marks cover %.1f%% of the slide. Ink is left out of the tissue, but a tile at its edge may still hold some: check the highlighting near the marks.",
                                        100 * slide.penFraction))
             }
+            // Focus: tiles whose Laplacian variance is below a quarter of the slide's median.
+            let sharpness = tileItems.compactMap { $0.tile?.sharpness }
+            let blurred = Focus.blurred(sharpness).filter { $0 }.count
+            let focus = sharpness.isEmpty ? nil
+                : "Focus: \(blurred) of \(sharpness.count) tiles out of focus (variance of the Laplacian below a quarter of the slide's median)."
+            if blurred >= 3, Double(blurred) / Double(sharpness.count) >= ReportWriter.blurWarning {
+                warnings.append("\(percent(Double(blurred) / Double(sharpness.count))) of the tissue is out of focus (\(blurred) tiles): "
+                                + "the model and the highlighting saw blurred tissue there; ask for a rescan if it matters.")
+            }
             if let shown {
                 let raw = shown.components(separatedBy: " [").first ?? shown
                 var sanity: [Double] = []
@@ -213,6 +235,7 @@ extension ReportWriter {
                 "height": slide.height, "mpp": mpp, "levels": slide.levels.joined(separator: ", "), "label": slide.label ?? "—",
                 "tile": "\(tiling["tile"] ?? "?") px" + (tiling["mpp"].map { " at \($0) µm per pixel" } ?? " at level 0"),
                 "tiles": slide.tiles, "tissue": percent(slide.tissueFraction), "rule": verdicts.first?.rule ?? "no verdict",
+                "focus": orFalse(focus),
                 "verdicts": verdictRows, "view": "../\(viewFile)", "tissueMask": "../\(maskFile)", "heatmaps": heatmaps,
                 "viewWidth": min(460, max(300, view.width)), "colorBar": colorBar,
                 "hasViewer": viewer != nil, "viewerScript": viewer ?? "", "topViews": topViews, "doctorHref": doctorHref,

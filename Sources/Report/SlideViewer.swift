@@ -20,61 +20,14 @@ extension ReportWriter {
         }
     }
 
-    /// Writes the slide's tile pyramid `slides/<key>/<z>/<x>_<y>.jpg` (256-pixel JPEG tiles; zoom 0
-    /// fits the slide in one tile; the finest zoom is the resolution the model's tiles were cut at,
-    /// `finest` level-0 pixels per pixel). The finest zoom is read from the slide (the coarsest
-    /// level fine enough, resampled); every coarser zoom is made from the four tiles below it,
-    /// box-averaged, so no read is larger than a finest tile's. Returns the finest zoom. Tiles named
-    /// by slide and place are written once per report folder.
-    func writeDeepZoom(_ slide: Slide, key: String, finest: Double, used: inout Set<String>) throws -> Int {
-        let side = ReportWriter.viewerTile
-        let glass: UInt8 = 245
-        let longest = Double(max(slide.width, slide.height)) / finest
-        let maxZoom = max(0, Int(ceil(log2(longest / Double(side)))))
-        func grid(_ z: Int) -> (cols: Int, rows: Int, span: Double) {
-            let span = Double(side) * finest * pow(2, Double(maxZoom - z)) // level-0 pixels a tile covers
-            return (Int(ceil(Double(slide.width) / span)), Int(ceil(Double(slide.height) / span)), span)
-        }
-        func file(_ z: Int, _ x: Int, _ y: Int) -> String { "slides/\(key)/\(z)/\(x)_\(y).jpg" }
-        for z in stride(from: maxZoom, through: 0, by: -1) {
-            try FileManager.default.createDirectory(atPath: "\(directory)/slides/\(key)/\(z)", withIntermediateDirectories: true)
-            let (cols, rows, span) = grid(z)
-            for ty in 0..<rows {
-                for tx in 0..<cols {
-                    _ = try writeOnce(file(z, tx, ty), &used) { path in
-                        var pixels = [UInt8](repeating: glass, count: side * side * 3)
-                        if z == maxZoom {
-                            let f = finest
-                            let x0 = Int(Double(tx) * span), y0 = Int(Double(ty) * span)
-                            let w0 = min(Int(span.rounded()), slide.width - x0), h0 = min(Int(span.rounded()), slide.height - y0)
-                            let (w, h) = (max(1, Int((Double(w0) / f).rounded())), max(1, Int((Double(h0) / f).rounded())))
-                            let level = slide.level(forDownsample: f)
-                            let ds = slide.levels[level].downsample
-                            let region = try slide.read(x: x0, y: y0, level: level, width: max(1, Int((Double(w0) / ds).rounded())),
-                                                        height: max(1, Int((Double(h0) / ds).rounded())))
-                            let resampled = Resample.toSize(region, width: w, height: h)
-                            for r in 0..<min(h, side) { for c in 0..<min(w, side) { for k in 0..<3 {
-                                pixels[(r * side + c) * 3 + k] = resampled.pixels[(r * w + c) * 3 + k]
-                            } } }
-                        } else {
-                            // Four children (2x, 2y) .. (2x+1, 2y+1) of the next zoom, each averaged 2 x 2.
-                            let below = grid(z + 1)
-                            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                                let (cx, cy) = (2 * tx + dx, 2 * ty + dy)
-                                guard cx < below.cols, cy < below.rows else { continue }
-                                let child = try Codecs.decode(path: "\(directory)/\(file(z + 1, cx, cy))")
-                                let half = Resample.toSize(child, width: side / 2, height: side / 2)
-                                for r in 0..<(side / 2) { for c in 0..<(side / 2) { for k in 0..<3 {
-                                    pixels[((dy * side / 2 + r) * side + dx * side / 2 + c) * 3 + k] = half.pixels[(r * side / 2 + c) * 3 + k]
-                                } } }
-                            }
-                        }
-                        try writeJPEG(Image(width: side, height: side, channels: 3, pixels: pixels), to: path, quality: 80)
-                    }
-                }
-            }
-        }
-        return maxZoom
+    /// Writes the slide's viewer pyramid (`DeepZoomWriter`) into the report, reusing the tiles
+    /// an earlier report wrote.
+    func writeDeepZoom(_ slide: Slide, key: String, finest: Double, tissue: Image, used: inout Set<String>) throws -> DeepZoomWriter.Pyramid {
+        let folder = self.folder
+        let pyramid = try DeepZoomWriter(directory: directory, reuse: { folder.wroteBefore($0) })
+            .write(slide, key: key, finest: finest, tissue: tissue)
+        used.formUnion(pyramid.files)
+        return pyramid
     }
 
     /// A stitched heatmap as an RGBA PNG for the viewer: colormap over the slide's range (to its
@@ -117,7 +70,14 @@ extension ReportWriter {
           // Level-0 pixels to map coordinates: at the finest zoom one tile pixel is c.finest level-0 pixels.
           function ll(x, y) { return map.unproject([x / c.finest, y / c.finest], c.maxZoom); }
           var bounds = L.latLngBounds(ll(0, 0), ll(c.width, c.height));
-          L.tileLayer(c.tiles, {tileSize: 256, noWrap: true, bounds: bounds, maxNativeZoom: c.maxZoom, maxZoom: c.maxZoom + 2,
+          // Tiles Candela wrote (a bit per tile and zoom); glass elsewhere.
+          var present = c.grids.map(function (g) { return {cols: g[0], rows: g[1], bits: atob(g[2])}; });
+          var Pyramid = L.TileLayer.extend({getTileUrl: function (p) {
+            var g = present[p.z], i = p.y * g.cols + p.x;
+            var on = p.x >= 0 && p.y >= 0 && p.x < g.cols && p.y < g.rows && (g.bits.charCodeAt(i >> 3) >> (i & 7)) & 1;
+            return on ? c.tiles.replace('{z}', p.z).replace('{x}', p.x).replace('{y}', p.y) : c.glass;
+          }});
+          new Pyramid(c.tiles, {tileSize: 256, noWrap: true, bounds: bounds, maxNativeZoom: c.maxZoom, maxZoom: c.maxZoom + 2,
                                 minZoom: 0}).addTo(map);
           var overlays = {};
           c.layers.forEach(function (l, i) {
@@ -163,5 +123,137 @@ extension ReportWriter {
           window.candelaViewer = map;
         })();
         """
+    }
+}
+
+/// The first error of concurrent work, kept to be thrown once the work is done.
+final class FirstError: @unchecked Sendable {
+    private var error: Error?
+    private let lock = NSLock()
+    func record(_ e: Error) { lock.lock(); if error == nil { error = e }; lock.unlock() }
+    func rethrow() throws { lock.lock(); defer { lock.unlock() }; if let error { throw error } }
+}
+
+/// The slide viewer's tile pyramid `slides/<key>/<z>/<x>_<y>.jpg` under `directory`: 256-pixel
+/// JPEG tiles; zoom 0 fits the slide in one tile; the finest zoom is the resolution the model's
+/// tiles were cut at (`finest` level-0 pixels per pixel). Only tiles that touch tissue (the
+/// stored mask, one mask pixel of margin) are written, and every tile of the coarse zooms (at
+/// most 64 tiles each); the others are glass, one shared `glass.jpg`. A tile is made from its
+/// four children when all were written (box-averaged 2 × 2), else read from the slide's coarsest
+/// level fine enough and resampled. Each zoom's tiles are written on every core. A tile for
+/// which `reuse` says yes (written by an earlier report) is kept as it is.
+public struct DeepZoomWriter: Sendable {
+    public let directory: String
+    public let reuse: @Sendable (String) -> Bool
+
+    public init(directory: String, reuse: @escaping @Sendable (String) -> Bool = { _ in false }) {
+        self.directory = directory
+        self.reuse = reuse
+    }
+
+    /// The deep-zoom pyramid the viewer loads: how many zooms, and per zoom the grid and which
+    /// tiles were written (the rest are glass and show `glass.jpg`).
+    public struct Pyramid {
+        public var maxZoom: Int
+        /// Per zoom (0 ... maxZoom): columns, rows, and a bit per tile (row-major), set when written.
+        public var grids: [(cols: Int, rows: Int, present: [UInt8])]
+        /// Tiles written now, tiles kept from an earlier report, and the tiles of every zoom's grid.
+        public var written = 0, kept = 0, grid = 0
+        /// The pyramid's files (relative to the folder), glass.jpg included.
+        public var files: [String] = []
+
+        /// The viewer's description: `[[cols, rows, base64 bits], ...]` by zoom.
+        var json: [[Any]] { grids.map { [$0.cols, $0.rows, Data($0.present).base64EncodedString()] } }
+    }
+
+    public func write(_ slide: Slide, key: String, finest: Double, tissue: Image) throws -> Pyramid {
+        let side = ReportWriter.viewerTile
+        let glass: UInt8 = 245
+        let longest = Double(max(slide.width, slide.height)) / finest
+        let maxZoom = max(0, Int(ceil(log2(longest / Double(side)))))
+        func grid(_ z: Int) -> (cols: Int, rows: Int, span: Double) {
+            let span = Double(side) * finest * pow(2, Double(maxZoom - z)) // level-0 pixels a tile covers
+            return (Int(ceil(Double(slide.width) / span)), Int(ceil(Double(slide.height) / span)), span)
+        }
+        @Sendable func file(_ z: Int, _ x: Int, _ y: Int) -> String { "slides/\(key)/\(z)/\(x)_\(y).jpg" }
+        let directory = self.directory
+        var files: [String] = []
+        // Does the level-0 square (x0, y0, span) touch tissue? (the mask dilated by one pixel)
+        let (mx, my) = (Double(tissue.width) / Double(slide.width), Double(tissue.height) / Double(slide.height))
+        func touchesTissue(_ x0: Double, _ y0: Double, _ span: Double) -> Bool {
+            let c0 = max(0, Int(x0 * mx) - 1), c1 = min(tissue.width - 1, Int((x0 + span) * mx) + 1)
+            let r0 = max(0, Int(y0 * my) - 1), r1 = min(tissue.height - 1, Int((y0 + span) * my) + 1)
+            guard c0 <= c1, r0 <= r1 else { return false }
+            for r in r0...r1 { for c in c0...c1 where tissue.pixels[(r * tissue.width + c) * tissue.channels] > 127 { return true } }
+            return false
+        }
+        let glassFile = "slides/\(key)/glass.jpg"
+        if !reuse(glassFile) {
+            try FileManager.default.createDirectory(atPath: "\(directory)/slides/\(key)", withIntermediateDirectories: true)
+            try Codecs.encodeJPEG(Image(width: side, height: side, channels: 3, pixels: [UInt8](repeating: glass, count: side * side * 3)),
+                                  quality: 80).write(to: URL(fileURLWithPath: "\(directory)/\(glassFile)"))
+        }
+        files.append(glassFile)
+        var grids = [(cols: Int, rows: Int, present: [UInt8])](repeating: (0, 0, []), count: maxZoom + 1)
+        var (written, kept, all) = (0, 0, 0)
+        for z in stride(from: maxZoom, through: 0, by: -1) {
+            try FileManager.default.createDirectory(atPath: "\(directory)/slides/\(key)/\(z)", withIntermediateDirectories: true)
+            let (cols, rows, span) = grid(z)
+            var present = [UInt8](repeating: 0, count: (cols * rows + 7) / 8)
+            var chosen: [(Int, Int)] = []
+            for ty in 0..<rows {
+                for tx in 0..<cols where cols * rows <= 64 || touchesTissue(Double(tx) * span, Double(ty) * span, span) {
+                    chosen.append((tx, ty))
+                    present[(ty * cols + tx) / 8] |= 1 << ((ty * cols + tx) % 8)
+                }
+            }
+            grids[z] = (cols, rows, present)
+            let below = z < maxZoom ? grids[z + 1] : nil
+            @Sendable func isWritten(_ g: (cols: Int, rows: Int, present: [UInt8]), _ x: Int, _ y: Int) -> Bool {
+                x < g.cols && y < g.rows && g.present[(y * g.cols + x) / 8] & (1 << ((y * g.cols + x) % 8)) != 0
+            }
+            let todo = chosen.filter { !reuse(file(z, $0.0, $0.1)) }
+            let failures = FirstError()
+            DispatchQueue.concurrentPerform(iterations: todo.count) { i in
+                let (tx, ty) = todo[i]
+                do {
+                    var pixels = [UInt8](repeating: glass, count: side * side * 3)
+                    let f = span / Double(side) // level-0 pixels per tile pixel
+                    let x0 = Int(Double(tx) * span), y0 = Int(Double(ty) * span)
+                    let w0 = min(Int(span.rounded()), slide.width - x0), h0 = min(Int(span.rounded()), slide.height - y0)
+                    let level = slide.level(forDownsample: f)
+                    let ds = slide.levels[level].downsample
+                    let (rw, rh) = (max(1, Int((Double(w0) / ds).rounded())), max(1, Int((Double(h0) / ds).rounded())))
+                    let children = [(0, 0), (1, 0), (0, 1), (1, 1)].map { (2 * tx + $0.0, 2 * ty + $0.1) }
+                        .filter { child in below.map { child.0 < $0.cols && child.1 < $0.rows } ?? false }
+                    if let below, children.allSatisfy({ isWritten(below, $0.0, $0.1) }) || max(rw, rh) > 4 * side {
+                        // From the four children below (absent ones are glass), each averaged 2 × 2.
+                        for (cx, cy) in children where isWritten(below, cx, cy) {
+                            let child = try Codecs.decode(path: "\(directory)/\(file(z + 1, cx, cy))")
+                            let half = Resample.toSize(child, width: side / 2, height: side / 2)
+                            let (ox, oy) = ((cx - 2 * tx) * side / 2, (cy - 2 * ty) * side / 2)
+                            for r in 0..<(side / 2) { for c in 0..<(side / 2) { for k in 0..<3 {
+                                pixels[((oy + r) * side + ox + c) * 3 + k] = half.pixels[(r * side / 2 + c) * 3 + k]
+                            } } }
+                        }
+                    } else {
+                        let (w, h) = (max(1, Int((Double(w0) / f).rounded())), max(1, Int((Double(h0) / f).rounded())))
+                        let region = try slide.read(x: x0, y: y0, level: level, width: rw, height: rh)
+                        let resampled = Resample.toSize(region, width: w, height: h)
+                        for r in 0..<min(h, side) { for c in 0..<min(w, side) { for k in 0..<3 {
+                            pixels[(r * side + c) * 3 + k] = resampled.pixels[(r * w + c) * 3 + k]
+                        } } }
+                    }
+                    try Codecs.encodeJPEG(Image(width: side, height: side, channels: 3, pixels: pixels), quality: 80)
+                        .write(to: URL(fileURLWithPath: "\(directory)/\(file(z, tx, ty))"))
+                } catch {
+                    failures.record(error)
+                }
+            }
+            try failures.rethrow()
+            files += chosen.map { file(z, $0.0, $0.1) }
+            (written, kept, all) = (written + todo.count, kept + chosen.count - todo.count, all + cols * rows)
+        }
+        return Pyramid(maxZoom: maxZoom, grids: grids, written: written, kept: kept, grid: all, files: files)
     }
 }

@@ -403,6 +403,7 @@ enum Templates {
     <h2>{{name}}</h2>
     <p class="muted">{{path}} · {{vendor}} · {{width}} × {{height}} pixels at level 0 · {{mpp}} · levels {{levels}}</p>
     <p>Label {{label}} · tiles of {{tile}} · {{tiles}} tiles on tissue ({{tissue}} of the slide is tissue)</p>
+    {{#focus}}<p class="muted">{{focus}}</p>{{/focus}}
     <table id="verdicts">
       <caption class="muted">Verdicts: {{rule}}. Piece 0 is the whole slide.</caption>
       <tr><th>model</th><th>piece</th><th>tiles</th><th>score</th><th>verdict</th><th>mean probabilities</th></tr>
@@ -435,12 +436,13 @@ enum Templates {
     </div>
     {{/topViews}}
     <h3>Stitched heatmaps</h3>
-    <p class="muted">Every tile's heatmap on one scale for the slide (raw relevance from the slide's minimum to its 99.5th
-      percentile, not per tile); colour grows more opaque with relevance, and where no tile was taken the slide shows
+    <p class="muted">Every tile's heatmap on one scale for the slide (raw relevance from the slide's minimum, or from 0 for
+      signed maps, to its 99.5th percentile, not per tile); colour grows more opaque with relevance, and where no tile was taken the slide shows
       through. {{{colorBar}}}</p>
     <div class="row slide">
       {{#heatmaps}}<figure><img src="{{image}}" alt="{{explainer}} over the slide" style="width:{{viewWidth}}px;height:auto">
-        <figcaption>{{explainer}} · range {{range}} · <a href="{{array}}">.npy</a></figcaption></figure>{{/heatmaps}}
+        <figcaption>{{explainer}} · range {{range}} · <a href="{{array}}">.npy</a>{{#slidePointing}}<br>slide pointing game:
+          {{slidePointing}} of the most relevant tiles on the annotation{{/slidePointing}}</figcaption></figure>{{/heatmaps}}
     </div>
     </main>
     </body>

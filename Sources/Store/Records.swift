@@ -88,15 +88,19 @@ public struct ItemRecord: Codable, Sendable, Equatable {
 }
 
 /// Where a tile sits on its slide: a level-0 rectangle, the level it was read from, the share of
-/// it that is tissue and the tissue piece it belongs to (0: none).
+/// it that is tissue, the tissue piece it belongs to (0: none), and its focus (`Focus.sharpness`
+/// of the tile as read; nil in stores from before schema 12).
 public struct TileRecord: Codable, Sendable, Equatable {
     public var slidePath: String
     public var x: Int, y: Int, width: Int, height: Int
     public var level: Int
     public var tissue: Double
     public var piece: Int
+    public var sharpness: Double?
 
-    public init(slidePath: String, x: Int, y: Int, width: Int, height: Int, level: Int, tissue: Double, piece: Int) {
+    public init(slidePath: String, x: Int, y: Int, width: Int, height: Int, level: Int, tissue: Double, piece: Int,
+                sharpness: Double? = nil) {
+        self.sharpness = sharpness
         self.slidePath = slidePath
         (self.x, self.y, self.width, self.height) = (x, y, width, height)
         self.level = level
@@ -205,9 +209,15 @@ public struct SlideHeatmapRecord: Codable, Sendable, Equatable {
     public var low: Double?
     public var high: Double?
     public var values: [Float]
+    /// The slide pointing game (share of the k most relevant tiles on an annotated region) and
+    /// its k; nil on a slide without annotations.
+    public var pointing: Double?
+    public var pointingK: Int?
 
     public init(slideID: Int64, modelHash: String, explainer: String, downsample: Double, width: Int, height: Int,
-                low: Double?, high: Double?, values: [Float]) {
+                low: Double?, high: Double?, values: [Float], pointing: Double? = nil, pointingK: Int? = nil) {
+        self.pointing = pointing
+        self.pointingK = pointingK
         self.slideID = slideID
         self.modelHash = modelHash
         self.explainer = explainer

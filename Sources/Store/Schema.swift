@@ -285,5 +285,12 @@ enum Schema {
             PRIMARY KEY(item_id, model_hash, explainer, kind)
         );
         """,
+        // 12: the slide pointing game of each stitched map (share of the k most relevant tiles on
+        // an annotated region, and k), and each tile's sharpness (variance of its Laplacian).
+        """
+        ALTER TABLE slide_heatmaps ADD COLUMN pointing REAL;
+        ALTER TABLE slide_heatmaps ADD COLUMN pointing_k INTEGER;
+        ALTER TABLE items ADD COLUMN sharpness REAL;
+        """,
     ]
 }

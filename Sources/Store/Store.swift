@@ -168,8 +168,9 @@ public final class Store: @unchecked Sendable {
         try locked {
             try connection.query("""
                 INSERT INTO items(run_id, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height,
-                                  slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path)
-                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                                  slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path,
+                                  sharpness)
+                VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                 """, [.int(i.runID), .text(i.dataset), .text(i.path), i.label.map { .text($0) } ?? .null,
                       i.maskPath.map { .text($0) } ?? .null, i.tissueMaskPath.map { .text($0) } ?? .null,
                       .text(i.contentHash), .int(Int64(i.width)), .int(Int64(i.height)),
@@ -177,7 +178,7 @@ public final class Store: @unchecked Sendable {
                       i.tile.map { .int(Int64($0.y)) } ?? .null, i.tile.map { .int(Int64($0.width)) } ?? .null,
                       i.tile.map { .int(Int64($0.height)) } ?? .null, i.tile.map { .int(Int64($0.level)) } ?? .null,
                       i.tile.map { .double($0.tissue) } ?? .null, i.tile.map { .int(Int64($0.piece)) } ?? .null,
-                      i.annotationPath.map { .text($0) } ?? .null])
+                      i.annotationPath.map { .text($0) } ?? .null, i.tile?.sharpness.map { .double($0) } ?? .null])
             return connection.lastInsertRowID
         }
     }
@@ -299,14 +300,14 @@ public final class Store: @unchecked Sendable {
         try locked {
             try connection.query("""
                 SELECT id, run_id, dataset, path, label, mask_path, content_hash, width, height, tissue_mask_path,
-                       slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path FROM items
-                WHERE run_id = ? ORDER BY dataset, slide_path, tile_y, tile_x, path
+                       slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path, sharpness
+                FROM items WHERE run_id = ? ORDER BY dataset, slide_path, tile_y, tile_x, path
                 """, [.int(run)]).map { r in
                 var tile: TileRecord?
                 if let slide = r[10].text {
                     tile = TileRecord(slidePath: slide, x: Int(r[11].int ?? 0), y: Int(r[12].int ?? 0), width: Int(r[13].int ?? 0),
                                       height: Int(r[14].int ?? 0), level: Int(r[15].int ?? 0), tissue: r[16].double ?? 0,
-                                      piece: Int(r[17].int ?? 0))
+                                      piece: Int(r[17].int ?? 0), sharpness: r[19].double)
                 }
                 return ItemRecord(id: r[0].int, runID: r[1].int ?? 0, dataset: r[2].text ?? "", path: r[3].text ?? "",
                                   label: r[4].text, maskPath: r[5].text, tissueMaskPath: r[9].text, contentHash: r[6].text ?? "",
@@ -536,10 +537,12 @@ public final class Store: @unchecked Sendable {
                 var bytes = Data(capacity: h.values.count * 4)
                 for v in h.values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
                 try connection.query("""
-                    INSERT INTO slide_heatmaps(slide_id, model_hash, explainer, downsample, width, height, low, high, heatmap)
-                    VALUES (?,?,?,?,?,?,?,?,?)
+                    INSERT INTO slide_heatmaps(slide_id, model_hash, explainer, downsample, width, height, low, high, heatmap,
+                                               pointing, pointing_k)
+                    VALUES (?,?,?,?,?,?,?,?,?,?,?)
                     """, [.int(h.slideID), .text(h.modelHash), .text(h.explainer), .double(h.downsample), .int(Int64(h.width)),
-                          .int(Int64(h.height)), h.low.map { .double($0) } ?? .null, h.high.map { .double($0) } ?? .null, .blob(bytes)])
+                          .int(Int64(h.height)), h.low.map { .double($0) } ?? .null, h.high.map { .double($0) } ?? .null, .blob(bytes),
+                          h.pointing.map { .double($0) } ?? .null, h.pointingK.map { .int(Int64($0)) } ?? .null])
             }
         }
     }
@@ -560,7 +563,8 @@ public final class Store: @unchecked Sendable {
     public func slideHeatmaps(slide: Int64) throws -> [SlideHeatmapRecord] {
         try locked {
             try connection.query("""
-                SELECT slide_id, model_hash, explainer, downsample, width, height, low, high, heatmap FROM slide_heatmaps
+                SELECT slide_id, model_hash, explainer, downsample, width, height, low, high, heatmap, pointing, pointing_k
+                FROM slide_heatmaps
                 WHERE slide_id = ? ORDER BY model_hash, explainer
                 """, [.int(slide)]).map { r in
                 let bytes = [UInt8](r[8].blob ?? Data())
@@ -569,7 +573,8 @@ public final class Store: @unchecked Sendable {
                 }
                 return SlideHeatmapRecord(slideID: r[0].int ?? 0, modelHash: r[1].text ?? "", explainer: r[2].text ?? "",
                                           downsample: r[3].double ?? 1, width: Int(r[4].int ?? 0), height: Int(r[5].int ?? 0),
-                                          low: r[6].double, high: r[7].double, values: values)
+                                          low: r[6].double, high: r[7].double, values: values,
+                                          pointing: r[9].double, pointingK: r[10].int.map { Int($0) })
             }
         }
     }
@@ -774,9 +779,10 @@ public final class Store: @unchecked Sendable {
                 try connection.execute("INSERT OR IGNORE INTO main.models SELECT hash, name, path, classes, preprocessing FROM src.models")
                 try connection.query("""
                     INSERT INTO main.items(run_id, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height,
-                                           slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path)
+                                           slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path,
+                                           sharpness)
                     SELECT ?, dataset, path, label, mask_path, tissue_mask_path, content_hash, width, height,
-                           slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path
+                           slide_path, tile_x, tile_y, tile_width, tile_height, tile_level, tissue, piece, annotation_path, sharpness
                     FROM src.items WHERE run_id = ? ORDER BY id
                     """, [.int(target), .int(source)])
                 // New item ids by dataset and path within the target run.

@@ -90,6 +90,19 @@ struct Run: ParsableCommand {
         for (name, p) in s.pointingGame.sorted(by: { $0.key < $1.key }) {
             print("pointing game \(name): \(p.hits)/\(p.total) = \(String(format: "%.1f", 100 * Double(p.hits) / Double(max(p.total, 1))))%")
         }
+        try guarded {
+            let store = try Store(path: db)
+            for slide in try store.slides(run: s.runID) {
+                for m in try store.slideHeatmaps(slide: slide.id ?? -1) {
+                    guard let value = m.pointing, let k = m.pointingK else { continue }
+                    print("slide pointing game \(m.explainer) on \((slide.path as NSString).lastPathComponent): "
+                          + "\(Int((value * Double(k)).rounded()))/\(k) of the most relevant tiles on the annotation")
+                }
+            }
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        print("peak memory: \(usage.ru_maxrss / 1024) MB")
         print("database: \(db)")
         if let r = s.reportIndex { print("report: \(r)") }
         for g in s.gates { print(Gates.describe(g)) }
@@ -286,6 +299,7 @@ struct ReportCommand: ParsableCommand {
             if let doctorExplainer { options.doctorExplainer = doctorExplainer }
             if let templates { options.templateDirectory = templates }
             options.force = force
+            options.log = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             let cards = RunFinisher.cards(for: Array(manifest?.explainers.values ?? [:].values))
             print("report: \(try ReportWriter(store: store, runID: id, directory: out, cards: cards, options: options).write())")
         }

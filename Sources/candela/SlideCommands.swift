@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Engine
 import Pipeline
+import Report
 import Slides
 import Store
 import Tensors
@@ -25,6 +26,28 @@ struct MakeSlide: ParsableCommand {
     @Option(help: "Also write the lesions as GeoJSON here.") var annotation: String?
     @Option(help: "Blue pen stroke across the glass at this x (level-0 pixels).") var penX: Int?
     @Option(help: "JPEG quality (0: lossless Deflate).") var quality: Int = 85
+    @Option(help: ArgumentHelp("Each piece's extent WxH in level-0 pixels, centred in its slot (default: 76 % of the slot's width, 72 % of the height).",
+                               valueName: "WxH")) var pieceSize: String?
+
+    @Option(help: ArgumentHelp("Render the level-0 rectangle X,Y,W,H out of focus.", valueName: "X,Y,W,H")) var blur: String?
+
+    /// "X,Y,W,H" as four numbers, W and H positive.
+    static func rectangle(_ text: String) throws -> (x: Double, y: Double, width: Double, height: Double) {
+        let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 4, let x = parts[0], let y = parts[1], let w = parts[2], let h = parts[3], w > 0, h > 0 else {
+            throw ValidationError("--blur: expected X,Y,W,H in level-0 pixels, e.g. 0,0,2048,1024, got '\(text)'")
+        }
+        return (x, y, w, h)
+    }
+
+    /// "WxH" as two positive numbers.
+    static func size(_ text: String) throws -> (width: Double, height: Double) {
+        let parts = text.lowercased().split(separator: "x")
+        guard parts.count == 2, let w = Double(parts[0]), let h = Double(parts[1]), w > 0, h > 0 else {
+            throw ValidationError("--piece-size: expected WxH in pixels, e.g. 8000x2400, got '\(text)'")
+        }
+        return (w, h)
+    }
 
     func validate() throws {
         guard width >= 256, height >= 256, width <= 1 << 20, height <= 1 << 20 else {
@@ -37,11 +60,16 @@ struct MakeSlide: ParsableCommand {
 
     func run() throws {
         try guarded {
-            var slide = SyntheticSlide.layout(width: width, height: height, pieceCount: pieces, lesionsPerPiece: lesions, seed: seed)
-            if let penX {
-                slide = SyntheticSlide(width: width, height: height, pieces: slide.pieces, lesions: slide.lesions,
-                                       pen: (Double(penX), Double(height) * 0.05, Double(penX), Double(height) * 0.95), seed: seed)
+            let size = try pieceSize.map(MakeSlide.size)
+            if let size, size.width > Double(width) / Double(pieces) || size.height > Double(height) {
+                throw ValidationError("--piece-size \(pieceSize!) does not fit: each of the \(pieces) pieces has a slot of \(width / pieces)x\(height) pixels")
             }
+            let layout = SyntheticSlide.layout(width: width, height: height, pieceCount: pieces, lesionsPerPiece: lesions,
+                                               pieceSize: size, seed: seed)
+            let rectangle = try blur.map(MakeSlide.rectangle)
+            let slide = SyntheticSlide(width: width, height: height, pieces: layout.pieces, lesions: layout.lesions,
+                                       pen: penX.map { (Double($0), Double(height) * 0.05, Double($0), Double(height) * 0.95) }, seed: seed,
+                                       blur: rectangle.map { ($0.x, $0.y, $0.x + $0.width, $0.y + $0.height) })
             let writer = PyramidWriter(mpp: SyntheticSlide.mpp, tileSize: 256, compression: quality == 0 ? .deflate : .jpeg(quality: quality))
             let levels = try writer.write(to: out, width: width, height: height) { x, y, w, h, d in
                 slide.render(x: x, y: y, width: w, height: h, downsample: d)
@@ -222,10 +250,15 @@ struct ReadSlide: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Also write the tiles as CSV (x,y,width,height in level-0 pixels, level, level_width, level_height), for comparisons.")
     var tilesCsv: String?
+    @Option(help: "Also write the report's viewer pyramid (deep-zoom JPEG tiles on tissue) into this new folder, timed.")
+    var viewer: String?
 
     func run() throws {
         try guarded {
             guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+            if let viewer, let contents = try? FileManager.default.contentsOfDirectory(atPath: viewer), !contents.isEmpty {
+                throw ValidationError("--viewer \(viewer): the folder is not empty; give a new folder")
+            }
             let t0 = Date()
             let opened = try Slide(path: slide)
             let t1 = Date()
@@ -258,7 +291,7 @@ struct ReadSlide: ParsableCommand {
                 try Data((["x,y,width,height,level,level_width,level_height"] + rows).joined(separator: "\n").appending("\n").utf8)
                     .write(to: URL(fileURLWithPath: tilesCsv))
             }
-            let result: [String: Any] = [
+            var result: [String: Any] = [
                 "slide": slide, "width": opened.width, "height": opened.height, "tiles": tiles.count, "tile": tile,
                 "level": tiles.first?.level ?? 0, "jobs": jobs,
                 "open_seconds": t1.timeIntervalSince(t0), "tissue_and_grid_seconds": t2.timeIntervalSince(t1),
@@ -266,6 +299,26 @@ struct ReadSlide: ParsableCommand {
                 "first_tile_seconds": firstTile.isNaN ? NSNull() : firstTile as Any,
                 "tiles_per_second": Double(tiles.count) / max(1e-9, t3.timeIntervalSince(t2)),
             ]
+            if let viewer {
+                // The report's slide viewer pyramid, as `candela report` writes it for this slide.
+                let started = Date()
+                let pyramid = try DeepZoomWriter(directory: viewer).write(opened, key: "slide", finest: grid.scale, tissue: grid.mask.image)
+                let seconds = Date().timeIntervalSince(started)
+                var bytes = 0
+                for f in pyramid.files {
+                    bytes += (try FileManager.default.attributesOfItem(atPath: "\(viewer)/\(f)")[.size] as? Int) ?? 0
+                }
+                let slideBytes = (try FileManager.default.attributesOfItem(atPath: slide)[.size] as? Int) ?? 0
+                result["viewer"] = ["tiles": pyramid.written, "seconds": seconds, "tiles_per_second": Double(pyramid.written) / max(seconds, 1e-9),
+                                    "bytes": bytes, "slide_bytes": slideBytes, "glass_left_out": pyramid.grid - pyramid.written,
+                                    "zooms": pyramid.maxZoom + 1]
+                if !json {
+                    print(String(format: "viewer: %d tiles in %.2f s (%.0f tiles/s, %d threads), %.1f MB = %.3f of the slide file (%.1f MB); %d tiles on glass left out",
+                                 pyramid.written, seconds, Double(pyramid.written) / max(seconds, 1e-9), ProcessInfo.processInfo.activeProcessorCount,
+                                 Double(bytes) / 1e6, Double(bytes) / Double(max(slideBytes, 1)), Double(slideBytes) / 1e6,
+                                 pyramid.grid - pyramid.written))
+                }
+            }
             if json {
                 print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
             } else {

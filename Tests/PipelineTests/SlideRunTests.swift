@@ -131,6 +131,23 @@ final class SlideRunTests: XCTestCase {
                               "\(m.explainer): hottest point (\(x), \(y)) is on no lesion")
             }
         }
+        // The slide pointing game: on the annotated slide, k = its 3 lesions, and the tiles ranked
+        // highest by Grad-CAM and LRP lie on them; the slide without annotation has none.
+        for slide in slides {
+            let maps = try store.slideHeatmaps(slide: slide.id!)
+            if slide.label == "abnormal" {
+                XCTAssertEqual(maps.map(\.pointingK), [3, 3])
+                for m in maps { XCTAssertGreaterThanOrEqual(m.pointing ?? -1, 2.0 / 3, m.explainer) }
+            } else {
+                XCTAssertEqual(maps.map(\.pointing), [nil, nil])
+            }
+        }
+        let gate = { (explainer: String, min: Double) in
+            GateSpec(name: "g", metric: "slide_pointing_game", explainer: explainer, comparison: .atLeast, threshold: min, line: 1, column: 1)
+        }
+        let gates = try Gates.evaluate([gate("gradcam", 0.6), gate("lrp", 1.01)], store: store, runID: summary.runID)
+        XCTAssertEqual(gates.map(\.passed), [true, false])
+        XCTAssertEqual(gates[0].value, try store.slideHeatmaps(slide: slides[0].id!)[0].pointing)
         // Pointing game per tile against the annotation: only tiles that touch a lesion count.
         let pointing = try store.metrics(run: summary.runID).filter { $0.name == "pointing_game" }.compactMap(\.value)
         XCTAssertFalse(pointing.isEmpty)
@@ -158,6 +175,7 @@ final class SlideRunTests: XCTestCase {
             XCTAssertEqual(ma.count, mb.count)
             for (x, y) in zip(ma, mb) {
                 XCTAssertEqual(x.values.count, y.values.count)
+                XCTAssertEqual(x.pointing, y.pointing)
                 for (u, v) in zip(x.values, y.values) where u.isFinite || v.isFinite { XCTAssertEqual(u, v, accuracy: 1e-6 * max(1, abs(u))) }
             }
         }

@@ -90,6 +90,37 @@ final class SlideTests: XCTestCase {
         XCTAssertEqual(try TileGrid.read(t, from: slide), Self.synthetic.render(x: t.x, y: t.y, width: 64, height: 64, downsample: 2))
     }
 
+    /// Focus: on a slide whose left piece is half out of focus (a scanner's focus failure), the
+    /// tiles in the blurred band are the ones `Focus.blurred` flags, and no tile elsewhere.
+    func testTilesOutOfFocusAreFlagged() throws {
+        let base = Self.synthetic
+        let band = (x0: 0.0, y0: 0.0, x1: 1024.0, y1: 512.0) // the upper half of the left piece
+        let blurred = SyntheticSlide(width: base.width, height: base.height, pieces: base.pieces, lesions: base.lesions,
+                                     pen: base.pen, seed: base.seed, blur: band)
+        // Outside the band the pixels are the sharp slide's.
+        XCTAssertEqual(blurred.render(x: 1100, y: 600, width: 40, height: 30, downsample: 1),
+                       base.render(x: 1100, y: 600, width: 40, height: 30, downsample: 1))
+        let slide = try Slide(path: try Self.write(blurred))
+        var options = TilingOptions(mpp: 0.5, tile: 64)
+        options.tissue.mpp = 4
+        options.tissue.minPieceArea = 10_000
+        let grid = try TileGrid(slide: slide, options: options)
+        let sharpness = try grid.tiles.map { Focus.sharpness(try TileGrid.read($0, from: slide)) }
+        let flagged = Focus.blurred(sharpness)
+        var inside = 0
+        for (t, isBlurred) in zip(grid.tiles, flagged) {
+            let within = Double(t.x + t.width) <= band.x1 && Double(t.y + t.height) <= band.y1
+            let apart = Double(t.x) >= band.x1 || Double(t.y) >= band.y1
+            if within { inside += 1; XCTAssertTrue(isBlurred, "tile \(t.x),\(t.y) in the blurred band") }
+            if apart { XCTAssertFalse(isBlurred, "tile \(t.x),\(t.y) in focus") }
+        }
+        XCTAssertGreaterThan(inside, 5)
+        // The measure itself: a flat tile has none, a checkerboard the most.
+        XCTAssertEqual(Focus.sharpness(Image(width: 8, height: 8, channels: 3, pixels: [UInt8](repeating: 200, count: 192))), 0)
+        let checker = (0..<64).flatMap { i -> [UInt8] in let v: UInt8 = (i / 8 + i % 8) % 2 == 0 ? 0 : 255; return [v, v, v] }
+        XCTAssertEqual(Focus.sharpness(Image(width: 8, height: 8, channels: 3, pixels: checker)), 1020 * 1020, accuracy: 1)
+    }
+
     func testUnreadableFilesFailWithTheirName() throws {
         let dir = Support.temporaryDirectory()
         try Data("not a slide".utf8).write(to: URL(fileURLWithPath: "\(dir)/text.svs"))

@@ -131,7 +131,10 @@ done
 
 # A slide's page: the zoomable viewer loads its tiles and layers from file:// with no error.
 "$BIN" make-slide --out "$TMP/s.svs" --width 1536 --height 768 --pieces 1 --lesions 3 --seed 5 --annotation "$TMP/s.geojson" >/dev/null
-printf 'path,label,annotation\ns.svs,abnormal,s.geojson\n' > "$TMP/slides.csv"
+# A second slide that is mostly glass (four small cores): its finest zoom has more than 64
+# tiles, so only tiles on tissue are written and the viewer shows glass.jpg for the rest.
+"$BIN" make-slide --out "$TMP/g.svs" --width 12288 --height 2048 --pieces 4 --piece-size 1200x600 --lesions 0 --seed 6 >/dev/null
+printf 'path,label,annotation\ns.svs,abnormal,s.geojson\ng.svs,normal,\n' > "$TMP/slides.csv"
 cat > "$TMP/slides.yaml" <<YAML
 pipeline: browser-slides
 datasets:
@@ -199,6 +202,36 @@ check viewer-layer-toggle bash -c "test '$(j shownAfterOn)' -eq \$(( $(j shownBe
 check viewer-opacity-slider test "$(j opacity)" = "0.3"
 check viewer-click-popup bash -c "j() { :; }; grep -q 'p(abnormal) = [0-9.]* tile page' <<< '$(j popup)'"
 check viewer-interactions-console-clean bash -c "! grep -iE 'CONSOLE.*(error|uncaught)|Uncaught|ERR_FILE_NOT_FOUND' '$TMP/console.log'"
+# The mostly-glass slide: at the finest zoom, glass between two cores comes from glass.jpg and a
+# core's tiles from their files; fewer tile files than the zoom's grid; no error.
+cat > "$TMP/glass.js" <<'JS'
+window.addEventListener('load', function () {
+  var map = window.candelaViewer, c = map.candelaConfig, out = {};
+  var g = c.grids[c.maxZoom];
+  out.grid = g[0] * g[1];
+  var at = function (x, y) { return map.unproject([x / c.finest, y / c.finest], c.maxZoom); };
+  map.setView(at(3072, 1024), c.maxZoom, {animate: false});
+  setTimeout(function () {
+    var loaded = Array.prototype.map.call(document.querySelectorAll('img.leaflet-tile-loaded'), function (i) { return i.src; });
+    out.glass = loaded.filter(function (s) { return s.indexOf('glass.jpg') >= 0; }).length;
+    map.setView(at(1536, 1024), c.maxZoom, {animate: false});
+    setTimeout(function () {
+      var now = Array.prototype.map.call(document.querySelectorAll('img.leaflet-tile-loaded'), function (i) { return i.src; });
+      out.tissue = now.filter(function (s) { return s.indexOf('/' + c.maxZoom + '/') >= 0; }).length;
+      document.body.setAttribute('data-glass', JSON.stringify(out));
+    }, 1500);
+  }, 1500);
+});
+JS
+: > "$TMP/console.log"
+run_script "$TMP/slide-report/slides/2.html" "$TMP/glass.js" data-glass "$TMP/glass.txt" 8000
+g() { python3 -c "import json,sys; print(json.load(open('$TMP/glass.txt')).get('$1', ''))"; }
+key=$(ls "$TMP/slide-report/slides" | grep -- '-2$')
+written=$(ls "$TMP/slide-report/slides/$key/$(ls "$TMP/slide-report/slides/$key" | grep -v glass | sort -n | tail -1)" | wc -l)
+check viewer-glass-shown test "$(g glass)" -ge 1
+check viewer-glass-tissue-tiles test "$(g tissue)" -ge 1
+check viewer-glass-fewer-files bash -c "test $written -gt 0 && test $written -lt '$(g grid)'"
+check viewer-glass-console-clean bash -c "! grep -iE 'CONSOLE.*(error|uncaught)|Uncaught|ERR_FILE_NOT_FOUND' '$TMP/console.log'"
 browse --window-size=1100,1300 --virtual-time-budget=5000 --screenshot="$OUT/slide.png" "file://$TMP/slide-report/slides/1.html" >/dev/null
 # The doctor's slide page: verdict, pieces, both pictures, top tiles; one printed page on A4 and Letter.
 browse --enable-logging=stderr --v=0 --dump-dom "file://$TMP/slide-report/doctor/slide-1.html" > "$TMP/doctor-slide.dom"

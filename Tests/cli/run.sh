@@ -491,6 +491,9 @@ expect_error shard-bad "--shard expects K/N" -- "$BIN" run "$TMP/kill.yaml" --sh
 # Slides (docs/slides.md): a synthetic slide written by Candela, read back through OpenSlide.
 expect_ok make-slide -- "$BIN" make-slide --out "$TMP/s.svs" --width 1536 --height 768 --pieces 1 --lesions 3 --seed 5 --annotation "$TMP/s.geojson"
 check make-slide-files test -s "$TMP/s.svs" -a -s "$TMP/s.geojson"
+expect_error make-slide-piece-too-big "--piece-size 9000x300 does not fit: each of the 2 pieces has a slot of 768x768 pixels" -- "$BIN" make-slide --out "$TMP/t.svs" --width 1536 --height 768 --pieces 2 --piece-size 9000x300
+expect_error make-slide-piece-size-text "--piece-size: expected WxH in pixels, e.g. 8000x2400, got 'big'" -- "$BIN" make-slide --out "$TMP/t.svs" --piece-size big
+expect_error make-slide-blur-text "--blur: expected X,Y,W,H in level-0 pixels, e.g. 0,0,2048,1024, got '1,2,3'" -- "$BIN" make-slide --out "$TMP/t.svs" --blur 1,2,3
 printf 'path,label,annotation\ns.svs,abnormal,s.geojson\n' > "$TMP/slides.csv"
 cat > "$TMP/slides.yaml" <<YAML
 pipeline: slides
@@ -563,6 +566,12 @@ sqlite3 "$TMP/pen.sqlite" "update slides set pen_fraction = 0.023"
 expect_ok report-pen -- "$BIN" report --db "$TMP/pen.sqlite" --out "$TMP/pen-report"
 "$BIN" report --db "$TMP/slides-ref.sqlite" --out "$TMP/nopen-report" >/dev/null 2>&1
 check doctor-pen-warning bash -c "grep -q 'Pen marks cover 2.3% of the slide' '$TMP'/pen-report/doctor/slide-*.html && test -s \$(ls '$TMP'/nopen-report/doctor/slide-*.html | head -1) && ! grep -q 'Pen marks' '$TMP'/nopen-report/doctor/slide-*.html"
+# Focus: every tile's sharpness is stored; a quarter of the tiles made blurry (in a copy) warns.
+check tiles-sharpness-stored test "$(sqlite3 "$TMP/slides-ref.sqlite" "select count(*) from items where slide_path is not null and sharpness > 0")" = "$tiles"
+cp "$TMP/slides-ref.sqlite" "$TMP/blur.sqlite"
+sqlite3 "$TMP/blur.sqlite" "update items set sharpness = sharpness / 100 where id % 4 = 0"
+"$BIN" report --db "$TMP/blur.sqlite" --out "$TMP/blur-report" >/dev/null 2>&1
+check doctor-blur-warning bash -c "grep -q 'of the tissue is out of focus' '$TMP'/blur-report/doctor/slide-*.html && ! grep -q 'out of focus (' '$TMP'/nopen-report/doctor/slide-*.html && grep -q 'Focus: [0-9]* of $tiles tiles out of focus' '$TMP'/nopen-report/slides/*.html"
 expect_ok export-geojson -- "$BIN" export --db "$TMP/slides-ref.sqlite" --format geojson --out "$TMP/qupath"
 check export-geojson-valid python3 - "$TMP/qupath" "$tiles" <<'PY'
 import glob, json, sys
@@ -644,6 +653,8 @@ base_manifest | sed 's/explainers: \[cam\]}/explainers: [cam]}\n  strategies: {k
 expect_error spray-bad-share "spray-share.yaml:14:38: stage 'strategies': outside is a share: 0 < outside <= 1" -- "$BIN" validate "$TMP/spray-share.yaml"
 { base_manifest; printf 'gates:\n  hans: {metric: spray_flags, explainer: cam, max: 0}\n'; } > "$TMP/spray-gate.yaml"
 expect_error spray-gate-needs-stage "gate 'hans': no spray stage clusters the heatmaps of 'cam'; add a stage of kind spray" -- "$BIN" validate "$TMP/spray-gate.yaml"
+{ base_manifest; printf 'gates:\n  lesions: {metric: slide_pointing_game, explainer: cam, min: 0.9}\n'; } > "$TMP/slide-gate.yaml"
+expect_error slide-gate-needs-slides "gate 'lesions': 'slide_pointing_game' is measured on slides; the manifest has no dataset of kind slides" -- "$BIN" validate "$TMP/slide-gate.yaml"
 { base_manifest | sed -e 's/limit: 4/limit: 24/' -e 's/explainers: \[cam\]}/explainers: [cam]}\n  strategies: {kind: spray}/'
   printf 'gates:\n  hans: {metric: spray_flags, explainer: cam, max: 0}\n'; } > "$TMP/spray.yaml"
 "$BIN" run "$TMP/spray.yaml" --db "$TMP/spray.sqlite" >"$TMP/out" 2>"$TMP/err"; rc=$?
