@@ -144,6 +144,7 @@ bench: release
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --threads 2 --method integratedgradients --set steps=32
 	bash tools/bench/bench_scale.sh $(CANDELA_RELEASE)
 	bash tools/bench/bench_slides.sh $(CANDELA_RELEASE)
+	bash tools/bench/bench_viewer.sh $(CANDELA_RELEASE)
 	bash tools/bench/bench_localization.sh $(CANDELA_RELEASE)
 	bash tools/bench/bench_export.sh $(CANDELA_RELEASE)
 	@if .venv/bin/python -c "import torch, torchvision, onnxruntime" 2>/dev/null; then \

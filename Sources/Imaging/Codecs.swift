@@ -11,7 +11,9 @@ import Tensors
 /// RGBA and palette files and returns errors instead of longjmp-ing. JPEG goes through a small
 /// C shim (Sources/CJPEG) that traps libjpeg's longjmp errors.
 public enum Codecs {
-    public enum Layout: Sendable { case gray, rgb }
+    /// What a decoder returns: luma, RGB (transparency composited onto white), or RGBA
+    /// (straight alpha; opaque formats get alpha 255).
+    public enum Layout: Sendable { case gray, rgb, rgba }
 
     /// Decodes a PNG, JPEG or TIFF file (chosen by its signature, not its extension).
     public static func decode(path: String, as layout: Layout = .rgb) throws -> Image {
@@ -29,15 +31,11 @@ public enum Codecs {
     public static func decode(_ data: Data, as layout: Layout = .rgb) throws -> Image {
         let bytes = [UInt8](data)
         if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try decodePNG(bytes, layout) }
-        if bytes.starts(with: [0xFF, 0xD8]) {
-            let rgb = try decodeJPEG(bytes)
-            return layout == .rgb ? rgb : grayscale(rgb)
-        }
+        if bytes.starts(with: [0xFF, 0xD8]) { return convert(try decodeJPEG(bytes), to: layout) }
         // TIFF ("II*\0", "MM\0*") and BigTIFF ("II+\0", "MM\0+").
         if bytes.count >= 4, (bytes[0] == 0x49 && bytes[1] == 0x49 && (bytes[2] == 0x2A || bytes[2] == 0x2B) && bytes[3] == 0)
             || (bytes[0] == 0x4D && bytes[1] == 0x4D && bytes[2] == 0 && (bytes[3] == 0x2A || bytes[3] == 0x2B)) {
-            let rgb = try decodeTIFF(bytes)
-            return layout == .rgb ? rgb : grayscale(rgb)
+            return convert(try decodeTIFF(bytes), to: layout)
         }
         if bytes.isEmpty { throw ImagingError("empty file") }
         throw ImagingError("not a PNG, JPEG or TIFF file")
@@ -79,8 +77,8 @@ public enum Codecs {
         // 16-bit files without gamma information are scaled like 8-bit ones (v/257), as PIL
         // and OpenCV do, instead of being taken as linear light.
         image.flags |= flag16BitSRGB
-        let channels = layout == .rgb ? 3 : 1
-        image.format = layout == .rgb ? formatRGB : formatGray
+        let channels = layout == .rgb ? 3 : layout == .rgba ? 4 : 1
+        image.format = layout == .rgb ? formatRGB : layout == .rgba ? formatRGBA : formatGray
         let (w, h) = (Int(image.width), Int(image.height))
         guard w > 0, h > 0 else { throw ImagingError("PNG has unusable size \(w)x\(h)") }
         // The header's size is checked before anything is allocated or decoded: a small file can
@@ -117,6 +115,18 @@ public enum Codecs {
         defer { candela_jpeg_free(out) }
         let n = Int(w) * Int(h) * 3
         return Image(width: Int(w), height: Int(h), channels: 3, pixels: Array(UnsafeBufferPointer(start: out, count: n)))
+    }
+
+    /// An RGB image in `layout`.
+    static func convert(_ rgb: Image, to layout: Layout) -> Image {
+        switch layout {
+        case .rgb: return rgb
+        case .gray: return grayscale(rgb)
+        case .rgba:
+            var p = [UInt8](repeating: 255, count: rgb.width * rgb.height * 4)
+            for i in 0..<(rgb.width * rgb.height) { for k in 0..<3 { p[4 * i + k] = rgb.pixels[3 * i + k] } }
+            return Image(width: rgb.width, height: rgb.height, channels: 4, pixels: p)
+        }
     }
 
     /// ITU-R BT.601 luma, as libjpeg and PIL convert RGB to gray.

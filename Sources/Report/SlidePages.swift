@@ -35,6 +35,7 @@ extension ReportWriter {
             var heatmaps: [[String: Any]] = []
             var layers: [[String: Any]] = []
             var overlayByLabel: [String: String] = [:]
+            var heatLayers: [(spec: HeatmapPyramidWriter.Layer, label: String)] = []
             let tileItems = items.filter { $0.dataset == slide.dataset && $0.tile?.slidePath == slide.path }
             for h in try store.slideHeatmaps(slide: id) {
                 let label = modelNames.count > 1 ? "\(h.explainer) [\(modelNames[h.modelHash] ?? String(h.modelHash.prefix(12)))]" : h.explainer
@@ -62,11 +63,8 @@ extension ReportWriter {
                 let pointing = h.pointing.flatMap { v in h.pointingK.map { "\(Int((v * Double($0)).rounded()))/\($0)" } }
                 heatmaps.append(["explainer": label, "image": "../\(image)", "array": "../\(array)", "slidePointing": orFalse(pointing),
                                  "range": h.low.map { String(format: "%.3g … %.3g", $0, h.high ?? $0) } ?? "no tile"])
-                let layer = "slides/\(tag)-layer.png"
-                try Codecs.encodePNG(ReportWriter.heatmapLayer(normalized, width: h.width, height: h.height, colormap: options.colormap))
-                    .write(to: URL(fileURLWithPath: "\(directory)/\(layer)"))
-                used.insert(layer)
-                layers.append(["name": ReportWriter.htmlEscaped("heatmap: \(label)"), "image": "../\(layer)"])
+                heatLayers.append((HeatmapPyramidWriter.Layer(modelHash: h.modelHash, explainer: h.explainer, tag: "\(tag)-tiles",
+                                                              low: low, span: span), label))
             }
             // The zoomable viewer, when the slide file is still readable (a report rewritten
             // elsewhere keeps the page, without the viewer).
@@ -81,6 +79,21 @@ extension ReportWriter {
                              + String(format: "%.2f s (%.0f tiles/s)", seconds, Double(pyramid.written) / max(seconds, 1e-9))
                              + ", \(pyramid.kept) kept, \(pyramid.grid - pyramid.written - pyramid.kept) on glass left out")
                 let maxZoom = pyramid.maxZoom
+                // Each heatmap as a pyramid on the same grid, as sharp as the tiles' own heatmaps.
+                let heatStarted = Date()
+                let heatPyramids = try HeatmapPyramidWriter(directory: directory, colormap: options.colormap)
+                    .write(slideWidth: slide.width, slideHeight: slide.height, finest: finest, maxZoom: maxZoom, tiles: tileItems,
+                           layers: heatLayers.map(\.spec), attributions: { try store.attributions(item: $0) })
+                for (layer, heat) in zip(heatLayers, heatPyramids) {
+                    used.formUnion(heat.files)
+                    layers.append(["name": ReportWriter.htmlEscaped("heatmap: \(layer.label)"), "tiles": "\(layer.spec.tag)/{z}/{x}_{y}.png",
+                                   "grids": heat.json])
+                }
+                options.log?("slide \(name): heatmap pyramids " + heatPyramids.map { "\($0.written)" }.joined(separator: " + ")
+                             + String(format: " tiles in %.2f s", Date().timeIntervalSince(heatStarted)))
+                _ = try writeOnce("slides/clear.png", &used) {
+                    try Codecs.encodePNG(Image(width: 1, height: 1, channels: 4, pixels: [0, 0, 0, 0])).write(to: URL(fileURLWithPath: $0))
+                }
                 let tissueLayer = "slides/\(key)-tissue-layer.png"
                 _ = try writeOnce(tissueLayer, &used) {
                     try Codecs.encodePNG(ReportWriter.tissueLayer(try Codecs.decode(slide.tissueMask, as: .gray))).write(to: URL(fileURLWithPath: $0))
@@ -108,6 +121,7 @@ extension ReportWriter {
                 layers.append(["name": ReportWriter.htmlEscaped("tiles: p(\(classes.last ?? "class"))"), "image": "../\(probabilityLayer)"])
                 var config: [String: Any] = ["width": slide.width, "height": slide.height, "finest": finest, "maxZoom": maxZoom,
                                              "tiles": "\(key)/{z}/{x}_{y}.jpg", "glass": "\(key)/glass.jpg", "grids": pyramid.json,
+                                             "clear": "clear.png",
                                              "layers": layers, "cells": cells,
                                              "positive": classes.last ?? "class",
                                              // The heatmap layers' scale, drawn inside the map.

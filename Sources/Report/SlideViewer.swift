@@ -30,8 +30,8 @@ extension ReportWriter {
         return pyramid
     }
 
-    /// A stitched heatmap as an RGBA PNG for the viewer: colormap over the slide's range (to its
-    /// 99.5th percentile), opacity 0.8 · value, transparent where no tile was taken.
+    /// A map of values in [0, 1] as an RGBA PNG for the viewer (the tiles coloured by
+    /// probability): colormap, opacity 0.8 · value, transparent where NaN.
     static func heatmapLayer(_ values: [Float], width: Int, height: Int, colormap: Colormap) -> Image {
         let table = colormap.table
         var pixels = [UInt8](repeating: 0, count: width * height * 4)
@@ -70,18 +70,22 @@ extension ReportWriter {
           // Level-0 pixels to map coordinates: at the finest zoom one tile pixel is c.finest level-0 pixels.
           function ll(x, y) { return map.unproject([x / c.finest, y / c.finest], c.maxZoom); }
           var bounds = L.latLngBounds(ll(0, 0), ll(c.width, c.height));
-          // Tiles Candela wrote (a bit per tile and zoom); glass elsewhere.
-          var present = c.grids.map(function (g) { return {cols: g[0], rows: g[1], bits: atob(g[2])}; });
-          var Pyramid = L.TileLayer.extend({getTileUrl: function (p) {
-            var g = present[p.z], i = p.y * g.cols + p.x;
-            var on = p.x >= 0 && p.y >= 0 && p.x < g.cols && p.y < g.rows && (g.bits.charCodeAt(i >> 3) >> (i & 7)) & 1;
-            return on ? c.tiles.replace('{z}', p.z).replace('{x}', p.x).replace('{y}', p.y) : c.glass;
-          }});
-          new Pyramid(c.tiles, {tileSize: 256, noWrap: true, bounds: bounds, maxNativeZoom: c.maxZoom, maxZoom: c.maxZoom + 2,
-                                minZoom: 0}).addTo(map);
+          // A pyramid of the tiles Candela wrote (a bit per tile and zoom); `absent` elsewhere.
+          function pyramid(template, grids, absent, options) {
+            var present = grids.map(function (g) { return {cols: g[0], rows: g[1], bits: atob(g[2])}; });
+            var Layer = L.TileLayer.extend({getTileUrl: function (p) {
+              var g = present[p.z], i = p.y * g.cols + p.x;
+              var on = g && p.x >= 0 && p.y >= 0 && p.x < g.cols && p.y < g.rows && (g.bits.charCodeAt(i >> 3) >> (i & 7)) & 1;
+              return on ? template.replace('{z}', p.z).replace('{x}', p.x).replace('{y}', p.y) : absent;
+            }});
+            return new Layer(template, L.extend({tileSize: 256, noWrap: true, bounds: bounds, maxNativeZoom: c.maxZoom,
+                                                 maxZoom: c.maxZoom + 2, minZoom: 0}, options));
+          }
+          pyramid(c.tiles, c.grids, c.glass, {}).addTo(map);
           var overlays = {};
           c.layers.forEach(function (l, i) {
-            var layer = L.imageOverlay(l.image, bounds, {opacity: 1, interactive: false});
+            var layer = l.grids ? pyramid(l.tiles, l.grids, c.clear, {className: 'candela-heat'})
+                                : L.imageOverlay(l.image, bounds, {opacity: 1, interactive: false});
             overlays[l.name] = layer;
             if (i === 0) layer.addTo(map);
           });

@@ -156,7 +156,9 @@ check slide-run-ok test $? -eq 0
 browse --enable-logging=stderr --v=0 --virtual-time-budget=5000 --dump-dom "file://$TMP/slide-report/slides/1.html" > "$TMP/slide.dom"
 check viewer-tiles-loaded test "$(grep -o 'leaflet-tile-loaded' "$TMP/slide.dom" | wc -l)" -ge 2
 check viewer-layers bash -c "grep -q 'heatmap: gradcam' '$TMP/slide.dom' && grep -q 'tiles: p(abnormal)' '$TMP/slide.dom' && grep -q '>annotations<\|> annotations<' '$TMP/slide.dom'"
-check viewer-overlay-shown grep -q 'leaflet-image-layer' "$TMP/slide.dom"
+# The first heatmap is shown at load, as a tile pyramid of its own (PNG tiles under slides/<tag>-tiles/).
+check viewer-overlay-shown grep -q 'candela-heat' "$TMP/slide.dom"
+check viewer-heatmap-tiles-loaded bash -c "grep -o 'src=\"[^\"]*-tiles/[0-9]*/[0-9]*_[0-9]*.png\"' '$TMP/slide.dom' | grep -q ."
 check viewer-annotations-drawn grep -q '<path class="leaflet-interactive"' "$TMP/slide.dom"
 check viewer-legend-in-map bash -c "grep -q 'class=\"candela-legend' '$TMP/slide.dom' && grep -q '99.5th pct.' '$TMP/slide.dom'"
 check viewer-console-clean bash -c "! grep -iE 'CONSOLE.*(error|uncaught)|Uncaught|ERR_FILE_NOT_FOUND' '$TMP/console.log'"
@@ -167,7 +169,7 @@ check slide-top-tiles bash -c "grep -q 'Most positive: highest probability of ab
 cat > "$TMP/interact.js" <<'JS'
 window.addEventListener('load', function () {
   var map = window.candelaViewer, c = map.candelaConfig, out = {};
-  var images = function () { return document.querySelectorAll('.leaflet-image-layer').length; };
+  var images = function () { return document.querySelectorAll('.leaflet-image-layer, .candela-heat').length; };
   out.zoomBefore = map.getZoom();
   map.setZoom(Math.min(c.maxZoom, Math.floor(map.getZoom()) + 2), {animate: false});
   out.zoomAfter = map.getZoom();
