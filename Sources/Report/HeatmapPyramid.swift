@@ -29,17 +29,14 @@ struct HeatmapPyramidWriter {
 
     /// One pyramid per layer, in the order of `layers`. `tiles` are the slide's tile items;
     /// `attributions` gives an item's stored heatmaps.
-    func write(slideWidth: Int, slideHeight: Int, finest: Double, maxZoom: Int, tiles: [ItemRecord], layers: [Layer],
+    func write(zooms: ZoomGrid, tiles: [ItemRecord], layers: [Layer],
                attributions: (Int64) throws -> [AttributionRecord]) throws -> [DeepZoomWriter.Pyramid] {
         let side = ReportWriter.viewerTile
         let directory = self.directory
-        func grid(_ z: Int) -> (cols: Int, rows: Int, span: Double) {
-            let span = Double(side) * finest * pow(2, Double(maxZoom - z))
-            return (Int(ceil(Double(slideWidth) / span)), Int(ceil(Double(slideHeight) / span)), span)
-        }
+        let (finest, maxZoom, grid) = (zooms.finest, zooms.maxZoom, zooms.level)
         @Sendable func file(_ layer: Int, _ z: Int, _ x: Int, _ y: Int) -> String { "slides/\(layers[layer].tag)/\(z)/\(x)_\(y).png" }
         let table = colormap.table
-        let bits = BitGrids(layers: layers.count, zooms: maxZoom + 1, grid: grid)
+        let bits = BitGrids(layers: layers.count, zooms: zooms)
         for l in layers.indices {
             for z in 0...maxZoom {
                 try FileManager.default.createDirectory(atPath: "\(directory)/slides/\(layers[l].tag)/\(z)", withIntermediateDirectories: true)
@@ -162,27 +159,28 @@ struct HeatmapPyramidWriter {
         }
         return layers.indices.map { l in
             var files: [String] = []
-            var grids: [(cols: Int, rows: Int, present: [UInt8])] = []
             for z in 0...maxZoom {
                 let (cols, rows, _) = grid(z)
                 for y in 0..<rows { for x in 0..<cols where bits.isSet(l, z, x, y) { files.append(file(l, z, x, y)) } }
-                grids.append((cols, rows, bits.bytes(l, z)))
             }
+            let grids = bits.grids(l)
             return DeepZoomWriter.Pyramid(maxZoom: maxZoom, grids: grids, written: files.count, kept: 0,
                                           grid: grids.map { $0.cols * $0.rows }.reduce(0, +), files: files)
         }
     }
 }
 
-/// A bit per tile, zoom and layer, set from concurrent writers (under a lock).
+/// A bit per tile, zoom and layer (which tiles of a pyramid were written), set from concurrent
+/// writers (under a lock).
 final class BitGrids: @unchecked Sendable {
     private var bits: [[[UInt8]]]
-    private let cols: [Int]
+    private let cols: [Int], rows: [Int]
     private let lock = NSLock()
 
-    init(layers: Int, zooms: Int, grid: (Int) -> (cols: Int, rows: Int, span: Double)) {
-        cols = (0..<zooms).map { grid($0).cols }
-        bits = Array(repeating: (0..<zooms).map { z in [UInt8](repeating: 0, count: (grid(z).cols * grid(z).rows + 7) / 8) }, count: layers)
+    init(layers: Int, zooms: ZoomGrid) {
+        cols = (0...zooms.maxZoom).map { zooms.level($0).cols }
+        rows = (0...zooms.maxZoom).map { zooms.level($0).rows }
+        bits = Array(repeating: zip(cols, rows).map { [UInt8](repeating: 0, count: ($0 * $1 + 7) / 8) }, count: layers)
     }
 
     func set(_ l: Int, _ z: Int, _ x: Int, _ y: Int) {
@@ -191,11 +189,15 @@ final class BitGrids: @unchecked Sendable {
     }
 
     func isSet(_ l: Int, _ z: Int, _ x: Int, _ y: Int) -> Bool {
-        guard x >= 0, y >= 0, x < cols[z] else { return false }
+        guard x >= 0, y >= 0, x < cols[z], y < rows[z] else { return false }
         let i = y * cols[z] + x
         lock.lock(); defer { lock.unlock() }
-        return i / 8 < bits[l][z].count && bits[l][z][i / 8] & (1 << (i % 8)) != 0
+        return bits[l][z][i / 8] & (1 << (i % 8)) != 0
     }
 
-    func bytes(_ l: Int, _ z: Int) -> [UInt8] { lock.lock(); defer { lock.unlock() }; return bits[l][z] }
+    /// Layer `l` as the viewer's description: per zoom, columns, rows and the bits.
+    func grids(_ l: Int) -> [(cols: Int, rows: Int, present: [UInt8])] {
+        lock.lock(); defer { lock.unlock() }
+        return bits[l].indices.map { (cols[$0], rows[$0], bits[l][$0]) }
+    }
 }

@@ -82,7 +82,7 @@ extension ReportWriter {
                 // Each heatmap as a pyramid on the same grid, as sharp as the tiles' own heatmaps.
                 let heatStarted = Date()
                 let heatPyramids = try HeatmapPyramidWriter(directory: directory, colormap: options.colormap)
-                    .write(slideWidth: slide.width, slideHeight: slide.height, finest: finest, maxZoom: maxZoom, tiles: tileItems,
+                    .write(zooms: ZoomGrid(width: slide.width, height: slide.height, finest: finest), tiles: tileItems,
                            layers: heatLayers.map(\.spec), attributions: { try store.attributions(item: $0) })
                 for (layer, heat) in zip(heatLayers, heatPyramids) {
                     used.formUnion(heat.files)

@@ -130,6 +130,26 @@ extension ReportWriter {
     }
 }
 
+/// The zooms of the viewer's pyramids over a slide of `width` × `height` level-0 pixels: tiles of
+/// `ReportWriter.viewerTile` pixels; at `maxZoom` one pixel is `finest` level-0 pixels, each
+/// coarser zoom halves that, and zoom 0 fits the slide in one tile.
+struct ZoomGrid: Sendable {
+    let width: Int, height: Int
+    let finest: Double
+    let maxZoom: Int
+
+    init(width: Int, height: Int, finest: Double) {
+        (self.width, self.height, self.finest) = (width, height, finest)
+        maxZoom = max(0, Int(ceil(log2(Double(max(width, height)) / finest / Double(ReportWriter.viewerTile)))))
+    }
+
+    /// Zoom `z`'s columns and rows of tiles, and the level-0 pixels a tile spans.
+    func level(_ z: Int) -> (cols: Int, rows: Int, span: Double) {
+        let span = Double(ReportWriter.viewerTile) * finest * pow(2, Double(maxZoom - z))
+        return (Int(ceil(Double(width) / span)), Int(ceil(Double(height) / span)), span)
+    }
+}
+
 /// The first error of concurrent work, kept to be thrown once the work is done.
 final class FirstError: @unchecked Sendable {
     private var error: Error?
@@ -173,12 +193,9 @@ public struct DeepZoomWriter: Sendable {
     public func write(_ slide: Slide, key: String, finest: Double, tissue: Image) throws -> Pyramid {
         let side = ReportWriter.viewerTile
         let glass: UInt8 = 245
-        let longest = Double(max(slide.width, slide.height)) / finest
-        let maxZoom = max(0, Int(ceil(log2(longest / Double(side)))))
-        func grid(_ z: Int) -> (cols: Int, rows: Int, span: Double) {
-            let span = Double(side) * finest * pow(2, Double(maxZoom - z)) // level-0 pixels a tile covers
-            return (Int(ceil(Double(slide.width) / span)), Int(ceil(Double(slide.height) / span)), span)
-        }
+        let zooms = ZoomGrid(width: slide.width, height: slide.height, finest: finest)
+        let maxZoom = zooms.maxZoom
+        let grid = zooms.level
         @Sendable func file(_ z: Int, _ x: Int, _ y: Int) -> String { "slides/\(key)/\(z)/\(x)_\(y).jpg" }
         let directory = self.directory
         var files: [String] = []
@@ -198,23 +215,17 @@ public struct DeepZoomWriter: Sendable {
                                   quality: 80).write(to: URL(fileURLWithPath: "\(directory)/\(glassFile)"))
         }
         files.append(glassFile)
-        var grids = [(cols: Int, rows: Int, present: [UInt8])](repeating: (0, 0, []), count: maxZoom + 1)
+        let bits = BitGrids(layers: 1, zooms: zooms)
         var (written, kept, all) = (0, 0, 0)
         for z in stride(from: maxZoom, through: 0, by: -1) {
             try FileManager.default.createDirectory(atPath: "\(directory)/slides/\(key)/\(z)", withIntermediateDirectories: true)
             let (cols, rows, span) = grid(z)
-            var present = [UInt8](repeating: 0, count: (cols * rows + 7) / 8)
             var chosen: [(Int, Int)] = []
             for ty in 0..<rows {
                 for tx in 0..<cols where cols * rows <= 64 || touchesTissue(Double(tx) * span, Double(ty) * span, span) {
                     chosen.append((tx, ty))
-                    present[(ty * cols + tx) / 8] |= 1 << ((ty * cols + tx) % 8)
+                    bits.set(0, z, tx, ty)
                 }
-            }
-            grids[z] = (cols, rows, present)
-            let below = z < maxZoom ? grids[z + 1] : nil
-            @Sendable func isWritten(_ g: (cols: Int, rows: Int, present: [UInt8]), _ x: Int, _ y: Int) -> Bool {
-                x < g.cols && y < g.rows && g.present[(y * g.cols + x) / 8] & (1 << ((y * g.cols + x) % 8)) != 0
             }
             let todo = chosen.filter { !reuse(file(z, $0.0, $0.1)) }
             let failures = FirstError()
@@ -228,11 +239,11 @@ public struct DeepZoomWriter: Sendable {
                     let level = slide.level(forDownsample: f)
                     let ds = slide.levels[level].downsample
                     let (rw, rh) = (max(1, Int((Double(w0) / ds).rounded())), max(1, Int((Double(h0) / ds).rounded())))
-                    let children = [(0, 0), (1, 0), (0, 1), (1, 1)].map { (2 * tx + $0.0, 2 * ty + $0.1) }
-                        .filter { child in below.map { child.0 < $0.cols && child.1 < $0.rows } ?? false }
-                    if let below, children.allSatisfy({ isWritten(below, $0.0, $0.1) }) || max(rw, rh) > 4 * side {
+                    let children = z == maxZoom ? [] : [(0, 0), (1, 0), (0, 1), (1, 1)].map { (2 * tx + $0.0, 2 * ty + $0.1) }
+                        .filter { $0.0 < grid(z + 1).cols && $0.1 < grid(z + 1).rows }
+                    if z < maxZoom, children.allSatisfy({ bits.isSet(0, z + 1, $0.0, $0.1) }) || max(rw, rh) > 4 * side {
                         // From the four children below (absent ones are glass), each averaged 2 × 2.
-                        for (cx, cy) in children where isWritten(below, cx, cy) {
+                        for (cx, cy) in children where bits.isSet(0, z + 1, cx, cy) {
                             let child = try Codecs.decode(path: "\(directory)/\(file(z + 1, cx, cy))")
                             let half = Resample.toSize(child, width: side / 2, height: side / 2)
                             let (ox, oy) = ((cx - 2 * tx) * side / 2, (cy - 2 * ty) * side / 2)
@@ -258,6 +269,6 @@ public struct DeepZoomWriter: Sendable {
             files += chosen.map { file(z, $0.0, $0.1) }
             (written, kept, all) = (written + todo.count, kept + chosen.count - todo.count, all + cols * rows)
         }
-        return Pyramid(maxZoom: maxZoom, grids: grids, written: written, kept: kept, grid: all, files: files)
+        return Pyramid(maxZoom: maxZoom, grids: bits.grids(0), written: written, kept: kept, grid: all, files: files)
     }
 }

@@ -24,7 +24,7 @@ final class HeatmapPyramidTests: XCTestCase {
         let maps: [Int64: [AttributionRecord]] = [1: [map(1, [0, 1, 0, 1], low: 0, high: 10)], 2: [map(2, [1, 1, 1, 1], low: 0, high: 10)]]
         let layer = HeatmapPyramidWriter.Layer(modelHash: "m", explainer: "cam", tag: "cam-tiles", low: 0, span: 10)
         let pyramids = try HeatmapPyramidWriter(directory: dir, colormap: .viridis)
-            .write(slideWidth: 1024, slideHeight: 512, finest: 2, maxZoom: 1, tiles: [item(1, 0), item(2, 66)], layers: [layer],
+            .write(zooms: ZoomGrid(width: 1024, height: 512, finest: 2), tiles: [item(1, 0), item(2, 66)], layers: [layer],
                    attributions: { maps[$0] ?? [] })
         XCTAssertEqual(pyramids.count, 1)
         let p = pyramids[0]
