@@ -144,8 +144,18 @@ public enum CPU {
         return (field("flags") ?? "").split(separator: " ").map(String.init).filter(wanted.contains)
     }()
 
-    /// "AMD EPYC (avx2 fma avx512f ...)".
-    public static var summary: String { "\(model) (\(vectorFlags.joined(separator: " ")))" }
+    /// "AMD EPYC (avx2 fma avx512f ...)", plus a remark when CPUID tells this process less than
+    /// `/proc/cpuinfo` lists (a hypervisor or tools/cpumask hiding AVX-512 or AVX2): the kernel
+    /// path follows CPUID.
+    public static var summary: String {
+        let listed = "\(model) (\(vectorFlags.joined(separator: " ")))"
+        let level = KernelOptions.detectedLevel
+        if level < 2 && vectorFlags.contains("avx512f") {
+            return listed + (level == 1 ? "; CPUID hides AVX-512 from this process" : "; CPUID hides AVX-512 and AVX2 from this process")
+        }
+        if level < 1 && vectorFlags.contains("avx2") { return listed + "; CPUID hides AVX2 from this process" }
+        return listed
+    }
 
     private static func field(_ name: String) -> String? {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
