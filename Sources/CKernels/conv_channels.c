@@ -180,10 +180,102 @@ static int conv1x1_channels_avx512(const float *panels, int m, int k, int c0, in
     return 0;
 }
 
+// --- The same 1x1 kernel with AVX2: 6 pixels x 16 channels ------------------------------------
+// Sixteen registers hold a tile of 6 pixels by 16 channels (12 accumulators, two weight vectors
+// and the broadcast pixel), so each 32-channel panel runs as two halves, reading its weights at
+// a stride of 32 floats. Every sum is the same chain of multiply-adds over the depth rows as in
+// the AVX-512 tile (depth blocks carried over the same way), so the two paths give the same bits
+// up to SiLU. The tile is stored through a small buffer, channel by channel.
+enum { PX256 = 6 };
+
+__attribute__((target("avx2,fma"), always_inline))
+static inline void tile_sums_avx2(int k, const float *panel, const float *a, int plane, const int R, __m256 acc[PX256][2]) {
+    for (int p = 0; p < k; p++, a += plane, panel += 32) {
+        _mm_prefetch((const char *)(panel + PREFETCH_PANEL), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + (size_t)X_AHEAD * plane), _MM_HINT_T0);
+        const __m256 b0 = _mm256_loadu_ps(panel), b1 = _mm256_loadu_ps(panel + 8);
+        for (int r = 0; r < R; r++) {
+            const __m256 v = _mm256_broadcast_ss(a + r);
+            acc[r][0] = _mm256_fmadd_ps(v, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(v, b1, acc[r][1]);
+        }
+    }
+}
+
+// Adds the bias to a tile of rows pixels x cols channels (cols <= 16) and stores it transposed:
+// channel c's pixels go to out + c * ldc, the residual already there added when add_output,
+// then the activation (as channel_tile_store).
+__attribute__((target("avx2,fma"), always_inline))
+static inline void channel_tile_store_avx2(__m256 acc[PX256][2], int rows, int cols, const float *bias, int add_output,
+                                           int act, float lo, float hi, float *out, int ldc) {
+    float tile[PX256][16];
+    for (int r = 0; r < rows; r++) {
+        _mm256_storeu_ps(tile[r], acc[r][0]);
+        _mm256_storeu_ps(tile[r] + 8, acc[r][1]);
+    }
+    for (int c = 0; c < cols; c++) {
+        float *dst = out + (size_t)c * ldc;
+        const float b = bias ? bias[c] : 0.0f;
+        for (int r = 0; r < rows; r++) {
+            float v = bias ? tile[r][c] + b : tile[r][c];
+            if (add_output) v += dst[r];
+            if (act == CK_ACT_RELU) v = v > 0 ? v : 0.0f;
+            else if (act == CK_ACT_CLIP) v = v < lo ? lo : (v > hi ? hi : v);
+            else if (act == CK_ACT_SILU) v = ck_silu1(v);
+            dst[r] = v;
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static int conv1x1_channels_avx2(const float *panels, int m, int k, int c0, int c1, const float *x, int plane, int n0,
+                                 int n1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
+    __m256 *partials = NULL; // 12 vectors a tile
+    if (k > DEPTH_BLOCK) {
+        partials = (__m256 *)ck_scratch(1, (size_t)((n1 - n0 + PX256 - 1) / PX256) * 12 * 8);
+        if (!partials) return -1;
+    }
+    const int end = c1 < m ? c1 : m;
+    for (int cp = c0; cp < end; cp += 16) {
+        // Half (cp - c0) / 16 % 2 of its 32-channel panel.
+        const int cols = end - cp < 16 ? end - cp : 16;
+        const float *panel = panels + (size_t)(cp & ~31) * k + (cp & 31);
+        for (int d0 = 0; d0 < k; d0 += DEPTH_BLOCK) {
+            const int kd = k - d0 < DEPTH_BLOCK ? k - d0 : DEPTH_BLOCK;
+            for (int p0 = n0, t = 0; p0 < n1; p0 += PX256, t++) {
+                const int rows = n1 - p0 < PX256 ? n1 - p0 : PX256;
+                __m256 acc[PX256][2];
+                __m256 *partial = partials ? partials + (size_t)t * 12 : NULL;
+                for (int r = 0; r < PX256; r++) {
+                    acc[r][0] = d0 ? partial[2 * r] : _mm256_setzero_ps();
+                    acc[r][1] = d0 ? partial[2 * r + 1] : _mm256_setzero_ps();
+                }
+                const float *a = x + (size_t)d0 * plane + p0, *w = panel + (size_t)d0 * 32;
+                switch (rows) {
+                case 1: tile_sums_avx2(kd, w, a, plane, 1, acc); break;
+                case 2: tile_sums_avx2(kd, w, a, plane, 2, acc); break;
+                case 3: tile_sums_avx2(kd, w, a, plane, 3, acc); break;
+                case 4: tile_sums_avx2(kd, w, a, plane, 4, acc); break;
+                case 5: tile_sums_avx2(kd, w, a, plane, 5, acc); break;
+                default: tile_sums_avx2(kd, w, a, plane, 6, acc); break;
+                }
+                if (d0 + kd < k) {
+                    for (int r = 0; r < PX256; r++) { partial[2 * r] = acc[r][0]; partial[2 * r + 1] = acc[r][1]; }
+                    continue;
+                }
+                channel_tile_store_avx2(acc, rows, cols, bias ? bias + cp : NULL, add_output, act, lo, hi,
+                                        y + (size_t)cp * plane + p0, plane);
+            }
+        }
+    }
+    return 0;
+}
+
 int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, int c1, const float *x, int plane,
                         int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
-    if (level != 2 || ck_sgemm_level() < 2) return -1;
-    return conv1x1_channels_avx512(panels, m, k, c0, c1, x, plane, n0, n1, bias, add_output, act, lo, hi, y);
+    if (level < 1 || level > ck_sgemm_level()) return -1;
+    return level == 2 ? conv1x1_channels_avx512(panels, m, k, c0, c1, x, plane, n0, n1, bias, add_output, act, lo, hi, y)
+                      : conv1x1_channels_avx2(panels, m, k, c0, c1, x, plane, n0, n1, bias, add_output, act, lo, hi, y);
 }
 
 // --- Convolutions of few input channels (a network's first layer): channels along the vector ---

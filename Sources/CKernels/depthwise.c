@@ -243,6 +243,96 @@ static void maxpool_avx512(const ck_conv_geometry *g, const float *x, int channe
     else window_avx512(g, x, NULL, NULL, channels, CK_ACT_NONE, 0, 0, y, 1, 0, 0, 0);
 }
 
+// The same K x K window at stride S (K = 3 or 5, S = 1 or 2) with AVX2, blocked as above:
+// DW_ROWS output rows of one 8-column block, two accumulators per row alternating by input row,
+// rows in the padding skipped. Every output is the same chain of multiply-adds as in
+// depthwise_rows_avx512, so the two paths give the same bits. AVX2's masked loads cannot read a
+// padding value, so each input row a block of rows reads is first copied into a zero-padded row
+// (pl zeros, the row, zeros to the end of the last block's window: padded column o * S + kj is
+// tap kj of output column o), and every tap is a plain load; at stride 2 two loads of 8 columns
+// and an even-lane shuffle. Returns -1 (nothing written) when the padded rows do not fit the
+// thread's scratch.
+__attribute__((target("avx2,fma"), always_inline))
+static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x, const float *w, const float *bias,
+                               int channels, int act, float lo, float hi, float *y, const int K, const int S) {
+    enum { K_MAX = 5 };
+    const int in_rows = (DW_ROWS - 1) * S + K;
+    const int chunks = (g->ow + 7) / 8;
+    const int width = chunks * 8 * S + K;
+    const int copied = g->w < width - g->pl ? g->w : width - g->pl;
+    float *rows = ck_scratch(0, (size_t)in_rows * width);
+    if (!rows) return -1;
+    const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    for (int c = 0; c < channels; c++) {
+        const float *xc = x + (size_t)c * g->h * g->w;
+        float *yc = y + (size_t)c * g->oh * g->ow;
+        __m256 wv[K_MAX * K_MAX];
+        for (int t = 0; t < K * K; t++) wv[t] = _mm256_set1_ps(w[(size_t)c * K * K + t]);
+        const __m256 b = _mm256_set1_ps(bias ? bias[c] : 0.0f);
+        for (int oy0 = 0; oy0 < g->oh; oy0 += DW_ROWS) {
+            // The block's input rows, zero-padded; inside[ir] says whether row ir lies in the plane.
+            int inside[(DW_ROWS - 1) * 2 + K_MAX];
+            for (int ir = 0; ir < in_rows; ir++) {
+                const int iy = oy0 * S - g->pt + ir;
+                inside[ir] = iy >= 0 && iy < g->h;
+                if (!inside[ir]) continue;
+                float *row = rows + (size_t)ir * width;
+                memset(row, 0, sizeof(float) * (size_t)g->pl);
+                memcpy(row + g->pl, xc + (size_t)iy * g->w, sizeof(float) * (size_t)copied);
+                memset(row + g->pl + copied, 0, sizeof(float) * (size_t)(width - g->pl - copied));
+            }
+            for (int q = 0; q < chunks; q++) {
+                __m256 acc[DW_ROWS][2];
+                for (int r = 0; r < DW_ROWS; r++) { acc[r][0] = b; acc[r][1] = _mm256_setzero_ps(); }
+                for (int ir = 0; ir < in_rows; ir++) {
+                    if (!inside[ir]) continue;
+                    const float *src = rows + (size_t)ir * width + q * 8 * S;
+                    __m256 v[K_MAX];
+                    for (int kj = 0; kj < K; kj++) {
+                        if (S == 1) {
+                            v[kj] = _mm256_loadu_ps(src + kj);
+                        } else {
+                            // [a0 a2 b0 b2 | a4 a6 b4 b6], then the 64-bit pairs in order 0 2 1 3.
+                            const __m256 even = _mm256_shuffle_ps(_mm256_loadu_ps(src + kj), _mm256_loadu_ps(src + kj + 8),
+                                                                  _MM_SHUFFLE(2, 0, 2, 0));
+                            v[kj] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0)));
+                        }
+                    }
+                    for (int r = 0; r < DW_ROWS; r++) {
+                        const int ki = ir - r * S;
+                        if (ki < 0 || ki >= K) continue;
+                        for (int kj = 0; kj < K; kj++) acc[r][ir & 1] = _mm256_fmadd_ps(wv[ki * K + kj], v[kj], acc[r][ir & 1]);
+                    }
+                }
+                const int cols = g->ow - q * 8 < 8 ? g->ow - q * 8 : 8;
+                for (int r = 0; r < DW_ROWS && oy0 + r < g->oh; r++) {
+                    const __m256 out = ck_activate256(_mm256_add_ps(acc[r][0], acc[r][1]), act, vlo, vhi);
+                    float *dst = yc + (size_t)(oy0 + r) * g->ow + q * 8;
+                    if (cols == 8) {
+                        _mm256_storeu_ps(dst, out);
+                    } else {
+                        float lanes[8];
+                        _mm256_storeu_ps(lanes, out);
+                        memcpy(dst, lanes, sizeof(float) * (size_t)cols);
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+// One instance per window and stride, so that the tap loops unroll.
+__attribute__((target("avx2,fma")))
+static int depthwise_avx2(const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
+                          int act, float lo, float hi, float *y, int k, int s) {
+    if (k == 3 && s == 1) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 3, 1);
+    if (k == 3 && s == 2) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 3, 2);
+    if (k == 5 && s == 1) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 5, 1);
+    if (k == 5 && s == 2) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 5, 2);
+    return -1;
+}
+
 int ck_maxpool2d(const ck_conv_geometry *g, const float *x, int channels, float *y) {
     if (ck_sgemm_level() < 2 || g->kh * g->kw > DW_MAX_TAPS) return -1;
     maxpool_avx512(g, x, channels, y);
@@ -288,6 +378,10 @@ void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, con
                   int act, float lo, float hi, float *y) {
     if (ck_sgemm_level() >= 2 && g->kh * g->kw <= DW_MAX_TAPS) {
         depthwise_avx512(g, x, w, bias, channels, act, lo, hi, y);
+        return;
+    }
+    const int k = g->kh == g->kw && g->dh == 1 && g->dw == 1 && g->sh == g->sw ? g->kh : 0, s = g->sw;
+    if (ck_sgemm_level() == 1 && depthwise_avx2(g, x, w, bias, channels, act, lo, hi, y, k, s) == 0) {
         return;
     }
     for (int c = 0; c < channels; c++) {

@@ -51,6 +51,22 @@ static inline __m512 ck_activate512(__m512 v, int act, __m512 lo, __m512 hi) {
     return v;
 }
 
+/// The fused activation on 8 lanes (the AVX2 channel-major and depthwise stores), as
+/// ck_activate512: ReLU max(v, 0), clip to [lo, hi], SiLU lane by lane through ck_silu1 (the
+/// AVX2 GEMM's bits); anything else leaves v.
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 ck_activate256(__m256 v, int act, __m256 lo, __m256 hi) {
+    if (act == CK_ACT_RELU) return _mm256_max_ps(v, _mm256_setzero_ps());
+    if (act == CK_ACT_CLIP) return _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+    if (act == CK_ACT_SILU) {
+        float lanes[8];
+        _mm256_storeu_ps(lanes, v);
+        for (int i = 0; i < 8; i++) lanes[i] = ck_silu1(lanes[i]);
+        return _mm256_loadu_ps(lanes);
+    }
+    return v;
+}
+
 /// Depth of one packed block: A's MR x KC and B's KC x NR panels stay in L1/L2.
 enum { KC = 256 };
 

@@ -119,7 +119,7 @@ public enum Conv2D {
             && g.dilations == (1, 1) && c >= 16 && n * tiles >= 16 && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
         // Small planes of a 1×1 convolution do not fill a vector of pixels, and a stem's im2col
         // panels are costly to pack: those run with output channels along the vector (`channelMajor`).
-        let channels = !winograd && !depthwise && level == 2 && channelMajor(g, channels: c, plane: plane)
+        let channels = !winograd && !depthwise && channelMajor(g, channels: c, plane: plane, level: level)
         let form: PackedConvWeights.Form = winograd ? .winograd : channels ? .channelPanels : .gemm
         let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, form: form)
                                         ?? PackedConvWeights(w: w, group: g.group, level: level, form: form))
@@ -458,18 +458,23 @@ public enum Conv2D {
 
     /// Whether a convolution of `channels` input channels (one group) with an output plane of
     /// `plane` pixels runs with output channels along the vector (`ck_conv1x1_channels`,
-    /// `ck_conv_channels`): a tile of 8 output pixels by 32 channels, stored transposed.
+    /// `ck_conv_channels`): a tile of 8 output pixels by 32 channels (AVX-512) or 6 by 16 (AVX2,
+    /// 1×1 only), stored transposed.
     ///
-    /// - 1×1 on planes of at most 256 pixels with at least 64 channels. The implicit GEMM's tiles
+    /// - AVX2: every 1×1 convolution of at least 16 input channels. Its implicit GEMM packs the
+    ///   input (no in-place read as on AVX-512), once more for every chunk of channels of a fused
+    ///   expansion + depthwise pair; this kernel reads the input in place (figures in
+    ///   tools/bench/README.md, "AVX2 path").
+    /// - AVX-512: 1×1 on planes of at most 256 pixels with at least 64 channels. The implicit GEMM's tiles
     ///   are 32 pixels wide: a 7×7 plane fills 49 of their 64 lanes, and 49 of 56 here. The
     ///   transposed store does not pay back on shallow layers.
     /// - Up to 4 input channels (an RGB stem): the implicit GEMM would pack a short, very wide
     ///   im2col matrix, here a zero-padded copy of the input rows is read in place (figures in
     ///   tools/bench/README.md, "Figures behind the kernels").
-    static func channelMajor(_ g: Conv2DGeometry, channels: Int, plane: Int) -> Bool {
-        guard useChannelMajor, g.group == 1 else { return false }
+    static func channelMajor(_ g: Conv2DGeometry, channels: Int, plane: Int, level: Int32) -> Bool {
+        guard useChannelMajor, g.group == 1, level >= 1, level == 2 || isPointwise(g) else { return false }
         // (ck_conv_channels takes up to 1024 taps, 4 channels of a 16×16 kernel.)
-        return isPointwise(g) ? plane <= 256 && channels >= 64 : channels <= 4 && channels * g.kernel.h * g.kernel.w <= 1024
+        return isPointwise(g) ? (level == 1 ? channels >= 16 : plane <= 256 && channels >= 64) : channels <= 4 && channels * g.kernel.h * g.kernel.w <= 1024
     }
 
     /// `--kernel-set channel-major=off` turns `channelMajor` off (for comparisons).

@@ -40,8 +40,8 @@ public final class PackedConvWeights: @unchecked Sendable {
             self.storage = storage
             self.groupStride = count
         case .channelPanels:
-            // One group, AVX-512.
-            guard group == 1, level == 2 else { return nil }
+            // One group, AVX-512 or AVX2 (32-channel panels on both).
+            guard group == 1, level >= 1 else { return nil }
             let count = ck_channel_panels_count(Int32(m), Int32(k))
             let storage = PackedConvWeights.allocate(count)
             w.data.withUnsafeBufferPointer { wp in ck_pack_channel_panels(Int32(m), Int32(k), wp.baseAddress!, storage) }

@@ -33,14 +33,14 @@ extension Conv2D {
             return try forward(x: t, w: dw, b: dwBias, geometry: dg, activation: dwActivation)
         }
         let level = ck_sgemm_level()
-        let takes = BLAS.useKernels && level == 2 && isPointwise(g) && g.group == 1 && dg.group == m
+        let takes = BLAS.useKernels && level >= 1 && isPointwise(g) && g.group == 1 && dg.group == m
             && dw.rank == 4 && dw.shape[0] == m && dw.shape[1] == 1 && dw.shape[2] == dg.kernel.h && dw.shape[3] == dg.kernel.w
             && (dwBias?.count ?? m) == m
         guard takes else { return try layers() }
         let (oh, ow) = dg.outputSize(h: h, w: wd)
         guard oh > 0, ow > 0 else { throw TensorError("Conv: output would be empty for input \([n, m, h, wd])") }
         let plane = h * wd
-        let panels = channelMajor(g, channels: c, plane: plane)
+        let panels = channelMajor(g, channels: c, plane: plane, level: level)
         let form: PackedConvWeights.Form = panels ? .channelPanels : .gemm
         guard let packed = cache?.packing(w, group: 1, level: level, form: form)
                 ?? PackedConvWeights(w: w, group: 1, level: level, form: form) else {

@@ -188,7 +188,7 @@ final class FastKernelTests: XCTestCase {
 
     /// 1×1 convolutions on small, deep planes and convolutions of up to 4 input channels (RGB
     /// stems) take the channel-major kernels (the cache holds their packing) and agree with the
-    /// implicit GEMM they would otherwise run on; shallow or wide 1×1 ones and deeper inputs
+    /// implicit GEMM they would otherwise run on; on AVX-512 shallow or wide 1×1 ones and deeper inputs
     /// keep the GEMM. Stems: odd sizes (a short tile at each row's end), strides, dilations,
     /// asymmetric pads, two images.
     func testChannelMajorMatchesImplicitGEMM() throws {
@@ -219,7 +219,10 @@ final class FastKernelTests: XCTestCase {
                     Conv2D.useChannelMajor = true
                     let cache = PackedWeightsCache()
                     let fast = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), cache: cache, residual: r)
-                    XCTAssertEqual(cache.forms, [t.channelMajor && path == .avx512 ? .channelPanels : .gemm], "\(label), \(path)")
+                    // AVX2 has the 1×1 channel-major kernel (for every 1×1 of 16 channels or more),
+                    // not the stem's.
+                    let takes = path == .avx512 ? t.channelMajor : t.g.kernel == (1, 1) && t.c >= 16
+                    XCTAssertEqual(cache.forms, [takes ? .channelPanels : .gemm], "\(label), \(path)")
                     Conv2D.useChannelMajor = false
                     let gemm = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), residual: r)
                     XCTAssertLessThan(fast.maxAbsDifference(reference), 1e-5, label)
@@ -244,9 +247,51 @@ final class FastKernelTests: XCTestCase {
                 try withKernels(path: path, threads: threads) {
                     let cache = PackedWeightsCache()
                     let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: pointwise, cache: cache)
-                    XCTAssertEqual(cache.forms, [path == .avx512 ? .channelPanels : .gemm], "\(h)x\(w), \(path)")
+                    XCTAssertEqual(cache.forms, [.channelPanels], "\(h)x\(w), \(path)")
                     XCTAssertLessThan(relativeError(y, reference), 4e-6, "\(h)x\(w), \(path), \(threads) threads")
                 }
+            }
+        }
+    }
+
+    /// The AVX2 channel-major 1×1 kernel (6 × 16 tiles, depth blocks carried over) and the AVX2
+    /// depthwise kernel (zero-padded rows) sum in the same order as their AVX-512 twins: the
+    /// same bits on every shape, with ReLU and a residual. Runs where the CPU has both paths
+    /// (on an AVX2-only CPU the paths' agreement with the reference is what the other tests check).
+    func testAVX2KernelsGiveTheBitsOfAVX512() throws {
+        guard KernelOptions.supportedPaths.contains(.avx512) else {
+            print("testAVX2KernelsGiveTheBitsOfAVX512: this CPU has no AVX-512 to compare with (\(CPU.summary))")
+            return
+        }
+        var rng = SeededRandom(seed: 31)
+        let cases: [(n: Int, c: Int, m: Int, h: Int, w: Int, g: Conv2DGeometry)] = [
+            (1, 160, 960, 7, 7, Conv2DGeometry(kernel: (1, 1))),   // depth blocks, many panels
+            (2, 300, 45, 5, 3, Conv2DGeometry(kernel: (1, 1))),    // three depth blocks, a partial half panel
+            (1, 64, 100, 15, 17, Conv2DGeometry(kernel: (1, 1))),
+            (1, 7, 7, 13, 70, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (0, 1, 1, 0), group: 7)),
+            (2, 4, 4, 9, 45, Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 4)),
+            (1, 3, 3, 8, 71, Conv2DGeometry(kernel: (5, 5), strides: (2, 2), pads: (2, 2, 2, 2), group: 3)),
+            (1, 2, 2, 6, 33, Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2), group: 2)),
+            (1, 2, 2, 5, 63, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1), group: 2)),
+        ]
+        for t in cases {
+            let x = rng.tensor([t.n, t.c, t.h, t.w]), b = rng.tensor([t.m])
+            let wt = rng.tensor([t.m, t.c / t.g.group, t.g.kernel.h, t.g.kernel.w], -0.2, 0.2)
+            let (oh, ow) = t.g.outputSize(h: t.h, w: t.w)
+            let r = rng.tensor([t.n, t.m, oh, ow])
+            for residual in [nil, r] {
+                var outputs: [[Float]] = []
+                for path in [KernelOptions.Path.avx512, .avx2] {
+                    try withKernels(path: path, threads: 2) {
+                        let cache = PackedWeightsCache()
+                        let grouped = t.g.group > 1
+                        let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .relu, cache: cache,
+                                                   residual: grouped ? nil : residual)
+                        if !grouped { XCTAssertEqual(cache.forms, [.channelPanels], "\(t), \(path)") }
+                        outputs.append(y.data)
+                    }
+                }
+                XCTAssertEqual(outputs[0], outputs[1], "\(t.c) -> \(t.m) on \(t.h)x\(t.w), kernel \(t.g.kernel), group \(t.g.group)")
             }
         }
     }

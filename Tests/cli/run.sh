@@ -633,6 +633,24 @@ expect_error drift-baseline-missing "--baseline: $TMP/nowhere.sqlite does not ex
 
 # CLI habits: --version names the engine and the kernel path; --quiet and --verbose.
 check version-says-engine-and-path bash -c "'$BIN' --version | grep -qE '^[0-9]+\.[0-9]+\.[0-9]+ \(engine-[0-9]+; kernel path (avx512|avx2|openblas) on '"
+# The kernel path follows CPUID: with AVX-512 (then AVX2 too) hidden by tools/cpumask, the
+# dispatcher takes avx2 (then openblas) and says that CPUID hides them; an explanation there
+# gives the heatmap of the default path (the AVX2 kernels, and OpenBLAS, to float precision).
+if tools/cpumask/run.sh true 2>/dev/null; then
+  check cpuid-hides-avx512 bash -c "tools/cpumask/run.sh '$BIN' --version | grep -q 'kernel path avx2 on .*CPUID hides AVX-512 from this process'"
+  check cpuid-hides-avx2 bash -c "CPUMASK_HIDE=avx2 tools/cpumask/run.sh '$BIN' --version | grep -q 'kernel path openblas on .*CPUID hides AVX-512 and AVX2 from this process'"
+  "$BIN" explain --model $M --input $IMG --method gradient "${PRE[@]}" --out "$TMP/cpu-default.npy" >/dev/null 2>&1
+  tools/cpumask/run.sh "$BIN" explain --model $M --input $IMG --method gradient "${PRE[@]}" --out "$TMP/cpu-avx2.npy" >/dev/null 2>&1
+  check cpuid-avx2-same-heatmap python3 -c "
+import struct, sys
+def floats(p):
+    b = open(p, 'rb').read(); n = struct.unpack('<H', b[8:10])[0]; return struct.unpack('<%df' % ((len(b) - 10 - n) // 4), b[10 + n:])
+a, b = floats('$TMP/cpu-default.npy'), floats('$TMP/cpu-avx2.npy')
+scale = max(abs(v) for v in a)
+sys.exit(0 if len(a) == len(b) and scale > 0 and max(abs(x - y) for x, y in zip(a, b)) <= 1e-4 * scale else 1)"
+else
+  echo "cpuid checks: this CPU has no CPUID faulting (cpuid_fault); the kernel paths are forced with --kernel instead"
+fi
 check quiet-verbose bash -c "out=\$('$BIN' run x.yaml -q -v 2>&1); test \$? -eq 64 && grep -q -- '--quiet and --verbose exclude each other' <<< \"\$out\""
 base_manifest > "$TMP/quiet.yaml"
 "$BIN" run "$TMP/quiet.yaml" --db "$TMP/quiet.sqlite" --quiet >"$TMP/out" 2>"$TMP/err"

@@ -74,7 +74,8 @@ void ck_pack_channel_panels(int m, int k, const float *w, float *out);
 /// (for small planes, where pixels do not fill the vectors): y (m, plane) = act(W x + bias) on
 /// channels [c0, c1) (c0 a multiple of 32) and pixels [n0, n1), x (k, plane). `panels` from
 /// `ck_pack_channel_panels`. `add_output` as for `ck_conv`. Single-threaded. Returns 0, or -1
-/// without AVX-512 (`level` or the level in force below 2) or without scratch memory (depth over 128).
+/// without AVX2 (`level` below 1 or above the level in force) or without scratch memory (depth
+/// over 128). Levels 2 and 1 give the same bits (SiLU aside).
 int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, int c1, const float *x, int plane,
                         int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y);
 
