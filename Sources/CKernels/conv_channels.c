@@ -204,25 +204,51 @@ static inline void tile_sums_avx2(int k, const float *panel, const float *a, int
 
 // Adds the bias to a tile of rows pixels x cols channels (cols <= 16) and stores it transposed:
 // channel c's pixels go to out + c * ldc, the residual already there added when add_output,
-// then the activation (as channel_tile_store).
+// then the activation (as channel_tile_store). Each 8-channel half is transposed in registers
+// (pixel rows 6 and 7 zero), then written channel by channel, `rows` floats each.
 __attribute__((target("avx2,fma"), always_inline))
 static inline void channel_tile_store_avx2(__m256 acc[PX256][2], int rows, int cols, const float *bias, int add_output,
                                            int act, float lo, float hi, float *out, int ldc) {
-    float tile[PX256][16];
-    for (int r = 0; r < rows; r++) {
-        _mm256_storeu_ps(tile[r], acc[r][0]);
-        _mm256_storeu_ps(tile[r] + 8, acc[r][1]);
-    }
-    for (int c = 0; c < cols; c++) {
-        float *dst = out + (size_t)c * ldc;
-        const float b = bias ? bias[c] : 0.0f;
-        for (int r = 0; r < rows; r++) {
-            float v = bias ? tile[r][c] + b : tile[r][c];
-            if (add_output) v += dst[r];
-            if (act == CK_ACT_RELU) v = v > 0 ? v : 0.0f;
-            else if (act == CK_ACT_CLIP) v = v < lo ? lo : (v > hi ? hi : v);
-            else if (act == CK_ACT_SILU) v = ck_silu1(v);
-            dst[r] = v;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rows), lane);
+    const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), zero = _mm256_setzero_ps();
+    for (int half = 0; half < 2 && half * 8 < cols; half++) {
+        __m256 r[8];
+        for (int i = 0; i < 8; i++) r[i] = i < PX256 ? acc[i][half] : zero;
+        __m256 t[8], u[8];
+        for (int i = 0; i < 8; i += 2) {
+            t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+            t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+        }
+        for (int q = 0; q < 8; q += 4) {
+            u[q + 0] = _mm256_shuffle_ps(t[q + 0], t[q + 2], 0x44);
+            u[q + 1] = _mm256_shuffle_ps(t[q + 0], t[q + 2], 0xEE);
+            u[q + 2] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0x44);
+            u[q + 3] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0xEE);
+        }
+        for (int j = 0; j < 8; j++) {
+            const int c = half * 8 + j;
+            if (c >= cols) break;
+            // Channel c's pixels: 128-bit lane j / 4 of u[j % 4] (pixels 0-3) and of u[4 + j % 4] (4-7).
+            __m256 v = j < 4 ? _mm256_permute2f128_ps(u[j], u[4 + j], 0x20) : _mm256_permute2f128_ps(u[j - 4], u[j], 0x31);
+            float *dst = out + (size_t)c * ldc;
+            if (bias) v = _mm256_add_ps(v, _mm256_set1_ps(bias[c]));
+            if (rows == PX256) {
+                // A full tile: 4 + 2 floats (a masked store to memory is microcoded on AMD cores).
+                if (add_output) {
+                    const __m128 low = _mm_loadu_ps(dst), high = _mm_loadl_pi(_mm_setzero_ps(), (const __m64 *)(dst + 4));
+                    v = _mm256_add_ps(v, _mm256_set_m128(high, low));
+                }
+                v = ck_activate256(v, act, vlo, vhi);
+                _mm_storeu_ps(dst, _mm256_castps256_ps128(v));
+                _mm_storel_pi((__m64 *)(dst + 4), _mm256_extractf128_ps(v, 1));
+            } else {
+                if (add_output) v = _mm256_add_ps(v, _mm256_maskload_ps(dst, mask));
+                v = ck_activate256(v, act, vlo, vhi);
+                float lanes[8];
+                _mm256_storeu_ps(lanes, v);
+                memcpy(dst, lanes, sizeof(float) * (size_t)rows);
+            }
         }
     }
 }
