@@ -213,36 +213,51 @@ static void output_transform(const ck_conv_geometry *g, int tw, int per_image, i
 enum { TB2 = 16 };
 
 // V_ξ = (Bᵀ d B)_ξ of tiles [tb, tb + TB2) (those below `tiles`; the others zero) for input
-// channels [pc, pc + kc), into v: 16 panels of kc x TB2, panel ξ at v + ξ * kc * TB2.
+// channels [pc, pc + kc), into v: 16 panels of kc x TB2, panel ξ at v + ξ * kc * TB2. The
+// block's 16 tiles are the lanes: each patch position's input offsets are found once per block
+// (-1 in the padding), and per channel the patches are gathered into d[position][lane], so that
+// the butterflies and the stores run along the lanes (vectorised for AVX2 by the compiler).
+__attribute__((target("avx2,fma")))
 static void input_transform_plain(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
                                   int tiles, int tb, int pc, int kc, float *v) {
+    int off[16][TB2];
     for (int j = 0; j < TB2; j++) {
         const int t = tb + j;
-        if (t >= tiles) {
-            for (int xi = 0; xi < 16; xi++)
-                for (int p = 0; p < kc; p++) v[((size_t)xi * kc + p) * TB2 + j] = 0;
-            continue;
-        }
         const int image = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
-        const int iy0 = 2 * ty - g->pt, ix0 = 2 * tx - g->pl;
-        for (int p = 0; p < kc; p++) {
-            const float *plane = x + (size_t)image * x_stride + (size_t)(pc + p) * g->h * g->w;
-            float d[4][4];
-            for (int a = 0; a < 4; a++)
-                for (int b = 0; b < 4; b++) {
-                    const int iy = iy0 + a, ix = ix0 + b;
-                    d[a][b] = iy >= 0 && iy < g->h && ix >= 0 && ix < g->w ? plane[(size_t)iy * g->w + ix] : 0.0f;
-                }
-            float u[4][4]; // Bᵀ d
+        for (int a = 0; a < 4; a++) {
             for (int b = 0; b < 4; b++) {
-                u[0][b] = d[0][b] - d[2][b];
-                u[1][b] = d[1][b] + d[2][b];
-                u[2][b] = d[2][b] - d[1][b];
-                u[3][b] = d[1][b] - d[3][b];
+                const int iy = 2 * ty - g->pt + a, ix = 2 * tx - g->pl + b;
+                off[a * 4 + b][j] = t < tiles && iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
+                    ? (int)((size_t)image * x_stride + (size_t)iy * g->w + ix) : -1;
             }
-            for (int a = 0; a < 4; a++) { // (Bᵀ d) B
-                const float s[4] = { u[a][0] - u[a][2], u[a][1] + u[a][2], u[a][2] - u[a][1], u[a][1] - u[a][3] };
-                for (int b = 0; b < 4; b++) v[((size_t)(a * 4 + b) * kc + p) * TB2 + j] = s[b];
+        }
+    }
+    for (int p = 0; p < kc; p++) {
+        const float *xc = x + (size_t)(pc + p) * g->h * g->w;
+        float d[16][TB2], u[16][TB2];
+        for (int q = 0; q < 16; q++) {
+            for (int j = 0; j < TB2; j++) {
+                const float value = xc[off[q][j] > 0 ? off[q][j] : 0];
+                d[q][j] = off[q][j] >= 0 ? value : 0.0f;
+            }
+        }
+        for (int b = 0; b < 4; b++) { // Bᵀ d
+            for (int j = 0; j < TB2; j++) {
+                u[0 + b][j] = d[0 + b][j] - d[8 + b][j];
+                u[4 + b][j] = d[4 + b][j] + d[8 + b][j];
+                u[8 + b][j] = d[8 + b][j] - d[4 + b][j];
+                u[12 + b][j] = d[4 + b][j] - d[12 + b][j];
+            }
+        }
+        for (int a = 0; a < 4; a++) { // (Bᵀ d) B
+            float *v0 = v + ((size_t)(a * 4 + 0) * kc + p) * TB2, *v1 = v + ((size_t)(a * 4 + 1) * kc + p) * TB2;
+            float *v2 = v + ((size_t)(a * 4 + 2) * kc + p) * TB2, *v3 = v + ((size_t)(a * 4 + 3) * kc + p) * TB2;
+            const float *u0 = u[a * 4 + 0], *u1 = u[a * 4 + 1], *u2 = u[a * 4 + 2], *u3 = u[a * 4 + 3];
+            for (int j = 0; j < TB2; j++) {
+                v0[j] = u0[j] - u2[j];
+                v1[j] = u1[j] + u2[j];
+                v2[j] = u2[j] - u1[j];
+                v3[j] = u1[j] - u3[j];
             }
         }
     }
@@ -250,35 +265,51 @@ static void input_transform_plain(const ck_conv_geometry *g, const float *x, siz
 
 // Y = Aᵀ M A for output channels [m0, m1) of tiles [tb, tb + TB2) below `tiles`, plus the bias
 // (and y's contents with add_output), then the activation; mb holds M_ξ (mpad x TB2) for ξ in
-// 0..15. Pixels past the plane's last row or column are not stored.
+// 0..15. Pixels past the plane's last row or column are not stored. The transform runs along
+// the 16 tiles (lanes) of a channel, the stores tile by tile.
+__attribute__((target("avx2,fma")))
 static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_image, int tiles, int tb, const float *mb,
                                    int mpad, int m0, int m1, const float *bias, int add_output, int act, float lo, float hi,
                                    float *y, size_t y_stride) {
-    for (int j = 0; j < TB2 && tb + j < tiles; j++) {
+    const int lanes = tiles - tb < TB2 ? tiles - tb : TB2;
+    size_t corner[TB2]; // the tile's first output pixel, from channel 0 of its image
+    int rows[TB2], cols[TB2];
+    for (int j = 0; j < lanes; j++) {
         const int t = tb + j, image = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
-        for (int o = m0; o < m1; o++) {
-            float mm[4][4];
-            for (int xi = 0; xi < 16; xi++) mm[xi / 4][xi % 4] = mb[((size_t)xi * mpad + o) * TB2 + j];
-            float u[2][4]; // Aᵀ M
-            for (int b = 0; b < 4; b++) {
-                u[0][b] = mm[0][b] + mm[1][b] + mm[2][b];
-                u[1][b] = mm[1][b] - mm[2][b] - mm[3][b];
+        corner[j] = (size_t)image * y_stride + (size_t)(2 * ty) * g->ow + 2 * tx;
+        rows[j] = g->oh - 2 * ty < 2 ? g->oh - 2 * ty : 2;
+        cols[j] = g->ow - 2 * tx < 2 ? g->ow - 2 * tx : 2;
+    }
+    const size_t plane = (size_t)g->oh * g->ow;
+    for (int o = m0; o < m1; o++) {
+        float out[4][TB2]; // output pixel (a, b) at out[2a + b]
+        {
+            const float *mm[16];
+            for (int xi = 0; xi < 16; xi++) mm[xi] = mb + ((size_t)xi * mpad + o) * TB2;
+            for (int j = 0; j < TB2; j++) {
+                float u[2][4]; // Aᵀ M
+                for (int b = 0; b < 4; b++) {
+                    u[0][b] = mm[b][j] + mm[4 + b][j] + mm[8 + b][j];
+                    u[1][b] = mm[4 + b][j] - mm[8 + b][j] - mm[12 + b][j];
+                }
+                for (int a = 0; a < 2; a++) {
+                    out[2 * a][j] = u[a][0] + u[a][1] + u[a][2];
+                    out[2 * a + 1][j] = u[a][1] - u[a][2] - u[a][3];
+                }
             }
-            float *plane = y + (size_t)image * y_stride + (size_t)o * g->oh * g->ow;
-            for (int a = 0; a < 2; a++) {
-                const int oy = 2 * ty + a;
-                if (oy >= g->oh) break;
-                const float out[2] = { u[a][0] + u[a][1] + u[a][2], u[a][1] - u[a][2] - u[a][3] };
-                for (int b = 0; b < 2; b++) {
-                    const int ox = 2 * tx + b;
-                    if (ox >= g->ow) break;
-                    float v = out[b] + (bias ? bias[o] : 0.0f);
-                    float *dst = plane + (size_t)oy * g->ow + ox;
-                    if (add_output) v += *dst;
-                    if (act == CK_ACT_RELU) v = v > 0 ? v : 0.0f;
-                    else if (act == CK_ACT_CLIP) v = v < lo ? lo : (v > hi ? hi : v);
-                    else if (act == CK_ACT_SILU) v = ck_silu1(v);
-                    *dst = v;
+        }
+        const float add = bias ? bias[o] : 0.0f;
+        for (int j = 0; j < lanes; j++) {
+            float *tile = y + corner[j] + (size_t)o * plane;
+            for (int a = 0; a < rows[j]; a++) {
+                for (int b = 0; b < cols[j]; b++) {
+                    float value = out[2 * a + b][j] + add;
+                    float *dst = tile + (size_t)a * g->ow + b;
+                    if (add_output) value += *dst;
+                    if (act == CK_ACT_RELU) value = value > 0 ? value : 0.0f;
+                    else if (act == CK_ACT_CLIP) value = value < lo ? lo : (value > hi ? hi : value);
+                    else if (act == CK_ACT_SILU) value = ck_silu1(value);
+                    *dst = value;
                 }
             }
         }
