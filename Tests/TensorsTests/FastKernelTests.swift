@@ -33,6 +33,10 @@ final class FastKernelTests: XCTestCase {
         // Stride 2 with dilated columns, odd width and asymmetric pads (the packing's per-panel
         // lane masks for each kernel column).
         Case(n: 2, c: 5, m: 11, h: 17, w: 23, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 2, 0, 1), dilations: (1, 2))),
+        // Output rows of 35 at stride 2: the AVX2 packing copies whole 16-column runs with
+        // vector loads (the column after the run inside the row) and falls back at the edges.
+        Case(n: 1, c: 4, m: 8, h: 20, w: 70, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))),
+        Case(n: 1, c: 4, m: 8, h: 9, w: 64, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 0, 1, 0))),
         // Kernel columns past the 11 whose lane masks the packing precomputes, at stride 2.
         Case(n: 1, c: 2, m: 9, h: 5, w: 40, g: Conv2DGeometry(kernel: (3, 13), strides: (1, 2), pads: (1, 6, 1, 6))),
         // Depthwise on rows longer than one vector: stride 1, 2 (permute) and 3 (gather), dilated.
