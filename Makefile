@@ -132,7 +132,8 @@ trust-review: release
 # reference convolution, then the AVX2 path with and without its Winograd), whole
 # explanations against the forward pass, the pipeline and report at scale, then (when a .venv
 # with torch, torchvision and onnxruntime exists; see tools/bench/README.md) resnet18 and
-# mobilenet_v2 against ONNX Runtime and each method against its reference library.
+# mobilenet_v2 against ONNX Runtime and each method against its reference library, then the
+# same two comparisons with AVX-512 hidden from every process (tools/cpumask).
 bench: release
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2
 	$(CANDELA_RELEASE) bench --model models/demo.onnx --batch 16 --threads 2 --kernel-set winograd=off
@@ -151,7 +152,12 @@ bench: release
 	  .venv/bin/python tools/bench/export_models.py --models resnet18,mobilenet_v2 && \
 	  .venv/bin/python tools/bench/bench_vs_ort.py --candela $(CANDELA_RELEASE) && \
 	  for m in gradient lrp; do $(CANDELA_RELEASE) bench --model .cache/models/resnet18.onnx --threads 2 --method $$m; done && \
-	  .venv/bin/python tools/bench/bench_methods.py --candela $(CANDELA_RELEASE); \
+	  .venv/bin/python tools/bench/bench_methods.py --candela $(CANDELA_RELEASE) && \
+	  if tools/cpumask/run.sh true 2>/dev/null; then \
+	    echo "bench: again as a CPU without AVX-512 (tools/cpumask: Candela, ONNX Runtime and torch all see AVX2 only)" && \
+	    tools/cpumask/run.sh .venv/bin/python tools/bench/bench_vs_ort.py --candela $(CANDELA_RELEASE) --json-out .cache/bench/bench_vs_ort_avx2.json && \
+	    tools/cpumask/run.sh .venv/bin/python tools/bench/bench_methods.py --candela $(CANDELA_RELEASE) --json-out .cache/bench/bench_methods_avx2.json; \
+	  else echo "bench: this CPU cannot hide AVX-512 (no cpuid_fault); the AVX2 comparison needs an AVX2-only machine or one with CPUID faulting"; fi; \
 	else echo "bench: no .venv with torch, torchvision and onnxruntime; see tools/bench/README.md for the ONNX Runtime comparison"; fi
 
 # Every method through `candela explain` on every exported model (tools/bench/README.md).
