@@ -247,10 +247,10 @@ static void maxpool_avx512(const ck_conv_geometry *g, const float *x, int channe
 // DW_ROWS output rows of one 8-column block, two accumulators per row alternating by input row,
 // rows in the padding skipped. Every output is the same chain of multiply-adds as in
 // depthwise_rows_avx512, so the two paths give the same bits. AVX2's masked loads cannot read a
-// padding value, so each input row a block of rows reads is first copied into a zero-padded row
-// (pl zeros, the row, zeros to the end of the last block's window: padded column o * S + kj is
-// tap kj of output column o), and every tap is a plain load; at stride 2 two loads of 8 columns
-// and an even-lane shuffle. Returns -1 (nothing written) when the padded rows do not fit the
+// padding value, so each channel's plane is first copied row by row into zero-padded rows (pl
+// zeros, the row, zeros to the end of the last block's window: padded column o * S + kj is tap
+// kj of output column o), and every tap is a plain load; at stride 2 two loads of 8 columns and
+// an even-lane shuffle. Returns -1 (nothing written) when the padded plane does not fit the
 // thread's scratch.
 __attribute__((target("avx2,fma"), always_inline))
 static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x, const float *w, const float *bias,
@@ -260,33 +260,35 @@ static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x,
     const int chunks = (g->ow + 7) / 8;
     const int width = chunks * 8 * S + K;
     const int copied = g->w < width - g->pl ? g->w : width - g->pl;
-    float *rows = ck_scratch(0, (size_t)in_rows * width);
+    float *rows = ck_scratch(0, (size_t)g->h * width);
     if (!rows) return -1;
     const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
     for (int c = 0; c < channels; c++) {
         const float *xc = x + (size_t)c * g->h * g->w;
         float *yc = y + (size_t)c * g->oh * g->ow;
+        // The channel's plane, each row zero-padded (once, whatever the blocks that read it).
+        for (int iy = 0; iy < g->h; iy++) {
+            float *row = rows + (size_t)iy * width;
+            for (int j = 0; j < g->pl; j++) row[j] = 0.0f;
+            memcpy(row + g->pl, xc + (size_t)iy * g->w, sizeof(float) * (size_t)copied);
+            for (int j = g->pl + copied; j < width; j++) row[j] = 0.0f;
+        }
         __m256 wv[K_MAX * K_MAX];
         for (int t = 0; t < K * K; t++) wv[t] = _mm256_set1_ps(w[(size_t)c * K * K + t]);
         const __m256 b = _mm256_set1_ps(bias ? bias[c] : 0.0f);
         for (int oy0 = 0; oy0 < g->oh; oy0 += DW_ROWS) {
-            // The block's input rows, zero-padded; inside[ir] says whether row ir lies in the plane.
+            // inside[ir]: whether the block's input row ir lies in the plane (else it is skipped).
             int inside[(DW_ROWS - 1) * 2 + K_MAX];
             for (int ir = 0; ir < in_rows; ir++) {
                 const int iy = oy0 * S - g->pt + ir;
                 inside[ir] = iy >= 0 && iy < g->h;
-                if (!inside[ir]) continue;
-                float *row = rows + (size_t)ir * width;
-                memset(row, 0, sizeof(float) * (size_t)g->pl);
-                memcpy(row + g->pl, xc + (size_t)iy * g->w, sizeof(float) * (size_t)copied);
-                memset(row + g->pl + copied, 0, sizeof(float) * (size_t)(width - g->pl - copied));
             }
             for (int q = 0; q < chunks; q++) {
                 __m256 acc[DW_ROWS][2];
                 for (int r = 0; r < DW_ROWS; r++) { acc[r][0] = b; acc[r][1] = _mm256_setzero_ps(); }
                 for (int ir = 0; ir < in_rows; ir++) {
                     if (!inside[ir]) continue;
-                    const float *src = rows + (size_t)ir * width + q * 8 * S;
+                    const float *src = rows + (size_t)(oy0 * S - g->pt + ir) * width + q * 8 * S;
                     __m256 v[K_MAX];
                     for (int kj = 0; kj < K; kj++) {
                         if (S == 1) {
