@@ -1,6 +1,7 @@
-// Convolutions with the output channels along the vector (AVX-512): 1x1 convolutions on small
-// planes, where pixels do not fill a vector, and convolutions of few input channels (a
-// network's first layer), whose im2col panels cost more to pack than to multiply.
+// Convolutions with the output channels along the vector: 1x1 convolutions on small planes,
+// where pixels do not fill a vector (AVX-512; with AVX2 every 1x1 of 16 channels or more, whose
+// implicit GEMM there would pack its input), and convolutions of few input channels (a
+// network's first layer, AVX-512), whose im2col panels cost more to pack than to multiply.
 #include "CKernels.h"
 #include "microkernel.h"
 #include <immintrin.h>
@@ -185,7 +186,7 @@ static int conv1x1_channels_avx512(const float *panels, int m, int k, int c0, in
 // and the broadcast pixel), so each 32-channel panel runs as two halves, reading its weights at
 // a stride of 32 floats. Every sum is the same chain of multiply-adds over the depth rows as in
 // the AVX-512 tile (depth blocks carried over the same way), so the two paths give the same bits
-// up to SiLU. The tile is stored through a small buffer, channel by channel.
+// up to SiLU. The tile is transposed in registers and stored channel by channel.
 enum { PX256 = 6 };
 
 __attribute__((target("avx2,fma"), always_inline))
@@ -263,7 +264,7 @@ static int conv1x1_channels_avx2(const float *panels, int m, int k, int c0, int 
     }
     const int end = c1 < m ? c1 : m;
     for (int cp = c0; cp < end; cp += 16) {
-        // Half (cp - c0) / 16 % 2 of its 32-channel panel.
+        // cp & 31 is 0 or 16 (c0 is a multiple of 32): the first or second half of its panel.
         const int cols = end - cp < 16 ? end - cp : 16;
         const float *panel = panels + (size_t)(cp & ~31) * k + (cp & 31);
         for (int d0 = 0; d0 < k; d0 += DEPTH_BLOCK) {

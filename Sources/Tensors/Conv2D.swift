@@ -464,7 +464,7 @@ public enum Conv2D {
     /// - AVX2: every 1×1 convolution of at least 16 input channels. Its implicit GEMM packs the
     ///   input (no in-place read as on AVX-512), once more for every chunk of channels of a fused
     ///   expansion + depthwise pair; this kernel reads the input in place (figures in
-    ///   tools/bench/README.md, "AVX2 path").
+    ///   tools/bench/README.md, "The AVX2 path as an AVX2-only CPU runs it").
     /// - AVX-512: 1×1 on planes of at most 256 pixels with at least 64 channels. The implicit GEMM's tiles
     ///   are 32 pixels wide: a 7×7 plane fills 49 of their 64 lanes, and 49 of 56 here. The
     ///   transposed store does not pay back on shallow layers.
