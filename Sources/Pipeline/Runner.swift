@@ -347,7 +347,10 @@ extension Runner {
 /// The store's single writer: workers hand it finished items and go on computing; it commits
 /// them in batches (one transaction per batch of up to 16 items, or every half second), so
 /// SQLite sees few commits and the workers never wait for the disk. A killed run loses at most
-/// the last half second of computed items, never part of an item.
+/// the last half second of computed items, never part of an item. At most `backlog` items wait
+/// for their commit: when the workers outpace the disk (a rerun that reuses every heatmap
+/// produces items far faster than SQLite stores their copies), `submit` waits, so memory stays
+/// bounded whatever the number of items.
 final class ItemWriter: @unchecked Sendable {
     private let store: Store
     private let log: @Sendable (String) -> Void
@@ -358,6 +361,9 @@ final class ItemWriter: @unchecked Sendable {
     private var error: Error?
     static let batchSize = 16
     static let interval: TimeInterval = 0.5
+    static let backlog = 4 * batchSize
+    /// One slot per item submitted and not yet through `flush`.
+    private let slots = DispatchSemaphore(value: ItemWriter.backlog)
 
     init(store: Store, log: @escaping @Sendable (String) -> Void) {
         self.store = store
@@ -365,6 +371,7 @@ final class ItemWriter: @unchecked Sendable {
     }
 
     func submit(_ rows: ItemRows) {
+        slots.wait()
         queue.async { [self] in
             pending.append(rows)
             if pending.count >= ItemWriter.batchSize || Date().timeIntervalSince(lastFlush) >= ItemWriter.interval { flush() }
@@ -393,6 +400,7 @@ final class ItemWriter: @unchecked Sendable {
         let (items, failed) = (pending, failures)
         pending.removeAll()
         failures.removeAll()
+        defer { for _ in items { slots.signal() } }
         do {
             try store.transaction {
                 for rows in items { try insert(rows) }
