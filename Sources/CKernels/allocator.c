@@ -1,4 +1,5 @@
-// Memory on transparent huge pages (see Memory.useHugePages in Tensors).
+// glibc malloc settings for tensors: heap blocks, kept, on transparent huge pages (see
+// Memory.tuneMalloc in Tensors).
 #include "CKernels.h"
 // (<stdio.h> first: it defines __GLIBC__, which CKernels.h's headers do not.)
 #if defined(__linux__)
@@ -10,23 +11,29 @@
 
 enum { TUNABLES_MAX = 4096 };
 
-int ck_reexec_with_huge_pages(char *const argv[]) {
+int ck_reexec_with_malloc_tunables(char *const argv[]) {
 #if defined(__linux__) && defined(__GLIBC__)
     const char *off = getenv("CANDELA_HUGE_PAGES");
     if (off && strcmp(off, "0") == 0) return 0;
     const char *tunables = getenv("GLIBC_TUNABLES");
-    if (tunables && strstr(tunables, "glibc.malloc.hugetlb")) return 0; // set already (by us or the user)
-    // Only where the kernel gives huge pages to memory that asks for them: with "always" every
-    // mapping has them already, with "never" none.
+    if (tunables && strstr(tunables, "glibc.malloc.mmap_max")) return 0; // set already (by us or the user)
+    // Huge pages only where the kernel gives them to memory that asks for them: with "always"
+    // every mapping has them already, with "never" none.
+    int huge = 0;
     FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-    if (!f) return 0;
-    char mode[128] = {0};
-    const int read = fgets(mode, sizeof mode, f) != NULL;
-    fclose(f);
-    if (!read || !strstr(mode, "[madvise]")) return 0;
+    if (f) {
+        char mode[128] = {0};
+        huge = fgets(mode, sizeof mode, f) != NULL && strstr(mode, "[madvise]") != NULL;
+        fclose(f);
+    }
+    if (tunables && strstr(tunables, "glibc.malloc.hugetlb")) huge = 0; // the user's choice stands
+    // Large blocks from the heap, never a fresh mapping, and freed memory kept for the next
+    // block instead of given back: a backward pass allocates and frees tensors of tens of MB
+    // every step, and each fresh mapping's pages were faulted in and cleared by the kernel.
+    const char *heap = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967295";
     char value[TUNABLES_MAX];
-    const int n = tunables && *tunables ? snprintf(value, sizeof value, "%s:glibc.malloc.hugetlb=1", tunables)
-                                        : snprintf(value, sizeof value, "glibc.malloc.hugetlb=1");
+    const int n = snprintf(value, sizeof value, "%s%s%s%s", tunables && *tunables ? tunables : "",
+                           tunables && *tunables ? ":" : "", heap, huge ? ":glibc.malloc.hugetlb=1" : "");
     if (n <= 0 || n >= (int)sizeof value) return 0;
     char previous[TUNABLES_MAX];
     if (tunables) snprintf(previous, sizeof previous, "%s", tunables);

@@ -141,15 +141,25 @@ public enum LinearAlgebra {
 
 /// Process-wide memory settings.
 public enum Memory {
-    /// Weights and activation buffers on 2 MB pages. A 1 × 1 or depthwise kernel reads each
-    /// input channel a plane apart (12.5 KB at 56 × 56), a new 4 KB page every depth step, and a
-    /// pass streams every layer's weights; Linux here backs memory with huge pages only where a
-    /// program asks (`transparent_hugepage` = madvise). glibc's malloc asks when its tunable
-    /// `glibc.malloc.hugetlb=1` is set, and tunables are read once, at start: so the program
-    /// runs itself again with it set (`ck_reexec_with_huge_pages`; `CANDELA_HUGE_PAGES=0` turns
-    /// this off). Results do not change (figures in tools/bench/README.md, "Figures behind the
-    /// kernels"). Call first thing in `main`, before any thread starts.
-    public static func useHugePages() { _ = ck_reexec_with_huge_pages(CommandLine.unsafeArgv) }
+    /// glibc's malloc set for tensors, by tunables it reads once, at start: so the program runs
+    /// itself again with them set (`ck_reexec_with_malloc_tunables`; `CANDELA_HUGE_PAGES=0` turns
+    /// this off). Call first thing in `main`, before any thread starts. Results do not change.
+    /// - `glibc.malloc.mmap_max=0`, `glibc.malloc.trim_threshold=4294967295`: large blocks come
+    ///   from the heap and freed ones stay there for the next. A backward pass allocates and frees
+    ///   tensors of tens of MB at every step; as fresh mappings, their pages were faulted in and
+    ///   cleared by the kernel every time.
+    /// - `glibc.malloc.hugetlb=1` where Linux backs memory with huge pages only when a program
+    ///   asks (`transparent_hugepage` = madvise): a 1 × 1 or depthwise kernel reads each input
+    ///   channel a plane apart, a new 4 KB page every depth step, and a pass streams every
+    ///   layer's weights.
+    /// Figures in docs/engine.md ("Huge pages and the heap") and tools/bench/README.md.
+    public static func tuneMalloc() { _ = ck_reexec_with_malloc_tunables(CommandLine.unsafeArgv) }
+
+    /// Whether this process's malloc takes large blocks from its heap (`glibc.malloc.mmap_max=0`
+    /// is among its GLIBC_TUNABLES): `candela bench --json` reports it.
+    public static var heapBlocks: Bool {
+        (ProcessInfo.processInfo.environment["GLIBC_TUNABLES"] ?? "").split(separator: ":").contains("glibc.malloc.mmap_max=0")
+    }
 
     /// Whether this process's malloc asks for huge pages (`glibc.malloc.hugetlb=1` is among its
     /// GLIBC_TUNABLES): `candela bench --json` reports it.

@@ -10,7 +10,7 @@ import Tensors
 @main
 struct Candela: ParsableCommand {
     static func main() {
-        Memory.useHugePages()
+        Memory.tuneMalloc()
         do {
             var command = try parseAsRoot()
             try command.run()

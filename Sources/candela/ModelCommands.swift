@@ -403,7 +403,7 @@ struct Bench: ParsableCommand {
             let forward = try measure(images: n) { _ = try m.forward(x) }
             guard let explainer, let method else {
                 if json {
-                    print("{\"images_per_second\": \(forward.ips), \"ms_per_image\": \(forward.ms), \"batch\": \(n), \"threads\": \(threads), \"method\": \"forward\", \"huge_pages\": \(Memory.hugePages), \(kernelJSON)}")
+                    print("{\"images_per_second\": \(forward.ips), \"ms_per_image\": \(forward.ms), \"batch\": \(n), \"threads\": \(threads), \"method\": \"forward\", \"huge_pages\": \(Memory.hugePages), \"malloc_heap_blocks\": \(Memory.heapBlocks), \(kernelJSON)}")
                 } else {
                     print(String(format: "forward: %.1f images/s, %.3f ms/image (batch %d, %d threads, %d iterations; kernels %@ on %@)",
                                  forward.ips, forward.ms, n, threads, forward.iterations,
@@ -419,7 +419,7 @@ struct Bench: ParsableCommand {
             }
             let ratio = explained.ms / forward.ms
             if json {
-                print("{\"images_per_second\": \(explained.ips), \"ms_per_image\": \(explained.ms), \"forward_ms_per_image\": \(forward.ms), \"forward_ratio\": \(ratio), \"batch\": 1, \"threads\": \(threads), \"method\": \"\(method)\", \"huge_pages\": \(Memory.hugePages), \(kernelJSON)}")
+                print("{\"images_per_second\": \(explained.ips), \"ms_per_image\": \(explained.ms), \"forward_ms_per_image\": \(forward.ms), \"forward_ratio\": \(ratio), \"batch\": 1, \"threads\": \(threads), \"method\": \"\(method)\", \"huge_pages\": \(Memory.hugePages), \"malloc_heap_blocks\": \(Memory.heapBlocks), \(kernelJSON)}")
             } else {
                 print(String(format: "%@: %.1f images/s, %.3f ms/image = %.2f× the forward pass (%.3f ms; batch 1, %d threads, %d iterations)",
                              method, explained.ips, explained.ms, ratio, forward.ms, threads, explained.iterations))

@@ -297,8 +297,13 @@ check bench-rounds-lines test "$(head -1 "$TMP/out")" = '{"ready": true}' -a "$(
 printf '0.05\nsoon\n' >"$TMP/rounds"
 expect_error bench-rounds-bad "line 2: expected a number of seconds, got \"soon\"" -- "$BIN" bench --model $M --rounds-from-stdin <"$TMP/rounds"
 expect_error bench-rounds-json "leave out --method, --layers and --json" -- "$BIN" bench --model $M --rounds-from-stdin --json
-# Huge pages: the binary runs itself again with glibc.malloc.hugetlb=1 where the kernel's policy
-# is "madvise" (this machine's), not with CANDELA_HUGE_PAGES=0; a user's own tunables are kept.
+# The binary runs itself again with its malloc tunables (large blocks from the heap, and
+# glibc.malloc.hugetlb=1 where the kernel's policy is "madvise", this machine's), not with
+# CANDELA_HUGE_PAGES=0; a user's own tunables are kept.
+expect_ok bench-heap-blocks -- env GLIBC_TUNABLES=glibc.malloc.check=0 "$BIN" bench --model $M --seconds 0.2 --json
+check bench-heap-blocks-on grep -q '"malloc_heap_blocks": true' "$TMP/out"
+expect_ok bench-heap-blocks-off -- env CANDELA_HUGE_PAGES=0 "$BIN" bench --model $M --seconds 0.2 --json
+check bench-heap-blocks-off-json grep -q '"malloc_heap_blocks": false' "$TMP/out"
 if grep -q "\[madvise\]" /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
   expect_ok bench-huge-pages -- env GLIBC_TUNABLES=glibc.malloc.check=0 "$BIN" bench --model $M --seconds 0.2 --json
   check bench-huge-pages-on grep -q '"huge_pages": true' "$TMP/out"

@@ -173,11 +173,12 @@ void ck_pool2d(const float *x, int w, int oh, int ow, const int *rows, int row_s
                const int *cols, int col_step, int kind, float *y, long long *argmax, long long argmax_base);
 
 /// Runs this program again (execv of /proc/self/exe with the same arguments) with
-/// glibc.malloc.hugetlb=1 added to GLIBC_TUNABLES, so that malloc asks for transparent huge
-/// pages on the memory it maps; nothing happens when the tunable is set already, when
-/// CANDELA_HUGE_PAGES=0, or when the kernel's policy is not "madvise". Returns only when it
-/// did not run the program again (0), or execv failed (-1). Call first thing in main.
-int ck_reexec_with_huge_pages(char *const argv[]);
+/// glibc.malloc.mmap_max=0 and glibc.malloc.trim_threshold=4294967295 added to GLIBC_TUNABLES
+/// (large blocks from the heap, freed memory kept for reuse), and glibc.malloc.hugetlb=1 when
+/// the kernel's transparent huge page policy is "madvise" (malloc then asks for huge pages);
+/// nothing happens when mmap_max is set already or when CANDELA_HUGE_PAGES=0. Returns only
+/// when it did not run the program again (0), or execv failed (-1). Call first thing in main.
+int ck_reexec_with_malloc_tunables(char *const argv[]);
 
 /// y[i] = 1 / (1 + exp(-x[i])) for i < n (AVX-512 when the CPU has it; relative error below
 /// 1e-6 against the exact value). x and y may be the same array.
