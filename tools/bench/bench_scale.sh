@@ -11,6 +11,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
+source tools/bench/demo_model.sh
 BIN=${1:-.build/release/candela}
 N=${SCALE_ITEMS:-10000}
 DATA=.cache/scale/slides-$N
@@ -28,12 +29,7 @@ manifest() { # manifest LIMIT
 pipeline: scale
 datasets:
   slides: {csv: $ROOT/$DATA/labels.csv$( [ "$1" != all ] && echo ", limit: $1")}
-models:
-  demo-cnn:
-    onnx: $ROOT/models/demo.onnx
-    classes: [normal, abnormal]
-    preprocessing: {size: [64, 64], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}
-    cam_layer: /block3/relu/Relu_output_0
+$(demo_model_yaml)
 explainers:
   gradcam: {method: gradcam}
   saliency: {method: saliency}

@@ -13,6 +13,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
+source tools/bench/demo_model.sh
 BIN=${1:-.build/release/candela}
 SLIDE=.cache/slides/bench-100k.svs
 WORK=.cache/slides/viewer-work
@@ -41,12 +42,7 @@ cat > "$WORK.yaml" <<YAML
 pipeline: bench-viewer
 datasets:
   slide: {kind: slides, glob: $ROOT/$SLIDE, mpp: 0.5, tile: 224, min_tissue: 0.5}
-models:
-  demo-cnn:
-    onnx: $ROOT/models/demo.onnx
-    classes: [normal, abnormal]
-    preprocessing: {size: [64, 64], mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25]}
-    cam_layer: /block3/relu/Relu_output_0
+$(demo_model_yaml)
 explainers:
   gradcam: {method: gradcam}
 stages:
