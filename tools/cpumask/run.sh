@@ -5,6 +5,10 @@
 # /proc/cpuinfo); exits 77 without running the command when the CPU lacks it.
 # Usage: tools/cpumask/run.sh COMMAND [ARGS...]
 set -euo pipefail
+if [ $# -eq 0 ]; then
+  echo "usage: tools/cpumask/run.sh COMMAND [ARGS...]   (CPUMASK_HIDE=avx512, the default, or avx2)" >&2
+  exit 64
+fi
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 SRC=$ROOT/tools/cpumask/cpumask.c
 LIB=$ROOT/.cache/cpumask/cpumask.so
