@@ -42,20 +42,17 @@ void ck_pack_weights(int level, int m, int k, const float *a, float *out) {
 // k-major; taps in the padding and columns past nc are zero. A depth row is one (channel, ki, kj)
 // tap; a panel's columns run along output rows, so each output row they touch is one segment
 // whose in-bounds part is a strided (at stride 1 contiguous) run of the input row.
-// dst[0..15] = src[0], src[s], ..., src[15 s] for s = 1 or 2: two loads (four and two even-lane
-// shuffles at stride 2) and two stores, instead of a memcpy call or a scalar loop.
-__attribute__((target("avx2")))
+// dst[0..15] = src[0], src[s], ..., src[15 s] for s = 1 or 2: two loads (at stride 2 four,
+// and the even lanes of each 16) and two stores, instead of a memcpy call or a scalar loop.
+__attribute__((target("avx2,fma")))
 static void copy16_avx2(const float *src, int s, float *dst) {
     if (s == 1) {
         _mm256_storeu_ps(dst, _mm256_loadu_ps(src));
         _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(src + 8));
         return;
     }
-    for (int h = 0; h < 2; h++) {
-        // [a0 a2 b0 b2 | a4 a6 b4 b6], then the 64-bit pairs in order 0 2 1 3.
-        const __m256 even = _mm256_shuffle_ps(_mm256_loadu_ps(src + 16 * h), _mm256_loadu_ps(src + 16 * h + 8), _MM_SHUFFLE(2, 0, 2, 0));
-        _mm256_storeu_ps(dst + 8 * h, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0))));
-    }
+    _mm256_storeu_ps(dst, ck_even_lanes256(src));
+    _mm256_storeu_ps(dst + 8, ck_even_lanes256(src + 16));
 }
 
 static void pack_b_conv(const ck_conv_geometry *g, const float *x, int p0, int kc, int j0, int nc, float *bp, int nr) {

@@ -224,10 +224,16 @@ static inline void depthwise_rows_avx512(const ck_conv_geometry *g, const float 
     }
 }
 
+// The side of a square, undilated window of equal strides (the shapes with compiled instances),
+// else 0.
+static inline int square_window(const ck_conv_geometry *g) {
+    return g->kh == g->kw && g->dh == 1 && g->dw == 1 && g->sh == g->sw ? g->kh : 0;
+}
+
 __attribute__((target("avx512f")))
 static void depthwise_avx512(const ck_conv_geometry *g, const float *x, const float *w, const float *bias,
                              int channels, int act, float lo, float hi, float *y) {
-    const int k = g->kh == g->kw && g->dh == 1 && g->dw == 1 && g->sh == g->sw ? g->kh : 0, s = g->sw;
+    const int k = square_window(g), s = g->sw;
     if (k == 3 && s == 1) depthwise_rows_avx512(g, x, w, bias, channels, act, lo, hi, y, 3, 1, 0);
     else if (k == 3 && s == 2) depthwise_rows_avx512(g, x, w, bias, channels, act, lo, hi, y, 3, 2, 0);
     else if (k == 5 && s == 1) depthwise_rows_avx512(g, x, w, bias, channels, act, lo, hi, y, 5, 1, 0);
@@ -237,7 +243,7 @@ static void depthwise_avx512(const ck_conv_geometry *g, const float *x, const fl
 
 __attribute__((target("avx512f")))
 static void maxpool_avx512(const ck_conv_geometry *g, const float *x, int channels, float *y) {
-    const int k = g->kh == g->kw && g->dh == 1 && g->dw == 1 && g->sh == g->sw ? g->kh : 0;
+    const int k = square_window(g);
     if (k == 3 && g->sw == 2) depthwise_rows_avx512(g, x, NULL, NULL, channels, CK_ACT_NONE, 0, 0, y, 3, 2, 1);
     else if (k == 2 && g->sw == 2) window_avx512(g, x, NULL, NULL, channels, CK_ACT_NONE, 0, 0, y, 1, 2, 2, 2);
     else window_avx512(g, x, NULL, NULL, channels, CK_ACT_NONE, 0, 0, y, 1, 0, 0, 0);
@@ -291,14 +297,7 @@ static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x,
                     const float *src = rows + (size_t)(oy0 * S - g->pt + ir) * width + q * 8 * S;
                     __m256 v[K_MAX];
                     for (int kj = 0; kj < K; kj++) {
-                        if (S == 1) {
-                            v[kj] = _mm256_loadu_ps(src + kj);
-                        } else {
-                            // [a0 a2 b0 b2 | a4 a6 b4 b6], then the 64-bit pairs in order 0 2 1 3.
-                            const __m256 even = _mm256_shuffle_ps(_mm256_loadu_ps(src + kj), _mm256_loadu_ps(src + kj + 8),
-                                                                  _MM_SHUFFLE(2, 0, 2, 0));
-                            v[kj] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0)));
-                        }
+                        v[kj] = S == 1 ? _mm256_loadu_ps(src + kj) : ck_even_lanes256(src + kj);
                     }
                     for (int r = 0; r < DW_ROWS; r++) {
                         const int ki = ir - r * S;
@@ -382,8 +381,7 @@ void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, con
         depthwise_avx512(g, x, w, bias, channels, act, lo, hi, y);
         return;
     }
-    const int k = g->kh == g->kw && g->dh == 1 && g->dw == 1 && g->sh == g->sw ? g->kh : 0, s = g->sw;
-    if (ck_sgemm_level() == 1 && depthwise_avx2(g, x, w, bias, channels, act, lo, hi, y, k, s) == 0) {
+    if (ck_sgemm_level() == 1 && depthwise_avx2(g, x, w, bias, channels, act, lo, hi, y, square_window(g), g->sw) == 0) {
         return;
     }
     for (int c = 0; c < channels; c++) {

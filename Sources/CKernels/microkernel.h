@@ -67,6 +67,15 @@ static inline __m256 ck_activate256(__m256 v, int act, __m256 lo, __m256 hi) {
     return v;
 }
 
+/// src[0], src[2], ..., src[14] (the even lanes of 16 floats, every float read): two loads, a
+/// shuffle within 128-bit halves ([a0 a2 b0 b2 | a4 a6 b4 b6]) and the 64-bit pairs put in order
+/// 0 2 1 3. Stride-2 rows for the AVX2 packing and depthwise kernels.
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 ck_even_lanes256(const float *src) {
+    const __m256 even = _mm256_shuffle_ps(_mm256_loadu_ps(src), _mm256_loadu_ps(src + 8), _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(even), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
 /// Depth of one packed block: A's MR x KC and B's KC x NR panels stay in L1/L2.
 enum { KC = 256 };
 

@@ -157,13 +157,14 @@ public enum Memory {
 
     /// Whether this process's malloc takes large blocks from its heap (`glibc.malloc.mmap_max=0`
     /// is among its GLIBC_TUNABLES): `candela bench --json` reports it.
-    public static var heapBlocks: Bool {
-        (ProcessInfo.processInfo.environment["GLIBC_TUNABLES"] ?? "").split(separator: ":").contains("glibc.malloc.mmap_max=0")
-    }
+    public static var heapBlocks: Bool { tunables.contains("glibc.malloc.mmap_max=0") }
 
     /// Whether this process's malloc asks for huge pages (`glibc.malloc.hugetlb=1` is among its
     /// GLIBC_TUNABLES): `candela bench --json` reports it.
-    public static var hugePages: Bool {
-        (ProcessInfo.processInfo.environment["GLIBC_TUNABLES"] ?? "").split(separator: ":").contains("glibc.malloc.hugetlb=1")
+    public static var hugePages: Bool { tunables.contains("glibc.malloc.hugetlb=1") }
+
+    /// This process's GLIBC_TUNABLES, one `name=value` each.
+    private static var tunables: [Substring] {
+        (ProcessInfo.processInfo.environment["GLIBC_TUNABLES"] ?? "").split(separator: ":")
     }
 }

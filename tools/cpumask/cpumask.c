@@ -52,7 +52,6 @@ static void mask(unsigned leaf, unsigned subleaf, unsigned *a, unsigned *b, unsi
     } else if (leaf == 1 && hide_avx2) {
         *c &= ~((1u << 12) | (1u << 28) | (1u << 29)); /* FMA, AVX, F16C */
     }
-    (void)d;
 }
 
 static void on_fault(int signal, siginfo_t *info, void *context) {
