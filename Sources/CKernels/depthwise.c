@@ -256,11 +256,13 @@ static void maxpool_avx512(const ck_conv_geometry *g, const float *x, int channe
 // padding value, so each channel's plane is first copied row by row into zero-padded rows (pl
 // zeros, the row, zeros to the end of the last block's window: padded column o * S + kj is tap
 // kj of output column o), and every tap is a plain load; at stride 2 two loads of 8 columns and
-// an even-lane shuffle. Returns -1 (nothing written) when the padded plane does not fit the
-// thread's scratch.
+// an even-lane shuffle. With is_max it is max pooling, as in depthwise_rows_avx512: the rows are
+// padded with -inf and max(v, acc) keeps acc when v is NaN (the same bits as that kernel).
+// Returns -1 (nothing written) when the padded plane does not fit the thread's scratch.
 __attribute__((target("avx2,fma"), always_inline))
 static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x, const float *w, const float *bias,
-                               int channels, int act, float lo, float hi, float *y, const int K, const int S) {
+                               int channels, int act, float lo, float hi, float *y, const int K, const int S,
+                               const int is_max) {
     enum { K_MAX = 5 };
     const int in_rows = (DW_ROWS - 1) * S + K;
     const int chunks = (g->ow + 7) / 8;
@@ -269,19 +271,21 @@ static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x,
     float *rows = ck_scratch(0, (size_t)g->h * width);
     if (!rows) return -1;
     const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
+    const float padding = is_max ? -__builtin_inff() : 0.0f;
+    const __m256 pad = _mm256_set1_ps(padding);
     for (int c = 0; c < channels; c++) {
         const float *xc = x + (size_t)c * g->h * g->w;
         float *yc = y + (size_t)c * g->oh * g->ow;
-        // The channel's plane, each row zero-padded (once, whatever the blocks that read it).
+        // The channel's plane, each row padded (once, whatever the blocks that read it).
         for (int iy = 0; iy < g->h; iy++) {
             float *row = rows + (size_t)iy * width;
-            for (int j = 0; j < g->pl; j++) row[j] = 0.0f;
+            for (int j = 0; j < g->pl; j++) row[j] = padding;
             memcpy(row + g->pl, xc + (size_t)iy * g->w, sizeof(float) * (size_t)copied);
-            for (int j = g->pl + copied; j < width; j++) row[j] = 0.0f;
+            for (int j = g->pl + copied; j < width; j++) row[j] = padding;
         }
         __m256 wv[K_MAX * K_MAX];
-        for (int t = 0; t < K * K; t++) wv[t] = _mm256_set1_ps(w[(size_t)c * K * K + t]);
-        const __m256 b = _mm256_set1_ps(bias ? bias[c] : 0.0f);
+        if (!is_max) for (int t = 0; t < K * K; t++) wv[t] = _mm256_set1_ps(w[(size_t)c * K * K + t]);
+        const __m256 b = is_max ? pad : _mm256_set1_ps(bias ? bias[c] : 0.0f);
         for (int oy0 = 0; oy0 < g->oh; oy0 += DW_ROWS) {
             // inside[ir]: whether the block's input row ir lies in the plane (else it is skipped).
             int inside[(DW_ROWS - 1) * 2 + K_MAX];
@@ -291,7 +295,7 @@ static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x,
             }
             for (int q = 0; q < chunks; q++) {
                 __m256 acc[DW_ROWS][2];
-                for (int r = 0; r < DW_ROWS; r++) { acc[r][0] = b; acc[r][1] = _mm256_setzero_ps(); }
+                for (int r = 0; r < DW_ROWS; r++) { acc[r][0] = b; acc[r][1] = pad; }
                 for (int ir = 0; ir < in_rows; ir++) {
                     if (!inside[ir]) continue;
                     const float *src = rows + (size_t)(oy0 * S - g->pt + ir) * width + q * 8 * S;
@@ -302,12 +306,17 @@ static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x,
                     for (int r = 0; r < DW_ROWS; r++) {
                         const int ki = ir - r * S;
                         if (ki < 0 || ki >= K) continue;
-                        for (int kj = 0; kj < K; kj++) acc[r][ir & 1] = _mm256_fmadd_ps(wv[ki * K + kj], v[kj], acc[r][ir & 1]);
+                        if (is_max) {
+                            for (int kj = 0; kj < K; kj++) acc[r][ir & 1] = _mm256_max_ps(v[kj], acc[r][ir & 1]);
+                        } else {
+                            for (int kj = 0; kj < K; kj++) acc[r][ir & 1] = _mm256_fmadd_ps(wv[ki * K + kj], v[kj], acc[r][ir & 1]);
+                        }
                     }
                 }
                 const int cols = g->ow - q * 8 < 8 ? g->ow - q * 8 : 8;
                 for (int r = 0; r < DW_ROWS && oy0 + r < g->oh; r++) {
-                    const __m256 out = ck_activate256(_mm256_add_ps(acc[r][0], acc[r][1]), act, vlo, vhi);
+                    const __m256 out = is_max ? _mm256_max_ps(acc[r][0], acc[r][1])
+                                              : ck_activate256(_mm256_add_ps(acc[r][0], acc[r][1]), act, vlo, vhi);
                     float *dst = yc + (size_t)(oy0 + r) * g->ow + q * 8;
                     if (cols == 8) {
                         _mm256_storeu_ps(dst, out);
@@ -327,14 +336,24 @@ static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x,
 __attribute__((target("avx2,fma")))
 static int depthwise_avx2(const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
                           int act, float lo, float hi, float *y, int k, int s) {
-    if (k == 3 && s == 1) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 3, 1);
-    if (k == 3 && s == 2) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 3, 2);
-    if (k == 5 && s == 1) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 5, 1);
-    if (k == 5 && s == 2) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 5, 2);
+    if (k == 3 && s == 1) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 3, 1, 0);
+    if (k == 3 && s == 2) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 3, 2, 0);
+    if (k == 5 && s == 1) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 5, 1, 0);
+    if (k == 5 && s == 2) return depthwise_rows_avx2(g, x, w, bias, channels, act, lo, hi, y, 5, 2, 0);
+    return -1;
+}
+
+// Max pooling with AVX2 on the windows the row-blocked kernel has (resnet's 3x3 stride 2).
+__attribute__((target("avx2,fma")))
+static int maxpool_avx2(const ck_conv_geometry *g, const float *x, int channels, float *y) {
+    const int k = square_window(g);
+    if (k == 3 && g->sw == 2) return depthwise_rows_avx2(g, x, NULL, NULL, channels, CK_ACT_NONE, 0, 0, y, 3, 2, 1);
+    if (k == 3 && g->sw == 1) return depthwise_rows_avx2(g, x, NULL, NULL, channels, CK_ACT_NONE, 0, 0, y, 3, 1, 1);
     return -1;
 }
 
 int ck_maxpool2d(const ck_conv_geometry *g, const float *x, int channels, float *y) {
+    if (ck_sgemm_level() == 1) return maxpool_avx2(g, x, channels, y);
     if (ck_sgemm_level() < 2 || g->kh * g->kw > DW_MAX_TAPS) return -1;
     maxpool_avx512(g, x, channels, y);
     return 0;

@@ -5,8 +5,9 @@
 // element positions ξ of the 4x4 transformed domain as separate matrices, the sum over c is
 // 16 GEMMs: M_ξ (M, tiles) = U_ξ (M, C) · V_ξ (C, tiles), 16 multiplications per tile and
 // channel pair instead of 36 (2.25x fewer). F(2x2, 3x3)'s transforms only add and halve, so its
-// error stays at the level of the direct convolution's (F(4x4, 3x3) would save 4x, but its
-// transforms hold entries up to 8 and 1/24, and its rounding errors grow accordingly; not used).
+// error stays at the level of the direct convolution's. F(4x4, 3x3) (below) takes 36 products
+// for 16 outputs (4x fewer than direct); its transforms hold entries up to 8 and 1/24, so its
+// rounding error is a few times larger (docs/engine.md gives the measured figures).
 //
 //        [1  0 -1  0]        [1    0    0 ]
 //   Bᵀ = [0  1  1  0]    G = [1/2  1/2  1/2]    Aᵀ = [1 1  1  0]
@@ -17,7 +18,7 @@
 // V_ξ are made per call straight into the kernel's B panels (16 tiles per vector, read with
 // masked loads and permutes, the padding masked to zero); M_ξ go to a scratch block, from which
 // the output transform adds the bias, applies the activation and stores the 2x2 pixels with
-// masks. AVX-512 only.
+// masks.
 #include "CKernels.h"
 #include "microkernel.h"
 #include <immintrin.h>
@@ -25,13 +26,49 @@
 /// Tiles per block: 32 (one kernel panel); V (16 x KC x 32) and M (16 x M x 32) stay in L2.
 enum { TB = 32 };
 
-size_t ck_winograd_weights_count(int level, int m, int c) {
-    return 16 * ck_packed_weights_count(level, m, c);
+/// Transformed-domain positions of F(tile x tile, 3x3): (tile + 2)².
+static int positions(int tile) { return (tile + 2) * (tile + 2); }
+
+size_t ck_winograd_weights_count(int level, int tile, int m, int c) {
+    return (size_t)positions(tile) * ck_packed_weights_count(level, m, c);
 }
 
-void ck_winograd_pack_weights(int level, int m, int c, const float *w, float *out, float *scratch) {
-    // scratch: 16 * m * c floats, U_ξ row-major.
+// U_ξ of F(4x4, 3x3) into scratch (36 matrices m x c, row-major): (G g Gᵀ) with
+//        [ 1/4    0     0  ]
+//        [-1/6  -1/6  -1/6 ]
+//   G =  [-1/6   1/6  -1/6 ]
+//        [1/24  1/12   1/6 ]
+//        [1/24 -1/12   1/6 ]
+//        [  0     0     1  ]
+static void transform_weights4(int m, int c, const float *w, float *scratch) {
     for (int o = 0; o < m; o++) {
+        for (int i = 0; i < c; i++) {
+            const float *g = w + ((size_t)o * c + i) * 9;
+            double t[6][3]; // G g
+            for (int j = 0; j < 3; j++) {
+                const double g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+                t[0][j] = g0 / 4;
+                t[1][j] = -(g0 + g1 + g2) / 6;
+                t[2][j] = -(g0 - g1 + g2) / 6;
+                t[3][j] = g0 / 24 + g1 / 12 + g2 / 6;
+                t[4][j] = g0 / 24 - g1 / 12 + g2 / 6;
+                t[5][j] = g2;
+            }
+            for (int r = 0; r < 6; r++) { // (G g) Gᵀ
+                const double g0 = t[r][0], g1 = t[r][1], g2 = t[r][2];
+                const double u[6] = { g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6,
+                                      g0 / 24 + g1 / 12 + g2 / 6, g0 / 24 - g1 / 12 + g2 / 6, g2 };
+                for (int s = 0; s < 6; s++) scratch[(size_t)(r * 6 + s) * m * c + (size_t)o * c + i] = (float)u[s];
+            }
+        }
+    }
+}
+
+void ck_winograd_pack_weights(int level, int tile, int m, int c, const float *w, float *out, float *scratch) {
+    // scratch: positions * m * c floats, U_ξ row-major.
+    const int count = positions(tile);
+    if (tile == 4) transform_weights4(m, c, w, scratch);
+    else for (int o = 0; o < m; o++) {
         for (int i = 0; i < c; i++) {
             const float *g = w + ((size_t)o * c + i) * 9;
             double t[4][3]; // G g
@@ -49,7 +86,7 @@ void ck_winograd_pack_weights(int level, int m, int c, const float *w, float *ou
         }
     }
     const size_t per = ck_packed_weights_count(level, m, c);
-    for (int xi = 0; xi < 16; xi++) ck_pack_weights(level, m, c, scratch + (size_t)xi * m * c, out + xi * per);
+    for (int xi = 0; xi < count; xi++) ck_pack_weights(level, m, c, scratch + (size_t)xi * m * c, out + xi * per);
 }
 
 // The tiles of one 16-lane vector, cut where a tile row (or an image) ends: lanes [q, q+len)
@@ -316,35 +353,223 @@ static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_im
     }
 }
 
-// The three steps over tiles [t0, t1) and output rows [m0, m1) at `level`, `block` tiles (the
-// kernel's panel width) at a time: V_ξ by `input` into the B panels, the 16 products on the
-// level's GEMM tile (accumulated over depth blocks of KC), then Y by `output`.
+// --- F(4x4, 3x3): the transforms in plain C along the block's tiles -------------------------
+// Each 4x4 block of output pixels ("tile") reads a 6x6 input patch d and gives
+// Y = Aᵀ [ Σ_c U_c ⊙ (Bᵀ d_c B) ] A (Lavin & Gray 2016, eq. 7-8, with interpolation points
+// 0, ±1, ±2 and ∞) with
+//        [4  0 -5  0  1  0]
+//        [0 -4 -4  1  1  0]
+//   Bᵀ = [0  4 -4 -1  1  0]        [1  1  1  1  1  0]
+//        [0 -2 -1  2  1  0]   Aᵀ = [0  1 -1  2 -2  0]
+//        [0  2 -1 -2  1  0]        [0  1  1  4  4  0]
+//        [0  4  0 -5  0  1]        [0  1 -1  8 -8  1]
+// As for F(2x2, 3x3) on AVX2, the block's tiles are the lanes (16 on AVX2, 32 on AVX-512): the
+// patches are gathered per channel into d[position][lane] and the butterflies run along the lanes,
+// vectorised by the compiler for the caller's target. Up to 32 lanes.
+enum { LANES_MAX = 32 };
+
+// Bᵀ applied to six values a stride apart: r[k·stride] = (Bᵀ d)_k for one lane.
+#define INPUT4_BUTTERFLY(d0, d1, d2, d3, d4, d5, r0, r1, r2, r3, r4, r5) \
+    do {                                                                   \
+        const float s12 = (d1) + (d2), s34 = (d3) + (d4);                  \
+        const float e12 = (d1) - (d2), e34 = (d4) - (d3);                  \
+        const float e42 = (d4) - (d2), e31 = (d3) - (d1);                  \
+        r0 = 4.0f * (d0) - 5.0f * (d2) + (d4);                             \
+        r1 = s34 - 4.0f * s12;                                             \
+        r2 = e34 + 4.0f * e12;                                             \
+        r3 = e42 + 2.0f * e31;                                             \
+        r4 = e42 - 2.0f * e31;                                             \
+        r5 = 4.0f * (d1) - 5.0f * (d3) + (d5);                             \
+    } while (0)
+
+// V_ξ = (Bᵀ d B)_ξ of tiles [tb, tb + lanes) (those below `tiles`; the others zero) for input
+// channels [pc, pc + kc), into v: 36 panels of kc x lanes, panel ξ at v + ξ * kc * lanes.
+__attribute__((always_inline))
+static inline void input_transform4(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
+                                    int tiles, int tb, int pc, int kc, float *v, const int lanes) {
+    int off[36][LANES_MAX];
+    for (int j = 0; j < lanes; j++) {
+        const int t = tb + j;
+        const int image = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
+        for (int a = 0; a < 6; a++) {
+            for (int b = 0; b < 6; b++) {
+                const int iy = 4 * ty - g->pt + a, ix = 4 * tx - g->pl + b;
+                off[a * 6 + b][j] = t < tiles && iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
+                    ? (int)((size_t)image * x_stride + (size_t)iy * g->w + ix) : -1;
+            }
+        }
+    }
+    for (int p = 0; p < kc; p++) {
+        const float *xc = x + (size_t)(pc + p) * g->h * g->w;
+        float d[36][LANES_MAX], u[36][LANES_MAX];
+        for (int q = 0; q < 36; q++) {
+            for (int j = 0; j < lanes; j++) {
+                const float value = xc[off[q][j] > 0 ? off[q][j] : 0];
+                d[q][j] = off[q][j] >= 0 ? value : 0.0f;
+            }
+        }
+        for (int b = 0; b < 6; b++) { // Bᵀ d, column b
+            for (int j = 0; j < lanes; j++) {
+                INPUT4_BUTTERFLY(d[b][j], d[6 + b][j], d[12 + b][j], d[18 + b][j], d[24 + b][j], d[30 + b][j],
+                                 u[b][j], u[6 + b][j], u[12 + b][j], u[18 + b][j], u[24 + b][j], u[30 + b][j]);
+            }
+        }
+        for (int a = 0; a < 6; a++) { // (Bᵀ d) B, row a
+            float *va[6];
+            for (int b = 0; b < 6; b++) va[b] = v + ((size_t)(a * 6 + b) * kc + p) * lanes;
+            for (int j = 0; j < lanes; j++) {
+                INPUT4_BUTTERFLY(u[a * 6][j], u[a * 6 + 1][j], u[a * 6 + 2][j], u[a * 6 + 3][j], u[a * 6 + 4][j],
+                                 u[a * 6 + 5][j], va[0][j], va[1][j], va[2][j], va[3][j], va[4][j], va[5][j]);
+            }
+        }
+    }
+}
+
+// Aᵀ applied to six values: the four outputs.
+#define OUTPUT4_BUTTERFLY(m0, m1, m2, m3, m4, m5, r0, r1, r2, r3) \
+    do {                                                          \
+        const float s12 = (m1) + (m2), s34 = (m3) + (m4);         \
+        const float e12 = (m1) - (m2), e34 = (m3) - (m4);         \
+        r0 = (m0) + s12 + s34;                                    \
+        r1 = e12 + 2.0f * e34;                                    \
+        r2 = s12 + 4.0f * s34;                                    \
+        r3 = e12 + 8.0f * e34 + (m5);                             \
+    } while (0)
+
+// Y = Aᵀ M A for output channels [m0, m1) of tiles [tb, tb + lanes) below `tiles`, plus the
+// bias (and y's contents with add_output), then the activation; mb holds M_ξ (mpad x lanes) for
+// ξ in 0..35. Pixels past the plane's last row or column are not stored.
+__attribute__((always_inline))
+static inline void output_transform4(const ck_conv_geometry *g, int tw, int per_image, int tiles, int tb, const float *mb,
+                                     int mpad, int m0, int m1, const float *bias, int add_output, int act, float lo,
+                                     float hi, float *y, size_t y_stride, const int lanes) {
+    const int used = tiles - tb < lanes ? tiles - tb : lanes;
+    size_t corner[LANES_MAX]; // the tile's first output pixel, from channel 0 of its image
+    int rows[LANES_MAX], cols[LANES_MAX], whole[LANES_MAX];
+    for (int j = 0; j < used; j++) {
+        const int t = tb + j, image = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
+        corner[j] = (size_t)image * y_stride + (size_t)(4 * ty) * g->ow + 4 * tx;
+        rows[j] = g->oh - 4 * ty < 4 ? g->oh - 4 * ty : 4;
+        cols[j] = g->ow - 4 * tx < 4 ? g->ow - 4 * tx : 4;
+        whole[j] = rows[j] == 4 && cols[j] == 4;
+    }
+    const size_t plane = (size_t)g->oh * g->ow;
+    for (int o = m0; o < m1; o++) {
+        float out[16][LANES_MAX]; // output pixel (a, b) at out[4a + b]
+        {
+            const float *mm[36];
+            for (int xi = 0; xi < 36; xi++) mm[xi] = mb + ((size_t)xi * mpad + o) * lanes;
+            float t[4][6][LANES_MAX]; // Aᵀ M
+            for (int b = 0; b < 6; b++) {
+                for (int j = 0; j < lanes; j++) {
+                    OUTPUT4_BUTTERFLY(mm[b][j], mm[6 + b][j], mm[12 + b][j], mm[18 + b][j], mm[24 + b][j], mm[30 + b][j],
+                                      t[0][b][j], t[1][b][j], t[2][b][j], t[3][b][j]);
+                }
+            }
+            for (int a = 0; a < 4; a++) { // (Aᵀ M) A
+                for (int j = 0; j < lanes; j++) {
+                    OUTPUT4_BUTTERFLY(t[a][0][j], t[a][1][j], t[a][2][j], t[a][3][j], t[a][4][j], t[a][5][j],
+                                      out[4 * a][j], out[4 * a + 1][j], out[4 * a + 2][j], out[4 * a + 3][j]);
+                }
+            }
+        }
+        const float add = bias ? bias[o] : 0.0f;
+        const __m128 vadd = _mm_set1_ps(add), vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi), zero = _mm_setzero_ps();
+        for (int j = 0; j < used; j += 4) {
+            if (j + 4 <= used && act != CK_ACT_SILU && whole[j] && whole[j + 1] && whole[j + 2] && whole[j + 3]) {
+                // Four whole tiles: a 4x4 transpose turns lanes j..j+3 of pixel row a into the
+                // four tiles' rows, each stored as one vector (the sums and order of the loop below).
+                for (int a = 0; a < 4; a++) {
+                    __m128 r[4] = { _mm_loadu_ps(out[4 * a] + j), _mm_loadu_ps(out[4 * a + 1] + j),
+                                    _mm_loadu_ps(out[4 * a + 2] + j), _mm_loadu_ps(out[4 * a + 3] + j) };
+                    _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]);
+                    for (int k = 0; k < 4; k++) {
+                        float *dst = y + corner[j + k] + (size_t)o * plane + (size_t)a * g->ow;
+                        __m128 value = _mm_add_ps(r[k], vadd);
+                        if (add_output) value = _mm_add_ps(value, _mm_loadu_ps(dst));
+                        if (act == CK_ACT_RELU) value = _mm_max_ps(value, zero);
+                        else if (act == CK_ACT_CLIP) value = _mm_min_ps(vhi, _mm_max_ps(vlo, value));
+                        _mm_storeu_ps(dst, value);
+                    }
+                }
+                continue;
+            }
+            for (int k = j; k < j + 4 && k < used; k++) {
+                float *tile = y + corner[k] + (size_t)o * plane;
+                for (int a = 0; a < rows[k]; a++) {
+                    for (int b = 0; b < cols[k]; b++) {
+                        float value = out[4 * a + b][k] + add;
+                        float *dst = tile + (size_t)a * g->ow + b;
+                        if (add_output) value += *dst;
+                        if (act == CK_ACT_RELU) value = value > 0 ? value : 0.0f;
+                        else if (act == CK_ACT_CLIP) value = value < lo ? lo : (value > hi ? hi : value);
+                        else if (act == CK_ACT_SILU) value = ck_silu1(value);
+                        *dst = value;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// The F(4x4, 3x3) transforms compiled for each level, at the level's panel width.
+__attribute__((target("avx2,fma")))
+static void input_transform4_avx2(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
+                                  int tiles, int tb, int pc, int kc, float *v) {
+    input_transform4(g, x, x_stride, tw, per_image, tiles, tb, pc, kc, v, NR256);
+}
+
+__attribute__((target("avx2,fma")))
+static void output_transform4_avx2(const ck_conv_geometry *g, int tw, int per_image, int tiles, int tb, const float *mb,
+                                   int mpad, int m0, int m1, const float *bias, int add_output, int act, float lo, float hi,
+                                   float *y, size_t y_stride) {
+    output_transform4(g, tw, per_image, tiles, tb, mb, mpad, m0, m1, bias, add_output, act, lo, hi, y, y_stride, NR256);
+}
+
+__attribute__((target("avx512f,avx2,fma")))
+static void input_transform4_avx512(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
+                                    int tiles, int tb, int pc, int kc, float *v) {
+    input_transform4(g, x, x_stride, tw, per_image, tiles, tb, pc, kc, v, NR512);
+}
+
+__attribute__((target("avx512f,avx2,fma")))
+static void output_transform4_avx512(const ck_conv_geometry *g, int tw, int per_image, int tiles, int tb, const float *mb,
+                                     int mpad, int m0, int m1, const float *bias, int add_output, int act, float lo, float hi,
+                                     float *y, size_t y_stride) {
+    output_transform4(g, tw, per_image, tiles, tb, mb, mpad, m0, m1, bias, add_output, act, lo, hi, y, y_stride, NR512);
+}
+
+// The three steps over tiles [t0, t1) and output rows [m0, m1) at `level` for F(tile x tile,
+// 3x3), `block` tiles (the kernel's panel width) at a time: V_ξ by `input` into the B panels, the
+// products for each of the (tile + 2)² positions on the level's GEMM tile (accumulated over depth
+// blocks of `depth`), then Y by `output`.
 typedef void (*input_transform_fn)(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
                                    int tiles, int tb, int pc, int kc, float *v);
 typedef void (*output_transform_fn)(const ck_conv_geometry *g, int tw, int per_image, int tiles, int tb, const float *mb,
                                     int mpad, int m0, int m1, const float *bias, int add_output, int act, float lo, float hi,
                                     float *y, size_t y_stride);
 
-static int winograd_blocks(int level, int block, input_transform_fn input, output_transform_fn output, const float *packed,
-                           int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images, int t0, int t1,
-                           const float *bias, int add_output, int act, float lo, float hi, float *y) {
+static int winograd_blocks(int level, int block, int tile, int depth, input_transform_fn input, output_transform_fn output,
+                           const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
+                           int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
     int mr, nr;
     ck_kernel_fn kernel;
     if (!ck_tile(level, &mr, &nr, &kernel) || nr != block) return -1;
-    const int c = g->c, tw = (g->ow + 1) / 2, per_image = tw * ((g->oh + 1) / 2), tiles = per_image * images;
+    const int count = positions(tile);
+    const int c = g->c, tw = (g->ow + tile - 1) / tile, per_image = tw * ((g->oh + tile - 1) / tile), tiles = per_image * images;
     const size_t x_stride = (size_t)c * g->h * g->w, y_stride = (size_t)m * g->oh * g->ow;
     const int mpad = ((m + mr - 1) / mr) * mr;
     const size_t per = ck_packed_weights_count(level, m, c);
-    float *v = ck_scratch(0, (size_t)16 * KC * block);
-    float *mb = ck_scratch(1, (size_t)16 * mpad * block);
+    float *v = ck_scratch(0, (size_t)count * depth * block);
+    float *mb = ck_scratch(1, (size_t)count * mpad * block);
     if (!v || !mb) return -1;
     if (t1 > tiles) t1 = tiles;
     const int r0 = m0 - m0 % mr;
     for (int tb = t0; tb < t1; tb += block) {
-        for (int pc = 0; pc < c; pc += KC) {
-            const int kc = c - pc < KC ? c - pc : KC;
+        for (int pc = 0; pc < c; pc += depth) {
+            const int kc = c - pc < depth ? c - pc : depth;
             input(g, x, x_stride, tw, per_image, t1, tb, pc, kc, v);
-            for (int xi = 0; xi < 16; xi++) {
+            for (int xi = 0; xi < count; xi++) {
                 const float *ablock = packed + xi * per + (size_t)pc * mpad;
                 const float *bpanel = v + (size_t)xi * kc * block;
                 for (int ir = r0; ir < m1; ir += mr) {
@@ -358,11 +583,17 @@ static int winograd_blocks(int level, int block, input_transform_fn input, outpu
     return 0;
 }
 
-int ck_winograd(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
-                int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
-    if (level < 1 || level > ck_sgemm_level()) return -1;
-    return level == 2 ? winograd_blocks(2, TB, input_transform, output_transform, packed, m, m0, m1, g, x, images, t0, t1,
-                                        bias, add_output, act, lo, hi, y)
-                      : winograd_blocks(1, TB2, input_transform_plain, output_transform_plain, packed, m, m0, m1, g, x, images,
-                                        t0, t1, bias, add_output, act, lo, hi, y);
+int ck_winograd(int level, int tile, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
+                int images, int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
+    if (level < 1 || level > ck_sgemm_level() || (tile != 2 && tile != 4)) return -1;
+    if (tile == 4) {
+        return level == 2 ? winograd_blocks(2, NR512, 4, KC, input_transform4_avx512, output_transform4_avx512, packed, m, m0,
+                                            m1, g, x, images, t0, t1, bias, add_output, act, lo, hi, y)
+                          : winograd_blocks(1, NR256, 4, KC, input_transform4_avx2, output_transform4_avx2, packed, m, m0,
+                                            m1, g, x, images, t0, t1, bias, add_output, act, lo, hi, y);
+    }
+    return level == 2 ? winograd_blocks(2, TB, 2, KC, input_transform, output_transform, packed, m, m0, m1, g, x, images, t0,
+                                        t1, bias, add_output, act, lo, hi, y)
+                      : winograd_blocks(1, TB2, 2, KC, input_transform_plain, output_transform_plain, packed, m, m0, m1, g, x,
+                                        images, t0, t1, bias, add_output, act, lo, hi, y);
 }

@@ -70,7 +70,7 @@ enum FusedStep: Sendable {
                                     depthwise: depthwise, depthwiseInputs,
                                     dwActivation: pair.depthwiseSiLU == nil ? depthwise.activation : .silu)
         case .silu(_, let conv):
-            return try conv.forward(args, activation: .silu)
+            return try conv.forward(args, activation: .silu, inference: true)
         case .batchNormRelu(_, let bn):
             return try bn.forward(args, relu: true)
         }

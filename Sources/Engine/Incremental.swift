@@ -168,7 +168,7 @@ struct Incremental {
             if name.isEmpty { return nil }
             return state[name] == nil ? try clean(name) : try batched(name)
         }
-        return try node.op.forward(args).map { .batched($0) }
+        return try node.op.forward(args, inference: true).map { .batched($0) }
     }
 
     /// 2-D Conv, MaxPool and AveragePool on a patched input: recompute the reached outputs only.
@@ -186,7 +186,8 @@ struct Incremental {
             unpadded.pads = (0, 0, 0, 0)
             return try slide(x: x, patch: (xp, region), y: y, kernel: [g.kernel.h, g.kernel.w], strides: [g.strides.h, g.strides.w],
                              dilations: [g.dilations.h, g.dilations.w], pads: [g.pads.top, g.pads.left], fill: 0) {
-                try Conv2D.forward(x: $0, w: p.w, b: b, geometry: unpadded, activation: conv.activation, cache: conv.packedWeights)
+                try Conv2D.forward(x: $0, w: p.w, b: b, geometry: unpadded, activation: conv.activation, cache: conv.packedWeights,
+                                   inference: true)
             }
         case let pool as MaxPoolOp where !pool.wantsIndices:
             return try poolStep(pool.attributes.geometry(x), kind: .max, fill: -.infinity, x: x, patch: (xp, region), y: y)
@@ -285,7 +286,7 @@ struct Incremental {
                 }
             }
         }
-        let out = try node.op.forward(args)[0]
+        let out = try node.op.forward(args, inference: true)[0]
         let y = try clean(node.outputs[0])
         guard y.rank == 4, y.shape[2] == plane.h, y.shape[3] == plane.w else { return nil }
         return try patched(out, union, plane: plane, channels: y.shape[1])

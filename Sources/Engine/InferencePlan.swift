@@ -129,7 +129,7 @@ final class InferencePlan: Sendable {
             switch step.work {
             case .node(let op):
                 let results: [Tensor]
-                do { results = try op.forward(args) } catch { throw failure(error, step.node, nil) }
+                do { results = try op.forward(args, inference: true) } catch { throw failure(error, step.node, nil) }
                 for (slot, value) in zip(step.outputs, results) where slot >= 0 { values[slot] = value }
             case .fused(let box):
                 if case .residual = box.step, value(step.extra[0])?.shape != step.residualShape { return nil }

@@ -185,7 +185,7 @@ public final class Model: Sendable {
                         }]
                         skip.formUnion(step.skipped)
                     } else {
-                        results = try node.op.forward(args)
+                        results = try node.op.forward(args, inference: !keepAll)
                     }
                     clock?.add(node: index, of: g, shape: results.first?.shape ?? [], nanoseconds: DispatchTime.now().uptimeNanoseconds - started,
                                with: step?.namedWith)

@@ -7,6 +7,9 @@ import Tensors
 /// are not differentiated, such as weights: Candela explains inputs, it does not train).
 protocol Operator: Sendable {
     func forward(_ inputs: [Tensor?]) throws -> [Tensor]
+    /// The forward of an inference pass (`inference`: no gradient will be taken through it),
+    /// where an operator may take a faster kernel that rounds differently (Conv's Winograd tile).
+    func forward(_ inputs: [Tensor?], inference: Bool) throws -> [Tensor]
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?]
     /// The backward under a modified ReLU rule; only ReLUs (separate or fused) change.
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?]
@@ -35,6 +38,8 @@ public enum ReluBackward: Sendable {
 
 extension Operator {
     func withFreshCaches() -> any Operator { self }
+
+    func forward(_ inputs: [Tensor?], inference: Bool) throws -> [Tensor] { try forward(inputs) }
 
     func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?] {
         try backward(inputs: inputs, outputs: outputs, gradOutputs: gradOutputs)

@@ -91,10 +91,12 @@ public enum Conv2D {
     ///   - residual: (N,M,OH,OW) or nil: added before the activation, y = act(conv(x, w) + b + residual)
     ///     (a residual connection fused into the store: its buffer becomes y's when nothing else
     ///     holds it, and the separate Add and ReLU passes over memory disappear)
+    ///   - inference: y feeds no gradient, so Winograd may take its F(4×4, 3×3) tile
+    ///     (`winogradTile`)
     /// - Returns: y: (N,M,OH,OW)
     public static func forward(x: Tensor, w: Tensor, b: Tensor?, geometry g: Conv2DGeometry,
                                activation: ConvActivation? = nil, cache: PackedWeightsCache? = nil,
-                               residual: consuming Tensor? = nil) throws -> Tensor {
+                               residual: consuming Tensor? = nil, inference: Bool = false) throws -> Tensor {
         let (n, c, h, wd, m, cg, oh, ow) = try checkedShapes(x: x, w: w, geometry: g)
         if let r = residual, r.shape != [n, m, oh, ow] {
             throw TensorError("Conv: residual of shape \(r.shape) does not match the output [\(n), \(m), \(oh), \(ow)]")
@@ -104,7 +106,7 @@ public enum Conv2D {
         let depthwise = cg == 1 && mg == 1
         guard BLAS.useKernels, level > 0, residual == nil || !depthwise else {
             // The reference, and the depthwise kernel (which has no residual store): add, then activate.
-            var y = try BLAS.useKernels && level > 0 ? forward(x: x, w: w, b: b, geometry: g, cache: cache)
+            var y = try BLAS.useKernels && level > 0 ? forward(x: x, w: w, b: b, geometry: g, cache: cache, inference: inference)
                                                      : referenceForward(x: x, w: w, b: b, geometry: g)
             if let r = residual { y = Elementwise.add(y, r) }
             activation?.apply(&y)
@@ -114,13 +116,15 @@ public enum Conv2D {
         let (act, lo, hi) = activation?.code ?? (Int32(CK_ACT_NONE), 0, 0)
         let adding = residual != nil
         var y = residual.take() ?? Tensor(uninitializedShape: [n, m, oh, ow])
-        let tiles = ((oh + 1) / 2) * ((ow + 1) / 2)
         let winograd = useWinograd && level >= 1 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
-            && g.dilations == (1, 1) && c >= 16 && n * tiles >= 16 && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
+            && g.dilations == (1, 1) && c >= 16 && n * winogradTiles(oh: oh, ow: ow, tile: 2) >= 16
+            && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
+        let tile = winograd ? winogradTile(n: n, oh: oh, ow: ow, level: level, inference: inference) : 2
+        let tiles = winogradTiles(oh: oh, ow: ow, tile: tile)
         // Small planes of a 1×1 convolution do not fill a vector of pixels, and a stem's im2col
         // panels are costly to pack: those run with output channels along the vector (`channelMajor`).
         let channels = !winograd && !depthwise && channelMajor(g, channels: c, plane: plane, level: level)
-        let form: PackedConvWeights.Form = winograd ? .winograd : channels ? .channelPanels : .gemm
+        let form: PackedConvWeights.Form = winograd ? (tile == 4 ? .winograd4 : .winograd) : channels ? .channelPanels : .gemm
         let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, form: form)
                                         ?? PackedConvWeights(w: w, group: g.group, level: level, form: form))
         if !depthwise && packed == nil { throw TensorError("Conv: could not pack weights \(w.shape)") }
@@ -259,7 +263,7 @@ public enum Conv2D {
                       pieces: piecesOfShare(repeatingPreparation: false, parts: splits), call)
             return status.anyFailed
         }
-        if packed.form == .winograd {
+        if packed.form == .winograd || packed.form == .winograd4 {
             // The batch's tiles in one range, split across the threads in blocks of 32 when there are
             // enough (the blocks left over split by output channels, `share`), else by output channels.
             let total = n * tiles
@@ -273,7 +277,7 @@ public enum Conv2D {
                 let (t0, t1) = (tileBlocks.lowerBound * 32, Swift.min(total, tileBlocks.upperBound * 32))
                 let (r0, r1) = (rows.lowerBound * 8, Swift.min(m, rows.upperBound * 8))
                 var gp = ptrs.geometry
-                status.slots[part] |= ck_winograd(level, packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
+                status.slots[part] |= ck_winograd(level, packed.form == .winograd4 ? 4 : 2, packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
                                                   Int32(t0), Int32(t1), ptrs.bias, adding ? 1 : 0, act, lo, hi, ptrs.y)
             }
             return status.anyFailed
@@ -426,8 +430,36 @@ public enum Conv2D {
     /// Tests only: while `on`, every kernel's scratch allocation fails (`ck_fail_scratch_for_tests`).
     static func failScratchForTests(_ on: Bool) { ck_fail_scratch_for_tests(on ? 1 : 0) }
 
-    /// Whether 3×3 stride-1 convolutions run by Winograd's F(2×2, 3×3) (`ck_winograd`, AVX-512 or AVX2);
-    /// `--kernel-set winograd=off` runs them as the implicit GEMM (`make bench` compares both).
+    /// Output tiles of `tile` × `tile` pixels on an oh × ow plane.
+    static func winogradTiles(oh: Int, ow: Int, tile: Int) -> Int {
+        ((oh + tile - 1) / tile) * ((ow + tile - 1) / tile)
+    }
+
+    /// Winograd's output tile for a batch of n images with oh × ow outputs: the forced one
+    /// (`--kernel-set winograd-tile=`); F(2×2, 3×3) where the result may feed a gradient (not
+    /// `inference`); else the one with fewer products in the transformed domain, counting the
+    /// idle lanes of the last panel (16 tiles on AVX2, 32 on AVX-512): F(4×4, 3×3) takes 36 per
+    /// tile, F(2×2, 3×3) 16 per tile of a quarter the pixels. resnet18's 56², 28² and 14² planes
+    /// take F(4×4, 3×3); one 7 × 7 plane (4 tiles of 4 × 4, 16 of 2 × 2) takes F(2×2, 3×3).
+    ///
+    /// Why not in gradient passes: F(4×4)'s rounding (entries up to 8 in its transforms) turns a
+    /// constant plane, such as every layer sees at a zero baseline, into one that varies in its
+    /// last bits, which breaks the exact ties of max pooling there, and the gradient then takes
+    /// another element of the window than the reference libraries do (docs/engine.md).
+    static func winogradTile(n: Int, oh: Int, ow: Int, level: Int32, inference: Bool) -> Int {
+        if let forced = KernelOptions.current.winogradTile { return forced }
+        guard inference else { return 2 }
+        let lanes = level == 2 ? 32 : 16
+        func products(_ tile: Int) -> Int {
+            let tiles = n * winogradTiles(oh: oh, ow: ow, tile: tile)
+            return (tile + 2) * (tile + 2) * ((tiles + lanes - 1) / lanes) * lanes
+        }
+        return products(4) < products(2) ? 4 : 2
+    }
+
+    /// Whether 3×3 stride-1 convolutions run by Winograd's minimal filtering (`ck_winograd`,
+    /// AVX-512 or AVX2); `--kernel-set winograd=off` runs them as the implicit GEMM (`make bench`
+    /// compares both).
     public static var useWinograd: Bool {
         get { KernelOptions.current.winograd }
         set { KernelOptions.update { $0.winograd = newValue } }

@@ -11,6 +11,8 @@ public final class PackedConvWeights: @unchecked Sendable {
         case gemm
         /// Winograd's F(2×2, 3×3) (`ck_winograd`): the 16 transformed filter matrices.
         case winograd
+        /// Winograd's F(4×4, 3×3) (`ck_winograd`): the 36 transformed filter matrices.
+        case winograd4
         /// Output channels along the vector (`ck_conv1x1_channels`, `ck_conv_channels`): Wᵀ in
         /// 32-channel panels.
         case channelPanels
@@ -28,15 +30,17 @@ public final class PackedConvWeights: @unchecked Sendable {
     init?(w: Tensor, group: Int, level: Int32, form: Form = .gemm) {
         let m = w.shape[0] / group, k = w.count / w.shape[0]
         switch form {
-        case .winograd:
+        case .winograd, .winograd4:
             // (M,C,3,3), one group, AVX-512 or AVX2.
             guard group == 1, level >= 1, w.rank == 4, w.shape[2] == 3, w.shape[3] == 3 else { return nil }
-            let c = w.shape[1]
-            let count = ck_winograd_weights_count(level, Int32(m), Int32(c))
+            let c = w.shape[1], tile: Int32 = form == .winograd4 ? 4 : 2
+            let count = ck_winograd_weights_count(level, tile, Int32(m), Int32(c))
             let storage = PackedConvWeights.allocate(count)
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 16 * m * c)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Int((tile + 2) * (tile + 2)) * m * c)
             defer { scratch.deallocate() }
-            w.data.withUnsafeBufferPointer { wp in ck_winograd_pack_weights(level, Int32(m), Int32(c), wp.baseAddress!, storage, scratch) }
+            w.data.withUnsafeBufferPointer { wp in
+                ck_winograd_pack_weights(level, tile, Int32(m), Int32(c), wp.baseAddress!, storage, scratch)
+            }
             self.storage = storage
             self.groupStride = count
         case .channelPanels:

@@ -26,8 +26,11 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
 
     /// The path; `KernelOptions.best` takes the fastest this CPU runs.
     public var path: Path
-    /// 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (AVX-512 and AVX2 paths).
+    /// 3x3 stride-1 convolutions by Winograd's minimal filtering (AVX-512 and AVX2 paths).
     public var winograd = true
+    /// Winograd's output tile: nil, per layer the one with fewer products, F(2x2, 3x3) or
+    /// F(4x4, 3x3) (`Conv2D.winogradTile`); 2 or 4 forces that one wherever Winograd runs.
+    public var winogradTile: Int? = nil
     /// Output channels along the vector for small 1x1 planes and RGB stems (AVX-512 only).
     public var channelMajor = true
     /// One image's depthwise layers with at least this many output rows split by bands of rows
@@ -75,7 +78,7 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
 
     /// The keys `set(_:)` takes, with their values, for help texts.
     public static let settingsHelp =
-        "winograd=on|off, channel-major=on|off, row-bands=ROWS|off, silu=on|off, pointwise-depthwise=on|off, inference-plan=on|off, chunk=N|auto"
+        "winograd=on|off, winograd-tile=2|4|auto, channel-major=on|off, row-bands=ROWS|off, silu=on|off, pointwise-depthwise=on|off, inference-plan=on|off, chunk=N|auto"
 
     /// Applies one `key=value` setting (`settingsHelp`); throws naming the key or the value.
     public mutating func set(_ setting: String) throws {
@@ -99,6 +102,11 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
         }
         switch key {
         case "winograd": winograd = try flag()
+        case "winograd-tile":
+            guard value == "auto" || value == "2" || value == "4" else {
+                throw TensorError("kernel setting 'winograd-tile': '\(value)' is not 2, 4 or auto")
+            }
+            winogradTile = Int(value)
         case "channel-major": channelMajor = try flag()
         case "row-bands": rowBandsFrom = try count(allowing: "off")
         case "silu": fuseSiLU = try flag()
@@ -114,6 +122,7 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
         var parts = [path.rawValue]
         let defaults = KernelOptions(path: path)
         if winograd != defaults.winograd { parts.append("winograd=off") }
+        if let winogradTile { parts.append("winograd-tile=\(winogradTile)") }
         if channelMajor != defaults.channelMajor { parts.append("channel-major=off") }
         if rowBandsFrom != defaults.rowBandsFrom { parts.append("row-bands=\(rowBandsFrom.map(String.init) ?? "off")") }
         if fuseSiLU != defaults.fuseSiLU { parts.append("silu=off") }

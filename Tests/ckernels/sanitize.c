@@ -147,38 +147,42 @@ static void test_pointwise_channels(int level) {
     free(x); free(w); free(bias); free(panels); free(want); free(y);
 }
 
-static void test_winograd(int level) {
-    ck_conv_geometry g = geometry(16, 11, 9, 3, 3, 1, 1, 1);
-    int m = 12, plane = g.oh * g.ow, tiles = ((g.oh + 1) / 2) * ((g.ow + 1) / 2);
+static void test_winograd(int level, int tile) {
+    // F(4x4, 3x3) on a plane of 36 tiles: more than one block of lanes on either level.
+    ck_conv_geometry g = tile == 2 ? geometry(16, 11, 9, 3, 3, 1, 1, 1) : geometry(16, 23, 21, 3, 3, 1, 1, 1);
+    const int tw = (g.ow + tile - 1) / tile;
+    int m = 12, plane = g.oh * g.ow, tiles = ((g.oh + tile - 1) / tile) * tw, first = tile == 2 ? 16 : 20;
     float *x = random_floats((size_t)g.c * g.h * g.w), *w = random_floats((size_t)m * g.c * 9), *bias = random_floats(m);
-    float *packed = aligned_floats(ck_winograd_weights_count(level, m, g.c)), *scratch = malloc(16 * (size_t)m * g.c * sizeof(float));
-    ck_winograd_pack_weights(level, m, g.c, w, packed, scratch);
+    float *packed = aligned_floats(ck_winograd_weights_count(level, tile, m, g.c));
+    float *scratch = malloc((size_t)(tile + 2) * (tile + 2) * m * g.c * sizeof(float));
+    ck_winograd_pack_weights(level, tile, m, g.c, w, packed, scratch);
     float *want = malloc((size_t)m * plane * sizeof(float)), *y = malloc((size_t)m * plane * sizeof(float));
     reference_conv(&g, m, x, w, bias, want);
-    int rc = ck_winograd(level, packed, m, 0, m, &g, x, 1, 0, tiles, bias, 0, CK_ACT_NONE, 0, 0, y);
-    expect(rc == 0, "ck_winograd returns 0", level);
-    if (rc == 0) expect_close("ck_winograd", level, y, want, (size_t)m * plane, 1e-4f);
-    // Rows [8, m) and tiles [16, tiles) alone, with the residual and a clip: the rest untouched.
+    int rc = ck_winograd(level, tile, packed, m, 0, m, &g, x, 1, 0, tiles, bias, 0, CK_ACT_NONE, 0, 0, y);
+    expect(rc == 0, tile == 2 ? "ck_winograd F(2x2) returns 0" : "ck_winograd F(4x4) returns 0", level);
+    if (rc == 0) expect_close(tile == 2 ? "ck_winograd F(2x2)" : "ck_winograd F(4x4)", level, y, want, (size_t)m * plane, 1e-4f);
+    // Rows [8, m) and tiles [first, tiles) alone, with the residual and a clip: the rest untouched.
     float *r = random_floats((size_t)m * plane);
     memcpy(y, r, (size_t)m * plane * sizeof(float));
-    rc = ck_winograd(level, packed, m, 8, m, &g, x, 1, 16, tiles, bias, 1, CK_ACT_CLIP, -0.5f, 0.5f, y);
-    int ty0 = 16 / ((g.ow + 1) / 2), tx0 = 16 % ((g.ow + 1) / 2);
+    rc = ck_winograd(level, tile, packed, m, 8, m, &g, x, 1, first, tiles, bias, 1, CK_ACT_CLIP, -0.5f, 0.5f, y);
     for (int o = 0; o < m; o++)
         for (int oy = 0; oy < g.oh; oy++)
             for (int ox = 0; ox < g.ow; ox++) {
                 size_t i = ((size_t)o * g.oh + oy) * g.ow + ox;
-                int t = (oy / 2) * ((g.ow + 1) / 2) + ox / 2;
-                int inside = o >= 8 && (oy / 2 > ty0 || (oy / 2 == ty0 && ox / 2 >= tx0)) && t >= 16;
+                int t = (oy / tile) * tw + ox / tile;
+                int inside = o >= 8 && t >= first;
                 want[i] = inside ? fminf(fmaxf(want[i] + r[i], -0.5f), 0.5f) : r[i];
             }
-    if (rc == 0) expect_close("ck_winograd, a range of rows and tiles with residual and clip", level, y, want, (size_t)m * plane, 1e-4f);
+    if (rc == 0) expect_close(tile == 2 ? "ck_winograd F(2x2), a range of rows and tiles with residual and clip"
+                                        : "ck_winograd F(4x4), a range of rows and tiles with residual and clip",
+                              level, y, want, (size_t)m * plane, 1e-4f);
     free(r);
     free(x); free(w); free(bias); free(packed); free(scratch); free(want); free(y);
 }
 
 static void test_depthwise_and_pooling(int level) {
-    int kernels[] = {3, 5, 9};
-    for (int i = 0; i < 3; i++) {
+    int kernels[] = {3, 5, 9, 3};
+    for (int i = 0; i < 4; i++) { // 3x3 stride 1, 5x5 stride 2, 9x9 stride 1, 3x3 stride 2
         int kk = kernels[i], channels = 6;
         ck_conv_geometry g = geometry(1, 19, 23, kk, kk, 1 + i % 2, kk / 2, 1);
         int plane = g.oh * g.ow;
@@ -240,7 +244,7 @@ int main(void) {
         ck_sgemm_limit(level);
         if (level >= 1) { test_sgemm(level); test_conv(level); }
         if (level >= 1) test_pointwise_channels(level);
-        if (level >= 1) test_winograd(level);
+        if (level >= 1) { test_winograd(level, 2); test_winograd(level, 4); }
         test_depthwise_and_pooling(level);
         test_elementwise(level);
         test_col2im(level);

@@ -139,6 +139,9 @@ check infer-slash-output bash -c "grep -q 'output=1: \[1, 3\]' '$TMP/out' && tes
 expect_error infer-slash-unknown "no input named 'input_1/1'; its inputs: 'input_1/0'" -- "$BIN" infer --model $SLASH --input "input_1/1=$TMP/row3.npy"
 expect_error kernel-unknown "--kernel: unknown path 'sse2'; choose openblas, avx2, avx512" -- "$BIN" infer --model $SLASH --input "$TMP/row3.npy" --kernel sse2
 expect_error kernel-set-bad "kernel setting 'winograd': 'maybe' is not on or off" -- "$BIN" infer --model $SLASH --input "$TMP/row3.npy" --kernel-set winograd=maybe
+expect_error kernel-set-tile "kernel setting 'winograd-tile': '3' is not 2, 4 or auto" -- "$BIN" infer --model $SLASH --input "$TMP/row3.npy" --kernel-set winograd-tile=3
+expect_ok bench-winograd-tile -- "$BIN" bench --model $M --seconds 0.1 --json --kernel-set winograd-tile=4
+check bench-winograd-tile-reported bash -c "grep -q 'winograd-tile=4' '$TMP/out'"
 expect_error bench-negative-batch "--batch must be 1 to 4096, got -1" -- "$BIN" bench --model $M --batch=-1
 for k in $("$BIN" inspect $M --json | python3 -c "import json,sys; print(' '.join(json.load(sys.stdin)['kernel_paths']))"); do
   expect_ok "infer-kernel-$k" -- "$BIN" infer --model $M --input "$TMP/ok.npy" --out "$TMP/y-$k.npy" --kernel $k

@@ -131,26 +131,31 @@ int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, in
                            float hi, const ck_conv_geometry *depthwise, const float *w, const float *dw_bias, int dw_act,
                            float dw_lo, float dw_hi, float *y);
 
-/// Floats `ck_winograd_pack_weights` writes for an (m, c, 3, 3) filter bank at `level`.
-size_t ck_winograd_weights_count(int level, int m, int c);
+/// Floats `ck_winograd_pack_weights` writes for an (m, c, 3, 3) filter bank at `level` for
+/// F(tile x tile, 3x3), tile 2 or 4.
+size_t ck_winograd_weights_count(int level, int tile, int m, int c);
 
-/// The 16 transformed filter matrices U_ξ = (G g Gᵀ)_ξ of F(2x2, 3x3), each (m, c), packed for
-/// the GEMM kernel of `level` (2: AVX-512, 1: AVX2). `scratch` holds 16*m*c floats.
-void ck_winograd_pack_weights(int level, int m, int c, const float *w, float *out, float *scratch);
+/// The (tile + 2)² transformed filter matrices U_ξ = (G g Gᵀ)_ξ of F(tile x tile, 3x3) (tile 2:
+/// 16, tile 4: 36), each (m, c), packed for the GEMM kernel of `level` (2: AVX-512, 1: AVX2).
+/// `scratch` holds (tile + 2)²·m·c floats.
+void ck_winograd_pack_weights(int level, int tile, int m, int c, const float *w, float *out, float *scratch);
 
-/// A 3x3, stride-1, undilated convolution of a batch of `images` by F(2x2, 3x3): x (images, c,
-/// h, w) -> y (images, m, oh, ow) = act(conv(x, w) + bias), on output rows [m0, m1) (m0 a
-/// multiple of 8) and 2x2 output tiles [t0, t1), tiles numbered row-major over ceil(oh/2) x
-/// ceil(ow/2) within an image and image after image (so small images share kernel panels).
-/// `packed` from `ck_winograd_pack_weights` at the same `level`: 2 transforms with AVX-512
-/// (masked loads and permutes, 32 tiles a block), 1 in plain C around the AVX2 GEMM tile (16
-/// tiles a block). Single-threaded. Returns 0, or -1 for a level above the one in force or
-/// without scratch memory (the caller then uses `ck_conv`). `add_output` as for `ck_conv`.
-int ck_winograd(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
-                int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y);
+/// A 3x3, stride-1, undilated convolution of a batch of `images` by F(tile x tile, 3x3), tile 2
+/// or 4: x (images, c, h, w) -> y (images, m, oh, ow) = act(conv(x, w) + bias), on output rows
+/// [m0, m1) (m0 a multiple of 8) and tile x tile output tiles [t0, t1), tiles numbered row-major
+/// over ceil(oh/tile) x ceil(ow/tile) within an image and image after image (so small images
+/// share kernel panels). `packed` from `ck_winograd_pack_weights` at the same `level` and `tile`.
+/// F(2x2, 3x3): transforms with AVX-512 masked loads and permutes (32 tiles a block), or in
+/// plain C around the AVX2 GEMM tile (16 tiles a block); F(4x4, 3x3): plain-C transforms at
+/// either level's panel width. Single-threaded. Returns 0, or -1 for a level above the one in
+/// force, another tile, or without scratch memory (the caller then uses `ck_conv`). `add_output`
+/// as for `ck_conv`.
+int ck_winograd(int level, int tile, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
+                int images, int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y);
 
 /// 2-D max pooling of `channels` consecutive planes with the same sliding-window loop as
-/// `ck_depthwise` (AVX-512; kernels of up to 64 taps): y[c] (oh, ow) = max over each window of
+/// `ck_depthwise` (AVX-512: kernels of up to 64 taps; AVX2: 3x3 windows at stride 1 or 2, the
+/// row-blocked loop on padded rows): y[c] (oh, ow) = max over each window of
 /// x[c] (h, w), padding never winning, a NaN never replacing a value (an all-NaN or all-padding
 /// window gives -inf). No indices. Returns 0, or -1 when the CPU or the kernel size does not
 /// allow it (the caller then uses `ck_pool2d`).

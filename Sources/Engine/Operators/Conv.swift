@@ -87,6 +87,10 @@ struct ConvOp: Operator {
         [try forward(inputs, activation: activation)]
     }
 
+    func forward(_ inputs: [Tensor?], inference: Bool) throws -> [Tensor] {
+        [try forward(inputs, activation: activation, inference: inference)]
+    }
+
     /// y = relu?(conv(x) + b + residual): this Conv with the Add (and ReLU) after it, for
     /// inference passes (`ResidualFusion`). Only for a Conv without a fused activation.
     func forward(_ inputs: [Tensor?], residual: consuming Tensor, relu: Bool) throws -> Tensor {
@@ -96,23 +100,24 @@ struct ConvOp: Operator {
             // (No plan tuple: copying the operands into one and out again retains and releases
             // each twice, per call.)
             return try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: relu ? .relu : nil, cache: packedWeights,
-                                      residual: consume residual)
+                                      residual: consume residual, inference: true)
         }
         let p = try generalPlan(x: x, w: w)
         return try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry, activation: relu ? .relu : nil,
-                                  cache: packedWeights, residual: consume residual)
+                                  cache: packedWeights, residual: consume residual, inference: true)
     }
 
     /// y = act(conv(x) + b): `forward` with the fused activation, or another one (`SiLUFusion`'s
-    /// SiLU, for inference passes).
-    func forward(_ inputs: [Tensor?], activation act: ConvActivation?) throws -> Tensor {
+    /// SiLU, for inference passes); `inference` as for `Conv2D.forward`.
+    func forward(_ inputs: [Tensor?], activation act: ConvActivation?, inference: Bool = false) throws -> Tensor {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         if let g = plainGeometry(x: x, w: w) {
-            return try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: act, cache: packedWeights)
+            return try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: act, cache: packedWeights, inference: inference)
         }
         let p = try generalPlan(x: x, w: w)
-        let y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry, activation: act, cache: packedWeights)
+        let y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry, activation: act, cache: packedWeights,
+                                   inference: inference)
         return x.rank == 3 ? y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) : y
     }
 
