@@ -303,19 +303,27 @@ static void input_transform_plain(const ck_conv_geometry *g, const float *x, siz
 // Y = Aᵀ M A for output channels [m0, m1) of tiles [tb, tb + TB2) below `tiles`, plus the bias
 // (and y's contents with add_output), then the activation; mb holds M_ξ (mpad x TB2) for ξ in
 // 0..15. Pixels past the plane's last row or column are not stored. The transform runs along
-// the 16 tiles (lanes) of a channel, the stores tile by tile.
+// the 16 tiles (lanes) of a channel; four whole tiles side by side store their rows as vectors.
 __attribute__((target("avx2,fma")))
 static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_image, int tiles, int tb, const float *mb,
                                    int mpad, int m0, int m1, const float *bias, int add_output, int act, float lo, float hi,
                                    float *y, size_t y_stride) {
     const int lanes = tiles - tb < TB2 ? tiles - tb : TB2;
     size_t corner[TB2]; // the tile's first output pixel, from channel 0 of its image
-    int rows[TB2], cols[TB2];
+    int rows[TB2], cols[TB2], run[TB2];
     for (int j = 0; j < lanes; j++) {
         const int t = tb + j, image = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
         corner[j] = (size_t)image * y_stride + (size_t)(2 * ty) * g->ow + 2 * tx;
         rows[j] = g->oh - 2 * ty < 2 ? g->oh - 2 * ty : 2;
         cols[j] = g->ow - 2 * tx < 2 ? g->ow - 2 * tx : 2;
+    }
+    // run[j]: tiles j..j+3 are whole and side by side in one tile row (their rows are 8
+    // consecutive floats).
+    for (int j = 0; j < lanes; j++) {
+        run[j] = j % 4 == 0 && j + 4 <= lanes;
+        for (int k = 0; k < 4 && run[j]; k++) {
+            run[j] = rows[j + k] == 2 && cols[j + k] == 2 && corner[j + k] == corner[j] + 2 * (size_t)k;
+        }
     }
     const size_t plane = (size_t)g->oh * g->ow;
     for (int o = m0; o < m1; o++) {
@@ -336,7 +344,26 @@ static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_im
             }
         }
         const float add = bias ? bias[o] : 0.0f;
+        const __m128 vadd = _mm_set1_ps(add), vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi), zero = _mm_setzero_ps();
         for (int j = 0; j < lanes; j++) {
+            if (run[j] && act != CK_ACT_SILU) {
+                // Four tiles' row a: pixels (a, 0) and (a, 1) of each, interleaved (the sums and
+                // order of the loop below).
+                for (int a = 0; a < 2; a++) {
+                    const __m128 e = _mm_loadu_ps(out[2 * a] + j), d = _mm_loadu_ps(out[2 * a + 1] + j);
+                    float *dst = y + corner[j] + (size_t)o * plane + (size_t)a * g->ow;
+                    __m128 half[2] = { _mm_unpacklo_ps(e, d), _mm_unpackhi_ps(e, d) };
+                    for (int h = 0; h < 2; h++) {
+                        __m128 value = _mm_add_ps(half[h], vadd);
+                        if (add_output) value = _mm_add_ps(value, _mm_loadu_ps(dst + 4 * h));
+                        if (act == CK_ACT_RELU) value = _mm_max_ps(value, zero);
+                        else if (act == CK_ACT_CLIP) value = _mm_min_ps(vhi, _mm_max_ps(vlo, value));
+                        _mm_storeu_ps(dst + 4 * h, value);
+                    }
+                }
+                j += 3;
+                continue;
+            }
             float *tile = y + corner[j] + (size_t)o * plane;
             for (int a = 0; a < rows[j]; a++) {
                 for (int b = 0; b < cols[j]; b++) {

@@ -183,7 +183,7 @@ struct Infer: ParsableCommand {
                 try checkFinite(x, file)
                 feeds[name] = x
             }
-            let pass = try m.run(feeds)
+            let pass = try m.run(feeds, keepAll: false) // an inference pass: fused steps, freed tensors
             if let out { try NPY.write(pass.outputs[0], to: out) }
             if let outDir {
                 try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
