@@ -249,6 +249,42 @@ static void output_transform(const ck_conv_geometry *g, int tw, int per_image, i
 // tile and channel against 16 x M multiply-adds in the products).
 enum { TB2 = 16 };
 
+// The patches of the lanes' tiles, shared by the plain-C transforms of F(2x2, 3x3) and F(4x4,
+// 3x3): lane j holds tile tb + j; its patch is tile + 2 rows and columns from input row
+// tile·ty − pt and column tile·tx − pl. Up to 32 lanes.
+enum { LANES_MAX = 32 };
+
+// off[position][lane]: the input offset of each patch position from the first image's channel,
+// -1 in the padding or past `tiles` (found once per block of tiles).
+__attribute__((always_inline))
+static inline void patch_offsets(const ck_conv_geometry *g, size_t x_stride, int tw, int per_image, int tiles, int tb,
+                                 const int tile, const int lanes, int (*off)[LANES_MAX]) {
+    const int side = tile + 2;
+    for (int j = 0; j < lanes; j++) {
+        const int t = tb + j;
+        const int image = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
+        for (int a = 0; a < side; a++) {
+            for (int b = 0; b < side; b++) {
+                const int iy = tile * ty - g->pt + a, ix = tile * tx - g->pl + b;
+                off[a * side + b][j] = t < tiles && iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
+                    ? (int)((size_t)image * x_stride + (size_t)iy * g->w + ix) : -1;
+            }
+        }
+    }
+}
+
+// d[position][lane]: one channel's patches (xc: the channel in the first image), 0 in the padding.
+__attribute__((always_inline))
+static inline void gather_patches(const float *xc, int (*off)[LANES_MAX], const int positions, const int lanes,
+                                  float (*d)[LANES_MAX]) {
+    for (int q = 0; q < positions; q++) {
+        for (int j = 0; j < lanes; j++) {
+            const float value = xc[off[q][j] > 0 ? off[q][j] : 0];
+            d[q][j] = off[q][j] >= 0 ? value : 0.0f;
+        }
+    }
+}
+
 // V_ξ = (Bᵀ d B)_ξ of tiles [tb, tb + TB2) (those below `tiles`; the others zero) for input
 // channels [pc, pc + kc), into v: 16 panels of kc x TB2, panel ξ at v + ξ * kc * TB2. The
 // block's 16 tiles are the lanes: each patch position's input offsets are found once per block
@@ -257,27 +293,11 @@ enum { TB2 = 16 };
 __attribute__((target("avx2,fma")))
 static void input_transform_plain(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
                                   int tiles, int tb, int pc, int kc, float *v) {
-    int off[16][TB2];
-    for (int j = 0; j < TB2; j++) {
-        const int t = tb + j;
-        const int image = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
-        for (int a = 0; a < 4; a++) {
-            for (int b = 0; b < 4; b++) {
-                const int iy = 2 * ty - g->pt + a, ix = 2 * tx - g->pl + b;
-                off[a * 4 + b][j] = t < tiles && iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
-                    ? (int)((size_t)image * x_stride + (size_t)iy * g->w + ix) : -1;
-            }
-        }
-    }
+    int off[16][LANES_MAX];
+    patch_offsets(g, x_stride, tw, per_image, tiles, tb, 2, TB2, off);
     for (int p = 0; p < kc; p++) {
-        const float *xc = x + (size_t)(pc + p) * g->h * g->w;
-        float d[16][TB2], u[16][TB2];
-        for (int q = 0; q < 16; q++) {
-            for (int j = 0; j < TB2; j++) {
-                const float value = xc[off[q][j] > 0 ? off[q][j] : 0];
-                d[q][j] = off[q][j] >= 0 ? value : 0.0f;
-            }
-        }
+        float d[16][LANES_MAX], u[16][TB2];
+        gather_patches(x + (size_t)(pc + p) * g->h * g->w, off, 16, TB2, d);
         for (int b = 0; b < 4; b++) { // Bᵀ d
             for (int j = 0; j < TB2; j++) {
                 u[0 + b][j] = d[0 + b][j] - d[8 + b][j];
@@ -392,8 +412,7 @@ static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_im
 //        [0  4  0 -5  0  1]        [0  1 -1  8 -8  1]
 // As for F(2x2, 3x3) on AVX2, the block's tiles are the lanes (16 on AVX2, 32 on AVX-512): the
 // patches are gathered per channel into d[position][lane] and the butterflies run along the lanes,
-// vectorised by the compiler for the caller's target. Up to 32 lanes.
-enum { LANES_MAX = 32 };
+// vectorised by the compiler for the caller's target.
 
 // Bᵀ applied to six values a stride apart: r[k·stride] = (Bᵀ d)_k for one lane.
 #define INPUT4_BUTTERFLY(d0, d1, d2, d3, d4, d5, r0, r1, r2, r3, r4, r5) \
@@ -415,26 +434,10 @@ __attribute__((always_inline))
 static inline void input_transform4(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
                                     int tiles, int tb, int pc, int kc, float *v, const int lanes) {
     int off[36][LANES_MAX];
-    for (int j = 0; j < lanes; j++) {
-        const int t = tb + j;
-        const int image = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
-        for (int a = 0; a < 6; a++) {
-            for (int b = 0; b < 6; b++) {
-                const int iy = 4 * ty - g->pt + a, ix = 4 * tx - g->pl + b;
-                off[a * 6 + b][j] = t < tiles && iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
-                    ? (int)((size_t)image * x_stride + (size_t)iy * g->w + ix) : -1;
-            }
-        }
-    }
+    patch_offsets(g, x_stride, tw, per_image, tiles, tb, 4, lanes, off);
     for (int p = 0; p < kc; p++) {
-        const float *xc = x + (size_t)(pc + p) * g->h * g->w;
         float d[36][LANES_MAX], u[36][LANES_MAX];
-        for (int q = 0; q < 36; q++) {
-            for (int j = 0; j < lanes; j++) {
-                const float value = xc[off[q][j] > 0 ? off[q][j] : 0];
-                d[q][j] = off[q][j] >= 0 ? value : 0.0f;
-            }
-        }
+        gather_patches(x + (size_t)(pc + p) * g->h * g->w, off, 36, lanes, d);
         for (int b = 0; b < 6; b++) { // Bᵀ d, column b
             for (int j = 0; j < lanes; j++) {
                 INPUT4_BUTTERFLY(d[b][j], d[6 + b][j], d[12 + b][j], d[18 + b][j], d[24 + b][j], d[30 + b][j],
