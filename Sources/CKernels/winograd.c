@@ -15,10 +15,11 @@
 //        [0  1  0 -1]        [0    0    1 ]
 //
 // U_ξ are made once per weight tensor and packed for the GEMM kernel (ck_winograd_pack_weights);
-// V_ξ are made per call straight into the kernel's B panels (16 tiles per vector, read with
-// masked loads and permutes, the padding masked to zero); M_ξ go to a scratch block, from which
-// the output transform adds the bias, applies the activation and stores the 2x2 pixels with
-// masks.
+// V_ξ are made per call straight into the kernel's B panels; M_ξ go to a scratch block, from
+// which the output transform adds the bias, applies the activation and stores the pixels. With
+// AVX-512, F(2x2)'s transforms read 16 tiles per vector with masked loads and permutes (the
+// padding masked to zero) and store the 2x2 pixels with masks; the other transforms are plain C
+// along a block's tiles, compiled per level. Which tile runs where: Conv2D.winogradTile.
 #include "CKernels.h"
 #include "microkernel.h"
 #include <immintrin.h>
@@ -572,14 +573,14 @@ static void output_transform4_avx512(const ck_conv_geometry *g, int tw, int per_
 // The three steps over tiles [t0, t1) and output rows [m0, m1) at `level` for F(tile x tile,
 // 3x3), `block` tiles (the kernel's panel width) at a time: V_ξ by `input` into the B panels, the
 // products for each of the (tile + 2)² positions on the level's GEMM tile (accumulated over depth
-// blocks of `depth`), then Y by `output`.
+// blocks of KC, as the weights are packed), then Y by `output`.
 typedef void (*input_transform_fn)(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
                                    int tiles, int tb, int pc, int kc, float *v);
 typedef void (*output_transform_fn)(const ck_conv_geometry *g, int tw, int per_image, int tiles, int tb, const float *mb,
                                     int mpad, int m0, int m1, const float *bias, int add_output, int act, float lo, float hi,
                                     float *y, size_t y_stride);
 
-static int winograd_blocks(int level, int block, int tile, int depth, input_transform_fn input, output_transform_fn output,
+static int winograd_blocks(int level, int block, int tile, input_transform_fn input, output_transform_fn output,
                            const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x, int images,
                            int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
     int mr, nr;
@@ -590,14 +591,14 @@ static int winograd_blocks(int level, int block, int tile, int depth, input_tran
     const size_t x_stride = (size_t)c * g->h * g->w, y_stride = (size_t)m * g->oh * g->ow;
     const int mpad = ((m + mr - 1) / mr) * mr;
     const size_t per = ck_packed_weights_count(level, m, c);
-    float *v = ck_scratch(0, (size_t)count * depth * block);
+    float *v = ck_scratch(0, (size_t)count * KC * block);
     float *mb = ck_scratch(1, (size_t)count * mpad * block);
     if (!v || !mb) return -1;
     if (t1 > tiles) t1 = tiles;
     const int r0 = m0 - m0 % mr;
     for (int tb = t0; tb < t1; tb += block) {
-        for (int pc = 0; pc < c; pc += depth) {
-            const int kc = c - pc < depth ? c - pc : depth;
+        for (int pc = 0; pc < c; pc += KC) {
+            const int kc = c - pc < KC ? c - pc : KC;
             input(g, x, x_stride, tw, per_image, t1, tb, pc, kc, v);
             for (int xi = 0; xi < count; xi++) {
                 const float *ablock = packed + xi * per + (size_t)pc * mpad;
@@ -617,13 +618,13 @@ int ck_winograd(int level, int tile, const float *packed, int m, int m0, int m1,
                 int images, int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
     if (level < 1 || level > ck_sgemm_level() || (tile != 2 && tile != 4)) return -1;
     if (tile == 4) {
-        return level == 2 ? winograd_blocks(2, NR512, 4, KC, input_transform4_avx512, output_transform4_avx512, packed, m, m0,
+        return level == 2 ? winograd_blocks(2, NR512, 4, input_transform4_avx512, output_transform4_avx512, packed, m, m0,
                                             m1, g, x, images, t0, t1, bias, add_output, act, lo, hi, y)
-                          : winograd_blocks(1, NR256, 4, KC, input_transform4_avx2, output_transform4_avx2, packed, m, m0,
+                          : winograd_blocks(1, NR256, 4, input_transform4_avx2, output_transform4_avx2, packed, m, m0,
                                             m1, g, x, images, t0, t1, bias, add_output, act, lo, hi, y);
     }
-    return level == 2 ? winograd_blocks(2, TB, 2, KC, input_transform, output_transform, packed, m, m0, m1, g, x, images, t0,
+    return level == 2 ? winograd_blocks(2, TB, 2, input_transform, output_transform, packed, m, m0, m1, g, x, images, t0,
                                         t1, bias, add_output, act, lo, hi, y)
-                      : winograd_blocks(1, TB2, 2, KC, input_transform_plain, output_transform_plain, packed, m, m0, m1, g, x,
+                      : winograd_blocks(1, TB2, 2, input_transform_plain, output_transform_plain, packed, m, m0, m1, g, x,
                                         images, t0, t1, bias, add_output, act, lo, hi, y);
 }

@@ -268,7 +268,7 @@ public enum Conv2D {
             // enough (the blocks left over split by output channels, `share`), else by output channels
             // (every thread then transforms every tile). F(4×4) has a quarter the tiles, so a block
             // for each thread is enough: resnet18's 28 × 28 plane (49 tiles) splits by tiles.
-            let total = n * tiles
+            let total = n * tiles, tile: Int32 = packed.form == .winograd4 ? 4 : 2
             let (tBlocks, rTiles) = ((total + 31) / 32, (m + 7) / 8)
             let byTiles = packed.form == .winograd4 ? tBlocks >= threads : total >= 64 * threads
             let pieces = piecesOfShare(repeatingPreparation: !byTiles, parts: threads)
@@ -279,8 +279,8 @@ public enum Conv2D {
                 let (t0, t1) = (tileBlocks.lowerBound * 32, Swift.min(total, tileBlocks.upperBound * 32))
                 let (r0, r1) = (rows.lowerBound * 8, Swift.min(m, rows.upperBound * 8))
                 var gp = ptrs.geometry
-                status.slots[part] |= ck_winograd(level, packed.form == .winograd4 ? 4 : 2, packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x, Int32(n),
-                                                  Int32(t0), Int32(t1), ptrs.bias, adding ? 1 : 0, act, lo, hi, ptrs.y)
+                status.slots[part] |= ck_winograd(level, tile, packed.storage, Int32(m), Int32(r0), Int32(r1), &gp, ptrs.x,
+                                                  Int32(n), Int32(t0), Int32(t1), ptrs.bias, adding ? 1 : 0, act, lo, hi, ptrs.y)
             }
             return status.anyFailed
         }
