@@ -333,18 +333,15 @@ static inline void taps_tile_avx512(int k, const int *off, const float *panel, c
 
 enum { CHANNELS_MAX_TAPS = 1024 };
 
-__attribute__((target("avx512f")))
-static int conv_channels_avx512(const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
-                                int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi,
-                                float *y) {
-    const int k = g->c * g->kh * g->kw;
-    if (k > CHANNELS_MAX_TAPS) return -1;
-    // Input rows [r0, r0 + band) feed output rows [oy0, oy1); a padded row holds input columns
-    // -pl .. (ow - 1) * sw - pl + (kw - 1) * dw.
+// The input rows a band of output rows [oy0, oy1) reads, zero-padded, into the thread's scratch
+// (slot 1): channel ch's row i at padded + (ch * band + i) * wp, holding input columns
+// -pl .. (ow - 1) * sw - pl + (kw - 1) * dw; off[p] is tap p's offset from a band's first row,
+// for the k = c * kh * kw taps. Returns the band, or NULL without scratch memory.
+static float *padded_band(const ck_conv_geometry *g, const float *x, int oy0, int oy1, int *off, int *wp_out) {
     const int r0 = oy0 * g->sh - g->pt, band = (oy1 - 1 - oy0) * g->sh + (g->kh - 1) * g->dh + 1;
     const int wp = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
     float *padded = ck_scratch(1, (size_t)g->c * band * wp);
-    if (!padded) return -1;
+    if (!padded) return NULL;
     for (int ch = 0; ch < g->c; ch++) {
         for (int i = 0; i < band; i++) {
             float *dst = padded + ((size_t)ch * band + i) * wp;
@@ -357,11 +354,24 @@ static int conv_channels_avx512(const float *panels, int m, int c0, int c1, cons
             }
         }
     }
-    int off[CHANNELS_MAX_TAPS];
+    const int k = g->c * g->kh * g->kw;
     for (int p = 0; p < k; p++) {
         const int ch = p / (g->kh * g->kw), t = p % (g->kh * g->kw);
         off[p] = (ch * band + (t / g->kw) * g->dh) * wp + (t % g->kw) * g->dw;
     }
+    *wp_out = wp;
+    return padded;
+}
+
+__attribute__((target("avx512f")))
+static int conv_channels_avx512(const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
+                                int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi,
+                                float *y) {
+    const int k = g->c * g->kh * g->kw;
+    if (k > CHANNELS_MAX_TAPS) return -1;
+    int off[CHANNELS_MAX_TAPS], wp;
+    const float *padded = padded_band(g, x, oy0, oy1, off, &wp);
+    if (!padded) return -1;
     const int plane = g->oh * g->ow;
     __m512 acc[8][2];
     for (int oy = oy0; oy < oy1; oy++) {
@@ -385,8 +395,58 @@ static int conv_channels_avx512(const float *panels, int m, int c0, int c1, cons
     return 0;
 }
 
+// The same with AVX2: tiles of 6 output pixels by 16 channels (half a 32-channel panel, read at
+// a stride of 32 floats), stored as in the 1x1 kernel. Each sum is the same chain of
+// multiply-adds over the taps as in the AVX-512 tile: the same bits.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void taps_tile_avx2(int k, const int *off, const float *panel, const float *a, const int SW, const int *at,
+                                  __m256 acc[PX256][2]) {
+    for (int r = 0; r < PX256; r++) { acc[r][0] = _mm256_setzero_ps(); acc[r][1] = _mm256_setzero_ps(); }
+    for (int p = 0; p < k; p++, panel += 32) {
+        const float *ap = a + off[p];
+        const __m256 b0 = _mm256_loadu_ps(panel), b1 = _mm256_loadu_ps(panel + 8);
+        for (int r = 0; r < PX256; r++) {
+            const __m256 v = _mm256_broadcast_ss(at ? ap + at[r] : ap + r * SW);
+            acc[r][0] = _mm256_fmadd_ps(v, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(v, b1, acc[r][1]);
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static int conv_channels_avx2(const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
+                              int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
+    const int k = g->c * g->kh * g->kw;
+    if (k > CHANNELS_MAX_TAPS) return -1;
+    int off[CHANNELS_MAX_TAPS], wp;
+    const float *padded = padded_band(g, x, oy0, oy1, off, &wp);
+    if (!padded) return -1;
+    const int plane = g->oh * g->ow, end = c1 < m ? c1 : m;
+    __m256 acc[PX256][2];
+    for (int oy = oy0; oy < oy1; oy++) {
+        const float *row = padded + (size_t)(oy - oy0) * g->sh * wp;
+        for (int ox0 = 0; ox0 < g->ow; ox0 += PX256) {
+            const int rows = g->ow - ox0 < PX256 ? g->ow - ox0 : PX256;
+            const float *a = row + (size_t)ox0 * g->sw;
+            int at[PX256];
+            for (int r = 0; r < PX256; r++) at[r] = (r < rows ? r : rows - 1) * g->sw;
+            for (int cp = c0; cp < end; cp += 16) {
+                const int cols = end - cp < 16 ? end - cp : 16;
+                const float *panel = panels + (size_t)(cp & ~31) * k + (cp & 31);
+                if (rows == PX256 && g->sw == 1) taps_tile_avx2(k, off, panel, a, 1, NULL, acc);
+                else if (rows == PX256 && g->sw == 2) taps_tile_avx2(k, off, panel, a, 2, NULL, acc);
+                else taps_tile_avx2(k, off, panel, a, 1, at, acc);
+                channel_tile_store_avx2(acc, rows, cols, bias ? bias + cp : NULL, add_output, act, lo, hi,
+                                        y + (size_t)cp * plane + (size_t)oy * g->ow + ox0, plane);
+            }
+        }
+    }
+    return 0;
+}
+
 int ck_conv_channels(int level, const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
                      int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
-    if (level != 2 || ck_sgemm_level() < 2) return -1;
-    return conv_channels_avx512(panels, m, c0, c1, g, x, oy0, oy1, bias, add_output, act, lo, hi, y);
+    if (level < 1 || level > ck_sgemm_level()) return -1;
+    return level == 2 ? conv_channels_avx512(panels, m, c0, c1, g, x, oy0, oy1, bias, add_output, act, lo, hi, y)
+                      : conv_channels_avx2(panels, m, c0, c1, g, x, oy0, oy1, bias, add_output, act, lo, hi, y);
 }

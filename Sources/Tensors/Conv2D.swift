@@ -492,8 +492,8 @@ public enum Conv2D {
 
     /// Whether a convolution of `channels` input channels (one group) with an output plane of
     /// `plane` pixels runs with output channels along the vector (`ck_conv1x1_channels`,
-    /// `ck_conv_channels`): a tile of 8 output pixels by 32 channels (AVX-512) or 6 by 16 (AVX2,
-    /// 1×1 only), stored transposed.
+    /// `ck_conv_channels`): a tile of 8 output pixels by 32 channels (AVX-512) or 6 by 16 (AVX2),
+    /// stored transposed.
     ///
     /// - AVX2: every 1×1 convolution of at least 16 input channels. Its implicit GEMM packs the
     ///   input (no in-place read as on AVX-512), once more for every chunk of channels of a fused
@@ -502,11 +502,11 @@ public enum Conv2D {
     /// - AVX-512: 1×1 on planes of at most 256 pixels with at least 64 channels. The implicit GEMM's tiles
     ///   are 32 pixels wide: a 7×7 plane fills 49 of their 64 lanes, and 49 of 56 here. The
     ///   transposed store does not pay back on shallow layers.
-    /// - Up to 4 input channels (an RGB stem): the implicit GEMM would pack a short, very wide
-    ///   im2col matrix, here a zero-padded copy of the input rows is read in place (figures in
-    ///   tools/bench/README.md, "Figures behind the kernels").
+    /// - Up to 4 input channels (an RGB stem), both paths: the implicit GEMM would pack a short,
+    ///   very wide im2col matrix, here a zero-padded copy of the input rows is read in place
+    ///   (figures in tools/bench/README.md, "Figures behind the kernels").
     static func channelMajor(_ g: Conv2DGeometry, channels: Int, plane: Int, level: Int32) -> Bool {
-        guard useChannelMajor, g.group == 1, level >= 1, level == 2 || isPointwise(g) else { return false }
+        guard useChannelMajor, g.group == 1, level >= 1 else { return false }
         // (ck_conv_channels takes up to 1024 taps, 4 channels of a 16×16 kernel.)
         return isPointwise(g) ? (level == 1 ? channels >= 16 : plane <= 256 && channels >= 64) : channels <= 4 && channels * g.kernel.h * g.kernel.w <= 1024
     }

@@ -14,8 +14,8 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
     public enum Path: String, CaseIterable, Sendable {
         /// No own kernels: convolutions by im2col and OpenBLAS, elementwise kernels in plain C.
         case openblas
-        /// Own kernels with AVX2 and FMA (6x16 GEMM tile, Winograd with plain-C transforms); no
-        /// channel-major kernels.
+        /// Own kernels with AVX2 and FMA (6x16 GEMM tile, Winograd with plain-C transforms,
+        /// channel-major 1x1 and stem kernels, row-blocked depthwise and max pooling).
         case avx2
         /// Own kernels with AVX-512F (8x32 GEMM tile, Winograd, channel-major, max pooling).
         case avx512

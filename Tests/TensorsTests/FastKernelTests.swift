@@ -301,9 +301,9 @@ final class FastKernelTests: XCTestCase {
                     Conv2D.useChannelMajor = true
                     let cache = PackedWeightsCache()
                     let fast = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), cache: cache, residual: r)
-                    // AVX2 has the 1×1 channel-major kernel (for every 1×1 of 16 channels or more),
-                    // not the stem's.
-                    let takes = path == .avx512 ? t.channelMajor : t.g.kernel == (1, 1) && t.c >= 16
+                    // AVX2 takes the 1×1 channel-major kernel for every 1×1 of 16 channels or more,
+                    // and the stem's as AVX-512 does.
+                    let takes = path == .avx512 || t.c <= 4 ? t.channelMajor : t.g.kernel == (1, 1) && t.c >= 16
                     XCTAssertEqual(cache.forms, [takes ? .channelPanels : .gemm], "\(label), \(path)")
                     Conv2D.useChannelMajor = false
                     let gemm = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), residual: r)
@@ -336,8 +336,8 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
-    /// The AVX2 channel-major 1×1 kernel (6 × 16 tiles, depth blocks carried over) and the AVX2
-    /// depthwise kernel (zero-padded rows) sum in the same order as their AVX-512 twins: the
+    /// The AVX2 channel-major 1×1 and stem kernels (6 × 16 tiles, depth blocks carried over) and
+    /// the AVX2 depthwise kernel (zero-padded rows) sum in the same order as their AVX-512 twins: the
     /// same bits on every shape, with ReLU and a residual. Runs where the CPU has both paths
     /// (on an AVX2-only CPU the paths' agreement with the reference is what the other tests check).
     func testAVX2KernelsGiveTheBitsOfAVX512() throws {
@@ -355,6 +355,12 @@ final class FastKernelTests: XCTestCase {
             (1, 3, 3, 8, 71, Conv2DGeometry(kernel: (5, 5), strides: (2, 2), pads: (2, 2, 2, 2), group: 3)),
             (1, 2, 2, 6, 33, Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2), group: 2)),
             (1, 2, 2, 5, 63, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1), group: 2)),
+            // Stems (channel-major, 8 × 32 against 6 × 16 tiles): short tiles at each row's end,
+            // a partial half panel, strides 1 and 2 and a dilation.
+            (1, 3, 64, 37, 37, Conv2DGeometry(kernel: (7, 7), strides: (2, 2), pads: (3, 3, 3, 3))),
+            (2, 3, 45, 21, 19, Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1))),
+            (1, 2, 33, 12, 23, Conv2DGeometry(kernel: (3, 5), strides: (1, 2), pads: (0, 2, 3, 1), dilations: (2, 1))),
+            (1, 4, 20, 11, 13, Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))),
         ]
         for t in cases {
             let x = rng.tensor([t.n, t.c, t.h, t.w]), b = rng.tensor([t.m])

@@ -82,9 +82,10 @@ int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, in
 /// A convolution of one image (one group) with the output channels along the vector, for
 /// layers of few input channels (an RGB stem): y (m, oh, ow) = act(conv(x, w) + bias) on channels
 /// [c0, c1) (c0 a multiple of 32) and output rows [oy0, oy1), x (c, h, w). `panels` from
-/// `ck_pack_channel_panels` with k = c * kh * kw. `add_output` as for `ck_conv`.
-/// Single-threaded. Returns 0, or -1 without AVX-512, scratch memory, or for more than 1024
-/// taps (the caller then uses `ck_conv`).
+/// `ck_pack_channel_panels` with k = c * kh * kw. `add_output` as for `ck_conv`. Tiles of 8
+/// pixels x 32 channels at level 2, 6 x 16 at level 1 (the same bits). Single-threaded.
+/// Returns 0, or -1 without AVX2 (`level` below 1 or above the level in force), scratch
+/// memory, or for more than 1024 taps (the caller then uses `ck_conv`).
 int ck_conv_channels(int level, const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
                      int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi, float *y);
 
