@@ -56,21 +56,35 @@ static void copy16_avx2(const float *src, int s, float *dst) {
 }
 
 static void pack_b_conv(const ck_conv_geometry *g, const float *x, int p0, int kc, int j0, int nc, float *bp, int nr) {
-    const int taps = g->kh * g->kw;
-    for (int j = 0; j < nc; j += nr) {
-        const int cols = nc - j < nr ? nc - j : nr;
-        const int col0 = j0 + j;
-        for (int p = 0; p < kc; p++, bp += nr) {
-            const int row = p0 + p, ch = row / taps, t = row % taps, ki = t / g->kw, kj = t % g->kw;
-            const float *xc = x + (size_t)ch * g->h * g->w;
-            const int offy = ki * g->dh - g->pt, offx = kj * g->dw - g->pl;
-            // Output columns ox with 0 <= ox*sw + offx < w.
+    // Per depth row (kc <= KC): its channel's plane, the tap's offsets, and the output columns
+    // [lo, hi) whose input column ox*sw + offx lies in the row. Found once per call, the tap
+    // advanced row by row: no divisions in the panel loops.
+    const float *planes[KC];
+    int offys[KC], offxs[KC], los[KC], his[KC];
+    {
+        const int taps = g->kh * g->kw;
+        int ch = p0 / taps, ki = (p0 % taps) / g->kw, kj = (p0 % taps) % g->kw;
+        for (int p = 0; p < kc; p++) {
+            planes[p] = x + (size_t)ch * g->h * g->w;
+            offys[p] = ki * g->dh - g->pt;
+            const int offx = offxs[p] = kj * g->dw - g->pl;
             int lo = (-offx + g->sw - 1) / g->sw;
             if (-offx + g->sw - 1 < 0) lo = 0;
             int hi = g->w - offx <= 0 ? 0 : (g->w - offx + g->sw - 1) / g->sw;
             if (hi > g->ow) hi = g->ow;
             if (lo > hi) lo = hi;
-            int oy = col0 / g->ow, ox = col0 % g->ow, q = 0;
+            los[p] = lo;
+            his[p] = hi;
+            if (++kj == g->kw) { kj = 0; if (++ki == g->kh) { ki = 0; ch++; } }
+        }
+    }
+    for (int j = 0; j < nc; j += nr) {
+        const int cols = nc - j < nr ? nc - j : nr;
+        const int col0 = j0 + j, oy0 = col0 / g->ow, ox0 = col0 % g->ow;
+        for (int p = 0; p < kc; p++, bp += nr) {
+            const float *xc = planes[p];
+            const int offy = offys[p], offx = offxs[p], lo = los[p], hi = his[p];
+            int oy = oy0, ox = ox0, q = 0;
             if (nr == 16 && cols == 16 && ox + 16 <= g->ow && ox >= lo && ox + 16 <= hi
                 && (g->sw == 1 || (g->sw == 2 && (ox + 15) * 2 + 1 + offx < g->w))) {
                 // The AVX2 panel's common case: 16 columns of one output row, all in the image
