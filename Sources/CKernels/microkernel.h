@@ -39,6 +39,15 @@ static inline __m512 ck_sigmoid512(__m512 v) {
 static inline float ck_sigmoid1(float v) { return 1.0f / (1.0f + expf(-v)); }
 static inline float ck_silu1(float v) { return v * ck_sigmoid1(v); }
 
+/// The fused activation on one value, for the scalar stores: ReLU v > 0 ? v : 0 (0 for NaN),
+/// clip to [lo, hi] (NaN stays NaN), SiLU; anything else leaves v.
+static inline float ck_activate1(float v, int act, float lo, float hi) {
+    if (act == CK_ACT_RELU) return v > 0 ? v : 0.0f;
+    if (act == CK_ACT_CLIP) return v < lo ? lo : (v > hi ? hi : v);
+    if (act == CK_ACT_SILU) return ck_silu1(v);
+    return v;
+}
+
 /// The fused activation on 16 lanes, shared by every AVX-512 store (GEMM tile, channel-major
 /// tile, window kernels, Winograd's output transform): CK_ACT_RELU gives max(v, 0), which is 0
 /// for a NaN v as the Swift ReLU; CK_ACT_CLIP clamps to [lo, hi]; CK_ACT_SILU gives

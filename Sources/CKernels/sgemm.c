@@ -200,10 +200,7 @@ void ck_store_edge(const float *tile, int nr, float *c, int ldc, int rows, int c
         for (int q = 0; q < cols; q++) {
             float v = tile[r * nr + q] + (e->accumulate ? c[(size_t)r * ldc + q] : 0.0f);
             if (e->bias) v += e->bias[r];
-            if (e->act == CK_ACT_RELU) v = v > 0 ? v : 0.0f;
-            else if (e->act == CK_ACT_CLIP) v = v < e->lo ? e->lo : (v > e->hi ? e->hi : v);
-            else if (e->act == CK_ACT_SILU) v = ck_silu1(v);
-            c[(size_t)r * ldc + q] = v;
+            c[(size_t)r * ldc + q] = ck_activate1(v, e->act, e->lo, e->hi);
         }
     }
 }

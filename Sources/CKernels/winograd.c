@@ -250,6 +250,23 @@ static void output_transform(const ck_conv_geometry *g, int tw, int per_image, i
 // tile and channel against 16 x M multiply-adds in the products).
 enum { TB2 = 16 };
 
+// The stores of the plain-C output transforms: dst = act(value + add [+ dst]) for one pixel, and
+// for four pixels of a row with the same operations in the same order (no SiLU: the callers take
+// the pixel store for it). The vector clip keeps a NaN as the scalar one does.
+static inline void store_pixel(float *dst, float value, float add, int add_output, int act, float lo, float hi) {
+    value += add;
+    if (add_output) value += *dst;
+    *dst = ck_activate1(value, act, lo, hi);
+}
+
+static inline void store_pixels4(float *dst, __m128 value, __m128 add, int add_output, int act, __m128 lo, __m128 hi) {
+    value = _mm_add_ps(value, add);
+    if (add_output) value = _mm_add_ps(value, _mm_loadu_ps(dst));
+    if (act == CK_ACT_RELU) value = _mm_max_ps(value, _mm_setzero_ps());
+    else if (act == CK_ACT_CLIP) value = _mm_min_ps(hi, _mm_max_ps(lo, value));
+    _mm_storeu_ps(dst, value);
+}
+
 // The patches of the lanes' tiles, shared by the plain-C transforms of F(2x2, 3x3) and F(4x4,
 // 3x3): lane j holds tile tb + j; its patch is tile + 2 rows and columns from input row
 // tile·ty − pt and column tile·tx − pl. Up to 32 lanes.
@@ -365,7 +382,7 @@ static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_im
             }
         }
         const float add = bias ? bias[o] : 0.0f;
-        const __m128 vadd = _mm_set1_ps(add), vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi), zero = _mm_setzero_ps();
+        const __m128 vadd = _mm_set1_ps(add), vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi);
         for (int j = 0; j < lanes; j++) {
             if (run[j] && act != CK_ACT_SILU) {
                 // Four tiles' row a: pixels (a, 0) and (a, 1) of each, interleaved (the sums and
@@ -373,14 +390,8 @@ static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_im
                 for (int a = 0; a < 2; a++) {
                     const __m128 e = _mm_loadu_ps(out[2 * a] + j), d = _mm_loadu_ps(out[2 * a + 1] + j);
                     float *dst = y + corner[j] + (size_t)o * plane + (size_t)a * g->ow;
-                    __m128 half[2] = { _mm_unpacklo_ps(e, d), _mm_unpackhi_ps(e, d) };
-                    for (int h = 0; h < 2; h++) {
-                        __m128 value = _mm_add_ps(half[h], vadd);
-                        if (add_output) value = _mm_add_ps(value, _mm_loadu_ps(dst + 4 * h));
-                        if (act == CK_ACT_RELU) value = _mm_max_ps(value, zero);
-                        else if (act == CK_ACT_CLIP) value = _mm_min_ps(vhi, _mm_max_ps(vlo, value));
-                        _mm_storeu_ps(dst + 4 * h, value);
-                    }
+                    store_pixels4(dst, _mm_unpacklo_ps(e, d), vadd, add_output, act, vlo, vhi);
+                    store_pixels4(dst + 4, _mm_unpackhi_ps(e, d), vadd, add_output, act, vlo, vhi);
                 }
                 j += 3;
                 continue;
@@ -388,13 +399,7 @@ static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_im
             float *tile = y + corner[j] + (size_t)o * plane;
             for (int a = 0; a < rows[j]; a++) {
                 for (int b = 0; b < cols[j]; b++) {
-                    float value = out[2 * a + b][j] + add;
-                    float *dst = tile + (size_t)a * g->ow + b;
-                    if (add_output) value += *dst;
-                    if (act == CK_ACT_RELU) value = value > 0 ? value : 0.0f;
-                    else if (act == CK_ACT_CLIP) value = value < lo ? lo : (value > hi ? hi : value);
-                    else if (act == CK_ACT_SILU) value = ck_silu1(value);
-                    *dst = value;
+                    store_pixel(tile + (size_t)a * g->ow + b, out[2 * a + b][j], add, add_output, act, lo, hi);
                 }
             }
         }
@@ -505,7 +510,7 @@ static inline void output_transform4(const ck_conv_geometry *g, int tw, int per_
             }
         }
         const float add = bias ? bias[o] : 0.0f;
-        const __m128 vadd = _mm_set1_ps(add), vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi), zero = _mm_setzero_ps();
+        const __m128 vadd = _mm_set1_ps(add), vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi);
         for (int j = 0; j < used; j += 4) {
             if (j + 4 <= used && act != CK_ACT_SILU && whole[j] && whole[j + 1] && whole[j + 2] && whole[j + 3]) {
                 // Four whole tiles: a 4x4 transpose turns lanes j..j+3 of pixel row a into the
@@ -515,12 +520,8 @@ static inline void output_transform4(const ck_conv_geometry *g, int tw, int per_
                                     _mm_loadu_ps(out[4 * a + 2] + j), _mm_loadu_ps(out[4 * a + 3] + j) };
                     _MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]);
                     for (int k = 0; k < 4; k++) {
-                        float *dst = y + corner[j + k] + (size_t)o * plane + (size_t)a * g->ow;
-                        __m128 value = _mm_add_ps(r[k], vadd);
-                        if (add_output) value = _mm_add_ps(value, _mm_loadu_ps(dst));
-                        if (act == CK_ACT_RELU) value = _mm_max_ps(value, zero);
-                        else if (act == CK_ACT_CLIP) value = _mm_min_ps(vhi, _mm_max_ps(vlo, value));
-                        _mm_storeu_ps(dst, value);
+                        store_pixels4(y + corner[j + k] + (size_t)o * plane + (size_t)a * g->ow, r[k], vadd, add_output, act,
+                                      vlo, vhi);
                     }
                 }
                 continue;
@@ -529,13 +530,7 @@ static inline void output_transform4(const ck_conv_geometry *g, int tw, int per_
                 float *tile = y + corner[k] + (size_t)o * plane;
                 for (int a = 0; a < rows[k]; a++) {
                     for (int b = 0; b < cols[k]; b++) {
-                        float value = out[4 * a + b][k] + add;
-                        float *dst = tile + (size_t)a * g->ow + b;
-                        if (add_output) value += *dst;
-                        if (act == CK_ACT_RELU) value = value > 0 ? value : 0.0f;
-                        else if (act == CK_ACT_CLIP) value = value < lo ? lo : (value > hi ? hi : value);
-                        else if (act == CK_ACT_SILU) value = ck_silu1(value);
-                        *dst = value;
+                        store_pixel(tile + (size_t)a * g->ow + b, out[4 * a + b][k], add, add_output, act, lo, hi);
                     }
                 }
             }
