@@ -213,7 +213,8 @@ public enum SpRAy {
     }
 
     /// Calls `body(row, squaredDistances)` for each of `rows` with its squared distances to every
-    /// one of `columns` (in that order); 256 rows at a time through `BLAS.sgemm`.
+    /// one of `columns` (in that order); 256 rows at a time through `BLAS.sgemm` on the OpenBLAS
+    /// path on every CPU (a clustering does not change with the engine's kernel path).
     static func pairwise(_ features: [[Float]], rows: [Int], columns: [Int], dimension d: Int, _ body: (Int, [Float]) -> Void) {
         let c = columns.count
         var right = [Float](repeating: 0, count: c * d)
@@ -232,7 +233,7 @@ public enum SpRAy {
             left.withUnsafeBufferPointer { l in
                 right.withUnsafeBufferPointer { rt in
                     products.withUnsafeMutableBufferPointer { p in
-                        BLAS.sgemm(transB: true, m: b, n: c, k: d, a: l.baseAddress!, lda: d, b: rt.baseAddress!, ldb: d,
+                        BLAS.sgemm(kernels: KernelOptions(path: .openblas), transB: true, m: b, n: c, k: d, a: l.baseAddress!, lda: d, b: rt.baseAddress!, ldb: d,
                                    c: p.baseAddress!, ldc: c)
                     }
                 }

@@ -287,7 +287,7 @@ int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv
             int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y, int ldy) {
     int mr, nr;
     ck_kernel_fn kernel;
-    if (level > ck_sgemm_level() || !ck_tile(level, &mr, &nr, &kernel)) return -1;
+    if (level > ck_cpu_level() || !ck_tile(level, &mr, &nr, &kernel)) return -1;
     const int k = g->c * g->kh * g->kw, mpad = ((m + mr - 1) / mr) * mr;
     if (nr == NR512 && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0
         && g->oh == g->h && g->ow == g->w) {

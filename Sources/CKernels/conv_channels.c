@@ -300,7 +300,7 @@ static int conv1x1_channels_avx2(const float *panels, int m, int k, int c0, int 
 
 int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, int c1, const float *x, int plane,
                         int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
-    if (level < 1 || level > ck_sgemm_level()) return -1;
+    if (level < 1 || level > ck_cpu_level()) return -1;
     return level == 2 ? conv1x1_channels_avx512(panels, m, k, c0, c1, x, plane, n0, n1, bias, add_output, act, lo, hi, y)
                       : conv1x1_channels_avx2(panels, m, k, c0, c1, x, plane, n0, n1, bias, add_output, act, lo, hi, y);
 }
@@ -446,7 +446,7 @@ static int conv_channels_avx2(const float *panels, int m, int c0, int c1, const 
 
 int ck_conv_channels(int level, const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
                      int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
-    if (level < 1 || level > ck_sgemm_level()) return -1;
+    if (level < 1 || level > ck_cpu_level()) return -1;
     return level == 2 ? conv_channels_avx512(panels, m, c0, c1, g, x, oy0, oy1, bias, add_output, act, lo, hi, y)
                       : conv_channels_avx2(panels, m, c0, c1, g, x, oy0, oy1, bias, add_output, act, lo, hi, y);
 }

@@ -352,15 +352,16 @@ static int maxpool_avx2(const ck_conv_geometry *g, const float *x, int channels,
     return -1;
 }
 
-int ck_maxpool2d(const ck_conv_geometry *g, const float *x, int channels, float *y) {
-    if (ck_sgemm_level() == 1) return maxpool_avx2(g, x, channels, y);
-    if (ck_sgemm_level() < 2 || g->kh * g->kw > DW_MAX_TAPS) return -1;
+int ck_maxpool2d(int level, const ck_conv_geometry *g, const float *x, int channels, float *y) {
+    if (level > ck_cpu_level()) return -1;
+    if (level == 1) return maxpool_avx2(g, x, channels, y);
+    if (level < 2 || g->kh * g->kw > DW_MAX_TAPS) return -1;
     maxpool_avx512(g, x, channels, y);
     return 0;
 }
 
 // The plain loop (any CPU): one channel, taps outermost, vectorised by the compiler along rows.
-static void depthwise_plain(const ck_conv_geometry *g, const float *x, const float *w, float bias,
+static void depthwise_plain(int level, const ck_conv_geometry *g, const float *x, const float *w, float bias,
                             int act, float lo, float hi, float *y) {
     const int sw = g->sw;
     for (int oy = 0; oy < g->oh; oy++) {
@@ -389,22 +390,23 @@ static void depthwise_plain(const ck_conv_geometry *g, const float *x, const flo
         } else if (act == CK_ACT_CLIP) {
             for (int ox = 0; ox < g->ow; ox++) yrow[ox] = yrow[ox] < lo ? lo : (yrow[ox] > hi ? hi : yrow[ox]);
         } else if (act == CK_ACT_SILU) {
-            ck_silu(yrow, yrow, (size_t)g->ow);
+            ck_silu(level, yrow, yrow, (size_t)g->ow);
         }
     }
 }
 
-void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
+void ck_depthwise(int level, const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
                   int act, float lo, float hi, float *y) {
-    if (ck_sgemm_level() >= 2 && g->kh * g->kw <= DW_MAX_TAPS) {
+    if (level > ck_cpu_level()) level = ck_cpu_level();
+    if (level >= 2 && g->kh * g->kw <= DW_MAX_TAPS) {
         depthwise_avx512(g, x, w, bias, channels, act, lo, hi, y);
         return;
     }
-    if (ck_sgemm_level() == 1 && depthwise_avx2(g, x, w, bias, channels, act, lo, hi, y, square_window(g), g->sw) == 0) {
+    if (level == 1 && depthwise_avx2(g, x, w, bias, channels, act, lo, hi, y, square_window(g), g->sw) == 0) {
         return;
     }
     for (int c = 0; c < channels; c++) {
-        depthwise_plain(g, x + (size_t)c * g->h * g->w, w + (size_t)c * g->kh * g->kw, bias ? bias[c] : 0.0f,
+        depthwise_plain(level, g, x + (size_t)c * g->h * g->w, w + (size_t)c * g->kh * g->kw, bias ? bias[c] : 0.0f,
                         act, lo, hi, y + (size_t)c * g->oh * g->ow);
     }
 }
@@ -432,7 +434,7 @@ static void band_input_rows(const ck_conv_geometry *g, int oy0, int oy1, int *a,
 // plane (h' = e - a) and the top padding moved so that output row oy0 + j reads input row
 // (oy0 + j) * sh - pt + ki * dh, local row j * sh - pt' + ki * dh with pt' = pt + a - oy0 * sh.
 // Rows past e are never read by an output of the band (they lie past the plane or its window).
-void ck_depthwise_rows(const ck_conv_geometry *g, const float *x, size_t x_plane, const float *w, const float *bias,
+void ck_depthwise_rows(int level, const ck_conv_geometry *g, const float *x, size_t x_plane, const float *w, const float *bias,
                        int channels, int oy0, int oy1, int act, float lo, float hi, float *y) {
     if (oy0 >= oy1) return;
     int a, e;
@@ -443,7 +445,7 @@ void ck_depthwise_rows(const ck_conv_geometry *g, const float *x, size_t x_plane
     band.oh = oy1 - oy0;
     const size_t taps = (size_t)g->kh * g->kw, out_plane = (size_t)g->oh * g->ow;
     for (int c = 0; c < channels; c++) {
-        ck_depthwise(&band, x + c * x_plane + (size_t)a * g->w, w + c * taps, bias ? bias + c : NULL, 1, act, lo, hi,
+        ck_depthwise(level, &band, x + c * x_plane + (size_t)a * g->w, w + c * taps, bias ? bias + c : NULL, 1, act, lo, hi,
                      y + c * out_plane + (size_t)oy0 * g->ow);
     }
 }
@@ -452,7 +454,7 @@ int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, in
                            const ck_conv_geometry *pointwise, const float *x, const float *bias, int act, float lo,
                            float hi, const ck_conv_geometry *depthwise, const float *w, const float *dw_bias, int dw_act,
                            float dw_lo, float dw_hi, float *y) {
-    if (level < 1 || level > ck_sgemm_level()) return -1;
+    if (level < 1 || level > ck_cpu_level()) return -1;
     const int plane = pointwise->h * pointwise->w;
     const int whole = oy0 <= 0 && oy1 >= depthwise->oh;
     // The expansion's rows the band's windows read (all of them for the whole plane).
@@ -470,7 +472,7 @@ int ck_pointwise_depthwise(int level, int panels, const float *packed, int m, in
     if (status != 0) return status;
     const float *dw = w + (size_t)c0 * depthwise->kh * depthwise->kw, *db = dw_bias ? dw_bias + c0 : NULL;
     float *out = y + (size_t)c0 * depthwise->oh * depthwise->ow;
-    if (whole) ck_depthwise(depthwise, t, dw, db, c1 - c0, dw_act, dw_lo, dw_hi, out);
-    else ck_depthwise_rows(depthwise, t, (size_t)plane, dw, db, c1 - c0, oy0, oy1, dw_act, dw_lo, dw_hi, out);
+    if (whole) ck_depthwise(level, depthwise, t, dw, db, c1 - c0, dw_act, dw_lo, dw_hi, out);
+    else ck_depthwise_rows(level, depthwise, t, (size_t)plane, dw, db, c1 - c0, oy0, oy1, dw_act, dw_lo, dw_hi, out);
     return 0;
 }

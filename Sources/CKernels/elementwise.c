@@ -27,8 +27,8 @@ static void silu_avx512(const float *x, float *y, size_t n) {
     }
 }
 
-void ck_sigmoid(const float *x, float *y, size_t n) {
-    if (ck_sgemm_level() >= 2) {
+void ck_sigmoid(int level, const float *x, float *y, size_t n) {
+    if (level >= 2 && ck_cpu_level() >= 2) {
         sigmoid_avx512(x, y, n);
         return;
     }
@@ -36,8 +36,8 @@ void ck_sigmoid(const float *x, float *y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = ck_sigmoid1(x[i]);
 }
 
-void ck_silu(const float *x, float *y, size_t n) {
-    if (ck_sgemm_level() >= 2) {
+void ck_silu(int level, const float *x, float *y, size_t n) {
+    if (level >= 2 && ck_cpu_level() >= 2) {
         silu_avx512(x, y, n);
         return;
     }
@@ -59,9 +59,9 @@ static void affine_plane_avx512(const float *x, float *y, size_t n, float a, flo
     }
 }
 
-void ck_channel_affine(const float *x, float *y, size_t planes, size_t plane, const float *a, const float *b,
+void ck_channel_affine(int level, const float *x, float *y, size_t planes, size_t plane, const float *a, const float *b,
                        int channels, int first, int relu) {
-    const int wide = ck_sgemm_level() >= 2;
+    const int wide = level >= 2 && ck_cpu_level() >= 2;
     for (size_t p = 0; p < planes; p++) {
         const int c = (int)((first + p) % (size_t)channels);
         const float *xp = x + p * plane;

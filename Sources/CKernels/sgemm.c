@@ -152,19 +152,7 @@ static int detected_level(void) {
     return level;
 }
 
-static int limit_level = 2;
-
-int ck_sgemm_level(void) {
-    int d = detected_level();
-    return d < limit_level ? d : limit_level;
-}
-
 int ck_cpu_level(void) { return detected_level(); }
-
-int ck_sgemm_limit(int level) {
-    limit_level = level < 0 ? 0 : level;
-    return ck_sgemm_level();
-}
 
 int ck_tile(int level, int *mr, int *nr, ck_kernel_fn *kernel) {
     if (level == 2) { *mr = MR512; *nr = NR512; *kernel = kernel_avx512; return 1; }
@@ -245,12 +233,12 @@ static void pack_b(int trans, int p0, int j0, int kc, int nc, const float *b, in
     }
 }
 
-int ck_sgemm(int transA, int transB, int m0, int m1, int n0, int n1, int k, float alpha,
+int ck_sgemm(int level, int transA, int transB, int m0, int m1, int n0, int n1, int k, float alpha,
              const float *a, int lda, const float *b, int ldb,
              float beta, float *c, int ldc) {
     int mr, nr;
     ck_kernel_fn kernel;
-    if (!ck_tile(ck_sgemm_level(), &mr, &nr, &kernel)) return -1;
+    if (level > ck_cpu_level() || !ck_tile(level, &mr, &nr, &kernel)) return -1;
     const int m = m1 - m0, n = n1 - n0;
     if (m <= 0 || n <= 0) return 0;
     if (k <= 0 || (beta != 0.0f && beta != 1.0f)) {
@@ -355,8 +343,9 @@ static void sgemv_avx512(int trans, int n0, int n1, int k, float alpha, const fl
     }
 }
 
-int ck_sgemv(int trans, int n0, int n1, int k, float alpha, const float *b, int ldb, const float *x, float beta, float *y) {
-    if (ck_sgemm_level() < 2) return -1;
+int ck_sgemv(int level, int trans, int n0, int n1, int k, float alpha, const float *b, int ldb, const float *x, float beta,
+             float *y) {
+    if (level < 2 || ck_cpu_level() < 2) return -1;
     if (n1 > n0) sgemv_avx512(trans, n0, n1, k, alpha, b, ldb, x, beta, y);
     return 0;
 }

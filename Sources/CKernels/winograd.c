@@ -611,7 +611,7 @@ static int winograd_blocks(int level, int block, int tile, input_transform_fn in
 
 int ck_winograd(int level, int tile, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
                 int images, int t0, int t1, const float *bias, int add_output, int act, float lo, float hi, float *y) {
-    if (level < 1 || level > ck_sgemm_level() || (tile != 2 && tile != 4)) return -1;
+    if (level < 1 || level > ck_cpu_level() || (tile != 2 && tile != 4)) return -1;
     if (tile == 4) {
         return level == 2 ? winograd_blocks(2, NR512, 4, input_transform4_avx512, output_transform4_avx512, packed, m, m0,
                                             m1, g, x, images, t0, t1, bias, add_output, act, lo, hi, y)

@@ -52,27 +52,28 @@ enum FusedStep: Sendable {
     /// Runs the step on the first node's inputs `args` and its `extraInputs`, given as references
     /// into the pass (names, or an inference plan's slots): `fetch(ref, take)` returns one, taking
     /// it out of the pass when `take` (a residual the step hands over: with no other owner,
-    /// writing it does not copy it).
-    func run<Ref>(_ args: [Tensor?], extra: [Ref], handsOver: Bool, fetch: (Ref, _ take: Bool) -> Tensor?) throws -> Tensor {
-        if case .residual = self { return try run(args, residual: fetch(extra[0], handsOver), depthwiseInputs: []) }
-        return try run(args, residual: nil, depthwiseInputs: extra.map { fetch($0, false) })
+    /// writing it does not copy it). Steps run in inference passes only, with `kernels`.
+    func run<Ref>(_ args: [Tensor?], extra: [Ref], handsOver: Bool, kernels: KernelOptions,
+                  fetch: (Ref, _ take: Bool) -> Tensor?) throws -> Tensor {
+        if case .residual = self { return try run(args, residual: fetch(extra[0], handsOver), depthwiseInputs: [], kernels: kernels) }
+        return try run(args, residual: nil, depthwiseInputs: extra.map { fetch($0, false) }, kernels: kernels)
     }
 
     /// Runs the step on the first node's inputs `args`, the residual (`.residual`) and the
     /// depthwise node's inputs (`.pair`; its first, the intermediate tensor, is not read).
-    func run(_ args: [Tensor?], residual: consuming Tensor?, depthwiseInputs: [Tensor?]) throws -> Tensor {
+    func run(_ args: [Tensor?], residual: consuming Tensor?, depthwiseInputs: [Tensor?], kernels: KernelOptions) throws -> Tensor {
         switch self {
         case .residual(let fusion, let conv):
             guard let residual = residual.take() else { throw EngineError("the fused residual Add has no residual") }
-            return try conv.forward(args, residual: residual, relu: fusion.relu != nil)
+            return try conv.forward(args, residual: residual, relu: fusion.relu != nil, kernels: kernels)
         case .pair(let pair, let conv, let depthwise):
             return try conv.forward(args, activation: pair.expansionSiLU == nil ? conv.activation : .silu,
                                     depthwise: depthwise, depthwiseInputs,
-                                    dwActivation: pair.depthwiseSiLU == nil ? depthwise.activation : .silu)
+                                    dwActivation: pair.depthwiseSiLU == nil ? depthwise.activation : .silu, kernels: kernels)
         case .silu(_, let conv):
-            return try conv.forward(args, activation: .silu, inference: true)
+            return try conv.forward(args, activation: .silu, Pass(kernels: kernels, inference: true))
         case .batchNormRelu(_, let bn):
-            return try bn.forward(args, relu: true)
+            return try bn.forward(args, relu: true, kernels: kernels)
         }
     }
 
@@ -114,12 +115,12 @@ extension Model {
            let shape = conv.outputShape(x: x, w: w), values[fusion.residual]?.shape == shape {
             return .residual(fusion, conv)
         }
-        if Model.fusesPointwiseDepthwise, let pair = pointwiseDepthwiseFusions[index], free(pair.intermediates),
-           Model.fusesSiLU || (pair.expansionSiLU == nil && pair.depthwiseSiLU == nil),
+        if kernels.fusePointwiseDepthwise, let pair = pointwiseDepthwiseFusions[index], free(pair.intermediates),
+           kernels.fuseSiLU || (pair.expansionSiLU == nil && pair.depthwiseSiLU == nil),
            let conv = node.op as? ConvOp, let depthwise = optimizedGraph.nodes[pair.depthwise].op as? ConvOp {
             return .pair(pair, conv, depthwise)
         }
-        if Model.fusesSiLU, let fusion = siluFusions[index], free(fusion.intermediates), let conv = node.op as? ConvOp {
+        if kernels.fuseSiLU, let fusion = siluFusions[index], free(fusion.intermediates), let conv = node.op as? ConvOp {
             return .silu(fusion, conv)
         }
         if let fusion = batchNormReluFusions[index], free([fusion.intermediate]), let bn = node.op as? BatchNormalizationOp {

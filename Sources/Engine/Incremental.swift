@@ -61,7 +61,7 @@ extension Model {
             || region.ys[i] + region.h > x.shape[2] || region.xs[i] + region.w > x.shape[3] {
             throw EngineError("\(path): patch \(i) at (\(region.ys[i]), \(region.xs[i])) of size \(region.h)×\(region.w) leaves the input plane \(x.shape[2])×\(x.shape[3])")
         }
-        var run = Incremental(pass: pass, batch: b)
+        var run = Incremental(pass: pass, batch: b, kernels: kernels)
         run.state[g.inputs[0].name] = Incremental.normalized(.patched(v, region), plane: (x.shape[2], x.shape[3]))
         // Each changed tensor is dropped after its last reader, as in an inference pass.
         let frees = Model.lastUses(g), keep = Set(g.outputs)
@@ -104,13 +104,16 @@ struct Incremental {
 
     let pass: ForwardPass
     let batch: Int
+    /// The model's kernels (`Model.kernels`); every step runs as an inference pass.
+    let kernels: KernelOptions
     var state: [String: Value] = [:]
     /// The tensors computed on windows (the others the patches reached were computed whole).
     var windowed: Set<String> = []
 
-    init(pass: ForwardPass, batch: Int) {
+    init(pass: ForwardPass, batch: Int, kernels: KernelOptions) {
         self.pass = pass
         self.batch = batch
+        self.kernels = kernels
     }
 
     /// Operators whose every output element depends only on input elements at the same
@@ -168,7 +171,7 @@ struct Incremental {
             if name.isEmpty { return nil }
             return state[name] == nil ? try clean(name) : try batched(name)
         }
-        return try node.op.forward(args, inference: true).map { .batched($0) }
+        return try node.op.forward(args, Pass(kernels: kernels, inference: true)).map { .batched($0) }
     }
 
     /// 2-D Conv, MaxPool and AveragePool on a patched input: recompute the reached outputs only.
@@ -187,7 +190,7 @@ struct Incremental {
             return try slide(x: x, patch: (xp, region), y: y, kernel: [g.kernel.h, g.kernel.w], strides: [g.strides.h, g.strides.w],
                              dilations: [g.dilations.h, g.dilations.w], pads: [g.pads.top, g.pads.left], fill: 0) {
                 try Conv2D.forward(x: $0, w: p.w, b: b, geometry: unpadded, activation: conv.activation, cache: conv.packedWeights,
-                                   inference: true)
+                                   inference: true, kernels: kernels)
             }
         case let pool as MaxPoolOp where !pool.wantsIndices:
             return try poolStep(pool.attributes.geometry(x), kind: .max, fill: -.infinity, x: x, patch: (xp, region), y: y)
@@ -207,7 +210,7 @@ struct Incremental {
         let unpadded = PoolGeometry(kernel: g.kernel, strides: g.strides, pads: [0, 0, 0, 0], dilations: g.dilations)
         return try slide(x: x, patch: patch, y: y, kernel: g.kernel, strides: g.strides, dilations: g.dilations,
                          pads: [g.pads[0], g.pads[1]], fill: fill) {
-            try Pool.forward(x: $0, geometry: unpadded, kind: kind, argmax: false).y
+            try Pool.forward(x: $0, geometry: unpadded, kind: kind, argmax: false, kernels: kernels).y
         }
     }
 
@@ -286,7 +289,7 @@ struct Incremental {
                 }
             }
         }
-        let out = try node.op.forward(args, inference: true)[0]
+        let out = try node.op.forward(args, Pass(kernels: kernels, inference: true))[0]
         let y = try clean(node.outputs[0])
         guard y.rank == 4, y.shape[2] == plane.h, y.shape[3] == plane.w else { return nil }
         return try patched(out, union, plane: plane, channels: y.shape[1])

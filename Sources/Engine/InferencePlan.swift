@@ -120,7 +120,8 @@ final class InferencePlan: Sendable {
     /// Runs the plan on `feeds` (one per graph input, in order) and returns the graph outputs
     /// (nil where one was not computed); nil when a residual's shape is not the plan's (the
     /// pass must run by name). An error is `failure`'s for the node it comes from.
-    func run(_ feeds: [Tensor], failure: (Error, Int, FusedStep?) -> Error) throws -> [Tensor?]? {
+    func run(_ feeds: [Tensor], kernels: KernelOptions, failure: (Error, Int, FusedStep?) -> Error) throws -> [Tensor?]? {
+        let pass = Pass(kernels: kernels, inference: true)
         var values = [Tensor?](repeating: nil, count: slotCount)
         for (slot, t) in zip(inputs, feeds) where slot >= 0 { values[slot] = t }
         func value(_ ref: Int) -> Tensor? { ref >= 0 ? values[ref] : ref == Ref.none ? nil : constants[Ref.constantIndex(ref)] }
@@ -129,13 +130,13 @@ final class InferencePlan: Sendable {
             switch step.work {
             case .node(let op):
                 let results: [Tensor]
-                do { results = try op.forward(args, inference: true) } catch { throw failure(error, step.node, nil) }
+                do { results = try op.forward(args, pass) } catch { throw failure(error, step.node, nil) }
                 for (slot, value) in zip(step.outputs, results) where slot >= 0 { values[slot] = value }
             case .fused(let box):
                 if case .residual = box.step, value(step.extra[0])?.shape != step.residualShape { return nil }
                 let result: Tensor
                 do {
-                    result = try box.step.run(args, extra: step.extra, handsOver: step.handsOver) { ref, take in
+                    result = try box.step.run(args, extra: step.extra, handsOver: step.handsOver, kernels: kernels) { ref, take in
                         take && ref >= 0 ? values[ref].take() : value(ref)
                     }
                 } catch {
@@ -148,11 +149,10 @@ final class InferencePlan: Sendable {
         return outputs.map(value)
     }
 
-    /// What a plan is for: the input shapes and the fusion switches.
+    /// What a plan is for: the input shapes (the fusion switches are the model's `kernels`,
+    /// fixed for its life).
     struct Key: Hashable {
         let shapes: [[Int]]
-        let silu: Bool
-        let pairs: Bool
     }
 
     /// The plans of one model by key; safe across threads. Holds a few (a model sees few input

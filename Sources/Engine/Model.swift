@@ -57,6 +57,10 @@ public final class Model: Sendable {
     /// Inference passes compiled per input shape (`InferencePlan`).
     let plans = InferencePlan.Memo()
 
+    /// The kernels every pass of this model runs (`KernelOptions`: the path and its variants),
+    /// fixed when the model is built: the command line's `--kernel` and `--kernel-set`.
+    public let kernels: KernelOptions
+
     /// How the model treats the batch extent of its input (`FreeBatch`).
     public enum Batch: Sendable, Equatable {
         /// The file leaves it free.
@@ -73,26 +77,27 @@ public final class Model: Sendable {
 
     /// Loads and checks an ONNX file; every operator must be supported. A graph whose batch
     /// extent is fixed is re-planned with a free batch where that is checked to be exact
-    /// (`FreeBatch`).
-    public convenience init(path: String, optimize: Bool = true) throws {
+    /// (`FreeBatch`). Every pass runs `kernels` (the fastest this CPU has unless said).
+    public convenience init(path: String, optimize: Bool = true, kernels: KernelOptions = .best) throws {
         let (graph, dataFiles) = try ONNXImport.load(path: path)
         guard let relaxed = try? FreeBatch.relaxed(graph) else {
-            try self.init(path: path, graph: graph, optimize: optimize, dataFiles: dataFiles)
+            try self.init(path: path, graph: graph, optimize: optimize, dataFiles: dataFiles, kernels: kernels)
             return
         }
         // The two models of the check are released before the kept one is built (each holds
         // its optimized copy of the weights).
         let reason: String? = try {
-            let strict = try Model(path: path, graph: graph, optimize: optimize)
-            let candidate = try Model(path: path, graph: relaxed.graph, optimize: optimize)
+            let strict = try Model(path: path, graph: graph, optimize: optimize, kernels: kernels)
+            let candidate = try Model(path: path, graph: relaxed.graph, optimize: optimize, kernels: kernels)
             return FreeBatch.verify(relaxed: candidate, strict: strict, batch: relaxed.batch)
         }()
         if let reason {
             try self.init(path: path, graph: graph, optimize: optimize, batch: .fixed(declared: relaxed.batch, reason: reason),
-                          dataFiles: dataFiles)
+                          dataFiles: dataFiles, kernels: kernels)
         } else {
             try self.init(path: path, graph: relaxed.graph, optimize: optimize,
-                          batch: .replanned(declared: relaxed.batch, reshapes: relaxed.reshapes), dataFiles: dataFiles)
+                          batch: .replanned(declared: relaxed.batch, reshapes: relaxed.reshapes), dataFiles: dataFiles,
+                          kernels: kernels)
         }
     }
 
@@ -101,8 +106,10 @@ public final class Model: Sendable {
     public let dataFiles: [String]
 
     /// A model for an already-built graph (`path` names it in messages).
-    init(path: String, graph: Graph, optimize: Bool = true, batch: Batch = .free, dataFiles: [String] = []) throws {
+    init(path: String, graph: Graph, optimize: Bool = true, batch: Batch = .free, dataFiles: [String] = [],
+         kernels: KernelOptions) throws {
         self.path = path
+        self.kernels = kernels
         self.graph = graph
         self.batch = batch
         self.dataFiles = dataFiles
@@ -146,8 +153,8 @@ public final class Model: Sendable {
             inputs.append(t)
         }
         // An inference pass without taps replays the plan the first one at these shapes made.
-        let planKey = optimized && !keepAll && taps.isEmpty && clock == nil && Model.usesInferencePlans
-            ? InferencePlan.Key(shapes: inputs.map(\.shape), silu: Model.fusesSiLU, pairs: Model.fusesPointwiseDepthwise) : nil
+        let planKey = optimized && !keepAll && taps.isEmpty && clock == nil && kernels.inferencePlans
+            ? InferencePlan.Key(shapes: inputs.map(\.shape)) : nil
         func collected(_ outputs: [Tensor?]) throws -> [Tensor] {
             try zip(g.outputs, outputs).map { name, value in
                 guard let value else { throw EngineError("\(path): output '\(name)' was not computed") }
@@ -155,7 +162,7 @@ public final class Model: Sendable {
             }
         }
         if let planKey, let plan = plans.plan(planKey),
-           let computed = try plan.run(inputs, failure: { error, index, step in self.failure(error, node: g.nodes[index], step: step, in: g) }) {
+           let computed = try plan.run(inputs, kernels: kernels, failure: { error, index, step in self.failure(error, node: g.nodes[index], step: step, in: g) }) {
             let outputs = try collected(computed)
             return ForwardPass(values: Dictionary(zip(g.outputs, outputs), uniquingKeysWith: { first, _ in first }),
                                outputs: outputs, graph: g, reachable: optimizedDependsOnInput)
@@ -170,6 +177,7 @@ public final class Model: Sendable {
         var skip = Set<Int>()
         var produced = 0
         var trace: [InferencePlan.Trace] = []
+        let pass = Pass(kernels: kernels, inference: !keepAll)
         for (index, node) in g.nodes.enumerated() {
             if !skip.contains(index) {
                 let step = fusing ? fusedStep(at: index, node, values: values, keep: keep) : nil
@@ -180,12 +188,13 @@ public final class Model: Sendable {
                 let results: [Tensor]
                 do {
                     if let step {
-                        results = [try step.run(args, extra: step.extraInputs(in: g), handsOver: step.handsOverResidual(frees: frees, keep: keep)) { name, take in
+                        results = [try step.run(args, extra: step.extraInputs(in: g), handsOver: step.handsOverResidual(frees: frees, keep: keep),
+                                                   kernels: kernels) { name, take in
                             name.isEmpty ? nil : take ? values.removeValue(forKey: name) : values[name]
                         }]
                         skip.formUnion(step.skipped)
                     } else {
-                        results = try node.op.forward(args, inference: !keepAll)
+                        results = try node.op.forward(args, pass)
                     }
                     clock?.add(node: index, of: g, shape: results.first?.shape ?? [], nanoseconds: DispatchTime.now().uptimeNanoseconds - started,
                                with: step?.namedWith)
@@ -233,8 +242,8 @@ public final class Model: Sendable {
         try Deadline.check()
         if let input = graph.inputs.first { try checkShape(x, against: input) }
         let n = x.rank > 0 ? x.shape[0] : 0
-        // The per-node clock is not shared between threads; OpenBLAS has its own threads.
-        let threads = clock == nil && BLAS.useKernels ? BLAS.threadCount : 1
+        // The per-node clock is not shared between threads.
+        let threads = clock == nil ? BLAS.threadCount : 1
         // Only a batch axis the graph leaves free (or does not declare) can be split.
         let declared = graph.inputs.first?.shape ?? []
         let splittable = n > 1 && x.rank >= 2 && (declared.isEmpty || declared[0] == nil || declared[0] == 0)
@@ -256,7 +265,7 @@ public final class Model: Sendable {
         }, axis: 0)
     }
 
-    /// Images per chunk of `forward` for a batch like `x` (N,C,H,W): `inferenceChunk` when set;
+    /// Images per chunk of `forward` for a batch like `x` (N,C,H,W): `kernels.chunk` when set;
     /// otherwise the model's weight bytes over the bytes of node outputs one image produces,
     /// rounded, at least 1. Each chunk reads every weight once, and each image's activations go
     /// through memory once a chunk works on more than a cache holds; the ratio balances the two.
@@ -270,7 +279,7 @@ public final class Model: Sendable {
     /// (The ratio and the chunks it gives against the best fixed sizes: tools/bench/README.md,
     /// "Figures behind the kernels".)
     func imagesPerChunk(for x: Tensor) throws -> Int {
-        if let fixed = Model.inferenceChunk { return Swift.max(1, fixed) }
+        if let fixed = kernels.chunk { return Swift.max(1, fixed) }
         let perImage = Array(x.shape.dropFirst())
         if activationFloats.value(perImage) == nil, x.rank > 1, x.shape[0] > 0 {
             _ = try run([inputName: x.item(0)], keepAll: false)
@@ -287,36 +296,6 @@ public final class Model: Sendable {
         guard n > 1 else { return [n] }
         let parts = Swift.min(n, ((n + perChunk - 1) / perChunk + 1) / 2 * 2)
         return (0..<parts).map { n * ($0 + 1) / parts - n * $0 / parts }
-    }
-
-    /// Whether inference passes run a SiLU in the store of the Conv before it (`SiLUFusion`);
-    /// `--kernel-set silu=off` runs the Sigmoid and Mul nodes (for comparisons).
-    public static var fusesSiLU: Bool {
-        get { KernelOptions.current.fuseSiLU }
-        set { KernelOptions.update { $0.fuseSiLU = newValue } }
-    }
-
-    /// Whether inference passes run an expansion and its depthwise Conv together
-    /// (`PointwiseDepthwiseFusion`); `--kernel-set pointwise-depthwise=off` runs them node by
-    /// node (for comparisons).
-    public static var fusesPointwiseDepthwise: Bool {
-        get { KernelOptions.current.fusePointwiseDepthwise }
-        set { KernelOptions.update { $0.fusePointwiseDepthwise = newValue } }
-    }
-
-    /// Whether inference passes replay a plan made by the first pass at their input shapes
-    /// (`InferencePlan`); `--kernel-set inference-plan=off` runs every pass node by node by name
-    /// (for comparisons).
-    public static var usesInferencePlans: Bool {
-        get { KernelOptions.current.inferencePlans }
-        set { KernelOptions.update { $0.inferencePlans = newValue } }
-    }
-
-    /// Images per chunk of `forward` for every model and shape; nil (the default) chooses per
-    /// model (`imagesPerChunk`). `--kernel-set chunk=N` sets it for a process.
-    public static var inferenceChunk: Int? {
-        get { KernelOptions.current.chunk }
-        set { KernelOptions.update { $0.chunk = newValue } }
     }
 
     /// Back-propagates `seeds` (gradients of a scalar objective with respect to named tensors,
@@ -341,7 +320,8 @@ public final class Model: Sendable {
             let outs = node.outputs.map { pass.values[$0] ?? Tensor(shape: [0]) }
             let gradInputs: [Tensor?]
             do {
-                gradInputs = try node.op.backward(inputs: args, outputs: outs, gradOutputs: gradOutputs, relu: relu)
+                gradInputs = try node.op.backward(inputs: args, outputs: outs, gradOutputs: gradOutputs,
+                                                  Pass(kernels: kernels, relu: relu))
             } catch let e as EngineError {
                 throw e.prefixed("\(path): backward of node '\(node.name)' (\(node.opType)): ")
             }

@@ -5,17 +5,25 @@ import Tensors
 /// `backward` receives the forward's inputs and outputs and the gradient of each output
 /// (nil where no gradient flows) and returns the gradient of each input (nil for inputs that
 /// are not differentiated, such as weights: Candela explains inputs, it does not train).
+/// Both run in a `Pass`, which says which kernels to take (the model's `KernelOptions`).
 protocol Operator: Sendable {
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor]
-    /// The forward of an inference pass (`inference`: no gradient will be taken through it),
-    /// where an operator may take a faster kernel that rounds differently (Conv's Winograd tile).
-    func forward(_ inputs: [Tensor?], inference: Bool) throws -> [Tensor]
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?]
-    /// The backward under a modified ReLU rule; only ReLUs (separate or fused) change.
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?]
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor]
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?]
     /// The same operator with empty caches (packed weights): each graph gets its own, since
     /// graphs built from one another (optimized, randomized) hold different weights.
     func withFreshCaches() -> any Operator
+}
+
+/// How one pass runs, handed to every operator it runs: the kernels (the model's), whether
+/// no gradient will be taken through this forward, and the ReLU rule of a backward.
+struct Pass: Sendable {
+    /// The kernel path and variants (`Model.kernels`).
+    let kernels: KernelOptions
+    /// A forward whose results feed no gradient, where an operator may take a faster kernel that
+    /// rounds differently (Conv's Winograd tile, `Conv2D.winogradTile`).
+    var inference = false
+    /// How ReLUs (separate or fused into a Conv) pass gradients back; other operators ignore it.
+    var relu: ReluBackward = .gradient
 }
 
 /// How ReLUs pass gradients back: the true gradient, or the modified rules of guided
@@ -39,14 +47,8 @@ public enum ReluBackward: Sendable {
 extension Operator {
     func withFreshCaches() -> any Operator { self }
 
-    func forward(_ inputs: [Tensor?], inference: Bool) throws -> [Tensor] { try forward(inputs) }
-
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?] {
-        try backward(inputs: inputs, outputs: outputs, gradOutputs: gradOutputs)
-    }
-
     /// Operators whose vector-Jacobian product is not written yet (the backward issue) say so.
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         throw EngineError("backward is not implemented for this operator yet").unsupported()
     }
 

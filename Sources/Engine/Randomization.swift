@@ -51,6 +51,6 @@ extension Model {
                 }
             }
         }
-        return try Model(path: path, graph: try graph.replacingInitializers(replaced), batch: batch)
+        return try Model(path: path, graph: try graph.replacingInitializers(replaced), batch: batch, kernels: kernels)
     }
 }

@@ -99,19 +99,26 @@ extension Model {
         case "Conv":
             guard let conv = node.op as? ConvOp, let x = args[0], let w = args[1] else { break }
             let plan = try conv.plan(x: x, w: w)
-            let cache = conv.packedWeights
+            let (cache, kernels) = (conv.packedWeights, kernels)
             var layer = LinearLayer(
-                apply: { xi, wi in try Conv2D.forward(x: xi, w: wi, b: nil, geometry: plan.geometry, cache: cache) },
-                transpose: { s, wi in Conv2D.backwardInput(dy: s, w: wi, inputShape: plan.x.shape, geometry: plan.geometry, cache: cache) })
+                apply: { xi, wi in try Conv2D.forward(x: xi, w: wi, b: nil, geometry: plan.geometry, cache: cache, kernels: kernels) },
+                transpose: { s, wi in
+                    Conv2D.backwardInput(dy: s, w: wi, inputShape: plan.x.shape, geometry: plan.geometry, cache: cache, kernels: kernels)
+                })
             layer.weights = { kind, wi, make in cache.derived("lrp:" + kind, from: wi, make) }
             let bias = args.count > 2 ? args[2] : nil
             let rIn = try LRP.linear(x: plan.x, w: plan.w, bias: bias, biasAxis: 1, relevance: rOut.reshaped(outputShape(plan, rOut)), rule: rule, layer: layer)
             return [rIn.reshaped(x.shape)] + Array(repeating: nil, count: args.count - 1)
         case "Gemm":
             guard let gemm = node.op as? GemmOp, !gemm.transA, let a = args[0], let b = args[1] else { break }
+            let kernels = kernels
             let layer = LinearLayer(
-                apply: { xi, wi in try Gemm.forward(a: xi, b: wi, c: nil, transA: false, transB: gemm.transB, alpha: gemm.alpha, beta: 0) },
-                transpose: { s, wi in Gemm.backwardA(dy: s, a: a, b: wi, transA: false, transB: gemm.transB, alpha: gemm.alpha) })
+                apply: { xi, wi in
+                    try Gemm.forward(a: xi, b: wi, c: nil, transA: false, transB: gemm.transB, alpha: gemm.alpha, beta: 0, kernels: kernels)
+                },
+                transpose: { s, wi in
+                    Gemm.backwardA(dy: s, a: a, b: wi, transA: false, transB: gemm.transB, alpha: gemm.alpha, kernels: kernels)
+                })
             var bias = args.count > 2 ? args[2] : nil
             if let c = bias { bias = try Elementwise.binary(Tensor(shape: rOut.shape), c) { _, v in v * gemm.beta } }
             return [try LRP.linear(x: a, w: b, bias: bias, biasAxis: nil, relevance: rOut, rule: rule, layer: layer), nil, nil]
@@ -128,7 +135,7 @@ extension Model {
             guard let x = args[0] else { break }
             let z = outputs[0]
             let s = Tensor(shape: z.shape, data: zip(rOut.data, z.data).map { r, zv in r / LRP.stabilize(zv, 1e-6) })
-            let back = try node.op.backward(inputs: args, outputs: outputs, gradOutputs: [s])
+            let back = try node.op.backward(inputs: args, outputs: outputs, gradOutputs: [s], Pass(kernels: kernels))
             guard let g = back[0] else { break }
             return [Tensor(shape: x.shape, data: zip(x.data, g.data).map(*))]
         case "Mul" where args.count == 2:
@@ -144,7 +151,7 @@ extension Model {
             break
         }
         // Everything else routes relevance like its gradient (max pooling: winner takes all).
-        return try node.op.backward(inputs: args, outputs: outputs, gradOutputs: relevance)
+        return try node.op.backward(inputs: args, outputs: outputs, gradOutputs: relevance, Pass(kernels: kernels))
     }
 
     /// The 2-D output shape a convolution plan produces (1-D convs run as 2-D).

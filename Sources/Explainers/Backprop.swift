@@ -53,7 +53,7 @@ enum Backprop {
             let pass = try model.run([model.inputName: slice])
             return try gradients(request, pass: pass, wrt: [model.inputName], objective: objective)[model.inputName]!
         }
-        return Tensor.stack(try Parallel.map(BLAS.useKernels ? BLAS.threadCount : 1, count: starts.count, gradient))
+        return Tensor.stack(try Parallel.map(BLAS.threadCount, count: starts.count, gradient))
     }
 
     /// Class scores for a batch of inputs (N,C,H,W) in chunks, as (N,K); inference passes only.

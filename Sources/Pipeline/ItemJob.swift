@@ -13,9 +13,9 @@ struct LoadedModel: @unchecked Sendable {
     let hash: String
 
     /// Loads `spec`'s ONNX file and checks that one zero input at the preprocessing size gives
-    /// one score per class.
-    init(_ spec: ModelSpec) throws {
-        let model = try Model(path: spec.onnx)
+    /// one score per class. Every pass of the model runs `kernels`.
+    init(_ spec: ModelSpec, kernels: KernelOptions) throws {
+        let model = try Model(path: spec.onnx, kernels: kernels)
         let p = spec.preprocessing
         try Limits.checkShape([1, 3, p.height, p.width], "\(spec.onnx): model '\(spec.name)' input at its preprocessing size")
         let probe = try model.forward(Tensor(shape: [1, 3, p.height, p.width]))

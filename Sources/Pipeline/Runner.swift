@@ -29,6 +29,8 @@ public struct RunOptions: Sendable {
     public var baseline: String?
     /// Log a line for every item as it finishes (`--verbose`), not every 16th.
     public var logEveryItem = false
+    /// The kernels every model of the run runs (`--kernel`, `--kernel-set`).
+    public var kernels = KernelOptions.best
 
     public init(jobs: Int = 1, database: String = "candela.sqlite", reportDirectory: String? = nil, handleInterrupts: Bool = false,
                 resume: Bool = false, shard: Shard? = nil, forceReport: Bool = false, itemTimeout: Double? = nil) {
@@ -140,7 +142,7 @@ public final class Runner: @unchecked Sendable {
         // Every model once, every dataset once; each dataset's items go through the models that
         // cover it, with the explainers the explain stages give that pair.
         var loaded: [String: LoadedModel] = [:]
-        for name in Set(combinations.map(\.model)).sorted() { loaded[name] = try LoadedModel(manifest.models[name]!) }
+        for name in Set(combinations.map(\.model)).sorted() { loaded[name] = try LoadedModel(manifest.models[name]!, kernels: options.kernels) }
         var cascades: [String: [Model]] = [:]
         for c in combinations where cascades[c.model] == nil && c.explainers.contains(where: { $0.metrics.contains("randomization") }) {
             cascades[c.model] = try Evaluation.randomizationCascade(loaded[c.model]!.model)
@@ -338,8 +340,8 @@ final class RunState: @unchecked Sendable {
 
 extension Runner {
     /// Loads a model and checks it against its manifest entry, as `candela validate` does.
-    public static func loadModelForValidation(_ spec: ModelSpec) throws -> String {
-        try LoadedModel(spec).hash
+    public static func loadModelForValidation(_ spec: ModelSpec, kernels: KernelOptions) throws -> String {
+        try LoadedModel(spec, kernels: kernels).hash
     }
 }
 

@@ -11,7 +11,9 @@ public enum BLAS {
     ///   - transA, transB: use Aᵀ / Bᵀ.
     ///   - m, n, k: op(A) is (m,k), op(B) is (k,n), C is (m,n).
     ///   - lda, ldb, ldc: leading dimensions (row strides) of the stored matrices.
-    public static func sgemm(transA: Bool = false, transB: Bool = false,
+    ///   - kernels: Candela's own GEMM tile at its level, or OpenBLAS on the OpenBLAS path (and
+    ///     where the own kernel cannot get its packing memory).
+    public static func sgemm(kernels: KernelOptions, transA: Bool = false, transB: Bool = false,
                              m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int,
@@ -31,7 +33,7 @@ public enum BLAS {
             // The outputs are split across the threads (OpenBLAS itself runs one): a classifier's
             // weights (5 MB in MobileNetV2) stream through both cores. Candela's AVX-512 kernel
             // when a is contiguous (it keeps more loads in flight than OpenBLAS's), else OpenBLAS.
-            let own = useKernels && ck_sgemm_level() >= 2 && (!transA || lda == 1)
+            let own = kernels.level >= 2 && (!transA || lda == 1)
             if beta == 0 && !own { c.update(repeating: 0, count: n) }
             let parts = Swift.min(threads, Swift.max(1, (n * k) >> 16))
             let shared = SharedPointers(a: a, b: b, c: c, status: nil)
@@ -43,7 +45,7 @@ public enum BLAS {
                 let (lo, hi) = (outputs.lowerBound, outputs.upperBound)
                 guard lo < hi else { return }
                 if own {
-                    _ = ck_sgemv(transB ? 1 : 0, Int32(lo), Int32(hi), Int32(k), alpha, shared.b, Int32(ldb), shared.a, beta, shared.c)
+                    _ = ck_sgemv(kernels.level, transB ? 1 : 0, Int32(lo), Int32(hi), Int32(k), alpha, shared.b, Int32(ldb), shared.a, beta, shared.c)
                     return
                 }
                 // op(B) columns lo..<hi: rows of B when transposed, else columns.
@@ -54,55 +56,52 @@ public enum BLAS {
             }
             return
         }
-        if useKernels {
-            // Split C across threads: by columns when it is wide, else by rows.
-            let parts = Swift.min(threads, Swift.max(1, (m * n * k) >> 17))
-            let byColumns = n >= 64 * parts
-            let status = UnsafeMutablePointer<Int32>.allocate(capacity: parts)
-            defer { status.deallocate() }
-            // Each part writes its own rows or columns of C and its own status slot.
-            let shared = SharedPointers(a: a, b: b, c: c, status: status)
-            let run: @Sendable (Int) -> Void = { t in
-                let (lo, hi) = byColumns ? (n * t / parts, n * (t + 1) / parts) : (m * t / parts, m * (t + 1) / parts)
-                shared.status![t] = ck_sgemm(transA ? 1 : 0, transB ? 1 : 0,
-                                            Int32(byColumns ? 0 : lo), Int32(byColumns ? m : hi),
-                                            Int32(byColumns ? lo : 0), Int32(byColumns ? hi : n), Int32(k), alpha,
-                                            shared.a, Int32(lda), shared.b, Int32(ldb), beta, shared.c, Int32(ldc))
+        // Split C across threads: by columns when it is wide, else by rows. Each part writes
+        // its own rows or columns of C and its own status slot; every entry of C is one sum
+        // along k whatever the split.
+        let parts = Swift.min(threads, Swift.max(1, (m * n * k) >> 17))
+        let byColumns = n >= 64 * parts
+        let status = UnsafeMutablePointer<Int32>.allocate(capacity: parts)
+        defer { status.deallocate() }
+        let shared = SharedPointers(a: a, b: b, c: c, status: status)
+        let level = kernels.level
+        Parallel.run(parts, items: parts) { t in
+            let (lo, hi) = byColumns ? (n * t / parts, n * (t + 1) / parts) : (m * t / parts, m * (t + 1) / parts)
+            let (m0, m1, n0, n1) = byColumns ? (0, m, lo, hi) : (lo, hi, 0, n)
+            if level > 0 {
+                shared.status![t] = ck_sgemm(level, transA ? 1 : 0, transB ? 1 : 0, Int32(m0), Int32(m1), Int32(n0), Int32(n1),
+                                            Int32(k), alpha, shared.a, Int32(lda), shared.b, Int32(ldb), beta, shared.c, Int32(ldc))
+                if shared.status![t] == 0 { return }
             }
-            Parallel.run(parts, items: parts, run)
-            if (0..<parts).allSatisfy({ status[$0] == 0 }) { return }
+            // OpenBLAS (one thread: see `threadCount`) on this part's block of C: rows m0..<m1
+            // of op(A), columns n0..<n1 of op(B).
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m1 - m0), Int32(n1 - n0), Int32(k), alpha,
+                        shared.a + (transA ? m0 : m0 * lda), Int32(lda), shared.b + (transB ? n0 * ldb : n0), Int32(ldb),
+                        beta, shared.c + m0 * ldc + n0, Int32(ldc))
+            shared.status![t] = 0
         }
-        cblas_sgemm(CblasRowMajor,
-                    transA ? CblasTrans : CblasNoTrans,
-                    transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha,
-                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// Sets how many threads one product or convolution uses. Call with 1 when the caller
     /// already runs several forward passes in parallel, so that the two kinds of threads do not
-    /// fight. OpenBLAS gets the same count only when it does the products (`useKernels` off);
-    /// otherwise it keeps one thread (see `threadCount`).
+    /// fight.
     public static func setThreads(_ n: Int) {
         threadCount = Swift.max(1, n)
-        openblas_set_num_threads(Int32(useKernels ? 1 : threadCount))
     }
 
-    /// Threads of Candela's own kernels: OpenBLAS's default count (the cores, or
-    /// OPENBLAS_NUM_THREADS) until `setThreads` is called. When Candela's kernels are in use,
-    /// OpenBLAS itself is set to one thread on first use: what is left to it (a matrix-vector
-    /// product, LAPACK's small solves) gains nothing from threads, and its idle workers spin
-    /// (sched_yield) for a while after each call, taking a core from the convolution that
-    /// follows. On resnet18 at batch 1 that spinning cost a quarter of the two cores' time.
+    /// Threads of Candela's own kernels and of its products: OpenBLAS's default count (the
+    /// cores, or OPENBLAS_NUM_THREADS) until `setThreads` is called. OpenBLAS itself is set to
+    /// one thread on first use, on every kernel path: `sgemm` splits its products across
+    /// Candela's threads itself, what else goes to OpenBLAS (LAPACK's small solves) gains
+    /// nothing from threads, and OpenBLAS's idle workers spin (sched_yield) for a while after
+    /// each call, taking a core from the convolution that follows (a quarter of the two cores'
+    /// time on resnet18 at batch 1).
     nonisolated(unsafe) public static var threadCount: Int = {
         let n = Int(openblas_get_num_threads())
-        if useKernels { openblas_set_num_threads(1) }
+        openblas_set_num_threads(1)
         return n
     }()
-
-    /// Whether `sgemm` and the convolutions use Candela's own kernels (AVX-512 or AVX2) instead
-    /// of OpenBLAS: `KernelOptions.current.path` is not `.openblas`.
-    public static var useKernels: Bool { KernelOptions.current.path != .openblas }
 
     /// Number of threads OpenBLAS currently uses.
     public static var threads: Int { Int(openblas_get_num_threads()) }

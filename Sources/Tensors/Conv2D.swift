@@ -58,13 +58,14 @@ public enum ConvActivation: Sendable, Equatable {
     /// (`SiLUFusion`), since its backward needs the value before it.
     case silu
 
-    /// Applies the activation to every element (the reference path). NaN becomes 0 under ReLU.
-    func apply(_ y: inout Tensor) {
+    /// Applies the activation to every element (the reference path; `level` the C kernels'
+    /// for SiLU). NaN becomes 0 under ReLU.
+    func apply(_ y: inout Tensor, level: Int32) {
         y.data.withUnsafeMutableBufferPointer { p in
             switch self {
             case .relu: for i in p.indices where !(p[i] > 0) { p[i] = 0 }
             case .clip(let lo, let hi): for i in p.indices { p[i] = Swift.min(hi, Swift.max(lo, p[i])) }
-            case .silu: ck_silu(p.baseAddress, p.baseAddress, p.count)
+            case .silu: ck_silu(level, p.baseAddress, p.baseAddress, p.count)
             }
         }
     }
@@ -93,37 +94,39 @@ public enum Conv2D {
     ///     holds it, and the separate Add and ReLU passes over memory disappear)
     ///   - inference: y feeds no gradient, so Winograd may take its F(4×4, 3×3) tile
     ///     (`winogradTile`)
+    ///   - kernels: the path and variants to run (the reference kernel on the OpenBLAS path)
     /// - Returns: y: (N,M,OH,OW)
     public static func forward(x: Tensor, w: Tensor, b: Tensor?, geometry g: Conv2DGeometry,
                                activation: ConvActivation? = nil, cache: PackedWeightsCache? = nil,
-                               residual: consuming Tensor? = nil, inference: Bool = false) throws -> Tensor {
+                               residual: consuming Tensor? = nil, inference: Bool = false,
+                               kernels: KernelOptions) throws -> Tensor {
         let (n, c, h, wd, m, cg, oh, ow) = try checkedShapes(x: x, w: w, geometry: g)
         if let r = residual, r.shape != [n, m, oh, ow] {
             throw TensorError("Conv: residual of shape \(r.shape) does not match the output [\(n), \(m), \(oh), \(ow)]")
         }
-        let level = ck_sgemm_level()
+        let level = kernels.level
         let mg = m / g.group, plane = oh * ow
         let depthwise = cg == 1 && mg == 1
-        guard BLAS.useKernels, level > 0, residual == nil || !depthwise else {
+        guard level > 0, residual == nil || !depthwise else {
             // The reference, and the depthwise kernel (which has no residual store): add, then activate.
-            var y = try BLAS.useKernels && level > 0 ? forward(x: x, w: w, b: b, geometry: g, cache: cache, inference: inference)
-                                                     : referenceForward(x: x, w: w, b: b, geometry: g)
+            var y = try level > 0 ? forward(x: x, w: w, b: b, geometry: g, cache: cache, inference: inference, kernels: kernels)
+                                  : referenceForward(x: x, w: w, b: b, geometry: g, kernels: kernels)
             if let r = residual { y = Elementwise.add(y, r) }
-            activation?.apply(&y)
+            activation?.apply(&y, level: level)
             return y
         }
         let geometry = g.kernelGeometry(channels: cg, h: h, w: wd, oh: oh, ow: ow)
         let (act, lo, hi) = activation?.code ?? (Int32(CK_ACT_NONE), 0, 0)
         let adding = residual != nil
         var y = residual.take() ?? Tensor(uninitializedShape: [n, m, oh, ow])
-        let winograd = useWinograd && level >= 1 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
+        let winograd = kernels.winograd && level >= 1 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
             && g.dilations == (1, 1) && c >= 16 && n * winogradTiles(oh: oh, ow: ow, tile: 2) >= 16
             && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
-        let tile = winograd ? winogradTile(n: n, oh: oh, ow: ow, level: level, inference: inference) : 2
+        let tile = winograd ? winogradTile(n: n, oh: oh, ow: ow, kernels: kernels, inference: inference) : 2
         let tiles = winogradTiles(oh: oh, ow: ow, tile: tile)
         // Small planes of a 1×1 convolution do not fill a vector of pixels, and a stem's im2col
         // panels are costly to pack: those run with output channels along the vector (`channelMajor`).
-        let channels = !winograd && !depthwise && channelMajor(g, channels: c, plane: plane, level: level)
+        let channels = !winograd && !depthwise && channelMajor(g, channels: c, plane: plane, kernels: kernels)
         let form: PackedConvWeights.Form = winograd ? (tile == 4 ? .winograd4 : .winograd) : channels ? .channelPanels : .gemm
         let packed = depthwise ? nil : (cache?.packing(w, group: g.group, level: level, form: form)
                                         ?? PackedConvWeights(w: w, group: g.group, level: level, form: form))
@@ -146,7 +149,7 @@ public enum Conv2D {
                                                 bias: b == nil ? nil : bp.baseAddress, geometry: geometry)
                         failed = run(ptrs, depthwise: depthwise, packed: packed, threads: threads, adding: adding,
                                      n: n, c: c, h: h, wd: wd, m: m, mg: mg, cg: cg, plane: plane, tiles: tiles,
-                                     level: level, g: g, act: act, lo: lo, hi: hi)
+                                     level: level, rowBandsFrom: kernels.rowBandsFrom ?? Int.max, g: g, act: act, lo: lo, hi: hi)
                     }
                 }
             }
@@ -157,8 +160,8 @@ public enum Conv2D {
             // y no longer holds the residual everywhere, so the call fails (out of memory)
             // rather than add the residual twice where a task succeeded.
             if adding { throw TensorError("Conv: a kernel could not get its scratch memory (out of memory) with a fused residual") }
-            var reference = try referenceForward(x: x, w: w, b: b, geometry: g)
-            activation?.apply(&reference)
+            var reference = try referenceForward(x: x, w: w, b: b, geometry: g, kernels: kernels)
+            activation?.apply(&reference, level: level)
             return reference
         }
         return y
@@ -168,7 +171,7 @@ public enum Conv2D {
     /// returns whether any task failed (a kernel without scratch memory).
     private static func run(_ ptrs: ConvPointers, depthwise: Bool, packed: PackedConvWeights?, threads: Int, adding: Bool,
                             n: Int, c: Int, h: Int, wd: Int, m: Int, mg: Int, cg: Int, plane: Int, tiles: Int,
-                            level: Int32, g: Conv2DGeometry, act: Int32, lo: Float, hi: Float) -> Bool {
+                            level: Int32, rowBandsFrom: Int, g: Conv2DGeometry, act: Int32, lo: Float, hi: Float) -> Bool {
         if depthwise && n == 1 && threads > 1 && Int(ptrs.geometry.oh) >= rowBandsFrom {
             // Each thread a band of output rows (`rowBand`), its channels in runs.
             let pieces = piecesOfShare(repeatingPreparation: false, parts: threads)
@@ -179,7 +182,7 @@ public enum Conv2D {
                 let (c0, c1) = (channels.lowerBound, channels.upperBound)
                 guard c0 < c1 else { return }
                 var gp = ptrs.geometry
-                ck_depthwise_rows(&gp, ptrs.x + c0 * h * wd, h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
+                ck_depthwise_rows(level, &gp, ptrs.x + c0 * h * wd, h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
                                   ptrs.bias.map { $0 + c0 }, Int32(c1 - c0), Int32(rows.lowerBound), Int32(rows.upperBound),
                                   act, lo, hi, ptrs.y + c0 * plane)
             }
@@ -193,7 +196,7 @@ public enum Conv2D {
                 guard let (channels, _) = share(part, of: threads, blocks: m, cross: 1).piece(piece, of: pieces) else { return }
                 let (c0, c1) = (channels.lowerBound, channels.upperBound)
                 var gp = ptrs.geometry
-                ck_depthwise(&gp, ptrs.x + c0 * h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
+                ck_depthwise(level, &gp, ptrs.x + c0 * h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
                              ptrs.bias.map { $0 + c0 }, Int32(c1 - c0), act, lo, hi, ptrs.y + c0 * plane)
             }
             return false
@@ -206,7 +209,7 @@ public enum Conv2D {
                 let (c0, c1) = (m * block / blocks, m * (block + 1) / blocks)
                 guard c0 < c1 else { return }
                 var gp = ptrs.geometry
-                ck_depthwise(&gp, ptrs.x + (i * m + c0) * h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
+                ck_depthwise(level, &gp, ptrs.x + (i * m + c0) * h * wd, ptrs.w + c0 * g.kernel.h * g.kernel.w,
                              ptrs.bias.map { $0 + c0 }, Int32(c1 - c0), act, lo, hi, ptrs.y + (i * m + c0) * plane)
             }
             return false
@@ -448,23 +451,15 @@ public enum Conv2D {
     /// constant plane, such as every layer sees at a zero baseline, into one that varies in its
     /// last bits, which breaks the exact ties of max pooling there, and the gradient then takes
     /// another element of the window than the reference libraries do (docs/engine.md).
-    static func winogradTile(n: Int, oh: Int, ow: Int, level: Int32, inference: Bool) -> Int {
-        if let forced = KernelOptions.current.winogradTile { return forced }
+    static func winogradTile(n: Int, oh: Int, ow: Int, kernels: KernelOptions, inference: Bool) -> Int {
+        if let forced = kernels.winogradTile { return forced }
         guard inference else { return 2 }
-        let lanes = level == 2 ? 32 : 16
+        let lanes = kernels.level == 2 ? 32 : 16
         func products(_ tile: Int) -> Int {
             let tiles = n * winogradTiles(oh: oh, ow: ow, tile: tile)
             return (tile + 2) * (tile + 2) * ((tiles + lanes - 1) / lanes) * lanes
         }
         return products(4) < products(2) ? 4 : 2
-    }
-
-    /// Whether 3×3 stride-1 convolutions run by Winograd's minimal filtering (`ck_winograd`,
-    /// AVX-512 or AVX2); `--kernel-set winograd=off` runs them as the implicit GEMM (`make bench`
-    /// compares both).
-    public static var useWinograd: Bool {
-        get { KernelOptions.current.winograd }
-        set { KernelOptions.update { $0.winograd = newValue } }
     }
 
     /// The extents of a convolution, after checking that the weights fit the input and that the
@@ -505,16 +500,11 @@ public enum Conv2D {
     /// - Up to 4 input channels (an RGB stem), both paths: the implicit GEMM would pack a short,
     ///   very wide im2col matrix, here a zero-padded copy of the input rows is read in place
     ///   (figures in tools/bench/README.md, "Figures behind the kernels").
-    static func channelMajor(_ g: Conv2DGeometry, channels: Int, plane: Int, level: Int32) -> Bool {
-        guard useChannelMajor, g.group == 1, level >= 1 else { return false }
+    static func channelMajor(_ g: Conv2DGeometry, channels: Int, plane: Int, kernels: KernelOptions) -> Bool {
+        let level = kernels.level
+        guard kernels.channelMajor, g.group == 1, level >= 1 else { return false }
         // (ck_conv_channels takes up to 1024 taps, 4 channels of a 16×16 kernel.)
         return isPointwise(g) ? (level == 1 ? channels >= 16 : plane <= 256 && channels >= 64) : channels <= 4 && channels * g.kernel.h * g.kernel.w <= 1024
-    }
-
-    /// `--kernel-set channel-major=off` turns `channelMajor` off (for comparisons).
-    public static var useChannelMajor: Bool {
-        get { KernelOptions.current.channelMajor }
-        set { KernelOptions.update { $0.channelMajor = newValue } }
     }
 
     /// 1×1 kernel, stride 1, no padding: the input plane already is the im2col matrix.

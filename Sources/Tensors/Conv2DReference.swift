@@ -11,8 +11,10 @@ extension Conv2D {
     ///   - x: (N,C,H,W)
     ///   - w: (M,C/group,kh,kw)
     ///   - b: (M) or nil
+    ///   - kernels: the GEMM's path (`BLAS.sgemm`)
     /// - Returns: y: (N,M,OH,OW)
-    public static func referenceForward(x: Tensor, w: Tensor, b: Tensor?, geometry g: Conv2DGeometry) throws -> Tensor {
+    public static func referenceForward(x: Tensor, w: Tensor, b: Tensor?, geometry g: Conv2DGeometry,
+                                        kernels: KernelOptions) throws -> Tensor {
         let (n, c, h, wd, m, cg, oh, ow) = try checkedShapes(x: x, w: w, geometry: g)
         let mg = m / g.group
         let kdim = cg * g.kernel.h * g.kernel.w
@@ -42,7 +44,7 @@ extension Conv2D {
                                     src = UnsafePointer(colp.baseAddress!)
                                 }
                                 // With a bias, Y already holds it (below) and SGEMM accumulates onto it.
-                                BLAS.sgemm(m: mg, n: plane, k: kdim,
+                                BLAS.sgemm(kernels: kernels, m: mg, n: plane, k: kdim,
                                            a: wp.baseAddress! + gi * mg * kdim, lda: kdim,
                                            b: src, ldb: plane, beta: b == nil ? 0 : 1,
                                            c: yp.baseAddress! + (i * m + gi * mg) * plane, ldc: plane)
@@ -69,22 +71,22 @@ extension Conv2D {
     ///   - inputShape: (N,C,H,W)
     /// - Returns: dx: (N,C,H,W)
     public static func backwardInput(dy: Tensor, w: Tensor, inputShape: [Int], geometry g: Conv2DGeometry,
-                                     cache: PackedWeightsCache? = nil) -> Tensor {
+                                     cache: PackedWeightsCache? = nil, kernels: KernelOptions) -> Tensor {
         let (eh, ew) = (g.dilations.h * (g.kernel.h - 1), g.dilations.w * (g.kernel.w - 1))
         let pads = (eh - g.pads.top, ew - g.pads.left, eh - g.pads.bottom, ew - g.pads.right)
-        guard BLAS.useKernels else { return referenceBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g) }
-        guard ck_sgemm_level() > 0, g.strides == (1, 1), pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0 else {
-            return gemmBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g, foldInC: true)
+        guard kernels.ownKernels else { return referenceBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g, kernels: kernels) }
+        guard g.strides == (1, 1), pads.0 >= 0, pads.1 >= 0, pads.2 >= 0, pads.3 >= 0 else {
+            return gemmBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g, foldInC: true, kernels: kernels)
         }
         let flipped = cache?.derived("transposed", from: w) { transposedFlipped($0, group: g.group) }
             ?? transposedFlipped(w, group: g.group)
         let gT = Conv2DGeometry(kernel: (g.kernel.h, g.kernel.w), strides: (1, 1), pads: pads,
                                 dilations: (g.dilations.h, g.dilations.w), group: g.group)
         do {
-            let dx = try forward(x: dy, w: flipped, b: nil, geometry: gT, cache: cache)
+            let dx = try forward(x: dy, w: flipped, b: nil, geometry: gT, cache: cache, kernels: kernels)
             if dx.shape == inputShape { return dx }
         } catch {}
-        return referenceBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g)
+        return referenceBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g, kernels: kernels)
     }
 
     /// w (M,C/group,kh,kw) -> w′ (C,M/group,kh,kw) with w′[g·cg + c, m, i, j] = w[g·mg + m, c, kh−1−i, kw−1−j].
@@ -108,12 +110,14 @@ extension Conv2D {
     }
 
     /// The reference backward: one GEMM per image and group into an im2col matrix, then col2im.
-    public static func referenceBackwardInput(dy: Tensor, w: Tensor, inputShape: [Int], geometry g: Conv2DGeometry) -> Tensor {
-        gemmBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g, foldInC: false)
+    public static func referenceBackwardInput(dy: Tensor, w: Tensor, inputShape: [Int], geometry g: Conv2DGeometry,
+                                              kernels: KernelOptions) -> Tensor {
+        gemmBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g, foldInC: false, kernels: kernels)
     }
 
     /// Wᵀ·dY by GEMM, then col2im: the Swift fold (`col2im`, the reference) or `ck_col2im`.
-    static func gemmBackwardInput(dy: Tensor, w: Tensor, inputShape: [Int], geometry g: Conv2DGeometry, foldInC: Bool) -> Tensor {
+    static func gemmBackwardInput(dy: Tensor, w: Tensor, inputShape: [Int], geometry g: Conv2DGeometry, foldInC: Bool,
+                                  kernels: KernelOptions) -> Tensor {
         let (n, c, h, wd) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let m = w.shape[0], cg = w.shape[1]
         let (oh, ow) = (dy.shape[2], dy.shape[3])
@@ -133,7 +137,7 @@ extension Conv2D {
                                 let dxg = dxp.baseAddress! + (i * c + gi * cg) * h * wd
                                 // dcol (kdim, plane) = W_gᵀ (kdim, mg) · dy_g (mg, plane)
                                 let dst = direct ? dxg : colp.baseAddress!
-                                BLAS.sgemm(transA: true, m: kdim, n: plane, k: mg,
+                                BLAS.sgemm(kernels: kernels, transA: true, m: kdim, n: plane, k: mg,
                                            a: wp.baseAddress! + gi * mg * kdim, lda: kdim,
                                            b: dyp.baseAddress! + (i * m + gi * mg) * plane, ldb: plane,
                                            c: dst, ldc: plane)

@@ -18,7 +18,7 @@ public final class PackedConvWeights: @unchecked Sendable {
         case channelPanels
     }
 
-    /// The kernel level (`ck_sgemm_level`) the packing is for.
+    /// The kernel level (`KernelOptions.level`) the packing is for.
     let level: Int32
     let form: Form
     /// The weights it was packed from: kept alive, so that the storage address identifies them.

@@ -2,9 +2,10 @@ import CKernels
 
 /// Elementwise kernels with ONNX (NumPy) broadcasting, and their vector-Jacobian products.
 public enum Elementwise {
-    /// y = 1 / (1 + exp(−x)): `ck_sigmoid` (AVX-512 when available), large tensors on
+    /// y = 1 / (1 + exp(−x)): `ck_sigmoid` (AVX-512 on that path), large tensors on
     /// `BLAS.threadCount` threads.
-    public static func sigmoid(_ x: Tensor) -> Tensor {
+    public static func sigmoid(_ x: Tensor, kernels: KernelOptions) -> Tensor {
+        let level = kernels.level
         var y = Tensor(uninitializedShape: x.shape)
         let n = x.count, parts = n >= 1 << 16 ? Swift.max(1, BLAS.threadCount) : 1
         x.data.withUnsafeBufferPointer { xp in
@@ -12,7 +13,7 @@ public enum Elementwise {
                 let io = InOut(x: xp.baseAddress!, y: yp.baseAddress!)
                 Parallel.run(parts, items: parts) { t in
                     let lo = n * t / parts, hi = n * (t + 1) / parts
-                    ck_sigmoid(io.x + lo, io.y + lo, hi - lo)
+                    ck_sigmoid(level, io.x + lo, io.y + lo, hi - lo)
                 }
             }
         }
@@ -237,8 +238,10 @@ public enum BatchNorm {
 
     /// x: (N,C,...) -> y: (N,C,...) = a·x + b per channel, then max(y, 0) when `relu` (a ReLU
     /// after it, fused by inference passes: `BatchNormReluFusion`). `ck_channel_affine` on the
-    /// planes, large tensors split by planes across `BLAS.threadCount` threads.
-    public static func forward(x: Tensor, a: [Float], b: [Float], relu: Bool = false) -> Tensor {
+    /// planes (AVX-512 on that path), large tensors split by planes across `BLAS.threadCount`
+    /// threads.
+    public static func forward(x: Tensor, a: [Float], b: [Float], relu: Bool = false, kernels: KernelOptions) -> Tensor {
+        let level = kernels.level
         var y = Tensor(uninitializedShape: x.shape)
         let (n, c) = (x.shape[0], x.shape[1])
         let plane = x.shape.dropFirst(2).elementCount, planes = n * c
@@ -252,7 +255,7 @@ public enum BatchNorm {
                         let ab = Coefficients(a: ap.baseAddress!, b: bp.baseAddress!)
                         Parallel.run(parts, items: parts) { t in
                             let (p0, p1) = (planes * t / parts, planes * (t + 1) / parts)
-                            ck_channel_affine(io.x + p0 * plane, io.y + p0 * plane, p1 - p0, plane, ab.a, ab.b,
+                            ck_channel_affine(level, io.x + p0 * plane, io.y + p0 * plane, p1 - p0, plane, ab.a, ab.b,
                                               Int32(c), Int32(p0 % c), relu ? 1 : 0)
                         }
                     }
@@ -287,7 +290,7 @@ public enum BatchNorm {
 public enum Gemm {
     /// A: (M,K) or (K,M) when transA; B: (K,N) or (N,K) when transB; C: broadcastable to (M,N).
     public static func forward(a: Tensor, b: Tensor, c: Tensor?, transA: Bool, transB: Bool,
-                               alpha: Float, beta: Float) throws -> Tensor {
+                               alpha: Float, beta: Float, kernels: KernelOptions) throws -> Tensor {
         guard a.rank == 2, b.rank == 2 else { throw TensorError("Gemm: inputs must be 2-D, got \(a.shape) and \(b.shape)") }
         let m = transA ? a.shape[1] : a.shape[0]
         let k = transA ? a.shape[0] : a.shape[1]
@@ -306,7 +309,7 @@ public enum Gemm {
         a.data.withUnsafeBufferPointer { ap in
             b.data.withUnsafeBufferPointer { bp in
                 y.data.withUnsafeMutableBufferPointer { yp in
-                    BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                    BLAS.sgemm(kernels: kernels, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                                a: ap.baseAddress!, lda: a.shape[1], b: bp.baseAddress!, ldb: b.shape[1],
                                beta: betaEff, c: yp.baseAddress!, ldc: n)
                 }
@@ -316,7 +319,8 @@ public enum Gemm {
     }
 
     /// dA = α · dY · op(B)ᵀ, laid out like A.  dy: (M,N)
-    public static func backwardA(dy: Tensor, a: Tensor, b: Tensor, transA: Bool, transB: Bool, alpha: Float) -> Tensor {
+    public static func backwardA(dy: Tensor, a: Tensor, b: Tensor, transA: Bool, transB: Bool, alpha: Float,
+                                 kernels: KernelOptions) -> Tensor {
         let m = dy.shape[0], n = dy.shape[1]
         let k = transB ? b.shape[1] : b.shape[0]
         var da = Tensor(shape: a.shape)
@@ -325,12 +329,12 @@ public enum Gemm {
                 da.data.withUnsafeMutableBufferPointer { dap in
                     if transA {
                         // A stored (K,M): dA = α · op(B) · dYᵀ  -> (K,M)
-                        BLAS.sgemm(transA: transB, transB: true, m: k, n: m, k: n, alpha: alpha,
+                        BLAS.sgemm(kernels: kernels, transA: transB, transB: true, m: k, n: m, k: n, alpha: alpha,
                                    a: bp.baseAddress!, lda: b.shape[1], b: dyp.baseAddress!, ldb: n,
                                    c: dap.baseAddress!, ldc: m)
                     } else {
                         // A stored (M,K): dA = α · dY · op(B)ᵀ -> (M,K)
-                        BLAS.sgemm(transA: false, transB: !transB, m: m, n: k, k: n, alpha: alpha,
+                        BLAS.sgemm(kernels: kernels, transA: false, transB: !transB, m: m, n: k, k: n, alpha: alpha,
                                    a: dyp.baseAddress!, lda: n, b: bp.baseAddress!, ldb: b.shape[1],
                                    c: dap.baseAddress!, ldc: k)
                     }

@@ -2,8 +2,11 @@ import CKernels
 import Foundation
 
 /// Which kernels the engine runs: one value for the instruction-set path and every variant
-/// switch of the fast kernels. The command line sets it (`--kernel`, `--kernel-set`), tests set
-/// it in process; nothing reads the environment for it.
+/// switch of the fast kernels. It is passed down explicitly: a `Model` is built with one and
+/// hands it to every operator of its passes, each `Tensors` function that chooses a kernel takes
+/// it as an argument, and each C kernel entry takes its path's level (`ck_cpu_level`). The
+/// command line makes one from `--kernel` and `--kernel-set`; tests make their own per case.
+/// No process-wide setting and no environment variable chooses a kernel.
 ///
 /// Every path gives results within the engine's tolerances of the reference kernel (im2col and
 /// OpenBLAS); the variants (Winograd, channel-major, row bands, fusions, plans) give the same
@@ -20,21 +23,34 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
         /// Own kernels with AVX-512F (8x32 GEMM tile, Winograd, channel-major, max pooling).
         case avx512
 
-        /// The level the C kernels take (`ck_sgemm_limit`).
+        /// The level the C kernels take as their first argument.
         var level: Int32 { switch self { case .openblas: 0; case .avx2: 1; case .avx512: 2 } }
     }
 
     /// The path; `KernelOptions.best` takes the fastest this CPU runs.
     public var path: Path
-    /// 3x3 stride-1 convolutions by Winograd's minimal filtering (AVX-512 and AVX2 paths).
+    /// 3x3 stride-1 convolutions by Winograd's minimal filtering (`ck_winograd`, AVX-512 and
+    /// AVX2 paths); off, they run as the implicit GEMM (`make bench` compares both).
     public var winograd = true
     /// Winograd's output tile: nil, per layer the one with fewer products, F(2x2, 3x3) or
     /// F(4x4, 3x3) (`Conv2D.winogradTile`); 2 or 4 forces that one wherever Winograd runs.
     public var winogradTile: Int? = nil
-    /// Output channels along the vector for small 1x1 planes and RGB stems (AVX-512 only).
+    /// Output channels along the vector for 1x1 convolutions and RGB stems where it pays
+    /// (`Conv2D.channelMajor`).
     public var channelMajor = true
-    /// One image's depthwise layers with at least this many output rows split by bands of rows
-    /// across threads (nil: never).
+    /// One image's depthwise layers (alone, or after their expansion) with at least this many
+    /// output rows split across threads by bands of rows instead of by channels
+    /// (`Conv2D.rowBand`; nil: never).
+    ///
+    /// Why: the layers around a depthwise one split by pixels (a 1×1 projection takes each
+    /// thread's share of the pixels, a stem its bands of rows), so with channels split the
+    /// depthwise layer's output crossed between the cores: each thread's projection read half its
+    /// input from the other core's cache (by count, about 1.5 MB per thread and pass on
+    /// MobileNetV2's 112 × 112 and 56 × 56 blocks). With bands, each thread reads what it wrote,
+    /// but its band recomputes the expansion of the rows its windows share with the other band,
+    /// and a band not a multiple of the kernel's 4-row blocks wastes part of its last block:
+    /// bands pay from 56 output rows on (figures in tools/bench/README.md, "Figures behind the
+    /// kernels").
     public var rowBandsFrom: Int? = 56
     /// Inference passes run a SiLU in the store of the Conv before it.
     public var fuseSiLU = true
@@ -53,27 +69,28 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
     /// The fastest path this CPU runs, every variant on.
     public static var best: KernelOptions { KernelOptions(path: supportedPaths.last!) }
 
-    /// The options in force in this process (set by `install`).
-    public static var current: KernelOptions { state.options }
-
-    /// Puts `options` in force for this process; throws when the CPU cannot run its path.
-    /// Call it before passes start (the command line does, first thing; tests between cases).
-    public static func install(_ options: KernelOptions) throws {
-        guard supportedPaths.contains(options.path) else {
-            throw TensorError("kernel path \(options.path.rawValue) needs an instruction set this CPU lacks "
-                              + "(it runs: \(supportedPaths.map(\.rawValue).joined(separator: ", ")))")
+    /// The same options, after checking that this CPU runs the path; throws naming the path and
+    /// the paths it runs (the command line's `--kernel`).
+    public func checked() throws -> KernelOptions {
+        guard KernelOptions.supportedPaths.contains(path) else {
+            throw TensorError("kernel path \(path.rawValue) needs an instruction set this CPU lacks "
+                              + "(it runs: \(KernelOptions.supportedPaths.map(\.rawValue).joined(separator: ", ")))")
         }
-        update { $0 = options }
+        return self
     }
 
-    /// Changes the options in force; a path the CPU lacks is lowered to the best it runs (tests).
-    public static func update(_ change: (inout KernelOptions) -> Void) {
-        var options = state.options
-        change(&options)
-        if !supportedPaths.contains(options.path) { options.path = best.path }
-        _ = ck_sgemm_limit(options.path.level)
-        state.options = options
-        BLAS.setThreads(BLAS.threadCount) // OpenBLAS gets the threads only on its own path
+    /// The level of the C kernels this path runs: 2 AVX-512, 1 AVX2, 0 none (OpenBLAS); never
+    /// above what the CPU runs.
+    public var level: Int32 { Swift.min(path.level, KernelOptions.detectedLevel) }
+
+    /// Whether convolutions and products run Candela's own kernels (not the OpenBLAS path).
+    public var ownKernels: Bool { level > 0 }
+
+    /// A copy with one setting changed (tests and benchmarks: `options.with { $0.winograd = false }`).
+    public func with(_ change: (inout KernelOptions) -> Void) -> KernelOptions {
+        var copy = self
+        change(&copy)
+        return copy
     }
 
     /// The keys `set(_:)` takes, with their values, for help texts.
@@ -132,13 +149,8 @@ public struct KernelOptions: Sendable, Equatable, CustomStringConvertible {
         return parts.joined(separator: " ")
     }
 
-    /// The CPU's own level, whatever path is installed.
+    /// The CPU's own level (CPUID).
     static var detectedLevel: Int32 { ck_cpu_level() }
-
-    private final class State: @unchecked Sendable {
-        var options = KernelOptions.best
-    }
-    private static let state = State()
 }
 
 /// The CPU this process runs on, as `/proc/cpuinfo` names it: benchmarks print it beside

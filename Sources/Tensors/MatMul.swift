@@ -1,7 +1,7 @@
 /// NumPy `matmul`: (..., M, K) · (..., K, N) -> (..., M, N), batch axes broadcast; a 1-D left
 /// operand is a row (1, K), a 1-D right operand a column (K, 1), and those axes are dropped.
 public enum MatMul {
-    public static func forward(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    public static func forward(_ a: Tensor, _ b: Tensor, kernels: KernelOptions) throws -> Tensor {
         guard a.rank >= 1, b.rank >= 1 else { throw TensorError("MatMul: scalars are not matrices") }
         let a2 = a.rank == 1 ? a.reshaped([1, a.shape[0]]) : a
         let b2 = b.rank == 1 ? b.reshaped([b.shape[0], 1]) : b
@@ -19,7 +19,7 @@ public enum MatMul {
             bb.data.withUnsafeBufferPointer { bp in
                 y.data.withUnsafeMutableBufferPointer { yp in
                     for i in 0..<count {
-                        BLAS.sgemm(m: m, n: n, k: k, a: ap.baseAddress! + i * m * k, lda: k,
+                        BLAS.sgemm(kernels: kernels, m: m, n: n, k: k, a: ap.baseAddress! + i * m * k, lda: k,
                                    b: bp.baseAddress! + i * k * n, ldb: n, c: yp.baseAddress! + i * m * n, ldc: n)
                     }
                 }
@@ -32,13 +32,13 @@ public enum MatMul {
     }
 
     /// dA = dY · Bᵀ, summed over the batch axes A was broadcast along.
-    public static func backwardA(dy: Tensor, a: Tensor, b: Tensor) throws -> Tensor {
+    public static func backwardA(dy: Tensor, a: Tensor, b: Tensor, kernels: KernelOptions) throws -> Tensor {
         let b2 = b.rank == 1 ? b.reshaped([b.shape[0], 1]) : b
         let bt = Layout.transpose(b2, perm: Array(0..<(b2.rank - 2)) + [b2.rank - 1, b2.rank - 2])
         var dyFull = dy
         if a.rank == 1 { dyFull = dyFull.reshaped(Array(dy.shape.dropLast(b.rank > 1 ? 1 : 0)) + [1] + (b.rank > 1 ? [dy.shape.last!] : [])) }
         if b.rank == 1 { dyFull = dyFull.reshaped(dyFull.shape + [1]) }
-        let full = try forward(dyFull, bt)
+        let full = try forward(dyFull, bt, kernels: kernels)
         let a2shape = a.rank == 1 ? [1, a.shape[0]] : a.shape
         return Elementwise.sumToShape(full, a2shape).reshaped(a.shape)
     }

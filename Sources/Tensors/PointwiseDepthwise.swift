@@ -11,7 +11,7 @@ extension Conv2D {
     /// Here each task expands `pointwiseDepthwiseChunk` channels into its thread's scratch and
     /// filters them from there (`ck_pointwise_depthwise`); the wide tensor never exists whole,
     /// and the depthwise layer reads only what its own core wrote. The threads split channels,
-    /// or on one image's tall planes bands of output rows (`rowBandsFrom`), each band expanding
+    /// or on one image's tall planes bands of output rows (`KernelOptions.rowBandsFrom`), each band expanding
     /// the input rows its windows read. Every output is the same kernel call's sum as layer
     /// after layer: the same bits.
     ///
@@ -25,22 +25,22 @@ extension Conv2D {
     public static func forwardPointwiseDepthwise(x: Tensor, w: Tensor, b: Tensor?, geometry g: Conv2DGeometry,
                                                  activation: ConvActivation?, cache: PackedWeightsCache?,
                                                  dw: Tensor, dwBias: Tensor?, dwGeometry dg: Conv2DGeometry,
-                                                 dwActivation: ConvActivation?) throws -> Tensor {
+                                                 dwActivation: ConvActivation?, kernels: KernelOptions) throws -> Tensor {
         let (n, c, h, wd, m, _, _, _) = try checkedShapes(x: x, w: w, geometry: g)
         // The two layers one after the other (the fallback).
         func layers() throws -> Tensor {
-            let t = try forward(x: x, w: w, b: b, geometry: g, activation: activation, cache: cache)
-            return try forward(x: t, w: dw, b: dwBias, geometry: dg, activation: dwActivation)
+            let t = try forward(x: x, w: w, b: b, geometry: g, activation: activation, cache: cache, kernels: kernels)
+            return try forward(x: t, w: dw, b: dwBias, geometry: dg, activation: dwActivation, kernels: kernels)
         }
-        let level = ck_sgemm_level()
-        let takes = BLAS.useKernels && level >= 1 && isPointwise(g) && g.group == 1 && dg.group == m
+        let level = kernels.level
+        let takes = level >= 1 && isPointwise(g) && g.group == 1 && dg.group == m
             && dw.rank == 4 && dw.shape[0] == m && dw.shape[1] == 1 && dw.shape[2] == dg.kernel.h && dw.shape[3] == dg.kernel.w
             && (dwBias?.count ?? m) == m
         guard takes else { return try layers() }
         let (oh, ow) = dg.outputSize(h: h, w: wd)
         guard oh > 0, ow > 0 else { throw TensorError("Conv: output would be empty for input \([n, m, h, wd])") }
         let plane = h * wd
-        let panels = channelMajor(g, channels: c, plane: plane, level: level)
+        let panels = channelMajor(g, channels: c, plane: plane, kernels: kernels)
         let form: PackedConvWeights.Form = panels ? .channelPanels : .gemm
         guard let packed = cache?.packing(w, group: 1, level: level, form: form)
                 ?? PackedConvWeights(w: w, group: 1, level: level, form: form) else {
@@ -51,7 +51,7 @@ extension Conv2D {
         let threads = flops < 1 << 18 || Parallel.isNested ? 1 : BLAS.threadCount
         // One image on several threads with tall planes: each thread a band of output rows of
         // every channel (`rowBand`), else each thread its channels over the whole plane.
-        let bands = n == 1 && threads > 1 && oh >= rowBandsFrom ? threads : 1
+        let bands = n == 1 && threads > 1 && oh >= kernels.rowBandsFrom ?? Int.max ? threads : 1
         let bandInputRows = Swift.min(h, (oh / bands) * dg.strides.h + dg.kernel.h)
         let chunk = pointwiseDepthwiseChunk(channels: m, plane: bandInputRows * wd, align: panels ? 32 : Int(ck_tile_rows(level)),
                                             tasksWanted: bands > 1 ? 4 : 4 * threads, images: bands > 1 ? 1 : n,
@@ -100,25 +100,6 @@ extension Conv2D {
         // A task without scratch memory (or kernel): the two layers, which overwrite all of y.
         if status.anyFailed { return try layers() }
         return y
-    }
-
-    /// Output rows from which one image's depthwise layers (alone, or after their expansion)
-    /// split across threads by bands of rows instead of by channels (`rowBand`).
-    ///
-    /// Why: the layers around a depthwise one split by pixels (a 1×1 projection takes each
-    /// thread's share of the pixels, a stem its bands of rows), so with channels split the
-    /// depthwise layer's output crossed between the cores: each thread's projection read half its
-    /// input from the other core's cache (by count, about 1.5 MB per thread and pass on
-    /// MobileNetV2's 112 × 112 and 56 × 56 blocks). With bands, each thread reads what it wrote,
-    /// but its band recomputes the expansion of the rows its windows share with the other band,
-    /// and a band not a multiple of the kernel's 4-row blocks wastes part of its last block:
-    /// bands pay from 56 output rows on (figures in tools/bench/README.md, "Figures behind the
-    /// kernels").
-    ///
-    /// `--kernel-set row-bands=ROWS` or `row-bands=off` (comparisons); Int.max when off.
-    public static var rowBandsFrom: Int {
-        get { KernelOptions.current.rowBandsFrom ?? Int.max }
-        set { KernelOptions.update { $0.rowBandsFrom = newValue == Int.max ? nil : newValue } }
     }
 
     /// Band `band` of `bands` of a plane's `rows` output rows: equal shares, each starting at a

@@ -38,11 +38,13 @@ public enum Pool {
     /// y: (N,C,O1,...,Ok); for max pooling also the flat index into x of each window's first
     /// maximum (ONNX's `Indices`, row-major over the whole input), -1 for an all-padding window.
     /// 2-D pooling runs `forward2D` (planes split across `BLAS.threadCount` threads); other ranks
-    /// the general `referenceForward`. `argmax: false` skips the indices (inference).
+    /// the general `referenceForward`. `argmax: false` skips the indices (inference), and max
+    /// pooling then runs the sliding-window kernel of `kernels`' path (`ck_maxpool2d`).
     ///
     /// - Parameter x: (N,C,D1,...,Dk)
-    public static func forward(x: Tensor, geometry g: PoolGeometry, kind: Kind, argmax: Bool = true) throws -> (y: Tensor, argmax: [Int]) {
-        if x.rank == 4 && g.kernel.count == 2 { return try forward2D(x: x, geometry: g, kind: kind, argmax: argmax) }
+    public static func forward(x: Tensor, geometry g: PoolGeometry, kind: Kind, argmax: Bool = true,
+                               kernels: KernelOptions) throws -> (y: Tensor, argmax: [Int]) {
+        if x.rank == 4 && g.kernel.count == 2 { return try forward2D(x: x, geometry: g, kind: kind, argmax: argmax, kernels: kernels) }
         return try referenceForward(x: x, geometry: g, kind: kind)
     }
 
@@ -66,7 +68,8 @@ public enum Pool {
     /// -inf and index -1).
     ///
     /// - Parameter x: (N,C,H,W)
-    static func forward2D(x: Tensor, geometry g: PoolGeometry, kind: Kind, argmax wantArgmax: Bool) throws -> (y: Tensor, argmax: [Int]) {
+    static func forward2D(x: Tensor, geometry g: PoolGeometry, kind: Kind, argmax wantArgmax: Bool,
+                          kernels: KernelOptions) throws -> (y: Tensor, argmax: [Int]) {
         let (h, w) = (x.shape[2], x.shape[3])
         let out = g.outputSize([h, w])
         guard out.allSatisfy({ $0 > 0 }) else { throw TensorError("pooling: output would be empty for input \(x.shape)") }
@@ -82,7 +85,8 @@ public enum Pool {
         }
         var argmax = [Int](repeating: -1, count: code == CK_POOL_MAX && wantArgmax ? y.count : 0)
         let threads = planes * oh * ow * g.kernel[0] * g.kernel[1] < 1 << 16 ? 1 : BLAS.threadCount
-        if code == CK_POOL_MAX && !wantArgmax && BLAS.useKernels {
+        let level = kernels.level
+        if code == CK_POOL_MAX && !wantArgmax && level > 0 {
             // Inference: the vectorized sliding-window kernel, blocks of planes on each thread.
             let geometry = Conv2DGeometry(kernel: (g.kernel[0], g.kernel[1]), strides: (g.strides[0], g.strides[1]),
                                           pads: (g.pads[0], g.pads[1], g.pads[2], g.pads[3]),
@@ -97,7 +101,7 @@ public enum Pool {
                     Parallel.run(threads, items: blocks) { b in
                         let (p0, p1) = (planes * b / blocks, planes * (b + 1) / blocks)
                         var gp = geometry
-                        if p1 > p0 { status.slots[b] = ck_maxpool2d(&gp, p.x + p0 * h * w, Int32(p1 - p0), p.y + p0 * oh * ow) }
+                        if p1 > p0 { status.slots[b] = ck_maxpool2d(level, &gp, p.x + p0 * h * w, Int32(p1 - p0), p.y + p0 * oh * ow) }
                     }
                     return !status.anyFailed
                 }
@@ -203,7 +207,9 @@ public enum Pool {
             let spatial = Array(x.shape.dropFirst(2))
             let out = Array(dy.shape.dropFirst(2))
             let ones = Tensor(shape: [1, 1] + spatial, repeating: 1)
-            let counts = (try? forward(x: ones, geometry: g, kind: kind).y) ?? Tensor(shape: [1, 1] + out)
+            // (Average pooling is the same plain loop on every kernel path.)
+            let counts = (try? forward(x: ones, geometry: g, kind: kind, kernels: KernelOptions(path: .openblas)).y)
+                ?? Tensor(shape: [1, 1] + out)
             let inStrides = spatial.rowMajorStrides
             let planes = x.shape[0] * x.shape[1]
             let inPlane = spatial.elementCount, outPlane = out.elementCount

@@ -23,7 +23,7 @@ struct Candela: ParsableCommand {
         commandName: "candela",
         abstract: "Explains image classifiers in batch: manifests, ONNX models, heatmaps, SQLite, HTML reports.",
         // The release, the numerics version that cache keys carry, and the kernel path this CPU gets.
-        version: "\(CandelaVersion.release) (\(CandelaVersion.engine); kernel path \(KernelOptions.current.path.rawValue) on \(CPU.summary))",
+        version: "\(CandelaVersion.release) (\(CandelaVersion.engine); kernel path \(KernelOptions.best.path.rawValue) on \(CPU.summary))",
         subcommands: [Run.self, Validate.self, Explain.self, Infer.self, Inspect.self, Bench.self, ReportCommand.self, Runs.self, Export.self, Merge.self, Visualize.self, Conformance.self, MakeSlide.self, SlideCommand.self, ReadSlide.self])
 }
 
@@ -92,12 +92,12 @@ struct KernelFlags: ParsableArguments {
         return options
     }
 
-    /// Puts the options in force for this process (first thing in a command's run).
-    func install() throws {
+    /// First thing in a command's run: sets `--max-memory`'s limit and returns the kernel
+    /// options, checked against this CPU, that the command hands to every model it builds.
+    func kernels() throws -> KernelOptions {
         if let maxMemory {
             do { Limits.maxBytes = try Limits.parseSize(maxMemory) } catch { throw ValidationError("--max-memory: \(error)") }
         }
-        let options = try options()
-        do { try KernelOptions.install(options) } catch { throw ValidationError("--kernel: \(error)") }
+        do { return try options().checked() } catch let e as ValidationError { throw e } catch { throw ValidationError("--kernel: \(error)") }
     }
 }

@@ -33,14 +33,12 @@ struct Conformance: ParsableCommand {
     @OptionGroup var kernelFlags: KernelFlags
 
     func run() throws {
-        var options = try kernelFlags.options()
+        let options = try kernelFlags.kernels()
         let paths = everyKernel ? Array(KernelOptions.supportedPaths.reversed()) : [options.path]
         var passed = 0, failed = 0
         for (i, path) in paths.enumerated() {
-            options.path = path
-            do { try KernelOptions.install(options) } catch { throw ValidationError("--kernel: \(error)") }
             if paths.count > 1 { print("== kernel path \(path.rawValue)") }
-            let result = try runSuite(gradients: gradients && i == 0)
+            let result = try runSuite(gradients: gradients && i == 0, kernels: options.with { $0.path = path })
             passed += result.passed
             failed += result.failed
         }
@@ -49,8 +47,8 @@ struct Conformance: ParsableCommand {
         if failed > 0 { throw ExitCode.failure }
     }
 
-    /// The node tests (with their gradients when asked) and the zoo on the kernels in force.
-    func runSuite(gradients: Bool) throws -> (passed: Int, failed: Int) {
+    /// The node tests (with their gradients when asked) and the zoo on `kernels`.
+    func runSuite(gradients: Bool, kernels: KernelOptions) throws -> (passed: Int, failed: Int) {
         let targets = ops.map { $0.split(separator: ",").map(String.init) } ?? Conformance.targetOperators
         let fm = FileManager.default
         let nodeDir = "\(directory)/node"
@@ -71,7 +69,7 @@ struct Conformance: ParsableCommand {
                 for op in mine { tally[op, default: Tally()].otherOps += 1 }
                 continue
             }
-            let outcome = runNodeTest(dir: dir, meta: meta)
+            let outcome = runNodeTest(dir: dir, meta: meta, kernels: kernels)
             for op in mine {
                 switch outcome {
                 case .pass: tally[op, default: Tally()].passed += 1
@@ -99,7 +97,7 @@ struct Conformance: ParsableCommand {
         if verbose || failures.count <= 40 { for f in failures { print("FAIL \(f)") } }
         var gradientFailures = 0
         if gradients {
-            gradientFailures = checkGradients(tests: tests, nodeDir: nodeDir, targets: targets)
+            gradientFailures = checkGradients(tests: tests, nodeDir: nodeDir, targets: targets, kernels: kernels)
         }
         if verbose { for u in unsupported { print("UNSUPPORTED \(u)") } }
 
@@ -109,7 +107,7 @@ struct Conformance: ParsableCommand {
             let stem = String(file.dropLast(5))
             do {
                 let start = Date()
-                let failures = try runZooCase(dir: lightDir, stem: stem)
+                let failures = try runZooCase(dir: lightDir, stem: stem, kernels: kernels)
                 if failures.isEmpty { zooPassed += 1 } else { zooFailed += 1 }
                 print("zoo \(stem.padding(toLength: 30, withPad: " ", startingAt: 0)) \(failures.isEmpty ? "pass" : "FAIL")  "
                       + String(format: "(%.2f s)", Date().timeIntervalSince(start))
@@ -121,7 +119,7 @@ struct Conformance: ParsableCommand {
         }
         print("unsupported variants: \(total.unsupported) (listed with --verbose)")
         let failed = total.failed + zooFailed + gradientFailures
-        print("kernels \(KernelOptions.current): \(total.passed + zooPassed) passed, \(failed) failed")
+        print("kernels \(kernels): \(total.passed + zooPassed) passed, \(failed) failed")
         return (total.passed + zooPassed, failed)
     }
 
@@ -132,14 +130,14 @@ struct Conformance: ParsableCommand {
     /// each with its expected array and tolerance. "element" scale: |y - e| <= atol + rtol |e|
     /// everywhere; "max" scale: |y - e| <= atol + rtol max|e| (logits of order 1e21, whose
     /// rounding depends on the summation order). Returns the failed checks, described.
-    func runZooCase(dir: String, stem: String) throws -> [String] {
+    func runZooCase(dir: String, stem: String, kernels: KernelOptions) throws -> [String] {
         let metaPath = "\(dir)/\(stem).checks.json"
         guard let data = FileManager.default.contents(atPath: metaPath),
               let meta = try JSONSerialization.jsonObject(with: data) as? [String: Any],
               let input = meta["input"] as? String, let checks = meta["checks"] as? [[String: Any]], !checks.isEmpty else {
             throw ValidationError("\(metaPath): missing or not a zoo case description; rerun tools/conformance/write_node_tests.py")
         }
-        let model = try Model(path: "\(dir)/\(stem).onnx")
+        let model = try Model(path: "\(dir)/\(stem).onnx", kernels: kernels)
         let x = try NPY.read("\(dir)/\(stem).input.npy")
         let names = checks.compactMap { $0["tensor"] as? String }
         let pass = try model.run([input: x], taps: names, keepAll: false)
@@ -181,7 +179,7 @@ struct Conformance: ParsableCommand {
     /// For every single-node float32 test of a target operator: the backward pass (vector-Jacobian
     /// product with a random output weighting) against central differences of ⟨y, w⟩.
     /// Returns the number of failures; prints a table per operator.
-    func checkGradients(tests: [String], nodeDir: String, targets: [String]) -> Int {
+    func checkGradients(tests: [String], nodeDir: String, targets: [String], kernels: KernelOptions) -> Int {
         var passed: [String: Int] = [:], failed: [String: Int] = [:], skipped: [String: Int] = [:]
         var messages: [String] = []
         var rng = SeededGenerator(seed: 2026) // the same sampled coordinates on every run
@@ -193,11 +191,11 @@ struct Conformance: ParsableCommand {
                   !Conformance.notDifferentiable.contains(op), test.hasSuffix("_expanded") == false,
                   let names = meta["inputs"] as? [String], let dtypes = meta["input_dtypes"] as? [String],
                   let outputs = meta["outputs"] as? [String], let out = outputs.first else { continue }
-            guard case .pass = runNodeTest(dir: dir, meta: meta) else { continue }
+            guard case .pass = runNodeTest(dir: dir, meta: meta, kernels: kernels) else { continue }
             let indices = (Conformance.differentiatedInputs[op] ?? [0]).filter { $0 < names.count && dtypes[$0] == "float32" }
             guard !indices.isEmpty else { skipped[op, default: 0] += 1; continue }
             do {
-                let model = try Model(path: "\(dir)/model.onnx", optimize: false)
+                let model = try Model(path: "\(dir)/model.onnx", optimize: false, kernels: kernels)
                 var feeds: [String: Tensor] = [:]
                 for (i, name) in names.enumerated() { feeds[name] = try NPY.read("\(dir)/input_\(i).npy") }
                 let pass = try model.run(feeds)
@@ -262,12 +260,12 @@ struct Conformance: ParsableCommand {
         return s
     }
 
-    func runNodeTest(dir: String, meta: [String: Any]) -> Outcome {
+    func runNodeTest(dir: String, meta: [String: Any], kernels: KernelOptions) -> Outcome {
         let inputNames = meta["inputs"] as? [String] ?? []
         let outputNames = meta["outputs"] as? [String] ?? []
         let rtol = Float(meta["rtol"] as? Double ?? 1e-3), atol = Float(meta["atol"] as? Double ?? 1e-7)
         do {
-            let model = try Model(path: "\(dir)/model.onnx")
+            let model = try Model(path: "\(dir)/model.onnx", kernels: kernels)
             var feeds: [String: Tensor] = [:]
             for (i, name) in inputNames.enumerated() { feeds[name] = try NPY.read("\(dir)/input_\(i).npy") }
             let pass = try model.run(feeds)

@@ -90,14 +90,14 @@ struct Explain: ParsableCommand {
 
     func run() throws {
         try guarded {
-            try kernelFlags.install()
+            let kernels = try kernelFlags.kernels()
             guard let cmap = Colormap(rawValue: colormap) else {
                 throw ValidationError("unknown colormap '\(colormap)'; choose \(Colormap.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             var params = try parseSettings(settings)
             if let layer { params["layer"] = layer }
             let explainer = try ExplainerRegistry.make(method: method, parameters: params)
-            let m = try Model(path: model)
+            let m = try Model(path: model, kernels: kernels)
             let (x, image, rgb) = try loadInput(input, model: m, options: preprocessing)
             let pass = try m.run([m.inputName: x], taps: try explainer.taps(for: m))
             let scores = pass.outputs[0]
@@ -173,8 +173,8 @@ struct Infer: ParsableCommand {
 
     func run() throws {
         try guarded {
-            try kernelFlags.install()
-            let m = try Model(path: model)
+            let kernels = try kernelFlags.kernels()
+            let m = try Model(path: model, kernels: kernels)
             var feeds: [String: Tensor] = [:]
             for spec in input {
                 let (name, file) = try Infer.feed(spec, inputs: m.graph.inputs.map(\.name), model: model)
@@ -220,8 +220,8 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try guarded {
-            try kernelFlags.install()
-            let m = try Model(path: model)
+            let kernels = try kernelFlags.kernels()
+            let m = try Model(path: model, kernels: kernels)
             var ops: [String: Int] = [:]
             for n in m.graph.nodes { ops[n.opType, default: 0] += 1 }
             let inputs = m.graph.inputs.map { "\($0.name) [\($0.shape.map { $0.map(String.init) ?? "N" }.joined(separator: ","))]" }
@@ -237,7 +237,7 @@ struct Inspect: ParsableCommand {
                     "default_cam_layer": m.graph.defaultCAMLayer ?? NSNull(), "parameters": parameters,
                     "input_size": [w, h], "flops": flops,
                     "batch": batchJSON(m.batch),
-                    "kernel": KernelOptions.current.path.rawValue, "kernel_options": KernelOptions.current.description,
+                    "kernel": kernels.path.rawValue, "kernel_options": kernels.description,
                     "kernel_paths": KernelOptions.supportedPaths.map(\.rawValue), "cpu": CPU.model, "cpu_flags": CPU.vectorFlags,
                     "optimized_nodes": m.optimizedGraph.nodes.count, "inference_fusions": m.inferenceFusions,
                     "node_profiles": profile.map { ["name": $0.name, "op": $0.opType, "output_shapes": $0.outputShapes,
@@ -260,7 +260,7 @@ struct Inspect: ParsableCommand {
             case .fixed(let declared, let reason):
                 print("batch: fixed at \(declared) in the file; only that batch runs (re-planning failed: \(reason))")
             }
-            print("kernels: \(KernelOptions.current) (this CPU runs \(KernelOptions.supportedPaths.map(\.rawValue).joined(separator: ", ")); \(CPU.summary))")
+            print("kernels: \(kernels) (this CPU runs \(KernelOptions.supportedPaths.map(\.rawValue).joined(separator: ", ")); \(CPU.summary))")
             let f = m.inferenceFusions
             print("optimized graph: \(m.optimizedGraph.nodes.count) nodes; fused in inference passes: residual Add \(f["residual_add"]!), "
                   + "expansion + depthwise \(f["expansion_depthwise"]!), SiLU \(f["silu"]!), BatchNormalization + Relu \(f["batchnorm_relu"]!)")
@@ -368,14 +368,14 @@ struct Bench: ParsableCommand {
     @OptionGroup var kernelFlags: KernelFlags
 
     /// The kernel path, its variants and the CPU, as JSON members.
-    var kernelJSON: String {
-        "\"kernel\": \"\(KernelOptions.current.path.rawValue)\", \"kernel_options\": \"\(KernelOptions.current.description)\", "
+    func kernelJSON(_ kernels: KernelOptions) -> String {
+        "\"kernel\": \"\(kernels.path.rawValue)\", \"kernel_options\": \"\(kernels.description)\", "
             + "\"cpu\": \"\(CPU.model)\", \"cpu_flags\": \"\(CPU.vectorFlags.joined(separator: " "))\""
     }
 
     func run() throws {
         try guarded {
-            try kernelFlags.install()
+            let kernels = try kernelFlags.kernels()
             guard layers >= 0 else { throw ValidationError("--layers must be 0 or more, got \(layers)") }
             guard (1...4096).contains(batch) else { throw ValidationError("--batch must be 1 to 4096, got \(batch)") }
             guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256, got \(threads)") }
@@ -387,7 +387,7 @@ struct Bench: ParsableCommand {
                 throw ValidationError("--rounds-from-stdin times forward passes and prints JSON lines: leave out --method, --layers and --json")
             }
             BLAS.setThreads(threads)
-            let m = try Model(path: model)
+            let m = try Model(path: model, kernels: kernels)
             let hw = try modelInputSize(m, override: size)
             let channels = m.graph.inputs.first?.shape.dropFirst().first.flatMap { $0 } ?? 3
             var rng = SeededGenerator(seed: 0) // (the system generator makes one syscall per number)
@@ -403,11 +403,11 @@ struct Bench: ParsableCommand {
             let forward = try measure(images: n) { _ = try m.forward(x) }
             guard let explainer, let method else {
                 if json {
-                    print("{\"images_per_second\": \(forward.ips), \"ms_per_image\": \(forward.ms), \"batch\": \(n), \"threads\": \(threads), \"method\": \"forward\", \"huge_pages\": \(Memory.hugePages), \"malloc_heap_blocks\": \(Memory.heapBlocks), \(kernelJSON)}")
+                    print("{\"images_per_second\": \(forward.ips), \"ms_per_image\": \(forward.ms), \"batch\": \(n), \"threads\": \(threads), \"method\": \"forward\", \"huge_pages\": \(Memory.hugePages), \"malloc_heap_blocks\": \(Memory.heapBlocks), \(kernelJSON(kernels))}")
                 } else {
                     print(String(format: "forward: %.1f images/s, %.3f ms/image (batch %d, %d threads, %d iterations; kernels %@ on %@)",
                                  forward.ips, forward.ms, n, threads, forward.iterations,
-                                 KernelOptions.current.description, CPU.summary))
+                                 kernels.description, CPU.summary))
                 }
                 if layers > 0 { try printLayers(m, x, passes: forward.iterations) }
                 return
@@ -419,7 +419,7 @@ struct Bench: ParsableCommand {
             }
             let ratio = explained.ms / forward.ms
             if json {
-                print("{\"images_per_second\": \(explained.ips), \"ms_per_image\": \(explained.ms), \"forward_ms_per_image\": \(forward.ms), \"forward_ratio\": \(ratio), \"batch\": 1, \"threads\": \(threads), \"method\": \"\(method)\", \"huge_pages\": \(Memory.hugePages), \"malloc_heap_blocks\": \(Memory.heapBlocks), \(kernelJSON)}")
+                print("{\"images_per_second\": \(explained.ips), \"ms_per_image\": \(explained.ms), \"forward_ms_per_image\": \(forward.ms), \"forward_ratio\": \(ratio), \"batch\": 1, \"threads\": \(threads), \"method\": \"\(method)\", \"huge_pages\": \(Memory.hugePages), \"malloc_heap_blocks\": \(Memory.heapBlocks), \(kernelJSON(kernels))}")
             } else {
                 print(String(format: "%@: %.1f images/s, %.3f ms/image = %.2f× the forward pass (%.3f ms; batch 1, %d threads, %d iterations)",
                              method, explained.ips, explained.ms, ratio, forward.ms, threads, explained.iterations))

@@ -53,7 +53,7 @@ struct Run: ParsableCommand {
     func run() throws {
         var summary: RunSummary?
         try guarded {
-            try kernelFlags.install()
+            let kernels = try kernelFlags.kernels()
             if let baseline, baseline != "previous" {
                 let file = baselineStore(baseline).path
                 guard FileManager.default.fileExists(atPath: file) else {
@@ -70,6 +70,7 @@ struct Run: ParsableCommand {
                                      itemTimeout: itemTimeout)
             options.baseline = baseline.map { $0 == "previous" || $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
             options.logEveryItem = verbose
+            options.kernels = kernels
             var progress: (@Sendable (Int, Int) -> Void)?
             if bar.isTerminal && !quiet && !verbose { progress = bar.updater }
             let full: @Sendable (String) -> Void = bar.logger
@@ -261,7 +262,7 @@ struct Validate: ParsableCommand {
                 counts[name] = try DatasetLoader.load(spec).count
                 if counts[name] == 0 { throw PipelineError("\(plan.manifest.location("datasets.\(name)")): dataset '\(name)' has no images (\(spec.origin))") }
             }
-            for spec in plan.manifest.models.values { _ = try Runner.loadModelForValidation(spec) }
+            for spec in plan.manifest.models.values { _ = try Runner.loadModelForValidation(spec, kernels: .best) }
             for w in plan.warnings { note("warning: \(w)") }
             print(plan.describe(itemCounts: counts))
             for line in slideLines { print(line) }

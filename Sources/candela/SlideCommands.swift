@@ -114,7 +114,7 @@ struct SlideCommand: ParsableCommand {
 
     func run() throws {
         try guarded {
-            try kernelFlags.install()
+            let kernels = try kernelFlags.kernels()
             guard Aggregation.Rule(rawValue: aggregate) != nil else {
                 throw ValidationError("--aggregate must be one of \(Aggregation.Rule.allCases.map(\.rawValue).joined(separator: ", "))")
             }
@@ -126,7 +126,7 @@ struct SlideCommand: ParsableCommand {
             }
             try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
             try Data("{\"written_by\": \"candela slide\"}\n".utf8).write(to: URL(fileURLWithPath: marker))
-            let m = try Model(path: model)
+            let m = try Model(path: model, kernels: kernels)
             let p = try preprocessing.preprocessing(for: m)
             let outputs = try m.forward(Tensor(shape: [1, 3, p.height, p.width])).shape.last ?? 0
             let names = classes.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) } }
@@ -176,9 +176,9 @@ struct SlideCommand: ParsableCommand {
             try Data(yaml.utf8).write(to: URL(fileURLWithPath: manifestPath))
             let plan = try Plan(try ManifestParser.load(path: manifestPath))
             let database = "\(out)/candela.sqlite"
-            let summary = try Runner(plan: plan, options: RunOptions(jobs: max(1, jobs), database: database, handleInterrupts: true,
-                                                                     resume: true),
-                                     log: { note($0) }).run()
+            var options = RunOptions(jobs: max(1, jobs), database: database, handleInterrupts: true, resume: true)
+            options.kernels = kernels
+            let summary = try Runner(plan: plan, options: options, log: { note($0) }).run()
             let store = try Store(path: database)
             guard let record = try store.slides(run: summary.runID).first, let slideID = record.id else {
                 throw SlideError("\(slide): no slide recorded")

@@ -29,9 +29,9 @@ struct Visualize: ParsableCommand {
 
     func run() throws {
         try guarded {
-            try kernelFlags.install()
+            let kernels = try kernelFlags.kernels()
             guard channels >= 1 else { throw ValidationError("--channels must be at least 1") }
-            let m = try Model(path: model)
+            let m = try Model(path: model, kernels: kernels)
             let hw = try modelInputSize(m, override: size)
             let inputChannels = m.graph.inputs.first?.shape.dropFirst().first.flatMap { $0 } ?? 3
             let firstConv = m.graph.parameterizedLayers.first { $0.opType == "Conv" }

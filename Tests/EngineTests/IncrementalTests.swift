@@ -95,13 +95,13 @@ final class IncrementalTests: XCTestCase {
         try add("Gemm", ["flat", "fc.w"], "y", ["transB": .int(1)])
         let graph = try Graph(inputs: [GraphInput(name: "x", shape: [nil, 3, 37, 41])], outputs: ["y", "cat"],
                               initializers: initializers, nodes: nodes)
-        let model = try Model(path: "synthetic", graph: graph)
+        let model = try Model(path: "synthetic", graph: graph, kernels: .best)
         let x = rng.tensor([1, 3, 37, 41])
         try check(model, x: x, sizes: [(1, 1), (6, 9), (16, 16), (37, 41)], seed: 5)
 
         // A 1×1 change stays a window up to the Concat; the unpadded-average pool runs whole.
         // (The graph as written: the optimized one fuses c1's Relu.)
-        let written = try Model(path: "synthetic", graph: graph, optimize: false)
+        let written = try Model(path: "synthetic", graph: graph, optimize: false, kernels: .best)
         try check(written, x: x, sizes: [(1, 1), (6, 9)], seed: 6)
         let pass = try written.run(["x": x])
         let run = try written.incrementalPass(clean: pass, patches: InputPatches(values: rng.tensor([2, 3, 1, 1]), ys: [0, 20], xs: [40, 7]))

@@ -38,11 +38,9 @@ final class OptimizerTests: XCTestCase {
         var rng = SeededRandom(seed: 41)
         let x = rng.tensor([10, 3, 64, 64], -2, 2)
         let whole = try model.run([model.inputName: x], keepAll: false).outputs[0]
-        let saved = Model.inferenceChunk
-        defer { Model.inferenceChunk = saved }
         for chunk in [3, 4, 10] {
-            Model.inferenceChunk = chunk
-            let y = try model.forward(x)
+            let chunked = try Model(path: model.path, kernels: .best.with { $0.chunk = chunk })
+            let y = try chunked.forward(x)
             XCTAssertEqual(y.shape, [10, 2])
             XCTAssertLessThan(y.maxAbsDifference(whole), 1e-4, "chunks of \(chunk)")
         }
@@ -52,22 +50,17 @@ final class OptimizerTests: XCTestCase {
     /// logits are bit for bit those of the same chunks run one after the other, and they come
     /// back in the batch's order.
     func testChunksOnTwoThreadsEqualChunksInTurn() throws {
-        let model = try Model(path: Support.repo("models/demo.onnx"))
         var rng = SeededRandom(seed: 42)
         let x = rng.tensor([7, 3, 64, 64], -2, 2)
-        let (savedChunk, savedThreads) = (Model.inferenceChunk, BLAS.threadCount)
-        defer { Model.inferenceChunk = savedChunk; BLAS.setThreads(savedThreads) }
         for chunk in [1, 2, 4] {
-            Model.inferenceChunk = chunk
-            BLAS.setThreads(1)
-            let inTurn = try model.forward(x)
-            BLAS.setThreads(2)
-            let sideBySide = try model.forward(x)
+            let model = try Model(path: Support.repo("models/demo.onnx"), kernels: .best.with { $0.chunk = chunk })
+            let inTurn = try withThreads(1) { try model.forward(x) }
+            let sideBySide = try withThreads(2) { try model.forward(x) }
             XCTAssertEqual(sideBySide.shape, [7, 2])
             XCTAssertEqual(sideBySide.data, inTurn.data, "chunks of \(chunk)")
         }
         // A wrong input is refused before it is split: the error names the batch as given.
-        Model.inferenceChunk = 1
+        let model = try Model(path: Support.repo("models/demo.onnx"), kernels: .best.with { $0.chunk = 1 })
         XCTAssertThrowsError(try model.forward(rng.tensor([4, 2, 64, 64], -1, 1))) { error in
             XCTAssertTrue("\(error)".contains("got [4, 2, 64, 64]"), "\(error)")
         }
@@ -89,9 +82,7 @@ final class OptimizerTests: XCTestCase {
     /// first inference pass at a shape records: the sum of every node output it computes.
     func testImagesPerChunkFollowsWeightsOverActivations() throws {
         let model = try Model(path: Support.repo("models/demo.onnx"))
-        let saved = Model.inferenceChunk
-        defer { Model.inferenceChunk = saved }
-        Model.inferenceChunk = nil
+        XCTAssertNil(model.kernels.chunk)
         var rng = SeededRandom(seed: 43)
         let x = rng.tensor([8, 3, 64, 64], -1, 1)
         XCTAssertNil(model.activationFloats.value([3, 64, 64]))
@@ -108,8 +99,7 @@ final class OptimizerTests: XCTestCase {
         let expected = max(1, Int((Double(model.parameterBytes) / Double(4 * floats)).rounded()))
         XCTAssertEqual(try model.imagesPerChunk(for: x), expected)
         XCTAssertNotEqual(expected, 4, "the demo model's ratio differs from the default, so the split would change")
-        Model.inferenceChunk = 3
-        XCTAssertEqual(try model.imagesPerChunk(for: x), 3)
+        XCTAssertEqual(try Model(path: model.path, kernels: .best.with { $0.chunk = 3 }).imagesPerChunk(for: x), 3)
     }
 
     func testTapOnAFoldedTensorRunsTheOriginalGraph() throws {
@@ -204,11 +194,8 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(model.pointwiseDepthwiseFusions.values.map(\.intermediates).sorted { $0[0] < $1[0] }, [["e0r"], ["e3r"]])
 
         let x = g.rng.tensor([2, 8, 13, 12])
-        let saved = Model.fusesPointwiseDepthwise
-        defer { Model.fusesPointwiseDepthwise = saved }
-        Model.fusesPointwiseDepthwise = false
-        let nodeByNode = try model.run(["x": x], keepAll: false)
-        Model.fusesPointwiseDepthwise = true
+        let unfused = try g.model(input: [nil, 8, 13, 12], outputs: ["y", "z"], kernels: .best.with { $0.fusePointwiseDepthwise = false })
+        let nodeByNode = try unfused.run(["x": x], keepAll: false)
         let clock = NodeClock()
         let fused = try model.run(["x": x], keepAll: false, clock: clock)
         for i in 0..<2 { XCTAssertEqual(fused.outputs[i].data, nodeByNode.outputs[i].data, "output \(i)") }
@@ -314,14 +301,11 @@ final class OptimizerTests: XCTestCase {
         try g.add("GlobalAveragePool", ["s1"], "g1")
         try g.add("Flatten", ["g1"], "z")
         let model = try g.model(input: [nil, 8, 13, 12], outputs: ["y", "z"])
-        let saved = Model.usesInferencePlans
-        defer { Model.usesInferencePlans = saved }
+        let planless = try g.model(input: [nil, 8, 13, 12], outputs: ["y", "z"], kernels: .best.with { $0.inferencePlans = false })
 
         for n in [2, 3] {
             let x = g.rng.tensor([n, 8, 13, 12], -2, 2)
-            Model.usesInferencePlans = false
-            let byName = try model.run(["x": x], keepAll: false)
-            Model.usesInferencePlans = true
+            let byName = try planless.run(["x": x], keepAll: false)
             for pass in 0..<3 {                             // the first records the plan, the others replay it
                 let p = try model.run(["x": x], keepAll: false)
                 for i in 0..<2 { XCTAssertEqual(p.outputs[i].data, byName.outputs[i].data, "batch \(n), pass \(pass), output \(i)") }
@@ -329,7 +313,8 @@ final class OptimizerTests: XCTestCase {
             }
         }
         XCTAssertEqual(model.plans.count, 2, "one plan per input shape")
-        let plan = try XCTUnwrap(model.plans.plan(InferencePlan.Key(shapes: [[2, 8, 13, 12]], silu: true, pairs: true)))
+        XCTAssertEqual(planless.plans.count, 0)
+        let plan = try XCTUnwrap(model.plans.plan(InferencePlan.Key(shapes: [[2, 8, 13, 12]])))
         let fused = plan.steps.compactMap { step -> String? in
             guard case .fused(let f) = step.work else { return nil }
             switch f.step {
@@ -344,20 +329,19 @@ final class OptimizerTests: XCTestCase {
 
         // A residual of another shape than the plan's (only a graph input's values could cause
         // that): the replay gives up and the pass runs by name, with the same result.
-        let key = InferencePlan.Key(shapes: [[2, 8, 13, 12]], silu: true, pairs: true)
+        let key = InferencePlan.Key(shapes: [[2, 8, 13, 12]])
         let trace: [InferencePlan.Trace] = plan.steps.map { step in
             guard case .fused(let f) = step.work else { return (step.node, nil, nil) }
             return (step.node, f.step, step.residualShape.map { _ in [2, 8, 1, 1] })
         }
         let skewed = InferencePlan(graph: model.optimizedGraph, trace: trace, frees: model.optimizedLastUse, keep: ["y", "z"])
         let x2 = g.rng.tensor([2, 8, 13, 12], -2, 2)
-        XCTAssertNil(try skewed.run([x2], failure: { error, _, _ in error }))
+        XCTAssertNil(try skewed.run([x2], kernels: model.kernels, failure: { error, _, _ in error }))
         model.plans.store(skewed, for: key)
-        Model.usesInferencePlans = false
-        let expected = try model.run(["x": x2], keepAll: false)
-        Model.usesInferencePlans = true
+        let expected = try planless.run(["x": x2], keepAll: false)
         XCTAssertEqual(try model.run(["x": x2], keepAll: false).outputs.map(\.data), expected.outputs.map(\.data))
-        XCTAssertNotNil(try model.plans.plan(key)?.run([x2], failure: { error, _, _ in error }), "the pass by name made a new plan")
+        XCTAssertNotNil(try model.plans.plan(key)?.run([x2], kernels: model.kernels, failure: { error, _, _ in error }),
+                        "the pass by name made a new plan")
 
         // A tap or a pass keeping every tensor runs by name and does not make a plan.
         let x = g.rng.tensor([2, 8, 13, 12], -2, 2)
@@ -366,7 +350,7 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(model.plans.count, 2)
 
         // A kernel that fails in a replayed pass: the error names the model and the node.
-        if BLAS.useKernels {
+        if model.kernels.ownKernels {
             Conv2D.failScratchForTests(true)
             defer { Conv2D.failScratchForTests(false) }
             XCTAssertThrowsError(try model.run(["x": x], keepAll: false)) { error in
@@ -397,9 +381,10 @@ final class GemmFastPathTests: XCTestCase {
             attributes.values = ["transB": .int(transB ? 1 : 0), "alpha": .float(alpha), "beta": .float(beta)]
             let op = try GemmOp(attributes)
             let a = rng.tensor([5, 300]), b = rng.tensor(transB ? [7, 300] : [300, 7]), c = rng.tensor(cShape)
-            let expected = try Gemm.forward(a: a, b: b, c: c, transA: false, transB: transB, alpha: alpha, beta: beta)
+            let expected = try Gemm.forward(a: a, b: b, c: c, transA: false, transB: transB, alpha: alpha, beta: beta,
+                                            kernels: .reference)
             for _ in 0..<2 {
-                let y = try op.forward([a, b, c])[0]
+                let y = try op.forward([a, b, c], Pass(kernels: .best))[0]
                 XCTAssertEqual(y.shape, [5, 7])
                 XCTAssertLessThan(y.maxAbsDifference(expected), 1e-4, "transB \(transB), alpha \(alpha), beta \(beta), C \(cShape)")
             }
@@ -449,8 +434,8 @@ struct SyntheticGraph {
     }
 
     /// The model of the nodes so far, with one input "x" of `shape`.
-    func model(input shape: [Int?], outputs: [String]) throws -> Model {
+    func model(input shape: [Int?], outputs: [String], kernels: KernelOptions = .best) throws -> Model {
         try Model(path: "synthetic", graph: Graph(inputs: [GraphInput(name: "x", shape: shape)], outputs: outputs,
-                                                  initializers: initializers, nodes: nodes))
+                                                  initializers: initializers, nodes: nodes), kernels: kernels)
     }
 }

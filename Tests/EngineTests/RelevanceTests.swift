@@ -65,8 +65,8 @@ final class RelevanceTests: XCTestCase {
         var rng = SeededRandom(seed: 31)
         let x = rng.tensor([1, 7]), w = rng.tensor([5, 7]), b = rng.tensor([5]), r = rng.tensor([1, 5])
         let layer = LinearLayer(
-            apply: { xi, wi in try Gemm.forward(a: xi, b: wi, c: nil, transA: false, transB: true, alpha: 1, beta: 0) },
-            transpose: { s, wi in Gemm.backwardA(dy: s, a: x, b: wi, transA: false, transB: true, alpha: 1) })
+            apply: { xi, wi in try Gemm.forward(a: xi, b: wi, c: nil, transA: false, transB: true, alpha: 1, beta: 0, kernels: .best) },
+            transpose: { s, wi in Gemm.backwardA(dy: s, a: x, b: wi, transA: false, transB: true, alpha: 1, kernels: .best) })
         let rows = (0..<5).map { Array(w.data[($0 * 7)..<(($0 + 1) * 7)]) }
         for rule in RelevanceTests.rules {
             let got = try LRP.linear(x: x, w: w, bias: b, biasAxis: nil, relevance: r, rule: rule, layer: layer)
@@ -79,16 +79,16 @@ final class RelevanceTests: XCTestCase {
         var rng = SeededRandom(seed: 32)
         let g = Conv2DGeometry(kernel: (3, 3), strides: (2, 1), pads: (1, 0, 1, 1))
         let x = rng.tensor([1, 2, 5, 4]), w = rng.tensor([3, 2, 3, 3]), b = rng.tensor([3])
-        let y = try Conv2D.forward(x: x, w: w, b: nil, geometry: g)
+        let y = try Conv2D.forward(x: x, w: w, b: nil, geometry: g, kernels: .best)
         let r = rng.tensor(y.shape)
-        let layer = LinearLayer(apply: { xi, wi in try Conv2D.forward(x: xi, w: wi, b: nil, geometry: g) },
-                                transpose: { s, wi in Conv2D.backwardInput(dy: s, w: wi, inputShape: x.shape, geometry: g) })
+        let layer = LinearLayer(apply: { xi, wi in try Conv2D.forward(x: xi, w: wi, b: nil, geometry: g, kernels: .best) },
+                                transpose: { s, wi in Conv2D.backwardInput(dy: s, w: wi, inputShape: x.shape, geometry: g, kernels: .best) })
         // The convolution as a dense matrix: column i of W is the response to the unit input e_i.
         let n = x.count, o = y.count
         var dense = [[Float]](repeating: [Float](repeating: 0, count: n), count: o)
         for i in 0..<n {
             var e = Tensor(shape: x.shape); e.data[i] = 1
-            let col = try Conv2D.forward(x: e, w: w, b: nil, geometry: g)
+            let col = try Conv2D.forward(x: e, w: w, b: nil, geometry: g, kernels: .best)
             for j in 0..<o { dense[j][i] = col.data[j] }
         }
         let plane = y.shape[2] * y.shape[3]

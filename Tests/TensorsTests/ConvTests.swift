@@ -45,7 +45,7 @@ final class ConvTests: XCTestCase {
             let x = rng.tensor([2, c, h, w])
             let wt = rng.tensor([m, c / g.group, g.kernel.h, g.kernel.w])
             let b = rng.tensor([m])
-            let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: g)
+            let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: g, kernels: .best)
             let ref = directConv(x, wt, b, g)
             XCTAssertEqual(y.shape, ref.shape)
             XCTAssertLessThan(y.maxAbsDifference(ref), 1e-5, "geometry \(g)")
@@ -57,11 +57,11 @@ final class ConvTests: XCTestCase {
         for (c, m, h, w, g) in geometries() {
             let x = rng.tensor([2, c, h, w])
             let wt = rng.tensor([m, c / g.group, g.kernel.h, g.kernel.w])
-            let y = try Conv2D.forward(x: x, w: wt, b: nil, geometry: g)
+            let y = try Conv2D.forward(x: x, w: wt, b: nil, geometry: g, kernels: .best)
             let dy = rng.tensor(y.shape)
-            let dx = Conv2D.backwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: g)
+            let dx = Conv2D.backwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: g, kernels: .best)
             let numeric = try FiniteDifference.gradient(at: x) {
-                FiniteDifference.dot(try Conv2D.forward(x: $0, w: wt, b: nil, geometry: g), dy)
+                FiniteDifference.dot(try Conv2D.forward(x: $0, w: wt, b: nil, geometry: g, kernels: .best), dy)
             }
             XCTAssertLessThan(FiniteDifference.relativeError(dx, numeric), 1e-3, "geometry \(g)")
         }
@@ -70,7 +70,7 @@ final class ConvTests: XCTestCase {
     func testChannelMismatchIsAnError() {
         let x = Tensor(shape: [1, 3, 5, 5])
         let w = Tensor(shape: [2, 2, 3, 3])
-        XCTAssertThrowsError(try Conv2D.forward(x: x, w: w, b: nil, geometry: Conv2DGeometry(kernel: (3, 3)))) {
+        XCTAssertThrowsError(try Conv2D.forward(x: x, w: w, b: nil, geometry: Conv2DGeometry(kernel: (3, 3)), kernels: .best)) {
             XCTAssertTrue("\($0)".contains("3 channels"))
         }
     }

@@ -88,14 +88,11 @@ final class FastKernelTests: XCTestCase {
         return paths
     }
 
-    /// Runs body on `path` with `threads` threads; `winogradTile` forces Winograd's tile (nil:
-    /// the per-layer choice).
-    func withKernels(path: KernelOptions.Path, threads: Int, winogradTile: Int? = nil, _ body: () throws -> Void) rethrows {
-        let saved = (BLAS.threadCount, KernelOptions.current)
-        defer { BLAS.threadCount = saved.0; KernelOptions.update { $0 = saved.1 } }
-        BLAS.threadCount = threads
-        KernelOptions.update { $0.path = path; $0.winogradTile = winogradTile }
-        try body()
+    /// Runs body with the options of `path` (`winogradTile` forcing Winograd's tile; nil: the
+    /// per-layer choice) on `threads` threads.
+    func withKernels(path: KernelOptions.Path, threads: Int, winogradTile: Int? = nil,
+                     _ body: (KernelOptions) throws -> Void) rethrows {
+        try withThreads(threads) { try body(KernelOptions(path: path).with { $0.winogradTile = winogradTile }) }
     }
 
     /// Largest relative error (`relativeError`) allowed against the direct sum: 4e-6 for every
@@ -113,12 +110,12 @@ final class FastKernelTests: XCTestCase {
                     let x = rng.tensor([t.n, t.c, t.h, t.w])
                     let wt = rng.tensor([t.m, t.c / t.g.group, t.g.kernel.h, t.g.kernel.w])
                     let b = rng.tensor([t.m])
-                    let reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g)
+                    let reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g, kernels: .reference)
                     for activation in [nil, ConvActivation.relu, .clip(-0.5, 0.7), .silu] {
                         var expected = reference
-                        activation?.apply(&expected)
-                        try withKernels(path: level, threads: threads, winogradTile: 2) {
-                            let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: activation)
+                        activation?.apply(&expected, level: 0)
+                        try withKernels(path: level, threads: threads, winogradTile: 2) { kernels in
+                            let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: activation, kernels: kernels)
                             XCTAssertEqual(y.shape, expected.shape)
                             XCTAssertLessThan(relativeError(y, expected, scale: reference), 4e-6,
                                               "case \(index), level \(level), \(threads) threads, \(String(describing: activation))")
@@ -128,17 +125,17 @@ final class FastKernelTests: XCTestCase {
                     let r = rng.tensor(reference.shape)
                     for activation in [nil, ConvActivation.relu] {
                         var expected = Elementwise.add(reference, r)
-                        activation?.apply(&expected)
-                        try withKernels(path: level, threads: threads, winogradTile: 2) {
-                            let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: activation, residual: r)
+                        activation?.apply(&expected, level: 0)
+                        try withKernels(path: level, threads: threads, winogradTile: 2) { kernels in
+                            let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: activation, residual: r, kernels: kernels)
                             XCTAssertLessThan(relativeError(y, expected, scale: Elementwise.add(reference, r)), 4e-6,
                                               "residual: case \(index), level \(level), \(threads) threads, \(String(describing: activation))")
                         }
                     }
                     // Without bias.
-                    try withKernels(path: level, threads: threads, winogradTile: 2) {
-                        let y = try Conv2D.forward(x: x, w: wt, b: nil, geometry: t.g)
-                        XCTAssertLessThan(relativeError(y, try Conv2D.referenceForward(x: x, w: wt, b: nil, geometry: t.g)), 4e-6)
+                    try withKernels(path: level, threads: threads, winogradTile: 2) { kernels in
+                        let y = try Conv2D.forward(x: x, w: wt, b: nil, geometry: t.g, kernels: kernels)
+                        XCTAssertLessThan(relativeError(y, try Conv2D.referenceForward(x: x, w: wt, b: nil, geometry: t.g, kernels: .reference)), 4e-6)
                     }
                 }
             }
@@ -155,12 +152,12 @@ final class FastKernelTests: XCTestCase {
             for (index, t) in cases.enumerated() {
                 let x = rng.tensor([t.n, t.c, t.h, t.w])
                 let wt = rng.tensor([t.m, t.c / t.g.group, t.g.kernel.h, t.g.kernel.w])
-                let dy = rng.tensor(try Conv2D.referenceForward(x: x, w: wt, b: nil, geometry: t.g).shape)
-                let expected = Conv2D.referenceBackwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: t.g)
+                let dy = rng.tensor(try Conv2D.referenceForward(x: x, w: wt, b: nil, geometry: t.g, kernels: .reference).shape)
+                let expected = Conv2D.referenceBackwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: t.g, kernels: .reference)
                 let cache = PackedWeightsCache()
-                withKernels(path: path, threads: threads, winogradTile: 2) {
+                withKernels(path: path, threads: threads, winogradTile: 2) { kernels in
                     for c in [nil, cache, cache] {
-                        let dx = Conv2D.backwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: t.g, cache: c)
+                        let dx = Conv2D.backwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: t.g, cache: c, kernels: kernels)
                         XCTAssertEqual(dx.shape, x.shape)
                         XCTAssertLessThan(dx.maxAbsDifference(expected), 2e-5, "case \(index), \(path), \(threads) threads")
                     }
@@ -186,28 +183,28 @@ final class FastKernelTests: XCTestCase {
             for (threads, tile) in [(1, 2), (1, 4), (2, 2), (2, 4)] {
                 for (index, t) in shapes.enumerated() {
                     let x = rng.tensor([t.n, t.c, t.h, t.w]), wt = rng.tensor([t.m, t.c, 3, 3], -0.3, 0.3), b = rng.tensor([t.m])
-                    let reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g)
+                    let reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g, kernels: .reference)
                     let r = rng.tensor(reference.shape)
                     let bound = tile == 4 ? Self.boundF4 : Self.bound
-                    try withKernels(path: path, threads: threads, winogradTile: tile) {
+                    try withKernels(path: path, threads: threads, winogradTile: tile) { kernels in
                         let cache = PackedWeightsCache()
                         for activation in [nil, ConvActivation.relu, .clip(-0.5, 0.7), .silu] {
                             var expected = reference
-                            activation?.apply(&expected)
-                            let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: activation, cache: cache)
+                            activation?.apply(&expected, level: 0)
+                            let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: activation, cache: cache, kernels: kernels)
                             XCTAssertLessThan(relativeError(y, expected, scale: reference), bound,
                                               "F(\(tile)x\(tile)), case \(index), \(path), \(threads) threads, \(String(describing: activation))")
                         }
                         var expected = Elementwise.add(reference, r)
-                        ConvActivation.relu.apply(&expected)
-                        let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .relu, cache: cache, residual: r)
+                        ConvActivation.relu.apply(&expected, level: 0)
+                        let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .relu, cache: cache, residual: r, kernels: kernels)
                         XCTAssertLessThan(relativeError(y, expected, scale: Elementwise.add(reference, r)), bound,
                                           "F(\(tile)x\(tile)) with residual, case \(index), \(path), \(threads) threads")
                         XCTAssertEqual(cache.forms, [tile == 4 ? .winograd4 : .winograd], "case \(index), \(path)")
                         // The input gradient runs on the same kernel (flipped, transposed weights).
                         let g = t.g, dy = r
-                        let expectedDx = Conv2D.referenceBackwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: g)
-                        let dx = Conv2D.backwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: g, cache: cache)
+                        let expectedDx = Conv2D.referenceBackwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: g, kernels: .reference)
+                        let dx = Conv2D.backwardInput(dy: dy, w: wt, inputShape: x.shape, geometry: g, cache: cache, kernels: kernels)
                         XCTAssertLessThan(relativeError(dx, expectedDx), bound, "F(\(tile)x\(tile)) input gradient, case \(index), \(path)")
                     }
                 }
@@ -220,20 +217,17 @@ final class FastKernelTests: XCTestCase {
     /// of a block of lanes) but not on 16 of them, all in inference passes; F(2×2, 3×3) where a
     /// gradient may follow; a forced tile wins.
     func testWinogradTileChoice() {
-        withKernels(path: KernelOptions.best.path, threads: 1) {
-            for level: Int32 in [1, 2] {
-                XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 56, ow: 56, level: level, inference: true), 4)
-                XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 28, ow: 28, level: level, inference: true), 4)
-                XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 7, ow: 7, level: level, inference: true), 2)
-                XCTAssertEqual(Conv2D.winogradTile(n: 16, oh: 7, ow: 7, level: level, inference: true), 4)
-            }
-            XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 14, ow: 14, level: 1, inference: true), 4) // 16 tiles: one AVX2 block
-            XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 14, ow: 14, level: 2, inference: true), 2) // half an AVX-512 block
-            for level: Int32 in [1, 2] { // a pass that may feed a gradient: F(2×2, 3×3)
-                XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 56, ow: 56, level: level, inference: false), 2)
-            }
-            KernelOptions.update { $0.winogradTile = 4 }
-            XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 7, ow: 7, level: 1, inference: false), 4)
+        // The lanes a block has follow the path (and the CPU: an AVX2 CPU runs avx2 lanes).
+        for kernels in Self.paths(openblas: false).map(KernelOptions.init(path:)) {
+            XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 56, ow: 56, kernels: kernels, inference: true), 4)
+            XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 28, ow: 28, kernels: kernels, inference: true), 4)
+            XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 7, ow: 7, kernels: kernels, inference: true), 2)
+            XCTAssertEqual(Conv2D.winogradTile(n: 16, oh: 7, ow: 7, kernels: kernels, inference: true), 4)
+            // 16 tiles: one AVX2 block, half an AVX-512 block.
+            XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 14, ow: 14, kernels: kernels, inference: true), kernels.level == 1 ? 4 : 2)
+            // A pass that may feed a gradient: F(2×2, 3×3).
+            XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 56, ow: 56, kernels: kernels, inference: false), 2)
+            XCTAssertEqual(Conv2D.winogradTile(n: 1, oh: 7, ow: 7, kernels: kernels.with { $0.winogradTile = 4 }, inference: false), 4)
         }
     }
 
@@ -243,29 +237,28 @@ final class FastKernelTests: XCTestCase {
         var rng = SeededRandom(seed: 15)
         let g = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
         let x = rng.tensor([1, 64, 28, 28]), w = rng.tensor([64, 64, 3, 3], -0.1, 0.1), b = rng.tensor([64])
-        var reference = try Conv2D.referenceForward(x: x, w: w, b: b, geometry: g)
-        ConvActivation.relu.apply(&reference)
-        let saved = Conv2D.useWinograd
-        defer { Conv2D.useWinograd = saved }
+        var reference = try Conv2D.referenceForward(x: x, w: w, b: b, geometry: g, kernels: .reference)
+        ConvActivation.relu.apply(&reference, level: 0)
         for path in Self.paths() {
-            try withKernels(path: path, threads: 2) {
-                Conv2D.useWinograd = true
+            try withKernels(path: path, threads: 2) { kernels in
                 let cache = PackedWeightsCache()
-                let fast = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu, cache: cache)
+                let fast = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu, cache: cache, kernels: kernels)
                 XCTAssertEqual(cache.forms, path == .openblas ? [] : [.winograd], "\(path)") // not inference: F(2×2, 3×3)
-                Conv2D.useWinograd = false
-                let gemm = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu)
+                let gemm = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu,
+                                              kernels: kernels.with { $0.winograd = false })
                 XCTAssertLessThan(relativeError(fast, reference), Self.bound, "\(path)")
                 XCTAssertLessThan(relativeError(gemm, reference), Self.bound, "\(path)")
             }
         }
-        // Below the AVX-512 path (as on an AVX2 CPU) the AVX-512 kernels refuse to run, before
-        // reading any operand, and the callers take the path in force.
-        withKernels(path: .avx2, threads: 1) {
-            XCTAssertEqual(ck_winograd(2, 2, nil, 8, 0, 8, nil, nil, 1, 0, 1, nil, 0, 0, 0, 0, nil), -1)
-            XCTAssertEqual(ck_conv1x1_channels(2, nil, 8, 8, 0, 8, nil, 1, 0, 1, nil, 0, 0, 0, 0, nil), -1)
-            XCTAssertEqual(ck_conv_channels(2, nil, 8, 0, 8, nil, nil, 0, 1, nil, 0, 0, 0, 0, nil), -1)
-        }
+        // Above the CPU's level (AVX-512 on an AVX2 CPU; a level no CPU has on an AVX-512 one)
+        // the kernels refuse to run, before reading any operand, and the callers fall back.
+        let above = ck_cpu_level() + 1
+        XCTAssertEqual(ck_winograd(above, 2, nil, 8, 0, 8, nil, nil, 1, 0, 1, nil, 0, 0, 0, 0, nil), -1)
+        XCTAssertEqual(ck_conv1x1_channels(above, nil, 8, 8, 0, 8, nil, 1, 0, 1, nil, 0, 0, 0, 0, nil), -1)
+        XCTAssertEqual(ck_conv_channels(above, nil, 8, 0, 8, nil, nil, 0, 1, nil, 0, 0, 0, 0, nil), -1)
+        XCTAssertEqual(ck_conv(above, nil, 8, 0, 8, nil, nil, 0, 1, nil, 0, 0, 0, 0, nil, 1), -1)
+        XCTAssertEqual(ck_sgemm(above, 0, 0, 0, 1, 0, 1, 1, 1, nil, 1, nil, 1, 0, nil, 1), -1)
+        XCTAssertEqual(ck_maxpool2d(above, nil, nil, 1, nil), -1)
     }
 
     /// 1×1 convolutions on small, deep planes and convolutions of up to 4 input channels (RGB
@@ -275,8 +268,6 @@ final class FastKernelTests: XCTestCase {
     /// asymmetric pads, two images.
     func testChannelMajorMatchesImplicitGEMM() throws {
         var rng = SeededRandom(seed: 16)
-        let saved = Conv2D.useChannelMajor
-        defer { Conv2D.useChannelMajor = saved }
         let pointwise = Conv2DGeometry(kernel: (1, 1))
         let cases: [(n: Int, c: Int, m: Int, h: Int, w: Int, g: Conv2DGeometry, channelMajor: Bool)] = [
             (1, 160, 960, 7, 7, pointwise, true),
@@ -291,22 +282,21 @@ final class FastKernelTests: XCTestCase {
         for t in cases {
             let x = rng.tensor([t.n, t.c, t.h, t.w]), wt = rng.tensor([t.m, t.c, t.g.kernel.h, t.g.kernel.w], -0.1, 0.1)
             let b = rng.tensor([t.m])
-            var reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g)
+            var reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g, kernels: .reference)
             let r = rng.tensor(reference.shape)
             reference = Elementwise.add(reference, r)
-            ConvActivation.clip(-0.5, 0.5).apply(&reference)
+            ConvActivation.clip(-0.5, 0.5).apply(&reference, level: 0)
             let label = "\(t.c) -> \(t.m) on \(t.h)x\(t.w), kernel \(t.g.kernel)"
             for (path, threads) in Self.paths(openblas: false).flatMap({ p in [1, 2].map { (p, $0) } }) {
-                try withKernels(path: path, threads: threads) {
-                    Conv2D.useChannelMajor = true
+                try withKernels(path: path, threads: threads) { kernels in
                     let cache = PackedWeightsCache()
-                    let fast = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), cache: cache, residual: r)
+                    let fast = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), cache: cache, residual: r, kernels: kernels)
                     // AVX2 takes the 1×1 channel-major kernel for every 1×1 of 16 channels or more,
                     // and the stem's as AVX-512 does.
                     let takes = path == .avx512 || t.c <= 4 ? t.channelMajor : t.g.kernel == (1, 1) && t.c >= 16
                     XCTAssertEqual(cache.forms, [takes ? .channelPanels : .gemm], "\(label), \(path)")
-                    Conv2D.useChannelMajor = false
-                    let gemm = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), residual: r)
+                    let gemm = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), residual: r,
+                                                  kernels: kernels.with { $0.channelMajor = false })
                     XCTAssertLessThan(fast.maxAbsDifference(reference), 1e-5, label)
                     XCTAssertLessThan(gemm.maxAbsDifference(reference), 1e-5, label)
                 }
@@ -324,11 +314,11 @@ final class FastKernelTests: XCTestCase {
         let planes = [(1, 1), (1, 2), (3, 1), (2, 2), (1, 5), (2, 3), (1, 7), (3, 3), (2, 5), (1, 11), (3, 4), (1, 13), (2, 7), (3, 5)]
         for (h, w) in planes {
             let x = rng.tensor([1, 72, h, w]), wt = rng.tensor([40, 72, 1, 1], -0.1, 0.1), b = rng.tensor([40])
-            let reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: pointwise)
+            let reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: pointwise, kernels: .reference)
             for (path, threads) in Self.paths(openblas: false).flatMap({ p in [1, 2].map { (p, $0) } }) {
-                try withKernels(path: path, threads: threads) {
+                try withKernels(path: path, threads: threads) { kernels in
                     let cache = PackedWeightsCache()
-                    let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: pointwise, cache: cache)
+                    let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: pointwise, cache: cache, kernels: kernels)
                     XCTAssertEqual(cache.forms, [.channelPanels], "\(h)x\(w), \(path)")
                     XCTAssertLessThan(relativeError(y, reference), 4e-6, "\(h)x\(w), \(path), \(threads) threads")
                 }
@@ -370,11 +360,11 @@ final class FastKernelTests: XCTestCase {
             for residual in [nil, r] {
                 var outputs: [[Float]] = []
                 for path in [KernelOptions.Path.avx512, .avx2] {
-                    try withKernels(path: path, threads: 2) {
+                    try withKernels(path: path, threads: 2) { kernels in
                         let cache = PackedWeightsCache()
                         let grouped = t.g.group > 1
                         let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .relu, cache: cache,
-                                                   residual: grouped ? nil : residual)
+                                                   residual: grouped ? nil : residual, kernels: kernels)
                         if !grouped { XCTAssertEqual(cache.forms, [.channelPanels], "\(t), \(path)") }
                         outputs.append(y.data)
                     }
@@ -438,15 +428,15 @@ final class FastKernelTests: XCTestCase {
         for t in cases {
             let x = rng.tensor([1, t.c, t.side, t.side]), wt = rng.tensor([t.m, t.c, t.g.kernel.h, t.g.kernel.w], -0.1, 0.1)
             let b = rng.tensor([t.m])
-            var reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g)
+            var reference = try Conv2D.referenceForward(x: x, w: wt, b: b, geometry: t.g, kernels: .reference)
             let r = rng.tensor(reference.shape)
             reference = Elementwise.add(reference, r)
-            ConvActivation.relu.apply(&reference)
+            ConvActivation.relu.apply(&reference, level: 0)
             for path in Self.paths(openblas: false) {
                 var outputs: [Tensor] = []
                 for threads in [1, 2] {
-                    try withKernels(path: path, threads: threads) {
-                        outputs.append(try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .relu, residual: r, inference: true))
+                    try withKernels(path: path, threads: threads) { kernels in
+                        outputs.append(try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .relu, residual: r, inference: true, kernels: kernels))
                     }
                 }
                 XCTAssertEqual(outputs[0].data, outputs[1].data, "\(t.label), \(path): two threads differ from one")
@@ -523,11 +513,11 @@ final class FastKernelTests: XCTestCase {
             for (act, dwAct) in [(ConvActivation.clip(0, 6), ConvActivation.clip(0, 6)), (nil, .relu)] as [(ConvActivation?, ConvActivation?)] {
                 for (bias, dwBias) in [(b, dwb), (nil, nil)] as [(Tensor?, Tensor?)] {
                     for (path, threads) in Self.paths(openblas: false).flatMap({ p in [1, 2].map { (p, $0) } }) {
-                        try withKernels(path: path, threads: threads) {
-                            let t1 = try Conv2D.forward(x: x, w: w, b: bias, geometry: g, activation: act)
-                            let layers = try Conv2D.forward(x: t1, w: dw, b: dwBias, geometry: dg, activation: dwAct)
+                        try withKernels(path: path, threads: threads) { kernels in
+                            let t1 = try Conv2D.forward(x: x, w: w, b: bias, geometry: g, activation: act, kernels: kernels)
+                            let layers = try Conv2D.forward(x: t1, w: dw, b: dwBias, geometry: dg, activation: dwAct, kernels: kernels)
                             let fused = try Conv2D.forwardPointwiseDepthwise(x: x, w: w, b: bias, geometry: g, activation: act, cache: nil,
-                                                                             dw: dw, dwBias: dwBias, dwGeometry: dg, dwActivation: dwAct)
+                                                                             dw: dw, dwBias: dwBias, dwGeometry: dg, dwActivation: dwAct, kernels: kernels)
                             XCTAssertEqual(fused.shape, layers.shape, t.label)
                             XCTAssertEqual(fused.data, layers.data, "\(t.label), \(path), \(threads) threads, bias \(bias != nil)")
                         }
@@ -535,12 +525,12 @@ final class FastKernelTests: XCTestCase {
                 }
             }
             // Against the reference kernels (the two layers above are themselves fast kernels).
-            var expanded = try Conv2D.referenceForward(x: x, w: w, b: b, geometry: g)
-            ConvActivation.clip(0, 6).apply(&expanded)
-            var reference = try Conv2D.referenceForward(x: expanded, w: dw, b: dwb, geometry: dg)
-            ConvActivation.clip(0, 6).apply(&reference)
+            var expanded = try Conv2D.referenceForward(x: x, w: w, b: b, geometry: g, kernels: .reference)
+            ConvActivation.clip(0, 6).apply(&expanded, level: 0)
+            var reference = try Conv2D.referenceForward(x: expanded, w: dw, b: dwb, geometry: dg, kernels: .reference)
+            ConvActivation.clip(0, 6).apply(&reference, level: 0)
             let fused = try Conv2D.forwardPointwiseDepthwise(x: x, w: w, b: b, geometry: g, activation: .clip(0, 6), cache: nil,
-                                                             dw: dw, dwBias: dwb, dwGeometry: dg, dwActivation: .clip(0, 6))
+                                                             dw: dw, dwBias: dwb, dwGeometry: dg, dwActivation: .clip(0, 6), kernels: .best)
             XCTAssertLessThan(relativeError(fused, reference), 4e-6, t.label)
         }
         // Chunks: 8 channels (a GEMM tile) at 56 × 56, 32 (a panel) at 14 × 14, and at 7 × 7 as
@@ -556,7 +546,7 @@ final class FastKernelTests: XCTestCase {
         XCTAssertEqual(Conv2D.pointwiseDepthwiseChunk(channels: 960, plane: 49, align: 32, tasksWanted: 4), 160)
     }
 
-    /// One image's depthwise layers split by bands of output rows (`Conv2D.rowBandsFrom`) give
+    /// One image's depthwise layers split by bands of output rows (`KernelOptions.rowBandsFrom`) give
     /// the bits of the split by channels: alone (the row-blocked 3×3 and 5×5 kernels at strides 1
     /// and 2, the general window kernel for a dilated and a 7×7 window, asymmetric padding) and
     /// after their expansion (both expansion kernels). Output heights of 30 and 26 put the second
@@ -566,16 +556,13 @@ final class FastKernelTests: XCTestCase {
         XCTAssertEqual(Conv2D.rowBand(0, of: 2, rows: 56), 0..<28)
         XCTAssertEqual(Conv2D.rowBand(1, of: 2, rows: 30), 14..<30)
         XCTAssertEqual(Conv2D.rowBand(1, of: 2, rows: 7), 2..<7)
-        let saved = Conv2D.rowBandsFrom
-        defer { Conv2D.rowBandsFrom = saved }
         var rng = SeededRandom(seed: 53)
         let paths = Self.paths(openblas: false)
-        func splits(_ run: () throws -> Tensor) throws -> [(bands: Tensor, channels: Tensor)] {
+        func splits(_ run: (KernelOptions) throws -> Tensor) throws -> [(bands: Tensor, channels: Tensor)] {
             try paths.map { path in
                 var out: [Tensor] = []
-                for from in [1, Int.max] {
-                    Conv2D.rowBandsFrom = from
-                    try withKernels(path: path, threads: 2) { out.append(try run()) }
+                for from in [1, nil] as [Int?] {
+                    try withKernels(path: path, threads: 2) { kernels in out.append(try run(kernels.with { $0.rowBandsFrom = from })) }
                 }
                 return (out[0], out[1])
             }
@@ -590,7 +577,7 @@ final class FastKernelTests: XCTestCase {
         ]
         for t in alone {
             let x = rng.tensor([1, t.c, t.side, t.side]), w = rng.tensor([t.c, 1, t.g.kernel.h, t.g.kernel.w]), b = rng.tensor([t.c])
-            for (path, (bands, channels)) in zip(paths, try splits { try Conv2D.forward(x: x, w: w, b: b, geometry: t.g, activation: .clip(0, 6)) }) {
+            for (path, (bands, channels)) in zip(paths, try splits { kernels in try Conv2D.forward(x: x, w: w, b: b, geometry: t.g, activation: .clip(0, 6), kernels: kernels) }) {
                 XCTAssertEqual(bands.shape, channels.shape, "\(t.label), \(path)")
                 XCTAssertEqual(zip(bands.data, channels.data).filter { $0.bitPattern != $1.bitPattern }.count, 0, "\(t.label), \(path)")
             }
@@ -605,9 +592,9 @@ final class FastKernelTests: XCTestCase {
             let w = rng.tensor([t.m, t.c, 1, 1], -0.2, 0.2), b = rng.tensor([t.m])
             let dw = rng.tensor([t.m, 1, t.k, t.k]), dwb = rng.tensor([t.m])
             let dg = Conv2DGeometry(kernel: (t.k, t.k), strides: (t.stride, t.stride), pads: (t.k / 2, t.k / 2, t.k / 2, t.k / 2), group: t.m)
-            let results = try splits {
+            let results = try splits { kernels in
                 try Conv2D.forwardPointwiseDepthwise(x: x, w: w, b: b, geometry: Conv2DGeometry(kernel: (1, 1)), activation: .clip(0, 6),
-                                                     cache: nil, dw: dw, dwBias: dwb, dwGeometry: dg, dwActivation: .clip(0, 6))
+                                                     cache: nil, dw: dw, dwBias: dwb, dwGeometry: dg, dwActivation: .clip(0, 6), kernels: kernels)
             }
             for (path, (bands, channels)) in zip(paths, results) {
                 XCTAssertEqual(bands.shape, channels.shape, "\(t.label), \(path)")
@@ -636,10 +623,10 @@ final class FastKernelTests: XCTestCase {
                 let x = rng.tensor([1, t.c, t.side, t.side], -3, 3)
                 let w = rng.tensor([t.m, t.c / t.g.group, t.g.kernel.h, t.g.kernel.w], -0.5, 0.5), b = rng.tensor([t.m])
                 for threads in [1, 2] {
-                    try withKernels(path: level, threads: threads) {
-                        let plain = try Conv2D.forward(x: x, w: w, b: b, geometry: t.g)
-                        let s = Elementwise.sigmoid(plain)
-                        let fused = try Conv2D.forward(x: x, w: w, b: b, geometry: t.g, activation: .silu)
+                    try withKernels(path: level, threads: threads) { kernels in
+                        let plain = try Conv2D.forward(x: x, w: w, b: b, geometry: t.g, kernels: kernels)
+                        let s = Elementwise.sigmoid(plain, kernels: kernels)
+                        let fused = try Conv2D.forward(x: x, w: w, b: b, geometry: t.g, activation: .silu, kernels: kernels)
                         XCTAssertEqual(fused.data, zip(plain.data, s.data).map { $0 * $1 }, "\(t.label), level \(level), \(threads) threads")
                     }
                 }
@@ -654,25 +641,25 @@ final class FastKernelTests: XCTestCase {
         var rng = SeededRandom(seed: 41)
         let x = rng.tensor([2, 8, 15, 16]), w = rng.tensor([12, 8, 3, 3], -0.3, 0.3), b = rng.tensor([12])
         let g = Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1)) // implicit GEMM, packs into scratch
-        var expected = try Conv2D.referenceForward(x: x, w: w, b: b, geometry: g)
-        ConvActivation.relu.apply(&expected)
+        var expected = try Conv2D.referenceForward(x: x, w: w, b: b, geometry: g, kernels: .reference)
+        ConvActivation.relu.apply(&expected, level: 0)
         let r = rng.tensor(expected.shape)
         let pw = rng.tensor([24, 8, 1, 1], -0.3, 0.3), dw = rng.tensor([24, 1, 3, 3])
         let dg = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 24)
-        let layers = try Conv2D.forward(x: try Conv2D.forward(x: x, w: pw, b: nil, geometry: Conv2DGeometry(kernel: (1, 1))),
-                                        w: dw, b: nil, geometry: dg)
+        let layers = try Conv2D.forward(x: try Conv2D.forward(x: x, w: pw, b: nil, geometry: Conv2DGeometry(kernel: (1, 1)), kernels: .reference),
+                                        w: dw, b: nil, geometry: dg, kernels: .reference)
         Conv2D.failScratchForTests(true)
         defer { Conv2D.failScratchForTests(false) }
         for (path, threads) in Self.paths(openblas: false).flatMap({ p in [1, 2].map { (p, $0) } }) {
-            try withKernels(path: path, threads: threads) {
-                let y = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu)
+            try withKernels(path: path, threads: threads) { kernels in
+                let y = try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu, kernels: kernels)
                 XCTAssertLessThan(relativeError(y, expected), 4e-6, "\(path), \(threads) threads")
-                XCTAssertThrowsError(try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu, residual: r)) { error in
+                XCTAssertThrowsError(try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: .relu, residual: r, kernels: kernels)) { error in
                     XCTAssertTrue("\(error)".contains("scratch memory"), "\(error)")
                 }
                 let fused = try Conv2D.forwardPointwiseDepthwise(x: x, w: pw, b: nil, geometry: Conv2DGeometry(kernel: (1, 1)),
                                                                  activation: nil, cache: nil, dw: dw, dwBias: nil, dwGeometry: dg,
-                                                                 dwActivation: nil)
+                                                                 dwActivation: nil, kernels: kernels)
                 XCTAssertLessThan(relativeError(fused, layers), 4e-6, "pair, \(threads) threads")
             }
         }
@@ -684,16 +671,16 @@ final class FastKernelTests: XCTestCase {
         let g = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
         let x = rng.tensor([1, 5, 8, 8])
         let w1 = rng.tensor([7, 5, 3, 3]), w2 = rng.tensor([7, 5, 3, 3])
-        let cache = PackedWeightsCache()
+        let cache = PackedWeightsCache(), kernels = KernelOptions.best
         for w in [w1, w1, w2, w1] {
-            let y = try Conv2D.forward(x: x, w: w, b: nil, geometry: g, cache: cache)
-            XCTAssertLessThan(y.maxAbsDifference(try Conv2D.referenceForward(x: x, w: w, b: nil, geometry: g)), 1e-5)
+            let y = try Conv2D.forward(x: x, w: w, b: nil, geometry: g, cache: cache, kernels: kernels)
+            XCTAssertLessThan(y.maxAbsDifference(try Conv2D.referenceForward(x: x, w: w, b: nil, geometry: g, kernels: .reference)), 1e-5)
         }
         // Mutating a weight tensor in place gives it new storage (copy on write): no stale packing.
         var w3 = w1
         w3.data[0] += 1
-        let y = try Conv2D.forward(x: x, w: w3, b: nil, geometry: g, cache: cache)
-        XCTAssertLessThan(y.maxAbsDifference(try Conv2D.referenceForward(x: x, w: w3, b: nil, geometry: g)), 1e-5)
+        let y = try Conv2D.forward(x: x, w: w3, b: nil, geometry: g, cache: cache, kernels: kernels)
+        XCTAssertLessThan(y.maxAbsDifference(try Conv2D.referenceForward(x: x, w: w3, b: nil, geometry: g, kernels: .reference)), 1e-5)
     }
 
     func testFastPoolingMatchesReference() throws {
@@ -716,13 +703,13 @@ final class FastKernelTests: XCTestCase {
                 x.data[400] = .nan // a NaN never wins a max (first tap of some windows, inside others)
                 for kind in kinds {
                     let reference = try Pool.referenceForward(x: x, geometry: g, kind: kind)
-                    try withKernels(path: path, threads: threads) {
-                        let fast = try Pool.forward2D(x: x, geometry: g, kind: kind, argmax: true)
+                    try withKernels(path: path, threads: threads) { kernels in
+                        let fast = try Pool.forward2D(x: x, geometry: g, kind: kind, argmax: true, kernels: kernels)
                         XCTAssertEqual(fast.y.shape, reference.y.shape)
                         XCTAssertLessThan(fast.y.maxAbsDifference(reference.y), 1e-6, "geometry \(index), \(kind)")
                         XCTAssertEqual(fast.argmax, reference.argmax, "geometry \(index), \(kind)")
                         // Without indices, max pooling takes the vectorized sliding-window kernel.
-                        let inference = try Pool.forward2D(x: x, geometry: g, kind: kind, argmax: false)
+                        let inference = try Pool.forward2D(x: x, geometry: g, kind: kind, argmax: false, kernels: kernels)
                         XCTAssertLessThan(inference.y.maxAbsDifference(reference.y), 1e-6, "geometry \(index), \(kind), no indices")
                         // (maxAbsDifference skips NaN: where NaN comes out must agree too.)
                         XCTAssertEqual(inference.y.data.map(\.isNaN), reference.y.data.map(\.isNaN), "geometry \(index), \(kind): NaN")
@@ -755,10 +742,10 @@ final class FastKernelTests: XCTestCase {
         let relu = expected.data.map { $0 > 0 ? $0 : 0 }
         for level in Self.paths() {
             for threads in [1, 2] {
-                withKernels(path: level, threads: threads) {
-                    let y = BatchNorm.forward(x: x, a: a, b: b)
+                withKernels(path: level, threads: threads) { kernels in
+                    let y = BatchNorm.forward(x: x, a: a, b: b, kernels: kernels)
                     XCTAssertEqual(y.data.map(\.bitPattern), expected.data.map(\.bitPattern), "level \(level), \(threads) threads")
-                    XCTAssertEqual(BatchNorm.forward(x: x, a: a, b: b, relu: true).data.map(\.bitPattern), relu.map(\.bitPattern),
+                    XCTAssertEqual(BatchNorm.forward(x: x, a: a, b: b, relu: true, kernels: kernels).data.map(\.bitPattern), relu.map(\.bitPattern),
                                    "ReLU: level \(level), \(threads) threads")
                 }
             }
@@ -771,7 +758,7 @@ final class FastKernelTests: XCTestCase {
         var rng = SeededRandom(seed: 39)
         let parts = [rng.tensor([2, 3, 40, 50]), rng.tensor([2, 5, 40, 50]), rng.tensor([2, 1, 40, 50])]
         for threads in [1, 2] {
-            try withKernels(path: KernelOptions.best.path, threads: threads) {
+            try withKernels(path: KernelOptions.best.path, threads: threads) { kernels in
                 let y = try Layout.concat(parts, axis: 1)
                 XCTAssertEqual(y.shape, [2, 9, 40, 50])
                 for i in 0..<2 {
@@ -801,8 +788,8 @@ final class FastKernelTests: XCTestCase {
         values += rng.tensor([70_001], -30, 30).data // several vectors and a partial one, on two threads
         let x = Tensor(shape: [values.count], data: values)
         for level in Self.paths() {
-            withKernels(path: level, threads: 2) {
-                let y = Elementwise.sigmoid(x)
+            withKernels(path: level, threads: 2) { kernels in
+                let y = Elementwise.sigmoid(x, kernels: kernels)
                 var worst: Double = 0
                 for (v, s) in zip(values, y.data) {
                     if v.isNaN { XCTAssertTrue(s.isNaN); continue }
@@ -831,7 +818,7 @@ final class FastKernelTests: XCTestCase {
             let a = rng.tensor(sa), b = rng.tensor(sb, 0.5, 2)
             for (kind, f) in ops {
                 for threads in [1, 2] {
-                    try withKernels(path: KernelOptions.best.path, threads: threads) {
+                    try withKernels(path: KernelOptions.best.path, threads: threads) { kernels in
                         let fast = try Elementwise.arithmetic(a, b, kind), slow = try Elementwise.binary(a, b, f)
                         XCTAssertEqual(fast.shape, slow.shape, "\(sa) \(kind) \(sb)")
                         XCTAssertEqual(fast.data, slow.data, "\(sa) \(kind) \(sb), \(threads) threads")
@@ -842,14 +829,30 @@ final class FastKernelTests: XCTestCase {
         XCTAssertThrowsError(try Elementwise.arithmetic(rng.tensor([2, 3]), rng.tensor([4]), .add))
     }
 
-    /// With Candela's kernels in use, OpenBLAS keeps one thread whatever `setThreads` asks for
-    /// (its idle workers would spin beside the kernels' threads); without them it gets the count.
+    /// OpenBLAS keeps one thread whatever `setThreads` asks for, on every path (its idle
+    /// workers would spin beside Candela's threads, which split every product themselves), and
+    /// a product on the OpenBLAS path split across two threads gives the bits of one thread.
     func testOpenBLASKeepsOneThreadBesideTheKernels() {
         let saved = BLAS.threadCount
         defer { BLAS.setThreads(saved) }
         BLAS.setThreads(2)
         XCTAssertEqual(BLAS.threadCount, 2)
-        XCTAssertEqual(BLAS.threads, BLAS.useKernels ? 1 : 2)
+        XCTAssertEqual(BLAS.threads, 1)
+        var rng = SeededRandom(seed: 3)
+        let (m, n, k) = (70, 300, 200)
+        let a = rng.tensor([m, k]), b = rng.tensor([k, n])
+        func product(threads: Int) -> [Float] {
+            var c = [Float](repeating: 0, count: m * n)
+            withThreads(threads) {
+                a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                    BLAS.sgemm(kernels: .reference, m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n,
+                               c: cp.baseAddress!, ldc: n)
+                } } }
+            }
+            return c
+        }
+        XCTAssertEqual(product(threads: 2), product(threads: 1))
+        XCTAssertEqual(BLAS.threads, 1)
     }
 
     /// `Parallel.map` returns every item's result in index order, whichever thread ran it, and

@@ -14,14 +14,12 @@ final class GEMMKernelTests: XCTestCase {
         let a = (0..<((transA ? k : m) * lda)).map { _ in rng.gaussian() }
         let b = (0..<((transB ? n : k) * ldb)).map { _ in rng.gaussian() }
         var c = (0..<(m * ldc)).map { _ in rng.gaussian() }
-        let (savedOptions, savedThreads) = (KernelOptions.current, BLAS.threadCount)
-        defer { KernelOptions.update { $0 = savedOptions }; BLAS.threadCount = savedThreads }
-        KernelOptions.update { $0.path = path }
-        BLAS.threadCount = threads
-        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-            BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, lda: lda,
-                       b: bp.baseAddress!, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
-        } } }
+        withThreads(threads) {
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                BLAS.sgemm(kernels: KernelOptions(path: path), transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                           a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb, beta: beta, c: cp.baseAddress!, ldc: ldc)
+            } } }
+        }
         return c
     }
 

@@ -11,7 +11,7 @@ final class KernelTests: XCTestCase {
                                                   9, 8, 2, 7,
                                                   6, 7, 3, 1])
         let g = PoolGeometry(kernel: [2, 2], strides: [2, 2])
-        let (y, argmax) = try Pool.forward(x: x, geometry: g, kind: .max)
+        let (y, argmax) = try Pool.forward(x: x, geometry: g, kind: .max, kernels: .best)
         XCTAssertEqual(y.data, [4, 5, 9, 7])
         XCTAssertEqual(argmax, [4, 2, 8, 11])
         let dx = Pool.backward(dy: Tensor(shape: [1, 1, 2, 2], data: [1, 2, 3, 4]), x: x, geometry: g, kind: .max, argmax: argmax)
@@ -28,10 +28,10 @@ final class KernelTests: XCTestCase {
         let x = Tensor(shape: [1, 1, 2, 2], data: [-5, -6, -7, -8])
         // Padding never wins a max, even against negative values.
         let g = PoolGeometry(kernel: [3, 3], pads: [1, 1, 1, 1])
-        XCTAssertEqual(try Pool.forward(x: x, geometry: g, kind: .max).y.data, [-5, -5, -5, -5])
+        XCTAssertEqual(try Pool.forward(x: x, geometry: g, kind: .max, kernels: .best).y.data, [-5, -5, -5, -5])
         // Average with and without the padded taps: corner window holds 4 real of 9 taps.
-        XCTAssertEqual(try Pool.forward(x: x, geometry: g, kind: .average(countIncludePad: false)).y.data[0], -6.5)
-        XCTAssertEqual(try Pool.forward(x: x, geometry: g, kind: .average(countIncludePad: true)).y.data[0], -26.0 / 9, accuracy: 1e-6)
+        XCTAssertEqual(try Pool.forward(x: x, geometry: g, kind: .average(countIncludePad: false), kernels: .best).y.data[0], -6.5)
+        XCTAssertEqual(try Pool.forward(x: x, geometry: g, kind: .average(countIncludePad: true), kernels: .best).y.data[0], -26.0 / 9, accuracy: 1e-6)
     }
 
     func testPoolBackwardFiniteDifferences() throws {
@@ -45,11 +45,11 @@ final class KernelTests: XCTestCase {
         for (g, shape) in cases {
             for kind in [Pool.Kind.max, .average(countIncludePad: false), .average(countIncludePad: true)] {
                 let x = rng.tensor(shape)
-                let (y, argmax) = try Pool.forward(x: x, geometry: g, kind: kind)
+                let (y, argmax) = try Pool.forward(x: x, geometry: g, kind: kind, kernels: .best)
                 let dy = rng.tensor(y.shape)
                 let dx = Pool.backward(dy: dy, x: x, geometry: g, kind: kind, argmax: argmax)
                 let numeric = try FiniteDifference.gradient(at: x, epsilon: 1e-4) {
-                    FiniteDifference.dot(try Pool.forward(x: $0, geometry: g, kind: kind).y, dy)
+                    FiniteDifference.dot(try Pool.forward(x: $0, geometry: g, kind: kind, kernels: .best).y, dy)
                 }
                 XCTAssertLessThan(FiniteDifference.relativeError(dx, numeric), 2e-2, "\(g) \(kind)")
             }
@@ -122,7 +122,7 @@ final class KernelTests: XCTestCase {
                                       mean: Tensor(shape: [2], data: [1, 3]), variance: Tensor(shape: [2], data: [4, 1]),
                                       epsilon: 0)
         // channel 0: 2·(x−1)/2 = x−1; channel 1: (x−3)/1 + 1 = x−2
-        XCTAssertEqual(BatchNorm.forward(x: x, a: a, b: b).data, [0, 1, 1, 2])
+        XCTAssertEqual(BatchNorm.forward(x: x, a: a, b: b, kernels: .best).data, [0, 1, 1, 2])
         XCTAssertEqual(BatchNorm.backward(dy: Tensor(shape: [1, 2, 1, 2], repeating: 1), a: a).data, [1, 1, 1, 1])
     }
 
@@ -131,16 +131,16 @@ final class KernelTests: XCTestCase {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let (m, k, n) = (3, 4, 5)
             let a = rng.tensor(ta ? [k, m] : [m, k]), b = rng.tensor(tb ? [n, k] : [k, n]), c = rng.tensor([n])
-            let y = try Gemm.forward(a: a, b: b, c: c, transA: ta, transB: tb, alpha: 0.5, beta: 2)
+            let y = try Gemm.forward(a: a, b: b, c: c, transA: ta, transB: tb, alpha: 0.5, beta: 2, kernels: .best)
             for i in 0..<m { for j in 0..<n {
                 var s: Float = 0
                 for q in 0..<k { s += (ta ? a.data[q * m + i] : a.data[i * k + q]) * (tb ? b.data[j * k + q] : b.data[q * n + j]) }
                 XCTAssertEqual(y.data[i * n + j], 0.5 * s + 2 * c.data[j], accuracy: 1e-5)
             } }
             let dy = rng.tensor(y.shape)
-            let da = Gemm.backwardA(dy: dy, a: a, b: b, transA: ta, transB: tb, alpha: 0.5)
+            let da = Gemm.backwardA(dy: dy, a: a, b: b, transA: ta, transB: tb, alpha: 0.5, kernels: .best)
             let numeric = try FiniteDifference.gradient(at: a) {
-                FiniteDifference.dot(try Gemm.forward(a: $0, b: b, c: c, transA: ta, transB: tb, alpha: 0.5, beta: 2), dy)
+                FiniteDifference.dot(try Gemm.forward(a: $0, b: b, c: c, transA: ta, transB: tb, alpha: 0.5, beta: 2, kernels: .best), dy)
             }
             XCTAssertLessThan(FiniteDifference.relativeError(da, numeric), 1e-3, "transA \(ta) transB \(tb)")
         }

@@ -22,6 +22,21 @@ public enum Support {
     }
 }
 
+extension KernelOptions {
+    /// The options tests compare the fast kernels against: the OpenBLAS path (im2col and
+    /// OpenBLAS's GEMM, plain C loops).
+    public static var reference: KernelOptions { KernelOptions(path: .openblas) }
+}
+
+/// Runs `body` with `BLAS.threadCount` set to `threads` (the one process-wide setting left:
+/// how many threads a kernel splits into), restored after.
+public func withThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
+    let saved = BLAS.threadCount
+    defer { BLAS.threadCount = saved }
+    BLAS.threadCount = threads
+    return try body()
+}
+
 /// The seeded generator of `Tensors` (SplitMix64), with helpers for tests: every random test is reproducible.
 public typealias SeededRandom = SeededGenerator
 

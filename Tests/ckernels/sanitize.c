@@ -89,7 +89,7 @@ static void test_sgemm(int level) {
                     for (int p = 0; p < k; p++) acc += (double)a[ta ? p * lda + i : i * lda + p] * b[tb ? j * ldb + p : p * ldb + j];
                     want[i * n + j] = (float)(0.5 * acc + 2.0 * c[i * n + j]);
                 }
-            int rc = ck_sgemm(ta, tb, 0, m, 0, n, k, 0.5f, a, lda, b, ldb, 2.0f, c, n);
+            int rc = ck_sgemm(level, ta, tb, 0, m, 0, n, k, 0.5f, a, lda, b, ldb, 2.0f, c, n);
             expect(rc == 0, "ck_sgemm returns 0", level);
             if (rc == 0) expect_close("ck_sgemm", level, c, want, (size_t)m * n, 1e-4f);
             free(a); free(b); free(c); free(want);
@@ -191,7 +191,7 @@ static void test_depthwise_and_pooling(int level) {
         float *want = malloc((size_t)channels * plane * sizeof(float)), *y = malloc((size_t)channels * plane * sizeof(float));
         for (int c = 0; c < channels; c++)
             reference_conv(&g, 1, x + (size_t)c * g.h * g.w, w + (size_t)c * kk * kk, bias + c, want + (size_t)c * plane);
-        ck_depthwise(&g, x, w, bias, channels, CK_ACT_NONE, 0, 0, y);
+        ck_depthwise(level, &g, x, w, bias, channels, CK_ACT_NONE, 0, 0, y);
         expect_close("ck_depthwise", level, y, want, (size_t)channels * plane, 1e-4f);
         // Max pooling of the same windows (padding never wins).
         for (int c = 0; c < channels; c++)
@@ -205,7 +205,7 @@ static void test_depthwise_and_pooling(int level) {
                         }
                     want[((size_t)c * g.oh + oy) * g.ow + ox] = best;
                 }
-        if (ck_maxpool2d(&g, x, channels, y) == 0) expect_close("ck_maxpool2d", level, y, want, (size_t)channels * plane, 0);
+        if (ck_maxpool2d(level, &g, x, channels, y) == 0) expect_close("ck_maxpool2d", level, y, want, (size_t)channels * plane, 0);
         free(x); free(w); free(bias); free(want); free(y);
     }
 }
@@ -214,7 +214,7 @@ static void test_elementwise(int level) {
     size_t n = 1037;
     float *x = random_floats(n), *y = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) { x[i] *= 30; want[i] = (float)(1 / (1 + exp(-(double)x[i]))); }
-    ck_sigmoid(x, y, n);
+    ck_sigmoid(level, x, y, n);
     expect_close("ck_sigmoid", level, y, want, n, 1e-6f);
     free(x); free(y); free(want);
 }
@@ -241,7 +241,6 @@ static void test_col2im(int level) {
 int main(void) {
     int top = ck_cpu_level();
     for (int level = top; level >= 0; level--) {
-        ck_sgemm_limit(level);
         if (level >= 1) { test_sgemm(level); test_conv(level); }
         if (level >= 1) test_pointwise_channels(level);
         if (level >= 1) { test_winograd(level, 2); test_winograd(level, 4); }

@@ -2,29 +2,28 @@
 #define CKERNELS_H
 #include <stddef.h>
 
-/// Which single-precision GEMM kernel this CPU runs: 2 = AVX-512F, 1 = AVX2+FMA, 0 = none
-/// (the caller falls back to OpenBLAS). Checked once with the CPU's feature flags.
-int ck_sgemm_level(void);
-
-/// What this CPU supports, whatever `ck_sgemm_limit` set: 2 = AVX-512F, 1 = AVX2+FMA, 0 = neither.
+/// The highest kernel level this CPU runs: 2 = AVX-512F, 1 = AVX2+FMA, 0 = neither. Checked once
+/// with the CPU's feature flags (CPUID).
+///
+/// Every kernel entry takes the level to run as its first argument (the caller's
+/// `KernelOptions`: no kernel reads a process-wide setting). A level above this one is never
+/// run: entries that return a status return -1 (the caller then takes its fallback), the others
+/// run the highest level the CPU has below the one asked for.
 int ck_cpu_level(void);
-
-/// Restricts the kernel to at most `level` (tests run the AVX2 kernel on an AVX-512 CPU);
-/// a level above what the CPU supports is lowered to it. Returns the level now in use.
-int ck_sgemm_limit(int level);
 
 /// y[j] = alpha * (op(B) x)[j] + beta * y[j] for j in [n0, n1): a matrix-vector product on the
 /// AVX-512 level (x has k contiguous entries; op(B) is (n, k): B itself, row stride ldb, when
 /// trans, else Bᵀ with B (k, n)). With beta = 0, y is not read. Single-threaded; callers split
 /// [n0, n1). Returns 0, or -1 below the AVX-512 level (the caller then uses BLAS).
-int ck_sgemv(int trans, int n0, int n1, int k, float alpha, const float *b, int ldb, const float *x, float beta, float *y);
+int ck_sgemv(int level, int trans, int n0, int n1, int k, float alpha, const float *b, int ldb, const float *x, float beta, float *y);
 
 /// C = alpha * op(A) * op(B) + beta * C for row-major matrices (op(A) m x k, op(B) k x n,
 /// C m x n; lda, ldb, ldc the stored row strides; op = transpose when transA / transB), on the
 /// rows [m0, m1) and columns [n0, n1) of C only, so that callers can split one product across
-/// threads. Single-threaded. Returns 0, or -1 when there is no kernel for this CPU or the
-/// packing buffers cannot be allocated (the caller then uses OpenBLAS).
-int ck_sgemm(int transA, int transB, int m0, int m1, int n0, int n1, int k, float alpha,
+/// threads, with the tile of `level`. Single-threaded. Returns 0, or -1 when there is no kernel
+/// for `level` on this CPU or the packing buffers cannot be allocated (the caller then uses
+/// OpenBLAS).
+int ck_sgemm(int level, int transA, int transB, int m0, int m1, int n0, int n1, int k, float alpha,
              const float *a, int lda, const float *b, int ldb,
              float beta, float *c, int ldc);
 
@@ -55,8 +54,8 @@ void ck_pack_weights(int level, int m, int k, const float *a, float *out);
 /// k = c*kh*kw; m0 must be a multiple of the level's tile height (8 for AVX-512, 6 for AVX2, see
 /// `ck_tile_rows`); y is (m, oh*ow) with row stride ldy; bias has m entries or is NULL.
 /// Single-threaded; callers split rows, columns or images across threads. Returns 0, or -1
-/// without a kernel for `level` or when `level` is above the one in force (`ck_sgemm_level`:
-/// a kernel never runs instructions the CPU or the chosen path lacks).
+/// without a kernel for `level` or when `level` is above `ck_cpu_level` (a kernel never runs
+/// instructions the CPU lacks).
 /// With `add_output`, y's existing contents are added to the sums before the activation
 /// (y = act(W * im2col(x) + bias + y): a residual connection fused into the convolution).
 int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
@@ -74,7 +73,7 @@ void ck_pack_channel_panels(int m, int k, const float *w, float *out);
 /// (for small planes, where pixels do not fill the vectors): y (m, plane) = act(W x + bias) on
 /// channels [c0, c1) (c0 a multiple of 32) and pixels [n0, n1), x (k, plane). `panels` from
 /// `ck_pack_channel_panels`. `add_output` as for `ck_conv`. Single-threaded. Returns 0, or -1
-/// without AVX2 (`level` below 1 or above the level in force) or without scratch memory (depth
+/// without AVX2 (`level` below 1 or above `ck_cpu_level`) or without scratch memory (depth
 /// over 128). Levels 2 and 1 give the same bits (SiLU aside).
 int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, int c1, const float *x, int plane,
                         int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y);
@@ -84,7 +83,7 @@ int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, in
 /// [c0, c1) (c0 a multiple of 32) and output rows [oy0, oy1), x (c, h, w). `panels` from
 /// `ck_pack_channel_panels` with k = c * kh * kw. `add_output` as for `ck_conv`. Tiles of 8
 /// pixels x 32 channels at level 2, 6 x 16 at level 1 (the same bits). Single-threaded.
-/// Returns 0, or -1 without AVX2 (`level` below 1 or above the level in force), scratch
+/// Returns 0, or -1 without AVX2 (`level` below 1 or above `ck_cpu_level`), scratch
 /// memory, or for more than 1024 taps (the caller then uses `ck_conv`).
 int ck_conv_channels(int level, const float *panels, int m, int c0, int c1, const ck_conv_geometry *g, const float *x,
                      int oy0, int oy1, const float *bias, int add_output, int act, float lo, float hi, float *y);
@@ -99,7 +98,7 @@ int ck_tile_rows(int level);
 /// `channels` consecutive channels of a depthwise convolution, computed directly: for each c,
 /// y[c] (oh, ow) = act(conv(x[c], w[c]) + bias[c]) with x[c] (h, w) and a kh x kw filter w[c]
 /// (g->c is ignored; bias may be NULL).
-void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
+void ck_depthwise(int level, const ck_conv_geometry *g, const float *x, const float *w, const float *bias, int channels,
                   int act, float lo, float hi, float *y);
 
 /// Output rows [oy0, oy1) of `ck_depthwise` on `channels` channels: the planes of x lie
@@ -107,7 +106,7 @@ void ck_depthwise(const ck_conv_geometry *g, const float *x, const float *w, con
 /// read; y (channels, oh, ow) keeps whole planes and gets only the band's rows. With oy0 a
 /// multiple of `CK_DEPTHWISE_BAND_MULTIPLE` every output has the same bits as from
 /// `ck_depthwise` on the whole plane.
-void ck_depthwise_rows(const ck_conv_geometry *g, const float *x, size_t x_plane, const float *w, const float *bias,
+void ck_depthwise_rows(int level, const ck_conv_geometry *g, const float *x, size_t x_plane, const float *w, const float *bias,
                        int channels, int oy0, int oy1, int act, float lo, float hi, float *y);
 
 /// What a band of `ck_depthwise_rows` or `ck_pointwise_depthwise` must start at a multiple of
@@ -160,7 +159,7 @@ int ck_winograd(int level, int tile, const float *packed, int m, int m0, int m1,
 /// x[c] (h, w), padding never winning, a NaN never replacing a value (an all-NaN or all-padding
 /// window gives -inf). No indices. Returns 0, or -1 when the CPU or the kernel size does not
 /// allow it (the caller then uses `ck_pool2d`).
-int ck_maxpool2d(const ck_conv_geometry *g, const float *x, int channels, float *y);
+int ck_maxpool2d(int level, const ck_conv_geometry *g, const float *x, int channels, float *y);
 
 /// The adjoint of im2col for one image and group: x (c, h, w) += col (c*kh*kw, oh*ow) folded back,
 /// overlapping taps added (the input gradient's last step at strides other than 1).
@@ -188,19 +187,19 @@ int ck_reexec_with_malloc_tunables(char *const argv[]);
 
 /// y[i] = 1 / (1 + exp(-x[i])) for i < n (AVX-512 when the CPU has it; relative error below
 /// 1e-6 against the exact value). x and y may be the same array.
-void ck_sigmoid(const float *x, float *y, size_t n);
+void ck_sigmoid(int level, const float *x, float *y, size_t n);
 
 /// y[i] = x[i] * sigmoid(x[i]) (SiLU, EfficientNet's Swish): the same bits as `ck_sigmoid`
 /// followed by the product, which is what CK_ACT_SILU stores in every kernel. x and y may be
 /// the same array.
-void ck_silu(const float *x, float *y, size_t n);
+void ck_silu(int level, const float *x, float *y, size_t n);
 
 /// Per-channel affine maps of `planes` consecutive planes of `plane` values (inference batch
 /// normalization): plane p belongs to channel c = (first + p) mod channels and gets
 /// y = a[c] · x + b[c], rounded after the product and after the sum (no fused multiply-add: the
 /// bits of the plain loop), then max(y, 0) when `relu` (0 for NaN, as the ReLU node). x and y
 /// may be the same array.
-void ck_channel_affine(const float *x, float *y, size_t planes, size_t plane, const float *a, const float *b,
+void ck_channel_affine(int level, const float *x, float *y, size_t planes, size_t plane, const float *a, const float *b,
                        int channels, int first, int relu);
 
 /// A task of `ck_parallel_for`: runs task `index` of the job whose context is `ctx`.

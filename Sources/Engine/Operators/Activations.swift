@@ -7,15 +7,15 @@ struct UnaryOp: Operator {
     let f: @Sendable (Float) -> Float
     let derivative: @Sendable (_ x: Float, _ y: Float) -> Float
     /// A vectorized kernel computing `f` over a whole tensor, where one exists.
-    var kernel: (@Sendable (Tensor) -> Tensor)? = nil
+    var kernel: (@Sendable (Tensor, KernelOptions) -> Tensor)? = nil
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
-        if let kernel { return [kernel(x)] }
+        if let kernel { return [kernel(x, pass.kernels)] }
         return [Tensor(shape: x.shape, data: x.data.map(f))]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "X"), y = outputs[0]
         var dx = dy
@@ -44,7 +44,7 @@ enum Activations {
             return UnaryOp(f: { $0 > 0 ? gamma * $0 : gamma * alpha * (exp($0) - 1) },
                            derivative: { x, _ in x > 0 ? gamma : gamma * alpha * exp(x) })
         },
-        "Sigmoid": { _ in UnaryOp(f: sigmoid, derivative: { _, y in y * (1 - y) }, kernel: Elementwise.sigmoid) },
+        "Sigmoid": { _ in UnaryOp(f: sigmoid, derivative: { _, y in y * (1 - y) }, kernel: { Elementwise.sigmoid($0, kernels: $1) }) },
         "Tanh": { _ in UnaryOp(f: { tanh($0) }, derivative: { _, y in 1 - y * y }) },
         "HardSigmoid": { a in
             let alpha = try a.float("alpha", default: 0.2), beta = try a.float("beta", default: 0.5)
@@ -85,14 +85,14 @@ struct ClipOp: Operator {
         return (lo ?? -Float.infinity, hi ?? Float.infinity)
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "input")
         let (lo, hi) = bounds(inputs)
         return [Tensor(shape: x.shape, data: x.data.map { min(hi, max(lo, $0)) })]
     }
 
     /// The ordinary gradient: 1 strictly inside the bounds (ReLU6 keeps it under guided backprop too).
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "input")
         let (lo, hi) = bounds(inputs)

@@ -14,13 +14,13 @@ struct BinaryOp: Operator {
     /// Add's derivatives are constant (1, 1): its backward only sums dy back to each shape.
     var isAdd: Bool { kind == .add }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         if let kind { return [try Elementwise.arithmetic(a, b, kind)] }
         return [try Elementwise.binary(a, b, f)]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil, nil] }
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         if isAdd { return [Elementwise.sumToShape(dy, a.shape), Elementwise.sumToShape(dy, b.shape)] }
@@ -67,7 +67,7 @@ struct VariadicOp: Operator {
         }
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let xs = inputs.compactMap { $0 }
         guard var acc = xs.first else { throw EngineError("needs at least one input") }
         for x in xs.dropFirst() { acc = try Elementwise.binary(acc, x, combine) }
@@ -75,7 +75,7 @@ struct VariadicOp: Operator {
     }
 
     /// Sum: dy to every input. Max/Min: dy to the input that supplied the value (first on ties).
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return inputs.map { _ in nil } }
         var taken = [Bool](repeating: false, count: dy.count)
         return try inputs.map { input -> Tensor? in
@@ -94,11 +94,11 @@ struct VariadicOp: Operator {
 
 /// ONNX `PRelu`: y = x for x ≥ 0, slope·x otherwise; slope broadcasts to x.
 struct PReluOp: Operator {
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         [try Elementwise.binary(try required(inputs, 0, "X"), try required(inputs, 1, "slope")) { x, s in x >= 0 ? x : s * x }]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil, nil] }
         let x = try required(inputs, 0, "X"), slope = try required(inputs, 1, "slope")
         let s = try Elementwise.binary(x, slope) { x, s in x > 0 ? 1 : s }

@@ -83,41 +83,38 @@ struct ConvOp: Operator {
     }
 
     // x: (N,C,H,W), w: (M,C/group,kh,kw), b: (M) -> y: (N,M,OH,OW)   (1-D: drop H)
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        [try forward(inputs, activation: activation)]
-    }
-
-    func forward(_ inputs: [Tensor?], inference: Bool) throws -> [Tensor] {
-        [try forward(inputs, activation: activation, inference: inference)]
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
+        [try forward(inputs, activation: activation, pass)]
     }
 
     /// y = relu?(conv(x) + b + residual): this Conv with the Add (and ReLU) after it, for
     /// inference passes (`ResidualFusion`). Only for a Conv without a fused activation.
-    func forward(_ inputs: [Tensor?], residual: consuming Tensor, relu: Bool) throws -> Tensor {
+    func forward(_ inputs: [Tensor?], residual: consuming Tensor, relu: Bool, kernels: KernelOptions) throws -> Tensor {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         if let g = plainGeometry(x: x, w: w) {
             // (No plan tuple: copying the operands into one and out again retains and releases
             // each twice, per call.)
             return try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: relu ? .relu : nil, cache: packedWeights,
-                                      residual: consume residual, inference: true)
+                                      residual: consume residual, inference: true, kernels: kernels)
         }
         let p = try generalPlan(x: x, w: w)
         return try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry, activation: relu ? .relu : nil,
-                                  cache: packedWeights, residual: consume residual, inference: true)
+                                  cache: packedWeights, residual: consume residual, inference: true, kernels: kernels)
     }
 
     /// y = act(conv(x) + b): `forward` with the fused activation, or another one (`SiLUFusion`'s
-    /// SiLU, for inference passes); `inference` as for `Conv2D.forward`.
-    func forward(_ inputs: [Tensor?], activation act: ConvActivation?, inference: Bool = false) throws -> Tensor {
+    /// SiLU, for inference passes) in `pass` (its `inference` as for `Conv2D.forward`).
+    func forward(_ inputs: [Tensor?], activation act: ConvActivation?, _ pass: Pass) throws -> Tensor {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let b = inputs.count > 2 ? inputs[2] : nil
         if let g = plainGeometry(x: x, w: w) {
-            return try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: act, cache: packedWeights, inference: inference)
+            return try Conv2D.forward(x: x, w: w, b: b, geometry: g, activation: act, cache: packedWeights,
+                                      inference: pass.inference, kernels: pass.kernels)
         }
         let p = try generalPlan(x: x, w: w)
         let y = try Conv2D.forward(x: p.x, w: p.w, b: b, geometry: p.geometry, activation: act, cache: packedWeights,
-                                   inference: inference)
+                                   inference: pass.inference, kernels: pass.kernels)
         return x.rank == 3 ? y.reshaped([y.shape[0], y.shape[1], y.shape[3]]) : y
     }
 
@@ -126,7 +123,7 @@ struct ConvOp: Operator {
     /// the fused ones, or SiLU); `dwInputs` are the depthwise node's (its first, the intermediate
     /// tensor, is not read). 2-D only.
     func forward(_ inputs: [Tensor?], activation act: ConvActivation?, depthwise dw: ConvOp, _ dwInputs: [Tensor?],
-                 dwActivation: ConvActivation?) throws -> Tensor {
+                 dwActivation: ConvActivation?, kernels: KernelOptions) throws -> Tensor {
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         let k = try required(dwInputs, 1, "W")
         guard x.rank == 4, w.rank == 4 else {
@@ -138,7 +135,7 @@ struct ConvOp: Operator {
         return try Conv2D.forwardPointwiseDepthwise(x: p.x, w: p.w, b: inputs.count > 2 ? inputs[2] : nil, geometry: p.geometry,
                                                     activation: act, cache: packedWeights, dw: q.w,
                                                     dwBias: dwInputs.count > 2 ? dwInputs[2] : nil, dwGeometry: q.geometry,
-                                                    dwActivation: dwActivation)
+                                                    dwActivation: dwActivation, kernels: kernels)
     }
 
     /// The output shape of a 2-D convolution of x with w, nil for other ranks or a bad geometry.
@@ -148,12 +145,9 @@ struct ConvOp: Operator {
         return [x.shape[0], w.shape[0], oh, ow]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
-        try backward(inputs: inputs, outputs: outputs, gradOutputs: gradOutputs, relu: .gradient)
-    }
-
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard var dy = gradOutputs[0] else { return [nil] }
+        let relu = pass.relu
         let x = try required(inputs, 0, "X"), w = try required(inputs, 1, "W")
         if activation == .silu { throw EngineError("a Conv with SiLU fused into it has no backward (inference passes only)") }
         // A fused activation passes the gradient where its output is not clamped (y is monotone in
@@ -172,7 +166,8 @@ struct ConvOp: Operator {
         }
         let p = try plan(x: x, w: w)
         let dy2 = x.rank == 3 ? dy.reshaped([dy.shape[0], dy.shape[1], 1, dy.shape[2]]) : dy
-        return [Conv2D.backwardInput(dy: dy2, w: p.w, inputShape: p.x.shape, geometry: p.geometry, cache: packedWeights).reshaped(x.shape)]
+        return [Conv2D.backwardInput(dy: dy2, w: p.w, inputShape: p.x.shape, geometry: p.geometry, cache: packedWeights,
+                                      kernels: pass.kernels).reshaped(x.shape)]
     }
 }
 

@@ -2,17 +2,14 @@ import Tensors
 
 /// ONNX `Relu`.
 struct ReluOp: Operator {
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         [Elementwise.reluForward(try required(inputs, 0, "X"))]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
-        try backward(inputs: inputs, outputs: outputs, gradOutputs: gradOutputs, relu: .gradient)
-    }
-
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], relu: ReluBackward) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard var dx = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "X")
+        let relu = pass.relu
         x.data.withUnsafeBufferPointer { xp in
             dx.data.withUnsafeMutableBufferPointer { d in
                 for i in 0..<d.count { d[i] = relu.apply(d[i], positive: xp[i] > 0) }
@@ -24,9 +21,9 @@ struct ReluOp: Operator {
 
 /// ONNX `Identity`, and `Dropout` in inference (where it is the identity).
 struct IdentityOp: Operator {
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] { [try required(inputs, 0, "X")] }
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] { [try required(inputs, 0, "X")] }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         [gradOutputs[0]]
     }
 }
@@ -52,25 +49,25 @@ struct BatchNormalizationOp: Operator {
     }
 
     // x: (N,C,...) -> y: (N,C,...)
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
-        if training { return try trainingForward(x, inputs) }
-        return [try forward(inputs, relu: false)]
+        if training { return try trainingForward(x, inputs, kernels: pass.kernels) }
+        return [try forward(inputs, relu: false, kernels: pass.kernels)]
     }
 
     /// Inference mode: y = BN(x), or max(BN(x), 0) with `relu` (this node with the Relu after it,
     /// for inference passes: `BatchNormReluFusion`, which never takes a training-mode node).
-    func forward(_ inputs: [Tensor?], relu: Bool) throws -> Tensor {
+    func forward(_ inputs: [Tensor?], relu: Bool, kernels: KernelOptions) throws -> Tensor {
         let x = try required(inputs, 0, "X")
         let (a, b) = try affine(inputs)
         guard x.rank >= 2, x.shape[1] == a.count else {
             throw EngineError("input \(x.shape) has \(x.rank >= 2 ? x.shape[1] : 0) channels, parameters have \(a.count)")
         }
-        return BatchNorm.forward(x: x, a: a, b: b, relu: relu)
+        return BatchNorm.forward(x: x, a: a, b: b, relu: relu, kernels: kernels)
     }
 
     /// Batch statistics (population variance) per channel; running statistics updated with momentum.
-    func trainingForward(_ x: Tensor, _ inputs: [Tensor?]) throws -> [Tensor] {
+    func trainingForward(_ x: Tensor, _ inputs: [Tensor?], kernels: KernelOptions) throws -> [Tensor] {
         let (n, c) = (x.shape[0], x.shape[1])
         let plane = x.shape.dropFirst(2).elementCount
         let count = Double(n * plane)
@@ -85,10 +82,10 @@ struct BatchNormalizationOp: Operator {
                                       mean: mean, variance: variance, epsilon: epsilon)
         let runningMean = try Elementwise.binary(try required(inputs, 3, "input_mean"), mean) { r, m in r * momentum + m * (1 - momentum) }
         let runningVar = try Elementwise.binary(try required(inputs, 4, "input_var"), variance) { r, v in r * momentum + v * (1 - momentum) }
-        return [BatchNorm.forward(x: x, a: a, b: b), runningMean, runningVar]
+        return [BatchNorm.forward(x: x, a: a, b: b, kernels: kernels), runningMean, runningVar]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         guard !training else { throw EngineError("backward of training-mode batch normalization is not supported").unsupported() }
         return [BatchNorm.backward(dy: dy, a: try affine(inputs).a)]

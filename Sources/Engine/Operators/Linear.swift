@@ -6,14 +6,14 @@ struct FlattenOp: Operator {
 
     init(_ a: Attributes) throws { axis = try a.int("axis", default: 1) }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "input")
         let k = axis < 0 ? axis + x.rank : axis
         guard k >= 0 && k <= x.rank else { throw EngineError("axis \(axis) out of range for rank \(x.rank)") }
         return [x.reshaped([x.shape[..<k].elementCount, x.shape[k...].elementCount])]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         return [dy.reshaped(try required(inputs, 0, "input").shape)]
     }
@@ -41,13 +41,13 @@ struct GemmOp: Operator {
     }
 
     // A: (M,K), B: (K,N), C: broadcastable to (M,N) -> Y: (M,N)
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let a = try required(inputs, 0, "A"), b = try required(inputs, 1, "B")
         let c = inputs.count > 2 ? inputs[2] : nil
         if a.rank == 2, b.rank == 2 { // the product (M, N), checked before allocating
             try Limits.checkShape([transA ? a.shape[1] : a.shape[0], transB ? b.shape[0] : b.shape[1]], "Gemm")
         }
-        if !transA, a.rank == 2, b.rank == 2, a.shape[0] >= 4, BLAS.useKernels {
+        if !transA, a.rank == 2, b.rank == 2, a.shape[0] >= 4, pass.kernels.ownKernels {
             // A batch through a fully connected layer: Yᵀ = W·Aᵀ as a 1×1 convolution over the batch,
             // so that W (N,K), the large operand, is packed once per model instead of on every call.
             let (m, k) = (a.shape[0], a.shape[1])
@@ -56,20 +56,21 @@ struct GemmOp: Operator {
                 let n = w.shape[0]
                 let x = Layout.transpose(a, perm: [1, 0]).reshaped([1, k, 1, m])
                 let yt = try Conv2D.forward(x: x, w: w.reshaped([n, k, 1, 1]), b: nil, geometry: Conv2DGeometry(kernel: (1, 1)),
-                                            cache: packedWeights)
+                                            cache: packedWeights, kernels: pass.kernels)
                 var y = Layout.transpose(yt.reshaped([n, m]), perm: [1, 0])
                 if alpha != 1 { y.data.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] *= alpha } } }
                 if let c, beta != 0 { y = try Elementwise.binary(y, c) { [beta] yv, cv in yv + beta * cv } }
                 return [y]
             }
         }
-        return [try Gemm.forward(a: a, b: b, c: c, transA: transA, transB: transB, alpha: alpha, beta: beta)]
+        return [try Gemm.forward(a: a, b: b, c: c, transA: transA, transB: transB, alpha: alpha, beta: beta,
+                                 kernels: pass.kernels)]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil, nil, nil] }
         let da = Gemm.backwardA(dy: dy, a: try required(inputs, 0, "A"), b: try required(inputs, 1, "B"),
-                                transA: transA, transB: transB, alpha: alpha)
+                                transA: transA, transB: transB, alpha: alpha, kernels: pass.kernels)
         return [da, nil, nil]
     }
 }
@@ -77,12 +78,13 @@ struct GemmOp: Operator {
 /// ONNX `MatMul` with NumPy semantics: batched over leading axes (broadcast), 1-D operands
 /// promoted and the promoted axis removed afterwards.
 struct MatMulOp: Operator {
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
-        [try MatMul.forward(try required(inputs, 0, "A"), try required(inputs, 1, "B"))]
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
+        [try MatMul.forward(try required(inputs, 0, "A"), try required(inputs, 1, "B"), kernels: pass.kernels)]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil, nil] }
-        return [try MatMul.backwardA(dy: dy, a: try required(inputs, 0, "A"), b: try required(inputs, 1, "B")), nil]
+        return [try MatMul.backwardA(dy: dy, a: try required(inputs, 0, "A"), b: try required(inputs, 1, "B"),
+                                   kernels: pass.kernels), nil]
     }
 }

@@ -21,7 +21,7 @@ struct SoftmaxOp: Operator {
         return (shape[..<a].elementCount, shape[a], shape[(a + 1)...].elementCount)
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "input")
         let (outer, n, inner) = try layout(x.shape)
         var y = x
@@ -42,7 +42,7 @@ struct SoftmaxOp: Operator {
     }
 
     /// softmax: dx = y ⊙ (dy − Σ dy·y); log-softmax: dx = dy − softmax ⊙ Σ dy.
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         let y = outputs[0]
         let (outer, n, inner) = try layout(y.shape)
@@ -75,7 +75,7 @@ struct LayerNormalizationOp: Operator {
         outputs = a.outputCount
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
         let scale = try required(inputs, 1, "Scale")
         let bias = inputs.count > 2 ? inputs[2] : nil
@@ -106,13 +106,13 @@ struct LayerNormalizationOp: Operator {
     }
 
     /// dx = r/n · (n·g − Σg − x̂·Σ(g·x̂)) with g = dy ⊙ scale, x̂ the normalized input.
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return inputs.map { _ in nil } }
         let x = try required(inputs, 0, "X")
         let a = try normalizeAxis(axis, rank: x.rank)
         let outer = x.shape[..<a].elementCount, n = x.shape[a...].elementCount
         let s = try Elementwise.binary(Tensor(shape: Array(x.shape[a...])), try required(inputs, 1, "Scale")) { _, v in v }
-        let stats = try forward(Array(inputs.prefix(2)))
+        let stats = try forward(Array(inputs.prefix(2)), pass)
         var dx = x
         for o in 0..<outer {
             let m = stats.count > 1 ? stats[1].data[o] : 0, r = stats.count > 2 ? stats[2].data[o] : 1
@@ -151,7 +151,7 @@ struct ReduceOp: Operator {
         return noopWithEmptyAxes ? nil : Array(0..<rank)
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "data")
         guard let axes = try axes(inputs, rank: x.rank) else { return [x] }
         var kept = x.shape
@@ -164,7 +164,7 @@ struct ReduceOp: Operator {
         return [keepDims ? y : y.reshaped(x.shape.indices.filter { !axes.contains($0) }.map { x.shape[$0] })]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return inputs.map { _ in nil } }
         let x = try required(inputs, 0, "data")
         guard let axes = try axes(inputs, rank: x.rank) else { return [dy] + Array(repeating: nil, count: inputs.count - 1) }

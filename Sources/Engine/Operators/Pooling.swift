@@ -45,9 +45,10 @@ struct MaxPoolOp: Operator {
     }
 
     // x: (N,C,D...) -> y: (N,C,O...)
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
-        let (y, argmax) = try Pool.forward(x: x, geometry: attributes.geometry(x), kind: .max, argmax: wantsIndices)
+        let (y, argmax) = try Pool.forward(x: x, geometry: attributes.geometry(x), kind: .max, argmax: wantsIndices,
+                                           kernels: pass.kernels)
         guard wantsIndices else { return [y] }
         var indices = argmax
         if columnMajor {
@@ -62,11 +63,11 @@ struct MaxPoolOp: Operator {
     }
 
     /// Recomputes the winners from the saved input rather than keeping indices alive between passes.
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "X")
         let g = try attributes.geometry(x)
-        let argmax = try Pool.forward(x: x, geometry: g, kind: .max).argmax
+        let argmax = try Pool.forward(x: x, geometry: g, kind: .max, kernels: pass.kernels).argmax
         return [Pool.backward(dy: dy, x: x, geometry: g, kind: .max, argmax: argmax)]
     }
 }
@@ -81,12 +82,12 @@ struct AveragePoolOp: Operator {
         kind = .average(countIncludePad: try a.int("count_include_pad", default: 0) != 0)
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
-        return [try Pool.forward(x: x, geometry: attributes.geometry(x), kind: kind, argmax: false).y]
+        return [try Pool.forward(x: x, geometry: attributes.geometry(x), kind: kind, argmax: false, kernels: pass.kernels).y]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "X")
         return [Pool.backward(dy: dy, x: x, geometry: try attributes.geometry(x), kind: kind, argmax: [])]
@@ -95,13 +96,13 @@ struct AveragePoolOp: Operator {
 
 /// ONNX `GlobalAveragePool`: (N,C,D...) -> (N,C,1...).
 struct GlobalAveragePoolOp: Operator {
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
         guard x.rank >= 3 else { throw EngineError("input must have rank >= 3, got \(x.shape)") }
         return [GlobalAveragePool.forward(x: x)]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         return [GlobalAveragePool.backward(dy: dy, inputShape: try required(inputs, 0, "X").shape)]
     }
@@ -109,13 +110,13 @@ struct GlobalAveragePoolOp: Operator {
 
 /// ONNX `GlobalMaxPool`: (N,C,D...) -> (N,C,1...).
 struct GlobalMaxPoolOp: Operator {
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
         guard x.rank >= 3 else { throw EngineError("input must have rank >= 3, got \(x.shape)") }
         return [GlobalMaxPool.forward(x: x).y]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "X")
         return [GlobalMaxPool.backward(dy: dy, argmax: GlobalMaxPool.forward(x: x).argmax, inputShape: x.shape)]
@@ -155,7 +156,7 @@ struct LRNOp: Operator {
     }
 
     // x: (N,C,D...) -> y: (N,C,D...)
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "X")
         let s = denominators(x)
         var y = x
@@ -164,7 +165,7 @@ struct LRNOp: Operator {
     }
 
     /// dx_k = dy_k·S_k^(−β) − (2αβ/size)·x_k·Σ_{i: k ∈ window(i)} dy_i·x_i·S_i^(−β−1)
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         let x = try required(inputs, 0, "X")
         let (n, c) = (x.shape[0], x.shape[1])

@@ -15,7 +15,7 @@ struct ReshapeOp: Operator {
     let allowZero: Bool
     init(_ a: Attributes) throws { allowZero = try a.int("allowzero", default: 0) != 0 }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "data")
         var shape = integers(try required(inputs, 1, "shape"))
         for i in shape.indices where shape[i] == 0 && !allowZero {
@@ -33,7 +33,7 @@ struct ReshapeOp: Operator {
         return [x.reshaped(shape)]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         [gradOutputs[0]?.reshaped(try required(inputs, 0, "data").shape), nil]
     }
 }
@@ -49,12 +49,12 @@ struct TransposeOp: Operator {
         return p
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "data")
         return [Layout.transpose(x, perm: try permutation(x.rank))]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil] }
         return [Layout.transpose(dy, perm: Layout.inverse(try permutation(dy.rank)))]
     }
@@ -69,7 +69,7 @@ struct SqueezeOp: Operator {
         attributeAxes = a.opset < 13 ? try a.ints("axes") : nil
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "data")
         let axes = attributeAxes ?? (inputs.count > 1 ? inputs[1].map(integers) : nil)
         if unsqueeze {
@@ -87,7 +87,7 @@ struct SqueezeOp: Operator {
         return [x.reshaped(x.shape.indices.filter { !drop.contains($0) }.map { x.shape[$0] })]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         [gradOutputs[0]?.reshaped(try required(inputs, 0, "data").shape), nil]
     }
 }
@@ -100,13 +100,13 @@ struct ConcatOp: Operator {
         axis = v
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let parts = inputs.compactMap { $0 }
         guard let first = parts.first else { throw EngineError("needs at least one input") }
         return [try Layout.concat(parts, axis: try normalizeAxis(axis, rank: first.rank))]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return inputs.map { _ in nil } }
         let a = try normalizeAxis(axis, rank: dy.rank)
         let pieces = try Layout.split(dy, axis: a, sizes: inputs.compactMap { $0?.shape[a] })
@@ -134,13 +134,13 @@ struct SplitOp: Operator {
         return (0..<outputs).map { max(0, min(chunk, extent - $0 * chunk)) }
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "input")
         let a = try normalizeAxis(axis, rank: x.rank)
         return try Layout.split(x, axis: a, sizes: try sizes(inputs, extent: x.shape[a]))
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         let x = try required(inputs, 0, "input")
         let a = try normalizeAxis(axis, rank: x.rank)
         let parts = zip(outputs, gradOutputs).map { $1 ?? Tensor(shape: $0.shape) }
@@ -195,13 +195,13 @@ struct SliceOp: Operator {
         return (s, st, c)
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "data")
         let p = try plan(inputs, shape: x.shape)
         return [Layout.slice(x, starts: p.starts, steps: p.steps, counts: p.counts)]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return inputs.map { _ in nil } }
         let x = try required(inputs, 0, "data")
         let p = try plan(inputs, shape: x.shape)
@@ -215,12 +215,12 @@ struct GatherOp: Operator {
     let axis: Int
     init(_ a: Attributes) throws { axis = try a.int("axis", default: 0) }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "data")
         return [try Layout.gather(x, indices: try required(inputs, 1, "indices"), axis: try normalizeAxis(axis, rank: x.rank))]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil, nil] }
         let x = try required(inputs, 0, "data")
         return [Layout.gatherBackward(dy, indices: try required(inputs, 1, "indices"), inputShape: x.shape,
@@ -236,7 +236,7 @@ struct ShapeOp: Operator {
         end = a.values["end"] == nil ? nil : try a.int("end", default: 0)
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "data")
         let r = x.rank
         func clamp(_ v: Int) -> Int { min(max(v < 0 ? v + r : v, 0), r) }
@@ -245,7 +245,7 @@ struct ShapeOp: Operator {
         return [Tensor(shape: [dims.count], data: dims.map(Float.init))]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] { [nil] }
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] { [nil] }
 }
 
 /// ONNX `ConstantOfShape`: a tensor of the given shape filled with `value` (default 0).
@@ -253,14 +253,14 @@ struct ConstantOfShapeOp: Operator {
     let value: Float
     init(_ a: Attributes) throws { value = try a.tensor("value")?.data.first ?? 0 }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let shape = integers(try required(inputs, 0, "input"))
         guard shape.allSatisfy({ $0 >= 0 }) else { throw EngineError("negative extent in shape \(shape)") }
         try Limits.checkShape(shape, "ConstantOfShape")
         return [Tensor(shape: shape, repeating: value)]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] { [nil] }
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] { [nil] }
 }
 
 /// ONNX `Cast`. Values stay Float32; the conversion applies the target type's rounding
@@ -304,26 +304,26 @@ struct CastOp: Operator {
         }
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "input")
         return [Tensor(shape: x.shape, data: x.data.map(convert))]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         [differentiable ? gradOutputs[0] : nil]
     }
 }
 
 /// ONNX `Expand`: bidirectional broadcast of the input to a shape.
 struct ExpandOp: Operator {
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "input")
         let shape = try Elementwise.broadcastShape(x.shape, integers(try required(inputs, 1, "shape")))
         try Limits.checkShape(shape, "Expand")
         return [try Elementwise.binary(x, Tensor(shape: shape), { v, _ in v })]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return [nil, nil] }
         return [Elementwise.sumToShape(dy, try required(inputs, 0, "input").shape), nil]
     }
@@ -358,7 +358,7 @@ struct PadOp: Operator {
         return full
     }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "data")
         let value = attributePads != nil ? attributeValue : (inputs.count > 2 ? inputs[2]?.data.first ?? 0 : 0)
         let p = try pads(inputs, rank: x.rank)
@@ -368,7 +368,7 @@ struct PadOp: Operator {
         return [try Layout.pad(x, pads: p, mode: mode, value: value)]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         guard let dy = gradOutputs[0] else { return inputs.map { _ in nil } }
         let x = try required(inputs, 0, "data")
         return [Layout.padBackward(dy, inputShape: x.shape, pads: try pads(inputs, rank: x.rank), mode: mode)]
@@ -381,7 +381,7 @@ struct DropoutOp: Operator {
     let wantsMask: Bool
     init(_ a: Attributes) throws { wantsMask = a.outputCount > 1 }
 
-    func forward(_ inputs: [Tensor?]) throws -> [Tensor] {
+    func forward(_ inputs: [Tensor?], _ pass: Pass) throws -> [Tensor] {
         let x = try required(inputs, 0, "data")
         if inputs.count > 2, let training = inputs[2], training.data.first ?? 0 != 0 {
             let ratio = inputs[1]?.data.first ?? 0.5
@@ -390,7 +390,7 @@ struct DropoutOp: Operator {
         return wantsMask ? [x, Tensor(shape: x.shape, repeating: 1)] : [x]
     }
 
-    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?]) throws -> [Tensor?] {
+    func backward(inputs: [Tensor?], outputs: [Tensor], gradOutputs: [Tensor?], _ pass: Pass) throws -> [Tensor?] {
         [gradOutputs[0]] + Array(repeating: nil, count: inputs.count - 1)
     }
 }
