@@ -63,7 +63,9 @@ extension Conv2D {
     /// transposed per group and flipped in space, padded by (extent − 1 − pad) on each side
     /// (extent = dilation·(k − 1) + 1): dx[c,y,x] = Σ_m Σ_i,j dy[m, y + pt − i·dh, x + pl − j·dw]·w[m,c,i,j].
     /// That runs on the fast forward kernel (the flipped weights are made once per weight tensor
-    /// and kept in `cache`); other strides run the reference's GEMM with the fold (col2im) in C.
+    /// and kept in `cache`), as an inference convolution: no ReLU mask or max-pooling winner is
+    /// read from a gradient, so Winograd may take F(4×4, 3×3) (`winogradTile`). Other strides
+    /// run the reference's GEMM with the fold (col2im) in C.
     ///
     /// - Parameters:
     ///   - dy: (N,M,OH,OW)
@@ -83,7 +85,7 @@ extension Conv2D {
         let gT = Conv2DGeometry(kernel: (g.kernel.h, g.kernel.w), strides: (1, 1), pads: pads,
                                 dilations: (g.dilations.h, g.dilations.w), group: g.group)
         do {
-            let dx = try forward(x: dy, w: flipped, b: nil, geometry: gT, cache: cache, kernels: kernels)
+            let dx = try forward(x: dy, w: flipped, b: nil, geometry: gT, cache: cache, inference: true, kernels: kernels)
             if dx.shape == inputShape { return dx }
         } catch {}
         return referenceBackwardInput(dy: dy, w: w, inputShape: inputShape, geometry: g, kernels: kernels)

@@ -248,6 +248,13 @@ final class FastKernelTests: XCTestCase {
                                               kernels: kernels.with { $0.winograd = false })
                 XCTAssertLessThan(relativeError(fast, reference), Self.bound, "\(path)")
                 XCTAssertLessThan(relativeError(gemm, reference), Self.bound, "\(path)")
+                // The input gradient decides nothing (masks and winners come from the forward):
+                // it takes the tile with fewer products, F(4×4, 3×3) on 28 × 28.
+                let dy = rng.tensor(reference.shape)
+                let dx = Conv2D.backwardInput(dy: dy, w: w, inputShape: x.shape, geometry: g, cache: cache, kernels: kernels)
+                let expected = Conv2D.referenceBackwardInput(dy: dy, w: w, inputShape: x.shape, geometry: g, kernels: .reference)
+                XCTAssertEqual(cache.forms, path == .openblas ? [] : [.winograd, .winograd4], "\(path)")
+                XCTAssertLessThan(relativeError(dx, expected), Self.boundF4, "\(path) input gradient")
             }
         }
         // Above the CPU's level (AVX-512 on an AVX2 CPU; a level no CPU has on an AVX-512 one)
