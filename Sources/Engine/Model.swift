@@ -38,6 +38,10 @@ public final class Model: Sendable {
     /// For each node of each graph: the tensors that node reads last (freed after it in inference passes).
     let lastUse: [[String]]
     let optimizedLastUse: [[String]]
+    /// For each graph: the nodes whose outputs no max-selecting operator depends on
+    /// (`selectionFree`), which run as in an inference pass in every pass.
+    let selectionFree: Set<Int>
+    let optimizedSelectionFree: Set<Int>
     /// Bytes of the file graph's constant tensors (weights, biases, statistics) as float32.
     public let parameterBytes: Int
     /// Residual connections inference passes on the optimized graph fuse into a convolution's
@@ -123,6 +127,8 @@ public final class Model: Sendable {
         self.optimizedDependsOnInput = Model.forwardClosure(of: Set(optimizedGraph.inputs.map(\.name)), in: optimizedGraph)
         self.lastUse = Model.lastUses(graph)
         self.optimizedLastUse = Model.lastUses(optimizedGraph)
+        self.selectionFree = Model.selectionFree(graph)
+        self.optimizedSelectionFree = Model.selectionFree(optimizedGraph)
         self.parameterBytes = graph.initializers.values.reduce(0) { $0 + $1.count } * 4
         self.residualFusions = ResidualFusion.find(in: optimizedGraph)
         self.siluFusions = SiLUFusion.find(in: optimizedGraph)
@@ -177,7 +183,7 @@ public final class Model: Sendable {
         var skip = Set<Int>()
         var produced = 0
         var trace: [InferencePlan.Trace] = []
-        let pass = Pass(kernels: kernels, inference: !keepAll)
+        let free = optimized ? optimizedSelectionFree : selectionFree
         for (index, node) in g.nodes.enumerated() {
             if !skip.contains(index) {
                 let step = fusing ? fusedStep(at: index, node, values: values, keep: keep) : nil
@@ -194,7 +200,7 @@ public final class Model: Sendable {
                         }]
                         skip.formUnion(step.skipped)
                     } else {
-                        results = try node.op.forward(args, pass)
+                        results = try node.op.forward(args, Pass(kernels: kernels, inference: !keepAll || free.contains(index)))
                     }
                     clock?.add(node: index, of: g, shape: results.first?.shape ?? [], nanoseconds: DispatchTime.now().uptimeNanoseconds - started,
                                with: step?.namedWith)
@@ -340,6 +346,34 @@ public final class Model: Sendable {
             result[name] = grads[name] ?? Tensor(shape: pass.values[name]!.shape)
         }
         return result
+    }
+
+    /// Operators that select one element of several by comparing values (max pooling's winner,
+    /// an elementwise Max or Min): where values tie exactly, the gradient takes the first, so
+    /// rounding that differs in the last bits changes which element gets it.
+    static let selecting: Set<String> = ["MaxPool", "GlobalMaxPool", "Max", "Min", "ReduceMax", "ReduceMin", "ArgMax", "ArgMin", "TopK"]
+
+    /// The nodes of `graph` whose outputs no selecting operator (`selecting`) depends on, through
+    /// any path. Their values decide no tie, so even in a pass a gradient is taken through they
+    /// run as in an inference pass (`Pass.inference`: Conv's Winograd may take F(4×4, 3×3),
+    /// whose rounding turns a constant plane, such as a zero baseline gives, into one varying in
+    /// its last bits). In resnet18 the one MaxPool follows the stem, so every 3 × 3 convolution is
+    /// free; in VGG a MaxPool follows every block, so none is (they keep F(2×2, 3×3) in gradient
+    /// passes and their ties match Captum's). ReLU's mask changes only for a pre-activation
+    /// within rounding of zero, as any kernel's rounding may move it.
+    static func selectionFree(_ graph: Graph) -> Set<Int> {
+        // Nodes are in topological order: walking back, every reader of a node's outputs has
+        // been seen when the node is reached.
+        var upstream = Set<String>()
+        var free = Set<Int>()
+        for (index, node) in graph.nodes.enumerated().reversed() {
+            if selecting.contains(node.opType) || node.outputs.contains(where: upstream.contains) {
+                upstream.formUnion(node.inputs)
+            } else {
+                free.insert(index)
+            }
+        }
+        return free
     }
 
     /// For each node, the non-initializer tensors it is the last node to read.

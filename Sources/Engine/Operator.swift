@@ -19,8 +19,10 @@ protocol Operator: Sendable {
 struct Pass: Sendable {
     /// The kernel path and variants (`Model.kernels`).
     let kernels: KernelOptions
-    /// A forward whose results feed no gradient, where an operator may take a faster kernel that
-    /// rounds differently (Conv's Winograd tile, `Conv2D.winogradTile`).
+    /// A forward whose exact values decide nothing (an inference pass, or in any pass a node
+    /// whose outputs no selecting operator depends on: `Model.selectionFree`), where an
+    /// operator may take a faster kernel that rounds differently (Conv's Winograd tile,
+    /// `Conv2D.winogradTile`).
     var inference = false
     /// How ReLUs (separate or fused into a Conv) pass gradients back; other operators ignore it.
     var relu: ReluBackward = .gradient

@@ -453,7 +453,9 @@ public enum Conv2D {
     /// transforms) turns a constant plane, such as every layer sees at a zero baseline, into one
     /// that varies in its last bits, which breaks the exact ties of max pooling there, and the
     /// gradient then takes another element of the window than the reference libraries do
-    /// (docs/engine.md). The backward's own convolutions (`backwardInput`) decide nothing:
+    /// (docs/engine.md). A convolution whose output no such operator depends on runs as in an
+    /// inference pass even there (`Model.selectionFree`). The backward's own convolutions
+    /// (`backwardInput`) decide nothing:
     /// ReLU masks and max-pooling winners come from the forward's activations, so an input
     /// gradient moves by F(4×4)'s rounding only, and takes the tile with fewer products.
     static func winogradTile(n: Int, oh: Int, ow: Int, kernels: KernelOptions, inference: Bool) -> Int {

@@ -360,6 +360,31 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// In a pass a gradient is taken through, a 3 × 3 convolution some MaxPool depends on keeps
+    /// Winograd's F(2×2, 3×3) (its ties must break as in the reference libraries); one no
+    /// selecting operator depends on takes the tile with fewer products, F(4×4, 3×3) here, as
+    /// in an inference pass. Both give the inference pass's logits within rounding.
+    func testSelectionFreeConvolutionsTakeTheInferenceTile() throws {
+        var g = SyntheticGraph(seed: 17)
+        try g.conv("x", "c1", 16, 16, k: 3)
+        try g.add("MaxPool", ["c1"], "p1", ["kernel_shape": .ints([2, 2]), "strides": .ints([2, 2])])
+        try g.conv("p1", "c2", 16, 16, k: 3)
+        try g.add("GlobalAveragePool", ["c2"], "gap")
+        try g.add("Flatten", ["gap"], "y")
+        let model = try g.model(input: [nil, 16, 64, 64], outputs: ["y"])
+        let nodes = model.optimizedGraph.nodes
+        let index = { (name: String) in nodes.firstIndex { $0.name == name }! }
+        XCTAssertEqual(model.optimizedSelectionFree, Set([index("c2"), index("gap"), index("y")]))
+        let x = g.rng.tensor([1, 16, 64, 64])
+        let gradientPass = try model.run(["x": x])
+        let inference = try model.run(["x": x], keepAll: false)
+        XCTAssertLessThan(gradientPass.outputs[0].maxAbsDifference(inference.outputs[0]), 1e-5)
+        guard model.kernels.ownKernels else { return }
+        let forms = { (name: String) in (nodes[index(name)].op as! ConvOp).packedWeights.forms }
+        XCTAssertEqual(forms("c1"), [.winograd, .winograd4], "F(2×2) in the gradient pass, F(4×4) in the inference pass")
+        XCTAssertEqual(forms("c2"), [.winograd4], "F(4×4) in both passes")
+    }
+
     func testInferencePassFreesIntermediates() throws {
         let model = try Model(path: Support.repo("models/demo.onnx"))
         let x = try NPY.read(Support.fixture("demo/x_slide_000.npy"))
