@@ -444,10 +444,10 @@ public enum Conv2D {
     /// Winograd's output tile for a batch of n images with oh × ow outputs: the forced one
     /// (`--kernel-set winograd-tile=`); F(2×2, 3×3) for the activations of a pass a gradient
     /// pass reads (not `inference`); else the one with fewer products in the transformed domain,
-    /// counting the
-    /// idle lanes of the last panel (16 tiles on AVX2, 32 on AVX-512): F(4×4, 3×3) takes 36 per
-    /// tile, F(2×2, 3×3) 16 per tile of a quarter the pixels. resnet18's 56², 28² and 14² planes
-    /// take F(4×4, 3×3); one 7 × 7 plane (4 tiles of 4 × 4, 16 of 2 × 2) takes F(2×2, 3×3).
+    /// counting the idle lanes of the last panel (16 tiles on AVX2, 32 on AVX-512): F(4×4, 3×3)
+    /// takes 36 per tile, F(2×2, 3×3) 16 per tile of a quarter the pixels. resnet18's 56², 28²
+    /// and 14² planes take F(4×4, 3×3); one 7 × 7 plane (4 tiles of 4 × 4, 16 of 2 × 2) takes
+    /// F(2×2, 3×3).
     ///
     /// Why not for a gradient pass's activations: F(4×4)'s rounding (entries up to 8 in its
     /// transforms) turns a constant plane, such as every layer sees at a zero baseline, into one
@@ -455,9 +455,9 @@ public enum Conv2D {
     /// gradient then takes another element of the window than the reference libraries do
     /// (docs/engine.md). A convolution whose output no such operator depends on runs as in an
     /// inference pass even there (`Model.selectionFree`). The backward's own convolutions
-    /// (`backwardInput`) decide nothing:
-    /// ReLU masks and max-pooling winners come from the forward's activations, so an input
-    /// gradient moves by F(4×4)'s rounding only, and takes the tile with fewer products.
+    /// (`backwardInput`) decide nothing: ReLU masks and max-pooling winners come from the
+    /// forward's activations, so an input gradient moves by F(4×4)'s rounding only, and takes
+    /// the tile with fewer products.
     static func winogradTile(n: Int, oh: Int, ow: Int, kernels: KernelOptions, inference: Bool) -> Int {
         if let forced = kernels.winogradTile { return forced }
         guard inference else { return 2 }

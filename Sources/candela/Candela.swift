@@ -78,7 +78,7 @@ struct KernelFlags: ParsableArguments {
     var kernelSettings: [String] = []
 
     /// The options these flags name (the fastest path when `--kernel` is absent).
-    func options() throws -> KernelOptions {
+    private func options() throws -> KernelOptions {
         var options = KernelOptions.best
         if let kernel {
             guard let path = KernelOptions.Path(rawValue: kernel) else {

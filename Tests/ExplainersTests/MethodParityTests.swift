@@ -50,13 +50,9 @@ final class MethodParityTests: XCTestCase {
     /// Integrated gradients' chunks run side by side on two threads (each pass single-threaded
     /// inside) and give the map of one thread bit for bit: the same chunks, in order.
     func testIntegratedGradientsOnTwoThreadsEqualsOne() throws {
-        let saved = BLAS.threadCount
-        defer { BLAS.setThreads(saved) }
         let params = ["steps": "20", "batch": "3"] // 7 chunks, the last one short
-        BLAS.setThreads(1)
-        let one = try explain("integratedgradients", params)
-        BLAS.setThreads(2)
-        let two = try explain("integratedgradients", params)
+        let one = try withThreads(1) { try explain("integratedgradients", params) }
+        let two = try withThreads(2) { try explain("integratedgradients", params) }
         XCTAssertEqual(one.data, two.data)
         XCTAssertGreaterThan(one.data.map(abs).max() ?? 0, 0)
     }

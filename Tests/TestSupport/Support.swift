@@ -32,8 +32,8 @@ extension KernelOptions {
 /// how many threads a kernel splits into), restored after.
 public func withThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
     let saved = BLAS.threadCount
-    defer { BLAS.threadCount = saved }
-    BLAS.threadCount = threads
+    defer { BLAS.setThreads(saved) }
+    BLAS.setThreads(threads)
     return try body()
 }
 
