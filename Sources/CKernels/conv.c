@@ -239,25 +239,30 @@ static void pack_b_conv_avx512(const ck_conv_geometry *g, const float *x, int p0
 // A 1x1 convolution at stride 1 without padding: the input (C, H*W) already is the im2col
 // matrix, so the kernel reads its panels in place (row stride H*W) instead of packing them.
 // Columns in blocks of NCB and depth in blocks of KC as in ck_conv's packed path; within a
-// block, the output is written one 8-row panel at a time, left to right (faster than tile by
-// tile down the rows on wide planes; tools/bench/README.md, "Figures behind the kernels").
-static void pointwise_columns_avx512(const float *packed, int mpad, int k, int m0, int m1, const float *x, int plane,
-                                     int n0, int n1, const float *bias, int add_output, int act, float lo, float hi,
-                                     float *y, int ldy) {
+// block, the output is written one panel of MR rows at a time, left to right (faster than tile
+// by tile down the rows on wide planes; tools/bench/README.md, "Figures behind the kernels").
+// AVX-512 tiles are 8 x 32, AVX2 ones 6 x 16 (`ck_kernel_avx512_unpacked`,
+// `ck_kernel_avx2_unpacked`).
+static void pointwise_columns(int level, const float *packed, int mpad, int k, int m0, int m1, const float *x,
+                              int plane, int n0, int n1, const float *bias, int add_output, int act, float lo, float hi,
+                              float *y, int ldy) {
+    const int mr = level == 2 ? MR512 : MR256, nr = level == 2 ? NR512 : NR256;
     for (int jc = n0; jc < n1; jc += NCB) {
         const int nc = n1 - jc < NCB ? n1 - jc : NCB;
         for (int pc = 0; pc < k; pc += KC) {
             const int kc = k - pc < KC ? k - pc : KC;
             const int first = pc == 0, last = pc + kc >= k;
             const float *ablock = packed + (size_t)pc * mpad;
-            for (int ir = m0 - m0 % MR512; ir < m1; ir += MR512) {
-                for (int jr = 0; jr < nc; jr += NR512) {
-                    const int cols = nc - jr < NR512 ? nc - jr : NR512;
+            for (int ir = m0 - m0 % mr; ir < m1; ir += mr) {
+                for (int jr = 0; jr < nc; jr += nr) {
+                    const int cols = nc - jr < nr ? nc - jr : nr;
                     const float *bpanel = x + (size_t)pc * plane + jc + jr;
                     ck_epilogue ep = { .accumulate = !first || add_output, .bias = first && bias ? bias + ir : NULL,
                                        .act = last ? act : CK_ACT_NONE, .lo = lo, .hi = hi,
-                                       .rows = m1 - ir < MR512 ? m1 - ir : MR512, .cols = cols };
-                    ck_kernel_avx512_unpacked(kc, ablock + (size_t)ir * kc, bpanel, plane, y + (size_t)ir * ldy + jc + jr, ldy, &ep);
+                                       .rows = m1 - ir < mr ? m1 - ir : mr, .cols = cols };
+                    float *c = y + (size_t)ir * ldy + jc + jr;
+                    if (level == 2) ck_kernel_avx512_unpacked(kc, ablock + (size_t)ir * kc, bpanel, plane, c, ldy, &ep);
+                    else ck_kernel_avx2_unpacked(kc, ablock + (size_t)ir * kc, bpanel, plane, c, ldy, &ep);
                 }
             }
         }
@@ -270,17 +275,17 @@ static void pointwise_columns_avx512(const float *packed, int mpad, int k, int m
 // tiles after it start on line boundaries. (Activations are Swift arrays, whose elements start
 // 16 or 48 bytes into a line.) Each output's sum is the same either way (figures in
 // tools/bench/README.md, "Figures behind the kernels").
-static void conv_pointwise_avx512(const float *packed, int mpad, int k, int m0, int m1, const float *x, int plane,
-                                  int n0, int n1, const float *bias, int add_output, int act, float lo, float hi,
-                                  float *y, int ldy) {
+static void conv_pointwise(int level, const float *packed, int mpad, int k, int m0, int m1, const float *x, int plane,
+                           int n0, int n1, const float *bias, int add_output, int act, float lo, float hi, float *y,
+                           int ldy) {
     int head = 0;
     if (plane % 16 == 0) {
         head = (int)((16 - ((uintptr_t)(x + n0) / sizeof(float)) % 16) % 16);
         if (head > n1 - n0) head = n1 - n0;
     }
     if (head > 0)
-        pointwise_columns_avx512(packed, mpad, k, m0, m1, x, plane, n0, n0 + head, bias, add_output, act, lo, hi, y, ldy);
-    pointwise_columns_avx512(packed, mpad, k, m0, m1, x, plane, n0 + head, n1, bias, add_output, act, lo, hi, y, ldy);
+        pointwise_columns(level, packed, mpad, k, m0, m1, x, plane, n0, n0 + head, bias, add_output, act, lo, hi, y, ldy);
+    pointwise_columns(level, packed, mpad, k, m0, m1, x, plane, n0 + head, n1, bias, add_output, act, lo, hi, y, ldy);
 }
 
 int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv_geometry *g, const float *x,
@@ -289,9 +294,9 @@ int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv
     ck_kernel_fn kernel;
     if (level > ck_cpu_level() || !ck_tile(level, &mr, &nr, &kernel)) return -1;
     const int k = g->c * g->kh * g->kw, mpad = ((m + mr - 1) / mr) * mr;
-    if (nr == NR512 && g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0
-        && g->oh == g->h && g->ow == g->w) {
-        conv_pointwise_avx512(packed, mpad, k, m0, m1, x, g->h * g->w, n0, n1, bias, add_output, act, lo, hi, y, ldy);
+    if (g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 && g->oh == g->h
+        && g->ow == g->w) {
+        conv_pointwise(level, packed, mpad, k, m0, m1, x, g->h * g->w, n0, n1, bias, add_output, act, lo, hi, y, ldy);
         return 0;
     }
     float *bp = ck_scratch(0, (size_t)KC * NCB);

@@ -252,56 +252,99 @@ static void maxpool_avx512(const ck_conv_geometry *g, const float *x, int channe
 // The same K x K window at stride S (K = 3 or 5, S = 1 or 2) with AVX2, blocked as above:
 // DW_ROWS output rows of one 8-column block, two accumulators per row alternating by input row,
 // rows in the padding skipped. Every output is the same chain of multiply-adds as in
-// depthwise_rows_avx512, so the two paths give the same bits. AVX2's masked loads cannot read a
-// padding value, so each channel's plane is first copied row by row into zero-padded rows (pl
-// zeros, the row, zeros to the end of the last block's window: padded column o * S + kj is tap
-// kj of output column o), and every tap is a plain load; at stride 2 two loads of 8 columns and
-// an even-lane shuffle. With is_max it is max pooling, as in depthwise_rows_avx512: the rows are
-// padded with -inf and max(v, acc) keeps acc when v is NaN (the same bits as that kernel).
-// Returns -1 (nothing written) when the padded plane does not fit the thread's scratch.
+// depthwise_rows_avx512, so the two paths give the same bits. Each tap is a plain load where
+// all its lanes lie in the row (the inner column blocks), else a masked load, which reads 0 in
+// the lanes off the row (blended with -inf for max pooling) and never touches memory there; at
+// stride 2 two loads of 8 columns and a shuffle of their even lanes within 128-bit halves (the
+// sums' lanes stay in that order until the store puts them in place). (Masked loads are fast on every
+// AVX2 core; masked stores are not, so a short last block is stored in pieces.) With is_max it
+// is max pooling, as in depthwise_rows_avx512: max(v, acc) keeps acc when v is NaN (the same
+// bits as that kernel).
+
+// Lanes i of 8 with a <= i < b, as an AVX2 mask (all bits of a lane set or clear).
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256i lane_mask256(int a, int b) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(a - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(b), lane));
+}
+
+// 8 floats from src, lanes outside `mask` (unless `full`) read as `pad` and never loaded.
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 load_lanes256(const float *src, int full, __m256i mask, __m256 pad, int is_max) {
+    if (full) return _mm256_loadu_ps(src);
+    const __m256 v = _mm256_maskload_ps(src, mask);
+    return is_max ? _mm256_blendv_ps(pad, v, _mm256_castsi256_ps(mask)) : v;
+}
+
+// The first `cols` (< 8) lanes of v to dst: 4, 2 and 1 floats.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void store_head256(float *dst, __m256 v, int cols) {
+    __m128 part = _mm256_castps256_ps128(v);
+    if (cols & 4) {
+        _mm_storeu_ps(dst, part);
+        part = _mm256_extractf128_ps(v, 1);
+        dst += 4;
+    }
+    if (cols & 2) {
+        _mm_storel_pi((__m64 *)dst, part);
+        part = _mm_movehl_ps(part, part);
+        dst += 2;
+    }
+    if (cols & 1) _mm_store_ss(dst, part);
+}
+
 __attribute__((target("avx2,fma"), always_inline))
 static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x, const float *w, const float *bias,
                                int channels, int act, float lo, float hi, float *y, const int K, const int S,
                                const int is_max) {
-    enum { K_MAX = 5 };
+    enum { K_MAX = 5, IN_ROWS_MAX = (DW_ROWS - 1) * 2 + 5, CHUNKS_MAX = 64 };
     const int in_rows = (DW_ROWS - 1) * S + K;
     const int chunks = (g->ow + 7) / 8;
-    const int width = chunks * 8 * S + K;
-    const int copied = g->w < width - g->pl ? g->w : width - g->pl;
-    float *rows = ck_scratch(0, (size_t)g->h * width);
-    if (!rows) return -1;
+    if (chunks > CHUNKS_MAX) return -1;
     const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi);
-    const float padding = is_max ? -__builtin_inff() : 0.0f;
-    const __m256 pad = _mm256_set1_ps(padding);
-    for (int c = 0; c < channels; c++) {
-        const float *xc = x + (size_t)c * g->h * g->w;
-        float *yc = y + (size_t)c * g->oh * g->ow;
-        // The channel's plane, each row padded (once, whatever the blocks that read it).
-        for (int iy = 0; iy < g->h; iy++) {
-            float *row = rows + (size_t)iy * width;
-            for (int j = 0; j < g->pl; j++) row[j] = padding;
-            memcpy(row + g->pl, xc + (size_t)iy * g->w, sizeof(float) * (size_t)copied);
-            for (int j = g->pl + copied; j < width; j++) row[j] = padding;
+    const __m256 pad = _mm256_set1_ps(is_max ? -__builtin_inff() : 0.0f);
+    // Per column block q and tap column kj: the lanes of the (first, and at stride 2 second) 8
+    // input columns read that lie in the row and belong to an output, and whether that is all
+    // of them. Tap kj of block q starts at input column q * 8 * S + kj - pl.
+    __m256i mask0[CHUNKS_MAX * K_MAX], mask1[CHUNKS_MAX * K_MAX];
+    int full[CHUNKS_MAX * K_MAX];
+    for (int q = 0; q < chunks; q++) {
+        for (int kj = 0; kj < K; kj++) {
+            const int start = q * 8 * S + kj - g->pl, outputs = g->ow - q * 8 < 8 ? g->ow - q * 8 : 8;
+            const int end = g->w - start < outputs * S ? g->w - start : outputs * S; // lanes [-start, end)
+            const int t = q * K + kj;
+            mask0[t] = lane_mask256(-start, end);
+            mask1[t] = lane_mask256(-start - 8, end - 8);
+            full[t] = start >= 0 && end >= 8 * S;
         }
+    }
+    for (int c = 0; c < channels; c++) {
+        const float *xc = x + (size_t)c * g->h * g->w - g->pl;
+        float *yc = y + (size_t)c * g->oh * g->ow;
         __m256 wv[K_MAX * K_MAX];
         if (!is_max) for (int t = 0; t < K * K; t++) wv[t] = _mm256_set1_ps(w[(size_t)c * K * K + t]);
         const __m256 b = is_max ? pad : _mm256_set1_ps(bias ? bias[c] : 0.0f);
         for (int oy0 = 0; oy0 < g->oh; oy0 += DW_ROWS) {
-            // inside[ir]: whether the block's input row ir lies in the plane (else it is skipped).
-            int inside[(DW_ROWS - 1) * 2 + K_MAX];
-            for (int ir = 0; ir < in_rows; ir++) {
-                const int iy = oy0 * S - g->pt + ir;
-                inside[ir] = iy >= 0 && iy < g->h;
-            }
             for (int q = 0; q < chunks; q++) {
                 __m256 acc[DW_ROWS][2];
                 for (int r = 0; r < DW_ROWS; r++) { acc[r][0] = b; acc[r][1] = pad; }
-                for (int ir = 0; ir < in_rows; ir++) {
-                    if (!inside[ir]) continue;
-                    const float *src = rows + (size_t)(oy0 * S - g->pt + ir) * width + q * 8 * S;
+                for (int ir = 0; ir < IN_ROWS_MAX; ir++) {
+                    if (ir >= in_rows) break;
+                    const int iy = oy0 * S - g->pt + ir;
+                    if (iy < 0 || iy >= g->h) continue;
+                    const float *src = xc + (size_t)iy * g->w + q * 8 * S;
                     __m256 v[K_MAX];
                     for (int kj = 0; kj < K; kj++) {
-                        v[kj] = S == 1 ? _mm256_loadu_ps(src + kj) : ck_even_lanes256(src + kj);
+                        const int t = q * K + kj;
+                        if (S == 1) {
+                            v[kj] = load_lanes256(src + kj, full[t], mask0[t], pad, is_max);
+                        } else {
+                            const __m256 a0 = load_lanes256(src + kj, full[t], mask0[t], pad, is_max);
+                            const __m256 a1 = load_lanes256(src + kj + 8, full[t], mask1[t], pad, is_max);
+                            // Output lanes in the order 0 1 4 5 | 2 3 6 7 (a shuffle within 128-bit halves),
+                            // put in order once per output at the store.
+                            v[kj] = _mm256_shuffle_ps(a0, a1, _MM_SHUFFLE(2, 0, 2, 0));
+                        }
                     }
                     for (int r = 0; r < DW_ROWS; r++) {
                         const int ki = ir - r * S;
@@ -315,16 +358,12 @@ static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x,
                 }
                 const int cols = g->ow - q * 8 < 8 ? g->ow - q * 8 : 8;
                 for (int r = 0; r < DW_ROWS && oy0 + r < g->oh; r++) {
-                    const __m256 out = is_max ? _mm256_max_ps(acc[r][0], acc[r][1])
-                                              : ck_activate256(_mm256_add_ps(acc[r][0], acc[r][1]), act, vlo, vhi);
+                    __m256 out = is_max ? _mm256_max_ps(acc[r][1], acc[r][0])
+                                        : ck_activate256(_mm256_add_ps(acc[r][0], acc[r][1]), act, vlo, vhi);
+                    if (S == 2) out = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(out), _MM_SHUFFLE(3, 1, 2, 0)));
                     float *dst = yc + (size_t)(oy0 + r) * g->ow + q * 8;
-                    if (cols == 8) {
-                        _mm256_storeu_ps(dst, out);
-                    } else {
-                        float lanes[8];
-                        _mm256_storeu_ps(lanes, out);
-                        memcpy(dst, lanes, sizeof(float) * (size_t)cols);
-                    }
+                    if (cols == 8) _mm256_storeu_ps(dst, out);
+                    else store_head256(dst, out, cols);
                 }
             }
         }

@@ -96,7 +96,8 @@ enum { KC = 256 };
 
 /// What a kernel does to its MR x NR tile of sums S before storing it into C:
 /// C = act(S + (accumulate ? C : 0) + bias[row]), on the tile's first `rows` rows and `cols`
-/// columns (0: all). Only the AVX-512 kernel stores partial tiles; the AVX2 one needs full ones.
+/// columns (0: all). The AVX-512 kernels and the in-place AVX2 one store partial tiles; the packed AVX2
+/// kernel needs full ones.
 typedef struct {
     int accumulate;
     const float *bias; // the tile's rows' entries, or NULL
@@ -111,6 +112,11 @@ typedef void (*ck_kernel_fn)(int kc, const float *ap, const float *bp, float *c,
 /// The AVX-512 kernel with B read in place: kc rows of a row-major matrix (row stride ldb), the
 /// tile's e->cols columns (0: all 32) from b on; no lane past them is read.
 void ck_kernel_avx512_unpacked(int kc, const float *ap, const float *b, int ldb, float *c, int ldc, const ck_epilogue *e);
+
+/// The AVX2 kernel with B read in place (6 x 16 tiles): kc rows of a row-major matrix (row stride
+/// ldb), the tile's e->cols columns (0: all 16) from b on, e->rows rows (0: all 6) stored; no
+/// lane past the columns is read.
+void ck_kernel_avx2_unpacked(int kc, const float *ap, const float *b, int ldb, float *c, int ldc, const ck_epilogue *e);
 
 /// The tile shape and kernel of a level (ck_sgemm_level); 0 when the level has none.
 int ck_tile(int level, int *mr, int *nr, ck_kernel_fn *kernel);

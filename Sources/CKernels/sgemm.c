@@ -23,7 +23,7 @@ enum { MC = 96, NC = 4096 };
 enum { PREFETCH_A = 256 };
 
 /// A 1x1 convolution's tile with B read in place (`ck_kernel_avx512_unpacked`, tiles left to
-/// right along 8 output rows, see conv.c's conv_pointwise_avx512):
+/// right along 8 output rows, see conv.c's conv_pointwise):
 /// - OUT_AHEAD: at its start, a tile asks for write ownership of the next tile's output lines
 ///   (prefetchw, 8 rows x 2 lines, OUT_AHEAD floats on). A wide plane's output goes far past
 ///   L2 (MobileNetV2's 96 x 112 x 112 expansion writes 4.8 MB over 16 depth steps a tile), and
@@ -101,23 +101,40 @@ void ck_kernel_avx512_unpacked(int kc, const float *ap, const float *b, int ldb,
 }
 
 // --- AVX2 + FMA: 6 rows x 16 columns, 12 accumulators ----------------------------------
-__attribute__((target("avx2,fma")))
-static void kernel_avx2(int kc, const float *ap, const float *bp, float *c, int ldc, const ck_epilogue *e) {
-    __m256 acc[MR256][2];
+// One body for two kernels, as tile_avx512: B from a packed panel (row stride NR256) or straight
+// from a row-major matrix (row stride ldb; with `masked`, lanes past the tile's columns are not
+// read: a masked load, which unlike a masked store is fast on every AVX2 core). The sums of an
+// output are the same chain of multiply-adds either way.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void sums_avx2(int kc, const float *ap, const float *bp, int ldb, int b_ahead, int masked, __m256i m0,
+                             __m256i m1, __m256 acc[MR256][2]) {
     for (int r = 0; r < MR256; r++) { acc[r][0] = _mm256_setzero_ps(); acc[r][1] = _mm256_setzero_ps(); }
     for (int p = 0; p < kc; p++) {
         // As the AVX-512 tile: the A panel (packed weights) PREFETCH_A floats ahead, a line
         // every two steps (12 floats, under a line's 16).
         if ((p & 1) == 0) _mm_prefetch((const char *)(ap + PREFETCH_A), _MM_HINT_T0);
-        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+        if (b_ahead) _mm_prefetch((const char *)(bp + (size_t)B_AHEAD * ldb), _MM_HINT_T0);
+        __m256 b0, b1;
+        if (masked) {
+            b0 = _mm256_maskload_ps(bp, m0);
+            b1 = _mm256_maskload_ps(bp + 8, m1);
+        } else {
+            b0 = _mm256_loadu_ps(bp);
+            b1 = _mm256_loadu_ps(bp + 8);
+        }
         for (int r = 0; r < MR256; r++) {
             __m256 a = _mm256_broadcast_ss(ap + r);
             acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
             acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
         }
         ap += MR256;
-        bp += NR256;
+        bp += ldb;
     }
+}
+
+// C = act(S + (accumulate ? C : 0) + bias) on a whole 6 x 16 tile.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void store_avx2(__m256 acc[MR256][2], float *c, int ldc, const ck_epilogue *e) {
     const __m256 zero = _mm256_setzero_ps(), lo = _mm256_set1_ps(e->lo), hi = _mm256_set1_ps(e->hi);
     for (int r = 0; r < MR256; r++) {
         float *row = c + (size_t)r * ldc;
@@ -141,6 +158,41 @@ static void kernel_avx2(int kc, const float *ap, const float *bp, float *c, int 
         _mm256_storeu_ps(row + 8, acc[r][1]);
         if (e->act == CK_ACT_SILU) for (int q = 0; q < NR256; q++) row[q] = ck_silu1(row[q]);
     }
+}
+
+__attribute__((target("avx2,fma")))
+static void kernel_avx2(int kc, const float *ap, const float *bp, float *c, int ldc, const ck_epilogue *e) {
+    __m256 acc[MR256][2];
+    const __m256i none = _mm256_setzero_si256();
+    sums_avx2(kc, ap, bp, NR256, 0, 0, none, none, acc);
+    store_avx2(acc, c, ldc, e);
+}
+
+__attribute__((target("avx2,fma")))
+void ck_kernel_avx2_unpacked(int kc, const float *ap, const float *b, int ldb, float *c, int ldc, const ck_epilogue *e) {
+    const int rows = e->rows ? e->rows : MR256, cols = e->cols ? e->cols : NR256;
+    const int b_ahead = kc >= B_AHEAD_FROM_DEPTH;
+    __m256 acc[MR256][2];
+    if (cols == NR256) {
+        const __m256i all = _mm256_set1_epi32(-1);
+        sums_avx2(kc, ap, b, ldb, b_ahead, 0, all, all, acc);
+    } else {
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
+        const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
+        sums_avx2(kc, ap, b, ldb, b_ahead, 1, m0, m1, acc);
+    }
+    if (rows == MR256 && cols == NR256) {
+        store_avx2(acc, c, ldc, e);
+        return;
+    }
+    // An edge tile: the sums through a scratch tile, its corner stored with the epilogue.
+    float tile[MR256 * NR256];
+    for (int r = 0; r < MR256; r++) {
+        _mm256_storeu_ps(tile + r * NR256, acc[r][0]);
+        _mm256_storeu_ps(tile + r * NR256 + 8, acc[r][1]);
+    }
+    ck_store_edge(tile, NR256, c, ldc, rows, cols, e);
 }
 
 static int detected_level(void) {

@@ -299,7 +299,7 @@ public enum Conv2D {
         let tileRows = Int(ck_tile_rows(level))
         let splits = units % threads == 0 ? 1 : threads
         let (panels, rowTiles) = ((plane + 31) / 32, (mg + tileRows - 1) / tileRows)
-        let byColumns = isPointwise(g) && level == 2
+        let byColumns = isPointwise(g)
             ? splitsPixels(pixelTiles: busiest(blocks: panels, cross: rowTiles, parts: splits),
                            channelTiles: busiest(blocks: rowTiles, cross: panels, parts: splits), reduces: projects(m: mg, c: cg, plane: plane), onTies: true)
             : plane >= 64 * splits
@@ -316,7 +316,7 @@ public enum Conv2D {
                                           adding ? 1 : 0, act, lo, hi, ptrs.y + (i * m + gi * mg) * plane, Int32(plane))
         }
         runShares(units: units, splits: splits, threads: threads, blocks: blocks, cross: cross,
-                  pieces: piecesOfShare(repeatingPreparation: !byColumns && !(isPointwise(g) && level == 2), parts: splits), call)
+                  pieces: piecesOfShare(repeatingPreparation: !byColumns && !isPointwise(g), parts: splits), call)
         return status.anyFailed
     }
 
@@ -497,10 +497,11 @@ public enum Conv2D {
     /// `ck_conv_channels`): a tile of 8 output pixels by 32 channels (AVX-512) or 6 by 16 (AVX2),
     /// stored transposed.
     ///
-    /// - AVX2: every 1×1 convolution of at least 16 input channels. Its implicit GEMM packs the
-    ///   input (no in-place read as on AVX-512), once more for every chunk of channels of a fused
-    ///   expansion + depthwise pair; this kernel reads the input in place (figures in
-    ///   tools/bench/README.md, "The AVX2 path as an AVX2-only CPU runs it").
+    /// - AVX2: 1×1 on planes of at most 256 pixels with at least 16 channels. The implicit
+    ///   GEMM's AVX2 tiles are 16 pixels wide and read the input in place as on AVX-512: on
+    ///   14 × 14 planes the two kernels are level, on 7 × 7 (49 of 64 lanes) this one is faster,
+    ///   on 28 × 28 and wider the GEMM (figures in tools/bench/README.md, "MobileNetV2 on the
+    ///   AVX2 path").
     /// - AVX-512: 1×1 on planes of at most 256 pixels with at least 64 channels. The implicit GEMM's tiles
     ///   are 32 pixels wide: a 7×7 plane fills 49 of their 64 lanes, and 49 of 56 here. The
     ///   transposed store does not pay back on shallow layers.
@@ -511,7 +512,7 @@ public enum Conv2D {
         let level = kernels.level
         guard kernels.channelMajor, g.group == 1, level >= 1 else { return false }
         // (ck_conv_channels takes up to 1024 taps, 4 channels of a 16×16 kernel.)
-        return isPointwise(g) ? (level == 1 ? channels >= 16 : plane <= 256 && channels >= 64) : channels <= 4 && channels * g.kernel.h * g.kernel.w <= 1024
+        return isPointwise(g) ? plane <= 256 && channels >= (level == 1 ? 16 : 64) : channels <= 4 && channels * g.kernel.h * g.kernel.w <= 1024
     }
 
     /// 1×1 kernel, stride 1, no padding: the input plane already is the im2col matrix.

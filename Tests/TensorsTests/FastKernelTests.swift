@@ -49,6 +49,9 @@ final class FastKernelTests: XCTestCase {
         Case(n: 2, c: 4, m: 4, h: 7, w: 7, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 4)),
         Case(n: 1, c: 2, m: 2, h: 6, w: 35, g: Conv2DGeometry(kernel: (3, 3), pads: (2, 2, 3, 2), group: 2)),
         Case(n: 1, c: 2, m: 2, h: 6, w: 33, g: Conv2DGeometry(kernel: (5, 5), pads: (2, 2, 2, 2), group: 2)),
+        // Planes narrower than one vector and than the window: every tap a masked load.
+        Case(n: 1, c: 2, m: 2, h: 4, w: 3, g: Conv2DGeometry(kernel: (5, 5), strides: (2, 2), pads: (2, 2, 2, 2), group: 2)),
+        Case(n: 1, c: 3, m: 3, h: 5, w: 2, g: Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1), group: 3)),
         // 3×3 at stride 2 reads 32 columns a block and one more for tap 2 of lane 15: that column
         // in the right padding (w 63: the second block's last output) and in the row (w 64).
         Case(n: 1, c: 2, m: 2, h: 5, w: 63, g: Conv2DGeometry(kernel: (3, 3), strides: (2, 2), pads: (1, 1, 1, 1), group: 2)),
@@ -298,9 +301,9 @@ final class FastKernelTests: XCTestCase {
                 try withKernels(path: path, threads: threads) { kernels in
                     let cache = PackedWeightsCache()
                     let fast = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), cache: cache, residual: r, kernels: kernels)
-                    // AVX2 takes the 1×1 channel-major kernel for every 1×1 of 16 channels or more,
-                    // and the stem's as AVX-512 does.
-                    let takes = path == .avx512 || t.c <= 4 ? t.channelMajor : t.g.kernel == (1, 1) && t.c >= 16
+                    // AVX2 takes the 1×1 channel-major kernel for every 1×1 of 16 channels or more
+                    // on planes of at most 256 pixels, and the stem's as AVX-512 does.
+                    let takes = path == .avx512 || t.c <= 4 ? t.channelMajor : t.g.kernel == (1, 1) && t.c >= 16 && t.h * t.w <= 256
                     XCTAssertEqual(cache.forms, [takes ? .channelPanels : .gemm], "\(label), \(path)")
                     let gemm = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, activation: .clip(-0.5, 0.5), residual: r,
                                                   kernels: kernels.with { $0.channelMajor = false })
