@@ -1,7 +1,7 @@
 // Convolutions with the output channels along the vector: 1x1 convolutions on small planes,
-// where pixels do not fill a vector (AVX-512; with AVX2 every 1x1 of 16 channels or more, whose
-// implicit GEMM there would pack its input), and convolutions of few input channels (a
-// network's first layer, AVX-512), whose im2col panels cost more to pack than to multiply.
+// where pixels do not fill a vector (at most 256 pixels: `Conv2D.channelMajor`), and
+// convolutions of few input channels (a network's first layer), whose im2col panels cost more
+// to pack than to multiply. Each has an AVX-512 and an AVX2 kernel.
 #include "CKernels.h"
 #include "microkernel.h"
 #include <immintrin.h>

@@ -15,7 +15,7 @@ extension Conv2D {
     /// the input rows its windows read. Every output is the same kernel call's sum as layer
     /// after layer: the same bits.
     ///
-    /// Without the AVX-512 kernels, or for shapes it does not take, it runs the two layers.
+    /// On the OpenBLAS path, or for shapes it does not take, it runs the two layers.
     ///
     /// - Parameters:
     ///   - x: (N,C,H,W)
