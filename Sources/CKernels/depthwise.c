@@ -256,10 +256,10 @@ static void maxpool_avx512(const ck_conv_geometry *g, const float *x, int channe
 // all its lanes lie in the row (the inner column blocks), else a masked load, which reads 0 in
 // the lanes off the row (blended with -inf for max pooling) and never touches memory there; at
 // stride 2 two loads of 8 columns and a shuffle of their even lanes within 128-bit halves (the
-// sums' lanes stay in that order until the store puts them in place). (Masked loads are fast on every
-// AVX2 core; masked stores are not, so a short last block is stored in pieces.) With is_max it
-// is max pooling, as in depthwise_rows_avx512: max(v, acc) keeps acc when v is NaN (the same
-// bits as that kernel).
+// sums' lanes stay in that order until the store puts them in place). Masked loads are fast on
+// every AVX2 core, masked stores are not: a short last block is stored in pieces. With is_max
+// it is max pooling, as in depthwise_rows_avx512: max(v, acc) keeps acc when v is NaN, and the
+// two accumulators are joined in that kernel's order (the same bits, signed zeros included).
 
 // Lanes i of 8 with a <= i < b, as an AVX2 mask (all bits of a lane set or clear).
 __attribute__((target("avx2,fma"), always_inline))
