@@ -96,8 +96,8 @@ enum { KC = 256 };
 
 /// What a kernel does to its MR x NR tile of sums S before storing it into C:
 /// C = act(S + (accumulate ? C : 0) + bias[row]), on the tile's first `rows` rows and `cols`
-/// columns (0: all). The AVX-512 kernels and the in-place AVX2 one store partial tiles; the packed AVX2
-/// kernel needs full ones.
+/// columns (0: all). The AVX-512 kernels and the in-place AVX2 one store partial tiles; the
+/// packed AVX2 kernel needs full ones.
 typedef struct {
     int accumulate;
     const float *bias; // the tile's rows' entries, or NULL
