@@ -301,7 +301,6 @@ int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv
     }
     float *bp = ck_scratch(0, (size_t)KC * NCB);
     if (!bp) return -1;
-    float tile[MR512 * NR512], bias_tile[MR512];
     for (int jc = n0; jc < n1; jc += NCB) {
         const int nc = n1 - jc < NCB ? n1 - jc : NCB;
         for (int pc = 0; pc < k; pc += KC) {
@@ -315,27 +314,11 @@ int ck_conv(int level, const float *packed, int m, int m0, int m1, const ck_conv
                 const float *bpanel = bp + (size_t)jr * kc;
                 for (int ir = m0 - m0 % mr; ir < m1; ir += mr) {
                     const int rows = m1 - ir < mr ? m1 - ir : mr;
-                    float *cij = y + (size_t)ir * ldy + jc + jr;
-                    ck_epilogue ep = { .accumulate = !first || add_output, .bias = NULL, .act = last ? act : CK_ACT_NONE, .lo = lo, .hi = hi };
-                    if (first && bias) ep.bias = bias + ir; // the AVX-512 kernel reads the valid rows' entries only
-                    if (nr == NR512) {
-                        ep.rows = rows;
-                        ep.cols = cols;
-                        kernel(kc, ablock + (size_t)ir * kc, bpanel, cij, ldy, &ep);
-                        continue;
-                    }
-                    if (first && bias && rows < mr) {
-                        // The AVX2 kernel reads MR bias entries: pad the last panel's.
-                        for (int r = 0; r < mr; r++) bias_tile[r] = r < rows ? bias[ir + r] : 0.0f;
-                        ep.bias = bias_tile;
-                    }
-                    if (rows == mr && cols == nr) {
-                        kernel(kc, ablock + (size_t)ir * kc, bpanel, cij, ldy, &ep);
-                    } else {
-                        const ck_epilogue none = { 0 };
-                        kernel(kc, ablock + (size_t)ir * kc, bpanel, tile, nr, &none);
-                        ck_store_edge(tile, nr, cij, ldy, rows, cols, &ep);
-                    }
+                    // Every kernel stores an edge tile's valid rows and columns only, and reads
+                    // the bias of its valid rows only.
+                    ck_epilogue ep = { .accumulate = !first || add_output, .bias = first && bias ? bias + ir : NULL,
+                                       .act = last ? act : CK_ACT_NONE, .lo = lo, .hi = hi, .rows = rows, .cols = cols };
+                    kernel(kc, ablock + (size_t)ir * kc, bpanel, y + (size_t)ir * ldy + jc + jr, ldy, &ep);
                 }
             }
         }

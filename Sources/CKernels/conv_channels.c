@@ -210,8 +210,7 @@ static inline void tile_sums_avx2(int k, const float *panel, const float *a, int
 __attribute__((target("avx2,fma"), always_inline))
 static inline void channel_tile_store_avx2(__m256 acc[PX256][2], int rows, int cols, const float *bias, int add_output,
                                            int act, float lo, float hi, float *out, int ldc) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(rows), lane);
+    const __m256i mask = ck_lane_mask256(0, rows);
     const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi), zero = _mm256_setzero_ps();
     for (int half = 0; half < 2 && half * 8 < cols; half++) {
         __m256 r[8];

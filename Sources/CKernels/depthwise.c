@@ -261,13 +261,6 @@ static void maxpool_avx512(const ck_conv_geometry *g, const float *x, int channe
 // it is max pooling, as in depthwise_rows_avx512: max(v, acc) keeps acc when v is NaN, and the
 // two accumulators are joined in that kernel's order (the same bits, signed zeros included).
 
-// Lanes i of 8 with a <= i < b, as an AVX2 mask (all bits of a lane set or clear).
-__attribute__((target("avx2,fma"), always_inline))
-static inline __m256i lane_mask256(int a, int b) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(a - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(b), lane));
-}
-
 // 8 floats from src, lanes outside `mask` (unless `full`) read as `pad` and never loaded.
 __attribute__((target("avx2,fma"), always_inline))
 static inline __m256 load_lanes256(const float *src, int full, __m256i mask, __m256 pad, int is_max) {
@@ -313,8 +306,8 @@ static inline int depthwise_rows_avx2(const ck_conv_geometry *g, const float *x,
             const int start = q * 8 * S + kj - g->pl, outputs = g->ow - q * 8 < 8 ? g->ow - q * 8 : 8;
             const int end = g->w - start < outputs * S ? g->w - start : outputs * S; // lanes [-start, end)
             const int t = q * K + kj;
-            mask0[t] = lane_mask256(-start, end);
-            mask1[t] = lane_mask256(-start - 8, end - 8);
+            mask0[t] = ck_lane_mask256(-start, end);
+            mask1[t] = ck_lane_mask256(-start - 8, end - 8);
             full[t] = start >= 0 && end >= 8 * S;
         }
     }

@@ -96,8 +96,8 @@ enum { KC = 256 };
 
 /// What a kernel does to its MR x NR tile of sums S before storing it into C:
 /// C = act(S + (accumulate ? C : 0) + bias[row]), on the tile's first `rows` rows and `cols`
-/// columns (0: all). The AVX-512 kernels and the in-place AVX2 one store partial tiles; the
-/// packed AVX2 kernel needs full ones.
+/// columns (0: all): an edge tile stores its valid part only and reads the bias of its valid
+/// rows only.
 typedef struct {
     int accumulate;
     const float *bias; // the tile's rows' entries, or NULL
@@ -121,15 +121,20 @@ void ck_kernel_avx2_unpacked(int kc, const float *ap, const float *b, int ldb, f
 /// The tile shape and kernel of a level (ck_sgemm_level); 0 when the level has none.
 int ck_tile(int level, int *mr, int *nr, ck_kernel_fn *kernel);
 
-/// Stores the rows x cols corner of a full scratch tile (row stride nr) into C with the epilogue.
-void ck_store_edge(const float *tile, int nr, float *c, int ldc, int rows, int cols, const ck_epilogue *e);
-
 /// Bits [a, b) of a mask `width` bits wide (width <= 32): a and b are clamped to [0, width], and
 /// the mask is empty when a >= b. Lane masks for partial vectors and runs of panel columns.
 static inline unsigned long long ck_bit_range(int a, int b, int width) {
     if (a < 0) a = 0;
     if (b > width) b = width;
     return a >= b ? 0ULL : (((1ULL << (b - a)) - 1ULL) << a);
+}
+
+/// Lanes i of 8 with a <= i < b as an AVX2 mask (every bit of a lane set or clear): the lanes a
+/// masked load reads.
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256i ck_lane_mask256(int a, int b) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(a - 1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(b), lane));
 }
 
 /// A per-thread 64-byte aligned buffer of at least `count` floats that lives as long as the

@@ -100,6 +100,17 @@ void ck_kernel_avx512_unpacked(int kc, const float *ap, const float *b, int ldb,
     tile_avx512(kc, ap, b, ldb, (__mmask16)ck_bit_range(0, cols, 16), (__mmask16)(ck_bit_range(16, cols, 32) >> 16), 1, c, ldc, e);
 }
 
+// Stores the rows x cols corner of a full scratch tile (row stride nr) into C with the epilogue.
+static void store_edge(const float *tile, int nr, float *c, int ldc, int rows, int cols, const ck_epilogue *e) {
+    for (int r = 0; r < rows; r++) {
+        for (int q = 0; q < cols; q++) {
+            float v = tile[r * nr + q] + (e->accumulate ? c[(size_t)r * ldc + q] : 0.0f);
+            if (e->bias) v += e->bias[r];
+            c[(size_t)r * ldc + q] = ck_activate1(v, e->act, e->lo, e->hi);
+        }
+    }
+}
+
 // --- AVX2 + FMA: 6 rows x 16 columns, 12 accumulators ----------------------------------
 // One body for two kernels, as tile_avx512: B from a packed panel (row stride NR256) or straight
 // from a row-major matrix (row stride ldb; with `masked`, lanes past the tile's columns are not
@@ -160,39 +171,44 @@ static inline void store_avx2(__m256 acc[MR256][2], float *c, int ldc, const ck_
     }
 }
 
+// Stores a tile of sums with the epilogue: a whole tile from the registers, an edge tile
+// (e->rows x e->cols) through a scratch tile and its corner only, as the AVX-512 kernel's
+// masked stores do.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void finish_avx2(__m256 acc[MR256][2], float *c, int ldc, const ck_epilogue *e) {
+    const int rows = e->rows ? e->rows : MR256, cols = e->cols ? e->cols : NR256;
+    if (rows == MR256 && cols == NR256) {
+        store_avx2(acc, c, ldc, e);
+        return;
+    }
+    float tile[MR256 * NR256];
+    for (int r = 0; r < MR256; r++) {
+        _mm256_storeu_ps(tile + r * NR256, acc[r][0]);
+        _mm256_storeu_ps(tile + r * NR256 + 8, acc[r][1]);
+    }
+    store_edge(tile, NR256, c, ldc, rows, cols, e);
+}
+
 __attribute__((target("avx2,fma")))
 static void kernel_avx2(int kc, const float *ap, const float *bp, float *c, int ldc, const ck_epilogue *e) {
     __m256 acc[MR256][2];
     const __m256i none = _mm256_setzero_si256();
     sums_avx2(kc, ap, bp, NR256, 0, 0, none, none, acc);
-    store_avx2(acc, c, ldc, e);
+    finish_avx2(acc, c, ldc, e);
 }
 
 __attribute__((target("avx2,fma")))
 void ck_kernel_avx2_unpacked(int kc, const float *ap, const float *b, int ldb, float *c, int ldc, const ck_epilogue *e) {
-    const int rows = e->rows ? e->rows : MR256, cols = e->cols ? e->cols : NR256;
+    const int cols = e->cols ? e->cols : NR256;
     const int b_ahead = kc >= B_AHEAD_FROM_DEPTH;
     __m256 acc[MR256][2];
     if (cols == NR256) {
         const __m256i all = _mm256_set1_epi32(-1);
         sums_avx2(kc, ap, b, ldb, b_ahead, 0, all, all, acc);
     } else {
-        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
-        const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
-        sums_avx2(kc, ap, b, ldb, b_ahead, 1, m0, m1, acc);
+        sums_avx2(kc, ap, b, ldb, b_ahead, 1, ck_lane_mask256(0, cols), ck_lane_mask256(0, cols - 8), acc);
     }
-    if (rows == MR256 && cols == NR256) {
-        store_avx2(acc, c, ldc, e);
-        return;
-    }
-    // An edge tile: the sums through a scratch tile, its corner stored with the epilogue.
-    float tile[MR256 * NR256];
-    for (int r = 0; r < MR256; r++) {
-        _mm256_storeu_ps(tile + r * NR256, acc[r][0]);
-        _mm256_storeu_ps(tile + r * NR256 + 8, acc[r][1]);
-    }
-    ck_store_edge(tile, NR256, c, ldc, rows, cols, e);
+    finish_avx2(acc, c, ldc, e);
 }
 
 static int detected_level(void) {
@@ -235,15 +251,6 @@ float *ck_scratch(int slot, size_t count) {
     return buffers[slot];
 }
 
-void ck_store_edge(const float *tile, int nr, float *c, int ldc, int rows, int cols, const ck_epilogue *e) {
-    for (int r = 0; r < rows; r++) {
-        for (int q = 0; q < cols; q++) {
-            float v = tile[r * nr + q] + (e->accumulate ? c[(size_t)r * ldc + q] : 0.0f);
-            if (e->bias) v += e->bias[r];
-            c[(size_t)r * ldc + q] = ck_activate1(v, e->act, e->lo, e->hi);
-        }
-    }
-}
 
 // Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A), times alpha, into MR-tall panels,
 // k-major; rows past mc are zero.
@@ -302,13 +309,12 @@ int ck_sgemm(int level, int transA, int transB, int m0, int m1, int n0, int n1, 
     const int ncmax = n < NC ? n : NC, mcmax = m < MC ? m : MC;
     float *bp = ck_scratch(0, (size_t)KC * (((ncmax + nr - 1) / nr) * nr));
     float *ap = ck_scratch(1, (size_t)KC * (((mcmax + mr - 1) / mr) * mr));
-    float tile[MR512 * NR512];
     if (!bp || !ap) return -1;
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = n1 - jc < NC ? n1 - jc : NC;
         for (int pc = 0; pc < k; pc += KC) {
             int kc = k - pc < KC ? k - pc : KC;
-            const ck_epilogue ep = { .accumulate = pc > 0 || beta != 0.0f }, edge = { 0 };
+            const ck_epilogue ep = { .accumulate = pc > 0 || beta != 0.0f };
             pack_b(transB, pc, jc, kc, nc, b, ldb, bp, nr);
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = m1 - ic < MC ? m1 - ic : MC;
@@ -319,17 +325,10 @@ int ck_sgemm(int level, int transA, int transB, int m0, int m1, int n0, int n1, 
                         int rows = mc - ir < mr ? mc - ir : mr;
                         float *cij = c + (size_t)(ic + ir) * ldc + jc + jr;
                         const float *apanel = ap + (size_t)ir * kc, *bpanel = bp + (size_t)jr * kc;
-                        if ((rows == mr && cols == nr) || nr == NR512) {
-                            // The AVX-512 kernel masks an edge tile's stores itself.
-                            ck_epilogue e = ep;
-                            e.rows = rows;
-                            e.cols = cols;
-                            kernel(kc, apanel, bpanel, cij, ldc, &e);
-                        } else {
-                            // Edge tile: compute the whole tile into scratch, then store the valid part.
-                            kernel(kc, apanel, bpanel, tile, nr, &edge);
-                            ck_store_edge(tile, nr, cij, ldc, rows, cols, &ep);
-                        }
+                        ck_epilogue e = ep;
+                        e.rows = rows;
+                        e.cols = cols;
+                        kernel(kc, apanel, bpanel, cij, ldc, &e);
                     }
                 }
             }
