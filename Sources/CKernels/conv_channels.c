@@ -346,11 +346,14 @@ static float *padded_band(const ck_conv_geometry *g, const float *x, int oy0, in
             float *dst = padded + ((size_t)ch * band + i) * wp;
             const int iy = r0 + i;
             if (iy < 0 || iy >= g->h) { memset(dst, 0, sizeof(float) * wp); continue; }
+            // Columns j of the band hold input column j - pl: zeros left of column 0 and right
+            // of column w - 1, the row's run between.
             const float *src = x + ((size_t)ch * g->h + iy) * g->w;
-            for (int j = 0; j < wp; j++) {
-                const int ix = j - g->pl;
-                dst[j] = ix >= 0 && ix < g->w ? src[ix] : 0.0f;
-            }
+            const int j0 = g->pl < wp ? g->pl : wp, end = g->pl + g->w < wp ? g->pl + g->w : wp;
+            const int j1 = end > j0 ? end : j0;
+            memset(dst, 0, sizeof(float) * j0);
+            memcpy(dst + j0, src, sizeof(float) * (j1 - j0));
+            memset(dst + j1, 0, sizeof(float) * (wp - j1));
         }
     }
     const int k = g->c * g->kh * g->kw;
@@ -373,16 +376,16 @@ static int conv_channels_avx512(const float *panels, int m, int c0, int c1, cons
     if (!padded) return -1;
     const int plane = g->oh * g->ow;
     __m512 acc[8][2];
-    for (int oy = oy0; oy < oy1; oy++) {
-        const float *row = padded + (size_t)(oy - oy0) * g->sh * wp;
-        for (int ox0 = 0; ox0 < g->ow; ox0 += 8) {
-            const int rows = g->ow - ox0 < 8 ? g->ow - ox0 : 8;
-            const float *a = row + (size_t)ox0 * g->sw;
-            int at[8];
-            for (int r = 0; r < 8; r++) at[r] = (r < rows ? r : rows - 1) * g->sw;
-            for (int cp = c0; cp < c1; cp += 32) {
-                const int cols = (c1 < m ? c1 : m) - cp < 32 ? (c1 < m ? c1 : m) - cp : 32;
-                const float *panel = panels + (size_t)cp * k;
+    for (int cp = c0; cp < c1; cp += 32) {
+        const int cols = (c1 < m ? c1 : m) - cp < 32 ? (c1 < m ? c1 : m) - cp : 32;
+        const float *panel = panels + (size_t)cp * k;
+        for (int oy = oy0; oy < oy1; oy++) {
+            const float *row = padded + (size_t)(oy - oy0) * g->sh * wp;
+            for (int ox0 = 0; ox0 < g->ow; ox0 += 8) {
+                const int rows = g->ow - ox0 < 8 ? g->ow - ox0 : 8;
+                const float *a = row + (size_t)ox0 * g->sw;
+                int at[8];
+                for (int r = 0; r < 8; r++) at[r] = (r < rows ? r : rows - 1) * g->sw;
                 if (rows == 8 && g->sw == 1) taps_tile_avx512(k, off, panel, a, 1, NULL, acc);
                 else if (rows == 8 && g->sw == 2) taps_tile_avx512(k, off, panel, a, 2, NULL, acc);
                 else taps_tile_avx512(k, off, panel, a, 1, at, acc);
@@ -422,16 +425,16 @@ static int conv_channels_avx2(const float *panels, int m, int c0, int c1, const 
     if (!padded) return -1;
     const int plane = g->oh * g->ow, end = c1 < m ? c1 : m;
     __m256 acc[PX256][2];
-    for (int oy = oy0; oy < oy1; oy++) {
-        const float *row = padded + (size_t)(oy - oy0) * g->sh * wp;
-        for (int ox0 = 0; ox0 < g->ow; ox0 += PX256) {
-            const int rows = g->ow - ox0 < PX256 ? g->ow - ox0 : PX256;
-            const float *a = row + (size_t)ox0 * g->sw;
-            int at[PX256];
-            for (int r = 0; r < PX256; r++) at[r] = (r < rows ? r : rows - 1) * g->sw;
-            for (int cp = c0; cp < end; cp += 16) {
-                const int cols = end - cp < 16 ? end - cp : 16;
-                const float *panel = panels + (size_t)(cp & ~31) * k + (cp & 31);
+    for (int cp = c0; cp < end; cp += 16) {
+        const int cols = end - cp < 16 ? end - cp : 16;
+        const float *panel = panels + (size_t)(cp & ~31) * k + (cp & 31);
+        for (int oy = oy0; oy < oy1; oy++) {
+            const float *row = padded + (size_t)(oy - oy0) * g->sh * wp;
+            for (int ox0 = 0; ox0 < g->ow; ox0 += PX256) {
+                const int rows = g->ow - ox0 < PX256 ? g->ow - ox0 : PX256;
+                const float *a = row + (size_t)ox0 * g->sw;
+                int at[PX256];
+                for (int r = 0; r < PX256; r++) at[r] = (r < rows ? r : rows - 1) * g->sw;
                 if (rows == PX256 && g->sw == 1) taps_tile_avx2(k, off, panel, a, 1, NULL, acc);
                 else if (rows == PX256 && g->sw == 2) taps_tile_avx2(k, off, panel, a, 2, NULL, acc);
                 else taps_tile_avx2(k, off, panel, a, 1, at, acc);

@@ -35,6 +35,23 @@ enum { PREFETCH_A = 256 };
 ///   the threshold.
 enum { OUT_AHEAD = 32, B_AHEAD = 8, B_AHEAD_FROM_DEPTH = 64 };
 
+// One depth step of the AVX-512 tile: acc[r] += A[r] * B's row (two vectors of 16 lanes), B's row
+// B_AHEAD steps on prefetched when `b_ahead`.
+__attribute__((target("avx512f"), always_inline))
+static inline void step_avx512(const float *ap, const float *bp, int ldb, __mmask16 load0, __mmask16 load1, int b_ahead,
+                               __m512 acc[MR512][2]) {
+    if (b_ahead) {
+        _mm_prefetch((const char *)(bp + (size_t)B_AHEAD * ldb), _MM_HINT_T0);
+        _mm_prefetch((const char *)(bp + (size_t)B_AHEAD * ldb + 16), _MM_HINT_T0);
+    }
+    const __m512 b0 = _mm512_maskz_loadu_ps(load0, bp), b1 = _mm512_maskz_loadu_ps(load1, bp + 16);
+    for (int r = 0; r < MR512; r++) {
+        const __m512 a = _mm512_set1_ps(ap[r]);
+        acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+    }
+}
+
 // --- AVX-512: 8 rows x 32 columns, 16 accumulators (8 divides the usual channel counts) ------------------------------------
 // One body for two kernels: B from a packed panel (row stride NR512, every lane read) or straight
 // from a row-major matrix (row stride ldb; lanes past the tile's columns are masked off and never
@@ -52,18 +69,20 @@ static inline void tile_avx512(int kc, const float *ap, const float *bp, int ldb
         }
     }
     const int b_ahead = in_place && kc >= B_AHEAD_FROM_DEPTH;
-    for (int p = 0; p < kc; p++) {
-        if ((p & 1) == 0) _mm_prefetch((const char *)(ap + PREFETCH_A), _MM_HINT_T0);
-        if (b_ahead) {
-            _mm_prefetch((const char *)(bp + (size_t)B_AHEAD * ldb), _MM_HINT_T0);
-            _mm_prefetch((const char *)(bp + (size_t)B_AHEAD * ldb + 16), _MM_HINT_T0);
+    // Four depth steps per iteration, the A panel's two lines for them prefetched first: no
+    // per-step branch for the prefetch (each sum is the same chain of multiply-adds).
+    int p = 0;
+    for (; p + 4 <= kc; p += 4) {
+        _mm_prefetch((const char *)(ap + PREFETCH_A), _MM_HINT_T0);
+        _mm_prefetch((const char *)(ap + PREFETCH_A + 16), _MM_HINT_T0);
+        for (int q = 0; q < 4; q++) {
+            step_avx512(ap, bp, ldb, load0, load1, b_ahead, acc);
+            ap += MR512;
+            bp += ldb;
         }
-        __m512 b0 = _mm512_maskz_loadu_ps(load0, bp), b1 = _mm512_maskz_loadu_ps(load1, bp + 16);
-        for (int r = 0; r < MR512; r++) {
-            __m512 a = _mm512_set1_ps(ap[r]);
-            acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
-        }
+    }
+    for (; p < kc; p++) {
+        step_avx512(ap, bp, ldb, load0, load1, b_ahead, acc);
         ap += MR512;
         bp += ldb;
     }
@@ -112,6 +131,27 @@ static void store_edge(const float *tile, int nr, float *c, int ldc, int rows, i
 }
 
 // --- AVX2 + FMA: 6 rows x 16 columns, 12 accumulators ----------------------------------
+// One depth step of the AVX2 tile: acc[r] += A[r] * B's row (two vectors of 8 lanes; with
+// `masked`, lanes outside m0/m1 not read), B's row B_AHEAD steps on prefetched when `b_ahead`.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void step_avx2(const float *ap, const float *bp, int ldb, int b_ahead, int masked, __m256i m0, __m256i m1,
+                             __m256 acc[MR256][2]) {
+    if (b_ahead) _mm_prefetch((const char *)(bp + (size_t)B_AHEAD * ldb), _MM_HINT_T0);
+    __m256 b0, b1;
+    if (masked) {
+        b0 = _mm256_maskload_ps(bp, m0);
+        b1 = _mm256_maskload_ps(bp + 8, m1);
+    } else {
+        b0 = _mm256_loadu_ps(bp);
+        b1 = _mm256_loadu_ps(bp + 8);
+    }
+    for (int r = 0; r < MR256; r++) {
+        const __m256 a = _mm256_broadcast_ss(ap + r);
+        acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+    }
+}
+
 // One body for two kernels, as tile_avx512: B from a packed panel (row stride NR256) or straight
 // from a row-major matrix (row stride ldb; with `masked`, lanes past the tile's columns are not
 // read: a masked load, which unlike a masked store is fast on every AVX2 core). The sums of an
@@ -120,24 +160,20 @@ __attribute__((target("avx2,fma"), always_inline))
 static inline void sums_avx2(int kc, const float *ap, const float *bp, int ldb, int b_ahead, int masked, __m256i m0,
                              __m256i m1, __m256 acc[MR256][2]) {
     for (int r = 0; r < MR256; r++) { acc[r][0] = _mm256_setzero_ps(); acc[r][1] = _mm256_setzero_ps(); }
-    for (int p = 0; p < kc; p++) {
-        // As the AVX-512 tile: the A panel (packed weights) PREFETCH_A floats ahead, a line
-        // every two steps (12 floats, under a line's 16).
-        if ((p & 1) == 0) _mm_prefetch((const char *)(ap + PREFETCH_A), _MM_HINT_T0);
-        if (b_ahead) _mm_prefetch((const char *)(bp + (size_t)B_AHEAD * ldb), _MM_HINT_T0);
-        __m256 b0, b1;
-        if (masked) {
-            b0 = _mm256_maskload_ps(bp, m0);
-            b1 = _mm256_maskload_ps(bp + 8, m1);
-        } else {
-            b0 = _mm256_loadu_ps(bp);
-            b1 = _mm256_loadu_ps(bp + 8);
+    // As the AVX-512 tile: four depth steps per iteration, the A panel (packed weights)
+    // PREFETCH_A floats ahead, two lines for the four steps' 24 floats.
+    int p = 0;
+    for (; p + 4 <= kc; p += 4) {
+        _mm_prefetch((const char *)(ap + PREFETCH_A), _MM_HINT_T0);
+        _mm_prefetch((const char *)(ap + PREFETCH_A + 16), _MM_HINT_T0);
+        for (int q = 0; q < 4; q++) {
+            step_avx2(ap, bp, ldb, b_ahead, masked, m0, m1, acc);
+            ap += MR256;
+            bp += ldb;
         }
-        for (int r = 0; r < MR256; r++) {
-            __m256 a = _mm256_broadcast_ss(ap + r);
-            acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
-        }
+    }
+    for (; p < kc; p++) {
+        step_avx2(ap, bp, ldb, b_ahead, masked, m0, m1, acc);
         ap += MR256;
         bp += ldb;
     }
