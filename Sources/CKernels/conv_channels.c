@@ -311,7 +311,8 @@ int ck_conv1x1_channels(int level, const float *panels, int m, int k, int c0, in
 // of the padding included), and a tile of 8
 // output pixels (along one output row) x 32 output channels broadcasts each tap straight from
 // the band, at the stride, through a table of the K taps' offsets. Weights as channel panels
-// (ck_pack_channel_panels), the tile stored as in the 1x1 kernel above.
+// (ck_pack_channel_panels), the tile stored as in the 1x1 kernel above. Panels outermost: one
+// panel (K x 32 floats) stays in L1 while every tile of the band passes under it.
 
 // Sums over the k taps of one tile: pixel r of tap p is a[off[p] + r * SW] (SW a compile-time
 // stride), or a[off[p] + at[r]] for a short tile (at clamps r to its last pixel).

@@ -16,8 +16,8 @@
 
 enum { MC = 96, NC = 4096 };
 
-/// How far ahead (in floats) the AVX-512 and AVX2 tiles prefetch their A panel, one cache line
-/// every two depth steps. A convolution's packed weights are its A: at batch 1 resnet18's layer4 streams
+/// How far ahead (in floats) the AVX-512 and AVX2 tiles prefetch their A panel, two cache lines
+/// every four depth steps. A convolution's packed weights are its A: at batch 1 resnet18's layer4 streams
 /// 9-17 MB of them per layer from beyond the caches, which the hardware prefetcher alone did not
 /// keep up with (figures in tools/bench/README.md, "Figures behind the kernels").
 enum { PREFETCH_A = 256 };
