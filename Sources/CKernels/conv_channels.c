@@ -98,6 +98,7 @@ enum { X_AHEAD = 16 };
 __attribute__((target("avx512f"), always_inline))
 static inline void tile_sums_avx512(int k, const float *panel, const float *a, int plane, const int R,
                                     __m512 acc[8][2]) {
+#pragma clang loop unroll_count(4)
     for (int p = 0; p < k; p++, a += plane, panel += 32) {
         _mm_prefetch((const char *)(panel + PREFETCH_PANEL), _MM_HINT_T0);
         _mm_prefetch((const char *)(panel + PREFETCH_PANEL + 16), _MM_HINT_T0);
@@ -191,6 +192,7 @@ enum { PX256 = 6 };
 
 __attribute__((target("avx2,fma"), always_inline))
 static inline void tile_sums_avx2(int k, const float *panel, const float *a, int plane, const int R, __m256 acc[PX256][2]) {
+#pragma clang loop unroll_count(4)
     for (int p = 0; p < k; p++, a += plane, panel += 32) {
         _mm_prefetch((const char *)(panel + PREFETCH_PANEL), _MM_HINT_T0);
         _mm_prefetch((const char *)(a + (size_t)X_AHEAD * plane), _MM_HINT_T0);
@@ -320,6 +322,7 @@ __attribute__((target("avx512f"), always_inline))
 static inline void taps_tile_avx512(int k, const int *off, const float *panel, const float *a, const int SW,
                                     const int *at, __m512 acc[8][2]) {
     for (int r = 0; r < 8; r++) { acc[r][0] = _mm512_setzero_ps(); acc[r][1] = _mm512_setzero_ps(); }
+#pragma clang loop unroll_count(4)
     for (int p = 0; p < k; p++, panel += 32) {
         const float *ap = a + off[p];
         const __m512 b0 = _mm512_loadu_ps(panel), b1 = _mm512_loadu_ps(panel + 16);
@@ -405,6 +408,7 @@ __attribute__((target("avx2,fma"), always_inline))
 static inline void taps_tile_avx2(int k, const int *off, const float *panel, const float *a, const int SW, const int *at,
                                   __m256 acc[PX256][2]) {
     for (int r = 0; r < PX256; r++) { acc[r][0] = _mm256_setzero_ps(); acc[r][1] = _mm256_setzero_ps(); }
+#pragma clang loop unroll_count(4)
     for (int p = 0; p < k; p++, panel += 32) {
         const float *ap = a + off[p];
         const __m256 b0 = _mm256_loadu_ps(panel), b1 = _mm256_loadu_ps(panel + 8);
