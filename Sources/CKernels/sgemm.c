@@ -35,6 +35,7 @@ enum { PREFETCH_A = 256 };
 ///   the threshold.
 enum { OUT_AHEAD = 32, B_AHEAD = 8, B_AHEAD_FROM_DEPTH = 64 };
 
+// --- AVX-512: 8 rows x 32 columns, 16 accumulators (8 divides the usual channel counts) ------------------------------------
 // One depth step of the AVX-512 tile: acc[r] += A[r] * B's row (two vectors of 16 lanes), B's row
 // B_AHEAD steps on prefetched when `b_ahead`.
 __attribute__((target("avx512f"), always_inline))
@@ -52,7 +53,6 @@ static inline void step_avx512(const float *ap, const float *bp, int ldb, __mmas
     }
 }
 
-// --- AVX-512: 8 rows x 32 columns, 16 accumulators (8 divides the usual channel counts) ------------------------------------
 // One body for two kernels: B from a packed panel (row stride NR512, every lane read) or straight
 // from a row-major matrix (row stride ldb; lanes past the tile's columns are masked off and never
 // read, so B may end right after the tile's last valid column). (prfchw: PREFETCHW, which every
