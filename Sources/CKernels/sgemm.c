@@ -287,7 +287,6 @@ float *ck_scratch(int slot, size_t count) {
     return buffers[slot];
 }
 
-
 // Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A), times alpha, into MR-tall panels,
 // k-major; rows past mc are zero.
 static void pack_a(int trans, int i0, int p0, int mc, int kc, float alpha, const float *a, int lda, float *ap, int mr) {
