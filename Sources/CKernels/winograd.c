@@ -90,17 +90,18 @@ void ck_winograd_pack_weights(int level, int tile, int m, int c, const float *w,
     for (int xi = 0; xi < count; xi++) ck_pack_weights(level, m, c, scratch + (size_t)xi * m * c, out + xi * per);
 }
 
-// The tiles of one 16-lane vector, cut where a tile row (or an image) ends: lanes [q, q+len)
-// hold tiles tx .. tx+len-1 of tile row ty of `image`. A vector of tiles past `tiles` is idle.
+// The tiles of one vector of `width` lanes (16 on AVX-512, 8 on AVX2), cut where a tile row (or an
+// image) ends: lanes [q, q+len) hold tiles tx .. tx+len-1 of tile row ty of `image`. A vector of
+// tiles past `tiles` is idle.
 typedef struct { int q, len, image, ty, tx; } segment;
 
-static int tile_segments(int first, int tiles, int per_image, int tw, segment *out) {
+static int tile_segments(int first, int width, int tiles, int per_image, int tw, segment *out) {
     int n = 0, l = 0;
-    while (l < 16 && first + l < tiles) {
+    while (l < width && first + l < tiles) {
         const int t = first + l, image = t / per_image, local = t % per_image;
         const int ty = local / tw, tx = local % tw;
         int len = tw - tx;
-        if (len > 16 - l) len = 16 - l;
+        if (len > width - l) len = width - l;
         if (len > tiles - t) len = tiles - t;
         out[n++] = (segment){ l, len, image, ty, tx };
         l += len;
@@ -120,7 +121,7 @@ static void input_transform(const ck_conv_geometry *g, const float *x, size_t x_
     const __m512i even = _mm512_add_epi32(lane, lane), odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for (int half = 0; half < 2; half++) {
         segment seg[16];
-        const int segments = tile_segments(t0 + 16 * half, tiles, per_image, tw, seg);
+        const int segments = tile_segments(t0 + 16 * half, 16, tiles, per_image, tw, seg);
         // Per segment: its lanes, and for each of the 4x4 patch positions the offset of the load
         // (from the first image's channel) and the two load masks (0 when the row is outside).
         // Patch columns j and j+1 come from one pair of loads (even and odd positions), so two
@@ -188,7 +189,7 @@ static void output_transform(const ck_conv_geometry *g, int tw, int per_image, i
     const size_t plane = (size_t)g->oh * g->ow;
     for (int half = 0; half < 2; half++) {
         segment seg[16];
-        const int segments = tile_segments(t0 + 16 * half, tiles, per_image, tw, seg);
+        const int segments = tile_segments(t0 + 16 * half, 16, tiles, per_image, tw, seg);
         if (!segments) continue;
         __mmask16 keep_lo[16][2], keep_hi[16][2];
         ptrdiff_t offset[16][2];
@@ -267,55 +268,115 @@ static inline void store_pixels4(float *dst, __m128 value, __m128 add, int add_o
     _mm_storeu_ps(dst, value);
 }
 
-// The patches of the lanes' tiles, shared by the plain-C transforms of F(2x2, 3x3) and F(4x4,
-// 3x3): lane j holds tile tb + j; its patch is tile + 2 rows and columns from input row
-// tile·ty − pt and column tile·tx − pl. Up to 32 lanes.
+// The patches of the lanes' tiles for the AVX2 transforms of F(2x2, 3x3) and F(4x4, 3x3), by
+// rows (as the AVX-512 transforms read them): lane j of a block holds tile tb + j, and a block of
+// 16 tiles is two vectors of 8 lanes, each cut into segments of one tile row (`tile_segments`).
+// Lane l of a segment (tiles tx .. of tile row ty) needs the input columns
+// tile·(tx + l − q) + j − pl, j = 0 .. tile + 1, of the rows tile·ty + i − pt: patch columns
+// j < tile are the positions tile·l + j of the 8·tile floats from column tile·(tx − q) − pl, and
+// j = tile, tile + 1 the positions tile·l + j − tile of the window `tile` columns further. A
+// window is `tile` masked loads (zero outside the image and the segment's lanes) and shuffles
+// that deinterleave it. d[position][lane] then holds the patches, 0 in the padding and past
+// `tiles`, for the butterflies, which run along the lanes. Up to 32 lanes.
 enum { LANES_MAX = 32 };
 
-// off[position][lane]: the input offset of each patch position from the first image's channel,
-// -1 in the padding or past `tiles` (found once per block of tiles).
-__attribute__((always_inline))
-static inline void patch_offsets(const ck_conv_geometry *g, size_t x_stride, int tw, int per_image, int tiles, int tb,
-                                 const int tile, const int lanes, int (*off)[LANES_MAX]) {
-    const int side = tile + 2;
-    for (int j = 0; j < lanes; j++) {
-        const int t = tb + j;
-        const int image = t / per_image, r = t % per_image, ty = r / tw, tx = r % tw;
-        for (int a = 0; a < side; a++) {
-            for (int b = 0; b < side; b++) {
-                const int iy = tile * ty - g->pt + a, ix = tile * tx - g->pl + b;
-                off[a * side + b][j] = t < tiles && iy >= 0 && iy < g->h && ix >= 0 && ix < g->w
-                    ? (int)((size_t)image * x_stride + (size_t)iy * g->w + ix) : -1;
+typedef struct {
+    int segments[2];
+    __m256i lanes[2][8];                // the segment's lanes
+    ptrdiff_t offset[2][8][6][2];       // [half][segment][patch row][window], from the first image's channel
+    int live[2][8][6][2];               // the window has a position to read
+    __m256i mask[2][8][6][2][4];        // the window's load masks
+} patch_rows_avx2;
+
+__attribute__((target("avx2,fma")))
+static void patch_rows_avx2_find(const ck_conv_geometry *g, size_t x_stride, int tw, int per_image, int tiles, int tb,
+                                 const int tile, patch_rows_avx2 *r) {
+    for (int half = 0; half < 2; half++) {
+        segment seg[8];
+        const int n = tile_segments(tb + 8 * half, 8, tiles, per_image, tw, seg);
+        r->segments[half] = n;
+        for (int s = 0; s < n; s++) {
+            r->lanes[half][s] = ck_lane_mask256(seg[s].q, seg[s].q + seg[s].len);
+            for (int i = 0; i < tile + 2; i++) {
+                const int iy = tile * seg[s].ty + i - g->pt;
+                for (int k = 0; k < 2; k++) {
+                    const int col0 = tile * (seg[s].tx - seg[s].q) + tile * k - g->pl; // input column of position 0
+                    r->offset[half][s][i][k] = (ptrdiff_t)seg[s].image * (ptrdiff_t)x_stride + (ptrdiff_t)iy * g->w + col0;
+                    // Positions [lo, hi): lanes in the segment, columns in the row.
+                    int lo = tile * seg[s].q, hi = tile * (seg[s].q + seg[s].len);
+                    if (lo < -col0) lo = -col0;
+                    if (hi > g->w - col0) hi = g->w - col0;
+                    if (iy < 0 || iy >= g->h) hi = lo;
+                    r->live[half][s][i][k] = hi > lo;
+                    for (int part = 0; part < tile; part++) r->mask[half][s][i][k][part] = ck_lane_mask256(lo - 8 * part, hi - 8 * part);
+                }
             }
         }
     }
 }
 
-// d[position][lane]: one channel's patches (xc: the channel in the first image), 0 in the padding.
-__attribute__((always_inline))
-static inline void gather_patches(const float *xc, int (*off)[LANES_MAX], const int positions, const int lanes,
-                                  float (*d)[LANES_MAX]) {
-    for (int q = 0; q < positions; q++) {
-        for (int j = 0; j < lanes; j++) {
-            const float value = xc[off[q][j] > 0 ? off[q][j] : 0];
-            d[q][j] = off[q][j] >= 0 ? value : 0.0f;
+// The even and odd positions of 16 floats: c[j][l] = a[2l + j].
+__attribute__((target("avx2,fma"), always_inline))
+static inline void deinterleave2_avx2(__m256 a0, __m256 a1, __m256 c[2]) {
+    c[0] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
+    c[1] = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
+}
+
+// Positions 4l + j of 32 floats: c[j][l] = a[4l + j] (a 4 x 8 transpose).
+__attribute__((target("avx2,fma"), always_inline))
+static inline void deinterleave4_avx2(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 c[4]) {
+    const __m256 b0 = _mm256_permute2f128_ps(a0, a2, 0x20), b1 = _mm256_permute2f128_ps(a0, a2, 0x31); // tiles 0|4, 1|5
+    const __m256 b2 = _mm256_permute2f128_ps(a1, a3, 0x20), b3 = _mm256_permute2f128_ps(a1, a3, 0x31); // tiles 2|6, 3|7
+    const __m256 u0 = _mm256_unpacklo_ps(b0, b1), u1 = _mm256_unpackhi_ps(b0, b1);
+    const __m256 u2 = _mm256_unpacklo_ps(b2, b3), u3 = _mm256_unpackhi_ps(b2, b3);
+    c[0] = _mm256_shuffle_ps(u0, u2, 0x44);
+    c[1] = _mm256_shuffle_ps(u0, u2, 0xEE);
+    c[2] = _mm256_shuffle_ps(u1, u3, 0x44);
+    c[3] = _mm256_shuffle_ps(u1, u3, 0xEE);
+}
+
+// One channel's patches (xc: the channel in the first image) into d[(tile + 2)·i + j][lane].
+__attribute__((target("avx2,fma"), always_inline))
+static inline void fill_patch_rows_avx2(const patch_rows_avx2 *r, const float *xc, float (*d)[LANES_MAX], const int tile) {
+    const int side = tile + 2;
+    for (int half = 0; half < 2; half++) {
+        for (int i = 0; i < side; i++) {
+            __m256 row[6];
+            for (int j = 0; j < side; j++) row[j] = _mm256_setzero_ps();
+            for (int s = 0; s < r->segments[half]; s++) {
+                for (int k = 0; k < 2; k++) {
+                    if (!r->live[half][s][i][k]) continue;
+                    const float *src = xc + r->offset[half][s][i][k];
+                    const __m256i *m = r->mask[half][s][i][k];
+                    __m256 c[4];
+                    if (tile == 2) {
+                        deinterleave2_avx2(_mm256_maskload_ps(src, m[0]), _mm256_maskload_ps(src + 8, m[1]), c);
+                    } else {
+                        deinterleave4_avx2(_mm256_maskload_ps(src, m[0]), _mm256_maskload_ps(src + 8, m[1]),
+                                           _mm256_maskload_ps(src + 16, m[2]), _mm256_maskload_ps(src + 24, m[3]), c);
+                    }
+                    const __m256 lanes = _mm256_castsi256_ps(r->lanes[half][s]);
+                    for (int j = 0; j < (k == 0 ? tile : 2); j++) row[tile * k + j] = _mm256_blendv_ps(row[tile * k + j], c[j], lanes);
+                }
+            }
+            for (int j = 0; j < side; j++) _mm256_storeu_ps(d[side * i + j] + 8 * half, row[j]);
         }
     }
 }
 
 // V_ξ = (Bᵀ d B)_ξ of tiles [tb, tb + TB2) (those below `tiles`; the others zero) for input
 // channels [pc, pc + kc), into v: 16 panels of kc x TB2, panel ξ at v + ξ * kc * TB2. The
-// block's 16 tiles are the lanes: each patch position's input offsets are found once per block
-// (-1 in the padding), and per channel the patches are gathered into d[position][lane], so that
-// the butterflies and the stores run along the lanes (vectorised for AVX2 by the compiler).
+// block's 16 tiles are the lanes: the rows to read are found once per block (`patch_rows_avx2`),
+// and per channel the patches are loaded into d[position][lane], so that the butterflies and the
+// stores run along the lanes (vectorised for AVX2 by the compiler).
 __attribute__((target("avx2,fma")))
 static void input_transform_plain(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
                                   int tiles, int tb, int pc, int kc, float *v) {
-    int off[16][LANES_MAX];
-    patch_offsets(g, x_stride, tw, per_image, tiles, tb, 2, TB2, off);
+    patch_rows_avx2 rows;
+    patch_rows_avx2_find(g, x_stride, tw, per_image, tiles, tb, 2, &rows);
     for (int p = 0; p < kc; p++) {
         float d[16][LANES_MAX], u[16][TB2];
-        gather_patches(x + (size_t)(pc + p) * g->h * g->w, off, 16, TB2, d);
+        fill_patch_rows_avx2(&rows, x + (size_t)(pc + p) * g->h * g->w, d, 2);
         for (int b = 0; b < 4; b++) { // Bᵀ d
             for (int j = 0; j < TB2; j++) {
                 u[0 + b][j] = d[0 + b][j] - d[8 + b][j];
@@ -417,8 +478,8 @@ static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_im
 //        [0  2 -1 -2  1  0]        [0  1  1  4  4  0]
 //        [0  4  0 -5  0  1]        [0  1 -1  8 -8  1]
 // As for F(2x2, 3x3) on AVX2, the block's tiles are the lanes (16 on AVX2, 32 on AVX-512): the
-// patches are gathered per channel into d[position][lane] and the butterflies run along the lanes,
-// vectorised by the compiler for the caller's target.
+// patches are loaded per channel into d[position][lane] (`patch_rows_avx2`, `patch_rows4`) and
+// the butterflies run along the lanes, vectorised by the compiler for the caller's target.
 
 // Bᵀ applied to six values a stride apart: r[k·stride] = (Bᵀ d)_k for one lane.
 #define INPUT4_BUTTERFLY(d0, d1, d2, d3, d4, d5, r0, r1, r2, r3, r4, r5) \
@@ -434,16 +495,18 @@ static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_im
         r5 = 4.0f * (d1) - 5.0f * (d3) + (d5);                             \
     } while (0)
 
+// `fill` puts one channel's patches into d, reading the rows found once per block (`patches`:
+// a `patch_rows_avx2` or a `patch_rows4`).
+typedef void (*patch_fill_fn)(const void *patches, const float *xc, float (*d)[LANES_MAX]);
+
 // V_ξ = (Bᵀ d B)_ξ of tiles [tb, tb + lanes) (those below `tiles`; the others zero) for input
 // channels [pc, pc + kc), into v: 36 panels of kc x lanes, panel ξ at v + ξ * kc * lanes.
 __attribute__((always_inline))
-static inline void input_transform4(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
-                                    int tiles, int tb, int pc, int kc, float *v, const int lanes) {
-    int off[36][LANES_MAX];
-    patch_offsets(g, x_stride, tw, per_image, tiles, tb, 4, lanes, off);
+static inline void input_transform4(const ck_conv_geometry *g, const float *x, int pc, int kc, float *v, const int lanes,
+                                    const void *patches, patch_fill_fn fill) {
     for (int p = 0; p < kc; p++) {
         float d[36][LANES_MAX], u[36][LANES_MAX];
-        gather_patches(x + (size_t)(pc + p) * g->h * g->w, off, 36, lanes, d);
+        fill(patches, x + (size_t)(pc + p) * g->h * g->w, d);
         for (int b = 0; b < 6; b++) { // Bᵀ d, column b
             for (int j = 0; j < lanes; j++) {
                 INPUT4_BUTTERFLY(d[b][j], d[6 + b][j], d[12 + b][j], d[18 + b][j], d[24 + b][j], d[30 + b][j],
@@ -540,9 +603,16 @@ static inline void output_transform4(const ck_conv_geometry *g, int tw, int per_
 
 // The F(4x4, 3x3) transforms compiled for each level, at the level's panel width.
 __attribute__((target("avx2,fma")))
+static void fill_patch_rows4_avx2(const void *patches, const float *xc, float (*d)[LANES_MAX]) {
+    fill_patch_rows_avx2(patches, xc, d, 4);
+}
+
+__attribute__((target("avx2,fma")))
 static void input_transform4_avx2(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
                                   int tiles, int tb, int pc, int kc, float *v) {
-    input_transform4(g, x, x_stride, tw, per_image, tiles, tb, pc, kc, v, NR256);
+    patch_rows_avx2 rows;
+    patch_rows_avx2_find(g, x_stride, tw, per_image, tiles, tb, 4, &rows);
+    input_transform4(g, x, pc, kc, v, NR256, &rows, fill_patch_rows4_avx2);
 }
 
 __attribute__((target("avx2,fma")))
@@ -552,10 +622,90 @@ static void output_transform4_avx2(const ck_conv_geometry *g, int tw, int per_im
     output_transform4(g, tw, per_image, tiles, tb, mb, mpad, m0, m1, bias, add_output, act, lo, hi, y, y_stride, NR256);
 }
 
+// The F(4x4, 3x3) patches of a block of 32 tiles by rows instead of gathers, on AVX-512 (the
+// F(2x2, 3x3) transform's approach at stride 4). Lane l of a segment (tiles tx .. of tile row ty)
+// needs input columns 4(tx + l − q) + j − pl, j = 0..5, of rows 4ty + i − pt: patch columns
+// j < 4 are the positions 4l + j of the 64 floats from column 4(tx − q) − pl, and j = 4, 5 the
+// positions 4l + j − 4 of the 64 floats 4 columns further. Each window is four masked loads
+// (zero outside the image, outside the segment's lanes and, in the second, at the positions not
+// needed), each patch column two permutes and a blend.
+typedef struct {
+    int segments[2];
+    __mmask16 lanes[2][16];
+    ptrdiff_t offset[2][16][6][2];   // [half][segment][patch row][window], from the first image's channel
+    __mmask16 mask[2][16][6][2][4];  // the window's four load masks
+} patch_rows4;
+
+// Bits [a, b) of 64, a and b clamped to [0, 64].
+static inline unsigned long long bits64(int a, int b) {
+    if (a < 0) a = 0;
+    if (b > 64) b = 64;
+    if (a >= b) return 0;
+    return (b - a == 64 ? ~0ULL : ((1ULL << (b - a)) - 1ULL)) << a;
+}
+
+static void patch_rows4_find(const ck_conv_geometry *g, size_t x_stride, int tw, int per_image, int tiles, int tb,
+                             patch_rows4 *r) {
+    for (int half = 0; half < 2; half++) {
+        segment seg[16];
+        const int n = tile_segments(tb + 16 * half, 16, tiles, per_image, tw, seg);
+        r->segments[half] = n;
+        for (int s = 0; s < n; s++) {
+            r->lanes[half][s] = (__mmask16)(((1u << seg[s].len) - 1u) << seg[s].q);
+            const unsigned long long in_segment = bits64(4 * seg[s].q, 4 * (seg[s].q + seg[s].len));
+            for (int i = 0; i < 6; i++) {
+                const int iy = 4 * seg[s].ty + i - g->pt;
+                for (int k = 0; k < 2; k++) {
+                    const int col0 = 4 * (seg[s].tx - seg[s].q) + 4 * k - g->pl; // input column of position 0
+                    r->offset[half][s][i][k] = (ptrdiff_t)seg[s].image * (ptrdiff_t)x_stride + (ptrdiff_t)iy * g->w + col0;
+                    unsigned long long m = iy >= 0 && iy < g->h ? in_segment & bits64(-col0, g->w - col0) : 0;
+                    if (k == 1) m &= 0x3333333333333333ULL; // positions 4l and 4l + 1: patch columns 4 and 5
+                    for (int part = 0; part < 4; part++) r->mask[half][s][i][k][part] = (__mmask16)(m >> (16 * part));
+                }
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f")))
+static void fill_patch_rows4(const void *patches, const float *xc, float (*d)[LANES_MAX]) {
+    const patch_rows4 *r = patches;
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i four = _mm512_slli_epi32(lane, 2), wrap = _mm512_set1_epi32(31);
+    // Lanes 0-7 take positions 4l + j of the first 32 floats, lanes 8-15 of the second 32.
+    const __m512i pick[4] = { _mm512_and_si512(four, wrap), _mm512_and_si512(_mm512_add_epi32(four, _mm512_set1_epi32(1)), wrap),
+                              _mm512_and_si512(_mm512_add_epi32(four, _mm512_set1_epi32(2)), wrap),
+                              _mm512_and_si512(_mm512_add_epi32(four, _mm512_set1_epi32(3)), wrap) };
+    for (int half = 0; half < 2; half++) {
+        for (int i = 0; i < 6; i++) {
+            __m512 row[6];
+            for (int j = 0; j < 6; j++) row[j] = _mm512_setzero_ps();
+            for (int s = 0; s < r->segments[half]; s++) {
+                for (int k = 0; k < 2; k++) {
+                    const __mmask16 *m = r->mask[half][s][i][k];
+                    if (!(m[0] | m[1] | m[2] | m[3])) continue;
+                    const float *src = xc + r->offset[half][s][i][k];
+                    const __m512 w0 = _mm512_maskz_loadu_ps(m[0], src), w1 = _mm512_maskz_loadu_ps(m[1], src + 16);
+                    const __m512 w2 = _mm512_maskz_loadu_ps(m[2], src + 32), w3 = _mm512_maskz_loadu_ps(m[3], src + 48);
+                    for (int j = 0; j < (k == 0 ? 4 : 2); j++) {
+                        const __m512 low = _mm512_permutex2var_ps(w0, pick[j], w1);
+                        const __m512 high = _mm512_permutex2var_ps(w2, pick[j], w3);
+                        row[4 * k + j] = _mm512_mask_mov_ps(row[4 * k + j], r->lanes[half][s],
+                                                            _mm512_mask_mov_ps(low, (__mmask16)0xFF00, high));
+                    }
+                }
+            }
+            for (int j = 0; j < 6; j++) _mm512_storeu_ps(d[6 * i + j] + 16 * half, row[j]);
+        }
+    }
+}
+
 __attribute__((target("avx512f,avx2,fma")))
 static void input_transform4_avx512(const ck_conv_geometry *g, const float *x, size_t x_stride, int tw, int per_image,
                                     int tiles, int tb, int pc, int kc, float *v) {
-    input_transform4(g, x, x_stride, tw, per_image, tiles, tb, pc, kc, v, NR512);
+    patch_rows4 rows;
+    patch_rows4_find(g, x_stride, tw, per_image, tiles, tb, &rows);
+    input_transform4(g, x, pc, kc, v, NR512, &rows, fill_patch_rows4);
 }
 
 __attribute__((target("avx512f,avx2,fma")))

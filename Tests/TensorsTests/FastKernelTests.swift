@@ -215,6 +215,42 @@ final class FastKernelTests: XCTestCase {
         }
     }
 
+    /// The AVX-512 and AVX2 Winograd transforms read their patches by rows (masked loads and
+    /// permutes or shuffles, one implementation per level, blocks of 32 and 16 tiles): both tiles
+    /// give the same bits on both levels, on planes whose blocks of lanes are cut into many
+    /// segments (tile rows of 1, 2, 3 and 14 tiles), with images sharing a block, partial tiles,
+    /// asymmetric and no padding, and two depth blocks.
+    func testWinogradPatchesAreTheSameOnBothLevels() throws {
+        guard KernelOptions.supportedPaths.contains(.avx512) else {
+            print("testWinogradPatchesAreTheSameOnBothLevels: this CPU has no AVX-512 to compare with (\(CPU.summary))")
+            return
+        }
+        var rng = SeededRandom(seed: 37)
+        let same = Conv2DGeometry(kernel: (3, 3), pads: (1, 1, 1, 1))
+        let shapes: [Case] = [
+            Case(n: 5, c: 16, m: 9, h: 7, w: 7, g: same),
+            Case(n: 4, c: 16, m: 5, h: 3, w: 4, g: same),
+            Case(n: 2, c: 20, m: 7, h: 11, w: 10, g: Conv2DGeometry(kernel: (3, 3), pads: (2, 0, 1, 1))),
+            Case(n: 2, c: 260, m: 6, h: 9, w: 13, g: Conv2DGeometry(kernel: (3, 3))),
+            Case(n: 1, c: 16, m: 8, h: 56, w: 56, g: same),
+        ]
+        for tile in [2, 4] {
+            for (index, t) in shapes.enumerated() {
+                let x = rng.tensor([t.n, t.c, t.h, t.w]), wt = rng.tensor([t.m, t.c, 3, 3], -0.3, 0.3), b = rng.tensor([t.m])
+                var outputs: [[Float]] = []
+                for path in [KernelOptions.Path.avx512, .avx2] {
+                    try withKernels(path: path, threads: 1, winogradTile: tile) { kernels in
+                        let cache = PackedWeightsCache()
+                        let y = try Conv2D.forward(x: x, w: wt, b: b, geometry: t.g, cache: cache, kernels: kernels)
+                        XCTAssertEqual(cache.forms, [tile == 4 ? .winograd4 : .winograd], "case \(index), \(path)")
+                        outputs.append(y.data)
+                    }
+                }
+                XCTAssertEqual(outputs[0], outputs[1], "F(\(tile)x\(tile)), case \(index)")
+            }
+        }
+    }
+
     /// The tile with fewer transformed-domain products: F(4×4, 3×3) on resnet18's 56², 28² and
     /// 14² planes, F(2×2, 3×3) on one 7 × 7 plane (whose 4 tiles of 4 × 4 would fill a quarter
     /// of a block of lanes) but not on 16 of them, all in inference passes; F(2×2, 3×3) where a
