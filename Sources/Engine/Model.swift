@@ -44,6 +44,10 @@ public final class Model: Sendable {
     let optimizedSelectionFree: Set<Int>
     /// Bytes of the file graph's constant tensors (weights, biases, statistics) as float32.
     public let parameterBytes: Int
+    /// Bytes the weights of the optimized graph's Winograd-shaped convolutions (3×3, stride and
+    /// dilation 1, one group, at least 16 input channels) add when they run in F(4×4, 3×3)'s
+    /// transformed domain: 36 values for every 9 (`imagesPerChunk`).
+    let winogradExtraBytes: Int
     /// Residual connections inference passes on the optimized graph fuse into a convolution's
     /// store, by the index of that Conv node (see `ResidualFusion`).
     let residualFusions: [Int: ResidualFusion]
@@ -130,6 +134,7 @@ public final class Model: Sendable {
         self.selectionFree = Model.selectionFree(graph)
         self.optimizedSelectionFree = Model.selectionFree(optimizedGraph)
         self.parameterBytes = graph.initializers.values.reduce(0) { $0 + $1.count } * 4
+        self.winogradExtraBytes = Model.winogradExtraBytes(optimizedGraph)
         self.residualFusions = ResidualFusion.find(in: optimizedGraph)
         self.siluFusions = SiLUFusion.find(in: optimizedGraph)
         self.batchNormReluFusions = BatchNormReluFusion.find(in: optimizedGraph)
@@ -272,9 +277,12 @@ public final class Model: Sendable {
     }
 
     /// Images per chunk of `forward` for a batch like `x` (N,C,H,W): `kernels.chunk` when set;
-    /// otherwise the model's weight bytes over the bytes of node outputs one image produces,
-    /// rounded, at least 1. Each chunk reads every weight once, and each image's activations go
-    /// through memory once a chunk works on more than a cache holds; the ratio balances the two.
+    /// otherwise the bytes of weights the kernels read over the bytes of node outputs one image
+    /// produces, rounded, at least 1. Each chunk reads every weight once, and each image's
+    /// activations go through memory once a chunk works on more than a cache holds; the ratio
+    /// balances the two. The weights are counted as the kernels read them: a convolution that can
+    /// run by Winograd (on the AVX2 and AVX-512 paths with Winograd on) as F(4×4, 3×3)'s
+    /// transformed weights, four times its 3×3 ones (`winogradExtraBytes`).
     ///
     /// The activation bytes come from the first inference pass at that image shape. When none
     /// has run yet, one image runs alone first to measure them (its result is not used): the
@@ -291,7 +299,21 @@ public final class Model: Sendable {
             _ = try run([inputName: x.item(0)], keepAll: false)
         }
         guard let floats = activationFloats.value(perImage), floats > 0 else { return 4 }
-        return Swift.max(1, Int((Double(parameterBytes) / Double(4 * floats)).rounded()))
+        let weights = parameterBytes + (kernels.winograd && kernels.level >= 1 ? winogradExtraBytes : 0)
+        return Swift.max(1, Int((Double(weights) / Double(4 * floats)).rounded()))
+    }
+
+    /// `winogradExtraBytes` of a graph: 3 × the weight bytes of each Conv that `Conv2D` may run by
+    /// Winograd (the conditions that do not depend on the input's size).
+    static func winogradExtraBytes(_ g: Graph) -> Int {
+        var bytes = 0
+        for node in g.nodes where node.opType == "Conv" && node.inputs.count > 1 {
+            guard let op = node.op as? ConvOp, let w = g.initializers[node.inputs[1]], w.rank == 4,
+                  w.shape[2] == 3, w.shape[3] == 3, w.shape[1] >= 16, op.group == 1,
+                  (op.strides ?? [1, 1]) == [1, 1], (op.dilations ?? [1, 1]) == [1, 1] else { continue }
+            bytes += 3 * w.count * 4
+        }
+        return bytes
     }
 
     /// How `forward` splits a batch of `n` images: ceil(n / perChunk) chunks, rounded up to an

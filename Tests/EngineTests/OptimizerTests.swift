@@ -79,7 +79,9 @@ final class OptimizerTests: XCTestCase {
     }
 
     /// The chunk length follows the weight bytes over one image's activation bytes, which the
-    /// first inference pass at a shape records: the sum of every node output it computes.
+    /// first inference pass at a shape records: the sum of every node output it computes. The
+    /// weights count as the kernels read them: Winograd-shaped convolutions four times over on
+    /// the paths that run Winograd.
     func testImagesPerChunkFollowsWeightsOverActivations() throws {
         let model = try Model(path: Support.repo("models/demo.onnx"))
         XCTAssertNil(model.kernels.chunk)
@@ -96,10 +98,35 @@ final class OptimizerTests: XCTestCase {
         XCTAssertFalse(model.residualFusions.isEmpty)
         let floats = clock.slowestFirst.reduce(0) { $0 + $1.shape.reduce(1, *) }
         XCTAssertEqual(model.activationFloats.value([3, 64, 64]), floats)
-        let expected = max(1, Int((Double(model.parameterBytes) / Double(4 * floats)).rounded()))
+        // The demo model's 3×3 stride-1 convolutions of 16 → 32, 32 → 32 (two) and 32 → 64
+        // channels (its 3-channel stem does not run by Winograd), as F(4×4, 3×3) weights.
+        XCTAssertEqual(model.winogradExtraBytes, 3 * 4 * 9 * (16 * 32 + 2 * 32 * 32 + 32 * 64))
+        func ratio(_ bytes: Int) -> Int { max(1, Int((Double(bytes) / Double(4 * floats)).rounded())) }
+        let expected = ratio(model.parameterBytes + (model.kernels.level >= 1 ? model.winogradExtraBytes : 0))
         XCTAssertEqual(try model.imagesPerChunk(for: x), expected)
         XCTAssertNotEqual(expected, 4, "the demo model's ratio differs from the default, so the split would change")
+        for kernels in [KernelOptions.best.with { $0.winograd = false }, KernelOptions(path: .openblas)] {
+            let plain = try Model(path: model.path, kernels: kernels)
+            _ = try plain.forward(x)
+            XCTAssertEqual(try plain.imagesPerChunk(for: x), ratio(plain.parameterBytes), "\(kernels)")
+        }
         XCTAssertEqual(try Model(path: model.path, kernels: .best.with { $0.chunk = 3 }).imagesPerChunk(for: x), 3)
+    }
+
+    /// The convolutions `winogradExtraBytes` counts: those Winograd may run (3×3, stride and
+    /// dilation 1, one group, at least 16 input channels), three times their weight bytes.
+    func testWinogradExtraBytesCountWinogradShapedConvolutions() throws {
+        let model = try ModelBuilder.model([
+            ("Conv", ["x", "w1"], "a", [("pads", [1, 1, 1, 1])]),     // 16 → 16: counted
+            ("Conv", ["a", "w2"], "b", [("strides", [2, 2])]),        // stride 2
+            ("Conv", ["b", "w3"], "c", [("group", [2])]),             // two groups
+            ("Conv", ["c", "w4"], "d", [("dilations", [2, 2])]),      // dilation 2
+            ("Conv", ["d", "w5"], "e", []),                           // 1×1, to 8 channels
+            ("Conv", ["e", "w6"], "f", [("pads", [1, 1, 1, 1])]),     // 8 input channels
+            ("Conv", ["f", "w7"], "g", [("pads", [1, 1, 1, 1])]),     // 16 → 24: counted
+        ], weights: ["w1": [16, 16, 3, 3], "w2": [16, 16, 3, 3], "w3": [16, 8, 3, 3], "w4": [16, 16, 3, 3],
+                     "w5": [8, 16, 1, 1], "w6": [16, 8, 3, 3], "w7": [24, 16, 3, 3]], seed: 3)
+        XCTAssertEqual(model.winogradExtraBytes, 3 * 4 * 9 * (16 * 16 + 24 * 16))
     }
 
     func testTapOnAFoldedTensorRunsTheOriginalGraph() throws {

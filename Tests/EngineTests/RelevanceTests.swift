@@ -100,33 +100,6 @@ final class RelevanceTests: XCTestCase {
         }
     }
 
-    /// Builds a bias-free ONNX model from (op, inputs, output, attributes) and random weights.
-    func model(_ nodes: [(String, [String], String, [(String, [Int])])], weights: [String: [Int]], seed: UInt64) throws -> Model {
-        var rng = SeededRandom(seed: seed)
-        var g = Onnx_GraphProto()
-        var input = Onnx_ValueInfoProto(); input.name = "x"; g.input = [input]
-        for (name, shape) in weights.sorted(by: { $0.key < $1.key }) {
-            var p = Onnx_TensorProto()
-            p.name = name; p.dims = shape.map(Int64.init); p.dataType = 1; p.floatData = rng.tensor(shape).data
-            g.initializer.append(p)
-        }
-        for (op, inputs, output, attrs) in nodes {
-            var n = Onnx_NodeProto(); n.opType = op; n.input = inputs; n.output = [output]; n.name = output
-            for (k, v) in attrs {
-                var a = Onnx_AttributeProto(); a.name = k
-                if k == "transB" || k == "group" { a.type = .int; a.i = Int64(v[0]) } else { a.type = .ints; a.ints = v.map(Int64.init) }
-                n.attribute.append(a)
-            }
-            g.node.append(n)
-        }
-        var out = Onnx_ValueInfoProto(); out.name = nodes.last!.2; g.output = [out]
-        var m = Onnx_ModelProto(); m.irVersion = 8; m.graph = g
-        var opset = Onnx_OperatorSetIdProto(); opset.version = 17; m.opsetImport = [opset]
-        let path = Support.temporaryDirectory() + "/net.onnx"
-        try m.serializedData().write(to: URL(fileURLWithPath: path))
-        return try Model(path: path)
-    }
-
     /// Input relevance sums for every composite, seed one-hot on class 1.
     func sums(_ model: Model, channels: Int) throws -> [String: Float] {
         var rng = SeededRandom(seed: 9)
@@ -150,14 +123,14 @@ final class RelevanceTests: XCTestCase {
     /// z-plus and alpha-beta conserve only where their positive and negative parts are nonzero,
     /// so on nets with negative activations their sums are close to, not equal to, 1.
     func testConservationOnResNetMobileNetAndEfficientNetStyleNets() throws {
-        let resnet = try model([
+        let resnet = try ModelBuilder.model([
             ("Conv", ["x", "w1"], "c1", pad1), ("Relu", ["c1"], "r1", []),
             ("MaxPool", ["r1"], "p1", [("kernel_shape", [2, 2]), ("strides", [2, 2])]),
             ("Conv", ["p1", "w2"], "c2", pad1), ("Relu", ["c2"], "r2", []), ("Conv", ["r2", "w3"], "c3", pad1),
             ("Add", ["c3", "p1"], "s", []), ("Relu", ["s"], "r3", []), ("GlobalAveragePool", ["r3"], "gap", []),
             ("Flatten", ["gap"], "f", []), ("Gemm", ["f", "fc"], "y", [("transB", [1])]),
         ], weights: ["w1": [4, 3, 3, 3], "w2": [4, 4, 3, 3], "w3": [4, 4, 3, 3], "fc": [2, 4]], seed: 33)
-        let mobilenet = try model([
+        let mobilenet = try ModelBuilder.model([
             ("Conv", ["x", "w1"], "c1", pad1), ("Clip", ["c1", "zero", "six"], "a1", []),
             ("Conv", ["a1", "e"], "c2", []), ("Clip", ["c2", "zero", "six"], "a2", []),
             ("Conv", ["a2", "dw"], "c3", pad1 + [("group", [8])]), ("Clip", ["c3", "zero", "six"], "a3", []),
@@ -165,7 +138,7 @@ final class RelevanceTests: XCTestCase {
             ("GlobalAveragePool", ["s"], "gap", []), ("Flatten", ["gap"], "f", []), ("Gemm", ["f", "fc"], "y", [("transB", [1])]),
         ], weights: ["w1": [4, 3, 3, 3], "e": [8, 4, 1, 1], "dw": [8, 1, 3, 3], "pw": [4, 8, 1, 1], "fc": [2, 4],
                      "zero": [], "six": []], seed: 34)
-        let efficientnet = try model([
+        let efficientnet = try ModelBuilder.model([
             ("Conv", ["x", "w1"], "c1", pad1), ("Sigmoid", ["c1"], "g1", []), ("Mul", ["c1", "g1"], "a1", []),
             ("Conv", ["a1", "dw"], "c2", pad1 + [("group", [4])]), ("Sigmoid", ["c2"], "g2", []), ("Mul", ["c2", "g2"], "a2", []),
             ("GlobalAveragePool", ["a2"], "se0", []), ("Conv", ["se0", "sr"], "se1", []), ("Relu", ["se1"], "se2", []),
