@@ -535,6 +535,27 @@ static inline void input_transform4(const ck_conv_geometry *g, const float *x, i
         r3 = e12 + 8.0f * e34 + (m5);                             \
     } while (0)
 
+// Aᵀ M A of output channel o for the block's lanes: pixel (a, b) of lane j's tile at out[4a + b][j];
+// mb holds M_ξ (mpad x lanes) for ξ in 0..35.
+__attribute__((always_inline))
+static inline void output_tiles4(const float *mb, int mpad, int o, const int lanes, float (*out)[LANES_MAX]) {
+    const float *mm[36];
+    for (int xi = 0; xi < 36; xi++) mm[xi] = mb + ((size_t)xi * mpad + o) * lanes;
+    float t[4][6][LANES_MAX]; // Aᵀ M
+    for (int b = 0; b < 6; b++) {
+        for (int j = 0; j < lanes; j++) {
+            OUTPUT4_BUTTERFLY(mm[b][j], mm[6 + b][j], mm[12 + b][j], mm[18 + b][j], mm[24 + b][j], mm[30 + b][j],
+                              t[0][b][j], t[1][b][j], t[2][b][j], t[3][b][j]);
+        }
+    }
+    for (int a = 0; a < 4; a++) { // (Aᵀ M) A
+        for (int j = 0; j < lanes; j++) {
+            OUTPUT4_BUTTERFLY(t[a][0][j], t[a][1][j], t[a][2][j], t[a][3][j], t[a][4][j], t[a][5][j],
+                              out[4 * a][j], out[4 * a + 1][j], out[4 * a + 2][j], out[4 * a + 3][j]);
+        }
+    }
+}
+
 // Y = Aᵀ M A for output channels [m0, m1) of tiles [tb, tb + lanes) below `tiles`, plus the
 // bias (and y's contents with add_output), then the activation; mb holds M_ξ (mpad x lanes) for
 // ξ in 0..35. Pixels past the plane's last row or column are not stored.
@@ -555,23 +576,7 @@ static inline void output_transform4(const ck_conv_geometry *g, int tw, int per_
     const size_t plane = (size_t)g->oh * g->ow;
     for (int o = m0; o < m1; o++) {
         float out[16][LANES_MAX]; // output pixel (a, b) at out[4a + b]
-        {
-            const float *mm[36];
-            for (int xi = 0; xi < 36; xi++) mm[xi] = mb + ((size_t)xi * mpad + o) * lanes;
-            float t[4][6][LANES_MAX]; // Aᵀ M
-            for (int b = 0; b < 6; b++) {
-                for (int j = 0; j < lanes; j++) {
-                    OUTPUT4_BUTTERFLY(mm[b][j], mm[6 + b][j], mm[12 + b][j], mm[18 + b][j], mm[24 + b][j], mm[30 + b][j],
-                                      t[0][b][j], t[1][b][j], t[2][b][j], t[3][b][j]);
-                }
-            }
-            for (int a = 0; a < 4; a++) { // (Aᵀ M) A
-                for (int j = 0; j < lanes; j++) {
-                    OUTPUT4_BUTTERFLY(t[a][0][j], t[a][1][j], t[a][2][j], t[a][3][j], t[a][4][j], t[a][5][j],
-                                      out[4 * a][j], out[4 * a + 1][j], out[4 * a + 2][j], out[4 * a + 3][j]);
-                }
-            }
-        }
+        output_tiles4(mb, mpad, o, lanes, out);
         const float add = bias ? bias[o] : 0.0f;
         const __m128 vadd = _mm_set1_ps(add), vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi);
         for (int j = 0; j < used; j += 4) {
@@ -708,11 +713,73 @@ static void input_transform4_avx512(const ck_conv_geometry *g, const float *x, s
     input_transform4(g, x, pc, kc, v, NR512, &rows, fill_patch_rows4);
 }
 
+// Y of F(4x4, 3x3) on AVX-512: the pixels of `output_tiles4`, stored by rows as the F(2x2, 3x3)
+// transform stores them. Per block half of 16 lanes and output row a, the four pixels of each
+// lane's tile row are interleaved into 64 consecutive floats (lane l at 4l .. 4l + 3) by eight
+// permutes, and each segment of lanes (one tile row) is stored with masks at its columns. The
+// store adds and activates as store_pixel does, in the same order; SiLU takes output_transform4.
 __attribute__((target("avx512f,avx2,fma")))
 static void output_transform4_avx512(const ck_conv_geometry *g, int tw, int per_image, int tiles, int tb, const float *mb,
                                      int mpad, int m0, int m1, const float *bias, int add_output, int act, float lo, float hi,
                                      float *y, size_t y_stride) {
-    output_transform4(g, tw, per_image, tiles, tb, mb, mpad, m0, m1, bias, add_output, act, lo, hi, y, y_stride, NR512);
+    if (act == CK_ACT_SILU) {
+        output_transform4(g, tw, per_image, tiles, tb, mb, mpad, m0, m1, bias, add_output, act, lo, hi, y, y_stride, NR512);
+        return;
+    }
+    // Pairs: lanes 0-7 (first) or 8-15 (second) of two vectors, alternating. Quads: float pairs
+    // 0-3 (low) or 4-7 (high) of two such vectors, alternating.
+    const __m512i first = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i second = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    const __m512i low = _mm512_set_epi32(23, 22, 7, 6, 21, 20, 5, 4, 19, 18, 3, 2, 17, 16, 1, 0);
+    const __m512i high = _mm512_set_epi32(31, 30, 15, 14, 29, 28, 13, 12, 27, 26, 11, 10, 25, 24, 9, 8);
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+    const size_t plane = (size_t)g->oh * g->ow;
+    int segments[2];
+    ptrdiff_t offset[2][16][4];     // [half][segment][output row]: the row's column 4(tx − q), from channel 0 of the image
+    __mmask16 keep[2][16][4][4];    // the four 16-float parts' store masks
+    for (int half = 0; half < 2; half++) {
+        segment seg[16];
+        segments[half] = tile_segments(tb + 16 * half, 16, tiles, per_image, tw, seg);
+        for (int s = 0; s < segments[half]; s++) {
+            const int col0 = 4 * (seg[s].tx - seg[s].q); // output column of position 0
+            for (int a = 0; a < 4; a++) {
+                const int oy = 4 * seg[s].ty + a;
+                offset[half][s][a] = (ptrdiff_t)seg[s].image * (ptrdiff_t)y_stride + (ptrdiff_t)oy * g->ow + col0;
+                const unsigned long long m =
+                    oy < g->oh ? bits64(4 * seg[s].q, 4 * (seg[s].q + seg[s].len)) & bits64(-col0, g->ow - col0) : 0;
+                for (int part = 0; part < 4; part++) keep[half][s][a][part] = (__mmask16)(m >> (16 * part));
+            }
+        }
+    }
+    for (int o = m0; o < m1; o++) {
+        float out[16][LANES_MAX];
+        output_tiles4(mb, mpad, o, NR512, out);
+        const __m512 add = _mm512_set1_ps(bias ? bias[o] : 0.0f);
+        float *yo = y + (size_t)o * plane;
+        for (int half = 0; half < 2; half++) {
+            for (int a = 0; a < 4; a++) {
+                const __m512 c0 = _mm512_loadu_ps(out[4 * a] + 16 * half), c1 = _mm512_loadu_ps(out[4 * a + 1] + 16 * half);
+                const __m512 c2 = _mm512_loadu_ps(out[4 * a + 2] + 16 * half), c3 = _mm512_loadu_ps(out[4 * a + 3] + 16 * half);
+                const __m512 p01 = _mm512_permutex2var_ps(c0, first, c1), q01 = _mm512_permutex2var_ps(c0, second, c1);
+                const __m512 p23 = _mm512_permutex2var_ps(c2, first, c3), q23 = _mm512_permutex2var_ps(c2, second, c3);
+                // Lanes 0-3, 4-7, 8-11, 12-15: four pixels each.
+                const __m512 row[4] = { _mm512_permutex2var_ps(p01, low, p23), _mm512_permutex2var_ps(p01, high, p23),
+                                        _mm512_permutex2var_ps(q01, low, q23), _mm512_permutex2var_ps(q01, high, q23) };
+                for (int s = 0; s < segments[half]; s++) {
+                    for (int part = 0; part < 4; part++) {
+                        const __mmask16 m = keep[half][s][a][part];
+                        if (!m) continue;
+                        float *dst = yo + offset[half][s][a] + 16 * part;
+                        __m512 v = _mm512_add_ps(row[part], add);
+                        if (add_output) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, dst));
+                        if (act == CK_ACT_RELU) v = _mm512_max_ps(v, _mm512_setzero_ps());
+                        else if (act == CK_ACT_CLIP) v = _mm512_min_ps(vhi, _mm512_max_ps(vlo, v));
+                        _mm512_mask_storeu_ps(dst, m, v);
+                    }
+                }
+            }
+        }
+    }
 }
 
 // The three steps over tiles [t0, t1) and output rows [m0, m1) at `level` for F(tile x tile,
