@@ -23,6 +23,7 @@
 #include "CKernels.h"
 #include "microkernel.h"
 #include <immintrin.h>
+#include <string.h>
 
 /// Tiles per block: 32 (one kernel panel); V (16 x KC x 32) and M (16 x M x 32) stay in L2.
 enum { TB = 32 };
@@ -496,7 +497,7 @@ static void output_transform_plain(const ck_conv_geometry *g, int tw, int per_im
     } while (0)
 
 // `fill` puts one channel's patches into d, reading the rows found once per block (`patches`:
-// a `patch_rows_avx2` or a `patch_rows4`).
+// a `patch_rows_avx2` or a `patch_rows4`); lanes of no segment keep what d held.
 typedef void (*patch_fill_fn)(const void *patches, const float *xc, float (*d)[LANES_MAX]);
 
 // V_ξ = (Bᵀ d B)_ξ of tiles [tb, tb + lanes) (those below `tiles`; the others zero) for input
@@ -504,8 +505,10 @@ typedef void (*patch_fill_fn)(const void *patches, const float *xc, float (*d)[L
 __attribute__((always_inline))
 static inline void input_transform4(const ck_conv_geometry *g, const float *x, int pc, int kc, float *v, const int lanes,
                                     const void *patches, patch_fill_fn fill) {
+    float d[36][LANES_MAX];
+    memset(d, 0, sizeof d); // lanes no segment writes (past `tiles`)
     for (int p = 0; p < kc; p++) {
-        float d[36][LANES_MAX], u[36][LANES_MAX];
+        float u[36][LANES_MAX];
         fill(patches, x + (size_t)(pc + p) * g->h * g->w, d);
         for (int b = 0; b < 6; b++) { // Bᵀ d, column b
             for (int j = 0; j < lanes; j++) {
@@ -629,16 +632,18 @@ static void output_transform4_avx2(const ck_conv_geometry *g, int tw, int per_im
 
 // The F(4x4, 3x3) patches of a block of 32 tiles by rows instead of gathers, on AVX-512 (the
 // F(2x2, 3x3) transform's approach at stride 4). Lane l of a segment (tiles tx .. of tile row ty)
-// needs input columns 4(tx + l − q) + j − pl, j = 0..5, of rows 4ty + i − pt: patch columns
-// j < 4 are the positions 4l + j of the 64 floats from column 4(tx − q) − pl, and j = 4, 5 the
-// positions 4l + j − 4 of the 64 floats 4 columns further. Each window is four masked loads
-// (zero outside the image, outside the segment's lanes and, in the second, at the positions not
-// needed), each patch column two permutes and a blend.
+// needs input columns 4(tx + l − q) + j − pl, j = 0..5, of rows 4ty + i − pt: the positions
+// 4l + j of the 66 floats from column 4(tx − q) − pl. Four masked loads read positions 0-63 (zero
+// outside the image and the positions no lane of the segment needs); the even and odd positions
+// of each 32 (four permutes), then their even and odd ones (four more), give patch columns 0-3;
+// columns 4 and 5 are columns 0 and 1 one lane on, with positions 64 and 65 (two one-float
+// loads) in lane 15. Each segment's lanes of the six columns are stored into d with its mask;
+// `input_transform4` zeroes d once, so lanes past `tiles` stay zero.
 typedef struct {
     int segments[2];
     __mmask16 lanes[2][16];
-    ptrdiff_t offset[2][16][6][2];   // [half][segment][patch row][window], from the first image's channel
-    __mmask16 mask[2][16][6][2][4];  // the window's four load masks
+    ptrdiff_t offset[2][16][6];   // [half][segment][patch row], from the first image's channel
+    __mmask16 mask[2][16][6][6];  // load masks of positions 0-63 (four parts), 64 and 65; all 0: a row outside
 } patch_rows4;
 
 // Bits [a, b) of 64, a and b clamped to [0, 64].
@@ -657,15 +662,18 @@ static void patch_rows4_find(const ck_conv_geometry *g, size_t x_stride, int tw,
         r->segments[half] = n;
         for (int s = 0; s < n; s++) {
             r->lanes[half][s] = (__mmask16)(((1u << seg[s].len) - 1u) << seg[s].q);
-            const unsigned long long in_segment = bits64(4 * seg[s].q, 4 * (seg[s].q + seg[s].len));
+            const int first = 4 * seg[s].q, end = 4 * (seg[s].q + seg[s].len) + 2; // positions the lanes read
+            const int col0 = 4 * (seg[s].tx - seg[s].q) - g->pl;                    // input column of position 0
             for (int i = 0; i < 6; i++) {
                 const int iy = 4 * seg[s].ty + i - g->pt;
-                for (int k = 0; k < 2; k++) {
-                    const int col0 = 4 * (seg[s].tx - seg[s].q) + 4 * k - g->pl; // input column of position 0
-                    r->offset[half][s][i][k] = (ptrdiff_t)seg[s].image * (ptrdiff_t)x_stride + (ptrdiff_t)iy * g->w + col0;
-                    unsigned long long m = iy >= 0 && iy < g->h ? in_segment & bits64(-col0, g->w - col0) : 0;
-                    if (k == 1) m &= 0x3333333333333333ULL; // positions 4l and 4l + 1: patch columns 4 and 5
-                    for (int part = 0; part < 4; part++) r->mask[half][s][i][k][part] = (__mmask16)(m >> (16 * part));
+                r->offset[half][s][i] = (ptrdiff_t)seg[s].image * (ptrdiff_t)x_stride + (ptrdiff_t)iy * g->w + col0;
+                const int inside = iy >= 0 && iy < g->h;
+                const unsigned long long m = inside ? bits64(first, end) & bits64(-col0, g->w - col0) : 0;
+                for (int part = 0; part < 4; part++) r->mask[half][s][i][part] = (__mmask16)(m >> (16 * part));
+                for (int e = 0; e < 2; e++) {
+                    const int position = 64 + e;
+                    r->mask[half][s][i][4 + e] = (__mmask16)(inside && position >= first && position < end
+                                                             && col0 + position >= 0 && col0 + position < g->w);
                 }
             }
         }
@@ -676,31 +684,36 @@ __attribute__((target("avx512f")))
 static void fill_patch_rows4(const void *patches, const float *xc, float (*d)[LANES_MAX]) {
     const patch_rows4 *r = patches;
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i four = _mm512_slli_epi32(lane, 2), wrap = _mm512_set1_epi32(31);
-    // Lanes 0-7 take positions 4l + j of the first 32 floats, lanes 8-15 of the second 32.
-    const __m512i pick[4] = { _mm512_and_si512(four, wrap), _mm512_and_si512(_mm512_add_epi32(four, _mm512_set1_epi32(1)), wrap),
-                              _mm512_and_si512(_mm512_add_epi32(four, _mm512_set1_epi32(2)), wrap),
-                              _mm512_and_si512(_mm512_add_epi32(four, _mm512_set1_epi32(3)), wrap) };
+    const __m512i even = _mm512_add_epi32(lane, lane), odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for (int half = 0; half < 2; half++) {
-        for (int i = 0; i < 6; i++) {
-            __m512 row[6];
-            for (int j = 0; j < 6; j++) row[j] = _mm512_setzero_ps();
-            for (int s = 0; s < r->segments[half]; s++) {
-                for (int k = 0; k < 2; k++) {
-                    const __mmask16 *m = r->mask[half][s][i][k];
-                    if (!(m[0] | m[1] | m[2] | m[3])) continue;
-                    const float *src = xc + r->offset[half][s][i][k];
-                    const __m512 w0 = _mm512_maskz_loadu_ps(m[0], src), w1 = _mm512_maskz_loadu_ps(m[1], src + 16);
-                    const __m512 w2 = _mm512_maskz_loadu_ps(m[2], src + 32), w3 = _mm512_maskz_loadu_ps(m[3], src + 48);
-                    for (int j = 0; j < (k == 0 ? 4 : 2); j++) {
-                        const __m512 low = _mm512_permutex2var_ps(w0, pick[j], w1);
-                        const __m512 high = _mm512_permutex2var_ps(w2, pick[j], w3);
-                        row[4 * k + j] = _mm512_mask_mov_ps(row[4 * k + j], r->lanes[half][s],
-                                                            _mm512_mask_mov_ps(low, (__mmask16)0xFF00, high));
-                    }
+        for (int s = 0; s < r->segments[half]; s++) {
+            const __mmask16 lanes = r->lanes[half][s];
+            for (int i = 0; i < 6; i++) {
+                const __mmask16 *m = r->mask[half][s][i];
+                float *const out = d[6 * i] + 16 * half;
+                if (!(m[0] | m[1] | m[2] | m[3] | m[4] | m[5])) { // a row outside the image
+                    for (int j = 0; j < 6; j++) _mm512_mask_storeu_ps(out + j * LANES_MAX, lanes, _mm512_setzero_ps());
+                    continue;
                 }
+                const float *src = xc + r->offset[half][s][i];
+                const __m512 w0 = _mm512_maskz_loadu_ps(m[0], src), w1 = _mm512_maskz_loadu_ps(m[1], src + 16);
+                const __m512 w2 = _mm512_maskz_loadu_ps(m[2], src + 32), w3 = _mm512_maskz_loadu_ps(m[3], src + 48);
+                // Positions 2k (e) and 2k + 1 (o) of each 32; then 4l + j.
+                const __m512 e01 = _mm512_permutex2var_ps(w0, even, w1), o01 = _mm512_permutex2var_ps(w0, odd, w1);
+                const __m512 e23 = _mm512_permutex2var_ps(w2, even, w3), o23 = _mm512_permutex2var_ps(w2, odd, w3);
+                const __m512 c0 = _mm512_permutex2var_ps(e01, even, e23), c1 = _mm512_permutex2var_ps(o01, even, o23);
+                const __m512 c2 = _mm512_permutex2var_ps(e01, odd, e23), c3 = _mm512_permutex2var_ps(o01, odd, o23);
+                const __m512i p64 = _mm512_castps_si512(_mm512_maskz_loadu_ps(m[4], src + 64));
+                const __m512i p65 = _mm512_castps_si512(_mm512_maskz_loadu_ps(m[5], src + 65));
+                const __m512 c4 = _mm512_castsi512_ps(_mm512_alignr_epi32(p64, _mm512_castps_si512(c0), 1));
+                const __m512 c5 = _mm512_castsi512_ps(_mm512_alignr_epi32(p65, _mm512_castps_si512(c1), 1));
+                _mm512_mask_storeu_ps(out, lanes, c0);
+                _mm512_mask_storeu_ps(out + LANES_MAX, lanes, c1);
+                _mm512_mask_storeu_ps(out + 2 * LANES_MAX, lanes, c2);
+                _mm512_mask_storeu_ps(out + 3 * LANES_MAX, lanes, c3);
+                _mm512_mask_storeu_ps(out + 4 * LANES_MAX, lanes, c4);
+                _mm512_mask_storeu_ps(out + 5 * LANES_MAX, lanes, c5);
             }
-            for (int j = 0; j < 6; j++) _mm512_storeu_ps(d[6 * i + j] + 16 * half, row[j]);
         }
     }
 }
