@@ -288,7 +288,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "After the forward measurement, time every node over as many passes and print the slowest N (0: none).")
     var layers: Int = 0
-    @Flag(help: ArgumentHelp("After warm-up, read a number of seconds per line on standard input, time forward passes for that long and print one JSON line per round; end at end of input.",
+    @Flag(help: ArgumentHelp("After warm-up, read a number of seconds per line on standard input, time forward passes (or with --method whole explanations, at least one) for that long and print one JSON line per round; end at end of input.",
                              discussion: "For comparison scripts that alternate short rounds of two engines kept warm in their own processes (tools/bench/bench_vs_ort.py --interleave)."))
     var roundsFromStdin = false
 
@@ -312,8 +312,9 @@ struct Bench: ParsableCommand {
     }
 
     /// `--rounds-from-stdin`: warms up, prints `{"ready": true}`, then for each line of standard
-    /// input (a number of seconds) times `step` for at least that long and prints one JSON line
-    /// with the round's passes and time. A line that is not a positive number is an error.
+    /// input (a number of seconds) times `step` (a forward pass or an explanation) for at least
+    /// that long, and at least once, and prints one JSON line with the round's calls and time. A
+    /// line that is not a positive number is an error.
     func serveRounds(images: Int, _ step: () throws -> Void) throws {
         let warm = Date()
         repeat { try step() } while Date().timeIntervalSince(warm) < 0.5
@@ -383,8 +384,8 @@ struct Bench: ParsableCommand {
             if layers > 0 && (json || method != nil) {
                 throw ValidationError("--layers times forward passes and prints text: leave out \(json ? "--json" : "--method")")
             }
-            if roundsFromStdin && (method != nil || layers > 0 || json) {
-                throw ValidationError("--rounds-from-stdin times forward passes and prints JSON lines: leave out --method, --layers and --json")
+            if roundsFromStdin && (layers > 0 || json) {
+                throw ValidationError("--rounds-from-stdin prints JSON lines: leave out --layers and --json")
             }
             BLAS.setThreads(threads)
             let m = try Model(path: model, kernels: kernels)
@@ -397,7 +398,11 @@ struct Bench: ParsableCommand {
                            data: (0..<(n * channels * hw.0 * hw.1)).map { _ in Float.random(in: -1...1, using: &rng) })
             let explainer = try method.map { try ExplainerRegistry.make(method: $0, parameters: try parseSettings(settings)) }
             if roundsFromStdin {
-                try serveRounds(images: n) { _ = try m.forward(x) }
+                if let explainer {
+                    try serveRounds(images: 1) { _ = try explainer.explain(ExplanationRequest(model: m, input: x, target: 0)) }
+                } else {
+                    try serveRounds(images: n) { _ = try m.forward(x) }
+                }
                 return
             }
             let forward = try measure(images: n) { _ = try m.forward(x) }

@@ -299,7 +299,11 @@ expect_ok bench-rounds -- "$BIN" bench --model $M --rounds-from-stdin --threads 
 check bench-rounds-lines test "$(head -1 "$TMP/out")" = '{"ready": true}' -a "$(grep -c '"ms_per_image": [0-9.e-]*}$' "$TMP/out")" -eq 2
 printf '0.05\nsoon\n' >"$TMP/rounds"
 expect_error bench-rounds-bad "line 2: expected a number of seconds, got \"soon\"" -- "$BIN" bench --model $M --rounds-from-stdin <"$TMP/rounds"
-expect_error bench-rounds-json "leave out --method, --layers and --json" -- "$BIN" bench --model $M --rounds-from-stdin --json
+expect_error bench-rounds-json "leave out --layers and --json" -- "$BIN" bench --model $M --rounds-from-stdin --json
+# With --method each round times whole explanations (at least one per round).
+printf '0.01\n0.01\n' >"$TMP/rounds"
+expect_ok bench-rounds-method -- "$BIN" bench --model $M --method saliency --rounds-from-stdin --threads 1 <"$TMP/rounds"
+check bench-rounds-method-lines test "$(grep -c '"iterations": [1-9][0-9]*, .*"ms_per_image": [0-9.e-]*}$' "$TMP/out")" -eq 2
 # The binary runs itself again with its malloc tunables (large blocks from the heap, and
 # glibc.malloc.hugetlb=1 where the kernel's policy is "madvise", this machine's), not with
 # CANDELA_HUGE_PAGES=0; a user's own tunables are kept.
