@@ -378,10 +378,10 @@ static int conv_channels_avx512(const float *panels, int m, int c0, int c1, cons
     int off[CHANNELS_MAX_TAPS], wp;
     const float *padded = padded_band(g, x, oy0, oy1, off, &wp);
     if (!padded) return -1;
-    const int plane = g->oh * g->ow;
+    const int plane = g->oh * g->ow, end = c1 < m ? c1 : m;
     __m512 acc[8][2];
     for (int cp = c0; cp < c1; cp += 32) {
-        const int cols = (c1 < m ? c1 : m) - cp < 32 ? (c1 < m ? c1 : m) - cp : 32;
+        const int cols = end - cp < 32 ? end - cp : 32;
         const float *panel = panels + (size_t)cp * k;
         for (int oy = oy0; oy < oy1; oy++) {
             const float *row = padded + (size_t)(oy - oy0) * g->sh * wp;

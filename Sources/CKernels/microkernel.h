@@ -121,12 +121,13 @@ void ck_kernel_avx2_unpacked(int kc, const float *ap, const float *b, int ldb, f
 /// The tile shape and kernel of a level (ck_sgemm_level); 0 when the level has none.
 int ck_tile(int level, int *mr, int *nr, ck_kernel_fn *kernel);
 
-/// Bits [a, b) of a mask `width` bits wide (width <= 32): a and b are clamped to [0, width], and
+/// Bits [a, b) of a mask `width` bits wide (width <= 64): a and b are clamped to [0, width], and
 /// the mask is empty when a >= b. Lane masks for partial vectors and runs of panel columns.
 static inline unsigned long long ck_bit_range(int a, int b, int width) {
     if (a < 0) a = 0;
     if (b > width) b = width;
-    return a >= b ? 0ULL : (((1ULL << (b - a)) - 1ULL) << a);
+    if (a >= b) return 0ULL;
+    return (b - a == 64 ? ~0ULL : (1ULL << (b - a)) - 1ULL) << a;
 }
 
 /// Lanes i of 8 with a <= i < b as an AVX2 mask (every bit of a lane set or clear): the lanes a

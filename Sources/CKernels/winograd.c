@@ -646,14 +646,6 @@ typedef struct {
     __mmask16 mask[2][16][6][6];  // load masks of positions 0-63 (four parts), 64 and 65; all 0: a row outside
 } patch_rows4;
 
-// Bits [a, b) of 64, a and b clamped to [0, 64].
-static inline unsigned long long bits64(int a, int b) {
-    if (a < 0) a = 0;
-    if (b > 64) b = 64;
-    if (a >= b) return 0;
-    return (b - a == 64 ? ~0ULL : ((1ULL << (b - a)) - 1ULL)) << a;
-}
-
 static void patch_rows4_find(const ck_conv_geometry *g, size_t x_stride, int tw, int per_image, int tiles, int tb,
                              patch_rows4 *r) {
     for (int half = 0; half < 2; half++) {
@@ -668,7 +660,7 @@ static void patch_rows4_find(const ck_conv_geometry *g, size_t x_stride, int tw,
                 const int iy = 4 * seg[s].ty + i - g->pt;
                 r->offset[half][s][i] = (ptrdiff_t)seg[s].image * (ptrdiff_t)x_stride + (ptrdiff_t)iy * g->w + col0;
                 const int inside = iy >= 0 && iy < g->h;
-                const unsigned long long m = inside ? bits64(first, end) & bits64(-col0, g->w - col0) : 0;
+                const unsigned long long m = inside ? ck_bit_range(first, end, 64) & ck_bit_range(-col0, g->w - col0, 64) : 0;
                 for (int part = 0; part < 4; part++) r->mask[half][s][i][part] = (__mmask16)(m >> (16 * part));
                 for (int e = 0; e < 2; e++) {
                     const int position = 64 + e;
@@ -759,7 +751,7 @@ static void output_transform4_avx512(const ck_conv_geometry *g, int tw, int per_
                 const int oy = 4 * seg[s].ty + a;
                 offset[half][s][a] = (ptrdiff_t)seg[s].image * (ptrdiff_t)y_stride + (ptrdiff_t)oy * g->ow + col0;
                 const unsigned long long m =
-                    oy < g->oh ? bits64(4 * seg[s].q, 4 * (seg[s].q + seg[s].len)) & bits64(-col0, g->ow - col0) : 0;
+                    oy < g->oh ? ck_bit_range(4 * seg[s].q, 4 * (seg[s].q + seg[s].len), 64) & ck_bit_range(-col0, g->ow - col0, 64) : 0;
                 for (int part = 0; part < 4; part++) keep[half][s][a][part] = (__mmask16)(m >> (16 * part));
             }
         }

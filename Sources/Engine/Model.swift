@@ -303,15 +303,17 @@ public final class Model: Sendable {
         return Swift.max(1, Int((Double(weights) / Double(4 * floats)).rounded()))
     }
 
-    /// `winogradExtraBytes` of a graph: 3 × the weight bytes of each Conv that `Conv2D` may run by
-    /// Winograd (the conditions that do not depend on the input's size).
+    /// `winogradExtraBytes` of a graph: 3 × the weight bytes of each 2-D Conv that `Conv2D` may run
+    /// by Winograd (`Conv2D.winogradShaped`: the conditions that do not depend on the input's size).
     static func winogradExtraBytes(_ g: Graph) -> Int {
         var bytes = 0
         for node in g.nodes where node.opType == "Conv" && node.inputs.count > 1 {
-            guard let op = node.op as? ConvOp, let w = g.initializers[node.inputs[1]], w.rank == 4,
-                  w.shape[2] == 3, w.shape[3] == 3, w.shape[1] >= 16, op.group == 1,
-                  (op.strides ?? [1, 1]) == [1, 1], (op.dilations ?? [1, 1]) == [1, 1] else { continue }
-            bytes += 3 * w.count * 4
+            guard let op = node.op as? ConvOp, let w = g.initializers[node.inputs[1]], w.rank == 4 else { continue }
+            let s = op.strides ?? [1, 1], d = op.dilations ?? [1, 1]
+            guard s.count == 2, d.count == 2 else { continue }
+            let geometry = Conv2DGeometry(kernel: (w.shape[2], w.shape[3]), strides: (s[0], s[1]),
+                                          dilations: (d[0], d[1]), group: op.group)
+            if Conv2D.winogradShaped(geometry, channels: w.shape[1] * op.group) { bytes += 3 * w.count * 4 }
         }
         return bytes
     }

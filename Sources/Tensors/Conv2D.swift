@@ -120,8 +120,7 @@ public enum Conv2D {
         let (act, lo, hi) = activation?.code ?? (Int32(CK_ACT_NONE), 0, 0)
         let adding = residual != nil
         var y = residual.take() ?? Tensor(uninitializedShape: [n, m, oh, ow])
-        let winograd = kernels.winograd && level >= 1 && g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1)
-            && g.dilations == (1, 1) && c >= 16 && n * winogradTiles(oh: oh, ow: ow, tile: 2) >= 16
+        let winograd = kernels.winograd && level >= 1 && winogradShaped(g, channels: c) && n * winogradTiles(oh: oh, ow: ow, tile: 2) >= 16
             && n * c * h * wd < Int(Int32.max) && n * m * plane < Int(Int32.max)
         let tile = winograd ? winogradTile(n: n, oh: oh, ow: ow, kernels: kernels, inference: inference) : 2
         let tiles = winogradTiles(oh: oh, ow: ow, tile: tile)
@@ -435,6 +434,13 @@ public enum Conv2D {
 
     /// Tests only: while `on`, every kernel's scratch allocation fails (`ck_fail_scratch_for_tests`).
     static func failScratchForTests(_ on: Bool) { ck_fail_scratch_for_tests(on ? 1 : 0) }
+
+    /// The conditions for Winograd that do not depend on the input's size: a 3×3 kernel at stride
+    /// and dilation 1, one group, at least 16 input channels. (`forward` also needs 16 tiles in
+    /// the batch and a path that runs Winograd.)
+    public static func winogradShaped(_ g: Conv2DGeometry, channels c: Int) -> Bool {
+        g.group == 1 && g.kernel == (3, 3) && g.strides == (1, 1) && g.dilations == (1, 1) && c >= 16
+    }
 
     /// Output tiles of `tile` × `tile` pixels on an oh × ow plane.
     static func winogradTiles(oh: Int, ow: Int, tile: Int) -> Int {
